@@ -1,0 +1,111 @@
+/// The type of an attribute, as a provider declares it.
+public indirect enum AttributeType: Sendable, Hashable {
+    case string
+    case int
+    case number
+    case bool
+    /// A duration written with a unit: `500ms`, `30s`, `5m`, `2h`, `90d`.
+    case duration
+    case list(AttributeType)
+    case map(AttributeType)
+    /// A nested block with its own attributes.
+    case object([String: AttributeSchema])
+    /// Anything; the provider checks it.
+    case any
+
+    public var name: String {
+        switch self {
+        case .string: "string"
+        case .int: "int"
+        case .number: "number"
+        case .bool: "bool"
+        case .duration: "duration"
+        case .list(let t): "list(\(t.name))"
+        case .map(let t): "map(\(t.name))"
+        case .object: "object"
+        case .any: "any"
+        }
+    }
+}
+
+/// One attribute of a resource type.
+public struct AttributeSchema: Sendable, Hashable {
+    public var type: AttributeType
+    /// The spec must set it.
+    public var required: Bool
+    /// The provider sets it (alone, or when the spec leaves it out if also optional).
+    public var computed: Bool
+    /// A change to it cannot be made in place: the resource is replaced.
+    public var forceNew: Bool
+    /// Its value never appears in output, logs, errors or plain state.
+    public var sensitive: Bool
+    /// When the attribute holds a reference, the resource type it must point to (`${TYPE.NAME}`).
+    public var referenceType: String?
+    public var description: String
+    /// Allowed values, for strings.
+    public var allowed: [String]?
+
+    public init(
+        _ type: AttributeType,
+        required: Bool = false,
+        computed: Bool = false,
+        forceNew: Bool = false,
+        sensitive: Bool = false,
+        referenceType: String? = nil,
+        allowed: [String]? = nil,
+        description: String = ""
+    ) {
+        self.type = type
+        self.required = required
+        self.computed = computed
+        self.forceNew = forceNew
+        self.sensitive = sensitive
+        self.referenceType = referenceType
+        self.allowed = allowed
+        self.description = description
+    }
+
+    /// An attribute only the provider sets.
+    public static func computed(_ type: AttributeType, sensitive: Bool = false, description: String = "") -> AttributeSchema {
+        AttributeSchema(type, computed: true, sensitive: sensitive, description: description)
+    }
+}
+
+/// A resource type a provider manages.
+public struct ResourceSchema: Sendable, Hashable {
+    /// Bumped when the attributes a provider stores change shape.
+    public var version: Int
+    public var description: String
+    public var attributes: [String: AttributeSchema]
+
+    public init(version: Int = 1, description: String = "", attributes: [String: AttributeSchema]) {
+        self.version = version
+        self.description = description
+        self.attributes = attributes
+    }
+}
+
+/// Everything a provider declares about itself.
+public struct ProviderSchema: Sendable, Hashable {
+    public var name: String
+    public var version: String
+    /// Settings accepted under `providers: NAME:` in a spec.
+    public var config: [String: AttributeSchema]
+    public var resourceTypes: [String: ResourceSchema]
+    /// At most this many calls at once; nil for no limit.
+    public var concurrencyLimit: Int?
+
+    public init(
+        name: String,
+        version: String,
+        config: [String: AttributeSchema] = [:],
+        resourceTypes: [String: ResourceSchema],
+        concurrencyLimit: Int? = nil
+    ) {
+        self.name = name
+        self.version = version
+        self.config = config
+        self.resourceTypes = resourceTypes
+        self.concurrencyLimit = concurrencyLimit
+    }
+}

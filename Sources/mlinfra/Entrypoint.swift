@@ -1,0 +1,6 @@
+import MLInfraCLI
+
+@main
+struct Entrypoint {
+    static func main() async { await MLInfraCommand.main() }
+}
