@@ -33,8 +33,10 @@ public struct AttributeSchema: Sendable, Hashable {
     public var type: AttributeType
     /// The spec must set it.
     public var required: Bool
-    /// The provider sets it (alone, or when the spec leaves it out if also optional).
+    /// The provider sets it.
     public var computed: Bool
+    /// With `computed`: the spec may set it too; left out, the provider chooses.
+    public var optional: Bool
     /// A change to it cannot be made in place: the resource is replaced.
     public var forceNew: Bool
     /// Its value never appears in output, logs, errors or plain state.
@@ -49,6 +51,7 @@ public struct AttributeSchema: Sendable, Hashable {
         _ type: AttributeType,
         required: Bool = false,
         computed: Bool = false,
+        optional: Bool = false,
         forceNew: Bool = false,
         sensitive: Bool = false,
         referenceType: String? = nil,
@@ -58,6 +61,7 @@ public struct AttributeSchema: Sendable, Hashable {
         self.type = type
         self.required = required
         self.computed = computed
+        self.optional = optional
         self.forceNew = forceNew
         self.sensitive = sensitive
         self.referenceType = referenceType
@@ -69,6 +73,9 @@ public struct AttributeSchema: Sendable, Hashable {
     public static func computed(_ type: AttributeType, sensitive: Bool = false, description: String = "") -> AttributeSchema {
         AttributeSchema(type, computed: true, sensitive: sensitive, description: description)
     }
+
+    /// Whether a spec may set it.
+    public var settable: Bool { !computed || optional || required }
 }
 
 /// A resource type a provider manages.
