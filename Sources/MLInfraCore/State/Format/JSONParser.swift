@@ -1,0 +1,284 @@
+/// A strict JSON parser made for state files: bytes in, `Value`s out.
+///
+/// Foundation's `JSONSerialization` / `JSONDecoder` are several times too slow
+/// for a 100,000-resource state and lose the int/number distinction this
+/// format keeps. This parser reads straight from the byte buffer, rejects
+/// what RFC 8259 rejects (plus duplicate keys, which would silently lose
+/// data), bounds nesting depth, and reports the byte offset of the first error.
+struct JSONParser {
+    struct SyntaxError: Error {
+        var message: String
+        var offset: Int
+    }
+
+    /// Deep enough for any state, shallow enough that garbage cannot overflow the stack.
+    static let maxDepth = 512
+
+    /// Parses one JSON document that must fill `bytes` (whitespace aside).
+    static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> Value {
+        let result: Result<Value, SyntaxError> = bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(buffer)
+            do throws(SyntaxError) {
+                let value = try parser.parseValue(depth: 0)
+                parser.skipWhitespace()
+                if parser.i < parser.b.count {
+                    throw parser.error("unexpected \(parser.describeCurrent()) after the end of the document")
+                }
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    private let b: UnsafeBufferPointer<UInt8>
+    private var i = 0
+
+    private init(_ b: UnsafeBufferPointer<UInt8>) { self.b = b }
+
+    private func error(_ message: String, at offset: Int? = nil) -> SyntaxError {
+        SyntaxError(message: message, offset: offset ?? i)
+    }
+
+    private func describeCurrent() -> String {
+        guard i < b.count else { return "end of file" }
+        let c = b[i]
+        if c >= 0x20 && c < 0x7F { return "character '\(Character(Unicode.Scalar(c)))'" }
+        return "byte 0x" + String(c, radix: 16)
+    }
+
+    private mutating func skipWhitespace() {
+        while i < b.count {
+            switch b[i] {
+            case 0x20, 0x0A, 0x0D, 0x09: i += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func parseValue(depth: Int) throws(SyntaxError) -> Value {
+        skipWhitespace()
+        guard i < b.count else { throw error("unexpected end of file, expected a value (the file may be truncated)") }
+        switch b[i] {
+        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        default: throw error("unexpected \(describeCurrent()), expected a value")
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(SyntaxError) {
+        let n = word.utf8CodeUnitCount
+        let start = i
+        guard b.count - i >= n else { throw error("unexpected end of file in '\(word)' (the file may be truncated)") }
+        let w = word.utf8Start
+        for k in 0..<n where b[i + k] != w[k] {
+            throw error("invalid literal, expected '\(word)'", at: start)
+        }
+        i += n
+    }
+
+    private mutating func parseObject(depth: Int) throws(SyntaxError) -> Value {
+        guard depth <= JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
+        i += 1
+        var dict: [String: Value] = [:]
+        skipWhitespace()
+        if i < b.count && b[i] == UInt8(ascii: "}") {
+            i += 1
+            return .map(dict)
+        }
+        while true {
+            skipWhitespace()
+            guard i < b.count else { throw error("unexpected end of file inside an object (the file may be truncated)") }
+            guard b[i] == UInt8(ascii: "\"") else { throw error("unexpected \(describeCurrent()), expected a quoted key") }
+            let keyOffset = i
+            let key = try parseString()
+            skipWhitespace()
+            guard i < b.count else { throw error("unexpected end of file after a key (the file may be truncated)") }
+            guard b[i] == UInt8(ascii: ":") else { throw error("unexpected \(describeCurrent()), expected ':' after key \"\(key)\"") }
+            i += 1
+            let value = try parseValue(depth: depth)
+            if dict.updateValue(value, forKey: key) != nil {
+                throw error("duplicate key \"\(key)\" in one object", at: keyOffset)
+            }
+            skipWhitespace()
+            guard i < b.count else { throw error("unexpected end of file inside an object (the file may be truncated)") }
+            switch b[i] {
+            case UInt8(ascii: ","): i += 1
+            case UInt8(ascii: "}"):
+                i += 1
+                if dict.count == 1, case .bool(true) = dict[Value.unknownMarker] { return .unknown }
+                return .map(dict)
+            default: throw error("unexpected \(describeCurrent()), expected ',' or '}'")
+            }
+        }
+    }
+
+    private mutating func parseArray(depth: Int) throws(SyntaxError) -> Value {
+        guard depth <= JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
+        i += 1
+        var items: [Value] = []
+        skipWhitespace()
+        if i < b.count && b[i] == UInt8(ascii: "]") {
+            i += 1
+            return .list(items)
+        }
+        while true {
+            items.append(try parseValue(depth: depth))
+            skipWhitespace()
+            guard i < b.count else { throw error("unexpected end of file inside a list (the file may be truncated)") }
+            switch b[i] {
+            case UInt8(ascii: ","): i += 1
+            case UInt8(ascii: "]"):
+                i += 1
+                return .list(items)
+            default: throw error("unexpected \(describeCurrent()), expected ',' or ']'")
+            }
+        }
+    }
+
+    private mutating func parseString() throws(SyntaxError) -> String {
+        let open = i
+        i += 1
+        let start = i
+        var high: UInt8 = 0
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") {
+                let bytes = UnsafeBufferPointer(rebasing: b[start..<i])
+                i += 1
+                if high < 0x80 { return String(decoding: bytes, as: UTF8.self) }
+                guard let s = String(validating: bytes, as: UTF8.self) else {
+                    throw error("string is not valid UTF-8", at: open)
+                }
+                return s
+            }
+            if c == UInt8(ascii: "\\") { return try parseEscapedString(open: open, from: start) }
+            if c < 0x20 { throw error("control character 0x\(String(c, radix: 16)) inside a string must be escaped") }
+            high |= c
+            i += 1
+        }
+        throw error("unterminated string (the file may be truncated)", at: open)
+    }
+
+    /// The slow path, for strings with backslash escapes.
+    private mutating func parseEscapedString(open: Int, from start: Int) throws(SyntaxError) -> String {
+        var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: b[start..<i]))
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                guard let s = String(validating: out, as: UTF8.self) else {
+                    throw error("string is not valid UTF-8", at: open)
+                }
+                return s
+            }
+            if c < 0x20 { throw error("control character 0x\(String(c, radix: 16)) inside a string must be escaped") }
+            if c != UInt8(ascii: "\\") {
+                out.append(c)
+                i += 1
+                continue
+            }
+            guard i + 1 < b.count else { break }
+            let e = b[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "\""): out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4()
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    guard i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") else {
+                        throw error("unpaired UTF-16 surrogate in \\u escape")
+                    }
+                    i += 2
+                    let low = try hex4()
+                    guard low >= 0xDC00 && low < 0xE000 else { throw error("unpaired UTF-16 surrogate in \\u escape") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    throw error("unpaired UTF-16 surrogate in \\u escape")
+                }
+                guard let u = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
+                out.append(contentsOf: UTF8.encode(u)!)
+            default:
+                throw error("invalid escape '\\\(Character(Unicode.Scalar(e)))'", at: i - 2)
+            }
+        }
+        throw error("unterminated string (the file may be truncated)", at: open)
+    }
+
+    private mutating func hex4() throws(SyntaxError) -> UInt32 {
+        guard b.count - i >= 4 else { throw error("unexpected end of file in a \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = b[i]
+            let d: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+            default: throw error("invalid hex digit in a \\u escape")
+            }
+            v = v << 4 | UInt32(d)
+            i += 1
+        }
+        return v
+    }
+
+    /// Whole numbers without fraction or exponent become `.int` (when they fit), others `.number`.
+    private mutating func parseNumber() throws(SyntaxError) -> Value {
+        let start = i
+        var negative = false
+        if b[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        guard i < b.count, isDigit(b[i]) else { throw error("invalid number: a digit must follow '-'", at: start) }
+        if b[i] == UInt8(ascii: "0"), i + 1 < b.count, isDigit(b[i + 1]) {
+            throw error("invalid number: leading zeros are not allowed", at: start)
+        }
+        var magnitude: UInt64 = 0
+        var overflow = false
+        while i < b.count, isDigit(b[i]) {
+            let (m1, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (m2, o2) = m1.addingReportingOverflow(UInt64(b[i] - UInt8(ascii: "0")))
+            magnitude = m2
+            overflow = overflow || o1 || o2
+            i += 1
+        }
+        var isInteger = true
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            isInteger = false
+            i += 1
+            guard i < b.count, isDigit(b[i]) else { throw error("invalid number: a digit must follow '.'", at: start) }
+            while i < b.count, isDigit(b[i]) { i += 1 }
+        }
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            isInteger = false
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < b.count, isDigit(b[i]) else { throw error("invalid number: a digit must follow the exponent", at: start) }
+            while i < b.count, isDigit(b[i]) { i += 1 }
+        }
+        if isInteger && !overflow {
+            if !negative && magnitude <= UInt64(Int.max) { return .int(Int(magnitude)) }
+            if negative && magnitude <= UInt64(Int.max) + 1 { return .int(magnitude == UInt64(Int.max) + 1 ? Int.min : -Int(magnitude)) }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
+        guard let d = Double(text), d.isFinite else { throw error("number \(text) is out of range", at: start) }
+        return .number(d)
+    }
+
+    private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+}

@@ -1,0 +1,78 @@
+/// The state file format: canonical JSON in, `StateFile` out, and back.
+///
+/// Reading goes in three steps, so that a new format version is an added
+/// reader, an added upgrade step and a fixture pair, never an edit of an old
+/// reader:
+/// 1. the bytes are parsed into a JSON document and `format` / `version` are checked;
+/// 2. a document of an older version is upgraded one version at a time by `upgrades`;
+/// 3. the reader of the current version (`StateFileV1`) turns the document into a `StateFile`.
+///
+/// A file of a newer version than `StateFile.currentVersion` is refused, as is
+/// anything unreadable; nothing here writes to disk, and the stores never
+/// overwrite a file this refuses.
+public enum StateCodec {
+    /// Upgrade steps on raw documents: the function at index `k` turns a version-`k+1`
+    /// document into a version-`k+2` one. Empty while version 1 is the only version.
+    static let upgrades: [@Sendable ([String: Value], String) throws -> [String: Value]] = []
+
+    /// The canonical bytes of a state: sorted keys, two-space indent, resources by address, trailing newline.
+    public static func encode(_ s: StateFile) -> [UInt8] {
+        var w = CanonicalJSONWriter(pretty: true, capacity: 512 * s.count + 512)
+        StateFileV1.write(s, to: &w)
+        var bytes = w.bytes
+        bytes.append(0x0A)
+        return bytes
+    }
+
+    /// Reads a state file of any version up to the current one; `path` names the file in errors.
+    public static func decode(_ bytes: [UInt8], path: String) throws -> StateFile {
+        var document = try parseDocument(bytes, path: path)
+        let version = try documentVersion(document, path: path)
+        var v = version
+        while v < StateFile.currentVersion {
+            document = try upgrades[v - 1](document, path)
+            v += 1
+        }
+        return try StateFileV1.read(document, path: path)
+    }
+
+    /// Parses bytes into the top-level object of a state document, with errors that say where.
+    static func parseDocument(_ bytes: [UInt8], path: String) throws -> [String: Value] {
+        if bytes.isEmpty { throw StateError.unreadable("the file is empty", path: path) }
+        let root: Value
+        do {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            throw StateError.unreadable("invalid JSON: \(error.message)", path: path, offset: error.offset, in: bytes)
+        }
+        guard case .map(let document) = root else {
+            throw StateError.unreadable("the top level is a \(root.kindName), not an object", path: path)
+        }
+        guard document["format"] == .string(StateFile.formatName) else {
+            let found = document["format"].map { "\"format\" is \($0.rendered)" } ?? "there is no \"format\" field"
+            throw StateError.unreadable(
+                "this is not an mlinfra state file (\(found), expected \"\(StateFile.formatName)\")", path: path)
+        }
+        return document
+    }
+
+    /// The `version` of a document, refusing versions this mlinfra cannot read.
+    static func documentVersion(_ document: [String: Value], path: String) throws -> Int {
+        guard case .int(let version) = document["version"] else {
+            throw StateError.unreadable("\"version\" is missing or not a whole number", path: path)
+        }
+        if version > StateFile.currentVersion {
+            throw StateError(
+                .newerVersion,
+                "the state file has format version \(version), but mlinfra \(MLInfraVersion.current) reads versions "
+                    + "up to \(StateFile.currentVersion). It was written by a newer mlinfra and was left unchanged.",
+                path: path,
+                remedy: "use the mlinfra version that wrote it (see its \"mlinfra_version\" field) or a newer one; "
+                    + "do not edit the file to lower its version")
+        }
+        if version < 1 {
+            throw StateError.unreadable("\"version\" \(version) is not a state format version", path: path)
+        }
+        return version
+    }
+}

@@ -1,0 +1,286 @@
+import Foundation
+import Synchronization
+
+/// A state kept in a local file, with `<file>.backup`, `<file>.journal` and `<file>.lock` beside it.
+///
+/// - Writes are atomic and durable: a temporary file in the same directory is
+///   written and fsynced, the current file is hard-linked to `<file>.backup`, the
+///   temporary file is renamed over the state, and the directory is fsynced.
+/// - The lock is `<file>.lock`, created with O_CREAT|O_EXCL and holding the
+///   holder's `LockInfo` as JSON, so it works between processes with no daemon.
+/// - The journal is `<file>.journal` (see `StateJournal`): each `append` writes
+///   one line and fdatasyncs it, so a `kill -9` loses at most the entry being written.
+///
+/// One instance may be shared by many tasks; its calls are serialised. Two
+/// instances over the same file behave like two processes.
+public final class LocalStateStore: StateStore {
+    public let path: String
+    public var location: String { path }
+    public var backupPath: String { path + ".backup" }
+    public var journalPath: String { path + ".journal" }
+    public var lockPath: String { path + ".lock" }
+
+    /// The stored file as this store last read or wrote it, so a write need not re-read a large state to check it.
+    private struct Known {
+        var lineage: String
+        var serial: Int
+        var fingerprint: PosixFiles.Fingerprint
+    }
+
+    private struct Session {
+        var fd: Int32
+        var lineage: String
+        var baseSerial: Int
+        var seq: Int
+    }
+
+    private struct Inner {
+        var known: Known?
+        var session: Session?
+        var heldLocks: Set<String> = []
+    }
+
+    private let inner = Mutex(Inner())
+
+    /// A store for the state file at `path`; nothing is created until the first lock, write or journal.
+    public init(path: String) {
+        self.path = path
+    }
+
+    deinit {
+        // A journal still open here was never committed: leave the file for recovery, as a crash would.
+        inner.withLock { if let s = $0.session { close(s.fd) } }
+    }
+
+    // MARK: read and write
+
+    public func read() async throws -> StateFile? {
+        try inner.withLock { st in
+            guard st.session == nil else { throw journalOpen("read") }
+            let stored = try PosixFiles.read(path)
+            let state = try stored.map { try StateCodec.decode($0.bytes, path: path) }
+            if let state, let stored {
+                st.known = Known(lineage: state.lineage, serial: state.serial, fingerprint: stored.fingerprint)
+            }
+            guard let journalBytes = try PosixFiles.read(journalPath)?.bytes else { return state }
+            let holder = try readLock()
+            let mayRecover = StateStoreRules.mayRecover(lock: holder, heldByThisStore: holder.map { st.heldLocks.contains($0.id) } ?? false)
+            guard let journal = try StateJournal.parse(journalBytes, path: journalPath) else {
+                if mayRecover { try removeJournal() }
+                return state
+            }
+            switch try StateJournal.recovery(stored: state, journal: journal, path: journalPath) {
+            case .discard:
+                if mayRecover { try removeJournal() }
+                return state
+            case .write(let folded):
+                guard mayRecover else { return folded }
+                let written = try store(folded, &st)
+                try removeJournal()
+                return written
+            }
+        }
+    }
+
+    @discardableResult
+    public func write(_ state: StateFile) async throws -> Int {
+        try inner.withLock { st in
+            guard st.session == nil else { throw journalOpen("write") }
+            guard !PosixFiles.exists(journalPath) else { throw pendingJournal() }
+            try StateStoreRules.checkWrite(existing: try storedHeader(&st), incoming: state, location: path)
+            return try store(state, &st).serial
+        }
+    }
+
+    /// Writes `state` as serial `state.serial + 1`, stamped with this mlinfra's version.
+    private func store(_ state: StateFile, _ st: inout Inner) throws -> StateFile {
+        var s = state
+        s.serial += 1
+        s.mlinfraVersion = MLInfraVersion.current
+        let fingerprint = try PosixFiles.replace(path, with: StateCodec.encode(s), backup: backupPath)
+        st.known = Known(lineage: s.lineage, serial: s.serial, fingerprint: fingerprint)
+        return s
+    }
+
+    /// Lineage and serial of the stored file, reading it only when it changed since this store last saw it.
+    /// Throws when the file cannot be read or is of a newer version, which keeps it from being overwritten.
+    private func storedHeader(_ st: inout Inner) throws -> (lineage: String, serial: Int)? {
+        guard let fingerprint = try PosixFiles.fingerprint(path) else { return nil }
+        if let known = st.known, known.fingerprint == fingerprint { return (known.lineage, known.serial) }
+        guard let stored = try PosixFiles.read(path) else { return nil }
+        let state = try StateCodec.decode(stored.bytes, path: path)
+        st.known = Known(lineage: state.lineage, serial: state.serial, fingerprint: stored.fingerprint)
+        return (state.lineage, state.serial)
+    }
+
+    // MARK: lock
+
+    public func lock(_ info: LockInfo, timeout: Double) async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while true {
+            let holder: LockInfo?
+            switch try tryLock(info) {
+            case .taken:
+                inner.withLock { _ = $0.heldLocks.insert(info.id) }
+                return
+            case .heldBy(let h): holder = h
+            case .unreadable: holder = nil
+            }
+            let elapsed = (clock.now - start).components
+            let waited = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+            if waited >= timeout {
+                if let holder { throw StateStoreRules.lockedError(holder, location: path, waited: waited) }
+                throw StateError(
+                    .locked, "the lock file exists but holds no readable lock (it may be being written)", path: lockPath,
+                    remedy: "retry; if no mlinfra command is running, delete \(lockPath)")
+            }
+            try await Task.sleep(for: .milliseconds(Int(min(0.1, max(0.01, timeout - waited)) * 1000)))
+        }
+    }
+
+    private enum Attempt { case taken, heldBy(LockInfo), unreadable }
+
+    private func tryLock(_ info: LockInfo) throws -> Attempt {
+        try PosixFiles.makeDirectories(PosixFiles.directory(of: lockPath))
+        let fd = open(lockPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd >= 0 {
+            do {
+                defer { close(fd) }
+                try PosixFiles.writeAll(fd, info.jsonBytes(), path: lockPath)
+                guard fsync(fd) == 0 else { throw StateError.io("fsync", path: lockPath, errno: errno) }
+            } catch {
+                unlink(lockPath)
+                throw error
+            }
+            try PosixFiles.syncDirectory(PosixFiles.directory(of: lockPath))
+            return .taken
+        }
+        guard errno == EEXIST else { throw StateError.io("create lock file", path: lockPath, errno: errno) }
+        guard let holder = try readLock() else {
+            return PosixFiles.exists(lockPath) ? .unreadable : try tryLock(info)
+        }
+        return .heldBy(holder)
+    }
+
+    private func readLock() throws -> LockInfo? {
+        guard let bytes = try PosixFiles.read(lockPath)?.bytes else { return nil }
+        return LockInfo.parse(bytes)
+    }
+
+    public func unlock(id: String) async throws {
+        try removeLock(id: id)
+    }
+
+    public func forceUnlock(id: String) async throws {
+        try removeLock(id: id)
+    }
+
+    private func removeLock(id: String) throws {
+        try inner.withLock { st in
+            guard PosixFiles.exists(lockPath) else { throw StateStoreRules.noLockError(id: id, location: path) }
+            if let holder = try readLock(), holder.id != id {
+                throw StateStoreRules.otherLockError(id: id, holder: holder, location: path)
+            }
+            try PosixFiles.remove(lockPath)
+            try PosixFiles.syncDirectory(PosixFiles.directory(of: lockPath))
+            st.heldLocks.remove(id)
+        }
+    }
+
+    public func currentLock() async throws -> LockInfo? {
+        try readLock()
+    }
+
+    // MARK: journal
+
+    public func beginJournal(base: StateFile) async throws {
+        try inner.withLock { st in
+            guard st.session == nil else { throw journalOpen("beginJournal") }
+            guard !PosixFiles.exists(journalPath) else { throw pendingJournal() }
+            let stored = try storedHeader(&st)
+            if let stored, stored.lineage != base.lineage || stored.serial != base.serial {
+                try StateStoreRules.checkWrite(existing: stored, incoming: base, location: path)
+                throw StateError(
+                    .serialConflict,
+                    "the journal's base is serial \(base.serial) but the stored state is at serial \(stored.serial)",
+                    path: path, remedy: "read the state again and start from what was read")
+            }
+            try PosixFiles.makeDirectories(PosixFiles.directory(of: journalPath))
+            let fd = open(journalPath, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw StateError.io("create journal", path: journalPath, errno: errno) }
+            do {
+                try PosixFiles.writeAll(fd, StateJournal.beginLine(base: base, embedBase: stored == nil), path: journalPath)
+                try PosixFiles.sync(fd, path: journalPath)
+                try PosixFiles.syncDirectory(PosixFiles.directory(of: journalPath))
+            } catch {
+                close(fd)
+                unlink(journalPath)
+                throw error
+            }
+            st.session = Session(fd: fd, lineage: base.lineage, baseSerial: base.serial, seq: 0)
+        }
+    }
+
+    public func append(_ entry: JournalEntry) async throws {
+        try inner.withLock { st in
+            guard var session = st.session else { throw noJournal("append") }
+            session.seq += 1
+            let line = StateJournal.entryLine(entry, lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq)
+            try PosixFiles.writeAll(session.fd, line, path: journalPath)
+            try PosixFiles.sync(session.fd, path: journalPath)
+            st.session = session
+        }
+    }
+
+    @discardableResult
+    public func commitJournal(_ folded: StateFile) async throws -> Int {
+        try inner.withLock { st in
+            guard var session = st.session else { throw noJournal("commitJournal") }
+            guard folded.lineage == session.lineage else {
+                throw StateError(
+                    .lineageMismatch,
+                    "the folded state has lineage \(folded.lineage) but the journal began with lineage \(session.lineage)",
+                    path: path, remedy: "commit the state the journal was begun with, with the journal's entries applied")
+            }
+            session.seq += 1
+            let serial = session.baseSerial + 1
+            try PosixFiles.writeAll(
+                session.fd,
+                StateJournal.commitLine(lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq, serial: serial),
+                path: journalPath)
+            try PosixFiles.sync(session.fd, path: journalPath)
+            st.session = session
+            var base = folded
+            base.serial = session.baseSerial
+            let written = try store(base, &st)
+            close(session.fd)
+            st.session = nil
+            try removeJournal()
+            return written.serial
+        }
+    }
+
+    private func removeJournal() throws {
+        try PosixFiles.remove(journalPath)
+        try PosixFiles.syncDirectory(PosixFiles.directory(of: journalPath))
+    }
+
+    private func journalOpen(_ call: String) -> StateError {
+        StateError(
+            .journalState, "\(call) was called while this store has a journal open", path: journalPath,
+            remedy: "commit the journal (commitJournal) before reading, writing or beginning another one")
+    }
+
+    private func noJournal(_ call: String) -> StateError {
+        StateError(.journalState, "\(call) was called with no journal begun", path: journalPath, remedy: "call beginJournal first")
+    }
+
+    private func pendingJournal() -> StateError {
+        StateError(
+            .journalState,
+            "a journal left by an interrupted command is waiting to be recovered (or another command is applying now)",
+            path: journalPath,
+            remedy: "take the lock and read the state first, which recovers the journal into a new serial")
+    }
+}

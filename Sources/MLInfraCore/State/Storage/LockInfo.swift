@@ -1,0 +1,118 @@
+import Foundation
+
+/// Who holds a state lock, recorded in the lock so a second writer can say who is in its way.
+public struct LockInfo: Sendable, Codable, Hashable {
+    /// A random id; `mlinfra force-unlock ID` names it.
+    public var id: String
+    /// The command that took it: `apply`, `destroy`, `import`, `state rm` …
+    public var operation: String
+    /// The user name.
+    public var who: String
+    public var host: String
+    public var pid: Int32
+    /// When it was taken; whole milliseconds, so it survives the ISO 8601 round trip.
+    public var created: Date
+
+    public init(id: String, operation: String, who: String, host: String, pid: Int32, created: Date) {
+        self.id = id
+        self.operation = operation
+        self.who = who
+        self.host = host
+        self.pid = pid
+        self.created = Date(timeIntervalSince1970: (created.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+
+    /// A lock for `operation` by this process, user and host, now.
+    public static func make(operation: String) -> LockInfo {
+        LockInfo(
+            id: UUID().uuidString.lowercased(), operation: operation, who: currentUser(), host: currentHost(),
+            pid: getpid(), created: Date())
+    }
+
+    /// Why the lock looks abandoned, when it can be told: its process is gone on this host.
+    /// A lock from another host is never called stale, since its process cannot be checked.
+    public func staleReason() -> String? {
+        guard host == LockInfo.currentHost() else { return nil }
+        if pid <= 0 { return "its process id \(pid) is not valid" }
+        if kill(pid, 0) == 0 { return nil }
+        return errno == ESRCH ? "process \(pid) is not running on \(host)" : nil
+    }
+
+    /// A JSON object on one line, `created` in ISO 8601 with milliseconds.
+    public func jsonBytes() -> [UInt8] {
+        var w = CanonicalJSONWriter(pretty: true)
+        w.openObject()
+        w.key("created")
+        w.string(LockInfo.timestamp(created))
+        w.key("host")
+        w.string(host)
+        w.key("id")
+        w.string(id)
+        w.key("operation")
+        w.string(operation)
+        w.key("pid")
+        w.int(Int(pid))
+        w.key("who")
+        w.string(who)
+        w.closeObject()
+        return w.bytes + [0x0A]
+    }
+
+    /// Reads a lock file's contents; nil when it is not a lock (empty, or being written).
+    public static func parse(_ bytes: [UInt8]) -> LockInfo? {
+        guard case .map(let m)? = try? JSONParser.parse(bytes),
+            let id = m["id"]?.stringValue, let created = m["created"]?.stringValue.flatMap(date(from:))
+        else { return nil }
+        return LockInfo(
+            id: id, operation: m["operation"]?.stringValue ?? "unknown", who: m["who"]?.stringValue ?? "unknown",
+            host: m["host"]?.stringValue ?? "unknown", pid: Int32(truncatingIfNeeded: m["pid"]?.intValue ?? 0),
+            created: created)
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, operation, who, host, pid, created }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let text = try c.decode(String.self, forKey: .created)
+        guard let created = LockInfo.date(from: text) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .created, in: c, debugDescription: "\"\(text)\" is not an ISO 8601 date")
+        }
+        self.init(
+            id: try c.decode(String.self, forKey: .id), operation: try c.decode(String.self, forKey: .operation),
+            who: try c.decode(String.self, forKey: .who), host: try c.decode(String.self, forKey: .host),
+            pid: try c.decode(Int32.self, forKey: .pid), created: created)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(operation, forKey: .operation)
+        try c.encode(who, forKey: .who)
+        try c.encode(host, forKey: .host)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(LockInfo.timestamp(created), forKey: .created)
+    }
+
+    /// `2026-11-22T00:45:12.345Z`
+    public static func timestamp(_ d: Date) -> String {
+        d.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    static func date(from text: String) -> Date? {
+        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+            ?? (try? Date.ISO8601FormatStyle().parse(text))
+    }
+
+    static func currentUser() -> String {
+        if let u = ProcessInfo.processInfo.environment["USER"], !u.isEmpty { return u }
+        if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid \(getuid())"
+    }
+
+    static func currentHost() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

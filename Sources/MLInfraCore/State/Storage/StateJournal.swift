@@ -1,0 +1,270 @@
+/// The apply journal: an append-only log of finished operations beside the state, one line each.
+///
+/// Every line is `CRC32HEX SPACE JSON LF`, the checksum covering the JSON, and
+/// every JSON body carries the journal's lineage and base serial and a
+/// sequence number, so a line can never be applied to the wrong state or out
+/// of order. The first line (`kind: begin`) records the base; when nothing was
+/// stored yet it embeds the base state itself, so recovery never needs a
+/// state file that was never written. The last line of a committed journal
+/// (`kind: commit`) names the serial the folded state was written as, which
+/// tells recovery whether a crash came before or after that write.
+///
+/// A crash mid-append leaves a last line without its newline or with a bad
+/// checksum: it is ignored (that operation was in flight). A bad line followed
+/// by good ones is corruption, and is refused rather than skipped.
+public enum StateJournal {
+    public static let formatName = "mlinfra-journal"
+    public static let version = 1
+
+    /// What a journal file holds.
+    public struct Contents: Sendable, Hashable {
+        public var lineage: String
+        public var baseSerial: Int
+        /// The base state itself, when nothing was stored when the journal began.
+        public var base: StateFile?
+        public var entries: [JournalEntry]
+        /// The serial the folded state was written as, when the journal was committed.
+        public var committedSerial: Int?
+        /// Whether an incomplete last line (the operation in flight at a crash) was ignored.
+        public var ignoredTornLine: Bool
+    }
+
+    /// What `read` must do with a journal it found.
+    public enum Recovery: Sendable, Hashable {
+        /// Nothing to apply (no entries, or already committed): just remove the journal.
+        case discard
+        /// Store this state (as serial `state.serial + 1`), then remove the journal.
+        case write(StateFile)
+    }
+
+    // MARK: writing lines
+
+    public static func beginLine(base: StateFile, embedBase: Bool) -> [UInt8] {
+        line { w in
+            if embedBase {
+                w.key("base")
+                StateFileV1.write(base, to: &w)
+            }
+            w.key("base_serial")
+            w.int(base.serial)
+            w.key("format")
+            w.string(formatName)
+            w.key("kind")
+            w.string("begin")
+            w.key("lineage")
+            w.string(base.lineage)
+            w.key("seq")
+            w.int(0)
+            w.key("state_version")
+            w.int(StateFile.currentVersion)
+            w.key("version")
+            w.int(version)
+        }
+    }
+
+    /// One entry's line; its cost depends on the entry only, never on the state.
+    public static func entryLine(_ entry: JournalEntry, lineage: String, baseSerial: Int, seq: Int) -> [UInt8] {
+        line { w in
+            if case .remove(let address) = entry {
+                w.key("address")
+                w.string(address)
+            }
+            w.key("base_serial")
+            w.int(baseSerial)
+            w.key("kind")
+            switch entry {
+            case .upsert: w.string("upsert")
+            case .remove: w.string("remove")
+            case .outputs: w.string("outputs")
+            }
+            w.key("lineage")
+            w.string(lineage)
+            if case .outputs(let outputs) = entry {
+                w.key("outputs")
+                StateFileV1.writeOutputs(outputs, to: &w)
+            }
+            if case .upsert(let r) = entry {
+                w.key("resource")
+                StateFileV1.writeResource(r, to: &w)
+            }
+            w.key("seq")
+            w.int(seq)
+        }
+    }
+
+    public static func commitLine(lineage: String, baseSerial: Int, seq: Int, serial: Int) -> [UInt8] {
+        line { w in
+            w.key("base_serial")
+            w.int(baseSerial)
+            w.key("kind")
+            w.string("commit")
+            w.key("lineage")
+            w.string(lineage)
+            w.key("seq")
+            w.int(seq)
+            w.key("serial")
+            w.int(serial)
+        }
+    }
+
+    private static func line(_ fields: (inout CanonicalJSONWriter) -> Void) -> [UInt8] {
+        var w = CanonicalJSONWriter(pretty: false, capacity: 256)
+        w.openObject()
+        fields(&w)
+        w.closeObject()
+        let body = w.bytes
+        var out = hex8(CRC32.checksum(body))
+        out.append(0x20)
+        out.append(contentsOf: body)
+        out.append(0x0A)
+        return out
+    }
+
+    // MARK: reading
+
+    /// Reads a journal; nil when it holds no complete begin line (a crash while it was being started).
+    public static func parse(_ bytes: [UInt8], path: String) throws -> Contents? {
+        var lines: [ArraySlice<UInt8>] = []
+        var start = 0
+        for k in bytes.indices where bytes[k] == 0x0A {
+            lines.append(bytes[start..<k])
+            start = k + 1
+        }
+        var torn = start < bytes.count
+        var bodies: [(line: Int, value: [String: Value])] = []
+        for (n, raw) in lines.enumerated() {
+            if let body = checkedBody(raw), case .map(let m)? = try? JSONParser.parse(Array(body)) {
+                bodies.append((n + 1, m))
+            } else if n == lines.count - 1 && !torn {
+                torn = true
+            } else {
+                throw corrupt("line \(n + 1) is damaged (bad checksum or not JSON) and later lines follow it", path: path)
+            }
+        }
+        guard let first = bodies.first else { return nil }
+        let header = first.value
+        guard header["kind"] == .string("begin"), header["format"] == .string(formatName) else {
+            throw corrupt("line 1 is not the start of an mlinfra journal", path: path)
+        }
+        guard header["version"] == .int(version), header["state_version"] == .int(StateFile.currentVersion) else {
+            throw StateError(
+                .journalMismatch,
+                "the journal was written by another mlinfra version (journal version \(header["version"]?.rendered ?? "?"), "
+                    + "state version \(header["state_version"]?.rendered ?? "?")); it was not applied",
+                path: path, remedy: "run the command again with the mlinfra version that was interrupted, so it recovers the journal")
+        }
+        guard let lineage = header["lineage"]?.stringValue, case .int(let baseSerial)? = header["base_serial"] else {
+            throw corrupt("line 1 has no lineage or base serial", path: path)
+        }
+        var contents = Contents(
+            lineage: lineage, baseSerial: baseSerial, base: nil, entries: [], committedSerial: nil, ignoredTornLine: torn)
+        if let base = header["base"] {
+            guard case .map(let document) = base else { throw corrupt("line 1 has a base that is not an object", path: path) }
+            contents.base = try StateFileV1.read(document, path: path)
+        }
+        for (k, (lineNumber, m)) in bodies.enumerated().dropFirst() {
+            guard m["lineage"] == .string(lineage), m["base_serial"] == .int(baseSerial) else {
+                throw corrupt("line \(lineNumber) belongs to another journal (lineage or base serial differs from line 1)", path: path)
+            }
+            guard m["seq"] == .int(k) else {
+                throw corrupt("line \(lineNumber) is out of sequence (expected seq \(k)): a line is missing", path: path)
+            }
+            guard contents.committedSerial == nil else {
+                throw corrupt("line \(lineNumber) follows the commit line", path: path)
+            }
+            switch m["kind"]?.stringValue {
+            case "upsert":
+                contents.entries.append(
+                    .upsert(try StateFileV1.readResource(m["resource"] ?? .null, at: "journal line \(lineNumber) resource", path: path)))
+            case "remove":
+                guard let address = m["address"]?.stringValue else { throw corrupt("line \(lineNumber) has no address", path: path) }
+                contents.entries.append(.remove(address: address))
+            case "outputs":
+                guard case .map(let o)? = m["outputs"] else { throw corrupt("line \(lineNumber) has no outputs", path: path) }
+                contents.entries.append(.outputs(try StateFileV1.readOutputs(o, at: "journal line \(lineNumber) outputs", path: path)))
+            case "commit":
+                guard case .int(let serial)? = m["serial"] else { throw corrupt("line \(lineNumber) has no serial", path: path) }
+                contents.committedSerial = serial
+            default:
+                throw corrupt("line \(lineNumber) has an unknown kind \(m["kind"]?.rendered ?? "(none)")", path: path)
+            }
+        }
+        return contents
+    }
+
+    /// Decides what to do with a journal, given the stored state (nil when none is stored).
+    public static func recovery(stored: StateFile?, journal: Contents, path: String) throws -> Recovery {
+        let base: StateFile
+        if let stored {
+            guard stored.lineage == journal.lineage else {
+                throw mismatch(
+                    "the journal belongs to lineage \(journal.lineage) but the state file has lineage \(stored.lineage)", path: path)
+            }
+            if stored.serial == journal.baseSerial {
+                base = stored
+            } else if let committed = journal.committedSerial, committed == stored.serial {
+                return .discard
+            } else {
+                throw mismatch(
+                    "the journal was started at serial \(journal.baseSerial) but the state file is at serial \(stored.serial)",
+                    path: path)
+            }
+        } else if let embedded = journal.base {
+            base = embedded
+        } else {
+            throw mismatch("the journal was started at serial \(journal.baseSerial), but there is no state file", path: path)
+        }
+        guard !journal.entries.isEmpty else { return .discard }
+        var folded = base
+        for entry in journal.entries { folded.apply(entry) }
+        return .write(folded)
+    }
+
+    // MARK: helpers
+
+    private static func checkedBody(_ raw: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        guard raw.count > 9, raw[raw.startIndex + 8] == 0x20 else { return nil }
+        let body = raw[(raw.startIndex + 9)...]
+        guard let sum = UInt32(String(decoding: raw.prefix(8), as: UTF8.self), radix: 16),
+            sum == CRC32.checksum(body)
+        else { return nil }
+        return body
+    }
+
+    private static func hex8(_ v: UInt32) -> [UInt8] {
+        let digits = Array("0123456789abcdef".utf8)
+        return (0..<8).reversed().map { digits[Int((v >> (UInt32($0) * 4)) & 0xF)] }
+    }
+
+    private static func corrupt(_ message: String, path: String) -> StateError {
+        StateError(
+            .journalMismatch, "the journal is damaged: \(message); it was not applied and the state was left unchanged",
+            path: path,
+            remedy: "inspect the journal (one JSON operation per line); move it away to discard those operations, "
+                + "then run `mlinfra plan` to see what differs")
+    }
+
+    private static func mismatch(_ message: String, path: String) -> StateError {
+        StateError(
+            .journalMismatch, "\(message); it was not applied and the state was left unchanged", path: path,
+            remedy: "if the state file was restored or replaced by hand, the journal's operations are not in it: "
+                + "move the journal away and run `mlinfra plan` (or `mlinfra import`) to reconcile")
+    }
+}
+
+/// CRC-32 (IEEE 802.3), to tell a complete journal line from a torn one.
+enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { n in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    static func checksum<C: Collection<UInt8>>(_ bytes: C) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        table.withUnsafeBufferPointer { t in
+            for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        }
+        return c ^ 0xFFFF_FFFF
+    }
+}
