@@ -1,0 +1,143 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Reads newline-separated lines from a file descriptor on a thread of its own,
+/// so a blocking `read` never occupies a thread of Swift's cooperative pool.
+enum LineReader {
+    /// Lines longer than this are cut off and handed on as they are (the receiver then
+    /// sees a line that is not JSON), so a runaway plugin cannot exhaust memory.
+    static let maximumLineLength = 64 << 20
+
+    /// Starts reading `fd` until end of file; `onLine` gets each line without its
+    /// newline, `onEnd` is called once at the end. The caller keeps `fd` open.
+    static func start(
+        fd: Int32, name: String, onLine: @escaping @Sendable (Data) -> Void, onEnd: @escaping @Sendable () -> Void
+    ) {
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            var pending = Data()
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                pending.append(contentsOf: buffer[0..<count])
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    let line = pending[pending.startIndex..<newline]
+                    pending = pending[(newline + 1)...]
+                    onLine(Data(line))
+                }
+                if pending.count > maximumLineLength {
+                    onLine(Data(pending))
+                    pending = Data()
+                }
+                pending = Data(pending)
+            }
+            if !pending.isEmpty { onLine(pending) }
+            onEnd()
+        }
+        thread.name = name
+        thread.start()
+    }
+}
+
+/// Writes whole lines to a file descriptor in order, off the caller's thread,
+/// so a peer that stops reading blocks only this writer, never an actor.
+final class LineWriter: Sendable {
+    private let fd: Int32
+    private let queue: DispatchQueue
+
+    init(fd: Int32, label: String) {
+        self.fd = fd
+        self.queue = DispatchQueue(label: label)
+        LineWriter.ignoreSIGPIPE()
+    }
+
+    /// Queues `data` plus a newline; `completion` gets the error, if writing failed.
+    func send(_ data: Data, completion: @escaping @Sendable ((any Error)?) -> Void = { _ in }) {
+        queue.async { [fd] in
+            var line = data
+            line.append(0x0A)
+            completion(LineWriter.writeAll(fd: fd, line))
+        }
+    }
+
+    /// Waits until every queued line has been written.
+    func drain() {
+        queue.sync {}
+    }
+
+    /// Closes the descriptor after the queued lines are written (the peer sees end of file).
+    func close() {
+        queue.sync { [fd] in _ = closeDescriptor(fd) }
+    }
+
+    private static func writeAll(fd: Int32, _ data: Data) -> (any Error)? {
+        data.withUnsafeBytes { raw -> (any Error)? in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+                }
+                offset += written
+            }
+            return nil
+        }
+    }
+
+    /// A write to a pipe whose reader has exited must fail with EPIPE, not kill mlinfra.
+    private static let ignoringSIGPIPE: Void = {
+        _ = signal(SIGPIPE, SIG_IGN)
+    }()
+
+    static func ignoreSIGPIPE() { _ = ignoringSIGPIPE }
+}
+
+private func closeDescriptor(_ fd: Int32) -> Int32 {
+    close(fd)
+}
+
+/// The last lines a plugin wrote to stderr, kept for error messages.
+final class StderrTail: @unchecked Sendable {
+    // `lines` and `finished` are guarded by `condition`; the reader thread appends, callers read.
+    private let condition = NSCondition()
+    private var lines: [String] = []
+    private var finished = false
+    private let limit: Int
+
+    init(limit: Int = 20) { self.limit = limit }
+
+    func append(_ line: String) {
+        condition.lock()
+        lines.append(line)
+        if lines.count > limit { lines.removeFirst(lines.count - limit) }
+        condition.unlock()
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The kept lines, after waiting up to `timeout` seconds for stderr to close,
+    /// so the lines a crashing plugin printed last are not missed.
+    func snapshot(waitingUpTo timeout: TimeInterval = 0) -> [String] {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while !finished && timeout > 0 {
+            if !condition.wait(until: deadline) { break }
+        }
+        return lines
+    }
+}

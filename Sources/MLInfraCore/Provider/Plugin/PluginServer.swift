@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+
+/// Serves a `Provider` over the plugin protocol on stdin/stdout (or any pair of file
+/// handles): what `mlinfra provider serve NAME` runs, and what the test provider runs.
+///
+/// Requests are handled concurrently, each answered as soon as it is done, so a
+/// slow `apply` does not hold up a `read`. Bad input gets a JSON-RPC error
+/// answer and the server carries on. It stops after answering `shutdown`, or at
+/// the end of its input, once the calls in flight have been answered.
+public struct PluginServer: Sendable {
+    public let provider: any Provider
+    public let name: String
+    public let version: String
+    private let input: FileHandle
+    private let output: FileHandle
+    private let logger: Logger
+
+    public init(
+        provider: any Provider,
+        name: String,
+        version: String,
+        input: FileHandle = .standardInput,
+        output: FileHandle = .standardOutput,
+        logger: Logger? = nil
+    ) {
+        self.provider = provider
+        self.name = name
+        self.version = version
+        self.input = input
+        self.output = output
+        self.logger = logger ?? Logger(label: "mlinfra.plugin-server.\(name)")
+    }
+
+    /// Serves until `shutdown` or end of input.
+    public func run() async {
+        let writer = LineWriter(fd: output.fileDescriptor, label: "mlinfra.plugin-server.\(name).stdout")
+        let (lines, sink) = AsyncStream.makeStream(of: Data.self)
+        LineReader.start(
+            fd: input.fileDescriptor, name: "mlinfra.plugin-server.\(name).stdin",
+            onLine: { sink.yield($0) }, onEnd: { sink.finish() })
+        let logger = logger
+        await withTaskGroup(of: Void.self) { group in
+            for await line in lines {
+                group.addTask {
+                    let (answer, stop) = await self.respond(to: line)
+                    if let answer {
+                        writer.send(answer) { error in
+                            if let error { logger.error("cannot write an answer to stdout: \(error)") }
+                        }
+                    }
+                    if stop { sink.finish() }
+                }
+            }
+        }
+        writer.drain()
+    }
+
+    /// The answer line to one request line (nil for a notification, which gets none).
+    public func handle(line: Data) async -> Data? {
+        await respond(to: line).answer
+    }
+
+    private func respond(to line: Data) async -> (answer: Data?, stop: Bool) {
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return (nil, false) }
+        let message: Value
+        do {
+            message = try JSONLine.value(from: line)
+        } catch {
+            let reason = (error as? DecodingError).map(JSONLine.explain) ?? "\(error)"
+            return (encode(JSONRPC.error(id: .null, code: JSONRPC.ErrorCode.parseError, message: "parse error: \(reason)")), false)
+        }
+        guard case .map(let fields) = message else {
+            return (invalid(id: .null, "a request must be a JSON object, got \(message.kindName)"), false)
+        }
+        let id = fields["id"]
+        let answerID: Value
+        switch id {
+        case nil, .null?, .string?, .int?: answerID = id ?? .null
+        default: return (invalid(id: .null, "`id` must be a string, an integer or null"), false)
+        }
+        guard fields["jsonrpc"] == .string("2.0") else {
+            return (invalid(id: answerID, "`jsonrpc` must be \"2.0\""), false)
+        }
+        guard let methodName = fields["method"]?.stringValue else {
+            return (invalid(id: answerID, "`method` must be a string"), false)
+        }
+        let params = fields["params"] ?? .map([:])
+        let isNotification = id == nil
+        guard let method = JSONRPC.Method(rawValue: methodName) else {
+            if isNotification { return (nil, false) }
+            return (
+                encode(
+                    JSONRPC.error(
+                        id: answerID, code: JSONRPC.ErrorCode.methodNotFound,
+                        message: "method not found: \(methodName)",
+                        data: .string("Methods: \(JSONRPC.Method.allCases.map(\.rawValue).joined(separator: ", ")).")
+                    )), false
+            )
+        }
+        let answer: Value
+        do {
+            answer = JSONRPC.response(id: answerID, result: try await dispatch(method, params))
+        } catch let error as WireError {
+            answer = JSONRPC.error(id: answerID, code: JSONRPC.ErrorCode.invalidParams, message: "invalid params: \(error.message)")
+        } catch let error as UnsupportedProtocol {
+            answer = JSONRPC.error(id: answerID, code: JSONRPC.ErrorCode.unsupportedProtocol, message: error.description)
+        } catch let error as ProviderError {
+            answer = JSONRPC.error(
+                id: answerID, code: JSONRPC.ErrorCode.providerError, message: error.message,
+                data: error.detail.isEmpty ? nil : ["detail": .string(error.detail)])
+        } catch {
+            answer = JSONRPC.error(id: answerID, code: JSONRPC.ErrorCode.providerError, message: "\(error)")
+        }
+        return (isNotification ? nil : encode(answer), method == .shutdown)
+    }
+
+    private struct UnsupportedProtocol: Error, CustomStringConvertible {
+        var asked: Int
+        var description: String {
+            "unsupported protocol version \(asked): this provider speaks plugin protocol version \(JSONRPC.protocolVersion)"
+        }
+    }
+
+    private func dispatch(_ method: JSONRPC.Method, _ params: Value) async throws -> Value {
+        switch method {
+        case .initialize:
+            let fields = try WireFields(params, path: "")
+            let asked = try fields.int("protocol_version")
+            guard asked == JSONRPC.protocolVersion else { throw UnsupportedProtocol(asked: asked) }
+            return ["name": .string(name), "version": .string(version), "protocol_version": .int(JSONRPC.protocolVersion)]
+        case .schema:
+            return try await provider.schema().wire
+        case .configure:
+            return try await provider.configure(ConfigureRequest(wire: params)).wire
+        case .validate:
+            return try await provider.validate(ValidateRequest(wire: params)).wire
+        case .plan:
+            return try await provider.plan(PlanRequest(wire: params)).wire
+        case .apply:
+            return try await provider.apply(ApplyRequest(wire: params)).wire
+        case .read:
+            return try await provider.read(ReadRequest(wire: params)).wire
+        case .importResource:
+            return try await provider.importResource(ImportRequest(wire: params)).wire
+        case .shutdown:
+            return .null
+        }
+    }
+
+    private func invalid(id: Value, _ message: String) -> Data? {
+        encode(JSONRPC.error(id: id, code: JSONRPC.ErrorCode.invalidRequest, message: "invalid request: \(message)"))
+    }
+
+    private func encode(_ message: Value) -> Data? {
+        do {
+            return try JSONLine.encode(message)
+        } catch {
+            logger.error("cannot encode an answer: \(error)")
+            let fallback = JSONRPC.error(
+                id: message["id"] ?? .null, code: JSONRPC.ErrorCode.internalError,
+                message: "the provider's answer cannot be written as JSON (numbers must be finite)")
+            return try? JSONLine.encode(fallback)
+        }
+    }
+}
