@@ -19,7 +19,7 @@ public struct LockInfo: Sendable, Codable, Hashable {
         self.who = who
         self.host = host
         self.pid = pid
-        self.created = Date(timeIntervalSince1970: (created.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        self.created = Date(timeIntervalSince1970: (created.timeIntervalSince1970 * 1000).rounded() / 1000)
     }
 
     /// A lock for `operation` by this process, user and host, now.
@@ -94,9 +94,13 @@ public struct LockInfo: Sendable, Codable, Hashable {
         try c.encode(LockInfo.timestamp(created), forKey: .created)
     }
 
-    /// `2026-11-22T00:45:12.345Z`
+    /// `2026-11-22T00:45:12.345Z`, rounded to the millisecond (the formatter would truncate, and 0.123 is stored as 0.12299…).
     public static func timestamp(_ d: Date) -> String {
-        d.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let ms = Int64((d.timeIntervalSince1970 * 1000).rounded())
+        let (seconds, fraction) = (ms - ((ms % 1000) + 1000) % 1000, ((ms % 1000) + 1000) % 1000)
+        let whole = Date(timeIntervalSince1970: Double(seconds) / 1000).formatted(Date.ISO8601FormatStyle())
+        let digits = String(fraction)
+        return whole.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
     static func date(from text: String) -> Date? {
