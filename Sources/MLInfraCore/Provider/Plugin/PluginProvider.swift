@@ -300,6 +300,10 @@ public actor PluginProvider: Provider {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = errors
+        process.terminationHandler = { [weak self] _ in
+            guard let self else { return }
+            Task { await self.processTerminated() }
+        }
         do {
             try process.run()
         } catch {
@@ -436,6 +440,11 @@ public actor PluginProvider: Provider {
                 + stderrDetail(stderrTail.snapshot()))
         _ = fail(error)
         process?.terminate()
+    }
+
+    private func processTerminated() {
+        exited = true
+        releaseExitWaiters()
     }
 
     private func outputEnded() {
