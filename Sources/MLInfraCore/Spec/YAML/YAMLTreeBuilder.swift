@@ -17,32 +17,14 @@ struct YAMLTreeBuilder {
         var pendingKey: YAMLNode?
         var pendingKeyIsMerge = false
         var pendingKeyIsInvalid = false
-        /// Key text → index in `pairs`, built once a mapping grows past `linearScanLimit`.
-        var keyIndex: [String: Int] = [:]
         /// Pairs brought in by `<<` merge keys, to be inserted at `position` in `pairs`.
         var merges: [(position: Int, pairs: [YAMLPair])] = []
         var count = 1
         var height = 1
 
-        static let linearScanLimit = 12
-
-        func indexOfKey(_ text: String) -> Int? {
-            if pairs.count <= Self.linearScanLimit {
-                return pairs.firstIndex { $0.keyText == text }
-            }
-            return keyIndex[text]
-        }
-
-        mutating func append(_ pair: YAMLPair, text: String) {
-            pairs.append(pair)
-            if pairs.count > Self.linearScanLimit {
-                if keyIndex.isEmpty {
-                    for (i, p) in pairs.enumerated() { keyIndex[p.keyText] = i }
-                } else {
-                    keyIndex[text] = pairs.count - 1
-                }
-            }
-        }
+        /// Small mappings are checked for duplicates as keys arrive; larger ones once, when they end,
+        /// with a table sized up front (rehashing a growing table dominated the cost of big specs).
+        static let linearScanLimit = 16
 
         /// The pairs with merged ones inserted: explicit keys win, then earlier merges over later ones.
         func mergedPairs() -> [YAMLPair] {
@@ -179,8 +161,14 @@ struct YAMLTreeBuilder {
             stack.append(Frame(isMapping: isMapping, location: at, tag: shortTag, anchor: anchor))
             return .more
         case .sequenceEnd, .mappingEnd:
-            guard let frame = stack.popLast() else { return .more }
-            let content: YAMLNode.Content = frame.isMapping ? .mapping(frame.mergedPairs()) : .sequence(frame.items)
+            guard var frame = stack.popLast() else { return .more }
+            let content: YAMLNode.Content
+            if frame.isMapping {
+                guard let pairs = finishedPairs(&frame) else { return .finished }
+                content = .mapping(pairs)
+            } else {
+                content = .sequence(frame.items)
+            }
             let node = YAMLNode(content, location: frame.location, tag: frame.tag)
             if let anchor = frame.anchor { anchors[anchor] = .done(node: node, count: frame.count, height: frame.height) }
             return attach(node, count: frame.count, height: frame.height)
@@ -199,7 +187,7 @@ struct YAMLTreeBuilder {
             stack[top].items.append(node)
             return .more
         }
-        guard let key = stack[top].pendingKey else {
+        guard let key = stack[top].pendingKey.take() else {
             stack[top].pendingKey = node
             guard case .scalar(let text, let style) = node.content else {
                 stack[top].pendingKeyIsInvalid = true
@@ -213,21 +201,50 @@ struct YAMLTreeBuilder {
         }
         let isMerge = stack[top].pendingKeyIsMerge
         let isInvalid = stack[top].pendingKeyIsInvalid
-        stack[top].pendingKey = nil
         stack[top].pendingKeyIsMerge = false
         stack[top].pendingKeyIsInvalid = false
         if isInvalid { return .more }
         if isMerge { return merge(node, into: top) }
-        let text = key.scalarText ?? ""
-        if let existing = stack[top].indexOfKey(text) {
-            let first = stack[top].pairs[existing].key.location
-            return recoverable(.error(
-                "`\(text)` is already defined at \(first)",
-                detail: "A key may appear once in a mapping; remove one of the two entries or combine them.",
-                at: key.location)) ? .more : .finished
+        if stack[top].pairs.count < Frame.linearScanLimit {
+            let text = key.scalarText ?? ""
+            if let existing = stack[top].pairs.first(where: { $0.keyText == text }) {
+                return duplicate(key, first: existing.key) ? .more : .finished
+            }
         }
-        stack[top].append(YAMLPair(key: key, value: node), text: text)
+        stack[top].pairs.append(YAMLPair(key: key, value: node))
         return .more
+    }
+
+    private mutating func duplicate(_ key: YAMLNode, first: YAMLNode) -> Bool {
+        recoverable(.error(
+            "`\(key.scalarText ?? "")` is already defined at \(first.location)",
+            detail: "A key may appear once in a mapping; remove one of the two entries or combine them.",
+            at: key.location))
+    }
+
+    /// A finished mapping's pairs: later duplicates of a key dropped (and reported), merges applied.
+    private mutating func finishedPairs(_ frame: inout Frame) -> [YAMLPair]? {
+        if frame.pairs.count > Frame.linearScanLimit {
+            var firstIndex: [String: Int] = Dictionary(minimumCapacity: frame.pairs.count)
+            var duplicates: [Int] = []
+            // Indexing (not iterating copies of the pairs) keeps this loop free of reference counting.
+            for i in frame.pairs.indices {
+                let text = frame.pairs[i].keyText
+                if let first = firstIndex.updateValue(i, forKey: text) {
+                    firstIndex[text] = first
+                    guard duplicate(frame.pairs[i].key, first: frame.pairs[first].key) else { return nil }
+                    duplicates.append(i)
+                }
+            }
+            if !duplicates.isEmpty {
+                let dropped = Set(duplicates)
+                frame.pairs = frame.pairs.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
+                for m in frame.merges.indices {
+                    frame.merges[m].position -= duplicates.count { $0 < frame.merges[m].position }
+                }
+            }
+        }
+        return frame.mergedPairs()
     }
 
     /// Handles `<<: *defaults` and `<<: [*a, *b]`: the pairs are inserted where the merge key stands.
