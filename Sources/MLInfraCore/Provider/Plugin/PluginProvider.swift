@@ -61,7 +61,7 @@ public actor PluginProvider: Provider {
     public init(spec: PluginSpec, mlinfraVersion: String = MLInfraVersion.current, logger: Logger? = nil) {
         self.spec = spec
         self.mlinfraVersion = mlinfraVersion
-        self.logger = logger ?? Logger(label: "mlinfra.plugin.\(spec.name)")
+        self.logger = logger ?? Logger(label: "mlinfra.plugin.\(spec.name)", factory: { label in StreamLogHandler.standardError(label: label) })
     }
 
     // MARK: Provider
@@ -134,6 +134,7 @@ public actor PluginProvider: Provider {
     private func call<Response: WireConvertible>(
         _ method: JSONRPC.Method, params: Value, address: String?
     ) async throws -> Response {
+        try Task.checkCancellation()
         try await ensureStarted()
         let result = try await send(method: method.rawValue, params: params, address: address, timeout: spec.callTimeout)
         do {
@@ -175,12 +176,12 @@ public actor PluginProvider: Provider {
             if case .starting = phase { phase = .ready }
         } catch let error as ProviderError {
             _ = fail(error)
-            process?.terminate()
+            killPlugin()
             throw error
         } catch {
             let failure = ProviderError(provider: spec.name, message: "plugin \(executableName) could not be started", detail: "\(error)")
             _ = fail(failure)
-            process?.terminate()
+            killPlugin()
             throw failure
         }
     }
@@ -439,7 +440,13 @@ public actor PluginProvider: Provider {
                 + "A plugin must write only JSON-RPC messages to stdout, one per line; logs go to stderr."
                 + stderrDetail(stderrTail.snapshot()))
         _ = fail(error)
-        process?.terminate()
+        killPlugin()
+    }
+
+    /// Ends a plugin that broke the protocol or failed to start: it gets no second chance.
+    private func killPlugin() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
     }
 
     private func processTerminated() {

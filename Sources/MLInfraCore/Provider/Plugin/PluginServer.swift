@@ -29,7 +29,8 @@ public struct PluginServer: Sendable {
         self.version = version
         self.input = input
         self.output = output
-        self.logger = logger ?? Logger(label: "mlinfra.plugin-server.\(name)")
+        // stdout carries the protocol, so logs go to stderr.
+        self.logger = logger ?? Logger(label: "mlinfra.plugin-server.\(name)", factory: { label in StreamLogHandler.standardError(label: label) })
     }
 
     /// Serves until `shutdown` or end of input.
