@@ -105,18 +105,20 @@ public actor FakeProvider: Provider {
                 "fake_thing": ResourceSchema(
                     description: "A thing with a size.",
                     attributes: [
-                        "name": AttributeSchema(.string, forceNew: true, description: "Defaults to the address's name; the id."),
+                        "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Defaults to the address's name; the id."),
                         "size": AttributeSchema(.int, required: true, description: "Not negative."),
                         "tags": AttributeSchema(.map(.string)),
                         "secret": AttributeSchema(.string, sensitive: true),
-                        "kind": AttributeSchema(.string, forceNew: true, allowed: ["standard", "premium"], description: "Defaults to standard."),
+                        "kind": AttributeSchema(
+                            .string, computed: true, optional: true, forceNew: true, allowed: ["standard", "premium"],
+                            description: "Defaults to standard."),
                         "id": .computed(.string),
                         "created_at": .computed(.string, description: "When the thing was made."),
                     ]),
                 "fake_link": ResourceSchema(
                     description: "A link to a fake_thing.",
                     attributes: [
-                        "name": AttributeSchema(.string, forceNew: true, description: "Defaults to the address's name."),
+                        "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Defaults to the address's name."),
                         "target": AttributeSchema(.string, required: true, forceNew: true, referenceType: "fake_thing"),
                         "label": AttributeSchema(.string),
                         "id": .computed(.string, description: "TARGET/NAME"),
@@ -347,7 +349,7 @@ public actor FakeProvider: Provider {
                 problems.append(AttributeDiagnostic(attribute: key, .error("unknown attribute `\(key)` for \(type)")))
                 continue
             }
-            if attribute.computed {
+            if !attribute.settable {
                 problems.append(AttributeDiagnostic(attribute: key, .error("`\(key)` is set by the provider and cannot be written")))
                 continue
             }

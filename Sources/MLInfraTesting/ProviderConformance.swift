@@ -166,7 +166,7 @@ public struct ProviderConformance: Sendable {
                 if attribute.required && attribute.computed {
                     problems.append("\(owner).\(name) is both required and computed")
                 }
-                if attribute.forceNew && attribute.computed && !attribute.required {
+                if attribute.forceNew && !attribute.settable {
                     problems.append("\(owner).\(name) is computed, so force_new means nothing on it")
                 }
                 if let allowed = attribute.allowed {

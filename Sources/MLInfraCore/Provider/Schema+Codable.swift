@@ -90,7 +90,7 @@ extension AttributeType: Codable {
 
 extension AttributeSchema: Codable {
     private enum CodingKeys: String, CodingKey {
-        case type, required, computed, forceNew = "force_new", sensitive, referenceType = "reference_type",
+        case type, required, computed, optional, forceNew = "force_new", sensitive, referenceType = "reference_type",
             description, allowed
     }
 
@@ -100,6 +100,7 @@ extension AttributeSchema: Codable {
             try c.decode(AttributeType.self, forKey: .type),
             required: try c.decodeIfPresent(Bool.self, forKey: .required) ?? false,
             computed: try c.decodeIfPresent(Bool.self, forKey: .computed) ?? false,
+            optional: try c.decodeIfPresent(Bool.self, forKey: .optional) ?? false,
             forceNew: try c.decodeIfPresent(Bool.self, forKey: .forceNew) ?? false,
             sensitive: try c.decodeIfPresent(Bool.self, forKey: .sensitive) ?? false,
             referenceType: try c.decodeIfPresent(String.self, forKey: .referenceType),
@@ -113,6 +114,7 @@ extension AttributeSchema: Codable {
         try c.encode(type, forKey: .type)
         if required { try c.encode(true, forKey: .required) }
         if computed { try c.encode(true, forKey: .computed) }
+        if optional { try c.encode(true, forKey: .optional) }
         if forceNew { try c.encode(true, forKey: .forceNew) }
         if sensitive { try c.encode(true, forKey: .sensitive) }
         try c.encodeIfPresent(referenceType, forKey: .referenceType)

@@ -20,6 +20,7 @@ import Testing
         #expect(text.contains(#""resource_types""#))
         #expect(text.contains(#""concurrency_limit":4"#))
         #expect(text.contains(#""force_new":true"#))
+        #expect(text.contains(#""optional":true"#))
         #expect(text.contains(#""type":"map(list(string))""#))
         #expect(text.contains(#""type":{"list":{"object":"#))
     }
@@ -31,6 +32,7 @@ import Testing
                 "name":{"type":"string","required":true,"force_new":true},
                 "tags":{"type":"map(string)"},
                 "arn":{"type":"string","computed":true},
+                "region":{"type":"string","computed":true,"optional":true},
                 "size":{"type":{"map":"int"}}}}}}
             """#
         let schema = try JSONDecoder().decode(ProviderSchema.self, from: Data(json.utf8))
@@ -41,6 +43,8 @@ import Testing
         #expect(bucket.attributes["name"] == AttributeSchema(.string, required: true, forceNew: true))
         #expect(bucket.attributes["tags"]?.type == .map(.string))
         #expect(bucket.attributes["arn"]?.computed == true)
+        #expect(bucket.attributes["arn"]?.settable == false)
+        #expect(bucket.attributes["region"]?.settable == true)
         #expect(bucket.attributes["size"]?.type == .map(.int))
     }
 

@@ -42,7 +42,12 @@ SCHEMA = {
                     "description": "Relative to the root; may not leave it. The id.",
                 },
                 "content": {"type": "string", "required": True},
-                "mode": {"type": "string", "description": "Octal permissions, default 0644."},
+                "mode": {
+                    "type": "string",
+                    "computed": True,
+                    "optional": True,
+                    "description": "Octal permissions; the provider picks 0644 when left out.",
+                },
                 "sha256": {"type": "string", "computed": True},
                 "size": {"type": "int", "computed": True, "description": "Bytes."},
                 "id": {"type": "string", "computed": True},
@@ -107,7 +112,7 @@ class FilesProvider:
         for key in sorted(config):
             if key not in attributes:
                 problems.append(error(f"unknown attribute `{key}` for text_file", "Attributes: path, content, mode.", key))
-            elif attributes[key].get("computed"):
+            elif attributes[key].get("computed") and not attributes[key].get("optional"):
                 problems.append(error(f"`{key}` is set by the provider and cannot be written", "", key))
         for key in ("path", "content"):
             if key not in config or config[key] is None:
