@@ -158,6 +158,22 @@ struct YAMLBadInputTests {
         #expect(errorLocations(diagnostics) == ["f.yaml:1:17", "f.yaml:4:5"])
     }
 
+    @Test func summariesStayOnOneShortLine() {
+        let long = String(repeating: "k", count: 200)
+        let (_, diagnostics) = loadYAML("v: !!int \"a\\nb\"\n\(long): 1\n\(long): 2\n")
+        #expect(diagnostics.errors.map(\.summary) == [
+            "`a\\nb` is not an int",
+            "`\(String(repeating: "k", count: 60))…` is already defined at f.yaml:2:1",
+        ])
+    }
+
+    @Test func unexpectedCharacterIsNamed() {
+        let (root, diagnostics) = loadYAML("a: %x\n")
+        #expect(root == nil)
+        #expect(errorLocations(diagnostics) == ["f.yaml:1:4"])
+        #expect(diagnostics.errors.first?.summary == "unexpected character `%`")
+    }
+
     @Test func tooManyErrorsStopReading() {
         let text = (0..<300).map { _ in "a: 1" }.joined(separator: "\n")
         let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxErrors: 10))

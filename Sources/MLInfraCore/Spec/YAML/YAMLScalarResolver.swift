@@ -14,6 +14,7 @@ enum YAMLScalarResolver {
     }
 
     static func resolve(_ text: String, style: ScalarStyle, tag: String?) -> Resolution {
+        let shown = { YAMLSyntaxMessages.excerpt(text) }
         switch tag {
         case nil:
             return style == .plain ? resolvePlain(text) : Resolution(value: .string(text))
@@ -23,12 +24,12 @@ enum YAMLScalarResolver {
             if isNull(text) { return Resolution(value: .null) }
             return Resolution(
                 value: .string(text),
-                problem: ("`\(text)` is not a null", "A `!!null` value must be empty, `null` or `~`; remove the tag."))
+                problem: ("`\(shown())` is not a null", "A `!!null` value must be empty, `null` or `~`; remove the tag."))
         case "!!bool":
             if let b = bool(text) { return Resolution(value: .bool(b)) }
             return Resolution(
                 value: .string(text),
-                problem: ("`\(text)` is not a bool", "A `!!bool` value must be `true` or `false`; remove the tag."))
+                problem: ("`\(shown())` is not a bool", "A `!!bool` value must be `true` or `false`; remove the tag."))
         case "!!int":
             switch int(text) {
             case .some(.some(let i)): return Resolution(value: .int(i))
@@ -36,7 +37,7 @@ enum YAMLScalarResolver {
             case nil:
                 return Resolution(
                     value: .string(text),
-                    problem: ("`\(text)` is not an int", "A `!!int` value must be an integer such as `42`, `0x2A` or `0o52`; remove the tag or fix the number."))
+                    problem: ("`\(shown())` is not an int", "A `!!int` value must be an integer such as `42`, `0x2A` or `0o52`; remove the tag or fix the number."))
             }
         case "!!float":
             if case .some(.some(let i)) = int(text) { return Resolution(value: .number(Double(i))) }
@@ -47,7 +48,7 @@ enum YAMLScalarResolver {
             }
             return Resolution(
                 value: .string(text),
-                problem: ("`\(text)` is not a number", "A `!!float` value must be a decimal number such as `0.25` or `1e-3`; remove the tag or fix the number."))
+                problem: ("`\(shown())` is not a number", "A `!!float` value must be a decimal number such as `0.25` or `1e-3`; remove the tag or fix the number."))
         default:
             return Resolution(value: .string(text))
         }
@@ -151,12 +152,12 @@ enum YAMLScalarResolver {
     }
 
     private static func intOverflow(_ text: String) -> (summary: String, detail: String) {
-        ("integer `\(text)` is too large",
+        ("integer `\(YAMLSyntaxMessages.excerpt(text))` is too large",
          "Integers must lie between \(Int.min) and \(Int.max); quote it (`\"\(text)\"`) if it is an identifier rather than a number.")
     }
 
     private static func floatOverflow(_ text: String) -> (summary: String, detail: String) {
-        ("number `\(text)` is too large",
+        ("number `\(YAMLSyntaxMessages.excerpt(text))` is too large",
          "Numbers must be finite double-precision values (at most about 1.8e308); quote it if it is meant as text.")
     }
 

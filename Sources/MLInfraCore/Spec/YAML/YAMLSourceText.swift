@@ -134,6 +134,12 @@ struct YAMLSourceText {
         return i
     }
 
+    /// The character starting at a byte offset, as text.
+    func character(at offset: Int) -> String {
+        guard offset < bytes.count else { return "" }
+        return String(decoding: bytes[offset..<min(offset + characterLength(at: offset), bytes.count)], as: UTF8.self)
+    }
+
     /// The bytes of the line holding `offset`, without its line break.
     func lineBytes(around offset: Int) -> ArraySlice<UInt8> {
         var start = min(offset, bytes.count)

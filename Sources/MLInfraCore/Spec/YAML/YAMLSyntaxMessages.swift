@@ -46,7 +46,8 @@ enum YAMLSyntaxMessages {
         }
         let here = location(mark)
         let contextAt = error.contextMark.map(location)
-        let character = source.byteOffset(of: mark).flatMap { $0 < source.bytes.count ? source.bytes[$0] : nil }
+        let offset = source.byteOffset(of: mark)
+        let character = offset.flatMap { $0 < source.bytes.count ? source.bytes[$0] : nil }
 
         if error.problem.contains("tab character") || character == 0x09
             || leadingWhitespaceHasTab(source.line(of: mark))
@@ -66,7 +67,7 @@ enum YAMLSyntaxMessages {
                 detail: "Add the closing \(quote) at the end of the value (the file ended, or a new document began, at \(here) while still inside the string).",
                 at: opening)
         case "found character that cannot start any token":
-            let shown = character.map { String(UnicodeScalar($0)) } ?? "?"
+            let shown = excerpt(offset.map(source.character(at:)) ?? "")
             if shown == "@" || shown == "`" {
                 return .error(
                     "`\(shown)` cannot start a plain value; it is reserved in YAML",
@@ -175,6 +176,31 @@ enum YAMLSyntaxMessages {
             column += 1
         }
         return nil
+    }
+
+    /// User text made fit for a one-line summary: control characters escaped, long text cut with "…".
+    static func excerpt(_ text: String, limit: Int = 60) -> String {
+        var out = ""
+        var length = 0
+        for scalar in text.unicodeScalars {
+            if length >= limit {
+                out += "…"
+                break
+            }
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}" {
+                    out += "\\u{\(hex(scalar.value, width: 4))}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+            length += 1
+        }
+        return out
     }
 
     static func hex(_ value: UInt32, width: Int) -> String {

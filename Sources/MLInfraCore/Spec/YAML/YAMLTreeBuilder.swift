@@ -117,7 +117,7 @@ struct YAMLTreeBuilder {
             case .done(var node, let count, let height):
                 if aliasNodes + count > limits.maxAliasExpansions {
                     fail(.error(
-                        "alias `*\(name)` expands the document beyond \(limits.maxAliasExpansions) values; refusing a possible alias bomb",
+                        "alias `*\(YAMLSyntaxMessages.excerpt(name))` expands the document beyond \(limits.maxAliasExpansions) values; refusing a possible alias bomb",
                         detail: "Each use of an alias copies the anchored value and nested aliases multiply; use fewer aliases, or write the values out.",
                         at: at))
                     return .finished
@@ -132,13 +132,13 @@ struct YAMLTreeBuilder {
                 return attach(node, count: count, height: height)
             case .open:
                 guard recoverable(.error(
-                    "alias `*\(name)` refers to a value that contains it",
+                    "alias `*\(YAMLSyntaxMessages.excerpt(name))` refers to a value that contains it",
                     detail: "A value cannot include itself; copy the part you need instead of aliasing its own anchor.",
                     at: at))
                 else { return .finished }
             case nil:
                 guard recoverable(.error(
-                    "alias `*\(name)` refers to no anchor",
+                    "alias `*\(YAMLSyntaxMessages.excerpt(name))` refers to no anchor",
                     detail: "Define the anchor first with `&\(name)` on the value to reuse (anchors must come before their aliases).",
                     at: at))
                 else { return .finished }
@@ -217,7 +217,7 @@ struct YAMLTreeBuilder {
 
     private mutating func duplicate(_ key: YAMLNode, first: YAMLNode) -> Bool {
         recoverable(.error(
-            "`\(key.scalarText ?? "")` is already defined at \(first.location)",
+            "`\(YAMLSyntaxMessages.excerpt(key.scalarText ?? ""))` is already defined at \(first.location)",
             detail: "A key may appear once in a mapping; remove one of the two entries or combine them.",
             at: key.location))
     }
@@ -287,7 +287,7 @@ struct YAMLTreeBuilder {
     }
 
     private func depthError(at: SourceLocation, via alias: String?) -> Diagnostic {
-        let through = alias.map { " (through alias `*\($0)`)" } ?? ""
+        let through = alias.map { " (through alias `*\(YAMLSyntaxMessages.excerpt($0))`)" } ?? ""
         return .error(
             "the document is nested deeper than \(limits.maxDepth) levels\(through)",
             detail: "mlinfra refuses deeper nesting to stay safe on hostile input; a spec needs only a few levels, so flatten this structure.",
@@ -296,7 +296,7 @@ struct YAMLTreeBuilder {
 
     private mutating func reportUnsupportedTag(_ tag: String, allowed: String, at: SourceLocation) -> Bool {
         recoverable(.error(
-            "unsupported tag `\(tag)`",
+            "unsupported tag `\(YAMLSyntaxMessages.excerpt(tag))`",
             detail: "mlinfra specs use only the YAML core tags; here that is \(allowed). Remove the tag.",
             at: at))
     }
