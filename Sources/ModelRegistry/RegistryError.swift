@@ -1,0 +1,109 @@
+import Foundation
+
+/// A registry failure: what went wrong, about which object, and how to fix it.
+public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        case invalidArgument
+        case invalidURI
+        case modelNotFound
+        case modelExists
+        case versionNotFound
+        case aliasNotFound
+        case noVersionInStage
+        case protectedAlias
+        case versionHasAliases
+        case artifactUnreadable
+        case artifactMissing
+        case artifactCorrupted
+    }
+
+    public var code: Code
+    public var message: String
+    /// How to fix it.
+    public var hint: String
+    /// The argument the error concerns, when it is about one (HTTP answers name it).
+    public var field: String?
+
+    public init(_ code: Code, _ message: String, hint: String = "", field: String? = nil) {
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.field = field
+    }
+
+    public var description: String { hint.isEmpty ? message : "\(message)\n  \(hint)" }
+
+    static func modelNotFound(_ name: String) -> RegistryError {
+        RegistryError(
+            .modelNotFound, "model '\(name)' is not registered",
+            hint: "List models with `mlinfra models list`, or register one with `mlinfra models register \(name) --artifact PATH`.",
+            field: "name")
+    }
+
+    static func versionNotFound(_ name: String, _ version: Int) -> RegistryError {
+        RegistryError(
+            .versionNotFound, "model '\(name)' has no version \(version)",
+            hint: "See its versions with `mlinfra models show \(name)`.", field: "version")
+    }
+
+    static func aliasNotFound(_ name: String, _ alias: String) -> RegistryError {
+        RegistryError(
+            .aliasNotFound, "model '\(name)' has no alias '\(alias)'",
+            hint: "See its aliases with `mlinfra models show \(name)`.", field: "alias")
+    }
+
+    static func protectedAlias(_ name: String, _ alias: String) -> RegistryError {
+        RegistryError(
+            .protectedAlias, "alias '\(alias)' of model '\(name)' is protected: only `mlinfra apply` may move it",
+            hint: "Change the `version` of the model_alias resource for \(name)@\(alias) in the spec, "
+                + "get the pull request reviewed, and run `mlinfra apply`.",
+            field: "alias")
+    }
+
+    static func invalid(_ field: String, _ message: String, hint: String = "") -> RegistryError {
+        RegistryError(.invalidArgument, message, hint: hint, field: field)
+    }
+}
+
+/// Names the registry accepts: they must fit in `models:/NAME@alias` and `models:/NAME/3`.
+enum Naming {
+    static func checkModelName(_ name: String) throws {
+        guard !name.isEmpty, name.count <= 256,
+            name.unicodeScalars.allSatisfy({ isNameScalar($0) }),
+            let first = name.unicodeScalars.first, first != ".", first != "-"
+        else {
+            throw RegistryError.invalid(
+                "name", "invalid model name '\(name)'",
+                hint: "Use letters, digits, '_', '-' and '.', starting with a letter or digit (no '/' or '@').")
+        }
+    }
+
+    static func checkAlias(_ alias: String) throws {
+        let valid =
+            !alias.isEmpty && alias.count <= 128
+            && alias.unicodeScalars.allSatisfy { isNameScalar($0) && $0 != "." }
+            && alias.unicodeScalars.first.map { CharacterSet.letters.contains($0) || $0 == "_" } == true
+        guard valid else {
+            throw RegistryError.invalid(
+                "alias", "invalid alias '\(alias)'",
+                hint: "Use letters, digits, '_' and '-', starting with a letter or '_'.")
+        }
+        let lower = alias.lowercased()
+        let looksLikeVersion = lower.hasPrefix("v") && lower.dropFirst().allSatisfy(\.isNumber) && lower.count > 1
+        if lower == "latest" || looksLikeVersion {
+            throw RegistryError.invalid(
+                "alias", "alias '\(alias)' is reserved",
+                hint: "'latest' and 'v<number>' already mean something in models:/ URIs; pick another name.")
+        }
+    }
+
+    static func checkTagKey(_ key: String) throws {
+        guard !key.isEmpty, key.count <= 250 else {
+            throw RegistryError.invalid("key", "a tag key must be 1 to 250 characters")
+        }
+    }
+
+    private static func isNameScalar(_ s: Unicode.Scalar) -> Bool {
+        s.isASCII && (CharacterSet.alphanumerics.contains(s) || s == "_" || s == "-" || s == ".")
+    }
+}

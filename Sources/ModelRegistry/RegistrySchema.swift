@@ -1,0 +1,139 @@
+import Foundation
+import GRDB
+
+/// The registry's tables, created and upgraded by named migrations.
+enum RegistrySchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "model") { t in
+                t.primaryKey("name", .text)
+                t.column("description", .text).notNull().defaults(to: "")
+                t.column("tags", .text).notNull().defaults(to: "{}")
+                t.column("protected_aliases", .text).notNull().defaults(to: "[]")
+                t.column("last_version", .integer).notNull().defaults(to: 0)
+                t.column("created_at", .double).notNull()
+                t.column("updated_at", .double).notNull()
+            }
+            try db.create(table: "version") { t in
+                t.column("model", .text).notNull().references("model", onDelete: .cascade)
+                t.column("version", .integer).notNull()
+                t.column("source", .text).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("format", .text).notNull()
+                t.column("description", .text).notNull().defaults(to: "")
+                t.column("tags", .text).notNull().defaults(to: "{}")
+                t.column("run_id", .text)
+                t.column("dataset", .text)
+                t.column("git_commit", .text)
+                t.column("status", .text).notNull()
+                t.column("stage", .text).notNull()
+                t.column("created_by", .text).notNull()
+                t.column("created_at", .double).notNull()
+                t.column("updated_at", .double).notNull()
+                t.primaryKey(["model", "version"])
+            }
+            try db.create(index: "version_sha256", on: "version", columns: ["model", "sha256"])
+            try db.create(table: "alias") { t in
+                t.column("model", .text).notNull().references("model", onDelete: .cascade)
+                t.column("alias", .text).notNull()
+                t.column("version", .integer).notNull()
+                t.column("updated_at", .double).notNull()
+                t.primaryKey(["model", "alias"])
+                t.foreignKey(["model", "version"], references: "version", columns: ["model", "version"])
+            }
+            try db.create(table: "audit") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("time", .double).notNull()
+                t.column("actor", .text).notNull()
+                t.column("origin", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("subject", .text).notNull()
+                t.column("before", .text)
+                t.column("after", .text)
+                t.column("summary", .text).notNull()
+                t.column("reason", .text)
+                t.column("plan_id", .text)
+            }
+            try db.create(index: "audit_model", on: "audit", columns: ["model", "id"])
+            // The audit log is append-only: the database itself refuses edits and deletions.
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """)
+        }
+        return migrator
+    }
+}
+
+struct ModelRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "model"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+
+    var name: String
+    var description: String
+    var tags: [String: String]
+    var protectedAliases: [String]
+    var lastVersion: Int
+    var createdAt: Double
+    var updatedAt: Double
+}
+
+struct VersionRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "version"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+
+    var model: String
+    var version: Int
+    var source: String
+    var sha256: String
+    var size: Int64
+    var format: String
+    var description: String
+    var tags: [String: String]
+    var runId: String?
+    var dataset: String?
+    var gitCommit: String?
+    var status: String
+    var stage: String
+    var createdBy: String
+    var createdAt: Double
+    var updatedAt: Double
+}
+
+struct AliasRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "alias"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+
+    var model: String
+    var alias: String
+    var version: Int
+    var updatedAt: Double
+}
+
+struct AuditRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "audit"
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+
+    var id: Int64?
+    var time: Double
+    var actor: String
+    var origin: String
+    var action: String
+    var model: String
+    var subject: String
+    var before: String?
+    var after: String?
+    var summary: String
+    var reason: String?
+    var planId: String?
+}
