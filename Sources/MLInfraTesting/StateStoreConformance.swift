@@ -89,6 +89,7 @@ public enum StateStoreConformance {
         case journalCommitWritesFoldedState
         case journalIsRecoveredAfterCrash
         case journalOnEmptyStoreIsRecovered
+        case concurrentAppendsAreAllKept
         case tornJournalLineIsIgnored
         case damagedJournalLineIsRefused
         case journalOfOtherLineageIsRefused
@@ -255,6 +256,23 @@ public enum StateStoreConformance {
             try t.expect(recovered?.lineage == base.lineage, "recovery lost the new state's lineage")
             try t.expect(recovered?.serial == 1, "recovery of a new state did not write serial 1")
             try t.expect(recovered?.resource("registry.main") == sampleResource("registry.main"), "recovery lost the entry")
+
+        case .concurrentAppendsAreAllKept:
+            let base = try await written(sampleState(), store)
+            do {
+                let applying = f.open()
+                try await applying.beginJournal(base: base)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<40 {
+                        group.addTask { try await applying.append(.upsert(sampleResource("endpoint.e\(i)"))) }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            let recovered = try await f.open().read()
+            let missing = (0..<40).filter { recovered?.resource("endpoint.e\($0)") == nil }
+            try t.expect(missing.isEmpty, "concurrent appends \(missing) were lost")
+            try t.expect(recovered?.serial == base.serial + 1, "recovery did not write serial + 1")
 
         case .tornJournalLineIsIgnored:
             let base = try await written(sampleState(), store)

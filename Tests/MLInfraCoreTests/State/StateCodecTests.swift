@@ -152,7 +152,7 @@ import Testing
         Refusal(
             name: "truncated", bytes: Array(StateCodec.encode(StateStoreConformance.sampleState()).prefix(300)), code: .unreadable,
             mentions: ["truncated"]),
-        Refusal(name: "top level list", bytes: bytes("[1, 2]"), code: .unreadable, mentions: ["not an object"]),
+        Refusal(name: "top level list", bytes: bytes("[1, 2]"), code: .unreadable, mentions: ["must be an object, found a list"]),
         Refusal(
             name: "another format", bytes: bytes(#"{"format": "terraform", "version": 4}"#), code: .unreadable,
             mentions: ["not an mlinfra state file", "\"terraform\""]),
@@ -175,7 +175,7 @@ import Testing
             code: .unreadable, mentions: ["resources[0].id is missing"]),
         Refusal(
             name: "wrong type", bytes: bytes(header + #"{"address":"a.b","type":"a","provider":"local","id":7}]}"#),
-            code: .unreadable, mentions: ["resources[0].id is a int, expected a string"]),
+            code: .unreadable, mentions: ["resources[0].id must be a string, found a number"]),
         Refusal(
             name: "duplicate address",
             bytes: bytes(header + #"{"address":"a.b","type":"a","provider":"local","id":"b"},{"address":"a.b","type":"a","provider":"local","id":"c"}]}"#),
@@ -185,8 +185,14 @@ import Testing
         Refusal(name: "lone surrogate", bytes: bytes(#"{"format": "\ud800"}"#), code: .unreadable, mentions: ["surrogate"]),
         Refusal(name: "leading zero", bytes: bytes(#"{"format": "mlinfra-state", "version": 01}"#), code: .unreadable, mentions: ["leading zeros"]),
         Refusal(name: "trailing comma", bytes: bytes(#"{"format": "mlinfra-state",}"#), code: .unreadable, mentions: ["expected a quoted key"]),
-        Refusal(name: "trailing data", bytes: bytes(#"{"format": "mlinfra-state"} {}"#), code: .unreadable, mentions: ["after the end"]),
-        Refusal(name: "deep nesting", bytes: Array(repeating: UInt8(ascii: "["), count: 10_000), code: .unreadable, mentions: ["nesting deeper than 512"]),
+        Refusal(
+            name: "trailing data", bytes: bytes(#"{"format":"mlinfra-state","version":1,"serial":0,"lineage":"l"} {}"#), code: .unreadable,
+            mentions: ["after the end"]),
+        Refusal(
+            name: "deep nesting",
+            bytes: bytes(header + #"{"address":"a.b","type":"a","provider":"local","id":"b","inputs":{"x":"#) + Array(repeating: UInt8(ascii: "["), count: 10_000),
+            code: .unreadable, mentions: ["nesting deeper than 512"]),
+        Refusal(name: "deep garbage", bytes: Array(repeating: UInt8(ascii: "["), count: 10_000), code: .unreadable, mentions: ["must be an object"]),
     ]
 
     @Test(arguments: refusals)

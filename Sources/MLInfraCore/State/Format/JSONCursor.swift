@@ -1,12 +1,18 @@
-/// A strict JSON parser made for state files: bytes in, `Value`s out.
+/// A strict JSON reader made for state files, over a byte buffer.
 ///
 /// Foundation's `JSONSerialization` / `JSONDecoder` are several times too slow
 /// for a 100,000-resource state and lose the int/number distinction this
-/// format keeps. This parser reads straight from the byte buffer, rejects
-/// what RFC 8259 rejects (plus duplicate keys, which would silently lose
-/// data), bounds nesting depth, and reports the byte offset of the first error.
-struct JSONParser {
-    struct SyntaxError: Error {
+/// format keeps. The cursor reads straight from the bytes, rejects what
+/// RFC 8259 rejects (plus duplicate keys, which would silently lose data),
+/// bounds nesting depth, and reports the byte offset of every error.
+///
+/// Two ways to use it: `readValue()` gives a whole `Value` tree; the pull calls
+/// (`beginObject` / `nextKey`, `beginArray` / `nextElement`, `readString`, …)
+/// let a reader of a known shape build its types directly, without an
+/// intermediate dictionary per object, and point errors at the exact byte.
+struct JSONCursor {
+    /// What went wrong, and where (a byte offset into the buffer).
+    struct Failure: Error {
         var message: String
         var offset: Int
     }
@@ -14,31 +20,158 @@ struct JSONParser {
     /// Deep enough for any state, shallow enough that garbage cannot overflow the stack.
     static let maxDepth = 512
 
-    /// Parses one JSON document that must fill `bytes` (whitespace aside).
-    static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> Value {
-        let result: Result<Value, SyntaxError> = bytes.withUnsafeBufferPointer { buffer in
-            var parser = JSONParser(buffer)
-            do throws(SyntaxError) {
-                let value = try parser.parseValue(depth: 0)
-                parser.skipWhitespace()
-                if parser.i < parser.b.count {
-                    throw parser.error("unexpected \(parser.describeCurrent()) after the end of the document")
-                }
-                return .success(value)
-            } catch {
-                return .failure(error)
-            }
+    /// Runs `body` with a cursor over `bytes`.
+    static func with<T>(_ bytes: [UInt8], _ body: (inout JSONCursor) throws -> T) throws -> T {
+        try bytes.withUnsafeBufferPointer { buffer in
+            var cursor = JSONCursor(buffer)
+            return try body(&cursor)
         }
-        return try result.get()
+    }
+
+    /// Parses one JSON document that must fill `bytes` (whitespace aside); throws `Failure`.
+    static func parse(_ bytes: [UInt8]) throws -> Value {
+        try with(bytes) { c in
+            let value = try c.readValue()
+            try c.expectEnd()
+            return value
+        }
     }
 
     private let b: UnsafeBufferPointer<UInt8>
-    private var i = 0
+    /// The offset of the next byte to read.
+    private(set) var i = 0
+    /// The offset of the key `nextKey` returned last, for errors about that key.
+    private(set) var keyOffset = 0
 
     private init(_ b: UnsafeBufferPointer<UInt8>) { self.b = b }
 
-    private func error(_ message: String, at offset: Int? = nil) -> SyntaxError {
-        SyntaxError(message: message, offset: offset ?? i)
+    func error(_ message: String, at offset: Int? = nil) -> Failure {
+        Failure(message: message, offset: offset ?? i)
+    }
+
+    // MARK: pull API
+
+    /// Reads any value as a `Value` tree.
+    mutating func readValue() throws(Failure) -> Value { try parseValue(depth: 0) }
+
+    /// Fails unless only whitespace is left.
+    mutating func expectEnd() throws(Failure) {
+        skipWhitespace()
+        if i < b.count { throw error("unexpected \(describeCurrent()) after the end of the document") }
+    }
+
+    /// The offset of the next value, whitespace skipped: errors about that value point here.
+    mutating func valueOffset() -> Int {
+        skipWhitespace()
+        return i
+    }
+
+    mutating func beginObject(_ what: @autoclosure () -> String) throws(Failure) {
+        skipWhitespace()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { throw error("\(what()) must be an object, found \(describeValue())") }
+        i += 1
+    }
+
+    /// The next key of the object being read (its colon consumed), or nil after the closing brace.
+    /// `first` starts true for each object.
+    mutating func nextKey(_ first: inout Bool) throws(Failure) -> String? {
+        skipWhitespace()
+        guard i < b.count else { throw error("unexpected end of file inside an object (the file may be truncated)") }
+        if b[i] == UInt8(ascii: "}") {
+            i += 1
+            return nil
+        }
+        if !first {
+            guard b[i] == UInt8(ascii: ",") else { throw error("unexpected \(describeCurrent()), expected ',' or '}'") }
+            i += 1
+            skipWhitespace()
+            guard i < b.count else { throw error("unexpected end of file inside an object (the file may be truncated)") }
+        }
+        guard b[i] == UInt8(ascii: "\"") else { throw error("unexpected \(describeCurrent()), expected a quoted key") }
+        keyOffset = i
+        let key = try parseString()
+        skipWhitespace()
+        guard i < b.count else { throw error("unexpected end of file after a key (the file may be truncated)") }
+        guard b[i] == UInt8(ascii: ":") else { throw error("unexpected \(describeCurrent()), expected ':' after key \"\(key)\"") }
+        i += 1
+        first = false
+        return key
+    }
+
+    mutating func beginArray(_ what: @autoclosure () -> String) throws(Failure) {
+        skipWhitespace()
+        guard i < b.count, b[i] == UInt8(ascii: "[") else { throw error("\(what()) must be a list, found \(describeValue())") }
+        i += 1
+    }
+
+    /// Whether the list being read has another element (its comma consumed); false after the closing bracket.
+    mutating func nextElement(_ first: inout Bool) throws(Failure) -> Bool {
+        skipWhitespace()
+        guard i < b.count else { throw error("unexpected end of file inside a list (the file may be truncated)") }
+        if b[i] == UInt8(ascii: "]") {
+            i += 1
+            return false
+        }
+        if !first {
+            guard b[i] == UInt8(ascii: ",") else { throw error("unexpected \(describeCurrent()), expected ',' or ']'") }
+            i += 1
+        }
+        first = false
+        return true
+    }
+
+    mutating func readString(_ what: @autoclosure () -> String) throws(Failure) -> String {
+        skipWhitespace()
+        guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw error("\(what()) must be a string, found \(describeValue())") }
+        return try parseString()
+    }
+
+    mutating func readInt(_ what: @autoclosure () -> String) throws(Failure) -> Int {
+        let at = valueOffset()
+        guard i < b.count, b[i] == UInt8(ascii: "-") || isDigit(b[i]) else {
+            throw error("\(what()) must be a whole number, found \(describeValue())")
+        }
+        guard case .int(let n) = try parseNumber() else { throw error("\(what()) must be a whole number", at: at) }
+        return n
+    }
+
+    mutating func readBool(_ what: @autoclosure () -> String) throws(Failure) -> Bool {
+        skipWhitespace()
+        guard i < b.count else { throw error("unexpected end of file (the file may be truncated)") }
+        switch b[i] {
+        case UInt8(ascii: "t"): try literal("true"); return true
+        case UInt8(ascii: "f"): try literal("false"); return false
+        default: throw error("\(what()) must be true or false, found \(describeValue())")
+        }
+    }
+
+    mutating func readMap(_ what: @autoclosure () -> String) throws(Failure) -> [String: Value] {
+        let at = valueOffset()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { throw error("\(what()) must be an object, found \(describeValue())") }
+        guard case .map(let m) = try parseObject(depth: 1) else { throw error("\(what()) must be an object, found an unknown-value marker", at: at) }
+        return m
+    }
+
+    mutating func readStrings(_ what: @autoclosure () -> String) throws(Failure) -> [String] {
+        try beginArray(what())
+        var out: [String] = []
+        var first = true
+        while try nextElement(&first) { out.append(try readString("\(what())[\(out.count)]")) }
+        return out
+    }
+
+    /// The kind of the value at the cursor, for "must be a string, found a list" messages.
+    private func describeValue() -> String {
+        guard i < b.count else { return "the end of the file (the file may be truncated)" }
+        switch b[i] {
+        case UInt8(ascii: "{"): return "an object"
+        case UInt8(ascii: "["): return "a list"
+        case UInt8(ascii: "\""): return "a string"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return "a bool"
+        case UInt8(ascii: "n"): return "null"
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "a number"
+        default: return describeCurrent()
+        }
     }
 
     private func describeCurrent() -> String {
@@ -57,7 +190,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseValue(depth: Int) throws(SyntaxError) -> Value {
+    private mutating func parseValue(depth: Int) throws(Failure) -> Value {
         skipWhitespace()
         guard i < b.count else { throw error("unexpected end of file, expected a value (the file may be truncated)") }
         switch b[i] {
@@ -72,7 +205,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws(SyntaxError) {
+    private mutating func literal(_ word: StaticString) throws(Failure) {
         let n = word.utf8CodeUnitCount
         let start = i
         guard b.count - i >= n else { throw error("unexpected end of file in '\(word)' (the file may be truncated)") }
@@ -83,8 +216,8 @@ struct JSONParser {
         i += n
     }
 
-    private mutating func parseObject(depth: Int) throws(SyntaxError) -> Value {
-        guard depth <= JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
+    private mutating func parseObject(depth: Int) throws(Failure) -> Value {
+        guard depth <= JSONCursor.maxDepth else { throw error("nesting deeper than \(JSONCursor.maxDepth) levels") }
         i += 1
         var dict: [String: Value] = [:]
         skipWhitespace()
@@ -119,8 +252,8 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseArray(depth: Int) throws(SyntaxError) -> Value {
-        guard depth <= JSONParser.maxDepth else { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
+    private mutating func parseArray(depth: Int) throws(Failure) -> Value {
+        guard depth <= JSONCursor.maxDepth else { throw error("nesting deeper than \(JSONCursor.maxDepth) levels") }
         i += 1
         var items: [Value] = []
         skipWhitespace()
@@ -142,7 +275,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseString() throws(SyntaxError) -> String {
+    private mutating func parseString() throws(Failure) -> String {
         let open = i
         i += 1
         let start = i
@@ -167,7 +300,7 @@ struct JSONParser {
     }
 
     /// The slow path, for strings with backslash escapes.
-    private mutating func parseEscapedString(open: Int, from start: Int) throws(SyntaxError) -> String {
+    private mutating func parseEscapedString(open: Int, from start: Int) throws(Failure) -> String {
         var out: [UInt8] = Array(UnsafeBufferPointer(rebasing: b[start..<i]))
         while i < b.count {
             let c = b[i]
@@ -218,7 +351,7 @@ struct JSONParser {
         throw error("unterminated string (the file may be truncated)", at: open)
     }
 
-    private mutating func hex4() throws(SyntaxError) -> UInt32 {
+    private mutating func hex4() throws(Failure) -> UInt32 {
         guard b.count - i >= 4 else { throw error("unexpected end of file in a \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
@@ -237,7 +370,7 @@ struct JSONParser {
     }
 
     /// Whole numbers without fraction or exponent become `.int` (when they fit), others `.number`.
-    private mutating func parseNumber() throws(SyntaxError) -> Value {
+    private mutating func parseNumber() throws(Failure) -> Value {
         let start = i
         var negative = false
         if b[i] == UInt8(ascii: "-") {

@@ -25,24 +25,65 @@ public enum StateCodec {
     }
 
     /// Reads a state file of any version up to the current one; `path` names the file in errors.
+    ///
+    /// The reader of the current version runs first, straight over the bytes
+    /// (the fast path for the files this mlinfra writes). When the file
+    /// declares another version, or fails to read and declares another version,
+    /// it goes through the version dispatch instead.
     public static func decode(_ bytes: [UInt8], path: String) throws -> StateFile {
-        var document = try parseDocument(bytes, path: path)
-        let version = try documentVersion(document, path: path)
-        var v = version
-        while v < StateFile.currentVersion {
-            document = try upgrades[v - 1](document, path)
-            v += 1
+        if bytes.isEmpty { throw StateError.unreadable("the file is empty", path: path) }
+        do {
+            return try readCurrent(bytes)
+        } catch let other as StateFileV1.OtherVersion {
+            return try decodeOtherVersion(bytes, declared: other.version, path: path)
+        } catch let failure as JSONCursor.Failure {
+            if let declared = declaredVersion(bytes), declared != StateFile.currentVersion {
+                return try decodeOtherVersion(bytes, declared: declared, path: path)
+            }
+            throw StateError.unreadable(failure.message, path: path, offset: failure.offset, in: bytes)
         }
-        return try StateFileV1.read(document, path: path)
+    }
+
+    private static func readCurrent(_ bytes: [UInt8]) throws -> StateFile {
+        try JSONCursor.with(bytes) { c in
+            let state = try StateFileV1.readState(&c)
+            try c.expectEnd()
+            return state
+        }
+    }
+
+    /// Refuses a newer version; upgrades an older one step by step, then reads it as the current version.
+    private static func decodeOtherVersion(_ bytes: [UInt8], declared: Int, path: String) throws -> StateFile {
+        var document = try parseDocument(bytes, path: path)
+        var version = try documentVersion(document, path: path)
+        while version < StateFile.currentVersion {
+            document = try upgrades[version - 1](document, path)
+            version += 1
+        }
+        var w = CanonicalJSONWriter(pretty: false)
+        w.map(document)
+        do {
+            return try readCurrent(w.bytes)
+        } catch let failure as JSONCursor.Failure {
+            throw StateError.unreadable(
+                "after upgrading from version \(declared): \(failure.message)", path: path)
+        }
+    }
+
+    /// The version a file declares at its top level, if it is a state document at all.
+    private static func declaredVersion(_ bytes: [UInt8]) -> Int? {
+        guard case .map(let document)? = try? JSONCursor.parse(bytes),
+            document["format"] == .string(StateFile.formatName), case .int(let version)? = document["version"]
+        else { return nil }
+        return version
     }
 
     /// Parses bytes into the top-level object of a state document, with errors that say where.
     static func parseDocument(_ bytes: [UInt8], path: String) throws -> [String: Value] {
-        if bytes.isEmpty { throw StateError.unreadable("the file is empty", path: path) }
         let root: Value
         do {
-            root = try JSONParser.parse(bytes)
-        } catch {
+            root = try JSONCursor.parse(bytes)
+        } catch let error as JSONCursor.Failure {
             throw StateError.unreadable("invalid JSON: \(error.message)", path: path, offset: error.offset, in: bytes)
         }
         guard case .map(let document) = root else {

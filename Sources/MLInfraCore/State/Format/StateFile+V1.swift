@@ -86,155 +86,185 @@ enum StateFileV1 {
 
     // MARK: reading version-1 documents
 
-    static let topFields: Set<String> = ["format", "lineage", "mlinfra_version", "outputs", "resources", "serial", "version"]
-    static let resourceFields: Set<String> = [
-        "address", "attributes", "dependencies", "id", "inputs", "provider", "schema_version", "sensitive_paths",
-        "status", "type",
-    ]
-    static let outputFields: Set<String> = ["sensitive", "value"]
+    /// Thrown when a document declares a version other than 1, so the codec can dispatch on it.
+    struct OtherVersion: Error {
+        var version: Int
+    }
 
-    static func read(_ document: [String: Value], path: String) throws -> StateFile {
-        var top = Fields(document, at: "", path: path)
-        _ = try top.string("format")
-        _ = try top.int("version")
-        let serial = try top.int("serial")
-        let lineage = try top.string("lineage")
-        let mlinfraVersion = try top.string("mlinfra_version", default: "")
-        let outputs = try readOutputs(top.map("outputs"), at: "outputs", path: path)
-        let list = try top.list("resources")
-        try top.refuseUnknown(topFields)
+    /// Reads one version-1 state object at the cursor.
+    ///
+    /// Throws `JSONCursor.Failure` (with the offending byte offset) for anything
+    /// that is not a valid version-1 state, and `OtherVersion` as soon as
+    /// `version` says it is another version.
+    static func readState(_ c: inout JSONCursor) throws -> StateFile {
+        try c.beginObject("the state")
+        var seen = Seen()
+        var format: String?
+        var version: Int?
+        var serial: Int?
+        var lineage: String?
+        var mlinfraVersion = ""
+        var outputs: [String: OutputState] = [:]
         var byAddress: [String: ResourceInstanceState] = [:]
-        byAddress.reserveCapacity(list.count)
-        for (k, item) in list.enumerated() {
-            let r = try readResource(item, at: "resources", index: k, path: path)
-            guard byAddress.updateValue(r, forKey: r.address) == nil else {
-                throw StateError.unreadable("resources[\(k)]: address \"\(r.address)\" appears twice", path: path)
+        var first = true
+        while let key = try c.nextKey(&first) {
+            switch key {
+            case "format":
+                try seen.mark(0, key, &c)
+                let f = try c.readString("\"format\"")
+                guard f == StateFile.formatName else {
+                    throw c.error(
+                        "this is not an mlinfra state file (\"format\" is \"\(f)\", expected \"\(StateFile.formatName)\")",
+                        at: c.keyOffset)
+                }
+                format = f
+            case "version":
+                try seen.mark(1, key, &c)
+                let v = try c.readInt("\"version\"")
+                guard v == StateFileV1.version else { throw OtherVersion(version: v) }
+                version = v
+            case "serial":
+                try seen.mark(2, key, &c)
+                serial = try c.readInt("\"serial\"")
+            case "lineage":
+                try seen.mark(3, key, &c)
+                lineage = try c.readString("\"lineage\"")
+            case "mlinfra_version":
+                try seen.mark(4, key, &c)
+                mlinfraVersion = try c.readString("\"mlinfra_version\"")
+            case "outputs":
+                try seen.mark(5, key, &c)
+                outputs = try readOutputs(&c, at: "outputs")
+            case "resources":
+                try seen.mark(6, key, &c)
+                try c.beginArray("\"resources\"")
+                var firstResource = true
+                var index = 0
+                while try c.nextElement(&firstResource) {
+                    let at = c.valueOffset()
+                    let r = try readResource(&c, at: "resources", index: index)
+                    guard byAddress.updateValue(r, forKey: r.address) == nil else {
+                        throw c.error("resources[\(index)]: address \"\(r.address)\" appears twice", at: at)
+                    }
+                    index += 1
+                }
+            default:
+                throw c.error("\"\(key)\" is not a field of a version-\(StateFileV1.version) state file", at: c.keyOffset)
             }
         }
+        guard format != nil else { throw c.error("this is not an mlinfra state file (there is no \"format\" field)") }
+        guard version != nil else { throw c.error("\"version\" is missing") }
+        guard let serial else { throw c.error("\"serial\" is missing") }
+        guard let lineage else { throw c.error("\"lineage\" is missing") }
         return StateFile(
             serial: serial, lineage: lineage, mlinfraVersion: mlinfraVersion, byAddress: byAddress, outputs: outputs)
     }
 
-    /// Reads one resource object; `at` and `index` say where it is, for errors (`resources[12]`).
-    static func readResource(_ item: Value, at base: String, index: Int? = nil, path: String) throws -> ResourceInstanceState {
-        guard case .map(let m) = item else {
-            throw StateError.unreadable("\(Fields.place(base, index)) is a \(item.kindName), expected an object", path: path)
+    /// Reads one resource object at the cursor; `at` and `index` say where it is, for errors (`resources[12]`).
+    static func readResource(_ c: inout JSONCursor, at base: String, index: Int? = nil) throws -> ResourceInstanceState {
+        func place() -> String { index.map { "\(base)[\($0)]" } ?? base }
+        try c.beginObject(place())
+        let start = c.i
+        var seen = Seen()
+        var address: String?
+        var type: String?
+        var provider: String?
+        var id: String?
+        var status = ResourceStatus.ready
+        var inputs: [String: Value] = [:]
+        var attributes: [String: Value] = [:]
+        var sensitivePaths: [String] = []
+        var dependencies: [String] = []
+        var schemaVersion = 0
+        var first = true
+        while let key = try c.nextKey(&first) {
+            switch key {
+            case "address":
+                try seen.mark(0, key, &c)
+                address = try c.readString("\(place()).address")
+            case "attributes":
+                try seen.mark(1, key, &c)
+                attributes = try c.readMap("\(place()).attributes")
+            case "dependencies":
+                try seen.mark(2, key, &c)
+                dependencies = try c.readStrings("\(place()).dependencies")
+            case "id":
+                try seen.mark(3, key, &c)
+                id = try c.readString("\(place()).id")
+            case "inputs":
+                try seen.mark(4, key, &c)
+                inputs = try c.readMap("\(place()).inputs")
+            case "provider":
+                try seen.mark(5, key, &c)
+                provider = try c.readString("\(place()).provider")
+            case "schema_version":
+                try seen.mark(6, key, &c)
+                schemaVersion = try c.readInt("\(place()).schema_version")
+            case "sensitive_paths":
+                try seen.mark(7, key, &c)
+                sensitivePaths = try c.readStrings("\(place()).sensitive_paths")
+            case "status":
+                try seen.mark(8, key, &c)
+                let at = c.valueOffset()
+                let text = try c.readString("\(place()).status")
+                guard let s = ResourceStatus(rawValue: text) else {
+                    throw c.error("\(place()).status is \"\(text)\", expected \"ready\" or \"tainted\"", at: at)
+                }
+                status = s
+            case "type":
+                try seen.mark(9, key, &c)
+                type = try c.readString("\(place()).type")
+            default:
+                throw c.error("\(place()).\(key) is not a field of a version-\(StateFileV1.version) state file", at: c.keyOffset)
+            }
         }
-        var f = Fields(m, at: base, index: index, path: path)
-        let statusText = try f.string("status", default: ResourceStatus.ready.rawValue)
-        guard let status = ResourceStatus(rawValue: statusText) else {
-            throw StateError.unreadable(
-                "\(f.at).status is \"\(statusText)\", expected \"ready\" or \"tainted\"", path: path)
-        }
-        let r = ResourceInstanceState(
-            address: try f.string("address"), type: try f.string("type"), provider: try f.string("provider"),
-            id: try f.string("id"), status: status, inputs: try f.map("inputs"), attributes: try f.map("attributes"),
-            sensitivePaths: try f.strings("sensitive_paths"), dependencies: try f.strings("dependencies"),
-            schemaVersion: try f.int("schema_version", default: 0))
-        try f.refuseUnknown(resourceFields)
-        return r
+        guard let address else { throw c.error("\(place()).address is missing", at: start) }
+        guard let type else { throw c.error("\(place()).type is missing", at: start) }
+        guard let provider else { throw c.error("\(place()).provider is missing", at: start) }
+        guard let id else { throw c.error("\(place()).id is missing", at: start) }
+        return ResourceInstanceState(
+            address: address, type: type, provider: provider, id: id, status: status, inputs: inputs,
+            attributes: attributes, sensitivePaths: sensitivePaths, dependencies: dependencies, schemaVersion: schemaVersion)
     }
 
-    static func readOutputs(_ m: [String: Value], at where_: String, path: String) throws -> [String: OutputState] {
+    /// Reads the outputs object at the cursor.
+    static func readOutputs(_ c: inout JSONCursor, at base: String) throws -> [String: OutputState] {
+        try c.beginObject(base)
         var outputs: [String: OutputState] = [:]
-        for (name, item) in m {
-            guard case .map(let om) = item else {
-                throw StateError.unreadable("\(where_).\(name) is a \(item.kindName), expected an object", path: path)
+        var first = true
+        while let name = try c.nextKey(&first) {
+            let nameOffset = c.keyOffset
+            try c.beginObject("\(base).\(name)")
+            var seen = Seen()
+            var value = Value.null
+            var sensitive = false
+            var firstField = true
+            while let key = try c.nextKey(&firstField) {
+                switch key {
+                case "sensitive":
+                    try seen.mark(0, key, &c)
+                    sensitive = try c.readBool("\(base).\(name).sensitive")
+                case "value":
+                    try seen.mark(1, key, &c)
+                    value = try c.readValue()
+                default:
+                    throw c.error("\(base).\(name).\(key) is not a field of a version-\(StateFileV1.version) output", at: c.keyOffset)
+                }
             }
-            var f = Fields(om, at: "\(where_).\(name)", path: path)
-            outputs[name] = OutputState(value: f.any("value") ?? .null, sensitive: try f.bool("sensitive", default: false))
-            try f.refuseUnknown(outputFields)
+            guard outputs.updateValue(OutputState(value: value, sensitive: sensitive), forKey: name) == nil else {
+                throw c.error("duplicate key \"\(name)\" in one object", at: nameOffset)
+            }
         }
         return outputs
     }
 
-    /// Typed access to the fields of one object, with errors naming the field's place in the document.
-    ///
-    /// It counts the fields it was asked for and found, so `refuseUnknown` costs
-    /// nothing when every field present was read (the common case).
-    struct Fields {
-        let m: [String: Value]
-        let base: String
-        let index: Int?
-        let path: String
-        private var used = 0
+    /// The fields of one object already read, to refuse a key given twice.
+    private struct Seen {
+        private var bits: UInt32 = 0
 
-        init(_ m: [String: Value], at base: String, index: Int? = nil, path: String) {
-            self.m = m
-            self.base = base
-            self.index = index
-            self.path = path
-        }
-
-        /// Where this object is in the document; built only when an error needs it.
-        var at: String { Fields.place(base, index) }
-
-        static func place(_ base: String, _ index: Int?) -> String { index.map { "\(base)[\($0)]" } ?? base }
-
-        func name(_ key: String) -> String { at.isEmpty ? "\"\(key)\"" : "\(at).\(key)" }
-
-        func wrong(_ key: String, _ v: Value, _ expected: String) -> StateError {
-            StateError.unreadable("\(name(key)) is a \(v.kindName), expected \(expected)", path: path)
-        }
-
-        func missing(_ key: String) -> StateError {
-            StateError.unreadable("\(name(key)) is missing", path: path)
-        }
-
-        /// Call after reading every field of `known`.
-        func refuseUnknown(_ known: Set<String>) throws {
-            guard m.count != used else { return }
-            let unknown = m.keys.filter { !known.contains($0) }.sorted()
-            guard let first = unknown.first else { return }
-            throw StateError.unreadable(
-                "\(name(first)) is not a field of a version-\(StateFileV1.version) state file", path: path)
-        }
-
-        mutating func any(_ key: String) -> Value? {
-            guard let v = m[key] else { return nil }
-            used += 1
-            return v
-        }
-
-        mutating func string(_ key: String, default d: String? = nil) throws -> String {
-            guard let v = any(key) else { if let d { return d } else { throw missing(key) } }
-            guard case .string(let s) = v else { throw wrong(key, v, "a string") }
-            return s
-        }
-
-        mutating func int(_ key: String, default d: Int? = nil) throws -> Int {
-            guard let v = any(key) else { if let d { return d } else { throw missing(key) } }
-            guard case .int(let i) = v else { throw wrong(key, v, "a whole number") }
-            return i
-        }
-
-        mutating func bool(_ key: String, default d: Bool) throws -> Bool {
-            guard let v = any(key) else { return d }
-            guard case .bool(let b) = v else { throw wrong(key, v, "true or false") }
-            return b
-        }
-
-        mutating func map(_ key: String) throws -> [String: Value] {
-            guard let v = any(key) else { return [:] }
-            guard case .map(let map) = v else { throw wrong(key, v, "an object") }
-            return map
-        }
-
-        mutating func list(_ key: String) throws -> [Value] {
-            guard let v = any(key) else { return [] }
-            guard case .list(let list) = v else { throw wrong(key, v, "a list") }
-            return list
-        }
-
-        mutating func strings(_ key: String) throws -> [String] {
-            var out: [String] = []
-            for (k, item) in try list(key).enumerated() {
-                guard case .string(let s) = item else {
-                    throw StateError.unreadable("\(name(key))[\(k)] is a \(item.kindName), expected a string", path: path)
-                }
-                out.append(s)
-            }
-            return out
+        mutating func mark(_ bit: Int, _ key: String, _ c: inout JSONCursor) throws {
+            guard bits & (1 << bit) == 0 else { throw c.error("duplicate key \"\(key)\" in one object", at: c.keyOffset) }
+            bits |= 1 << bit
         }
     }
 }

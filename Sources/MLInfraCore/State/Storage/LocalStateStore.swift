@@ -31,7 +31,14 @@ public final class LocalStateStore: StateStore {
         var fd: Int32
         var lineage: String
         var baseSerial: Int
+        /// The seq of the last line written.
         var seq: Int
+        /// Group commit: the last seq known durable, whether an fdatasync is running, and the appends waiting for one.
+        var syncedSeq = 0
+        var syncing = false
+        var waiters: [(seq: Int, continuation: CheckedContinuation<Bool, any Error>)] = []
+        /// Set when a write or sync failed: the journal's tail is unknown, so no more appends.
+        var broken: StateError?
     }
 
     private struct Inner {
@@ -42,9 +49,15 @@ public final class LocalStateStore: StateStore {
 
     private let inner = Mutex(Inner())
 
+    /// Whether `append` fdatasyncs before returning (the default). Without it an entry is
+    /// still written to the operating system before `append` returns, which survives a
+    /// `kill -9` of mlinfra but not an OS crash or power loss.
+    public let syncsJournal: Bool
+
     /// A store for the state file at `path`; nothing is created until the first lock, write or journal.
-    public init(path: String) {
+    public init(path: String, syncsJournal: Bool = true) {
         self.path = path
+        self.syncsJournal = syncsJournal
     }
 
     deinit {
@@ -222,14 +235,83 @@ public final class LocalStateStore: StateStore {
         }
     }
 
+    /// Writes the entry's line, then waits until it is durable.
+    ///
+    /// Lines are written under the lock, so they never interleave. Durability is a
+    /// group commit: one append runs fdatasync while the appends that arrive
+    /// meanwhile wait and share the next one, so N operations in flight cost about
+    /// one sync each round instead of N.
     public func append(_ entry: JournalEntry) async throws {
-        try inner.withLock { st in
+        let (seq, lead) = try inner.withLock { st -> (Int, Bool) in
             guard var session = st.session else { throw noJournal("append") }
+            if let broken = session.broken { throw broken }
             session.seq += 1
             let line = StateJournal.entryLine(entry, lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq)
-            try PosixFiles.writeAll(session.fd, line, path: journalPath)
-            try PosixFiles.sync(session.fd, path: journalPath)
+            do {
+                try PosixFiles.writeAll(session.fd, line, path: journalPath)
+            } catch let error as StateError {
+                session.broken = error
+                st.session = session
+                throw error
+            }
+            let lead = syncsJournal && !session.syncing
+            if lead { session.syncing = true }
             st.session = session
+            return (session.seq, lead)
+        }
+        guard syncsJournal else { return }
+        if lead { return try syncUntilDurable() }
+        let becameLeader: Bool = try await withCheckedThrowingContinuation { continuation in
+            let now: Result<Bool, any Error>? = inner.withLock { st in
+                guard var session = st.session else { return .success(false) }
+                if session.syncedSeq >= seq { return .success(false) }
+                if let broken = session.broken { return .failure(broken) }
+                if !session.syncing {
+                    session.syncing = true
+                    st.session = session
+                    return .success(true)
+                }
+                session.waiters.append((seq, continuation))
+                st.session = session
+                return nil
+            }
+            if let now { continuation.resume(with: now) }
+        }
+        if becameLeader { try syncUntilDurable() }
+    }
+
+    /// Runs fdatasync rounds until every written line is durable, resuming the appends each round covers.
+    private func syncUntilDurable() throws {
+        while true {
+            guard let (fd, target) = inner.withLock({ st in st.session.map { ($0.fd, $0.seq) } }) else { return }
+            var failure: StateError?
+            do {
+                try PosixFiles.sync(fd, path: journalPath)
+            } catch let error as StateError {
+                failure = error
+            }
+            let (covered, done) = inner.withLock { st -> ([CheckedContinuation<Bool, any Error>], Bool) in
+                guard var session = st.session else { return ([], true) }
+                var covered: [CheckedContinuation<Bool, any Error>] = []
+                if let failure {
+                    session.broken = failure
+                    covered = session.waiters.map(\.continuation)
+                    session.waiters = []
+                } else {
+                    session.syncedSeq = target
+                    covered = session.waiters.filter { $0.seq <= target }.map(\.continuation)
+                    session.waiters.removeAll { $0.seq <= target }
+                }
+                let done = failure != nil || session.seq <= target
+                if done { session.syncing = false }
+                st.session = session
+                return (covered, done)
+            }
+            for c in covered {
+                if let failure { c.resume(throwing: failure) } else { c.resume(returning: false) }
+            }
+            if let failure { throw failure }
+            if done { return }
         }
     }
 
@@ -237,6 +319,11 @@ public final class LocalStateStore: StateStore {
     public func commitJournal(_ folded: StateFile) async throws -> Int {
         try inner.withLock { st in
             guard var session = st.session else { throw noJournal("commitJournal") }
+            guard !session.syncing && session.waiters.isEmpty else {
+                throw StateError(
+                    .journalState, "commitJournal was called while appends were still in flight", path: journalPath,
+                    remedy: "await every append before committing")
+            }
             guard folded.lineage == session.lineage else {
                 throw StateError(
                     .lineageMismatch,

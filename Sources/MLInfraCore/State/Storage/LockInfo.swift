@@ -60,7 +60,7 @@ public struct LockInfo: Sendable, Codable, Hashable {
 
     /// Reads a lock file's contents; nil when it is not a lock (empty, or being written).
     public static func parse(_ bytes: [UInt8]) -> LockInfo? {
-        guard case .map(let m)? = try? JSONParser.parse(bytes),
+        guard case .map(let m)? = try? JSONCursor.parse(bytes),
             let id = m["id"]?.stringValue, let created = m["created"]?.stringValue.flatMap(date(from:))
         else { return nil }
         return LockInfo(

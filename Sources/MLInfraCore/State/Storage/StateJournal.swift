@@ -122,74 +122,105 @@ public enum StateJournal {
 
     // MARK: reading
 
+    /// One checked line: its scalar fields, and the typed payload of its kind.
+    private struct Line {
+        var number: Int
+        var fields: [String: Value] = [:]
+        var resource: ResourceInstanceState?
+        var outputs: [String: OutputState]?
+        var base: StateFile?
+    }
+
     /// Reads a journal; nil when it holds no complete begin line (a crash while it was being started).
     public static func parse(_ bytes: [UInt8], path: String) throws -> Contents? {
-        var lines: [ArraySlice<UInt8>] = []
+        var raws: [ArraySlice<UInt8>] = []
         var start = 0
         for k in bytes.indices where bytes[k] == 0x0A {
-            lines.append(bytes[start..<k])
+            raws.append(bytes[start..<k])
             start = k + 1
         }
         var torn = start < bytes.count
-        var bodies: [(line: Int, value: [String: Value])] = []
-        for (n, raw) in lines.enumerated() {
-            if let body = checkedBody(raw), case .map(let m)? = try? JSONParser.parse(Array(body)) {
-                bodies.append((n + 1, m))
-            } else if n == lines.count - 1 && !torn {
-                torn = true
-            } else {
-                throw corrupt("line \(n + 1) is damaged (bad checksum or not JSON) and later lines follow it", path: path)
+        var lines: [Line] = []
+        for (n, raw) in raws.enumerated() {
+            guard let body = checkedBody(raw) else {
+                if n == raws.count - 1 && !torn {
+                    torn = true
+                    continue
+                }
+                throw corrupt("line \(n + 1) is damaged (bad checksum) and later lines follow it", path: path)
             }
+            lines.append(try readLine(Array(body), number: n + 1, path: path))
         }
-        guard let first = bodies.first else { return nil }
-        let header = first.value
-        guard header["kind"] == .string("begin"), header["format"] == .string(formatName) else {
+        guard let header = lines.first else { return nil }
+        guard header.fields["kind"] == .string("begin"), header.fields["format"] == .string(formatName) else {
             throw corrupt("line 1 is not the start of an mlinfra journal", path: path)
         }
-        guard header["version"] == .int(version), header["state_version"] == .int(StateFile.currentVersion) else {
+        guard header.fields["version"] == .int(version), header.fields["state_version"] == .int(StateFile.currentVersion) else {
             throw StateError(
                 .journalMismatch,
-                "the journal was written by another mlinfra version (journal version \(header["version"]?.rendered ?? "?"), "
-                    + "state version \(header["state_version"]?.rendered ?? "?")); it was not applied",
+                "the journal was written by another mlinfra version (journal version \(header.fields["version"]?.rendered ?? "?"), "
+                    + "state version \(header.fields["state_version"]?.rendered ?? "?")); it was not applied",
                 path: path, remedy: "run the command again with the mlinfra version that was interrupted, so it recovers the journal")
         }
-        guard let lineage = header["lineage"]?.stringValue, case .int(let baseSerial)? = header["base_serial"] else {
+        guard let lineage = header.fields["lineage"]?.stringValue, case .int(let baseSerial)? = header.fields["base_serial"] else {
             throw corrupt("line 1 has no lineage or base serial", path: path)
         }
         var contents = Contents(
-            lineage: lineage, baseSerial: baseSerial, base: nil, entries: [], committedSerial: nil, ignoredTornLine: torn)
-        if let base = header["base"] {
-            guard case .map(let document) = base else { throw corrupt("line 1 has a base that is not an object", path: path) }
-            contents.base = try StateFileV1.read(document, path: path)
-        }
-        for (k, (lineNumber, m)) in bodies.enumerated().dropFirst() {
+            lineage: lineage, baseSerial: baseSerial, base: header.base, entries: [], committedSerial: nil, ignoredTornLine: torn)
+        for (k, line) in lines.enumerated().dropFirst() {
+            let m = line.fields
             guard m["lineage"] == .string(lineage), m["base_serial"] == .int(baseSerial) else {
-                throw corrupt("line \(lineNumber) belongs to another journal (lineage or base serial differs from line 1)", path: path)
+                throw corrupt("line \(line.number) belongs to another journal (lineage or base serial differs from line 1)", path: path)
             }
             guard m["seq"] == .int(k) else {
-                throw corrupt("line \(lineNumber) is out of sequence (expected seq \(k)): a line is missing", path: path)
+                throw corrupt("line \(line.number) is out of sequence (expected seq \(k)): a line is missing", path: path)
             }
             guard contents.committedSerial == nil else {
-                throw corrupt("line \(lineNumber) follows the commit line", path: path)
+                throw corrupt("line \(line.number) follows the commit line", path: path)
             }
             switch m["kind"]?.stringValue {
             case "upsert":
-                contents.entries.append(
-                    .upsert(try StateFileV1.readResource(m["resource"] ?? .null, at: "journal line \(lineNumber) resource", path: path)))
+                guard let r = line.resource else { throw corrupt("line \(line.number) has no resource", path: path) }
+                contents.entries.append(.upsert(r))
             case "remove":
-                guard let address = m["address"]?.stringValue else { throw corrupt("line \(lineNumber) has no address", path: path) }
+                guard let address = m["address"]?.stringValue else { throw corrupt("line \(line.number) has no address", path: path) }
                 contents.entries.append(.remove(address: address))
             case "outputs":
-                guard case .map(let o)? = m["outputs"] else { throw corrupt("line \(lineNumber) has no outputs", path: path) }
-                contents.entries.append(.outputs(try StateFileV1.readOutputs(o, at: "journal line \(lineNumber) outputs", path: path)))
+                guard let o = line.outputs else { throw corrupt("line \(line.number) has no outputs", path: path) }
+                contents.entries.append(.outputs(o))
             case "commit":
-                guard case .int(let serial)? = m["serial"] else { throw corrupt("line \(lineNumber) has no serial", path: path) }
+                guard case .int(let serial)? = m["serial"] else { throw corrupt("line \(line.number) has no serial", path: path) }
                 contents.committedSerial = serial
             default:
-                throw corrupt("line \(lineNumber) has an unknown kind \(m["kind"]?.rendered ?? "(none)")", path: path)
+                throw corrupt("line \(line.number) has an unknown kind \(m["kind"]?.rendered ?? "(none)")", path: path)
             }
         }
         return contents
+    }
+
+    /// Reads one line body whose checksum matched: a bad body here is not a torn write but damage.
+    private static func readLine(_ body: [UInt8], number: Int, path: String) throws -> Line {
+        do {
+            return try JSONCursor.with(body) { c in
+                var line = Line(number: number)
+                try c.beginObject("a journal line")
+                var first = true
+                while let key = try c.nextKey(&first) {
+                    switch key {
+                    case "resource": line.resource = try StateFileV1.readResource(&c, at: "resource")
+                    case "outputs": line.outputs = try StateFileV1.readOutputs(&c, at: "outputs")
+                    case "base": line.base = try StateFileV1.readState(&c)
+                    default: line.fields[key] = try c.readValue()
+                    }
+                }
+                try c.expectEnd()
+                return line
+            }
+        } catch let failure as JSONCursor.Failure {
+            throw corrupt("line \(number) cannot be read: \(failure.message) (at byte \(failure.offset) of the line)", path: path)
+        } catch let other as StateFileV1.OtherVersion {
+            throw corrupt("line \(number) embeds a state of version \(other.version)", path: path)
+        }
     }
 
     /// Decides what to do with a journal, given the stored state (nil when none is stored).
