@@ -1,0 +1,116 @@
+import Crypto
+import Foundation
+import Logging
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Sends drift alerts: a line to the log sink, and a signed webhook POST.
+///
+/// The webhook body is JSON (`WebhookPayload`); the header
+/// `X-MLInfra-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes, keyed by the token>`
+/// lets the receiver check it came from us. Network errors, 429 and 5xx answers are retried
+/// with exponential backoff (`initialBackoff`, doubled each time); other 4xx are not.
+/// Neither the token nor the webhook's user info or query appear in logs or statuses.
+public struct AlertDispatcher: Sendable {
+    public var attempts: Int
+    public var initialBackoff: TimeInterval
+    public var timeout: TimeInterval
+
+    public init(attempts: Int = 4, initialBackoff: TimeInterval = 0.5, timeout: TimeInterval = 10) {
+        self.attempts = max(1, attempts)
+        self.initialBackoff = initialBackoff
+        self.timeout = timeout
+    }
+
+    public static let signatureHeader = "X-MLInfra-Signature"
+
+    /// `sha256=<hex>` for a body and token.
+    public static func signature(body: Data, token: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(token.utf8)))
+        return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The JSON body of a webhook alert.
+    public struct WebhookPayload: Codable, Sendable {
+        public var event: String
+        public var monitor: String
+        public var time: String
+        public var datasetDrift: Bool
+        public var driftedCount: Int
+        public var featureCount: Int
+        public var current: String
+        public var features: [Feature]
+        public struct Feature: Codable, Sendable {
+            public var feature: String
+            public var method: String
+            public var value: Double
+            public var threshold: Double
+            public var drifted: Bool
+        }
+        enum CodingKeys: String, CodingKey {
+            case event, monitor, time, current, features
+            case datasetDrift = "dataset_drift", driftedCount = "drifted_count", featureCount = "feature_count"
+        }
+    }
+
+    public static func payload(for report: DriftReport) -> WebhookPayload {
+        WebhookPayload(
+            event: "drift_detected", monitor: report.monitor, time: ISO8601DateFormatter().string(from: report.time),
+            datasetDrift: report.datasetDrift, driftedCount: report.driftedCount, featureCount: report.features.count,
+            current: report.current,
+            features: report.features.map {
+                .init(feature: $0.feature, method: $0.method.rawValue, value: $0.value.isFinite ? $0.value : -1, threshold: $0.threshold, drifted: $0.drifted)
+            })
+    }
+
+    /// Sends the alert to every sink of the target; returns a status for the run record.
+    public func send(report: DriftReport, target: AlertTarget?, logger: Logger) async -> String {
+        let drifted = report.features.filter(\.drifted).map { "\($0.feature) (\($0.method.rawValue) \(Self.format($0.value)) vs \(Self.format($0.threshold)))" }
+        logger.warning("drift alert: monitor \(report.monitor): \(report.driftedCount)/\(report.features.count) features drifted: \(drifted.joined(separator: ", "))")
+        guard let hook = target?.webhook else { return "logged" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let body = try? encoder.encode(Self.payload(for: report)) else { return "failed: could not encode the alert" }
+        let status = await post(body: body, to: hook, token: target?.token)
+        if status.hasPrefix("failed") {
+            logger.error("monitor \(report.monitor): webhook \(AlertTarget.redact(hook)) \(status)")
+        }
+        return status
+    }
+
+    /// POSTs a body with retries; returns "sent" or "failed: …" (never containing the token).
+    public func post(body: Data, to hook: String, token: String?) async -> String {
+        guard let url = URL(string: hook) else { return "failed: webhook URL is not valid" }
+        var request = URLRequest(url: url, timeoutInterval: timeout)
+        request.httpMethod = "POST"
+        request.httpBody = body
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue("mlinfra-drift-monitor", forHTTPHeaderField: "User-Agent")
+        if let token { request.setValue(Self.signature(body: body, token: token), forHTTPHeaderField: Self.signatureHeader) }
+        var last = ""
+        var delay = initialBackoff
+        for attempt in 1...attempts {
+            do {
+                let (_, response) = try await URLSession.shared.data(for: request)
+                let code = (response as? HTTPURLResponse)?.statusCode ?? 0
+                if (200..<300).contains(code) { return attempt == 1 ? "sent" : "sent (attempt \(attempt))" }
+                last = "HTTP \(code)"
+                if code != 429 && code < 500 { return "failed: \(AlertTarget.redact(hook)) answered \(last) (not retried)" }
+            } catch {
+                last = (error as NSError).localizedDescription.replacingOccurrences(of: hook, with: AlertTarget.redact(hook))
+                if let token, !token.isEmpty { last = last.replacingOccurrences(of: token, with: "(sensitive)") }
+            }
+            if attempt < attempts {
+                try? await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+                delay *= 2
+            }
+        }
+        return "failed after \(attempts) attempts: \(last)"
+    }
+
+    static func format(_ x: Double) -> String {
+        if x == 0 || (abs(x) >= 1e-4 && abs(x) < 1e6) { return String(format: "%.4g", x) }
+        return String(format: "%.3e", x)
+    }
+}

@@ -1,0 +1,147 @@
+import Crypto
+import Foundation
+import Logging
+
+/// The drift-monitoring engine: stores monitors, profiles their references once, runs
+/// checks against captured traffic or a dataset, records every result and sends alerts.
+public final class DriftMonitorEngine: Sendable {
+    public let dataDirectory: String
+    public let store: MonitorStore
+    let alerts: AlertDispatcher
+    let logger: Logger
+
+    public init(dataDirectory: String, alerts: AlertDispatcher = AlertDispatcher(), logger: Logger = Logger(label: "mlinfra.monitoring")) throws {
+        self.dataDirectory = dataDirectory
+        self.store = try MonitorStore(dataDirectory: dataDirectory)
+        self.alerts = alerts
+        self.logger = logger
+    }
+
+    /// Checks a definition without storing anything; returns every problem found.
+    public static func problems(in definition: MonitorDefinition) -> [String] {
+        var out = [String]()
+        if let s = definition.schedule {
+            do { _ = try CronExpression(s) } catch { out.append(String(describing: error)) }
+        }
+        if !(definition.window > 0) { out.append("window must be a positive duration such as 1h or 1d") }
+        if !(definition.driftShare > 0 && definition.driftShare <= 1) { out.append("drift_share must be in (0, 1]") }
+        var seen = Set<String>()
+        for c in definition.checks {
+            if !seen.insert(c.feature).inserted { out.append("feature \"\(c.feature)\" is checked twice; keep one check per feature") }
+            if let t = c.threshold, !(t.isFinite && t >= 0) { out.append("threshold of \"\(c.feature)\" must be a non-negative number") }
+        }
+        if let hook = definition.alert?.webhook {
+            if let url = URL(string: hook), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil {} else {
+                out.append("alert webhook \(AlertTarget.redact(hook)) is not an http(s) URL")
+            }
+        }
+        return out
+    }
+
+    /// Stores a monitor, profiling its reference when it is new or has changed.
+    /// Returns whether a new profile was computed.
+    @discardableResult
+    public func apply(_ definition: MonitorDefinition, now: Date = Date()) throws -> Bool {
+        let problems = Self.problems(in: definition)
+        if !problems.isEmpty {
+            throw DriftError.badConfig("monitor \(definition.name): \(problems.joined(separator: "; "))", fix: "fix the monitor's settings")
+        }
+        let hash = try Self.sha256(ofFile: definition.reference)
+        var profiled = false
+        if try store.profileHash(definition.name) != hash {
+            let table = try CSVReader.read(path: definition.reference)
+            let profile = try ReferenceProfile.build(from: table, source: definition.reference, sha256: hash, created: now)
+            for c in definition.checks where profile.columns[c.feature] == nil {
+                throw DriftError.badConfig("monitor \(definition.name): feature \"\(c.feature)\" is not a column of \(definition.reference)",
+                                           fix: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
+            }
+            try store.upsert(definition, now: now)
+            try store.saveProfile(profile, for: definition.name)
+            profiled = true
+        } else {
+            if let profile = try store.loadProfile(definition.name, columns: []) {
+                for c in definition.checks where profile.columns[c.feature] == nil {
+                    throw DriftError.badConfig("monitor \(definition.name): feature \"\(c.feature)\" is not a column of \(definition.reference)",
+                                               fix: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
+                }
+            }
+            try store.upsert(definition, now: now)
+        }
+        return profiled
+    }
+
+    public func remove(_ name: String) throws { try store.delete(name) }
+
+    public func monitor(_ name: String) throws -> MonitorDefinition {
+        guard let m = try store.monitor(name) else {
+            let known = (try? store.monitors().map(\.name)) ?? []
+            throw DriftError.notFound("no monitor named \"\(name)\" in \(dataDirectory)",
+                                      fix: known.isEmpty ? "create one with a monitor resource and `mlinfra apply`" : "known monitors: \(known.joined(separator: ", "))")
+        }
+        return m
+    }
+
+    /// Computes a drift report now, without storing it.
+    public func evaluate(_ definition: MonitorDefinition, at now: Date) throws -> DriftReport {
+        let features = definition.checks.isEmpty ? nil : Set(definition.checks.map(\.feature))
+        guard let profile = try store.loadProfile(definition.name, columns: features) else {
+            throw DriftError.notFound("monitor \(definition.name) has no reference profile", fix: "run `mlinfra apply` to profile its reference")
+        }
+        let current: DataTable
+        switch definition.source {
+        case .dataset(let path):
+            current = try CSVReader.read(path: path, columns: features ?? Set(profile.columns.keys))
+        case .endpoint(let endpoint):
+            current = try CaptureReader.read(dataDirectory: dataDirectory, endpoint: endpoint,
+                                             from: now.addingTimeInterval(-definition.window), to: now, features: features)
+        }
+        let label: String
+        switch definition.source {
+        case .dataset(let path): label = path
+        case .endpoint(let e): label = "endpoint \(e), capture over the last \(Self.formatWindow(definition.window))"
+        }
+        return try DriftEvaluator.evaluate(monitor: definition.name, profile: profile, current: current, currentSource: label,
+                                           checks: definition.checks, driftShare: definition.driftShare, time: now)
+    }
+
+    /// Runs a monitor: evaluates, stores the result (or the error) with its time, alerts on drift.
+    @discardableResult
+    public func run(_ name: String, at now: Date = Date(), trigger: MonitorRun.Trigger = .manual) async throws -> MonitorRun {
+        let definition = try monitor(name)
+        let report: DriftReport
+        do {
+            report = try evaluate(definition, at: now)
+        } catch {
+            let message = String(describing: error)
+            try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: "not sent", error: message)
+            logger.error("monitor \(name): run failed: \(message)")
+            throw error
+        }
+        var alertStatus = "not needed"
+        logger.info("monitor \(name): \(report.verdict) (\(report.driftedCount)/\(report.features.count) features drifted)")
+        if report.datasetDrift {
+            alertStatus = await alerts.send(report: report, target: definition.alert, logger: logger)
+        }
+        return try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+    }
+
+    static func formatWindow(_ seconds: TimeInterval) -> String {
+        let s = Int(seconds)
+        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60)] where s % size == 0 && s >= size { return "\(s / size)\(unit)" }
+        return "\(s)s"
+    }
+
+    static func sha256(ofFile path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DriftError.io("cannot open reference \(path)", fix: "check the path (relative paths are relative to the spec directory)")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while true {
+            let chunk = handle.readData(ofLength: 1 << 22)
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

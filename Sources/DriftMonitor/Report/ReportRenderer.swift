@@ -1,0 +1,169 @@
+import Foundation
+
+/// Renders a drift report as a self-contained HTML page (inline CSS and SVG, no scripts,
+/// nothing fetched) or as JSON.
+public enum ReportRenderer {
+    public static func json(_ report: DriftReport) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        e.dateEncodingStrategy = .iso8601
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try e.encode(report), as: UTF8.self)
+    }
+
+    public static func html(_ report: DriftReport, history: [MonitorRun] = []) -> String {
+        let time = ISO8601DateFormatter().string(from: report.time)
+        let verdictClass = report.datasetDrift ? "bad" : "good"
+        var out = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Drift report — \(esc(report.monitor))</title>
+        <style>
+        :root { --ref: #4c78a8; --cur: #f58518; --bad: #c0392b; --good: #2e7d32; --ink: #1f2933; --muted: #52606d; --line: #e4e7eb; }
+        * { box-sizing: border-box; }
+        body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); margin: 0; background: #f5f7fa; }
+        header { background: #fff; border-bottom: 1px solid var(--line); padding: 20px 32px; }
+        h1 { font-size: 22px; margin: 0 0 6px; }
+        h2 { font-size: 17px; margin: 0 0 4px; }
+        main { padding: 20px 32px 40px; max-width: 1200px; }
+        .meta { color: var(--muted); font-size: 13px; }
+        .meta b { color: var(--ink); font-weight: 600; }
+        .badge { display: inline-block; padding: 2px 10px; border-radius: 999px; font-weight: 600; font-size: 13px; color: #fff; vertical-align: middle; }
+        .badge.bad { background: var(--bad); } .badge.good { background: var(--good); }
+        .summary { display: flex; gap: 16px; margin: 14px 0 0; flex-wrap: wrap; }
+        .tile { background: #f5f7fa; border: 1px solid var(--line); border-radius: 8px; padding: 8px 14px; min-width: 150px; }
+        .tile .n { font-size: 20px; font-weight: 700; }
+        table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+        th, td { text-align: left; padding: 7px 12px; border-bottom: 1px solid var(--line); font-variant-numeric: tabular-nums; }
+        th { background: #f0f3f7; font-weight: 600; font-size: 13px; color: var(--muted); }
+        td.num { text-align: right; } th.num { text-align: right; }
+        .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 16px; margin-top: 20px; }
+        .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
+        .card .stat { color: var(--muted); font-size: 13px; margin-bottom: 6px; }
+        .legend { font-size: 12px; color: var(--muted); }
+        .sw { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 4px 0 10px; vertical-align: -1px; }
+        svg text { font: 11px -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill: #52606d; }
+        footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
+        </style></head><body>
+        <header>
+          <h1>Drift report: \(esc(report.monitor)) <span class="badge \(verdictClass)">\(report.datasetDrift ? "Drift detected" : "No drift")</span></h1>
+          <div class="meta">Run at <b>\(esc(time))</b> · reference <b>\(esc(report.reference))</b> (\(report.referenceRows) rows) · current <b>\(esc(report.current))</b> (\(report.currentRows) rows)</div>
+          <div class="summary">
+            <div class="tile"><div class="n">\(report.driftedCount) / \(report.features.count)</div>features drifted</div>
+            <div class="tile"><div class="n">\(fmt(report.features.isEmpty ? 0 : Double(report.driftedCount) / Double(report.features.count) * 100))%</div>share drifted (dataset drift at ≥ \(fmt(report.driftShare * 100))%)</div>
+          </div>
+        </header>
+        <main>
+        <table><thead><tr><th>Feature</th><th>Type</th><th>Method</th><th class="num">Value</th><th class="num">Threshold</th><th>Rule</th><th>Verdict</th></tr></thead><tbody>
+
+        """
+        for f in report.features {
+            let rule = f.method.isPValue ? (f.method == .ks ? "drift if ≤" : "drift if <") : "drift if ≥"
+            out += "<tr><td><b>\(esc(f.feature))</b></td><td>\(f.kind.rawValue)</td><td>\(esc(f.method.displayName))\(f.defaultMethod ? " <span class=\"meta\">(default)</span>" : "")</td>"
+            out += "<td class=\"num\">\(fmt(f.value))</td><td class=\"num\">\(fmt(f.threshold))</td><td>\(rule)</td>"
+            out += "<td><span class=\"badge \(f.drifted ? "bad" : "good")\">\(f.drifted ? "drift" : "ok")</span></td></tr>\n"
+        }
+        out += "</tbody></table>\n<div class=\"cards\">\n"
+        for f in report.features {
+            out += "<section class=\"card\"><h2>\(esc(f.feature)) <span class=\"badge \(f.drifted ? "bad" : "good")\">\(f.drifted ? "drift" : "ok")</span></h2>\n"
+            var stat = "\(esc(f.method.displayName)) = <b>\(fmt(f.value))</b>, threshold \(fmt(f.threshold))"
+            if let s = f.statistic { stat += f.method == .ks ? " · D = \(fmt(s))" : " · χ² = \(fmt(s))" }
+            stat += " · \(f.referenceCount) reference / \(f.currentCount) current values"
+            out += "<div class=\"stat\">\(stat)</div>\n"
+            out += "<div class=\"legend\"><span class=\"sw\" style=\"background:var(--ref)\"></span>reference<span class=\"sw\" style=\"background:var(--cur)\"></span>current <span style=\"margin-left:8px\">(share of rows per bin)</span></div>\n"
+            out += histogramSVG(f.histogram) + "</section>\n"
+        }
+        out += "</div>\n"
+        if !history.isEmpty {
+            out += "<h2 style=\"margin-top:28px\">Recent runs</h2>\n<table><thead><tr><th>Time</th><th>Trigger</th><th>Verdict</th><th class=\"num\">Drifted</th><th>Alert</th></tr></thead><tbody>\n"
+            let formatter = ISO8601DateFormatter()
+            for r in history.prefix(20) {
+                out += "<tr><td>\(formatter.string(from: r.time))</td><td>\(r.trigger.rawValue)</td><td>\(esc(r.verdict))</td><td class=\"num\">\(r.driftedCount) / \(r.featureCount)</td><td>\(esc(r.alert))</td></tr>\n"
+            }
+            out += "</tbody></table>\n"
+        }
+        out += "<footer>Generated by mlinfra \(esc("monitors report")). Statistics: KS and Wasserstein as SciPy, Jensen–Shannon and defaults as Evidently, PSI on 10 reference-quantile bins.</footer>\n</main></body></html>\n"
+        return out
+    }
+
+    static func histogramSVG(_ h: DriftStatistics.Binned) -> String {
+        let width = 520.0, height = 210.0
+        let left = 44.0, right = 10.0, top = 10.0, bottom = h.labels != nil ? 46.0 : 30.0
+        let plotW = width - left - right, plotH = height - top - bottom
+        let n = max(h.reference.count, 1)
+        let maxY = max(h.reference.max() ?? 0, h.current.max() ?? 0, 1e-12)
+        let niceMax = niceCeiling(maxY)
+        var s = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">"
+        // Grid and y labels.
+        for i in 0...4 {
+            let v = niceMax * Double(i) / 4
+            let y = top + plotH - plotH * v / niceMax
+            s += "<line x1=\"\(r(left))\" x2=\"\(r(width - right))\" y1=\"\(r(y))\" y2=\"\(r(y))\" stroke=\"#e4e7eb\"/>"
+            s += "<text x=\"\(r(left - 6))\" y=\"\(r(y + 4))\" text-anchor=\"end\">\(percent(v))</text>"
+        }
+        let slot = plotW / Double(n)
+        let gap = max(min(slot * 0.15, 4), 0.5)
+        let barW = max((slot - gap) / 2, 0.5)
+        for i in 0..<h.reference.count {
+            let x0 = left + Double(i) * slot + gap / 2
+            let hr = plotH * h.reference[i] / niceMax, hc = plotH * h.current[i] / niceMax
+            s += "<rect x=\"\(r(x0))\" y=\"\(r(top + plotH - hr))\" width=\"\(r(barW))\" height=\"\(r(hr))\" fill=\"#4c78a8\"><title>reference \(percent(h.reference[i]))</title></rect>"
+            s += "<rect x=\"\(r(x0 + barW))\" y=\"\(r(top + plotH - hc))\" width=\"\(r(barW))\" height=\"\(r(hc))\" fill=\"#f58518\"><title>current \(percent(h.current[i]))</title></rect>"
+        }
+        s += "<line x1=\"\(r(left))\" x2=\"\(r(width - right))\" y1=\"\(r(top + plotH))\" y2=\"\(r(top + plotH))\" stroke=\"#9aa5b1\"/>"
+        if let labels = h.labels {
+            let every = max(1, Int((Double(labels.count) / 14).rounded(.up)))
+            for (i, label) in labels.enumerated() where i % every == 0 {
+                let x = left + (Double(i) + 0.5) * slot
+                let text = label.count > 12 ? String(label.prefix(11)) + "…" : label
+                s += "<text x=\"\(r(x))\" y=\"\(r(top + plotH + 14))\" text-anchor=\"middle\">\(esc(text))</text>"
+            }
+        } else if let edges = h.edges, edges.count >= 2 {
+            let ticks = 5
+            for t in 0...ticks {
+                let idx = Int((Double(edges.count - 1) * Double(t) / Double(ticks)).rounded())
+                let x = left + Double(idx) * slot
+                s += "<line x1=\"\(r(x))\" x2=\"\(r(x))\" y1=\"\(r(top + plotH))\" y2=\"\(r(top + plotH + 4))\" stroke=\"#9aa5b1\"/>"
+                s += "<text x=\"\(r(x))\" y=\"\(r(top + plotH + 16))\" text-anchor=\"middle\">\(esc(fmt(edges[idx])))</text>"
+            }
+        }
+        return s + "</svg>"
+    }
+
+    static func niceCeiling(_ x: Double) -> Double {
+        let exponent = pow(10, (log10(x)).rounded(.down))
+        for m in [1.0, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10] where m * exponent >= x { return m * exponent }
+        return 10 * exponent
+    }
+
+    static func percent(_ v: Double) -> String {
+        let p = v * 100
+        if p == 0 { return "0%" }
+        return p < 1 ? String(format: "%.2f%%", p) : (p < 10 ? String(format: "%.1f%%", p) : String(format: "%.0f%%", p))
+    }
+
+    static func r(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    static func fmt(_ x: Double) -> String {
+        if x.isNaN { return "n/a" }
+        if x == 0 { return "0" }
+        if abs(x) >= 1e-3 && abs(x) < 1e5 { return String(format: "%.4g", x) }
+        return String(format: "%.3e", x)
+    }
+
+    static func esc(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import GRDB
+
+/// One stored run of a monitor.
+public struct MonitorRun: Sendable, Codable, Hashable {
+    public enum Trigger: String, Sendable, Codable { case manual, schedule, catchUp = "catch-up" }
+    public var id: Int64
+    public var monitor: String
+    public var time: Date
+    public var trigger: Trigger
+    /// "drift", "no drift", or "error".
+    public var verdict: String
+    public var driftedCount: Int
+    public var featureCount: Int
+    /// What happened to the alert: "not needed", "sent", "failed: …".
+    public var alert: String
+    public var error: String?
+    public var report: DriftReport?
+}
+
+extension MonitorRun: FetchableRecord {
+    public init(row: Row) throws {
+        id = row["id"]
+        monitor = row["monitor"]
+        time = Date(timeIntervalSince1970: row["time"])
+        trigger = Trigger(rawValue: row["trigger"]) ?? .manual
+        verdict = row["verdict"]
+        driftedCount = row["drifted"]
+        featureCount = row["features"]
+        alert = row["alert"]
+        error = row["error"]
+        if let json: String = row["report"] {
+            report = try MonitorStore.decoder.decode(DriftReport.self, from: Data(json.utf8))
+        }
+    }
+}
+
+/// A monitor row: the definition (without the token) plus the token in its own column.
+struct MonitorRow: FetchableRecord {
+    var definition: MonitorDefinition
+    var created: Date
+    var updated: Date
+
+    init(row: Row) throws {
+        let json: String = row["config"]
+        definition = try MonitorStore.decoder.decode(MonitorDefinition.self, from: Data(json.utf8))
+        if let token: String = row["alert_token"] {
+            if definition.alert == nil { definition.alert = AlertTarget() }
+            definition.alert?.token = token
+        }
+        created = Date(timeIntervalSince1970: row["created"])
+        updated = Date(timeIntervalSince1970: row["updated"])
+    }
+}
+
+/// The monitoring control store: `<data_dir>/monitoring/monitoring.sqlite` (WAL) holds
+/// monitors, reference profiles and the history of runs; sorted reference values live
+/// in `<data_dir>/monitoring/profiles/<monitor>/*.f64`.
+public final class MonitorStore: Sendable {
+    public let directory: URL
+    let pool: DatabasePool
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.dateEncodingStrategy = .secondsSince1970
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }()
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .secondsSince1970
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }()
+
+    /// Opens (creating when needed) the store under `<dataDirectory>/monitoring/`.
+    public init(dataDirectory: String) throws {
+        directory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("monitoring")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DriftError.io("cannot create \(directory.path): \(error.localizedDescription)", fix: "check the data_dir permissions")
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: directory.appendingPathComponent("monitoring.sqlite").path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw DriftError.io("cannot open the monitoring database in \(directory.path): \(error)", fix: "check the file is not damaged or locked")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "monitor") { t in
+                t.primaryKey("name", .text)
+                t.column("config", .text).notNull()
+                t.column("alert_token", .text)
+                t.column("created", .double).notNull()
+                t.column("updated", .double).notNull()
+            }
+            try db.create(table: "profile") { t in
+                t.primaryKey("monitor", .text).references("monitor", onDelete: .cascade)
+                t.column("source", .text).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("rows", .integer).notNull()
+                t.column("created", .double).notNull()
+                t.column("columns", .text).notNull()
+                t.column("files", .text).notNull()
+            }
+            try db.create(table: "run") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("monitor", .text).notNull().indexed()
+                t.column("time", .double).notNull()
+                t.column("trigger", .text).notNull()
+                t.column("verdict", .text).notNull()
+                t.column("drifted", .integer).notNull()
+                t.column("features", .integer).notNull()
+                t.column("alert", .text).notNull()
+                t.column("error", .text)
+                t.column("report", .text)
+            }
+        }
+        return m
+    }
+
+    // MARK: Monitors
+
+    public func upsert(_ definition: MonitorDefinition, now: Date = Date()) throws {
+        let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO monitor(name, config, alert_token, created, updated) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET config = excluded.config, alert_token = excluded.alert_token, updated = excluded.updated
+                """, arguments: [definition.name, json, definition.alert?.token, now.timeIntervalSince1970, now.timeIntervalSince1970])
+        }
+    }
+
+    public func monitor(_ name: String) throws -> MonitorDefinition? {
+        try pool.read { db in try MonitorRow.fetchOne(db, sql: "SELECT * FROM monitor WHERE name = ?", arguments: [name])?.definition }
+    }
+
+    /// When the monitor was first stored.
+    public func created(_ name: String) throws -> Date? {
+        try pool.read { db in try MonitorRow.fetchOne(db, sql: "SELECT * FROM monitor WHERE name = ?", arguments: [name])?.created }
+    }
+
+    public func monitors() throws -> [MonitorDefinition] {
+        try pool.read { db in try MonitorRow.fetchAll(db, sql: "SELECT * FROM monitor ORDER BY name").map(\.definition) }
+    }
+
+    /// Deletes the monitor, its profile and its history.
+    public func delete(_ name: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM run WHERE monitor = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM profile WHERE monitor = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM monitor WHERE name = ?", arguments: [name])
+        }
+        try? FileManager.default.removeItem(at: profileDirectory(name))
+    }
+
+    // MARK: Profiles
+
+    func profileDirectory(_ monitor: String) -> URL {
+        let safe = String(monitor.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        return directory.appendingPathComponent("profiles").appendingPathComponent(safe)
+    }
+
+    /// The stored profile's reference hash, without loading the values.
+    public func profileHash(_ monitor: String) throws -> String? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT sha256 FROM profile WHERE monitor = ?", arguments: [monitor]) }
+    }
+
+    public func saveProfile(_ profile: ReferenceProfile, for monitor: String) throws {
+        let dir = profileDirectory(monitor)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var files = [String: String]()
+        let stamp = String(profile.sha256.prefix(12))
+        for (i, name) in profile.sorted.keys.sorted().enumerated() {
+            let file = "\(stamp)-\(i).f64"
+            try Self.writeDoubles(profile.sorted[name]!, to: dir.appendingPathComponent(file))
+            files[name] = file
+        }
+        let columns = String(decoding: try Self.encoder.encode(profile.columns), as: UTF8.self)
+        let filesJSON = String(decoding: try Self.encoder.encode(files), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO profile(monitor, source, sha256, rows, created, columns, files) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [monitor, profile.source, profile.sha256, profile.rowCount, profile.created.timeIntervalSince1970, columns, filesJSON])
+        }
+        // Remove value files of earlier profiles.
+        let keep = Set(files.values)
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where !keep.contains(f) {
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent(f))
+        }
+    }
+
+    public func loadProfile(_ monitor: String, columns wanted: Set<String>? = nil) throws -> ReferenceProfile? {
+        guard let row = try pool.read({ db in try Row.fetchOne(db, sql: "SELECT * FROM profile WHERE monitor = ?", arguments: [monitor]) }) else {
+            return nil
+        }
+        let columns = try Self.decoder.decode([String: ColumnProfile].self, from: Data((row["columns"] as String).utf8))
+        let files = try Self.decoder.decode([String: String].self, from: Data((row["files"] as String).utf8))
+        var sorted = [String: [Double]]()
+        let dir = profileDirectory(monitor)
+        for (name, file) in files where wanted?.contains(name) ?? true {
+            sorted[name] = try Self.readDoubles(dir.appendingPathComponent(file), count: columns[name]?.count ?? 0)
+        }
+        return ReferenceProfile(source: row["source"], sha256: row["sha256"], rowCount: row["rows"],
+                                created: Date(timeIntervalSince1970: row["created"]), columns: columns, sorted: sorted)
+    }
+
+    static func writeDoubles(_ values: [Double], to url: URL) throws {
+        let data = values.withUnsafeBufferPointer { Data(buffer: $0) }
+        try data.write(to: url, options: .atomic)
+    }
+
+    static func readDoubles(_ url: URL, count: Int) throws -> [Double] {
+        let bytes = try CSVReader.readAll(path: url.path)
+        defer { bytes.deallocate() }
+        guard bytes.count == count * 8 else {
+            throw DriftError.io("profile file \(url.lastPathComponent) has \(bytes.count) bytes, expected \(count * 8)",
+                                fix: "re-profile the reference: run `mlinfra apply` again or delete \(url.deletingLastPathComponent().path)")
+        }
+        return [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(bytes))
+            initialized = count
+        }
+    }
+
+    // MARK: Runs
+
+    @discardableResult
+    public func recordRun(monitor: String, time: Date, trigger: MonitorRun.Trigger, report: DriftReport?, alert: String, error: String?) throws -> MonitorRun {
+        let json = try report.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+        let verdict = report?.verdict ?? "error"
+        let drifted = report?.driftedCount ?? 0, features = report?.features.count ?? 0
+        let id = try pool.write { db -> Int64 in
+            try db.execute(sql: """
+                INSERT INTO run(monitor, time, trigger, verdict, drifted, features, alert, error, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [monitor, time.timeIntervalSince1970, trigger.rawValue, verdict, drifted, features, alert, error, json])
+            return db.lastInsertedRowID
+        }
+        return MonitorRun(id: id, monitor: monitor, time: time, trigger: trigger, verdict: verdict, driftedCount: drifted,
+                          featureCount: features, alert: alert, error: error, report: report)
+    }
+
+    /// Runs of a monitor, newest first.
+    public func runs(_ monitor: String, limit: Int = 50) throws -> [MonitorRun] {
+        try pool.read { db in
+            try MonitorRun.fetchAll(db, sql: "SELECT * FROM run WHERE monitor = ? ORDER BY time DESC, id DESC LIMIT ?", arguments: [monitor, limit])
+        }
+    }
+
+    public func lastRun(_ monitor: String, trigger: MonitorRun.Trigger? = nil) throws -> MonitorRun? {
+        try pool.read { db in
+            if let trigger {
+                return try MonitorRun.fetchOne(db, sql: "SELECT * FROM run WHERE monitor = ? AND trigger = ? ORDER BY time DESC, id DESC LIMIT 1",
+                                               arguments: [monitor, trigger.rawValue])
+            }
+            return try MonitorRun.fetchOne(db, sql: "SELECT * FROM run WHERE monitor = ? ORDER BY time DESC, id DESC LIMIT 1", arguments: [monitor])
+        }
+    }
+
+    /// The time of the last scheduled (or catch-up) run.
+    public func lastScheduledRunTime(_ monitor: String) throws -> Date? {
+        try pool.read { db in
+            try Double.fetchOne(db, sql: "SELECT MAX(time) FROM run WHERE monitor = ? AND trigger IN ('schedule', 'catch-up')", arguments: [monitor])
+        }.map { Date(timeIntervalSince1970: $0) }
+    }
+}
