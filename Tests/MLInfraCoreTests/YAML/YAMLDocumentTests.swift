@@ -103,6 +103,12 @@ struct YAMLDocumentTests {
         #expect(root?.mappingPairs?[0].key.scalarValue == .int(1))
     }
 
+    @Test func keysAreNotCheckedAsNumbers() {
+        let (root, diagnostics) = loadYAML("1e400: a\n.nan: b\n!!int x: c\n")
+        #expect(diagnostics.isEmpty)
+        #expect(root?.mappingPairs?.map(\.keyText) == ["1e400", ".nan", "x"])
+    }
+
     @Test func locationsOfNestedNodes() {
         let text = """
             mlinfra: 1
@@ -214,7 +220,7 @@ struct YAMLDocumentTests {
     @Test func mergeKeyNeedsMappings() {
         let (_, diagnostics) = loadYAML("a:\n  <<: 5\nb:\n  <<: [{x: 1}, 2]\n")
         #expect(errorLocations(diagnostics) == ["f.yaml:2:7", "f.yaml:4:16"])
-        #expect(diagnostics.errors[0].summary == "a merge key `<<` takes a mapping or a list of mappings, not a int")
+        #expect(diagnostics.errors[0].summary == "a merge key `<<` takes a mapping or a list of mappings, not an int")
     }
 
     @Test func quotedMergeKeyIsAnOrdinaryKey() {

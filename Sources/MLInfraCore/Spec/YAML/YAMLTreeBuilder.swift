@@ -100,10 +100,12 @@ struct YAMLTreeBuilder {
             let at = location(mark)
             guard countNodes(1, at: at) else { return .finished }
             let shortTag = tag.map(YAMLScalarResolver.shortTag)
+            // A key counts by its text, so only values are checked for what their text resolves to.
+            let isKeyPosition = stack.last.map { $0.isMapping && $0.pendingKey == nil } ?? false
             if let shortTag, !["!", "!!str", "!!int", "!!float", "!!bool", "!!null"].contains(shortTag) {
                 guard reportUnsupportedTag(shortTag, allowed: "`!!str`, `!!int`, `!!float`, `!!bool` or `!!null`", at: at)
                 else { return .finished }
-            } else if style == .plain || shortTag != nil {
+            } else if (style == .plain || shortTag != nil) && !isKeyPosition {
                 if let problem = YAMLScalarResolver.resolve(text, style: style, tag: shortTag).problem {
                     guard recoverable(.error(problem.summary, detail: problem.detail, at: at)) else { return .finished }
                 }
@@ -192,7 +194,7 @@ struct YAMLTreeBuilder {
             guard case .scalar(let text, let style) = node.content else {
                 stack[top].pendingKeyIsInvalid = true
                 return recoverable(.error(
-                    "a mapping key must be a single value such as a name, not a \(node.kindName)",
+                    "a mapping key must be a single value such as a name, not \(article(node.kindName))",
                     detail: "Use a plain name as the key; put the \(node.kindName) under it as the value.",
                     at: node.location)) ? .more : .finished
             }
@@ -269,9 +271,13 @@ struct YAMLTreeBuilder {
 
     private mutating func mergeError(_ node: YAMLNode) -> Step {
         recoverable(.error(
-            "a merge key `<<` takes a mapping or a list of mappings, not a \(node.kindName)",
+            "a merge key `<<` takes a mapping or a list of mappings, not \(article(node.kindName))",
             detail: "Write `<<: *defaults` where `&defaults` names a mapping, or `<<: [*a, *b]`; quote \"<<\" if it is meant as an ordinary key.",
             at: node.location)) ? .more : .finished
+    }
+
+    private func article(_ kind: String) -> String {
+        (kind.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + kind
     }
 
     private mutating func countNodes(_ n: Int, at: SourceLocation) -> Bool {
