@@ -7,7 +7,10 @@ public struct MLInfraCommand: AsyncParsableCommand {
         commandName: "mlinfra",
         abstract: "Declarative infrastructure for ML platforms: plan and apply feature stores, model registries, vector collections, endpoints and monitors.",
         version: MLInfraVersion.current,
-        subcommands: []
+        subcommands: [
+            Validate.self, Plan.self, Apply.self, Destroy.self, Show.self, Graph.self, State.self, Import.self,
+            Output.self, ForceUnlock.self, Providers.self, ProviderCommand.self,
+        ]
     )
 
     public init() {}

@@ -1,0 +1,27 @@
+import Foundation
+import MLInfraCore
+
+/// The providers linked into this binary, and how external plugins are started.
+enum BuiltinProviders {
+    /// The members of the built-in `local` provider: one per engine.
+    static func localMembers() -> [any Provider] {
+        []
+    }
+
+    static var catalog: ProviderCatalog {
+        ProviderCatalog(
+            builtins: ["local": { CompositeProvider(name: "local", members: localMembers()) }],
+            plugin: { decl, root in
+                var entry: [String: Value] = ["command": .string(decl.command ?? "")]
+                if !decl.args.isEmpty { entry["args"] = .list(decl.args.map(Value.string)) }
+                if let sha = decl.sha256 { entry["sha256"] = .string(sha) }
+                let (spec, _) = try PluginSpec.parse(name: decl.name, entry: entry, specDirectory: root)
+                return PluginProvider(spec: spec)
+            })
+    }
+
+    /// A built-in provider by name, for `mlinfra provider serve NAME`.
+    static func provider(named name: String) -> (any Provider)? {
+        catalog.builtins[name]?()
+    }
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import MLInfraCore
+
+extension MLInfraCommand {
+    struct Plan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what apply would change: refresh state, then diff the spec against it.")
+
+        @OptionGroup var spec: SpecOptions
+        @OptionGroup var shape: PlanShapeOptions
+        @OptionGroup var lock: LockOptions
+
+        @Option(name: .long, help: "Output format: human, json or markdown.")
+        var format: OutputFormat = .human
+
+        @Option(name: .long, help: "Save the plan to this file, for `mlinfra apply FILE`.")
+        var out: String?
+
+        @Flag(name: .customLong("detailed-exitcode"), help: "Exit 0 with no changes, 1 on error, 2 with changes.")
+        var detailedExitcode = false
+
+        @Option(name: .long, help: "How many provider calls run at once.")
+        var parallelism: Int = 10
+
+        func validate() throws {
+            guard parallelism >= 1 else { throw ValidationError("--parallelism must be at least 1.") }
+        }
+
+        func run() async throws {
+            let console = Console(noColor: spec.noColor)
+            let workspace = try await Runner.workspace(spec, console: console)
+            let options = shape.options(parallelism: parallelism)
+            let plan = try await Runner.withLock(workspace, operation: "plan", timeout: lock.seconds, console: console) {
+                let state = try await Runner.readState(workspace, console: console)
+                return try await Runner.plan(workspace, state: state, options: options, console: console)
+            }
+            console.out(Runner.render(plan, format: format, console: console))
+            if let out {
+                let file = PlanFile(
+                    plan: plan, workspace: workspace, specPath: spec.spec, options: options, rendered: PlanJSONView.value(plan))
+                do {
+                    try file.encoded().write(toFile: out, atomically: true, encoding: .utf8)
+                } catch {
+                    throw console.fail("could not write the plan file \(out): \(error)")
+                }
+                if format == .human { console.out("\nSaved the plan to \(out). Apply it with: mlinfra apply \(out)\n") }
+            }
+            if detailedExitcode && plan.hasChanges { throw ExitCode(2) }
+        }
+    }
+}

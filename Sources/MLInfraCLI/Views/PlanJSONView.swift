@@ -1,0 +1,180 @@
+import MLInfraCore
+
+/// Renders a plan in the shape of Terraform's JSON plan format, so tools written for it can read it.
+/// mlinfra's own fields sit under `mlinfra` keys, which Terraform never uses.
+enum PlanJSONView {
+    static let formatVersion = "1.2"
+
+    static func value(_ plan: Plan) -> Value {
+        var root: [String: Value] = [
+            "format_version": .string(formatVersion),
+            "terraform_version": .string("mlinfra-\(MLInfraVersion.current)"),
+            "applyable": .bool(plan.hasChanges),
+            "complete": .bool(true),
+            "errored": .bool(false),
+        ]
+        root["resource_changes"] = .list(plan.changes.map(resourceChange))
+        root["resource_drift"] = .list(plan.drift.map(driftChange))
+        var outputs: [String: Value] = [:]
+        for o in plan.outputs {
+            outputs[o.name] = change(
+                actions: actions(o.action, cbd: false), before: o.before, after: o.after,
+                sensitiveKeys: [], wholeSensitive: o.sensitive)
+        }
+        root["output_changes"] = .map(outputs)
+        root["prior_state"] = priorState(plan.priorState)
+        var planned: [Value] = []
+        for c in plan.changes where c.action != .delete {
+            guard let after = c.after else { continue }
+            planned.append(.map(resourceHeader(c.address, provider: c.providerName).merging([
+                "values": .map(masked(after, c.sensitive)),
+                "sensitive_values": .map(sensitiveMarks(c.sensitive, in: after)),
+            ]) { a, _ in a }))
+        }
+        root["planned_values"] = .map(["root_module": .map(["resources": .list(planned)])])
+        root["mlinfra"] = .map([
+            "project": .string(plan.project),
+            "mode": .string(plan.mode.rawValue),
+            "base_lineage": .string(plan.baseLineage),
+            "base_serial": .int(plan.baseSerial),
+            "summary": .map(["add": .int(plan.counts.add), "change": .int(plan.counts.change), "destroy": .int(plan.counts.destroy)]),
+            "has_changes": .bool(plan.hasChanges),
+        ])
+        return .map(root)
+    }
+
+    static func render(_ plan: Plan) -> String { JSONText.encode(value(plan)) + "\n" }
+
+    static func resourceHeader(_ address: ResourceAddress, provider: String) -> [String: Value] {
+        var header: [String: Value] = [
+            "address": .string(address.description),
+            "mode": .string("managed"),
+            "type": .string(address.type),
+            "name": .string(address.name),
+            "provider_name": .string(providerName(provider)),
+        ]
+        if let key = address.key { header["index"] = .string(key) }
+        return header
+    }
+
+    static func providerName(_ name: String) -> String { "mlinfra/\(name)" }
+
+    static func resourceChange(_ c: ResourceChange) -> Value {
+        var entry = resourceHeader(c.address, provider: c.providerName)
+        var body = change(
+            actions: actions(c.action, cbd: c.createBeforeDestroy), before: c.before.map(Value.map), after: c.after.map(Value.map),
+            sensitiveKeys: c.sensitive, wholeSensitive: false)
+        if case .map(var m) = body, !c.replacePaths.isEmpty {
+            m["replace_paths"] = .list(c.replacePaths.map { .list([.string($0)]) })
+            body = .map(m)
+        }
+        entry["change"] = body
+        if let reason = c.reason {
+            if let tf = reason.terraformReason { entry["action_reason"] = .string(tf) }
+            entry["mlinfra_reason"] = .string(reason.description)
+        }
+        return .map(entry)
+    }
+
+    static func driftChange(_ d: DriftChange) -> Value {
+        var entry = resourceHeader(d.address, provider: d.providerName)
+        entry["change"] = change(
+            actions: [d.kind == .delete ? "delete" : "update"], before: .map(d.before), after: d.after.map(Value.map),
+            sensitiveKeys: d.sensitive, wholeSensitive: false)
+        return .map(entry)
+    }
+
+    static func actions(_ action: ChangeAction, cbd: Bool) -> [String] {
+        switch action {
+        case .noop: ["no-op"]
+        case .create: ["create"]
+        case .update: ["update"]
+        case .delete: ["delete"]
+        case .read: ["read"]
+        case .replace: cbd ? ["create", "delete"] : ["delete", "create"]
+        }
+    }
+
+    static func change(actions: [String], before: Value?, after: Value?, sensitiveKeys: Set<String>, wholeSensitive: Bool) -> Value {
+        func clean(_ v: Value?) -> Value {
+            guard let v else { return .null }
+            if wholeSensitive { return .null }
+            if case .map(let m) = v { return .map(masked(m, sensitiveKeys)) }
+            return v.isUnknown || Secrets.isRedacted(v) ? .null : v
+        }
+        func sensitivity(_ v: Value?) -> Value {
+            if wholeSensitive { return .bool(true) }
+            guard case .map(let m)? = v else { return .bool(false) }
+            return .map(sensitiveMarks(sensitiveKeys, in: m))
+        }
+        return .map([
+            "actions": .list(actions.map(Value.string)),
+            "before": clean(before),
+            "after": clean(after),
+            "after_unknown": unknownMarks(after),
+            "before_sensitive": before == nil ? .bool(false) : sensitivity(before),
+            "after_sensitive": after == nil ? .bool(false) : sensitivity(after),
+        ])
+    }
+
+    /// Values with secrets and unknowns taken out (Terraform marks them in the sibling objects).
+    static func masked(_ m: [String: Value], _ sensitive: Set<String>) -> [String: Value] {
+        var out: [String: Value] = [:]
+        for (k, v) in m {
+            out[k] = sensitive.contains(k) || Secrets.isRedacted(v) ? .null : stripUnknown(v)
+        }
+        return out
+    }
+
+    static func stripUnknown(_ v: Value) -> Value {
+        switch v {
+        case .unknown: .null
+        case .list(let l): .list(l.map(stripUnknown))
+        case .map(let m): .map(m.mapValues(stripUnknown))
+        default: v
+        }
+    }
+
+    static func unknownMarks(_ v: Value?) -> Value {
+        guard let v else { return .bool(false) }
+        switch v {
+        case .unknown: return .bool(true)
+        case .map(let m):
+            var out: [String: Value] = [:]
+            for (k, x) in m where x.containsUnknown { out[k] = unknownMarks(x) }
+            return .map(out)
+        case .list(let l) where l.contains(where: \.containsUnknown):
+            return .list(l.map { $0.containsUnknown ? unknownMarks($0) : .bool(false) })
+        default: return .bool(false)
+        }
+    }
+
+    static func sensitiveMarks(_ keys: Set<String>, in m: [String: Value]) -> [String: Value] {
+        var out: [String: Value] = [:]
+        for k in keys where m[k] != nil { out[k] = .bool(true) }
+        for (k, v) in m where Secrets.isRedacted(v) { out[k] = .bool(true) }
+        return out
+    }
+
+    static func priorState(_ state: StateFile) -> Value {
+        let resources: [Value] = state.resources.map { r in
+            let address = ResourceAddress(parsing: r.address) ?? ResourceAddress(type: r.type, name: r.address)
+            let sensitive = Set(r.sensitivePaths.compactMap { $0.split(separator: ".").dropFirst().first.map(String.init) })
+            return .map(resourceHeader(address, provider: r.provider).merging([
+                "values": .map(masked(r.attributes.merging(["id": .string(r.id)]) { a, _ in a }, sensitive)),
+                "sensitive_values": .map(sensitiveMarks(sensitive, in: r.attributes)),
+                "mlinfra_status": .string(r.status.rawValue),
+            ]) { a, _ in a })
+        }
+        var outputs: [String: Value] = [:]
+        for (name, o) in state.outputs {
+            outputs[name] = .map(["value": o.sensitive ? .null : o.value, "sensitive": .bool(o.sensitive)])
+        }
+        return .map([
+            "format_version": .string("1.0"),
+            "values": .map(["root_module": .map(["resources": .list(resources)]), "outputs": .map(outputs)]),
+            "mlinfra_serial": .int(state.serial),
+            "mlinfra_lineage": .string(state.lineage),
+        ])
+    }
+}

@@ -1,0 +1,330 @@
+import Foundation
+
+public struct ApplyOptions: Sendable {
+    public var parallelism: Int
+    /// Carry on with branches that do not depend on a failed operation.
+    public var continueOnError: Bool
+    public var context: ApplyContext
+
+    public init(parallelism: Int = 10, continueOnError: Bool = false, context: ApplyContext) {
+        self.parallelism = parallelism
+        self.continueOnError = continueOnError
+        self.context = context
+    }
+}
+
+/// One step of an apply: create or update an instance, or delete one.
+public enum ApplyOperation: Hashable, Sendable, CustomStringConvertible {
+    case apply(String)
+    case delete(String)
+
+    public var address: String {
+        switch self {
+        case .apply(let a), .delete(let a): a
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .apply(let a): "apply \(a)"
+        case .delete(let a): "delete \(a)"
+        }
+    }
+}
+
+/// Hears about each operation as it starts and ends (the CLI prints progress from it).
+public protocol ApplyObserver: Sendable {
+    func started(_ operation: ApplyOperation, action: ChangeAction)
+    func finished(_ operation: ApplyOperation, action: ChangeAction, seconds: Double, error: Diagnostics?)
+}
+
+public struct ApplyResult: Sendable {
+    public var state: StateFile
+    public var succeeded: [ApplyOperation]
+    public var failed: [ApplyOperation]
+    public var skipped: [ApplyOperation]
+    public var interrupted: Bool
+    public var diagnostics: Diagnostics
+    public var outputs: [String: OutputState]
+
+    public var ok: Bool { failed.isEmpty && !interrupted && !diagnostics.hasErrors }
+}
+
+/// Carries out a plan: walks the operations concurrently in dependency order through the
+/// providers, and records every finished operation in the state journal at once.
+public struct Applier: Sendable {
+    public let configuration: Configuration
+    public let plan: Plan
+    public let store: any StateStore
+    public let options: ApplyOptions
+    public let observer: (any ApplyObserver)?
+
+    public init(configuration: Configuration, plan: Plan, store: any StateStore, options: ApplyOptions, observer: (any ApplyObserver)? = nil) {
+        self.configuration = configuration
+        self.plan = plan
+        self.store = store
+        self.options = options
+        self.observer = observer
+    }
+
+    /// The operations and their order constraints.
+    public func operationGraph() -> DAG<ApplyOperation> {
+        var graph = DAG<ApplyOperation>()
+        var changes: [String: ResourceChange] = [:]
+        for change in plan.changes where change.isChange { changes[change.address.description] = change }
+        for (address, change) in changes {
+            switch change.action {
+            case .create, .update: graph.add(.apply(address))
+            case .delete: graph.add(.delete(address))
+            case .replace:
+                if change.createBeforeDestroy {
+                    graph.connect(.delete(address), dependsOn: .apply(address))
+                } else {
+                    graph.connect(.apply(address), dependsOn: .delete(address))
+                }
+            case .noop, .read: break
+            }
+        }
+        for (address, change) in changes {
+            if graph.contains(.apply(address)) {
+                for d in change.dependencies where graph.contains(.apply(d)) {
+                    graph.connect(.apply(address), dependsOn: .apply(d))
+                }
+            }
+            // What used to depend on a deleted instance goes first: its delete, or its update away from it.
+            let priorDependencies = plan.priorState.resource(address)?.dependencies ?? []
+            for d in priorDependencies where graph.contains(.delete(d)) {
+                if graph.contains(.delete(address)) { graph.connect(.delete(d), dependsOn: .delete(address)) }
+                if change.action == .update && changes[d]?.action == .delete {
+                    graph.connect(.delete(d), dependsOn: .apply(address))
+                }
+            }
+        }
+        return graph
+    }
+
+    public func apply(interrupted: @escaping @Sendable () -> Bool = { false }) async -> ApplyResult {
+        let graph = operationGraph()
+        if let cycle = graph.cycle() {
+            return ApplyResult(
+                state: plan.priorState, succeeded: [], failed: [], skipped: graph.nodes, interrupted: false,
+                diagnostics: Diagnostics([.error(
+                    "the operations of this plan depend on each other in a circle: \(cycle.map(\.description).joined(separator: " → "))",
+                    detail: "Nothing was changed. Break the cycle, e.g. with `create_before_destroy`, or apply in two steps.")]),
+                outputs: plan.priorState.outputs)
+        }
+        let box = ApplyBox(state: plan.priorState, configuration: configuration)
+        let journal = JournalWriter(store: store)
+        var diagnostics = Diagnostics()
+        do {
+            try await journal.begin(base: plan.priorState)
+        } catch {
+            diagnostics.append(.error("could not start the state journal", detail: "\(error)"))
+            return ApplyResult(state: plan.priorState, succeeded: [], failed: [], skipped: [], interrupted: false, diagnostics: diagnostics, outputs: plan.priorState.outputs)
+        }
+        let changes = Dictionary(plan.changes.map { ($0.address.description, $0) }, uniquingKeysWith: { a, _ in a })
+        let continueOnError = options.continueOnError
+        let outcomes = await graph.walk(
+            parallelism: max(1, options.parallelism),
+            shouldContinue: { !interrupted() && (continueOnError || !box.hasFailure) }
+        ) { operation in
+            guard let change = changes[operation.address] else { return true }
+            let started = ContinuousClock.now
+            observer?.started(operation, action: change.action)
+            let problems = await perform(operation, change: change, box: box, journal: journal)
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            observer?.finished(operation, action: change.action, seconds: seconds, error: problems)
+            if let problems {
+                box.failed(problems)
+                return false
+            }
+            return true
+        }
+
+        // Outputs, when every operation went through.
+        var result = ApplyResult(
+            state: plan.priorState, succeeded: [], failed: [], skipped: [], interrupted: interrupted(), diagnostics: box.diagnostics,
+            outputs: [:])
+        for (operation, outcome) in outcomes.sorted(by: { $0.key.description < $1.key.description }) {
+            switch outcome {
+            case .succeeded: result.succeeded.append(operation)
+            case .failed: result.failed.append(operation)
+            case .skipped: result.skipped.append(operation)
+            }
+        }
+        var state = box.state
+        if result.failed.isEmpty && result.skipped.isEmpty {
+            var outputDiagnostics = Diagnostics()
+            var evaluator = Evaluator(variables: configuration.variables, lookup: Planner.lookup(configuration: configuration) { box.known($0) })
+            var outputs: [String: OutputState] = [:]
+            for output in configuration.spec.outputs {
+                let r = evaluator.evaluate(output.value, diagnostics: &outputDiagnostics)
+                let sensitive = output.sensitive || r.sensitive
+                outputs[output.name] = OutputState(value: sensitive ? Secrets.redact(r.value, salt: state.lineage) : r.value, sensitive: sensitive)
+            }
+            if plan.mode == .destroy { outputs = [:] }
+            result.diagnostics.append(contentsOf: outputDiagnostics)
+            if outputs != state.outputs {
+                state.outputs = outputs
+                do { try await journal.append(.outputs(outputs)) } catch {
+                    result.diagnostics.append(.error("could not record outputs in the state journal", detail: "\(error)"))
+                }
+            }
+            result.outputs = outputs
+        } else {
+            result.outputs = state.outputs
+        }
+        do {
+            try await journal.commit(state)
+            if let written = try await store.read() { state = written }
+        } catch {
+            result.diagnostics.append(.error(
+                "could not write the state file", detail: "\(error)\nEvery finished operation is in the journal; the next command recovers it."))
+        }
+        result.state = state
+        return result
+    }
+
+    /// Carries out one operation; returns its problems, or nil when it went through.
+    func perform(_ operation: ApplyOperation, change: ResourceChange, box: ApplyBox, journal: JournalWriter) async -> Diagnostics? {
+        let address = operation.address
+        let salt = plan.priorState.lineage
+        guard let provider = configuration.providers.providers[change.providerName] else {
+            return Diagnostics([.error("provider `\(change.providerName)` is not configured", address: address)])
+        }
+        let prior = plan.priorState.resource(address)
+        switch operation {
+        case .delete:
+            guard let prior else { return nil }
+            let request = ApplyRequest(
+                type: prior.type, address: address, action: .delete, prior: ResourceObject(id: prior.id, attributes: prior.attributes),
+                config: [:], planned: [:], context: options.context)
+            do {
+                let response = try await provider.call { try await $0.apply(request) }
+                let problems = Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d })
+                if problems.hasErrors { return problems }
+            } catch {
+                return Diagnostics([.error("could not delete `\(address)`", detail: "\(error)", address: address)])
+            }
+            // A create-before-destroy replacement already holds the address.
+            if !(change.action == .replace && change.createBeforeDestroy) {
+                box.remove(address)
+                do { try await journal.append(.remove(address: address)) } catch {
+                    return Diagnostics([.error("deleted `\(address)` but could not record it in the state journal", detail: "\(error)", address: address)])
+                }
+            }
+            return nil
+
+        case .apply:
+            guard let instance = configuration.instance(address) else {
+                return Diagnostics([.error("`\(address)` is not in the spec", address: address)])
+            }
+            var diagnostics = Diagnostics()
+            var evaluator = Evaluator(
+                variables: configuration.variables, each: instance.each,
+                lookup: Planner.lookup(configuration: configuration) { box.known($0) })
+            var config: [String: Value] = [:]
+            var sensitive = Set(instance.schema.attributes.filter(\.value.sensitive).keys)
+            for entry in instance.decl.attributes {
+                let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
+                config[entry.key] = r.value
+                if r.sensitive { sensitive.insert(entry.key) }
+            }
+            if let prior, change.action == .update {
+                for name in instance.decl.lifecycle.ignoreChanges { config[name] = prior.inputs[name] }
+            }
+            if diagnostics.hasErrors { return diagnostics }
+            if let unknown = config.first(where: { $0.value.containsUnknown }) {
+                return Diagnostics([.error(
+                    "`\(unknown.key)` of `\(address)` is still unknown after its dependencies were applied",
+                    detail: "A provider did not report an attribute it planned as `(known after apply)`.", address: address)])
+            }
+            let action: ApplyAction = change.action == .update ? .update : .create
+            let priorObject = (action == .update) ? prior.map { ResourceObject(id: $0.id, attributes: $0.attributes) } : nil
+            let request = ApplyRequest(
+                type: instance.address.type, address: address, action: action, prior: priorObject, config: config,
+                planned: change.after ?? [:], context: options.context)
+            let response: ApplyResponse
+            do {
+                response = try await provider.call { try await $0.apply(request) }
+            } catch {
+                return Diagnostics([.error("could not \(action.rawValue) `\(address)`", detail: "\(error)", at: instance.decl.location, address: address)])
+            }
+            let problems = Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d })
+            guard let new = response.new else {
+                return problems.hasErrors ? problems : Diagnostics([.error("provider returned nothing for `\(address)`", address: address)])
+            }
+            let sensitivePaths = sensitive.sorted().flatMap { ["inputs.\($0)", "attributes.\($0)"] }
+            let record = ResourceInstanceState(
+                address: address, type: instance.address.type, provider: instance.providerName, id: new.id,
+                status: problems.hasErrors ? .tainted : .ready,
+                inputs: Secrets.redact(config, keys: sensitive, salt: salt),
+                attributes: Secrets.redact(new.attributes, keys: sensitive, salt: salt),
+                sensitivePaths: sensitivePaths, dependencies: instance.dependencies, schemaVersion: instance.schema.version)
+            box.record(record, known: Planner.merge(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, config))
+            do { try await journal.append(.upsert(record)) } catch {
+                return Diagnostics([.error("applied `\(address)` but could not record it in the state journal", detail: "\(error)", address: address)])
+            }
+            return problems.hasErrors ? problems : nil
+        }
+    }
+}
+
+/// The state as an apply changes it, shared by the walk's tasks. Guarded by `lock`.
+final class ApplyBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _state: StateFile
+    private var _known: [String: [String: Value]] = [:]
+    private var _diagnostics = Diagnostics()
+    private var _failed = false
+
+    init(state: StateFile, configuration: Configuration) {
+        _state = state
+    }
+
+    var state: StateFile { lock.withLock { _state } }
+    var diagnostics: Diagnostics { lock.withLock { _diagnostics } }
+    var hasFailure: Bool { lock.withLock { _failed } }
+
+    /// Attributes of an instance for references: what this apply produced, else what state holds.
+    func known(_ address: String) -> [String: Value]? {
+        lock.withLock {
+            if let k = _known[address] { return k }
+            guard let r = _state.resource(address) else { return nil }
+            var merged = Planner.merge(r.attributes, r.inputs)
+            merged["id"] = merged["id"] ?? .string(r.id)
+            return merged
+        }
+    }
+
+    func record(_ r: ResourceInstanceState, known: [String: Value]) {
+        lock.withLock {
+            _state.upsert(r)
+            _known[r.address] = known
+        }
+    }
+
+    func remove(_ address: String) {
+        lock.withLock {
+            _state.remove(address)
+            _known[address] = nil
+        }
+    }
+
+    func failed(_ diagnostics: Diagnostics) {
+        lock.withLock {
+            _failed = true
+            _diagnostics.append(contentsOf: diagnostics)
+        }
+    }
+}
+
+/// Serialises journal appends from concurrent operations.
+actor JournalWriter {
+    let store: any StateStore
+    init(store: any StateStore) { self.store = store }
+    func begin(base: StateFile) async throws { try await store.beginJournal(base: base) }
+    func append(_ entry: JournalEntry) async throws { try await store.append(entry) }
+    func commit(_ state: StateFile) async throws { try await store.commitJournal(state) }
+}

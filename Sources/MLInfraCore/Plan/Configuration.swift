@@ -1,0 +1,326 @@
+/// One resource instance the spec asks for, after `for_each` expansion.
+public struct InstanceDecl: Sendable {
+    public var address: ResourceAddress
+    public var decl: ResourceDecl
+    public var each: (key: String, value: Value)?
+    public var providerName: String
+    public var schema: ResourceSchema
+    /// Addresses of the instances this one depends on.
+    public var dependencies: [String]
+}
+
+/// The spec, expanded and checked against the provider schemas, with its dependency graph.
+public struct Configuration: Sendable {
+    public var spec: SpecDocument
+    public var variables: VariableValues
+    public var providers: ProviderSet
+    /// Instances in a dependency order (dependencies first).
+    public var instances: [InstanceDecl]
+    public var byAddress: [String: Int]
+    /// Instance addresses by resource (`TYPE.NAME`).
+    public var instancesOfResource: [String: [String]]
+    public var graph: DAG<String>
+
+    public func instance(_ address: String) -> InstanceDecl? { byAddress[address].map { instances[$0] } }
+
+    /// Expands `for_each`, validates every instance against its provider's schema, and builds the graph.
+    public static func build(
+        spec: SpecDocument, variables: VariableValues, providers: ProviderSet
+    ) -> (Configuration?, Diagnostics) {
+        var diagnostics = Diagnostics()
+        var instances: [InstanceDecl] = []
+        var instancesOfResource: [String: [String]] = [:]
+        let resourceDecls = Dictionary(spec.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+
+        for decl in spec.resources {
+            guard let owner = decl.provider ?? providers.typeOwners[decl.type],
+                let configured = providers.providers[owner]
+            else {
+                diagnostics.append(.error(
+                    "unknown resource type `\(decl.type)`",
+                    detail: "No configured provider declares it. Known types: \(providers.allResourceTypes.joined(separator: ", "))."
+                        + Suggestions.didYouMean(decl.type, in: providers.allResourceTypes),
+                    at: decl.location, address: decl.address))
+                continue
+            }
+            guard let schema = configured.schema.resourceTypes[decl.type] else {
+                diagnostics.append(.error(
+                    "provider `\(owner)` does not serve resource type `\(decl.type)`",
+                    detail: "Remove `provider: \(owner)`, or name a provider that declares `\(decl.type)`.",
+                    at: decl.location, address: decl.address))
+                continue
+            }
+            var addresses: [String] = []
+            if let forEach = decl.forEach {
+                var evaluator = Evaluator(variables: variables)
+                var forEachDiagnostics = Diagnostics()
+                let value = evaluator.evaluate(forEach, diagnostics: &forEachDiagnostics).value
+                if let ref = forEach.references.first(where: { $0.0.resource != nil }) {
+                    diagnostics.append(.error(
+                        "`for_each` must be known before apply",
+                        detail: "It refers to `${\(ref.0)}`; use variables and literal values only.", at: ref.1, address: decl.address))
+                    continue
+                }
+                diagnostics.append(contentsOf: forEachDiagnostics)
+                var items: [(String, Value)] = []
+                switch value {
+                case .list(let list):
+                    for item in list {
+                        guard let key = item.interpolated else {
+                            diagnostics.append(.error("`for_each` list items must be strings", at: forEach.location, address: decl.address))
+                            continue
+                        }
+                        items.append((key, item))
+                    }
+                case .map(let map):
+                    items = map.keys.sorted().map { ($0, map[$0]!) }
+                default:
+                    diagnostics.append(.error(
+                        "`for_each` must be a list or a map, not \(value.kindName)", at: forEach.location, address: decl.address))
+                }
+                var seen = Set<String>()
+                for (key, item) in items {
+                    guard seen.insert(key).inserted else {
+                        diagnostics.append(.error("`for_each` has the key `\(key)` twice", at: forEach.location, address: decl.address))
+                        continue
+                    }
+                    let address = ResourceAddress(type: decl.type, name: decl.name, key: key)
+                    addresses.append(address.description)
+                    instances.append(InstanceDecl(
+                        address: address, decl: decl, each: (key, item), providerName: owner, schema: schema, dependencies: []))
+                }
+            } else {
+                let address = ResourceAddress(type: decl.type, name: decl.name)
+                addresses.append(address.description)
+                instances.append(InstanceDecl(address: address, decl: decl, each: nil, providerName: owner, schema: schema, dependencies: []))
+            }
+            instancesOfResource[decl.address] = addresses
+        }
+
+        // Dependencies: references and depends_on, checked against the spec and the target schemas.
+        var graph = DAG<String>()
+        for i in instances.indices {
+            let instance = instances[i]
+            let from = instance.address.description
+            graph.add(from)
+            var dependencies: [String] = []
+            func depend(on resource: String, key: String?, at location: SourceLocation, what: String) {
+                guard resourceDecls[resource] != nil else {
+                    let known = Array(resourceDecls.keys)
+                    diagnostics.append(.error(
+                        "\(what) `\(resource)` is not a resource of this spec",
+                        detail: "Declare it under `resources:`, or fix the name." + Suggestions.didYouMean(resource, in: known),
+                        at: location, address: from))
+                    return
+                }
+                let targets: [String]
+                if let key {
+                    let target = ResourceAddress(parsing: resource)!
+                    let address = ResourceAddress(type: target.type, name: target.name, key: key).description
+                    guard instancesOfResource[resource]?.contains(address) == true else {
+                        diagnostics.append(.error(
+                            "`\(address)` is not an instance of `\(resource)`",
+                            detail: "Its instances: \((instancesOfResource[resource] ?? []).joined(separator: ", ")).",
+                            at: location, address: from))
+                        return
+                    }
+                    targets = [address]
+                } else {
+                    targets = instancesOfResource[resource] ?? []
+                }
+                for target in targets where target != from && !dependencies.contains(target) {
+                    dependencies.append(target)
+                }
+                if targets.contains(from) {
+                    diagnostics.append(.error(
+                        "`\(from)` refers to itself", detail: "A resource cannot depend on itself.", at: location, address: from))
+                }
+            }
+            for (reference, location) in instance.decl.references {
+                switch reference.root {
+                case .variable(let name) where spec.variable(name) == nil:
+                    diagnostics.append(.error(
+                        "`var.\(name)` is not a declared variable",
+                        detail: "Declare it under `variables:`." + Suggestions.didYouMean(name, in: spec.variables.map(\.name)),
+                        at: location, address: from))
+                case .eachKey where instance.decl.forEach == nil, .eachValue where instance.decl.forEach == nil:
+                    diagnostics.append(.error(
+                        "`${\(reference)}` is only available in a resource with `for_each`",
+                        detail: "Add `for_each:` to the resource, or use a variable.", at: location, address: from))
+                default: break
+                }
+                guard case .resource(let type, let name, let key) = reference.root else { continue }
+                let resource = "\(type).\(name)"
+                depend(on: resource, key: key, at: location, what: "`${\(reference)}` refers to")
+                if let attribute = reference.path.first, let targetSchema = providers.resourceSchema(type),
+                    attribute != "id", targetSchema.attributes[attribute] == nil
+                {
+                    diagnostics.append(.error(
+                        "`\(type)` has no attribute `\(attribute)`",
+                        detail: "Its attributes: \(targetSchema.attributes.keys.sorted().joined(separator: ", "))."
+                            + Suggestions.didYouMean(attribute, in: targetSchema.attributes.keys),
+                        at: location, address: from))
+                }
+            }
+            for (target, location) in instance.decl.dependsOn {
+                let parsed = ResourceAddress(parsing: target)
+                depend(on: parsed?.resource ?? target, key: parsed?.key, at: location, what: "`depends_on`")
+            }
+            instances[i].dependencies = dependencies
+            for d in dependencies { graph.connect(from, dependsOn: d) }
+            SchemaCheck.check(instance: instance, providers: providers, diagnostics: &diagnostics)
+        }
+
+        if let cycle = graph.cycle() {
+            let first = instances.first { $0.address.description == cycle[0] }
+            diagnostics.append(.error(
+                "dependency cycle: \(cycle.joined(separator: " → "))",
+                detail: "Resources cannot depend on each other in a circle; remove one of these references or depends_on entries.",
+                at: first?.decl.location))
+            return (nil, diagnostics)
+        }
+        guard !diagnostics.hasErrors, let order = graph.topologicalOrder() else { return (nil, diagnostics) }
+        let position = Dictionary(uniqueKeysWithValues: instances.enumerated().map { ($1.address.description, $0) })
+        let ordered = order.map { instances[position[$0]!] }
+        let byAddress = Dictionary(uniqueKeysWithValues: ordered.enumerated().map { ($1.address.description, $0) })
+        return (
+            Configuration(
+                spec: spec, variables: variables, providers: providers, instances: ordered, byAddress: byAddress,
+                instancesOfResource: instancesOfResource, graph: graph),
+            diagnostics
+        )
+    }
+}
+
+/// Static checks of an instance's attributes against its schema: names, types, required, computed.
+enum SchemaCheck {
+    static func check(instance: InstanceDecl, providers: ProviderSet, diagnostics: inout Diagnostics) {
+        let address = instance.address.description
+        let schema = instance.schema
+        var given = Set<String>()
+        for entry in instance.decl.attributes {
+            given.insert(entry.key)
+            guard let attribute = schema.attributes[entry.key] else {
+                let settable = schema.attributes.filter(\.value.settable).keys
+                diagnostics.append(.error(
+                    "`\(instance.decl.type)` has no attribute `\(entry.key)`",
+                    detail: "Its attributes: \(settable.sorted().joined(separator: ", "))."
+                        + Suggestions.didYouMean(entry.key, in: Array(schema.attributes.keys) + Array(MetaArguments.names)),
+                    at: entry.keyLocation, address: address))
+                continue
+            }
+            if !attribute.settable {
+                diagnostics.append(.error(
+                    "`\(entry.key)` of `\(instance.decl.type)` is set by the provider, not the spec",
+                    detail: "Remove it from the spec; read it with `${\(instance.decl.type).\(instance.decl.name).\(entry.key)}`.",
+                    at: entry.keyLocation, address: address))
+                continue
+            }
+            checkType(entry.value, attribute.type, path: entry.key, address: address, diagnostics: &diagnostics)
+            if let expected = attribute.referenceType, case .template(let t, _) = entry.value,
+                let (reference, l) = t.soleReference, case .resource(let type, _, _) = reference.root,
+                reference.path.isEmpty, type != expected
+            {
+                diagnostics.append(.error(
+                    "`\(entry.key)` must refer to a `\(expected)`, not a `\(type)`",
+                    detail: "Write `\(entry.key): ${\(expected).NAME}`.", at: l, address: address))
+            }
+        }
+        for (name, attribute) in schema.attributes.sorted(by: { $0.key < $1.key })
+        where attribute.required && !given.contains(name) {
+            diagnostics.append(.error(
+                "`\(instance.decl.type)` needs the attribute `\(name)`",
+                detail: attribute.description.isEmpty ? "Add `\(name): …`." : "Add `\(name):` — \(attribute.description)",
+                at: instance.decl.location, address: address))
+        }
+    }
+
+    static func checkType(_ expr: SpecExpr, _ type: AttributeType, path: String, address: String, diagnostics: inout Diagnostics) {
+        func mismatch(_ got: String, _ location: SourceLocation) {
+            diagnostics.append(.error(
+                "`\(path)` must be \(article(type.name)), not \(got)",
+                detail: hint(for: type), at: location, address: address))
+        }
+        switch expr {
+        case .template(let template, let location):
+            // A lone reference can be of any type; text with references is a string.
+            if template.soleReference == nil {
+                switch type {
+                case .string, .any, .duration: break
+                default: mismatch("a string", location)
+                }
+            }
+        case .literal(let value, let location):
+            switch (type, value) {
+            case (.any, _), (_, .null): break
+            case (.string, .string): break
+            case (.string, .int), (.string, .number), (.string, .bool):
+                break  // YAML's plain scalars like `3` or `true` are fine as text
+            case (.int, .int): break
+            case (.number, .int), (.number, .number): break
+            case (.bool, .bool): break
+            case (.duration, .string(let s)):
+                if DurationText.seconds(s) == nil {
+                    diagnostics.append(.error(
+                        "`\(path)` is not a duration: \(Value.quote(s))",
+                        detail: "Write a number with a unit: 500ms, 30s, 5m, 2h, 90d.", at: location, address: address))
+                }
+            default: mismatch("\(article(value.kindName)) (\(value.rendered))", location)
+            }
+        case .list(let items, let location):
+            switch type {
+            case .any: break
+            case .list(let element):
+                for (i, item) in items.enumerated() {
+                    checkType(item, element, path: "\(path)[\(i)]", address: address, diagnostics: &diagnostics)
+                }
+            default: mismatch("a list", location)
+            }
+        case .map(let entries, let location):
+            switch type {
+            case .any: break
+            case .map(let element):
+                for entry in entries {
+                    checkType(entry.value, element, path: "\(path).\(entry.key)", address: address, diagnostics: &diagnostics)
+                }
+            case .object(let attributes):
+                for entry in entries {
+                    guard let attribute = attributes[entry.key] else {
+                        diagnostics.append(.error(
+                            "`\(path)` has no setting `\(entry.key)`",
+                            detail: "Its settings: \(attributes.keys.sorted().joined(separator: ", "))."
+                                + Suggestions.didYouMean(entry.key, in: attributes.keys),
+                            at: entry.keyLocation, address: address))
+                        continue
+                    }
+                    checkType(entry.value, attribute.type, path: "\(path).\(entry.key)", address: address, diagnostics: &diagnostics)
+                }
+                let given = Set(entries.map(\.key))
+                for (name, attribute) in attributes.sorted(by: { $0.key < $1.key }) where attribute.required && !given.contains(name) {
+                    diagnostics.append(.error(
+                        "`\(path)` needs the setting `\(name)`", detail: attribute.description, at: location, address: address))
+                }
+            default: mismatch("a mapping", location)
+            }
+        }
+    }
+
+    static func article(_ name: String) -> String {
+        let vowel = name.first.map { "aeiou".contains($0) } ?? false
+        return (vowel ? "an " : "a ") + name
+    }
+
+    static func hint(for type: AttributeType) -> String {
+        switch type {
+        case .string: "Write text, e.g. `name: fraud`."
+        case .int: "Write a whole number, e.g. `4`."
+        case .number: "Write a number, e.g. `0.2`."
+        case .bool: "Write `true` or `false`."
+        case .duration: "Write a duration such as `30s`, `5m` or `90d`."
+        case .list: "Write a list, e.g. `[a, b]`."
+        case .map: "Write a mapping, e.g. `{ key: value }`."
+        case .object(let attributes): "Write a mapping with \(attributes.keys.sorted().joined(separator: ", "))."
+        case .any: ""
+        }
+    }
+}

@@ -1,0 +1,440 @@
+import Foundation
+
+public struct PlanOptions: Sendable {
+    public var mode: Plan.Mode
+    public var refresh: Bool
+    /// Limit the plan to these addresses (`TYPE.NAME` or an instance) and what they depend on.
+    public var targets: [String]
+    /// Replace these instances even if nothing changed.
+    public var replace: [String]
+    public var parallelism: Int
+
+    public init(mode: Plan.Mode = .normal, refresh: Bool = true, targets: [String] = [], replace: [String] = [], parallelism: Int = 10) {
+        self.mode = mode
+        self.refresh = refresh
+        self.targets = targets
+        self.replace = replace
+        self.parallelism = parallelism
+    }
+}
+
+/// Computes a plan: refresh state through the providers, then diff the spec against it.
+public struct Planner: Sendable {
+    public let configuration: Configuration
+    public let options: PlanOptions
+
+    public init(configuration: Configuration, options: PlanOptions) {
+        self.configuration = configuration
+        self.options = options
+    }
+
+    public func plan(state stored: StateFile) async -> (Plan?, Diagnostics) {
+        var diagnostics = Diagnostics()
+        let providers = configuration.providers
+        let salt = stored.lineage
+
+        // Every address named by --target / --replace must exist somewhere.
+        let known = Set(configuration.byAddress.keys).union(stored.addresses)
+        for address in options.targets + options.replace {
+            let asResource = configuration.instancesOfResource[address] != nil
+                || stored.resources.contains { ResourceAddress(parsing: $0.address)?.resource == address }
+            if !known.contains(address) && !asResource {
+                diagnostics.append(.error(
+                    "`\(address)` is neither in the spec nor in state",
+                    detail: "Check the address." + Suggestions.didYouMean(address, in: known)))
+            }
+        }
+        if diagnostics.hasErrors { return (nil, diagnostics) }
+
+        // 1. Refresh.
+        var refreshed = stored
+        var drift: [DriftChange] = []
+        if options.refresh {
+            let (state, found, refreshDiagnostics) = await refresh(stored, salt: salt)
+            refreshed = state
+            drift = found
+            diagnostics.append(contentsOf: refreshDiagnostics)
+            if diagnostics.hasErrors { return (nil, diagnostics) }
+        }
+
+        var plan = Plan(
+            project: configuration.spec.project, mode: options.mode, changes: [], drift: drift, outputs: [],
+            priorState: refreshed, baseLineage: stored.lineage, baseSerial: stored.serial, warnings: [])
+
+        switch options.mode {
+        case .refreshOnly:
+            plan.outputs = outputChanges(prior: refreshed, planned: currentAttributes(refreshed), diagnostics: &diagnostics)
+        case .destroy:
+            plan.changes = refreshed.resources.filter(isTargeted).map { r in
+                deleteChange(r, reason: .destroyRequested)
+            }
+            plan.outputs = refreshed.outputs.keys.sorted().map { name in
+                OutputChange(name: name, action: .delete, before: refreshed.outputs[name]!.value, after: nil, sensitive: refreshed.outputs[name]!.sensitive)
+            }
+        case .normal:
+            let (changes, planned, diffDiagnostics) = await diff(refreshed, drift: drift, salt: salt)
+            diagnostics.append(contentsOf: diffDiagnostics)
+            plan.changes = changes
+            plan.outputs = outputChanges(prior: refreshed, planned: planned, diagnostics: &diagnostics)
+        }
+
+        for change in plan.changes where change.preventDestroy && (change.action == .delete || change.action == .replace) {
+            let decl = configuration.spec.resource(change.address.resource)
+            diagnostics.append(.error(
+                "`\(change.address)` has lifecycle.prevent_destroy, and this plan would destroy it",
+                detail: "Reason: \(change.reason.map(\.description) ?? change.action.rawValue). If you mean it, set `prevent_destroy: false` first, in its own reviewed change.",
+                at: decl?.location, address: change.address.description))
+        }
+        plan.warnings = diagnostics.items.filter { $0.severity == .warning }
+        return (diagnostics.hasErrors ? nil : plan, diagnostics)
+    }
+
+    // MARK: refresh
+
+    func refresh(_ state: StateFile, salt: String) async -> (StateFile, [DriftChange], Diagnostics) {
+        let resources = state.resources
+        let results = await boundedMap(resources, parallelism: options.parallelism) { r -> (ResourceInstanceState, ReadResponse?, String?) in
+            guard let provider = configuration.providers.providers[r.provider] ?? configuration.providers.provider(forType: r.type) else {
+                return (r, nil, "state holds `\(r.address)` of provider `\(r.provider)`, which the spec does not configure")
+            }
+            do {
+                let response = try await provider.call {
+                    try await $0.read(ReadRequest(type: r.type, address: r.address, id: r.id, prior: ResourceObject(id: r.id, attributes: r.attributes)))
+                }
+                return (r, response, nil)
+            } catch {
+                return (r, nil, "\(error)")
+            }
+        }
+        var refreshed = state
+        var drift: [DriftChange] = []
+        var diagnostics = Diagnostics()
+        for (r, response, failure) in results {
+            guard let address = ResourceAddress(parsing: r.address) else { continue }
+            if let failure {
+                diagnostics.append(.error(
+                    "could not refresh `\(r.address)`", detail: failure + "\nFix the provider, or plan with --refresh=false.",
+                    address: r.address))
+                continue
+            }
+            guard let response else { continue }
+            diagnostics.append(contentsOf: response.diagnostics.map { var d = $0; d.address = d.address ?? r.address; return d })
+            let sensitive = Set(r.sensitivePaths.compactMap(Self.attributeName))
+            guard let current = response.current else {
+                drift.append(DriftChange(address: address, providerName: r.provider, kind: .delete, before: r.attributes, after: nil, sensitive: sensitive, changed: []))
+                refreshed.remove(r.address)
+                continue
+            }
+            let attributes = Secrets.redact(current.attributes, keys: sensitive.union(schemaSensitive(r.type)), salt: salt)
+            let changed = Self.changedKeys(r.attributes, attributes)
+            if !changed.isEmpty || current.id != r.id {
+                drift.append(DriftChange(address: address, providerName: r.provider, kind: .update, before: r.attributes, after: attributes, sensitive: sensitive, changed: changed))
+                var updated = r
+                updated.attributes = attributes
+                updated.id = current.id
+                refreshed.upsert(updated)
+            }
+        }
+        return (refreshed, drift.sorted { $0.address < $1.address }, diagnostics)
+    }
+
+    // MARK: diff
+
+    func diff(_ prior: StateFile, drift: [DriftChange], salt: String) async -> ([ResourceChange], [String: [String: Value]], Diagnostics) {
+        let targeted: Set<String>? = options.targets.isEmpty ? nil : targetClosure()
+        let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)))
+        let replaceSet = Set(options.replace)
+        let configuration = self.configuration
+
+        let outcome = await configuration.graph.walk(parallelism: max(1, options.parallelism)) { address in
+            guard let instance = configuration.instance(address) else { return true }
+            if let targeted, !targeted.contains(address) { return true }
+            let priorResource = prior.resource(address)
+            var diagnostics = Diagnostics()
+            let lookup = box.lookup(configuration)
+            var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: lookup)
+            var config: [String: Value] = [:]
+            var sensitive = Set(instance.schema.attributes.filter(\.value.sensitive).keys)
+            for entry in instance.decl.attributes {
+                let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
+                config[entry.key] = r.value
+                if r.sensitive { sensitive.insert(entry.key) }
+            }
+            if let priorResource {
+                for name in instance.decl.lifecycle.ignoreChanges {
+                    config[name] = priorResource.inputs[name]
+                }
+            }
+            guard !diagnostics.hasErrors else {
+                box.fail(diagnostics)
+                return false
+            }
+            let provider = configuration.providers.providers[instance.providerName]!
+            let priorObject = priorResource.map { ResourceObject(id: $0.id, attributes: $0.attributes) }
+            let response: PlanResponse
+            let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
+            do {
+                response = try await provider.call { try await $0.plan(request) }
+            } catch {
+                box.fail(Diagnostics([.error("provider could not plan `\(address)`", detail: "\(error)", at: instance.decl.location, address: address)]))
+                return false
+            }
+            let located = Self.locate(response.diagnostics, instance: instance)
+            if located.hasErrors {
+                box.fail(located)
+                return false
+            }
+            var planned = response.planned
+            for (key, value) in config where planned[key] == nil { planned[key] = value }
+
+            var change = ResourceChange(
+                address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,
+                createBeforeDestroy: instance.decl.lifecycle.createBeforeDestroy, before: priorResource?.attributes,
+                after: planned, sensitive: sensitive, changed: [], replacePaths: [], dependencies: instance.dependencies,
+                preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
+            if let priorResource {
+                let comparable = Self.comparable(planned, schema: instance.schema, config: config)
+                let redacted = Secrets.redact(comparable, keys: sensitive, salt: salt)
+                let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
+                change.changed = changed
+                let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(response.requiresReplace)
+                let replacing = changed.filter { key in forceNew.contains(key) || forceNew.contains { $0.hasPrefix(key + ".") } }
+                if priorResource.status == .tainted {
+                    change.action = .replace
+                    change.reason = .tainted
+                } else if replaceSet.contains(address) || replaceSet.contains(instance.address.resource) {
+                    change.action = .replace
+                    change.reason = .requested
+                } else if !replacing.isEmpty {
+                    change.action = .replace
+                    change.reason = .cannotUpdate(replacing)
+                    change.replacePaths = replacing
+                } else if !changed.isEmpty {
+                    change.action = .update
+                    change.reason = .updated(changed)
+                }
+                if change.action == .replace {
+                    // Computed attributes of a replaced resource are new.
+                    for (name, attribute) in instance.schema.attributes where attribute.computed && config[name] == nil && name != "id" {
+                        if planned[name] == priorResource.attributes[name] { planned[name] = .unknown }
+                    }
+                    if planned["id"] == nil { planned["id"] = .unknown }
+                    change.after = planned
+                }
+            } else {
+                change.action = .create
+                change.reason = box.deletedOutside(address) ? .deletedOutside : .created
+                change.changed = planned.keys.sorted()
+            }
+            let visible: [String: Value]
+            switch change.action {
+            case .noop: visible = priorResource.map { Self.merge($0.attributes, config).merging(["id": .string($0.id)]) { _, id in id } } ?? planned
+            default: visible = planned
+            }
+            box.record(change, visible: visible, diagnostics: located)
+            return true
+        }
+
+        var diagnostics = box.diagnostics
+        if outcome.values.contains(.failed) && !diagnostics.hasErrors {
+            diagnostics.append(.error("planning failed"))
+        }
+        var changes = box.changes
+
+        // Instances in state that the spec no longer has.
+        for r in prior.resources where configuration.byAddress[r.address] == nil {
+            if let targeted, !targeted.contains(r.address), !(ResourceAddress(parsing: r.address).map { targeted.contains($0.resource) } ?? false) { continue }
+            changes.append(deleteChange(r, reason: .notInSpec))
+        }
+        changes.sort { $0.address < $1.address }
+        return (changes, box.visible, diagnostics)
+    }
+
+    func deleteChange(_ r: ResourceInstanceState, reason: ChangeReason) -> ResourceChange {
+        ResourceChange(
+            address: ResourceAddress(parsing: r.address) ?? ResourceAddress(type: r.type, name: r.address),
+            providerName: r.provider, action: .delete, reason: reason, createBeforeDestroy: false,
+            before: r.attributes, after: nil, sensitive: Set(r.sensitivePaths.compactMap(Self.attributeName)),
+            changed: [], replacePaths: [], dependencies: r.dependencies,
+            preventDestroy: configuration.spec.resource(ResourceAddress(parsing: r.address)?.resource ?? "")?.lifecycle.preventDestroy ?? false,
+            warnings: [])
+    }
+
+    // MARK: outputs
+
+    func outputChanges(prior: StateFile, planned: [String: [String: Value]], diagnostics: inout Diagnostics) -> [OutputChange] {
+        var evaluator = Evaluator(variables: configuration.variables, lookup: Self.lookup(in: planned, configuration: configuration))
+        var result: [OutputChange] = []
+        for output in configuration.spec.outputs {
+            let r = evaluator.evaluate(output.value, diagnostics: &diagnostics)
+            let before = prior.outputs[output.name]
+            let sensitive = output.sensitive || r.sensitive
+            let after = r.value
+            let comparable = sensitive ? Secrets.redact(after, salt: prior.lineage) : after
+            let action: ChangeAction = before == nil ? .create : (before!.value == comparable && !after.containsUnknown ? .noop : .update)
+            result.append(OutputChange(name: output.name, action: action, before: before?.value, after: after, sensitive: sensitive))
+        }
+        for (name, value) in prior.outputs where !configuration.spec.outputs.contains(where: { $0.name == name }) {
+            result.append(OutputChange(name: name, action: .delete, before: value.value, after: nil, sensitive: value.sensitive))
+        }
+        return result.sorted { $0.name < $1.name }
+    }
+
+    // MARK: helpers
+
+    func isTargeted(_ r: ResourceInstanceState) -> Bool {
+        guard !options.targets.isEmpty else { return true }
+        let closure = Set(options.targets)
+        // Destroying a target also destroys what depends on it.
+        if closure.contains(r.address) { return true }
+        if let resource = ResourceAddress(parsing: r.address)?.resource, closure.contains(resource) { return true }
+        return r.dependencies.contains { d in closure.contains(d) || closure.contains(ResourceAddress(parsing: d)?.resource ?? "") }
+    }
+
+    func targetClosure() -> Set<String> {
+        var start: [String] = []
+        for target in options.targets {
+            if let instances = configuration.instancesOfResource[target] { start += instances } else { start.append(target) }
+        }
+        return Set(start).union(configuration.graph.ancestors(of: start))
+    }
+
+    func currentAttributes(_ state: StateFile) -> [String: [String: Value]] {
+        var out: [String: [String: Value]] = [:]
+        for r in state.resources { out[r.address] = Self.merge(r.attributes, r.inputs).merging(["id": .string(r.id)]) { _, id in id } }
+        return out
+    }
+
+    func schemaSensitive(_ type: String) -> Set<String> {
+        Set(configuration.providers.resourceSchema(type)?.attributes.filter(\.value.sensitive).keys ?? [:].keys)
+    }
+
+    static func lookup(in attributes: [String: [String: Value]], configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
+        lookup(configuration: configuration) { attributes[$0] }
+    }
+
+    static func lookup(
+        configuration: Configuration, _ attributes: @escaping (String) -> [String: Value]?
+    ) -> (String, String, String?) -> ResourceLookup {
+        { type, name, key in
+            let resource = "\(type).\(name)"
+            guard let instances = configuration.instancesOfResource[resource] else { return .missing }
+            if let key {
+                let address = ResourceAddress(type: type, name: name, key: key).description
+                return .instance(attributes(address) ?? ["id": .unknown])
+            }
+            if configuration.spec.resource(resource)?.forEach != nil {
+                var byKey: [String: [String: Value]] = [:]
+                for address in instances {
+                    if let k = ResourceAddress(parsing: address)?.key { byKey[k] = attributes(address) ?? ["id": .unknown] }
+                }
+                return .instances(byKey)
+            }
+            return .instance(attributes(resource) ?? ["id": .unknown])
+        }
+    }
+
+    /// The planned attributes that take part in the diff: spec inputs and settable attributes always;
+    /// provider-computed ones only when the provider says what they will be.
+    static func comparable(_ planned: [String: Value], schema: ResourceSchema, config: [String: Value]) -> [String: Value] {
+        planned.filter { key, value in
+            if key == "id" { return false }
+            if config[key] != nil { return true }
+            guard let attribute = schema.attributes[key] else { return !value.isUnknown }
+            if attribute.computed { return !value.isUnknown }
+            return true
+        }
+    }
+
+    static func changedKeys(_ before: [String: Value], _ after: [String: Value], only: Set<String>? = nil) -> [String] {
+        var keys = Set(after.keys)
+        if only == nil { keys.formUnion(before.keys) }
+        return keys.filter { k in
+            if let only, !only.contains(k) { return false }
+            let a = before[k] ?? .null, b = after[k] ?? .null
+            return b.containsUnknown || a != b
+        }.sorted()
+    }
+
+    static func merge(_ attributes: [String: Value], _ inputs: [String: Value]) -> [String: Value] {
+        attributes.merging(inputs) { attribute, _ in attribute }
+    }
+
+    static func attributeName(_ path: String) -> String? {
+        let parts = path.split(separator: ".")
+        guard parts.count >= 2 else { return parts.first.map(String.init) }
+        return String(parts[1])
+    }
+
+    static func locate(_ items: [AttributeDiagnostic], instance: InstanceDecl) -> Diagnostics {
+        Diagnostics(items.map { item in
+            var d = item.diagnostic
+            d.address = d.address ?? instance.address.description
+            if d.location == nil {
+                let top = item.attribute?.split(separator: ".").first.map(String.init)
+                d.location = instance.decl.attributes.first { $0.key == top }?.keyLocation ?? instance.decl.location
+            }
+            return d
+        })
+    }
+}
+
+/// The shared, growing result of a concurrent diff. Guarded by `lock`: tasks of the walk record into it.
+final class PlanBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _changes: [ResourceChange] = []
+    private var _visible: [String: [String: Value]] = [:]
+    private var _diagnostics = Diagnostics()
+    private let removedOutside: Set<String>
+
+    init(prior: StateFile, removedOutside: Set<String>) {
+        self.removedOutside = removedOutside
+        for r in prior.resources { _visible[r.address] = Planner.merge(r.attributes, r.inputs).merging(["id": .string(r.id)]) { _, id in id } }
+    }
+
+    var changes: [ResourceChange] { lock.withLock { _changes } }
+    var visible: [String: [String: Value]] { lock.withLock { _visible } }
+    var diagnostics: Diagnostics { lock.withLock { _diagnostics } }
+
+    func deletedOutside(_ address: String) -> Bool { removedOutside.contains(address) }
+
+    func record(_ change: ResourceChange, visible: [String: Value], diagnostics: Diagnostics) {
+        lock.withLock {
+            _changes.append(change)
+            _visible[change.address.description] = visible
+            _diagnostics.append(contentsOf: diagnostics)
+        }
+    }
+
+    func fail(_ diagnostics: Diagnostics) {
+        lock.withLock { _diagnostics.append(contentsOf: diagnostics) }
+    }
+
+    func attributes(_ address: String) -> [String: Value]? { lock.withLock { _visible[address] } }
+
+    func lookup(_ configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
+        Planner.lookup(configuration: configuration) { self.attributes($0) }
+    }
+}
+
+/// Runs `body` over `items` with at most `parallelism` at once, keeping the order of results.
+func boundedMap<T: Sendable, R: Sendable>(_ items: [T], parallelism: Int, _ body: @escaping @Sendable (T) async -> R) async -> [R] {
+    var results = [R?](repeating: nil, count: items.count)
+    await withTaskGroup(of: (Int, R).self) { group in
+        var next = 0
+        for _ in 0..<min(max(1, parallelism), items.count) {
+            let i = next
+            group.addTask { (i, await body(items[i])) }
+            next += 1
+        }
+        while let (i, r) = await group.next() {
+            results[i] = r
+            if next < items.count {
+                let j = next
+                group.addTask { (j, await body(items[j])) }
+                next += 1
+            }
+        }
+    }
+    return results.map { $0! }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// A spec made ready for planning: loaded, variables resolved, providers configured,
+/// expanded and checked, with its state store. Commands build one of these and hand it on.
+public struct Workspace: Sendable {
+    public var spec: SpecDocument
+    public var variables: VariableValues
+    public var configuration: Configuration
+    public var statePath: String
+    public var store: any StateStore
+    /// A hash of everything the plan is computed from: spec files and variable values.
+    public var inputHash: String
+
+    /// Loads the spec at `specPath` and everything that follows from it. All problems come back as diagnostics.
+    public static func open(
+        specPath: String, inputs: VariableInputs, catalog: ProviderCatalog, stateOverride: String? = nil
+    ) async -> (Workspace?, Diagnostics) {
+        var diagnostics = Diagnostics()
+        let (loaded, specDiagnostics) = SpecLoader.load(path: specPath)
+        diagnostics.append(contentsOf: specDiagnostics)
+        guard let spec = loaded else { return (nil, diagnostics) }
+        let (variables, variableDiagnostics) = VariableValues.resolve(spec, inputs: inputs)
+        diagnostics.append(contentsOf: variableDiagnostics)
+        guard !diagnostics.hasErrors else { return (nil, diagnostics) }
+        let (providers, providerDiagnostics) = await ProviderSet.configure(spec: spec, variables: variables, catalog: catalog)
+        diagnostics.append(contentsOf: providerDiagnostics)
+        guard !diagnostics.hasErrors else { return (nil, diagnostics) }
+        let (configuration, configurationDiagnostics) = Configuration.build(spec: spec, variables: variables, providers: providers)
+        diagnostics.append(contentsOf: configurationDiagnostics)
+        guard let configuration, !diagnostics.hasErrors else { return (nil, diagnostics) }
+        let statePath = stateOverride ?? Self.statePath(spec: spec, variables: variables, diagnostics: &diagnostics)
+        guard !diagnostics.hasErrors else { return (nil, diagnostics) }
+        return (
+            Workspace(
+                spec: spec, variables: variables, configuration: configuration, statePath: statePath,
+                store: LocalStateStore(path: statePath), inputHash: Self.inputHash(spec: spec, variables: variables)),
+            diagnostics
+        )
+    }
+
+    /// Where the state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
+    public static func statePath(spec: SpecDocument, variables: VariableValues, diagnostics: inout Diagnostics) -> String {
+        var relative = "state/\(spec.project).mlstate.json"
+        if let path = spec.backend?.path {
+            var evaluator = Evaluator(variables: variables)
+            let value = evaluator.evaluate(path, diagnostics: &diagnostics).value
+            if let text = value.stringValue { relative = text } else {
+                diagnostics.append(.error("the backend path must be text", at: path.location))
+            }
+        }
+        if relative.hasPrefix("/") { return relative }
+        return URL(fileURLWithPath: spec.rootDirectory).appendingPathComponent(relative).standardizedFileURL.path
+    }
+
+    static func inputHash(spec: SpecDocument, variables: VariableValues) -> String {
+        var hasher = SHA256()
+        for file in spec.files.sorted() {
+            hasher.update(data: Data((file + "\u{0}").utf8))
+            hasher.update(data: FileManager.default.contents(atPath: file) ?? Data())
+            hasher.update(data: Data([0]))
+        }
+        for name in variables.values.keys.sorted() {
+            hasher.update(data: Data((name + "=" + Secrets.canonicalText(variables.values[name]!) + "\u{0}").utf8))
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+import Crypto
+
+/// Hex sha256 digests.
+public enum SHA256Text {
+    public static func hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,145 @@
+/// A value as written in a spec: literals, strings with `${…}`, lists and maps, each with its location.
+public indirect enum SpecExpr: Sendable, Hashable {
+    case literal(Value, SourceLocation)
+    case template(Template, SourceLocation)
+    case list([SpecExpr], SourceLocation)
+    case map([SpecEntry], SourceLocation)
+
+    public var location: SourceLocation {
+        switch self {
+        case .literal(_, let l), .template(_, let l), .list(_, let l), .map(_, let l): l
+        }
+    }
+
+    /// Every reference inside, with where it is written.
+    public var references: [(Reference, SourceLocation)] {
+        switch self {
+        case .literal: []
+        case .template(let t, _): t.references
+        case .list(let items, _): items.flatMap(\.references)
+        case .map(let entries, _): entries.flatMap(\.value.references)
+        }
+    }
+
+    /// The entry with that key, when this is a map.
+    public func entry(_ key: String) -> SpecEntry? {
+        if case .map(let entries, _) = self { return entries.first { $0.key == key } }
+        return nil
+    }
+}
+
+/// One `key: value` of a spec mapping.
+public struct SpecEntry: Sendable, Hashable {
+    public var key: String
+    public var keyLocation: SourceLocation
+    public var value: SpecExpr
+
+    public init(key: String, keyLocation: SourceLocation, value: SpecExpr) {
+        self.key = key
+        self.keyLocation = keyLocation
+        self.value = value
+    }
+}
+
+/// A spec: one file or a directory of them, merged.
+public struct SpecDocument: Sendable {
+    /// The directory relative paths in the spec are relative to.
+    public var rootDirectory: String
+    public var files: [String]
+    public var formatVersion: Int
+    public var project: String
+    public var projectLocation: SourceLocation
+    public var backend: BackendDecl?
+    public var variables: [VariableDecl]
+    public var providers: [ProviderDecl]
+    public var resources: [ResourceDecl]
+    public var outputs: [OutputDecl]
+
+    public func variable(_ name: String) -> VariableDecl? { variables.first { $0.name == name } }
+    public func resource(_ address: String) -> ResourceDecl? { resources.first { $0.address == address } }
+}
+
+public enum VariableType: String, Sendable, Hashable, CaseIterable {
+    case string, int, number, bool, list, map, any
+}
+
+public struct VariableDecl: Sendable, Hashable {
+    public var name: String
+    public var type: VariableType
+    public var defaultValue: Value?
+    public var allowed: [Value]?
+    public var sensitive: Bool
+    public var description: String
+    public var location: SourceLocation
+}
+
+public struct BackendDecl: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable { case local }
+    public var kind: Kind
+    /// The state file path (may hold `${var.x}`).
+    public var path: SpecExpr?
+    public var location: SourceLocation
+}
+
+/// A `providers:` entry: `local` (built in) or an external plugin with `command` and `sha256`.
+public struct ProviderDecl: Sendable, Hashable {
+    public var name: String
+    public var command: String?
+    public var args: [String]
+    public var sha256: String?
+    /// Settings passed to `configure`: the entry's `config:` block for plugins, the entry itself for built-ins.
+    public var config: [SpecEntry]
+    public var location: SourceLocation
+}
+
+public struct Lifecycle: Sendable, Hashable {
+    public var preventDestroy = false
+    public var createBeforeDestroy = false
+    public var ignoreChanges: [String] = []
+    public init() {}
+}
+
+/// A `resources:` entry.
+public struct ResourceDecl: Sendable, Hashable {
+    public var type: String
+    public var name: String
+    public var location: SourceLocation
+    /// The attributes, without the meta-arguments below.
+    public var attributes: [SpecEntry]
+    public var dependsOn: [(String, SourceLocation)]
+    public var forEach: SpecExpr?
+    public var lifecycle: Lifecycle
+    /// `provider:` naming which configured provider serves it; nil for the one that declares the type.
+    public var provider: String?
+
+    public var address: String { "\(type).\(name)" }
+
+    public static func == (a: ResourceDecl, b: ResourceDecl) -> Bool {
+        a.address == b.address && a.location == b.location && a.attributes == b.attributes
+            && a.dependsOn.map(\.0) == b.dependsOn.map(\.0) && a.forEach == b.forEach && a.lifecycle == b.lifecycle
+            && a.provider == b.provider
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(address)
+        hasher.combine(location)
+    }
+
+    /// Every reference in the attributes and `for_each`.
+    public var references: [(Reference, SourceLocation)] {
+        attributes.flatMap(\.value.references) + (forEach?.references ?? [])
+    }
+}
+
+public struct OutputDecl: Sendable, Hashable {
+    public var name: String
+    public var value: SpecExpr
+    public var sensitive: Bool
+    public var description: String
+    public var location: SourceLocation
+}
+
+/// The meta-arguments a resource may carry besides its attributes.
+public enum MetaArguments {
+    public static let names: Set<String> = ["depends_on", "for_each", "lifecycle", "provider"]
+}

@@ -1,0 +1,113 @@
+import Foundation
+import MLInfraCore
+
+/// A small in-memory provider for planner and applier tests: objects live in a dictionary
+/// that a test can also change behind the provider's back (drift).
+final class TestProvider: Provider, @unchecked Sendable {
+    // Everything below is guarded by `lock`; the provider is called from concurrent tasks.
+    private let lock = NSLock()
+    private var objects: [String: [String: Value]] = [:]
+    private var nextID = 1
+    private(set) var calls: [String] = []
+    var failApply: Set<String> = []
+    var failHalfway: Set<String> = []
+    var latency: Duration = .zero
+
+    static let schemaValue = ProviderSchema(
+        name: "test", version: "1.0.0",
+        config: ["root": AttributeSchema(.string)],
+        resourceTypes: [
+            "thing": ResourceSchema(attributes: [
+                "size": AttributeSchema(.int, required: true, description: "how big"),
+                "label": AttributeSchema(.string),
+                "kind": AttributeSchema(.string, forceNew: true),
+                "tags": AttributeSchema(.map(.string)),
+                "secret": AttributeSchema(.string, sensitive: true),
+                "ref": AttributeSchema(.string),
+                "ttl": AttributeSchema(.duration),
+                "limits": AttributeSchema(.object(["max": AttributeSchema(.int, required: true), "min": AttributeSchema(.int)])),
+                "serial": .computed(.int),
+                "url": .computed(.string),
+            ]),
+            "group": ResourceSchema(attributes: [
+                "members": AttributeSchema(.list(.string)),
+                "owner": AttributeSchema(.string, referenceType: "thing"),
+            ]),
+        ])
+
+    func object(_ id: String) -> [String: Value]? { lock.withLock { objects[id] } }
+    func setObject(_ id: String, _ attributes: [String: Value]?) { lock.withLock { objects[id] = attributes } }
+    var count: Int { lock.withLock { objects.count } }
+    var callLog: [String] { lock.withLock { calls } }
+
+    private func log(_ s: String) { lock.withLock { calls.append(s) } }
+
+    func schema() async throws -> ProviderSchema { Self.schemaValue }
+    func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse { ConfigureResponse() }
+    func validate(_ request: ValidateRequest) async throws -> ValidateResponse { ValidateResponse() }
+
+    func plan(_ request: PlanRequest) async throws -> PlanResponse {
+        var planned = request.proposed
+        if let prior = request.prior {
+            planned["id"] = .string(prior.id)
+            planned["url"] = prior.attributes["url"]
+            planned["serial"] = prior.attributes["serial"]
+        } else {
+            planned["id"] = .unknown
+            planned["url"] = .unknown
+            planned["serial"] = .unknown
+        }
+        return PlanResponse(planned: planned)
+    }
+
+    func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
+        if latency > .zero { try await Task.sleep(for: latency) }
+        log("\(request.action.rawValue) \(request.address)")
+        if failApply.contains(request.address) {
+            return ApplyResponse(new: nil, diagnostics: [.error("injected failure for \(request.address)")])
+        }
+        switch request.action {
+        case .delete:
+            setObject(request.prior!.id, nil)
+            return ApplyResponse(new: nil)
+        case .create, .update:
+            let id = request.prior?.id ?? lock.withLock { () -> String in
+                defer { nextID += 1 }
+                return "obj-\(nextID)"
+            }
+            var attributes = request.config
+            let serial = (request.prior?.attributes["serial"]?.intValue ?? 0) + 1
+            attributes["serial"] = .int(serial)
+            attributes["url"] = .string("mem://\(id)")
+            setObject(id, attributes)
+            if failHalfway.contains(request.address) {
+                return ApplyResponse(new: ResourceObject(id: id, attributes: attributes), diagnostics: [.error("half-way failure")])
+            }
+            return ApplyResponse(new: ResourceObject(id: id, attributes: attributes))
+        }
+    }
+
+    func read(_ request: ReadRequest) async throws -> ReadResponse {
+        guard let attributes = object(request.id) else { return ReadResponse(current: nil) }
+        return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes))
+    }
+
+    func importResource(_ request: ImportRequest) async throws -> ImportResponse {
+        guard let attributes = object(request.id) else { return ImportResponse(imported: nil) }
+        return ImportResponse(imported: ResourceObject(id: request.id, attributes: attributes))
+    }
+}
+
+/// Builds a configuration from spec text against the test provider.
+enum TestSpec {
+    static func configuration(_ text: String, vars: [String] = [], provider: TestProvider = TestProvider())
+        async -> (Configuration?, Diagnostics)
+    {
+        let (spec, d1) = SpecLoader.load(sources: [("main.yaml", text)])
+        guard let spec else { return (nil, d1) }
+        let (variables, d2) = VariableValues.resolve(spec, inputs: VariableInputs(flags: vars))
+        guard !d2.hasErrors else { return (nil, d2) }
+        let set = ProviderSet.with([("test", provider, TestProvider.schemaValue)])
+        return Configuration.build(spec: spec, variables: variables, providers: set)
+    }
+}
