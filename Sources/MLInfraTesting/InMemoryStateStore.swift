@@ -96,6 +96,7 @@ public final class InMemoryStateStore: StateStore {
             guard st.session == nil else { throw misuse("write was called while this store has a journal open") }
             return try storage.contents.withLock { c in
                 guard c.journal == nil else { throw pendingJournal() }
+                try StateStoreRules.checkLock(c.lock, heldByThisStore: c.lock.map { st.heldLocks.contains($0.id) } ?? false, location: location)
                 let existing = try c.state.map { try StateCodec.decode($0, path: location) }
                 try StateStoreRules.checkWrite(
                     existing: existing.map { ($0.lineage, $0.serial) }, incoming: state, location: location)
@@ -153,6 +154,7 @@ public final class InMemoryStateStore: StateStore {
             guard st.session == nil else { throw misuse("beginJournal was called while this store has a journal open") }
             try storage.contents.withLock { c in
                 guard c.journal == nil else { throw pendingJournal() }
+                try StateStoreRules.checkLock(c.lock, heldByThisStore: c.lock.map { st.heldLocks.contains($0.id) } ?? false, location: location)
                 let stored = try c.state.map { try StateCodec.decode($0, path: location) }
                 if let stored, stored.lineage != base.lineage || stored.serial != base.serial {
                     try StateStoreRules.checkWrite(existing: (stored.lineage, stored.serial), incoming: base, location: location)

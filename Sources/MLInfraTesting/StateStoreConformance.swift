@@ -95,6 +95,7 @@ public enum StateStoreConformance {
         case journalOfOtherLineageIsRefused
         case writeIsRefusedWhileJournalPending
         case liveHoldersJournalIsNotRecovered
+        case writeIsRefusedWhileAnotherHolderHasTheLock
         case unreadableStateIsNeverOverwritten
         case newerVersionIsRefused
 
@@ -163,7 +164,7 @@ public enum StateStoreConformance {
             try await t.expectError(
                 .locked, mentioning: [holder.id, "apply", holder.who, holder.host, "pid \(holder.pid)", "force-unlock"]
             ) { try await other.lock(LockInfo.make(operation: "destroy"), timeout: 0) }
-            try t.expect(Date().timeIntervalSince(start) < 1, "a lock with timeout 0 did not fail at once")
+            try t.expect(Date().timeIntervalSince(start) < 5, "a lock with timeout 0 did not fail at once")
             try t.expect(try await other.currentLock() == holder, "currentLock does not report the holder")
 
         case .lockWaitGivesUpAfterTimeout:
@@ -173,7 +174,8 @@ public enum StateStoreConformance {
                 try await f.open().lock(LockInfo.make(operation: "plan"), timeout: 0.3)
             }
             let waited = Date().timeIntervalSince(start)
-            try t.expect(waited >= 0.3 && waited < 5, "the wait took \(waited)s for a 0.3s timeout")
+            // The upper bound only shows it gave up; a busy machine may wake the poller late.
+            try t.expect(waited >= 0.3 && waited < 30, "the wait took \(waited)s for a 0.3s timeout")
 
         case .lockWaitSucceedsWhenReleased:
             let first = LockInfo.make(operation: "apply")
@@ -340,6 +342,17 @@ public enum StateStoreConformance {
             folded.remove("model.fraud")
             try t.expect(try await store.commitJournal(folded) == base.serial + 1, "the holder's commit failed")
             try await store.unlock(id: lockInfo.id)
+
+        case .writeIsRefusedWhileAnotherHolderHasTheLock:
+            let s = try await written(sampleState(), store)
+            let holder = LockInfo.make(operation: "apply")
+            try await store.lock(holder, timeout: 0)
+            let other = f.open()
+            try await t.expectError(.locked, mentioning: [holder.id, "apply"]) { try await other.write(s) }
+            try await t.expectError(.locked, mentioning: [holder.id]) { try await other.beginJournal(base: s) }
+            try t.expect(try await store.write(s) == s.serial + 1, "the holder could not write")
+            try await store.unlock(id: holder.id)
+            try t.expect(try await other.write(try await other.read()!) == s.serial + 2, "a write after unlock failed")
 
         case .unreadableStateIsNeverOverwritten:
             let garbage = Array("{\"format\": \"mlinfra-state\", \"version\": 1, \"resources\": [".utf8)

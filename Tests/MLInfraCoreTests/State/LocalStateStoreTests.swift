@@ -134,14 +134,15 @@ import Testing
         let out = Pipe()
         child.standardOutput = out
         try child.run()
-        _ = out.fileHandleForReading.availableData
+        let reader = out.fileHandleForReading
+        _ = await offThePool { reader.availableData }
         let store = LocalStateStore(path: path)
         let held = await #expect(throws: StateError.self) { try await store.lock(.make(operation: "plan"), timeout: 0) }
         #expect(held?.code == .locked)
         #expect(held?.description.contains("pid \(child.processIdentifier)") == true, "\(String(describing: held))")
         #expect(held?.description.contains("stale") == false, "a live holder was called stale")
         kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
+        await offThePool { child.waitUntilExit() }
         let stale = await #expect(throws: StateError.self) { try await store.lock(.make(operation: "plan"), timeout: 0) }
         #expect(stale?.description.contains("process \(child.processIdentifier) is not running") == true)
         #expect(stale?.description.contains("mlinfra force-unlock other-process") == true)
@@ -163,7 +164,7 @@ import Testing
             path + ".lock",
         ]
         try child.run()
-        child.waitUntilExit()
+        await offThePool { child.waitUntilExit() }
         #expect(child.terminationStatus == 3, "another process could create the lock file while it was held")
         let lock = try #require(Self.contents(path + ".lock"))
         #expect(LockInfo.parse(lock) == info)

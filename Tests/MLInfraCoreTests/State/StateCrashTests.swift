@@ -46,17 +46,23 @@ import Testing
             child.standardOutput = out
             child.standardError = FileHandle.nullDevice
             try child.run()
-            var seen = ""
-            while !seen.contains("ready") {
-                let data = out.fileHandleForReading.availableData
-                if data.isEmpty { break }
-                seen += String(decoding: data, as: UTF8.self)
+            let reader = out.fileHandleForReading
+            var seen = await offThePool {
+                var text = ""
+                while !text.contains("ready") {
+                    let data = reader.availableData
+                    if data.isEmpty { break }
+                    text += String(decoding: data, as: UTF8.self)
+                }
+                return text
             }
             #expect(seen.contains("ready"), "round \(round): the child did not start: \(seen)")
             try await Task.sleep(for: .milliseconds(150 + 110 * round))
             kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
-            seen += String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            seen += await offThePool {
+                child.waitUntilExit()
+                return String(decoding: reader.readDataToEndOfFile(), as: UTF8.self)
+            }
             let acks = seen.split(separator: "\n").compactMap { Int($0) }
             acknowledged = acks.last ?? acknowledged
 

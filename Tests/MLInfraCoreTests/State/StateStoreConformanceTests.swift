@@ -29,3 +29,11 @@ struct StateTestDirectory {
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// Runs a blocking call (waiting for a child process, reading its pipe) on a thread of its own,
+/// so it does not hold one of the few cooperative threads other tests' timers need.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}

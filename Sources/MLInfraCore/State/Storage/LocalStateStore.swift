@@ -100,6 +100,7 @@ public final class LocalStateStore: StateStore {
         try inner.withLock { st in
             guard st.session == nil else { throw journalOpen("write") }
             guard !PosixFiles.exists(journalPath) else { throw pendingJournal() }
+            try checkLock(st)
             try StateStoreRules.checkWrite(existing: try storedHeader(&st), incoming: state, location: path)
             return try store(state, &st).serial
         }
@@ -176,6 +177,12 @@ public final class LocalStateStore: StateStore {
         return .heldBy(holder)
     }
 
+    private func checkLock(_ st: Inner) throws {
+        guard PosixFiles.exists(lockPath) else { return }
+        let holder = try readLock()
+        try StateStoreRules.checkLock(holder, heldByThisStore: holder.map { st.heldLocks.contains($0.id) } ?? false, location: path)
+    }
+
     private func readLock() throws -> LockInfo? {
         guard let bytes = try PosixFiles.read(lockPath)?.bytes else { return nil }
         return LockInfo.parse(bytes)
@@ -211,6 +218,7 @@ public final class LocalStateStore: StateStore {
         try inner.withLock { st in
             guard st.session == nil else { throw journalOpen("beginJournal") }
             guard !PosixFiles.exists(journalPath) else { throw pendingJournal() }
+            try checkLock(st)
             let stored = try storedHeader(&st)
             if let stored, stored.lineage != base.lineage || stored.serial != base.serial {
                 try StateStoreRules.checkWrite(existing: stored, incoming: base, location: path)

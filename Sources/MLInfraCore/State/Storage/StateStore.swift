@@ -8,6 +8,8 @@ import Foundation
 ///   returns that serial; the caller passes the state it read (or last wrote), so a
 ///   write over a state someone else changed in between (a higher stored serial) or
 ///   over a different lineage is refused.
+/// - While another holder has the lock, `write` and `beginJournal` are refused: a
+///   command that writes takes the lock through the same store instance first.
 /// - A stored state that cannot be read, or of a newer format version, is refused
 ///   and never overwritten, by `write` or by journal recovery.
 /// - During apply, `beginJournal` / `append` / `commitJournal` persist each finished
@@ -127,6 +129,13 @@ public enum StateStoreRules {
 
     static func formatSeconds(_ s: Double) -> String {
         s < 10 ? String(format: "%.1fs", s) : "\(Int(s.rounded()))s"
+    }
+
+    /// Refuses a write while someone else holds the lock: writers must take the lock
+    /// through the same store first. A stale lock refuses too, naming the force-unlock to run.
+    public static func checkLock(_ lock: LockInfo?, heldByThisStore: Bool, location: String) throws {
+        guard let lock, !heldByThisStore else { return }
+        throw lockedError(lock, location: location, waited: 0)
     }
 
     /// Whether `read` may write a recovered journal: not when a live process other than this store holds the lock.
