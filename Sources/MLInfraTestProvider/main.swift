@@ -2,6 +2,7 @@
 //
 // Environment:
 //   MLINFRA_FAKE_LATENCY_MS=N      every call takes N ms (to observe concurrency)
+//   MLINFRA_FAKE_STATS=PATH        after each call, write {"calls": N, "max_in_flight": M} there
 //   MLINFRA_FAKE_FAULT=KIND@METHOD misbehave when METHOD (apply, plan, read, …) is called:
 //     crash    print a line to stderr and exit with status 1
 //     garbage  write a line that is not JSON-RPC to stdout
@@ -15,6 +16,18 @@ import MLInfraTesting
 struct FaultyProvider: Provider {
     let base: FakeProvider
     let fault: (kind: String, method: String)?
+    let statsFile: String?
+
+    /// Trips the fault, if it is set for `method`, runs the call, and records the statistics.
+    func run<Response>(_ method: String, _ body: () async throws -> Response) async throws -> Response {
+        try await trip(method)
+        let response = try await body()
+        if let statsFile {
+            let stats: Value = ["calls": .int(await base.calls.count), "max_in_flight": .int(await base.maxInFlight)]
+            try JSONEncoder().encode(stats).write(to: URL(fileURLWithPath: statsFile), options: .atomic)
+        }
+        return response
+    }
 
     func trip(_ method: String) async throws {
         guard let fault, fault.method == method else { return }
@@ -34,32 +47,25 @@ struct FaultyProvider: Provider {
     }
 
     func schema() async throws -> ProviderSchema {
-        try await trip("schema")
-        return try await base.schema()
+        try await run("schema") { try await base.schema() }
     }
     func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
-        try await trip("configure")
-        return try await base.configure(request)
+        try await run("configure") { try await base.configure(request) }
     }
     func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
-        try await trip("validate")
-        return try await base.validate(request)
+        try await run("validate") { try await base.validate(request) }
     }
     func plan(_ request: PlanRequest) async throws -> PlanResponse {
-        try await trip("plan")
-        return try await base.plan(request)
+        try await run("plan") { try await base.plan(request) }
     }
     func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
-        try await trip("apply")
-        return try await base.apply(request)
+        try await run("apply") { try await base.apply(request) }
     }
     func read(_ request: ReadRequest) async throws -> ReadResponse {
-        try await trip("read")
-        return try await base.read(request)
+        try await run("read") { try await base.read(request) }
     }
     func importResource(_ request: ImportRequest) async throws -> ImportResponse {
-        try await trip("import")
-        return try await base.importResource(request)
+        try await run("import") { try await base.importResource(request) }
     }
 }
 
@@ -69,5 +75,5 @@ let fault = environment["MLINFRA_FAKE_FAULT"].flatMap { text -> (kind: String, m
     let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
     return parts.count == 2 ? (parts[0], parts[1]) : nil
 }
-let provider = FaultyProvider(base: FakeProvider(latency: latency), fault: fault)
+let provider = FaultyProvider(base: FakeProvider(latency: latency), fault: fault, statsFile: environment["MLINFRA_FAKE_STATS"])
 await PluginServer(provider: provider, name: "fake", version: MLInfraVersion.current).run()

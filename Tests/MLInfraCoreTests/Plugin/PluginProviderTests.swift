@@ -135,19 +135,22 @@ import Testing
         let error = try #require(await PluginTestSupport.providerError { _ = try await plugin.apply(Self.applyA) })
         let elapsed = ContinuousClock.now - started
         #expect(error.message.contains("did not answer `apply` of fake_thing.a within"), "\(error)")
-        #expect(elapsed < .seconds(10))
+        // Far above the 0.5 s timeout, for a loaded machine; the point is that it returns.
+        #expect(elapsed < .seconds(60))
         let planned = try await plugin.plan(Self.planA)
         #expect(planned.planned["size"] == 1)
         // The plugin waits for its hung call after `shutdown`, so it is ended after the grace period.
         let stopping = ContinuousClock.now
         await plugin.shutdown(grace: .milliseconds(300))
-        #expect(ContinuousClock.now - stopping < .seconds(5))
+        #expect(ContinuousClock.now - stopping < .seconds(30))
     }
 
     @Test func concurrentCallsOverlapInOnePluginProcess() async throws {
-        let plugin = try PluginTestSupport.fakePlugin(environment: ["MLINFRA_FAKE_LATENCY_MS": "300"])
+        let directory = try PluginTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stats = directory.appendingPathComponent("stats.json")
+        let plugin = try PluginTestSupport.fakePlugin(environment: ["MLINFRA_FAKE_LATENCY_MS": "500", "MLINFRA_FAKE_STATS": stats.path])
         try await plugin.start()
-        let started = ContinuousClock.now
         let results = try await withThrowingTaskGroup(of: PlanResponse.self) { group in
             for index in 0..<8 {
                 group.addTask {
@@ -157,12 +160,12 @@ import Testing
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        let elapsed = ContinuousClock.now - started
+        await plugin.shutdown()
         #expect(results.count == 8)
         #expect(Set(results.compactMap { $0.planned["id"]?.stringValue }) == Set((0..<8).map { "t\($0)" }))
-        // One after another they would take 8 × 300 ms = 2.4 s.
-        #expect(elapsed < .milliseconds(1500), "8 calls took \(elapsed)")
-        await plugin.shutdown()
+        let observed = try JSONDecoder().decode(Value.self, from: Data(contentsOf: stats))
+        #expect(observed["calls"] == 8)
+        #expect((observed["max_in_flight"]?.intValue ?? 0) > 1, "the plugin saw \(observed.rendered)")
     }
 
     @Test func shutdownStopsThePluginAndLaterCallsFail() async throws {

@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func serverHandlesRequestsConcurrently() async throws {
-        let fake = FakeProvider(latency: .milliseconds(200))
+        let fake = FakeProvider(latency: .milliseconds(500))
         var lines = (1...6).map { index in
             #"{"jsonrpc":"2.0","id":\#(index),"method":"plan","params":{"type":"fake_thing","address":"fake_thing.t\#(index)","proposed":{"size":1}}}"#
         }

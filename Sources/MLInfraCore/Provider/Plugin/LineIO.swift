@@ -68,14 +68,17 @@ final class LineWriter: Sendable {
         }
     }
 
-    /// Waits until every queued line has been written.
-    func drain() {
-        queue.sync {}
+    /// Waits until every queued line has been written, without holding a thread.
+    func drain() async {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume() }
+        }
     }
 
-    /// Closes the descriptor after the queued lines are written (the peer sees end of file).
+    /// Closes the descriptor once the queued lines are written (the peer then sees end of file).
+    /// Returns at once: a peer that stops reading must not block the caller.
     func close() {
-        queue.sync { [fd] in _ = closeDescriptor(fd) }
+        queue.async { [fd] in _ = closeDescriptor(fd) }
     }
 
     private static func writeAll(fd: Int32, _ data: Data) -> (any Error)? {
@@ -129,15 +132,20 @@ final class StderrTail: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The kept lines, after waiting up to `timeout` seconds for stderr to close,
-    /// so the lines a crashing plugin printed last are not missed.
-    func snapshot(waitingUpTo timeout: TimeInterval = 0) -> [String] {
+    func snapshot() -> [String] {
+        condition.lock()
+        defer { condition.unlock() }
+        return lines
+    }
+
+    /// Blocks until stderr closes or `timeout` seconds pass, so the lines a crashing
+    /// plugin printed last are not missed. Call it on a thread of your own, never from a task.
+    func waitUntilFinished(timeout: TimeInterval) {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date(timeIntervalSinceNow: timeout)
-        while !finished && timeout > 0 {
+        while !finished {
             if !condition.wait(until: deadline) { break }
         }
-        return lines
     }
 }

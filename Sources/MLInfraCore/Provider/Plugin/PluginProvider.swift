@@ -273,7 +273,18 @@ public actor PluginProvider: Provider {
         finish(id, with: .failure(CancellationError()))
     }
 
+    /// A request could not be written: the plugin has most likely exited, and its exit,
+    /// reported with status and stderr when its stdout ends, is the better explanation.
+    /// The call fails with the write error only if that does not come soon.
     private func writeFailed(_ id: Int, _ error: any Error) {
+        guard pending[id] != nil else { return }
+        Task { [weak self] in
+            try? await Task.sleep(for: .seconds(2))
+            await self?.failUnsent(id, error)
+        }
+    }
+
+    private func failUnsent(_ id: Int, _ error: any Error) {
         guard let call = pending[id] else { return }
         finish(
             id,
@@ -281,7 +292,7 @@ public actor PluginProvider: Provider {
                 ProviderError(
                     provider: spec.name,
                     message: "cannot send \(describe(call.method, call.address)) to plugin \(executableName): \(error)",
-                    detail: "The plugin has probably exited." + stderrDetail(stderrTail.snapshot(waitingUpTo: 1)))))
+                    detail: "The plugin closed its input." + stderrDetail(stderrTail.snapshot()))))
     }
 
     // MARK: The process
@@ -333,6 +344,7 @@ public actor PluginProvider: Provider {
             onLine: { sink.yield(.line($0)) },
             onEnd: {
                 PluginProvider.waitForTermination(of: process)
+                tail.waitUntilFinished(timeout: 1)
                 sink.yield(.ended)
                 sink.finish()
             })
@@ -461,7 +473,7 @@ public actor PluginProvider: Provider {
         let status = process?.terminationStatus ?? -1
         let reason = process?.terminationReason ?? .exit
         let how = reason == .uncaughtSignal ? "was killed by signal \(status)" : "exited with status \(status)"
-        let lines = stderrTail.snapshot(waitingUpTo: 1)
+        let lines = stderrTail.snapshot()
         for (id, call) in pending {
             finish(
                 id,

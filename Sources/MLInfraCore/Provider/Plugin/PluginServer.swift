@@ -54,7 +54,7 @@ public struct PluginServer: Sendable {
                 }
             }
         }
-        writer.drain()
+        await writer.drain()
     }
 
     /// The answer line to one request line (nil for a notification, which gets none).
