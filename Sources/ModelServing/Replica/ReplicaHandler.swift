@@ -1,0 +1,137 @@
+import Foundation
+
+/// The replica's request logic, apart from HTTP: parses a body, runs the model, writes the answer.
+public final class ReplicaHandler: Sendable {
+    public let runtime: any ModelRuntime
+    /// The model's name (`fraud`) as OIP paths name it; the endpoint's name is accepted too.
+    public let modelName: String
+    public let endpointName: String
+    /// The version id (`fraud/3`).
+    public let version: String
+    public let metrics = RequestMetrics(prefix: "mlinfra_replica")
+    private let versionLabel: String
+
+    public init(runtime: any ModelRuntime, modelName: String, endpointName: String, version: String) {
+        self.runtime = runtime
+        self.modelName = modelName
+        self.endpointName = endpointName
+        self.version = version
+        versionLabel = "version=\"\(RequestMetrics.label(version))\""
+    }
+
+    /// An HTTP answer: status and JSON body.
+    public struct Answer: Sendable {
+        public var status: Int
+        public var body: String
+        public init(status: Int, body: String) {
+            self.status = status
+            self.body = body
+        }
+    }
+
+    /// `POST /predict`
+    public func predict(_ body: Data) -> Answer {
+        timed {
+            switch try InferenceRequest.parsePredict(body, featureNames: runtime.featureNames) {
+            case .entities:
+                throw RequestError(field: "entities", message: "this endpoint has no feature view; send {\"instances\": [[…]]} with \(runtime.featureCount) features per row, or give the endpoint `features:`")
+            case .instances(let matrix):
+                let p = runtime.predict(matrix)
+                var out = "{\"predictions\":"
+                out += Self.render(p)
+                out += ",\"model\":\"\(Self.escape(modelName))\",\"version\":\"\(Self.escape(version))\"}"
+                return Answer(status: 200, body: out)
+            }
+        }
+    }
+
+    /// `POST /v2/models/{name}/infer` (Open Inference Protocol).
+    public func infer(model: String, _ body: Data) -> Answer {
+        timed {
+            guard model == modelName || model == endpointName else {
+                throw RequestError(status: 404, field: "model_name", message: "no model \"\(model)\" here; this endpoint serves \"\(modelName)\"")
+            }
+            let request = try InferenceRequest.parseInfer(body, featureNames: runtime.featureNames)
+            let p = runtime.predict(request.input)
+            let shape = p.width == 1 ? "[\(p.rows)]" : "[\(p.rows),\(p.width)]"
+            var out = "{\"model_name\":\"\(Self.escape(modelName))\",\"model_version\":\"\(Self.escape(version))\""
+            if let id = request.id { out += ",\"id\":\"\(Self.escape(id))\"" }
+            let name = request.outputName ?? runtime.outputNames.first.map { runtime.outputNames.count == 1 ? $0 : "probabilities" } ?? "output-0"
+            out += ",\"outputs\":[{\"name\":\"\(Self.escape(name))\",\"shape\":\(shape),\"datatype\":\"FP32\",\"data\":["
+            out += Self.numbers(p.values[...])
+            out += "]}]}"
+            return Answer(status: 200, body: out)
+        }
+    }
+
+    /// `GET /v2/models/{name}`: OIP model metadata, with the feature names as a parameter.
+    public func metadata() -> Answer {
+        let object: [String: Any] = [
+            "name": modelName,
+            "versions": [version],
+            "platform": runtime.format.rawValue,
+            "inputs": [["name": "input-0", "datatype": "FP32", "shape": [-1, runtime.featureCount]]],
+            "outputs": [["name": runtime.outputNames.count == 1 ? runtime.outputNames[0] : "probabilities", "datatype": "FP32",
+                         "shape": runtime.outputNames.count == 1 ? [-1] : [-1, runtime.outputNames.count]]],
+            "parameters": ["feature_names": runtime.featureNames, "output_names": runtime.outputNames, "endpoint": endpointName],
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Answer(status: 200, body: String(decoding: data, as: UTF8.self))
+    }
+
+    public func prometheus() -> String {
+        metrics.render(extra: [(name: "model_info", help: "The model this replica serves.", type: "gauge",
+                                lines: ["{model=\"\(RequestMetrics.label(modelName))\",\(versionLabel),format=\"\(runtime.format.rawValue)\"} 1"])])
+    }
+
+    private func timed(_ body: () throws -> Answer) -> Answer {
+        let start = DispatchTime.now().uptimeNanoseconds
+        metrics.enter()
+        let answer: Answer
+        do {
+            answer = try body()
+        } catch let error as RequestError {
+            answer = Answer(status: error.status, body: error.json)
+        } catch {
+            answer = Answer(status: 500, body: RequestError(status: 500, field: "body", message: "\(error)").json)
+        }
+        metrics.leave()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        metrics.observe(labels: versionLabel, seconds: seconds, failed: answer.status >= 500)
+        return answer
+    }
+
+    static func render(_ p: Predictions) -> String {
+        if p.width == 1 { return "[" + numbers(p.values[...]) + "]" }
+        var out = "["
+        for r in 0..<p.rows {
+            if r > 0 { out += "," }
+            out += "[" + numbers(p.row(r)) + "]"
+        }
+        return out + "]"
+    }
+
+    static func numbers(_ values: ArraySlice<Float>) -> String {
+        var out = ""
+        out.reserveCapacity(values.count * 12)
+        var first = true
+        for v in values {
+            if !first { out += "," }
+            first = false
+            out += v.isFinite ? "\(Double(v))" : "null"
+        }
+        return out
+    }
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            default: if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The replica worker's HTTP server: one model version on a loopback port.
+///
+/// Routes: `POST /predict`, `POST /v2/models/{name}/infer`, `GET /v2/models/{name}`,
+/// `GET /v2/health/live`, `GET /v2/health/ready`, `GET /metrics`.
+public enum ReplicaServer {
+    /// The largest request body accepted.
+    public static let maxBody = 16 << 20
+
+    /// Builds the application; `onListening` gets the bound port (useful with port 0).
+    public static func application(
+        handler: ReplicaHandler, host: String = "127.0.0.1", port: Int = 0, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.post("predict") { request, _ -> Response in
+            let body = try await collect(request)
+            return respond(handler.predict(body))
+        }
+        router.post("v2/models/:name/infer") { request, context -> Response in
+            let body = try await collect(request)
+            return respond(handler.infer(model: context.parameters.get("name") ?? "", body))
+        }
+        router.get("v2/models/:name") { _, context -> Response in
+            let name = context.parameters.get("name") ?? ""
+            guard name == handler.modelName || name == handler.endpointName else {
+                return respond(.init(status: 404, body: RequestError(status: 404, field: "model_name", message: "no model \"\(name)\" here").json))
+            }
+            return respond(handler.metadata())
+        }
+        router.get("v2/health/live") { _, _ in respond(.init(status: 200, body: #"{"live":true}"#)) }
+        // The process listens only once the model is loaded and checked, so listening means ready.
+        router.get("v2/health/ready") { _, _ in respond(.init(status: 200, body: #"{"ready":true}"#)) }
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: handler.prometheus())))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    static func collect(_ request: Request) async throws -> Data {
+        do {
+            let buffer = try await request.body.collect(upTo: maxBody)
+            return Data(buffer.readableBytesView)
+        } catch {
+            throw HTTPError(.contentTooLarge, message: "request body over \(maxBody) bytes")
+        }
+    }
+
+    static func respond(_ answer: ReplicaHandler.Answer) -> Response {
+        Response(status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+    }
+}

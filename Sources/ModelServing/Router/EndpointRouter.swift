@@ -1,0 +1,169 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The router on an endpoint's port: spreads requests over the replicas in a `RoutingTable`,
+/// retries once on another replica when a connection fails before any response, counts
+/// latency and errors per version, and hands a sampled share of exchanges to the capture writer.
+public final class EndpointRouter: Sendable {
+    public let endpoint: String
+    public let table: RoutingTable
+    public let metrics = RequestMetrics(prefix: "mlinfra_router")
+    private let client: HTTPClientPool
+    private let capture: CaptureWriter?
+    private let capturePercent: Atomic<Int>  // hundredths of a percent
+    private let sampleCounter = Atomic<Int>(0)
+    private let retries = Atomic<Int>(0)
+    private let logger: Logger
+
+    public init(endpoint: String, table: RoutingTable, client: HTTPClientPool, capture: CaptureWriter?, capturePercent: Double, logger: Logger) {
+        self.endpoint = endpoint
+        self.table = table
+        self.client = client
+        self.capture = capture
+        self.capturePercent = Atomic(Int((capturePercent * 100).rounded()))
+        self.logger = logger
+    }
+
+    public func setCapturePercent(_ percent: Double) {
+        capturePercent.store(Int((percent * 100).rounded()), ordering: .relaxed)
+    }
+
+    /// Requests that were sent again to another replica after a connection failure.
+    public var retried: Int { retries.load(ordering: .relaxed) }
+
+    /// A reply as the router sends it.
+    public struct Reply: Sendable {
+        public var status: Int
+        public var body: ByteBuffer
+        public var version: String?
+    }
+
+    /// Sends one request to a replica (and to a second one if the first connection fails before any response).
+    public func forward(method: NIOHTTP1.HTTPMethod = .POST, path: String, body: ByteBuffer, kind: CaptureWriter.Exchange.Kind?) async -> Reply {
+        let start = DispatchTime.now().uptimeNanoseconds
+        metrics.enter()
+        defer { metrics.leave() }
+        guard var backend = table.acquire() else {
+            metrics.observe(labels: "endpoint=\"\(RequestMetrics.label(endpoint))\",version=\"none\"", seconds: 0, failed: true)
+            return Reply(status: 503, body: ByteBuffer(string: RequestError(status: 503, field: "endpoint",
+                message: "endpoint \(endpoint) has no ready replica; check `mlinfra endpoints status \(endpoint)`").json), version: nil)
+        }
+        var retried = false
+        while true {
+            let reply: HTTPReply
+            do {
+                reply = try await client.execute(host: backend.host, port: backend.port, method: method, path: path,
+                                                 body: method == .POST ? body : nil)
+            } catch {
+                table.release(backend)
+                if !retried, let e = error as? HTTPPoolError, e.isBeforeResponse {
+                    table.setHealthy(backend.id, false)
+                    if let other = table.acquire(excluding: backend.id) {
+                        logger.warning("replica \(backend.host):\(backend.port) (\(backend.version)) failed before answering (\(e)); retrying on port \(other.port)")
+                        retries.add(1, ordering: .relaxed)
+                        backend = other
+                        retried = true
+                        continue
+                    }
+                }
+                return finish(backend: backend, start: start, status: 502, failed: true,
+                              body: ByteBuffer(string: RequestError(status: 502, field: "endpoint",
+                                  message: "replica of \(backend.version) failed: \(error)").json))
+            }
+            table.release(backend)
+            let result = finish(backend: backend, start: start, status: reply.status, failed: reply.status >= 500, body: reply.body)
+            if reply.status == 200, let kind { maybeCapture(kind: kind, version: backend.version, request: body, response: reply.body, start: start) }
+            return result
+        }
+    }
+
+    private func finish(backend: RoutingTable.Backend, start: UInt64, status: Int, failed: Bool, body: ByteBuffer) -> Reply {
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        metrics.observe(labels: "endpoint=\"\(RequestMetrics.label(endpoint))\",version=\"\(RequestMetrics.label(backend.version))\"",
+                        seconds: seconds, failed: failed)
+        return Reply(status: status, body: body, version: backend.version)
+    }
+
+    /// Samples evenly: request n is captured when ⌊n·p⌋ moves past ⌊(n−1)·p⌋.
+    private func maybeCapture(kind: CaptureWriter.Exchange.Kind, version: String, request: ByteBuffer, response: ByteBuffer, start: UInt64) {
+        guard let capture else { return }
+        let p = capturePercent.load(ordering: .relaxed)
+        guard p > 0 else { return }
+        let n = sampleCounter.add(1, ordering: .relaxed).newValue
+        guard (n * p) / 10_000 != ((n - 1) * p) / 10_000 else { return }
+        guard let info = table.versionInfo(version) else { return }
+        capture.submit(.init(endpoint: endpoint, version: version, time: Date().timeIntervalSince1970, kind: kind,
+                             request: Data(request.readableBytesView), response: Data(response.readableBytesView),
+                             latencyMs: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
+                             featureNames: info.featureNames, outputNames: info.outputNames))
+    }
+
+    /// The router's HTTP server. `onListening` gets the bound port.
+    public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router()
+        router.post("predict") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
+            return Self.response(await self.forward(path: "/predict", body: body, kind: .predict))
+        }
+        router.post("v2/models/:name/infer") { request, context -> Response in
+            let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
+            let name = context.parameters.get("name") ?? ""
+            return Self.response(await self.forward(path: "/v2/models/\(Self.pathEscape(name))/infer", body: body, kind: .infer))
+        }
+        router.get("v2/models/:name") { _, context -> Response in
+            let name = context.parameters.get("name") ?? ""
+            return Self.response(await self.forward(method: .GET, path: "/v2/models/\(Self.pathEscape(name))", body: ByteBuffer(), kind: nil))
+        }
+        router.get("v2/health/live") { _, _ in Self.json(200, #"{"live":true}"#) }
+        router.get("v2/health/ready") { _, _ in
+            self.table.isServing ? Self.json(200, #"{"ready":true}"#) : Self.json(503, #"{"ready":false}"#)
+        }
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: self.prometheus())))
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+    }
+
+    public func prometheus() -> String {
+        let e = RequestMetrics.label(endpoint)
+        var weights: [String] = []
+        var replicas: [String: Int] = [:]
+        for (v, w) in table.weights.sorted(by: { $0.key < $1.key }) {
+            weights.append("{endpoint=\"\(e)\",version=\"\(RequestMetrics.label(v))\"} \(w)")
+        }
+        for b in table.backends where b.healthy { replicas[b.version, default: 0] += 1 }
+        let replicaLines = replicas.sorted { $0.key < $1.key }.map { "{endpoint=\"\(e)\",version=\"\(RequestMetrics.label($0.key))\"} \($0.value)" }
+        return metrics.render(extra: [
+            (name: "traffic_weight", help: "Share of traffic per version.", type: "gauge", lines: weights),
+            (name: "ready_replicas", help: "Healthy replicas per version.", type: "gauge", lines: replicaLines),
+            (name: "retries_total", help: "Requests retried on another replica after a connection failure.", type: "counter",
+             lines: ["{endpoint=\"\(e)\"} \(retried)"]),
+            (name: "capture_dropped_total", help: "Sampled exchanges dropped because the capture queue was full.", type: "counter",
+             lines: ["{endpoint=\"\(e)\"} \(capture?.dropped ?? 0)"]),
+        ])
+    }
+
+    static func response(_ reply: Reply) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let v = reply.version, let name = HTTPFields.Element.Name("x-mlinfra-version") { headers[name] = v }
+        return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: .init(byteBuffer: reply.body))
+    }
+
+    static func json(_ status: Int, _ body: String) -> Response {
+        Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func pathEscape(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? s
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import MLInfraCore
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import ModelServing
+@testable import ServingProvider
+
+/// The executable that runs `agent` and `endpoints replica`: `MLINFRA_BIN`, or `mlinfra`
+/// (or the dev package's `serving-dev`) beside this test bundle.
+enum TestBinary {
+    static let path: String? = {
+        if let path = ProcessInfo.processInfo.environment["MLINFRA_BIN"] { return path }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for name in ["mlinfra", "serving-dev"] {
+            let candidate = dir.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }()
+}
+
+/// A free loopback port: bound to port 0, then released.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Clients sending `/predict` in a loop, counting answers by status and version.
+final class LoadGenerator: Sendable {
+    struct Counts: Sendable {
+        var ok = 0
+        var failures: [String] = []
+        var versions: [String: Int] = [:]
+    }
+    let port: Int
+    let client: HTTPClientPool
+    let counts = Mutex(Counts())
+    let concurrency = Atomic<Int>(0)
+    let running = Atomic<Bool>(true)
+    let tasks = Mutex<[Task<Void, Never>]>([])
+
+    init(port: Int, client: HTTPClientPool) {
+        self.port = port
+        self.client = client
+    }
+
+    func setConcurrency(_ n: Int) {
+        let old = concurrency.exchange(n, ordering: .relaxed)
+        guard n > old else { return }
+        for index in old..<n {
+            let task = Task { await self.loop(index) }
+            tasks.withLock { $0.append(task) }
+        }
+    }
+
+    private func loop(_ index: Int) async {
+        while running.load(ordering: .relaxed) && index < concurrency.load(ordering: .relaxed) {
+            do {
+                let reply = try await client.execute(port: port, path: "/predict", body: ByteBuffer(string: #"{"instances": [[1, 2]]}"#), timeout: 10)
+                let version = reply.headers.first(name: "x-mlinfra-version") ?? "?"
+                counts.withLock { c in
+                    if reply.status == 200 {
+                        c.ok += 1
+                        c.versions[version, default: 0] += 1
+                    } else {
+                        c.failures.append("\(reply.status) \(String(buffer: reply.body))")
+                    }
+                }
+            } catch {
+                counts.withLock { $0.failures.append("\(error)") }
+            }
+        }
+    }
+
+    func stop() async {
+        running.store(false, ordering: .relaxed)
+        for t in tasks.withLock({ $0 }) { await t.value }
+    }
+
+    var snapshot: Counts { counts.withLock { $0 } }
+}
+
+/// apply → requests served → model changed → apply (rollout) → SIGKILL a replica → load step
+/// → replicas grow to max → load drops → they shrink after the window; zero client errors.
+/// Real agent and replica processes, real HTTP on 127.0.0.1.
+@Suite(.serialized, .enabled(if: TestBinary.path != nil, "needs the mlinfra (or serving-dev) executable beside the tests"))
+struct EndToEndTests {
+    static func writeLinear(_ dir: URL, _ name: String, intercept: Double) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try #"{"format": "linear-json", "version": 1, "feature_names": ["x", "y"], "weights": [1, 1], "intercept": \#(intercept)}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        Issue.record("timed out after \(timeout)s waiting for: \(what)")
+        throw CancellationError()
+    }
+
+    @Test func rolloutCrashAndAutoscalingWithoutClientErrors() async throws {
+        let dir = temporaryDirectory()
+        let v1 = try Self.writeLinear(dir, "v1.json", intercept: 0)
+        let v2 = try Self.writeLinear(dir, "v2.json", intercept: 100)
+        let port = freePort()
+        let provider = ServingProvider(agentExecutable: TestBinary.path!, defaultReadyTimeout: 60)
+        _ = try await provider.configure(ConfigureRequest(config: ["data_dir": .string(dir.path)], workingDirectory: "/"))
+        let client = HTTPClientPool()
+        let store = try ControlStore(directory: dir.appendingPathComponent("serving"))
+        let load = LoadGenerator(port: port, client: client)
+        do {
+            var config: [String: Value] = [
+                "model": .string("file:" + v1), "port": .int(port),
+                "replicas": ["min": 2, "max": 3],
+                "autoscaling": ["metric": "concurrency", "target": 1, "scale_down_window": "2s"],
+                "capture": ["sample_percent": 50],
+            ]
+            let created = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .create, prior: nil,
+                                                                config: config, planned: [:], context: ApplyContext(actor: "test")))
+            #expect(created.diagnostics.isEmpty, "\(created.diagnostics)")
+            let first = try #require(created.new)
+            #expect(first.attributes["ready_replicas"] == 2)
+            let v1Version = try #require(first.attributes["served_version"]?.stringValue)
+
+            load.setConcurrency(2)
+            try await Self.waitUntil("requests served", timeout: 10) { load.snapshot.ok > 50 }
+
+            // Rollout: a new model; requests keep flowing.
+            config["model"] = .string("file:" + v2)
+            let updated = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .update, prior: first,
+                                                                config: config, planned: [:], context: ApplyContext(actor: "test")))
+            #expect(updated.diagnostics.isEmpty, "\(updated.diagnostics)")
+            let v2Version = try #require(updated.new?.attributes["served_version"]?.stringValue)
+            #expect(v2Version != v1Version)
+            try await Self.waitUntil("old replicas stopped", timeout: 20) {
+                try store.status("e2e")?.versions.map(\.version) == [v2Version]
+            }
+            let afterRollout = load.snapshot.versions[v2Version] ?? 0
+            try await Self.waitUntil("new version answers", timeout: 5) { (load.snapshot.versions[v2Version] ?? 0) > afterRollout + 20 }
+
+            // SIGKILL a replica under load: the router retries, the agent restarts it.
+            let victim = try #require(try store.status("e2e")?.versions.first?.replicas.first { $0.state == .ready })
+            kill(victim.pid, SIGKILL)
+            try await Self.waitUntil("killed replica restarted", timeout: 20) {
+                guard let s = try store.status("e2e") else { return false }
+                return s.ready && s.versions.first?.replicas.contains { $0.restarts >= 1 && $0.state == .ready } == true
+                    && !s.versions.flatMap(\.replicas).contains { $0.pid == victim.pid }
+            }
+
+            // Load step: replicas grow to max.
+            load.setConcurrency(24)
+            try await Self.waitUntil("scaled up to 3 replicas", timeout: 30) { (try store.status("e2e")?.readyReplicas ?? 0) == 3 }
+            // Load drops: back to min after the 2 s window.
+            load.setConcurrency(1)
+            try await Self.waitUntil("scaled down to 2 replicas", timeout: 30) {
+                guard let s = try store.status("e2e") else { return false }
+                return s.versions.first?.desiredReplicas == 2 && s.versions.first?.replicas.count == 2
+            }
+            let decisions = try store.decisions(endpoint: "e2e", limit: 1000)
+            #expect(decisions.contains { $0.desired > $0.current })
+            #expect(decisions.contains { $0.desired < $0.current })
+            await load.stop()
+
+            let counts = load.snapshot
+            #expect(counts.failures.isEmpty, "client errors: \(counts.failures.prefix(5))")
+            #expect(counts.ok > 200)
+            // Refresh reports what serves; the autoscaler's count is not an input.
+            let read = try await provider.read(ReadRequest(type: "endpoint", address: "endpoint.e2e", id: "e2e", prior: updated.new!))
+            #expect(read.current?.attributes["served_version"]?.stringValue == v2Version)
+            #expect(read.current?.attributes["replicas"] == ["min": 2, "max": 3])
+            // Captured rows for the drift monitor.
+            try await Task.sleep(nanoseconds: 500_000_000)
+            let captured = try CaptureStore(directory: dir.appendingPathComponent("serving")).records(endpoint: "e2e", limit: 5)
+            #expect(captured.first?.inputs == #"{"x":1,"y":2}"#)
+
+            _ = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .delete, prior: updated.new,
+                                                      config: [:], planned: [:], context: ApplyContext(actor: "test")))
+            #expect(try store.status("e2e") == nil)
+        } catch {
+            Issue.record("end-to-end failed: \(error)")
+        }
+        await load.stop()
+        _ = try? AgentProcess(dataDirectory: dir).stop()
+        client.closeIdle()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}

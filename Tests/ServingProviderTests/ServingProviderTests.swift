@@ -1,0 +1,96 @@
+import Foundation
+import MLInfraCore
+import Testing
+
+@testable import ModelServing
+@testable import ServingProvider
+
+@Suite struct ServingProviderTests {
+    func provider(_ dir: URL) async throws -> ServingProvider {
+        let p = ServingProvider(agentExecutable: "/nonexistent/mlinfra", defaultReadyTimeout: 1)
+        _ = try await p.configure(ConfigureRequest(config: ["data_dir": .string(dir.path)], workingDirectory: "/"))
+        return p
+    }
+
+    @Test func schemaDeclaresEndpoint() async throws {
+        let schema = try await ServingProvider().schema()
+        #expect(schema.name == "local")
+        #expect(schema.version == MLInfraVersion.current)
+        let endpoint = try #require(schema.resourceTypes["endpoint"])
+        #expect(endpoint.attributes["model"]?.required == true)
+        #expect(endpoint.attributes["port"]?.required == true)
+        #expect(endpoint.attributes["ready_replicas"]?.computed == true)
+    }
+
+    @Test func validationNamesEveryBadAttribute() async throws {
+        let p = try await provider(FileManager.default.temporaryDirectory)
+        let response = try await p.validate(ValidateRequest(type: "endpoint", address: "endpoint.fraud", config: [
+            "model": "fraud@production", "port": 8080,
+            "replicas": ["min": 3, "max": 2],
+            "autoscaling": ["metric": "memory", "scale_down_window": "soon"],
+            "traffic": ["percent": 10],
+            "capture": ["sample_percent": 200],
+        ]))
+        let attributes = Set(response.diagnostics.compactMap(\.attribute))
+        #expect(attributes == ["replicas.max", "autoscaling.metric", "autoscaling.scale_down_window", "traffic.percent", "capture.sample_percent"])
+        #expect(response.diagnostics.allSatisfy { $0.diagnostic.address == "endpoint.fraud" })
+        let missing = try await p.validate(ValidateRequest(type: "endpoint", address: "endpoint.x", config: [:]))
+        #expect(Set(missing.diagnostics.compactMap(\.attribute)) == ["model", "port"])
+        let unknown = try await p.validate(ValidateRequest(type: "endpoint", address: "endpoint.x", config: ["model": .unknown, "port": 8080]))
+        #expect(unknown.diagnostics.isEmpty)
+    }
+
+    @Test func planKnowsIdAndURL() async throws {
+        let p = try await provider(FileManager.default.temporaryDirectory)
+        let plan = try await p.plan(PlanRequest(type: "endpoint", address: "endpoint.fraud", prior: nil, proposed: ["model": .unknown, "port": 9000]))
+        #expect(plan.planned["id"] == "fraud")
+        #expect(plan.planned["url"] == "http://127.0.0.1:9000")
+        #expect(plan.planned["served_version"] == .unknown)
+    }
+
+    @Test func readReportsGoneWhenNotApplied() async throws {
+        let dir = temporaryDirectory()
+        let p = try await provider(dir)
+        let read = try await p.read(ReadRequest(type: "endpoint", address: "endpoint.fraud", id: "fraud", prior: ResourceObject(id: "fraud", attributes: [:])))
+        #expect(read.current == nil)
+        let imported = try await p.importResource(ImportRequest(type: "endpoint", address: "endpoint.fraud", id: "fraud"))
+        #expect(imported.imported == nil)
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    @Test func applyWithoutAnAgentBinaryFailsClearly() async throws {
+        let dir = temporaryDirectory()
+        let p = try await provider(dir)
+        let error = await #expect(throws: AgentError.self) {
+            _ = try await p.apply(ApplyRequest(type: "endpoint", address: "endpoint.fraud", action: .create, prior: nil,
+                                               config: ["model": "fraud@production", "port": 9000], planned: [:],
+                                               context: ApplyContext(actor: "test")))
+        }
+        #expect(error?.description.contains("/nonexistent/mlinfra") == true)
+        // The desired config was written: an agent started later serves it.
+        #expect(try ControlStore(directory: dir.appendingPathComponent("serving")).endpoint("fraud")?.config.port == 9000)
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    @Test func controlStoreBumpsGenerationOnlyOnChange() throws {
+        let dir = temporaryDirectory()
+        let store = try ControlStore(directory: dir)
+        let config = EndpointConfig(name: "e", model: "m/1", port: 9000)
+        #expect(try store.putEndpoint(config) == 1)
+        #expect(try store.putEndpoint(config) == 1)
+        var changed = config
+        changed.model = "m/2"
+        #expect(try store.putEndpoint(changed) == 2)
+        try store.record(ScalingDecision(endpoint: "e", time: 1, current: 1, desired: 2, metric: "rps", value: 3, target: 1, recommended: 2, reason: "scale up"))
+        #expect(try store.decisions(endpoint: "e").first?.desired == 2)
+        try store.removeEndpoint("e")
+        #expect(try store.endpoints().isEmpty)
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+func temporaryDirectory() -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-serving-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}

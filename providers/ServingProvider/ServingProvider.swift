@@ -1,0 +1,302 @@
+import Foundation
+import MLInfraCore
+import ModelServing
+import Synchronization
+
+/// The `endpoint` resource: a model served over HTTP by the agent's routers and replicas.
+///
+/// `apply` writes the desired config into `<data_dir>/serving/control.sqlite`, starts the
+/// agent when none runs, and waits until the endpoint is ready. `read` reports the version
+/// served and the ready replicas; the replica count the autoscaler picks is not drift
+/// (it is reported only in the computed `ready_replicas`).
+public struct ServingProvider: Provider {
+    public static let name = "local"
+
+    /// The data directory `configure` sets; shared by the copies of the provider value.
+    private final class Settings: Sendable {
+        let dataDirectory = Mutex(URL(fileURLWithPath: ".mlinfra"))
+    }
+    private let settings = Settings()
+    /// The executable started as `EXECUTABLE agent --detach`; nil means this process's own.
+    private let agentExecutable: String?
+    /// How long apply waits for readiness unless the resource sets `ready_timeout`.
+    private let defaultReadyTimeout: Double
+
+    public init() {
+        agentExecutable = nil
+        defaultReadyTimeout = 120
+    }
+
+    /// For tests and embedders: the mlinfra executable to start the agent with.
+    public init(agentExecutable: String, defaultReadyTimeout: Double = 120) {
+        self.agentExecutable = agentExecutable
+        self.defaultReadyTimeout = defaultReadyTimeout
+    }
+
+    var dataDirectory: URL { settings.dataDirectory.withLock { $0 } }
+    var servingDirectory: URL { dataDirectory.appendingPathComponent("serving") }
+
+    public func schema() async throws -> ProviderSchema {
+        ProviderSchema(
+            name: Self.name, version: MLInfraVersion.current,
+            config: ["data_dir": AttributeSchema(.string, description: "Where the local engines keep their files (default .mlinfra).")],
+            resourceTypes: ["endpoint": Self.endpointSchema])
+    }
+
+    static let endpointSchema = ResourceSchema(
+        version: 1,
+        description: "A model served over HTTP: replicas behind a router, autoscaling, canary traffic and data capture.",
+        attributes: [
+            "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "The endpoint's name; defaults to the resource name."),
+            "model": AttributeSchema(.string, required: true, description: "What to serve: a model alias (NAME@alias, e.g. ${model_alias.x}) or version (NAME/3, e.g. ${model_version.x}); models:/… and file:PATH work too."),
+            "features": AttributeSchema(.string, description: "A feature view or service (STORE/NAME) whose online values /predict reads for `entities` requests."),
+            "replicas": AttributeSchema(.object([
+                "min": AttributeSchema(.int, description: "Fewest replicas (default 1)."),
+                "max": AttributeSchema(.int, description: "Most replicas (default: min)."),
+            ]), description: "Replica bounds for the autoscaler."),
+            "autoscaling": AttributeSchema(.object([
+                "metric": AttributeSchema(.string, allowed: ["concurrency", "rps"], description: "concurrency (requests in flight per replica) or rps (requests per second per replica)."),
+                "target": AttributeSchema(.number, description: "Per-replica value to aim at (default 8)."),
+                "scale_down_window": AttributeSchema(.duration, description: "How long lower load must last before replicas are removed (default 300s)."),
+            ]), description: "Kubernetes HPA's rule with a 10% tolerance."),
+            "traffic": AttributeSchema(.object([
+                "canary": AttributeSchema(.string, description: "A second model version or alias to send a share of requests to."),
+                "percent": AttributeSchema(.number, description: "The canary's share of requests, 0–100."),
+            ]), description: "Canary traffic split."),
+            "capture": AttributeSchema(.object([
+                "sample_percent": AttributeSchema(.number, description: "Share of requests whose inputs and outputs go to the capture store, 0–100."),
+            ]), description: "Data capture for drift monitoring."),
+            "port": AttributeSchema(.int, required: true, description: "The router's port."),
+            "host": AttributeSchema(.string, description: "The router's address (default 127.0.0.1)."),
+            "ready_timeout": AttributeSchema(.duration, description: "How long apply waits for the endpoint to be ready (default 120s)."),
+            "id": .computed(.string, description: "The endpoint's name."),
+            "url": .computed(.string, description: "http://HOST:PORT"),
+            "served_version": .computed(.string, description: "The model version that gets the main share of traffic."),
+            "ready_replicas": .computed(.int, description: "Replicas ready now (changes with autoscaling; not drift)."),
+        ])
+
+    public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
+        let path = request.config["data_dir"]?.stringValue ?? ".mlinfra"
+        settings.dataDirectory.withLock { $0 = resolveDataDirectory(path, base: request.workingDirectory) }
+        return ConfigureResponse()
+    }
+
+    // MARK: Config
+
+    /// Reads an endpoint config from attribute values; unknown values are skipped, problems collected.
+    static func config(address: String, _ attrs: [String: Value]) -> (EndpointConfig?, [AttributeDiagnostic]) {
+        var diagnostics: [AttributeDiagnostic] = []
+        func fail(_ attribute: String, _ summary: String, _ detail: String) {
+            diagnostics.append(AttributeDiagnostic(attribute: attribute, .error(summary, detail: detail, address: address)))
+        }
+        func number(_ path: String) -> Double? {
+            guard let v = Value.map(attrs).value(at: path), !v.isNull, !v.isUnknown else { return nil }
+            guard let d = v.doubleValue else {
+                fail(path, "\(path) must be a number", "got \(v.kindName) \(v.rendered)")
+                return nil
+            }
+            return d
+        }
+        func integer(_ path: String) -> Int? {
+            guard let v = Value.map(attrs).value(at: path), !v.isNull, !v.isUnknown else { return nil }
+            guard let i = v.intValue else {
+                fail(path, "\(path) must be a whole number", "got \(v.kindName) \(v.rendered)")
+                return nil
+            }
+            return i
+        }
+        func string(_ path: String) -> String? {
+            guard let v = Value.map(attrs).value(at: path), !v.isNull, !v.isUnknown else { return nil }
+            guard let s = v.stringValue else {
+                fail(path, "\(path) must be a string", "got \(v.kindName) \(v.rendered)")
+                return nil
+            }
+            return s
+        }
+        let objectName = ResourceAddress(parsing: address)?.objectName ?? address
+        let name = string("name") ?? objectName
+        let model = string("model")
+        let minReplicas = integer("replicas.min") ?? 1
+        let maxReplicas = integer("replicas.max") ?? minReplicas
+        var metric = EndpointConfig.Metric.concurrency
+        if let m = string("autoscaling.metric") {
+            if let parsed = EndpointConfig.Metric(rawValue: m) { metric = parsed } else {
+                fail("autoscaling.metric", "unknown autoscaling metric \"\(m)\"", "use concurrency or rps")
+            }
+        }
+        var window = 300.0
+        if let text = string("autoscaling.scale_down_window") {
+            if let s = DurationText.seconds(text) { window = s } else {
+                fail("autoscaling.scale_down_window", "\"\(text)\" is not a duration", "write it like 300s or 5m")
+            }
+        }
+        var canary: EndpointConfig.Canary?
+        if let c = string("traffic.canary") {
+            canary = .init(model: c, percent: number("traffic.percent") ?? 10)
+        } else if number("traffic.percent") != nil {
+            fail("traffic.percent", "traffic.percent without traffic.canary", "name the canary version in traffic.canary, or remove traffic")
+        }
+        if let t = string("ready_timeout"), DurationText.seconds(t) == nil {
+            fail("ready_timeout", "\"\(t)\" is not a duration", "write it like 120s or 5m")
+        }
+        let port = integer("port")
+        guard let model, let port else { return (nil, diagnostics) }
+        let config = EndpointConfig(
+            name: name, model: model, features: string("features"),
+            replicas: .init(min: minReplicas, max: maxReplicas),
+            autoscaling: .init(metric: metric, target: number("autoscaling.target") ?? 8, scaleDownWindow: window),
+            canary: canary, captureSamplePercent: number("capture.sample_percent") ?? 0,
+            host: string("host") ?? "127.0.0.1", port: port)
+        for problem in config.problems() {
+            fail(problem.field, "endpoint \(name): \(problem.field) \(problem.message)", "fix \(problem.field) in the spec")
+        }
+        return (config, diagnostics)
+    }
+
+    public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
+        try checkType(request.type)
+        let (config, diagnostics0) = Self.config(address: request.address, request.config)
+        var diagnostics = diagnostics0
+        if config == nil && request.config["model"]?.isUnknown != true && request.config["port"]?.isUnknown != true {
+            if request.config["model"] == nil {
+                diagnostics.append(.init(attribute: "model", .error("endpoint needs a model", detail: "set model: ${model_alias.NAME} or ${model_version.NAME}", address: request.address)))
+            }
+            if request.config["port"] == nil {
+                diagnostics.append(.init(attribute: "port", .error("endpoint needs a port", detail: "set port: 8080 (any free port)", address: request.address)))
+            }
+        }
+        return ValidateResponse(diagnostics: diagnostics)
+    }
+
+    public func plan(_ request: PlanRequest) async throws -> PlanResponse {
+        try checkType(request.type)
+        let (_, diagnostics) = Self.config(address: request.address, request.proposed)
+        var planned = request.proposed
+        let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
+        if planned["name"] == nil || planned["name"]?.isNull == true { planned["name"] = .string(objectName) }
+        planned["id"] = planned["name"]
+        if planned["host"] == nil || planned["host"]?.isNull == true { planned["host"] = "127.0.0.1" }
+        if let host = planned["host"]?.stringValue, let port = planned["port"]?.intValue {
+            planned["url"] = .string("http://\(host):\(port)")
+        } else {
+            planned["url"] = .unknown
+        }
+        let modelChanged = request.prior?.attributes["model"] != request.proposed["model"]
+            || request.prior?.attributes["traffic"] != request.proposed["traffic"]
+        planned["served_version"] = (request.prior != nil && !modelChanged) ? (request.prior?.attributes["served_version"] ?? .unknown) : .unknown
+        planned["ready_replicas"] = request.prior?.attributes["ready_replicas"] ?? .unknown
+        return PlanResponse(planned: planned, diagnostics: diagnostics)
+    }
+
+    public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
+        try checkType(request.type)
+        let store = try ControlStore(directory: servingDirectory)
+        if request.action == .delete {
+            guard let prior = request.prior else { return ApplyResponse(new: nil) }
+            try store.removeEndpoint(prior.id)
+            if AgentProcess(dataDirectory: dataDirectory).runningPID() != nil {
+                let deadline = Date().addingTimeInterval(60)
+                while try store.status(prior.id) != nil && Date() < deadline { try await Task.sleep(nanoseconds: 100_000_000) }
+            }
+            try store.removeStatus(prior.id)
+            return ApplyResponse(new: nil)
+        }
+        let (parsed, diagnostics) = Self.config(address: request.address, request.config)
+        guard let config = parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
+            return ApplyResponse(new: nil, diagnostics: diagnostics.map(\.diagnostic))
+        }
+        if let prior = request.prior, prior.id != config.name { try store.removeEndpoint(prior.id) }
+        let generation = try store.putEndpoint(config)
+        try ensureAgent()
+        let timeout = request.config["ready_timeout"]?.stringValue.flatMap(DurationText.seconds) ?? defaultReadyTimeout
+        let status = try await waitReady(store: store, name: config.name, generation: generation, timeout: timeout)
+        let new = ResourceObject(id: config.name, attributes: Self.attributes(request.config, config: config, status: status))
+        guard status?.ready == true, status!.generation >= generation else {
+            let what = status?.message ?? "the agent has not reported on it yet"
+            return ApplyResponse(new: new, diagnostics: [.error(
+                "endpoint \(config.name) is not ready after \(DurationText.format(seconds: timeout))",
+                detail: "\(what). See `mlinfra endpoints status \(config.name)` and \(AgentProcess(dataDirectory: dataDirectory).logFile.path).",
+                address: request.address)])
+        }
+        return ApplyResponse(new: new)
+    }
+
+    public func read(_ request: ReadRequest) async throws -> ReadResponse {
+        try checkType(request.type)
+        let store = try ControlStore(directory: servingDirectory)
+        guard let desired = try store.endpoint(request.id) else { return ReadResponse(current: nil) }
+        let status = try store.status(request.id)
+        var attributes = request.prior.attributes
+        attributes["id"] = .string(request.id)
+        attributes["url"] = .string(desired.config.url)
+        attributes["served_version"] = status?.servedVersion.map(Value.string) ?? .null
+        attributes["ready_replicas"] = .int(status?.readyReplicas ?? 0)
+        var diagnostics: [Diagnostic] = []
+        if AgentProcess(dataDirectory: dataDirectory).runningPID() == nil {
+            diagnostics.append(.warning("endpoint \(request.id) is not served: no agent runs for \(dataDirectory.path)",
+                                        detail: "start it with `mlinfra agent --detach --data-dir \(dataDirectory.path)`, or run apply", address: request.address))
+            attributes["ready_replicas"] = 0
+        }
+        return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes), diagnostics: diagnostics)
+    }
+
+    public func importResource(_ request: ImportRequest) async throws -> ImportResponse {
+        try checkType(request.type)
+        let store = try ControlStore(directory: servingDirectory)
+        guard let desired = try store.endpoint(request.id) else { return ImportResponse(imported: nil) }
+        let c = desired.config
+        var attrs: [String: Value] = [
+            "name": .string(c.name), "model": .string(c.model), "port": .int(c.port), "host": .string(c.host),
+            "replicas": ["min": .int(c.replicas.min), "max": .int(c.replicas.max)],
+            "autoscaling": ["metric": .string(c.autoscaling.metric.rawValue), "target": .number(c.autoscaling.target),
+                            "scale_down_window": .string(DurationText.format(seconds: c.autoscaling.scaleDownWindow))],
+            "capture": ["sample_percent": .number(c.captureSamplePercent)],
+        ]
+        if let f = c.features { attrs["features"] = .string(f) }
+        if let canary = c.canary { attrs["traffic"] = ["canary": .string(canary.model), "percent": .number(canary.percent)] }
+        let status = try store.status(request.id)
+        return ImportResponse(imported: ResourceObject(id: c.name, attributes: Self.attributes(attrs, config: c, status: status)))
+    }
+
+    // MARK: Helpers
+
+    static func attributes(_ config: [String: Value], config c: EndpointConfig, status: EndpointStatus?) -> [String: Value] {
+        var attributes = config
+        attributes["name"] = .string(c.name)
+        attributes["host"] = .string(c.host)
+        attributes["id"] = .string(c.name)
+        attributes["url"] = .string(c.url)
+        attributes["served_version"] = status?.servedVersion.map(Value.string) ?? .null
+        attributes["ready_replicas"] = .int(status?.readyReplicas ?? 0)
+        return attributes
+    }
+
+    private func checkType(_ type: String) throws {
+        guard type == "endpoint" else {
+            throw ProviderError(provider: Self.name, message: "resource type \(type) is not served by the serving provider", detail: "it manages `endpoint` only")
+        }
+    }
+
+    /// Starts `mlinfra agent --detach` for the data directory unless an agent runs.
+    private func ensureAgent() throws {
+        let files = AgentProcess(dataDirectory: dataDirectory)
+        if files.runningPID() != nil { return }
+        _ = try files.spawnDetached(executable: agentExecutable ?? currentExecutablePath(), dataDirectory: dataDirectory)
+    }
+
+    private func waitReady(store: ControlStore, name: String, generation: Int, timeout: Double) async throws -> EndpointStatus? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: EndpointStatus?
+        while Date() < deadline {
+            last = try store.status(name)
+            if let s = last, s.generation >= generation, s.ready { return s }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        return last
+    }
+}
+
+/// The model source the agent uses: `file:` paths, and the data directory's model registry.
+public func defaultModelSource(dataDirectory: URL) -> any ModelSource {
+    ChainedModelSource([])
+}
