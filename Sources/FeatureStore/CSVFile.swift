@@ -1,0 +1,351 @@
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A file mapped read-only into memory.
+///
+/// `@unchecked Sendable`: the mapping is read-only and lives until `deinit`, so
+/// any number of threads may read `base[0..<count]` at once.
+final class MappedFile: @unchecked Sendable {
+    let path: String
+    let base: UnsafePointer<UInt8>
+    let count: Int
+    private let mapped: Bool
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw FeatureStoreError.fileUnreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw FeatureStoreError.fileUnreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw FeatureStoreError.fileUnreadable(path: path, reason: "not a regular file")
+        }
+        count = Int(st.st_size)
+        if count == 0 {
+            base = UnsafePointer(UnsafeMutablePointer<UInt8>.allocate(capacity: 1))
+            mapped = false
+            return
+        }
+        let p = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw FeatureStoreError.fileUnreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        madvise(p, count, MADV_SEQUENTIAL)
+        base = UnsafePointer(p.assumingMemoryBound(to: UInt8.self))
+        mapped = true
+    }
+
+    deinit {
+        if mapped {
+            munmap(UnsafeMutableRawPointer(mutating: base), count)
+        } else {
+            UnsafeMutablePointer(mutating: base).deallocate()
+        }
+    }
+
+    /// The 1-based line number of a byte offset.
+    func lineNumber(at offset: Int) -> Int {
+        var line = 1
+        var p = base
+        let end = base + min(offset, count)
+        while p < end, let nl = memchr(p, 0x0A, end - p) {
+            line += 1
+            p = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) + 1
+        }
+        return line
+    }
+}
+
+/// One field of a CSV record: its raw byte range, quotes included.
+struct CSVField {
+    var start: Int
+    var end: Int
+    var quoted: Bool
+
+    /// The range of the value, without the enclosing quotes.
+    @inline(__always) var innerStart: Int { quoted ? start + 1 : start }
+    @inline(__always) var innerEnd: Int { quoted ? end - 1 : end }
+}
+
+/// A CSV file (RFC 4180: comma separated, `"` quoting with `""` escapes, LF or CRLF line ends)
+/// read from a memory mapping, field by field, without building strings for the cells.
+final class CSVFile: @unchecked Sendable {
+    // @unchecked Sendable: all stored properties are immutable after init; MappedFile is read-only.
+    let file: MappedFile
+    let header: [String]
+    let dataStart: Int
+    /// True when some byte is a `"`; then records may span lines and the file is scanned on one thread.
+    let hasQuotes: Bool
+
+    var path: String { file.path }
+
+    init(path: String) throws {
+        file = try MappedFile(path: path)
+        hasQuotes = file.count > 0 && memchr(file.base, 0x22, file.count) != nil
+        var fields: [CSVField] = []
+        let next = CSVFile.scanRecord(file.base, file.count, from: 0, into: &fields, limit: Int.max)
+        guard next > 0, !fields.isEmpty else {
+            throw FeatureStoreError.badData(file: path, line: 1, column: "-", message: "the file is empty; a header line is required")
+        }
+        var names: [String] = []
+        for (i, f) in fields.enumerated() {
+            var name = CSVFile.string(file.base, f)
+            if i == 0, name.hasPrefix("\u{FEFF}") { name.removeFirst() }
+            names.append(name.trimmingCharacters(in: .whitespaces))
+        }
+        header = names
+        dataStart = next
+    }
+
+    func columnIndex(_ name: String) throws -> Int {
+        guard let i = header.firstIndex(of: name) else {
+            throw FeatureStoreError.missingColumn(file: path, column: name, available: header)
+        }
+        return i
+    }
+
+    /// The value of a field as a string, quotes removed and `""` unescaped.
+    static func string(_ base: UnsafePointer<UInt8>, _ f: CSVField) -> String {
+        let buf = UnsafeBufferPointer(start: base + f.innerStart, count: max(0, f.innerEnd - f.innerStart))
+        let s = String(decoding: buf, as: UTF8.self)
+        return f.quoted && s.contains("\"\"") ? s.replacingOccurrences(of: "\"\"", with: "\"") : s
+    }
+
+    /// Scans one record starting at `offset`, appending up to `limit` fields. Returns the offset
+    /// just past the record's line end, or `offset` itself at the end of the data.
+    @inline(__always)
+    static func scanRecord(
+        _ base: UnsafePointer<UInt8>, _ count: Int, from offset: Int, into fields: inout [CSVField], limit: Int
+    ) -> Int {
+        fields.removeAll(keepingCapacity: true)
+        var i = offset
+        guard i < count else { return offset }
+        var fieldStart = i
+        var quoted = false
+        while i < count {
+            let c = base[i]
+            if c == 0x22, i == fieldStart {
+                quoted = true
+                i += 1
+                while i < count {
+                    if base[i] == 0x22 {
+                        if i + 1 < count, base[i + 1] == 0x22 { i += 2; continue }
+                        break
+                    }
+                    i += 1
+                }
+                i += 1
+                continue
+            }
+            if c == 0x2C {
+                if fields.count < limit { fields.append(CSVField(start: fieldStart, end: i, quoted: quoted)) }
+                i += 1
+                fieldStart = i
+                quoted = false
+                continue
+            }
+            if c == 0x0A {
+                var end = i
+                if end > fieldStart, base[end - 1] == 0x0D { end -= 1 }
+                if fields.count < limit { fields.append(CSVField(start: fieldStart, end: end, quoted: quoted)) }
+                return i + 1
+            }
+            i += 1
+        }
+        var end = min(i, count)
+        if end > fieldStart, base[end - 1] == 0x0D { end -= 1 }
+        if fields.count < limit { fields.append(CSVField(start: fieldStart, end: end, quoted: quoted)) }
+        return count
+    }
+
+    /// The offsets where each of `parts` chunks of the data region starts, on record boundaries.
+    private func chunkStarts(_ parts: Int) -> [Int] {
+        let n = file.count - dataStart
+        guard !hasQuotes, parts > 1, n > 1 << 20 else { return [dataStart] }
+        var starts = [dataStart]
+        for k in 1..<parts {
+            var p = dataStart + n * k / parts
+            guard p > starts.last! else { continue }
+            guard let nl = memchr(file.base + p, 0x0A, file.count - p) else { break }
+            p = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - file.base + 1
+            if p < file.count, p > starts.last! { starts.append(p) }
+        }
+        return starts
+    }
+
+    /// Scans every data record, in chunks on several threads when the file allows it.
+    ///
+    /// `body` gets the chunk's state, the record's start offset and its fields (at most
+    /// `columns` of them); records of zero length are skipped. States come back in file order.
+    func scanChunks<State>(
+        columns: Int, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        makeState: () -> State,
+        _ body: (inout State, Int, UnsafeBufferPointer<CSVField>) throws -> Void
+    ) throws -> [State] {
+        let starts = chunkStarts(max(1, threads))
+        var states = (0..<starts.count).map { _ in makeState() }
+        var errors = [Error?](repeating: nil, count: starts.count)
+        let mapped = file
+        let count = file.count
+        try withoutActuallyEscaping(body) { body in
+            try states.withUnsafeMutableBufferPointer { statesBuf in
+                try errors.withUnsafeMutableBufferPointer { errorsBuf in
+                    let sb = UnsafeSendable(statesBuf)
+                    let eb = UnsafeSendable(errorsBuf)
+                    let work = UnsafeSendable(body)
+                    let run: @Sendable (Int) -> Void = { k in
+                        let end = k + 1 < starts.count ? starts[k + 1] : count
+                        var fields: [CSVField] = []
+                        fields.reserveCapacity(min(columns, 256))
+                        var offset = starts[k]
+                        do {
+                            while offset < end {
+                                let next = CSVFile.scanRecord(mapped.base, end, from: offset, into: &fields, limit: columns)
+                                if !(fields.count == 1 && fields[0].end == fields[0].start) {
+                                    try fields.withUnsafeBufferPointer { try work.value(&sb.value[k], offset, $0) }
+                                }
+                                offset = next
+                            }
+                        } catch {
+                            eb.value[k] = error
+                        }
+                    }
+                    if starts.count == 1 {
+                        run(0)
+                    } else {
+                        DispatchQueue.concurrentPerform(iterations: starts.count, execute: run)
+                    }
+                    if let first = eb.value.compactMap({ $0 }).first { throw first }
+                }
+            }
+        }
+        return states
+    }
+
+    /// An error about one cell, with its line number.
+    func dataError(at offset: Int, column: Int, _ message: String) -> FeatureStoreError {
+        .badData(file: path, line: file.lineNumber(at: offset), column: column < header.count ? header[column] : "#\(column + 1)", message: message)
+    }
+
+    /// The error for a record with too few fields.
+    func shortRecord(at offset: Int, fields: Int) -> FeatureStoreError {
+        .badData(
+            file: path, line: file.lineNumber(at: offset), column: header.count > fields ? header[fields] : "-",
+            message: "the line has \(fields) fields, the header has \(header.count)")
+    }
+}
+
+/// Carries a value across a `concurrentPerform` boundary.
+///
+/// `@unchecked Sendable`: used only where each thread touches a disjoint part of the
+/// wrapped buffer (one slot per chunk) and the owner waits for every thread to finish.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Byte-level checks and parses of cell text.
+enum CellText {
+    @inline(__always)
+    static func parseInt(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int64? {
+        guard n > 0 else { return nil }
+        var i = 0
+        var neg = false
+        if p[0] == 0x2D || p[0] == 0x2B { neg = p[0] == 0x2D; i = 1 }
+        guard i < n else { return nil }
+        var v: Int64 = 0
+        while i < n {
+            let c = p[i]
+            if c == 0x2E {
+                // `12.0` is an integer written by a tool that went through floats.
+                var j = i + 1
+                while j < n, p[j] == 0x30 { j += 1 }
+                guard j == n, j > i + 1 else { return nil }
+                break
+            }
+            guard c >= 0x30, c <= 0x39 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(c &- 0x30))
+            guard !o1, !o2 else { return nil }
+            v = a
+            i += 1
+        }
+        return neg ? -v : v
+    }
+
+    /// A decimal or scientific number, or `nan` / `inf` in the usual spellings.
+    @inline(__always)
+    static func isNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        guard n > 0 else { return false }
+        var i = 0
+        if p[0] == 0x2D || p[0] == 0x2B { i = 1 }
+        var digits = 0
+        var dot = false
+        var exp = false
+        while i < n {
+            let c = p[i]
+            if c >= 0x30 && c <= 0x39 {
+                digits += 1
+            } else if c == 0x2E, !dot, !exp {
+                dot = true
+            } else if (c == 0x65 || c == 0x45), digits > 0, !exp {
+                exp = true
+                digits = 0
+                if i + 1 < n, p[i + 1] == 0x2D || p[i + 1] == 0x2B { i += 1 }
+            } else {
+                return isSpecial(p, n)
+            }
+            i += 1
+        }
+        return digits > 0
+    }
+
+    static func isSpecial(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        let s = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self).lowercased()
+        return ["nan", "inf", "-inf", "+inf", "infinity", "-infinity"].contains(s)
+    }
+
+    static func parseDouble(_ p: UnsafePointer<UInt8>, _ n: Int) -> Double? {
+        guard isNumber(p, n) else { return nil }
+        return Double(String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self))
+            ?? (isSpecial(p, n) ? specialValue(p, n) : nil)
+    }
+
+    private static func specialValue(_ p: UnsafePointer<UInt8>, _ n: Int) -> Double {
+        let s = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self).lowercased()
+        if s == "nan" { return .nan }
+        return s.hasPrefix("-") ? -.infinity : .infinity
+    }
+
+    static func parseBool(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool? {
+        switch String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self).lowercased() {
+        case "true", "1", "t", "yes": true
+        case "false", "0", "f", "no": false
+        default: nil
+        }
+    }
+
+    /// Whether the cell is valid text for a value of `type` (an empty cell is a null and always valid).
+    @inline(__always)
+    static func validate(_ p: UnsafePointer<UInt8>, _ n: Int, as type: ValueType) -> Bool {
+        if n == 0 { return true }
+        switch type {
+        case .int64, .int32: return parseInt(p, n) != nil
+        case .float64, .float32: return isNumber(p, n)
+        case .string: return true
+        case .bool: return parseBool(p, n) != nil
+        case .unixTimestamp: return Timestamp.parse(p, n) != nil
+        }
+    }
+}

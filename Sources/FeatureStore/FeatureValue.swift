@@ -1,0 +1,116 @@
+import Foundation
+
+/// One feature value, typed.
+public enum FeatureValue: Sendable, Hashable, CustomStringConvertible {
+    case null
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case bool(Bool)
+
+    public var isNull: Bool { if case .null = self { true } else { false } }
+
+    /// Parses cell text as a value of `type`; empty text is null. Nil when the text does not fit the type.
+    static func parse(_ p: UnsafePointer<UInt8>, _ n: Int, as type: ValueType) -> FeatureValue? {
+        if n == 0 { return .null }
+        switch type {
+        case .int64, .int32:
+            return CellText.parseInt(p, n).map { .int($0) }
+        case .float64, .float32:
+            guard let d = CellText.parseDouble(p, n) else { return nil }
+            if d.isNaN { return .null }
+            return .double(type == .float32 ? Double(Float(d)) : d)
+        case .string:
+            return .string(String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self))
+        case .bool:
+            return CellText.parseBool(p, n).map { .bool($0) }
+        case .unixTimestamp:
+            return Timestamp.parse(p, n).map { .int($0 / Timestamp.microsPerSecond) }
+        }
+    }
+
+    /// Parses a string as a value of `type`.
+    public static func parse(_ text: String, as type: ValueType) -> FeatureValue? {
+        var copy = text
+        return copy.withUTF8 { buf in
+            buf.count == 0 ? .null : parse(buf.baseAddress!, buf.count, as: type)
+        }
+    }
+
+    /// The value as a CSV cell (empty for null; quoted when it must be).
+    public var csvText: String {
+        switch self {
+        case .null: return ""
+        case .int(let i): return String(i)
+        case .double(let d): return d.isFinite ? FeatureValue.shortest(d) : (d.isNaN ? "" : (d > 0 ? "inf" : "-inf"))
+        case .bool(let b): return b ? "True" : "False"
+        case .string(let s):
+            guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+    }
+
+    /// The value as JSON text.
+    public var jsonText: String {
+        switch self {
+        case .null: return "null"
+        case .int(let i): return String(i)
+        case .double(let d): return d.isFinite ? FeatureValue.shortest(d) : "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .string(let s): return JSONText.quote(s)
+        }
+    }
+
+    public var description: String { jsonText }
+
+    /// Shortest text that reads back as the same double (`57.258116`, `1e-07`, `3.0`).
+    static func shortest(_ d: Double) -> String {
+        d.description
+    }
+}
+
+/// Minimal JSON text helpers for the writers that build output byte by byte.
+enum JSONText {
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if ch.value < 0x20 {
+                    let hex = String(ch.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(ch)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// Whether bytes are a number in JSON's grammar (so they can be copied into JSON as they are).
+    static func isNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var i = 0
+        @inline(__always) func isDigit(_ k: Int) -> Bool { k < n && p[k] >= 0x30 && p[k] <= 0x39 }
+        if i < n, p[i] == 0x2D { i += 1 }
+        guard isDigit(i) else { return false }
+        if p[i] == 0x30 { i += 1 } else { while isDigit(i) { i += 1 } }
+        if i < n, p[i] == 0x2E {
+            i += 1
+            guard isDigit(i) else { return false }
+            while isDigit(i) { i += 1 }
+        }
+        if i < n, p[i] == 0x65 || p[i] == 0x45 {
+            i += 1
+            if i < n, p[i] == 0x2B || p[i] == 0x2D { i += 1 }
+            guard isDigit(i) else { return false }
+            while isDigit(i) { i += 1 }
+        }
+        return i == n
+    }
+}

@@ -1,0 +1,291 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// A feature store kept in one directory: definitions, online table and materialization log
+/// in `store.sqlite` (WAL), offline data read from the views' sources where they are.
+///
+/// Safe to share across tasks and threads; several processes may open the same directory
+/// (definitions written by one are picked up by the others on their next call).
+public final class LocalFeatureStore: Sendable {
+    public let directory: String
+    let pool: DatabasePool
+    let clock: @Sendable () -> Int64
+    private let cache = Mutex(Cache())
+
+    struct Cache {
+        var generation: Int64 = -1
+        var definitions = Definitions()
+        var layouts: [Int64: [String]] = [:]
+    }
+
+    /// Opens (creating when needed) the store in `directory`.
+    /// - Parameter clock: now, in microseconds since the epoch; tests pass a fixed one.
+    public init(directory: String, clock: @escaping @Sendable () -> Int64 = Timestamp.now) throws {
+        self.directory = directory
+        self.pool = try StoreDatabase.open(directory: directory)
+        self.clock = clock
+    }
+
+    // MARK: Definitions
+
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    /// The definitions as stored now.
+    public func definitions() throws -> Definitions {
+        try storage { try pool.read { db in try self.currentDefinitions(db) } }
+    }
+
+    /// The cached definitions, reloaded when another writer bumped the generation.
+    func currentDefinitions(_ db: Database) throws -> Definitions {
+        let generation = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'generation'")) ?? 0
+        if let hit = cache.withLock({ $0.generation == generation ? $0.definitions : nil }) { return hit }
+        var defs = Definitions()
+        let decoder = JSONDecoder()
+        for row in try Row.fetchAll(db, sql: "SELECT kind, name, body FROM definitions") {
+            let kind: String = row["kind"]
+            let body: String = row["body"]
+            let data = Data(body.utf8)
+            switch kind {
+            case "entity": let e = try decoder.decode(Entity.self, from: data); defs.entities[e.name] = e
+            case "view": let v = try decoder.decode(FeatureView.self, from: data); defs.views[v.name] = v
+            case "service": let s = try decoder.decode(FeatureService.self, from: data); defs.services[s.name] = s
+            default: continue
+            }
+        }
+        cache.withLock {
+            $0.generation = generation
+            $0.definitions = defs
+        }
+        return defs
+    }
+
+    private func put(kind: String, name: String, body: some Encodable) throws {
+        let json = String(decoding: try Self.encoder.encode(body), as: UTF8.self)
+        try storage {
+            try pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO definitions (kind, name, body, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at
+                        """, arguments: [kind, name, json, Date().timeIntervalSince1970])
+                try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            }
+        }
+    }
+
+    public func apply(_ entity: Entity) throws {
+        guard !entity.joinKeys.isEmpty else {
+            throw FeatureStoreError.invalidDefinition(object: "entity \(entity.name)", message: "join_keys is empty; name at least one key column")
+        }
+        try put(kind: "entity", name: entity.name, body: entity)
+    }
+
+    /// Stores a view after checking that its entities exist and its features are distinct.
+    public func apply(_ view: FeatureView) throws {
+        let defs = try definitions()
+        for name in view.entities where defs.entities[name] == nil {
+            throw FeatureStoreError.unknownObject(kind: "entity", name: name, known: defs.entities.keys.sorted())
+        }
+        guard !view.features.isEmpty else {
+            throw FeatureStoreError.invalidDefinition(object: "feature view \(view.name)", message: "it has no features")
+        }
+        var seen = Set<String>()
+        for f in view.features where !seen.insert(f.name).inserted {
+            throw FeatureStoreError.invalidDefinition(object: "feature view \(view.name)", message: "feature '\(f.name)' is listed twice")
+        }
+        guard view.ttlSeconds >= 0 else {
+            throw FeatureStoreError.invalidDefinition(object: "feature view \(view.name)", message: "ttl must not be negative")
+        }
+        try put(kind: "view", name: view.name, body: view)
+    }
+
+    public func apply(_ service: FeatureService) throws {
+        _ = try definitions().resolve(features: service.features, service: nil)
+        try put(kind: "service", name: service.name, body: service)
+    }
+
+    public enum ObjectKind: String, Sendable {
+        case entity
+        case view
+        case service
+    }
+
+    /// Removes a definition (and, for a view, its online rows). Returns false when there was none.
+    @discardableResult
+    public func remove(_ kind: ObjectKind, named name: String) throws -> Bool {
+        try storage {
+            try pool.write { db in
+                try db.execute(sql: "DELETE FROM definitions WHERE kind = ? AND name = ?", arguments: [kind.rawValue, name])
+                let removed = db.changesCount > 0
+                if kind == .view {
+                    try db.execute(sql: "DELETE FROM online WHERE view = ?", arguments: [name])
+                    try db.execute(sql: "DELETE FROM materializations WHERE view = ?", arguments: [name])
+                }
+                try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+                return removed
+            }
+        }
+    }
+
+    // MARK: Historical retrieval
+
+    /// Joins the requested features onto every row of the entity file, point-in-time correct,
+    /// and writes the result. Runs on the calling thread (and all cores inside).
+    public func historical(_ request: HistoricalRequest, progress: ProgressHandler? = nil) throws -> HistoricalSummary {
+        try HistoricalRetrieval.run(request, definitions: try definitions(), progress: progress)
+    }
+
+    // MARK: Materialization
+
+    public struct MaterializeSummary: Sendable, Equatable {
+        public struct ViewResult: Sendable, Equatable {
+            public var view: String
+            public var start: Int64
+            public var end: Int64
+            /// Entities whose latest row in the window was written (or was already there).
+            public var entities: Int
+            /// Online rows actually changed (a newer value replaced an older one, or a new entity).
+            public var written: Int
+        }
+        public var views: [ViewResult]
+    }
+
+    /// Writes, per entity, the latest row with `start <= event_ts <= end` into the online store,
+    /// never replacing a newer (event_ts, created_ts) with an older one. Idempotent.
+    public func materialize(start: Int64, end: Int64, views names: [String]? = nil, progress: ProgressHandler? = nil) throws
+        -> MaterializeSummary
+    {
+        guard start <= end else {
+            throw FeatureStoreError.badRequest(field: "start", message: "start \(Timestamp.format(start)) is after end \(Timestamp.format(end))")
+        }
+        let defs = try definitions()
+        let views = try selectViews(names, defs)
+        var results: [MaterializeSummary.ViewResult] = []
+        for view in views {
+            results.append(try materialize(view: view, defs: defs, start: start, end: end, progress: progress))
+        }
+        return MaterializeSummary(views: results)
+    }
+
+    /// Materializes from where the last run of each view ended (or now − ttl, or the beginning
+    /// when the view has no ttl) up to `end`.
+    public func materializeIncremental(end: Int64, views names: [String]? = nil, progress: ProgressHandler? = nil) throws
+        -> MaterializeSummary
+    {
+        let defs = try definitions()
+        let views = try selectViews(names, defs)
+        var results: [MaterializeSummary.ViewResult] = []
+        for view in views {
+            let last = try storage {
+                try pool.read { db in
+                    try Int64.fetchOne(db, sql: "SELECT MAX(end_ts) FROM materializations WHERE view = ?", arguments: [view.name])
+                }
+            }
+            let start = last ?? (view.ttlSeconds > 0 ? clock() - view.ttlSeconds * Timestamp.microsPerSecond : Int64.min / 2)
+            guard start <= end else {
+                results.append(.init(view: view.name, start: start, end: end, entities: 0, written: 0))
+                continue
+            }
+            results.append(try materialize(view: view, defs: defs, start: start, end: end, progress: progress))
+        }
+        return MaterializeSummary(views: results)
+    }
+
+    private func selectViews(_ names: [String]?, _ defs: Definitions) throws -> [FeatureView] {
+        if let names, !names.isEmpty { return try names.map { try defs.view(named: $0) } }
+        return defs.views.values.filter(\.online).sorted { $0.name < $1.name }
+    }
+
+    private func materialize(view: FeatureView, defs: Definitions, start: Int64, end: Int64, progress: ProgressHandler?) throws
+        -> MaterializeSummary.ViewResult
+    {
+        progress?("reading \(view.name)", 0)
+        let rows = try SourceRows.load(view: view, definitions: defs)
+        // Latest row per key inside the window: (ts, cts, file order) decides.
+        var best: [Int64: Int] = [:]
+        for i in 0..<rows.count {
+            let ts = rows.eventTimes[i]
+            guard ts >= start, ts <= end else { continue }
+            let k = rows.keys[i]
+            if let j = best[k] {
+                let a = (rows.eventTimes[j], rows.createdTimes[j])
+                let b = (ts, rows.createdTimes[i])
+                if b >= a { best[k] = i }
+            } else {
+                best[k] = i
+            }
+        }
+        let names = view.features.map(\.name)
+        let namesJSON = String(decoding: try JSONEncoder().encode(names), as: UTF8.self)
+        let items = best.sorted { $0.key < $1.key }
+        var written = 0
+        let total = items.count
+        try storage {
+            try pool.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO layouts (view, names) VALUES (?, ?)", arguments: [view.name, namesJSON])
+                let layout = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM layouts WHERE view = ? AND names = ?", arguments: [view.name, namesJSON])!
+                let stmt = try db.makeStatement(
+                    sql: """
+                        INSERT INTO online (view, entity_key, event_ts, created_ts, layout, payload) VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (view, entity_key) DO UPDATE SET
+                            event_ts = excluded.event_ts, created_ts = excluded.created_ts,
+                            layout = excluded.layout, payload = excluded.payload
+                        WHERE excluded.event_ts > online.event_ts
+                           OR (excluded.event_ts = online.event_ts AND excluded.created_ts > online.created_ts)
+                           OR (excluded.event_ts = online.event_ts AND excluded.created_ts = online.created_ts
+                               AND (excluded.payload IS NOT online.payload OR excluded.layout != online.layout))
+                        """)
+                let step = max(1, total / 100)
+                for (n, (key, i)) in items.enumerated() {
+                    if n % step == 0 { progress?("materializing \(view.name)", Double(n) / Double(max(1, total))) }
+                    try stmt.execute(arguments: [
+                        view.name, rows.keySpace.text(of: key), rows.eventTimes[i], rows.createdTimes[i], layout,
+                        Payload.encode(rows.values(ofRow: i)),
+                    ])
+                    written += db.changesCount
+                }
+                try db.execute(
+                    sql: "INSERT INTO materializations (view, start_ts, end_ts, rows, at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [view.name, start, end, total, Date().timeIntervalSince1970])
+            }
+        }
+        progress?("materialized \(view.name)", 1)
+        return .init(view: view.name, start: start, end: end, entities: total, written: written)
+    }
+
+    /// The end of the last materialization of a view, if any.
+    public func lastMaterialized(view: String) throws -> Int64? {
+        try storage {
+            try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT MAX(end_ts) FROM materializations WHERE view = ?", arguments: [view])
+            }
+        }
+    }
+
+    /// Runs a database operation, turning GRDB errors into `FeatureStoreError.storage`.
+    func storage<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as FeatureStoreError {
+            throw error
+        } catch {
+            throw FeatureStoreError.storage(message: "\(error)")
+        }
+    }
+
+    func layout(_ id: Int64, _ db: Database) throws -> [String] {
+        if let hit = cache.withLock({ $0.layouts[id] }) { return hit }
+        guard let json = try String.fetchOne(db, sql: "SELECT names FROM layouts WHERE id = ?", arguments: [id]) else {
+            throw FeatureStoreError.storage(message: "online row refers to layout \(id), which is missing")
+        }
+        let names = try JSONDecoder().decode([String].self, from: Data(json.utf8))
+        cache.withLock { $0.layouts[id] = names }
+        return names
+    }
+}

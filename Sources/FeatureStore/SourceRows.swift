@@ -1,0 +1,330 @@
+import Foundation
+import GRDB
+
+/// How entity keys become the 64-bit integers that rows are sorted and joined on.
+///
+/// A single integer join key is used as it is. Any other key (strings, several join
+/// keys) is interned: each distinct key text gets a number, and an entity key that no
+/// feature row has gets none, so it matches nothing.
+final class KeySpace: @unchecked Sendable {
+    // @unchecked Sendable: filled while the source loads (one thread), then only read.
+    let joinKeys: [String]
+    let types: [ValueType]
+    private(set) var ids: [String: Int64] = [:]
+    private(set) var texts: [String] = []
+
+    init(joinKeys: [String], types: [ValueType]) {
+        self.joinKeys = joinKeys
+        self.types = types
+    }
+
+    /// One integer join key: keys are the integers themselves.
+    var isDirect: Bool { joinKeys.count == 1 && types[0].isInteger }
+
+    static let noMatch = Int64.min
+
+    func intern(_ text: String) -> Int64 {
+        if let id = ids[text] { return id }
+        let id = Int64(texts.count)
+        ids[text] = id
+        texts.append(text)
+        return id
+    }
+
+    func lookup(_ text: String) -> Int64 { ids[text] ?? KeySpace.noMatch }
+
+    /// The canonical text of a key (what the online store and HTTP requests use).
+    func text(of key: Int64) -> String { isDirect ? String(key) : texts[Int(key)] }
+
+    /// Canonical text of one join-key cell: integers without sign noise or `.0`, other text as is.
+    static func canonical(_ p: UnsafePointer<UInt8>, _ n: Int, type: ValueType) -> String? {
+        if type.isInteger {
+            return CellText.parseInt(p, n).map { String($0) }
+        }
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+
+    static let separator = "\u{1F}"
+}
+
+/// A feature view's source rows, loaded for joining: key, event time and created time per row,
+/// and a way back to the feature values of any row.
+final class SourceRows: @unchecked Sendable {
+    // @unchecked Sendable: immutable after `load`; the CSV mapping is read-only.
+    enum Storage {
+        /// Values stay in the mapped CSV; `offsets[i]` is where row i's record starts.
+        case csv(CSVFile, offsets: [Int], columns: [Int])
+        /// Values read from a SQLite table, one array per row in the view's feature order.
+        case table([[FeatureValue]])
+    }
+
+    let view: FeatureView
+    let keySpace: KeySpace
+    let keys: [Int64]
+    let eventTimes: [Int64]
+    let createdTimes: [Int64]
+    let storage: Storage
+
+    var count: Int { keys.count }
+
+    private init(view: FeatureView, keySpace: KeySpace, keys: [Int64], eventTimes: [Int64], createdTimes: [Int64], storage: Storage) {
+        self.view = view
+        self.keySpace = keySpace
+        self.keys = keys
+        self.eventTimes = eventTimes
+        self.createdTimes = createdTimes
+        self.storage = storage
+    }
+
+    /// Reads a view's source (its path already resolved), checking every cell against its type.
+    static func load(view: FeatureView, definitions: Definitions) throws -> SourceRows {
+        let space = KeySpace(joinKeys: try definitions.joinKeys(of: view), types: try definitions.joinKeyTypes(of: view))
+        switch view.source.kind {
+        case .csv(let path):
+            return try loadCSV(view: view, path: path, space: space)
+        case .sqlite(let path, let table):
+            return try loadTable(view: view, path: path, table: table, space: space)
+        }
+    }
+
+    private struct Chunk {
+        var keys: [Int64] = []
+        var ts: [Int64] = []
+        var cts: [Int64] = []
+        var offsets: [Int] = []
+        var keyTexts: [String] = []
+    }
+
+    private static func loadCSV(view: FeatureView, path: String, space: KeySpace) throws -> SourceRows {
+        let csv = try CSVFile(path: path)
+        let keyCols = try space.joinKeys.map { try csv.columnIndex($0) }
+        let tsCol = try csv.columnIndex(view.source.timestampField)
+        let ctsCol = try view.source.createdTimestampField.map { try csv.columnIndex($0) }
+        let featureCols = try view.features.map { try csv.columnIndex($0.name) }
+        let featureTypes = view.features.map(\.type)
+        let limit = ([tsCol, ctsCol ?? 0] + keyCols + featureCols).max()! + 1
+        let direct = space.isDirect
+        let keyTypes = space.types
+        let base = csv.file.base
+
+        let chunks = try csv.scanChunks(columns: limit, threads: direct ? ProcessInfo.processInfo.activeProcessorCount : 1, makeState: { Chunk() }) {
+            state, offset, fields in
+            guard fields.count >= limit else { throw csv.shortRecord(at: offset, fields: fields.count) }
+            if direct {
+                let f = fields[keyCols[0]]
+                guard let k = CellText.parseInt(base + f.innerStart, f.innerEnd - f.innerStart) else {
+                    throw csv.dataError(at: offset, column: keyCols[0], "'\(CSVFile.string(base, f))' is not an integer join key")
+                }
+                state.keys.append(k)
+            } else {
+                var parts: [String] = []
+                for (j, c) in keyCols.enumerated() {
+                    let f = fields[c]
+                    guard f.innerEnd > f.innerStart,
+                        let text = KeySpace.canonical(base + f.innerStart, f.innerEnd - f.innerStart, type: keyTypes[j])
+                    else {
+                        throw csv.dataError(at: offset, column: c, "'\(CSVFile.string(base, f))' is not a valid \(keyTypes[j].rawValue) join key")
+                    }
+                    parts.append(f.quoted ? CSVFile.string(base, f) : text)
+                }
+                state.keyTexts.append(parts.joined(separator: KeySpace.separator))
+            }
+            let t = fields[tsCol]
+            guard let ts = Timestamp.parse(base + t.innerStart, t.innerEnd - t.innerStart) else {
+                throw csv.dataError(at: offset, column: tsCol, "'\(CSVFile.string(base, t))' is not a timestamp (write ISO-8601 such as 2024-01-01T00:00:00Z, or epoch seconds)")
+            }
+            state.ts.append(ts)
+            if let ctsCol {
+                let c = fields[ctsCol]
+                if c.innerEnd == c.innerStart {
+                    state.cts.append(Int64.min)
+                } else {
+                    guard let cts = Timestamp.parse(base + c.innerStart, c.innerEnd - c.innerStart) else {
+                        throw csv.dataError(at: offset, column: ctsCol, "'\(CSVFile.string(base, c))' is not a timestamp")
+                    }
+                    state.cts.append(cts)
+                }
+            }
+            for (j, c) in featureCols.enumerated() {
+                let f = fields[c]
+                if !CellText.validate(base + f.innerStart, f.innerEnd - f.innerStart, as: featureTypes[j]) {
+                    throw csv.dataError(at: offset, column: c, "'\(CSVFile.string(base, f))' is not a \(featureTypes[j].rawValue)")
+                }
+            }
+            state.offsets.append(offset)
+        }
+        let total = chunks.reduce(0) { $0 + $1.ts.count }
+        var keys: [Int64] = []
+        var ts: [Int64] = []
+        var cts: [Int64] = []
+        var offsets: [Int] = []
+        keys.reserveCapacity(total)
+        ts.reserveCapacity(total)
+        offsets.reserveCapacity(total)
+        for chunk in chunks {
+            if direct {
+                keys += chunk.keys
+            } else {
+                for text in chunk.keyTexts { keys.append(space.intern(text)) }
+            }
+            ts += chunk.ts
+            offsets += chunk.offsets
+            if ctsCol != nil { cts += chunk.cts }
+        }
+        if ctsCol == nil { cts = [Int64](repeating: Int64.min, count: total) }
+        return SourceRows(
+            view: view, keySpace: space, keys: keys, eventTimes: ts, createdTimes: cts,
+            storage: .csv(csv, offsets: offsets, columns: featureCols))
+    }
+
+    private static func loadTable(view: FeatureView, path: String, table: String, space: KeySpace) throws -> SourceRows {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw FeatureStoreError.fileUnreadable(path: path, reason: "no such file")
+        }
+        var config = Configuration()
+        config.readonly = true
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw FeatureStoreError.fileUnreadable(path: path, reason: "\(error)")
+        }
+        let where_ = "\(path) table \(table)"
+        var keys: [Int64] = []
+        var ts: [Int64] = []
+        var cts: [Int64] = []
+        var values: [[FeatureValue]] = []
+        do {
+            try queue.read { db in
+                guard try db.tableExists(table) else {
+                    throw FeatureStoreError.fileUnreadable(path: path, reason: "no table '\(table)'")
+                }
+                let available = try db.columns(in: table).map(\.name)
+                let needed = space.joinKeys + [view.source.timestampField] + (view.source.createdTimestampField.map { [$0] } ?? [])
+                    + view.features.map(\.name)
+                for column in needed where !available.contains(column) {
+                    throw FeatureStoreError.missingColumn(file: where_, column: column, available: available)
+                }
+                let sql = "SELECT rowid, " + needed.map { $0.quotedDatabaseIdentifier }.joined(separator: ", ")
+                    + " FROM " + table.quotedDatabaseIdentifier
+                let cursor = try Row.fetchCursor(db, sql: sql)
+                let nk = space.joinKeys.count
+                let hasCreated = view.source.createdTimestampField != nil
+                while let row = try cursor.next() {
+                    let rowid: Int64 = row[0]
+                    func fail(_ column: String, _ message: String) -> FeatureStoreError {
+                        .badData(file: where_, line: Int(rowid), column: column, message: message + " (line = rowid)")
+                    }
+                    var parts: [String] = []
+                    for j in 0..<nk {
+                        let dbv: DatabaseValue = row[1 + j]
+                        guard let text = SourceRows.keyText(dbv, type: space.types[j]) else {
+                            throw fail(space.joinKeys[j], "\(dbv) is not a valid \(space.types[j].rawValue) join key")
+                        }
+                        parts.append(text)
+                    }
+                    if space.isDirect {
+                        keys.append(Int64(parts[0])!)
+                    } else {
+                        keys.append(space.intern(parts.joined(separator: KeySpace.separator)))
+                    }
+                    let tsValue: DatabaseValue = row[1 + nk]
+                    guard let t = SourceRows.timestamp(tsValue) else {
+                        throw fail(view.source.timestampField, "\(tsValue) is not a timestamp")
+                    }
+                    ts.append(t)
+                    var next = 2 + nk
+                    if hasCreated {
+                        let c: DatabaseValue = row[next]
+                        if c.isNull {
+                            cts.append(Int64.min)
+                        } else {
+                            guard let ct = SourceRows.timestamp(c) else {
+                                throw fail(view.source.createdTimestampField!, "\(c) is not a timestamp")
+                            }
+                            cts.append(ct)
+                        }
+                        next += 1
+                    } else {
+                        cts.append(Int64.min)
+                    }
+                    var vals: [FeatureValue] = []
+                    vals.reserveCapacity(view.features.count)
+                    for (j, feature) in view.features.enumerated() {
+                        let dbv: DatabaseValue = row[next + j]
+                        guard let v = SourceRows.featureValue(dbv, type: feature.type) else {
+                            throw fail(feature.name, "\(dbv) is not a \(feature.type.rawValue)")
+                        }
+                        vals.append(v)
+                    }
+                    values.append(vals)
+                }
+            }
+        } catch let error as FeatureStoreError {
+            throw error
+        } catch {
+            throw FeatureStoreError.fileUnreadable(path: path, reason: "\(error)")
+        }
+        return SourceRows(view: view, keySpace: space, keys: keys, eventTimes: ts, createdTimes: cts, storage: .table(values))
+    }
+
+    static func keyText(_ v: DatabaseValue, type: ValueType) -> String? {
+        switch v.storage {
+        case .int64(let i): return String(i)
+        case .double(let d): return type.isInteger ? (d.rounded() == d ? String(Int64(d)) : nil) : String(d)
+        case .string(let s):
+            if type.isInteger { return FeatureValue.parse(s, as: .int64).flatMap { if case .int(let i) = $0 { String(i) } else { nil } } }
+            return s
+        case .null, .blob: return nil
+        }
+    }
+
+    static func timestamp(_ v: DatabaseValue) -> Int64? {
+        switch v.storage {
+        case .int64(let i): return i * Timestamp.microsPerSecond
+        case .double(let d): return Int64((d * 1e6).rounded())
+        case .string(let s): return Timestamp.parse(s)
+        case .null, .blob: return nil
+        }
+    }
+
+    static func featureValue(_ v: DatabaseValue, type: ValueType) -> FeatureValue? {
+        switch v.storage {
+        case .null: return .null
+        case .int64(let i):
+            switch type {
+            case .int64, .int32, .unixTimestamp: return .int(i)
+            case .float64, .float32: return .double(Double(i))
+            case .bool: return .bool(i != 0)
+            case .string: return .string(String(i))
+            }
+        case .double(let d):
+            switch type {
+            case .float64: return d.isNaN ? .null : .double(d)
+            case .float32: return d.isNaN ? .null : .double(Double(Float(d)))
+            case .int64, .int32: return d.rounded() == d ? .int(Int64(d)) : nil
+            case .string: return .string(String(d))
+            default: return nil
+            }
+        case .string(let s): return FeatureValue.parse(s, as: type)
+        case .blob: return nil
+        }
+    }
+
+    /// The feature values of row `i`, in the order of `view.features`.
+    func values(ofRow i: Int) -> [FeatureValue] {
+        switch storage {
+        case .table(let rows):
+            return rows[i]
+        case .csv(let csv, let offsets, let columns):
+            var fields: [CSVField] = []
+            let limit = columns.max().map { $0 + 1 } ?? 0
+            _ = CSVFile.scanRecord(csv.file.base, csv.file.count, from: offsets[i], into: &fields, limit: limit)
+            return zip(columns, view.features).map { c, feature in
+                let f = fields[c]
+                if f.quoted && feature.type == .string { return .string(CSVFile.string(csv.file.base, f)) }
+                return FeatureValue.parse(csv.file.base + f.innerStart, f.innerEnd - f.innerStart, as: feature.type) ?? .null
+            }
+        }
+    }
+}

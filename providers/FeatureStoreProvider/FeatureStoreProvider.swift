@@ -1,0 +1,352 @@
+import FeatureStore
+import Foundation
+import MLInfraCore
+import Synchronization
+
+/// The built-in provider for `feature_store`, `entity`, `feature_view` and `feature_service`,
+/// backed by the FeatureStore engine under `<data_dir>/features/<store>/`.
+///
+/// Ids: `feature_store.main` → `main`; entities, views and services → `STORE/NAME`.
+public struct FeatureStoreProvider: Provider {
+    private struct Settings: Sendable {
+        var dataDir = ".mlinfra"
+        var workingDirectory = FileManager.default.currentDirectoryPath
+    }
+
+    private final class Box: Sendable {
+        let settings = Mutex(Settings())
+        /// Open stores by directory, so repeated calls reuse one SQLite pool.
+        let stores = Mutex([String: LocalFeatureStore]())
+    }
+
+    private let box = Box()
+
+    public init() {}
+
+    // MARK: Schema
+
+    public func schema() async throws -> ProviderSchema {
+        Self.providerSchema
+    }
+
+    static let storeRef = AttributeSchema(
+        .string, required: true, forceNew: true, referenceType: "feature_store", description: "The feature store: ${feature_store.NAME}.")
+    static let nameAttr = AttributeSchema(
+        .string, computed: true, forceNew: true, description: "The object's name in the store; defaults to the resource name.")
+
+    static let providerSchema = ProviderSchema(
+        name: "local",
+        version: MLInfraVersion.current,
+        config: [
+            "data_dir": AttributeSchema(.string, description: "Where the local engines keep their files (default .mlinfra).")
+        ],
+        resourceTypes: [
+            "feature_store": ResourceSchema(
+                description: "A feature store: definitions, online store (SQLite, WAL) and materialization log.",
+                attributes: [
+                    "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Store name; defaults to the resource name."),
+                    "online": AttributeSchema(
+                        .object(["kind": AttributeSchema(.string, allowed: ["sqlite"], description: "Online store kind.")]),
+                        description: "Online store settings: { kind: sqlite }."),
+                    "description": AttributeSchema(.string, description: "Free text."),
+                    "id": .computed(.string, description: "The store name."),
+                    "path": .computed(.string, description: "The store's directory."),
+                ]),
+            "entity": ResourceSchema(
+                description: "An entity and its join keys.",
+                attributes: [
+                    "store": storeRef,
+                    "name": nameAttr,
+                    "join_keys": AttributeSchema(.list(.string), required: true, forceNew: true, description: "Key columns."),
+                    "value_type": AttributeSchema(
+                        .string, forceNew: true, allowed: ["int64", "int32", "string"], description: "Type of the join keys (default int64)."),
+                    "description": AttributeSchema(.string, description: "Free text."),
+                    "id": .computed(.string, description: "STORE/NAME."),
+                ]),
+            "feature_view": ResourceSchema(
+                description: "Typed features read from a CSV file or SQLite table, keyed by entities.",
+                attributes: [
+                    "store": storeRef,
+                    "name": nameAttr,
+                    "entities": AttributeSchema(
+                        .list(.string), required: true, forceNew: true, referenceType: "entity", description: "Entities: [${entity.NAME}, …]."),
+                    "source": AttributeSchema(
+                        .object([
+                            "csv": AttributeSchema(.string, description: "CSV file with a header, relative to the spec."),
+                            "sqlite": AttributeSchema(.string, description: "SQLite database file, relative to the spec."),
+                            "table": AttributeSchema(.string, description: "Table in the SQLite file."),
+                            "timestamp": AttributeSchema(.string, description: "Event-time column (default event_timestamp)."),
+                            "created_timestamp": AttributeSchema(.string, description: "Tie-break column: the later-created row wins."),
+                        ]),
+                        required: true, forceNew: true, description: "Where rows come from."),
+                    "features": AttributeSchema(
+                        .map(.string), required: true,
+                        description: "Feature name → type (int64, int32, float64, float32, string, bool). A type change replaces the view."),
+                    "ttl": AttributeSchema(.duration, description: "How old a row may be and still count (0 or unset: no limit)."),
+                    "online": AttributeSchema(.bool, description: "Materialize into the online store (default true)."),
+                    "description": AttributeSchema(.string, description: "Free text."),
+                    "id": .computed(.string, description: "STORE/NAME."),
+                ]),
+            "feature_service": ResourceSchema(
+                description: "A named list of features a model consumes.",
+                attributes: [
+                    "store": storeRef,
+                    "name": nameAttr,
+                    "features": AttributeSchema(.list(.string), required: true, description: "VIEW:FEATURE references."),
+                    "description": AttributeSchema(.string, description: "Free text."),
+                    "id": .computed(.string, description: "STORE/NAME."),
+                ]),
+        ]
+    )
+
+    // MARK: Configure
+
+    public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
+        var dataDir = ".mlinfra"
+        if let value = request.config["data_dir"], !value.isNull {
+            guard let s = value.stringValue, !s.isEmpty else {
+                return ConfigureResponse(diagnostics: [
+                    .error("providers.local.data_dir must be a non-empty string", detail: "Set it to a directory, e.g. .mlinfra.")
+                ])
+            }
+            dataDir = s
+        }
+        box.settings.withLock {
+            $0.dataDir = dataDir
+            $0.workingDirectory = request.workingDirectory
+        }
+        return ConfigureResponse()
+    }
+
+    /// `<data_dir>/features`, resolved against the working directory.
+    var featuresDirectory: String {
+        let s = box.settings.withLock { $0 }
+        return Self.absolute(s.dataDir, relativeTo: s.workingDirectory) + "/features"
+    }
+
+    var workingDirectory: String { box.settings.withLock { $0.workingDirectory } }
+
+    static func absolute(_ path: String, relativeTo dir: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: dir).appendingPathComponent(path).standardizedFileURL.path
+    }
+
+    func storeDirectory(_ name: String) -> String { featuresDirectory + "/" + name }
+
+    func openStore(_ name: String) throws -> LocalFeatureStore {
+        let dir = storeDirectory(name)
+        if let hit = box.stores.withLock({ $0[dir] }) { return hit }
+        let store = try LocalFeatureStore(directory: dir)
+        box.stores.withLock { $0[dir] = store }
+        return store
+    }
+
+    func existingStore(_ name: String) throws -> LocalFeatureStore? {
+        guard FileManager.default.fileExists(atPath: storeDirectory(name) + "/store.sqlite") else { return nil }
+        return try openStore(name)
+    }
+
+    // MARK: Validate
+
+    public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
+        var problems: [AttributeDiagnostic] = []
+        let c = request.config
+        func err(_ attr: String?, _ summary: String, _ detail: String) {
+            problems.append(AttributeDiagnostic(attribute: attr, .error(summary, detail: detail, address: request.address)))
+        }
+        switch request.type {
+        case "feature_store":
+            if let kind = c["online"]?["kind"], !kind.isUnknown, kind.stringValue != "sqlite" {
+                err("online.kind", "online store kind \(kind.rendered) is not supported", "Use { kind: sqlite }.")
+            }
+        case "entity":
+            if let keys = c["join_keys"], !keys.containsUnknown {
+                if (keys.listValue ?? []).isEmpty || !(keys.listValue ?? []).allSatisfy({ $0.stringValue?.isEmpty == false }) {
+                    err("join_keys", "join_keys must be a non-empty list of column names", "For example: join_keys: [customer_id]")
+                }
+            }
+            if let t = c["value_type"]?.stringValue, ValueType(name: t) == nil {
+                err("value_type", "unknown value type '\(t)'", "Use int64, int32 or string.")
+            }
+        case "feature_view":
+            if let source = c["source"], !source.containsUnknown {
+                do { _ = try Convert.source(source, workingDirectory: workingDirectory) } catch let e as Convert.Problem {
+                    err(e.attribute, e.summary, e.detail)
+                }
+            }
+            if let features = c["features"], !features.containsUnknown {
+                do { _ = try Convert.features(features) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
+            }
+            if let ttl = c["ttl"], !ttl.isUnknown, !ttl.isNull {
+                do { _ = try Convert.ttl(ttl) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
+            }
+        case "feature_service":
+            if let features = c["features"], !features.containsUnknown {
+                do { _ = try Convert.references(features) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
+            }
+        default:
+            err(nil, "unknown resource type \(request.type)", "The local feature store provider manages feature_store, entity, feature_view and feature_service.")
+        }
+        return ValidateResponse(diagnostics: problems)
+    }
+
+    // MARK: Plan
+
+    public func plan(_ request: PlanRequest) async throws -> PlanResponse {
+        var planned = request.proposed
+        let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
+        if planned["name"] == nil || planned["name"]?.isNull == true { planned["name"] = .string(objectName) }
+        let name = planned["name"]!
+        switch request.type {
+        case "feature_store":
+            planned["id"] = name
+            if let n = name.stringValue { planned["path"] = .string(storeDirectory(n)) } else { planned["path"] = .unknown }
+        default:
+            if let store = planned["store"]?.stringValue, let n = name.stringValue {
+                planned["id"] = .string("\(store)/\(n)")
+            } else {
+                planned["id"] = .unknown
+            }
+        }
+        var replace: [String] = []
+        if request.type == "feature_view", let prior = request.prior {
+            replace = Convert.featureTypeChanges(prior: prior.attributes["features"], proposed: request.proposed["features"])
+        }
+        return PlanResponse(planned: planned, requiresReplace: replace)
+    }
+
+    // MARK: Apply
+
+    public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
+        do {
+            switch request.action {
+            case .delete:
+                guard let prior = request.prior else { return ApplyResponse(new: nil) }
+                try delete(type: request.type, id: prior.id)
+                return ApplyResponse(new: nil)
+            case .create, .update:
+                var attrs = request.config
+                let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
+                if attrs["name"]?.stringValue == nil { attrs["name"] = .string(objectName) }
+                let id = try write(type: request.type, attributes: attrs)
+                attrs["id"] = .string(id)
+                if request.type == "feature_store" { attrs["path"] = .string(storeDirectory(id)) }
+                return ApplyResponse(new: ResourceObject(id: id, attributes: attrs))
+            }
+        } catch let e as Convert.Problem {
+            return ApplyResponse(new: nil, diagnostics: [.error(e.summary, detail: e.detail, address: request.address)])
+        } catch {
+            return ApplyResponse(
+                new: nil, diagnostics: [.error("\(request.type) \(request.address) failed", detail: "\(error)", address: request.address)])
+        }
+    }
+
+    private func write(type: String, attributes a: [String: Value]) throws -> String {
+        let name = a["name"]!.stringValue!
+        switch type {
+        case "feature_store":
+            _ = try openStore(name)
+            return name
+        case "entity":
+            let (store, _) = try Convert.storeName(a)
+            try openStore(store).apply(try Convert.entity(a))
+            return "\(store)/\(name)"
+        case "feature_view":
+            let (store, _) = try Convert.storeName(a)
+            try openStore(store).apply(try Convert.view(a, workingDirectory: workingDirectory))
+            return "\(store)/\(name)"
+        case "feature_service":
+            let (store, _) = try Convert.storeName(a)
+            try openStore(store).apply(try Convert.service(a))
+            return "\(store)/\(name)"
+        default:
+            throw Convert.Problem(attribute: nil, summary: "unknown resource type \(type)", detail: "")
+        }
+    }
+
+    private func delete(type: String, id: String) throws {
+        if type == "feature_store" {
+            let dir = storeDirectory(id)
+            box.stores.withLock { $0[dir] = nil }
+            if FileManager.default.fileExists(atPath: dir) { try FileManager.default.removeItem(atPath: dir) }
+            return
+        }
+        let (store, name) = try Convert.splitID(id)
+        guard let s = try existingStore(store) else { return }
+        let kind: LocalFeatureStore.ObjectKind = type == "entity" ? .entity : type == "feature_view" ? .view : .service
+        try s.remove(kind, named: name)
+    }
+
+    // MARK: Read and import
+
+    public func read(_ request: ReadRequest) async throws -> ReadResponse {
+        do {
+            guard let current = try current(type: request.type, id: request.id) else { return ReadResponse(current: nil) }
+            // Same definition as the prior attributes describe: keep them as written (ttl "2160h" stays).
+            if let priorDefinition = try? definition(type: request.type, attributes: request.prior.attributes), priorDefinition == current.definition {
+                return ReadResponse(current: request.prior)
+            }
+            var attrs = current.attributes
+            for key in ["store", "name"] where attrs[key] == nil { attrs[key] = request.prior.attributes[key] }
+            return ReadResponse(current: ResourceObject(id: request.id, attributes: attrs))
+        } catch {
+            return ReadResponse(current: request.prior, diagnostics: [.error("reading \(request.address) failed", detail: "\(error)", address: request.address)])
+        }
+    }
+
+    public func importResource(_ request: ImportRequest) async throws -> ImportResponse {
+        do {
+            guard let current = try current(type: request.type, id: request.id) else {
+                return ImportResponse(
+                    imported: nil,
+                    diagnostics: [.error("no \(request.type) with id \(request.id)", detail: "Ids are STORE for feature_store and STORE/NAME otherwise.")])
+            }
+            return ImportResponse(imported: ResourceObject(id: request.id, attributes: current.attributes))
+        } catch {
+            return ImportResponse(imported: nil, diagnostics: [.error("importing \(request.address) failed", detail: "\(error)")])
+        }
+    }
+
+    /// A comparable form of a definition (the engine's value, or the store's name).
+    enum Definition: Equatable {
+        case store(String)
+        case entity(Entity)
+        case view(FeatureView)
+        case service(FeatureService)
+    }
+
+    private func definition(type: String, attributes a: [String: Value]) throws -> Definition {
+        switch type {
+        case "feature_store": return .store(a["name"]?.stringValue ?? "")
+        case "entity": return .entity(try Convert.entity(a))
+        case "feature_view": return .view(try Convert.view(a, workingDirectory: workingDirectory))
+        default: return .service(try Convert.service(a))
+        }
+    }
+
+    private func current(type: String, id: String) throws -> (definition: Definition, attributes: [String: Value])? {
+        if type == "feature_store" {
+            guard try existingStore(id) != nil else { return nil }
+            return (.store(id), ["name": .string(id), "id": .string(id), "path": .string(storeDirectory(id))])
+        }
+        let (storeName, name) = try Convert.splitID(id)
+        guard let store = try existingStore(storeName) else { return nil }
+        let defs = try store.definitions()
+        var attrs: [String: Value] = ["store": .string(storeName), "name": .string(name), "id": .string(id)]
+        switch type {
+        case "entity":
+            guard let e = defs.entities[name] else { return nil }
+            attrs.merge(Convert.attributes(e, store: storeName)) { _, new in new }
+            return (.entity(e), attrs)
+        case "feature_view":
+            guard let v = defs.views[name] else { return nil }
+            attrs.merge(Convert.attributes(v, store: storeName, workingDirectory: workingDirectory)) { _, new in new }
+            return (.view(v), attrs)
+        case "feature_service":
+            guard let s = defs.services[name] else { return nil }
+            attrs.merge(Convert.attributes(s)) { _, new in new }
+            return (.service(s), attrs)
+        default:
+            return nil
+        }
+    }
+}
