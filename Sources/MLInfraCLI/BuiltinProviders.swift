@@ -1,8 +1,17 @@
 import Foundation
 import MLInfraCore
 
+import Synchronization
+
 /// The providers linked into this binary, and how external plugins are started.
-enum BuiltinProviders {
+public enum BuiltinProviders {
+    private static let extras = Mutex<[String: @Sendable () -> any Provider]>([:])
+
+    /// Adds a built-in provider before the command runs (used by test and benchmark builds).
+    public static func register(name: String, _ make: @escaping @Sendable () -> any Provider) {
+        extras.withLock { $0[name] = make }
+    }
+
     /// The members of the built-in `local` provider: one per engine.
     static func localMembers() -> [any Provider] {
         []
@@ -10,7 +19,7 @@ enum BuiltinProviders {
 
     static var catalog: ProviderCatalog {
         ProviderCatalog(
-            builtins: ["local": { CompositeProvider(name: "local", members: localMembers()) }],
+            builtins: extras.withLock { $0 }.merging(["local": { CompositeProvider(name: "local", members: localMembers()) }]) { a, _ in a },
             plugin: { decl, root in
                 var entry: [String: Value] = ["command": .string(decl.command ?? "")]
                 if !decl.args.isEmpty { entry["args"] = .list(decl.args.map(Value.string)) }

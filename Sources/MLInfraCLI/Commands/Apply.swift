@@ -29,8 +29,8 @@ extension MLInfraCommand {
 
         func run() async throws {
             try await ApplyRun(
-                spec: spec, shape: shape, lock: lock, planFile: planFile, autoApprove: autoApprove,
-                parallelism: parallelism, continueOnError: continueOnError, destroy: shape.destroy
+                spec: spec, planOptions: shape.options(parallelism: parallelism), lock: lock, planFile: planFile,
+                autoApprove: autoApprove, parallelism: parallelism, continueOnError: continueOnError, destroy: shape.destroy
             ).run()
         }
     }
@@ -51,12 +51,9 @@ extension MLInfraCommand {
         var parallelism: Int = 10
 
         func run() async throws {
-            var shape = PlanShapeOptions()
-            shape.destroy = true
-            shape.target = target
             try await ApplyRun(
-                spec: spec, shape: shape, lock: lock, planFile: nil, autoApprove: autoApprove,
-                parallelism: parallelism, continueOnError: false, destroy: true
+                spec: spec, planOptions: PlanOptions(mode: .destroy, targets: target, parallelism: parallelism), lock: lock,
+                planFile: nil, autoApprove: autoApprove, parallelism: parallelism, continueOnError: false, destroy: true
             ).run()
         }
     }
@@ -65,7 +62,7 @@ extension MLInfraCommand {
 /// The flow shared by apply and destroy.
 struct ApplyRun {
     var spec: SpecOptions
-    var shape: PlanShapeOptions
+    var planOptions: PlanOptions
     var lock: LockOptions
     var planFile: String?
     var autoApprove: Bool
@@ -85,7 +82,7 @@ struct ApplyRun {
             if specOptions.spec == "." { specOptions.spec = saved!.specPath }
         }
         let workspace = try await Runner.workspace(specOptions, console: console, inputs: inputs)
-        let options = saved?.options ?? shape.options(parallelism: parallelism)
+        let options = saved?.options ?? planOptions
         let interrupt = InterruptFlag()
         let result: ApplyResult? = try await Runner.withLock(
             workspace, operation: destroy ? "destroy" : "apply", timeout: lock.seconds, console: console

@@ -115,11 +115,11 @@ public struct PlanFile: Sendable {
     /// Why this saved plan can no longer be applied, or nil when it still can.
     public func staleness(state: StateFile?, workspace: Workspace) -> String? {
         let serial = state?.serial ?? 0
-        if let lineage = state?.lineage, lineage != baseLineage {
-            return "the saved plan was made against another state (lineage \(baseLineage), now \(lineage)). Plan again."
-        }
         if serial != baseSerial {
             return "the state changed since the plan was made (serial \(baseSerial), now \(serial)): another apply ran. Plan again."
+        }
+        if let lineage = state?.lineage, lineage != baseLineage {
+            return "the saved plan was made against another state (lineage \(baseLineage), now \(lineage)). Plan again."
         }
         if workspace.inputHash != inputHash {
             return "the spec or the variable values changed since the plan was made. Plan again (sensitive variables must be given again, unchanged, to apply a saved plan)."

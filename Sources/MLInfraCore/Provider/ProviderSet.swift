@@ -72,7 +72,9 @@ public struct ProviderSet: Sendable {
         var diagnostics = Diagnostics()
         var set = ProviderSet()
         var declared = spec.providers
+        var implicit = Set<String>()
         for name in catalog.builtins.keys.sorted() where !declared.contains(where: { $0.name == name }) {
+            implicit.insert(name)
             declared.append(ProviderDecl(
                 name: name, command: nil, args: [], sha256: nil, config: [],
                 location: SourceLocation(file: spec.files.first ?? "spec", line: 1, column: 1)))
@@ -105,6 +107,10 @@ public struct ProviderSet: Sendable {
                 schema = try await provider.schema()
             } catch {
                 diagnostics.append(.error("provider `\(decl.name)` did not return its schema", detail: "\(error)", at: decl.location))
+                continue
+            }
+            // A built-in provider the spec does not name is configured only when the spec uses its types.
+            if implicit.contains(decl.name), !spec.resources.contains(where: { schema.resourceTypes[$0.type] != nil }) {
                 continue
             }
             // Provider settings: evaluate with variables only.

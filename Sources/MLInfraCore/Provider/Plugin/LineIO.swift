@@ -49,12 +49,15 @@ enum LineReader {
 
 /// Writes whole lines to a file descriptor in order, off the caller's thread,
 /// so a peer that stops reading blocks only this writer, never an actor.
-final class LineWriter: Sendable {
+final class LineWriter: @unchecked Sendable {
+    // `handle` is only used on `queue`, which serializes every write and the close.
+    private let handle: FileHandle
     private let fd: Int32
     private let queue: DispatchQueue
 
-    init(fd: Int32, label: String) {
-        self.fd = fd
+    init(handle: FileHandle, label: String) {
+        self.handle = handle
+        self.fd = handle.fileDescriptor
         self.queue = DispatchQueue(label: label)
         LineWriter.ignoreSIGPIPE()
     }
@@ -78,7 +81,7 @@ final class LineWriter: Sendable {
     /// Closes the descriptor once the queued lines are written (the peer then sees end of file).
     /// Returns at once: a peer that stops reading must not block the caller.
     func close() {
-        queue.async { [fd] in _ = closeDescriptor(fd) }
+        queue.async { [handle] in try? handle.close() }
     }
 
     private static func writeAll(fd: Int32, _ data: Data) -> (any Error)? {
@@ -102,10 +105,6 @@ final class LineWriter: Sendable {
     }()
 
     static func ignoreSIGPIPE() { _ = ignoringSIGPIPE }
-}
-
-private func closeDescriptor(_ fd: Int32) -> Int32 {
-    close(fd)
 }
 
 /// The last lines a plugin wrote to stderr, kept for error messages.

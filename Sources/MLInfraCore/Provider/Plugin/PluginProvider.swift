@@ -102,6 +102,7 @@ public actor PluginProvider: Provider {
     /// Asks the plugin to stop (`shutdown`, then end of input), and ends it if it does not
     /// exit within `grace`. Later calls fail; calling it again does nothing.
     public func shutdown(grace: Duration = .seconds(5)) async {
+        if shuttingDown { return }
         switch phase {
         case .shutDown:
             return
@@ -323,7 +324,7 @@ public actor PluginProvider: Provider {
         }
         self.process = process
         self.pipes = [input, output, errors]
-        self.writer = LineWriter(fd: input.fileHandleForWriting.fileDescriptor, label: "mlinfra.plugin.\(spec.name).stdin")
+        self.writer = LineWriter(handle: input.fileHandleForWriting, label: "mlinfra.plugin.\(spec.name).stdin")
 
         let name = spec.name
         let tail = stderrTail

@@ -35,7 +35,7 @@ public struct PluginServer: Sendable {
 
     /// Serves until `shutdown` or end of input.
     public func run() async {
-        let writer = LineWriter(fd: output.fileDescriptor, label: "mlinfra.plugin-server.\(name).stdout")
+        let writer = LineWriter(handle: output, label: "mlinfra.plugin-server.\(name).stdout")
         let (lines, sink) = AsyncStream.makeStream(of: Data.self)
         LineReader.start(
             fd: input.fileDescriptor, name: "mlinfra.plugin-server.\(name).stdin",

@@ -101,7 +101,7 @@ struct YAMLTreeBuilder {
             guard countNodes(1, at: at) else { return .finished }
             let shortTag = tag.map(YAMLScalarResolver.shortTag)
             // A key counts by its text, so only values are checked for what their text resolves to.
-            let isKeyPosition = stack.last.map { $0.isMapping && $0.pendingKey == nil } ?? false
+            let isKeyPosition = expectsKey
             if let shortTag, !["!", "!!str", "!!int", "!!float", "!!bool", "!!null"].contains(shortTag) {
                 guard reportUnsupportedTag(shortTag, allowed: "`!!str`, `!!int`, `!!float`, `!!bool` or `!!null`", at: at)
                 else { return .finished }
@@ -175,6 +175,12 @@ struct YAMLTreeBuilder {
             if let anchor = frame.anchor { anchors[anchor] = .done(node: node, count: frame.count, height: frame.height) }
             return attach(node, count: frame.count, height: frame.height)
         }
+    }
+
+    /// True when the next node is a mapping key (read through the subscript, so no frame is copied).
+    private var expectsKey: Bool {
+        guard let top = stack.indices.last else { return false }
+        return stack[top].isMapping && stack[top].pendingKey == nil
     }
 
     private mutating func attach(_ node: YAMLNode, count: Int, height: Int) -> Step {

@@ -89,10 +89,21 @@ struct CanonicalJSONWriter {
         var s = s
         s.withUTF8 { utf8 in
             bytes.append(UInt8(ascii: "\""))
+            let n = utf8.count
             var runStart = 0
-            for (k, c) in utf8.enumerated() where c < 0x20 || c == 0x22 || c == 0x5C {
-                if runStart < k { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<k])) }
-                runStart = k + 1
+            var k = 0
+            while k < n {
+                if k &+ 8 <= n,
+                    !SWAR.hasQuoteBackslashOrControl(UnsafeRawPointer(utf8.baseAddress! + k).loadUnaligned(as: UInt64.self))
+                {
+                    k &+= 8
+                    continue
+                }
+                let c = utf8[k]
+                k &+= 1
+                guard c < 0x20 || c == 0x22 || c == 0x5C else { continue }
+                if runStart < k - 1 { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<(k - 1)])) }
+                runStart = k
                 switch c {
                 case 0x22: bytes.append(contentsOf: "\\\"".utf8)
                 case 0x5C: bytes.append(contentsOf: "\\\\".utf8)
@@ -108,7 +119,7 @@ struct CanonicalJSONWriter {
                     bytes.append(hex[Int(c & 0xF)])
                 }
             }
-            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+            if runStart < n { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
             bytes.append(UInt8(ascii: "\""))
         }
     }

@@ -182,9 +182,17 @@ struct JSONCursor {
     }
 
     private mutating func skipWhitespace() {
-        while i < b.count {
+        let n = b.count
+        while i < n {
             switch b[i] {
-            case 0x20, 0x0A, 0x0D, 0x09: i += 1
+            case 0x20, 0x0A, 0x0D, 0x09:
+                i += 1
+                // Indentation comes in long runs of spaces: skip them eight at a time.
+                while i &+ 8 <= n,
+                    UnsafeRawPointer(b.baseAddress! + i).loadUnaligned(as: UInt64.self) == 0x2020_2020_2020_2020
+                {
+                    i &+= 8
+                }
             default: return
             }
         }
@@ -216,15 +224,23 @@ struct JSONCursor {
         i += n
     }
 
+    /// Collects an object's members before building its dictionary at its final size
+    /// (growing a dictionary one insert at a time rehashes it several times).
+    /// One buffer per depth, reused across objects.
+    private var scratch: [[(key: String, value: Value, offset: Int)]] = []
+
     private mutating func parseObject(depth: Int) throws(Failure) -> Value {
         guard depth <= JSONCursor.maxDepth else { throw error("nesting deeper than \(JSONCursor.maxDepth) levels") }
         i += 1
-        var dict: [String: Value] = [:]
         skipWhitespace()
         if i < b.count && b[i] == UInt8(ascii: "}") {
             i += 1
-            return .map(dict)
+            return .map([:])
         }
+        while scratch.count <= depth { scratch.append([]) }
+        var members = scratch[depth]
+        scratch[depth] = []
+        members.removeAll(keepingCapacity: true)
         while true {
             skipWhitespace()
             guard i < b.count else { throw error("unexpected end of file inside an object (the file may be truncated)") }
@@ -235,16 +251,19 @@ struct JSONCursor {
             guard i < b.count else { throw error("unexpected end of file after a key (the file may be truncated)") }
             guard b[i] == UInt8(ascii: ":") else { throw error("unexpected \(describeCurrent()), expected ':' after key \"\(key)\"") }
             i += 1
-            let value = try parseValue(depth: depth)
-            if dict.updateValue(value, forKey: key) != nil {
-                throw error("duplicate key \"\(key)\" in one object", at: keyOffset)
-            }
+            members.append((key, try parseValue(depth: depth), keyOffset))
             skipWhitespace()
             guard i < b.count else { throw error("unexpected end of file inside an object (the file may be truncated)") }
             switch b[i] {
             case UInt8(ascii: ","): i += 1
             case UInt8(ascii: "}"):
                 i += 1
+                var dict = [String: Value](minimumCapacity: members.count)
+                for m in members where dict.updateValue(m.value, forKey: m.key) != nil {
+                    throw error("duplicate key \"\(m.key)\" in one object", at: m.offset)
+                }
+                members.removeAll(keepingCapacity: true)
+                scratch[depth] = members
                 if dict.count == 1, case .bool(true) = dict[Value.unknownMarker] { return .unknown }
                 return .map(dict)
             default: throw error("unexpected \(describeCurrent()), expected ',' or '}'")
@@ -280,21 +299,31 @@ struct JSONCursor {
         i += 1
         let start = i
         var high: UInt8 = 0
-        while i < b.count {
-            let c = b[i]
-            if c == UInt8(ascii: "\"") {
-                let bytes = UnsafeBufferPointer(rebasing: b[start..<i])
-                i += 1
-                if high < 0x80 { return String(decoding: bytes, as: UTF8.self) }
-                guard let s = String(validating: bytes, as: UTF8.self) else {
-                    throw error("string is not valid UTF-8", at: open)
-                }
-                return s
+        let n = b.count
+        let base = UnsafeRawPointer(b.baseAddress!)
+        while true {
+            // Eight plain ASCII bytes at a time, then byte by byte past whatever stopped that.
+            while i &+ 8 <= n, !SWAR.hasQuoteBackslashControlOrHigh(base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i &+= 8
             }
-            if c == UInt8(ascii: "\\") { return try parseEscapedString(open: open, from: start) }
-            if c < 0x20 { throw error("control character 0x\(String(c, radix: 16)) inside a string must be escaped") }
-            high |= c
-            i += 1
+            let stop = min(i &+ 8, n)
+            while i < stop {
+                let c = b[i]
+                if c == UInt8(ascii: "\"") {
+                    let bytes = UnsafeBufferPointer(rebasing: b[start..<i])
+                    i += 1
+                    if high < 0x80 { return String(decoding: bytes, as: UTF8.self) }
+                    guard let s = String(validating: bytes, as: UTF8.self) else {
+                        throw error("string is not valid UTF-8", at: open)
+                    }
+                    return s
+                }
+                if c == UInt8(ascii: "\\") { return try parseEscapedString(open: open, from: start) }
+                if c < 0x20 { throw error("control character 0x\(String(c, radix: 16)) inside a string must be escaped") }
+                high |= c
+                i += 1
+            }
+            if i >= n { break }
         }
         throw error("unterminated string (the file may be truncated)", at: open)
     }
@@ -414,4 +443,23 @@ struct JSONCursor {
     }
 
     private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+}
+
+/// Tests on eight bytes at once (SIMD within a register), to skip plain runs of text quickly.
+enum SWAR {
+    static let ones: UInt64 = 0x0101_0101_0101_0101
+    static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether any byte is zero.
+    @inline(__always) static func hasZeroByte(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+
+    /// Whether any byte is `"`, `\`, below 0x20: the bytes a JSON string writer must escape.
+    @inline(__always) static func hasQuoteBackslashOrControl(_ v: UInt64) -> Bool {
+        hasZeroByte(v ^ (ones &* 0x22)) || hasZeroByte(v ^ (ones &* 0x5C)) || (v &- ones &* 0x20) & ~v & highs != 0
+    }
+
+    /// The same, or any byte that is not ASCII: the bytes a reader must look at.
+    @inline(__always) static func hasQuoteBackslashControlOrHigh(_ v: UInt64) -> Bool {
+        v & highs != 0 || hasQuoteBackslashOrControl(v)
+    }
 }

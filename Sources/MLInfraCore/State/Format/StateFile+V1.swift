@@ -108,8 +108,9 @@ enum StateFileV1 {
         var byAddress: [String: ResourceInstanceState] = [:]
         var first = true
         while let key = try c.nextKey(&first) {
-            switch key {
-            case "format":
+            // Comparing lengths first: string equality is cheap only when it holds.
+            switch key.utf8.count {
+            case 6 where key == "format":
                 try seen.mark(0, key, &c)
                 let f = try c.readString("\"format\"")
                 guard f == StateFile.formatName else {
@@ -118,24 +119,24 @@ enum StateFileV1 {
                         at: c.keyOffset)
                 }
                 format = f
-            case "version":
+            case 7 where key == "version":
                 try seen.mark(1, key, &c)
                 let v = try c.readInt("\"version\"")
                 guard v == StateFileV1.version else { throw OtherVersion(version: v) }
                 version = v
-            case "serial":
+            case 6 where key == "serial":
                 try seen.mark(2, key, &c)
                 serial = try c.readInt("\"serial\"")
-            case "lineage":
+            case 7 where key == "lineage":
                 try seen.mark(3, key, &c)
                 lineage = try c.readString("\"lineage\"")
-            case "mlinfra_version":
+            case 15 where key == "mlinfra_version":
                 try seen.mark(4, key, &c)
                 mlinfraVersion = try c.readString("\"mlinfra_version\"")
-            case "outputs":
+            case 7 where key == "outputs":
                 try seen.mark(5, key, &c)
                 outputs = try readOutputs(&c, at: "outputs")
-            case "resources":
+            case 9 where key == "resources":
                 try seen.mark(6, key, &c)
                 try c.beginArray("\"resources\"")
                 var firstResource = true
@@ -178,32 +179,33 @@ enum StateFileV1 {
         var schemaVersion = 0
         var first = true
         while let key = try c.nextKey(&first) {
-            switch key {
-            case "address":
+            // Comparing lengths first: string equality is cheap only when it holds.
+            switch key.utf8.count {
+            case 7 where key == "address":
                 try seen.mark(0, key, &c)
                 address = try c.readString("\(place()).address")
-            case "attributes":
+            case 10 where key == "attributes":
                 try seen.mark(1, key, &c)
                 attributes = try c.readMap("\(place()).attributes")
-            case "dependencies":
+            case 12 where key == "dependencies":
                 try seen.mark(2, key, &c)
                 dependencies = try c.readStrings("\(place()).dependencies")
-            case "id":
+            case 2 where key == "id":
                 try seen.mark(3, key, &c)
                 id = try c.readString("\(place()).id")
-            case "inputs":
+            case 6 where key == "inputs":
                 try seen.mark(4, key, &c)
                 inputs = try c.readMap("\(place()).inputs")
-            case "provider":
+            case 8 where key == "provider":
                 try seen.mark(5, key, &c)
                 provider = try c.readString("\(place()).provider")
-            case "schema_version":
+            case 14 where key == "schema_version":
                 try seen.mark(6, key, &c)
                 schemaVersion = try c.readInt("\(place()).schema_version")
-            case "sensitive_paths":
+            case 15 where key == "sensitive_paths":
                 try seen.mark(7, key, &c)
                 sensitivePaths = try c.readStrings("\(place()).sensitive_paths")
-            case "status":
+            case 6 where key == "status":
                 try seen.mark(8, key, &c)
                 let at = c.valueOffset()
                 let text = try c.readString("\(place()).status")
@@ -211,7 +213,7 @@ enum StateFileV1 {
                     throw c.error("\(place()).status is \"\(text)\", expected \"ready\" or \"tainted\"", at: at)
                 }
                 status = s
-            case "type":
+            case 4 where key == "type":
                 try seen.mark(9, key, &c)
                 type = try c.readString("\(place()).type")
             default:
@@ -240,11 +242,11 @@ enum StateFileV1 {
             var sensitive = false
             var firstField = true
             while let key = try c.nextKey(&firstField) {
-                switch key {
-                case "sensitive":
+                switch key.utf8.count {
+                case 9 where key == "sensitive":
                     try seen.mark(0, key, &c)
                     sensitive = try c.readBool("\(base).\(name).sensitive")
-                case "value":
+                case 5 where key == "value":
                     try seen.mark(1, key, &c)
                     value = try c.readValue()
                 default:

@@ -1,0 +1,92 @@
+import Foundation
+
+/// Runs the real `mlinfra-dev` binary (mlinfra with the test `disk` provider built in) in a temp directory.
+final class CLIHarness: @unchecked Sendable {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// The directory holding the built products (beside the test bundle).
+    static var productsDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["MLINFRA_PRODUCTS_DIR"] { return URL(fileURLWithPath: override) }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("mlinfra-dev").path) { return url }
+        }
+        return URL(fileURLWithPath: ".build/debug")
+    }
+
+    static var binary: String { productsDirectory.appendingPathComponent("mlinfra-dev").path }
+
+    struct Run {
+        var status: Int32
+        var out: String
+        var err: String
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        let url = directory.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    func read(_ name: String) -> String? { try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8) }
+
+    func process(_ args: [String], env: [String: String] = [:]) -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.currentDirectoryURL = directory
+        var environment = ProcessInfo.processInfo.environment
+        environment["NO_COLOR"] = "1"
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        return (p, out, err)
+    }
+
+    @discardableResult
+    func run(_ args: String..., env: [String: String] = [:]) throws -> Run {
+        try run(args, env: env)
+    }
+
+    func run(_ args: [String], env: [String: String] = [:]) throws -> Run {
+        let (p, out, err) = process(args, env: env)
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    }
+
+    /// Objects the disk provider holds.
+    func objects(_ dir: String = "objects") -> Set<String> {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent(dir).path)) ?? []
+        return Set(names.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) })
+    }
+
+    /// Addresses recorded in state.
+    func stateAddresses() throws -> Set<String> {
+        let r = try run("state", "list")
+        return Set(r.out.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") })
+    }
+}
+
+/// A spec of `count` disk items; `latency` slows each apply call.
+func diskSpec(count: Int, latency: String = "0s", label: String = "one", chained: Bool = false) -> String {
+    var text = "mlinfra: 1\nproject: e2e\nproviders:\n  disk: { dir: objects, latency: \(latency) }\nresources:\n"
+    for i in 0..<count {
+        let ref = chained && i > 0 ? ", ref: \"${item.i\(i - 1).url}\"" : ""
+        text += "  item.i\(i): { size: \(i), label: \(label)\(ref) }\n"
+    }
+    return text + "outputs:\n  first: ${item.i0.url}\n"
+}
