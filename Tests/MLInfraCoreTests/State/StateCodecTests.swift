@@ -120,6 +120,23 @@ import Testing
         #expect(decoded.resource("x.y")?.inputs["int"] == .int(42))
     }
 
+    /// Strings of every length around the 8-byte steps of the reader and writer, with the
+    /// characters that need escaping or care at every position.
+    @Test func stringsWithSpecialCharactersAtAnyPositionRoundTrip() throws {
+        let pieces = ["a", "Z", "\"", "\\", "\n", "\u{1}", "\u{1f}", "/", "é", "日", "🚀", " ", "\u{7f}", "\t"]
+        var generator = SystemRandomNumberGenerator()
+        var s = StateFile.new()
+        var expected: [String: Value] = [:]
+        for n in 0..<400 {
+            let length = n % 40
+            let text = (0..<length).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            expected["k\(n)\(text)"] = .string(text)
+        }
+        s.upsert(ResourceInstanceState(address: "x.y", type: "x", id: "y", attributes: expected))
+        let decoded = try StateCodec.decode(StateCodec.encode(s), path: "s.json")
+        #expect(decoded.resource("x.y")?.attributes == expected)
+    }
+
     @Test func nonFiniteNumbersAreWrittenAsNull() throws {
         var s = StateFile.new()
         s.outputs["nan"] = OutputState(value: .number(.nan))
