@@ -1,0 +1,138 @@
+import Foundation
+import Hummingbird
+
+/// The HTTP API of a vector store (JSON in and out; loopback by default).
+///
+///     GET  /healthz
+///     GET  /collections                      → {"collections": [info…]}
+///     GET  /collections/{name}               → info
+///     POST /collections/{name}/upsert  {"records": [{"id","vector","metadata","document"}…]}
+///     POST /collections/{name}/delete  {"ids": […]}
+///     POST /collections/{name}/get     {"ids": […]} or {"where": {…}, "limit": n, "offset": n}
+///     POST /collections/{name}/query   {"vector": […], "k": 10, "ef": 64, "where": {…}}
+///
+/// Bad input gets 400 and `{"error": {"code", "field", "message"}}` naming the
+/// field; an unknown collection 404; a storage failure 500.
+public struct VectorHTTPAPI: Sendable {
+    public let store: VectorStore
+    /// Largest request body accepted.
+    public var maxBodyBytes = 256 << 20
+
+    public init(store: VectorStore) { self.store = store }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
+        router.get("collections") { _, _ in
+            try await handle { Self.json(["collections": try store.listCollections()]) }
+        }
+        router.get("collections/:name") { _, context in
+            try await handle { Self.json(try store.info(try context.parameters.require("name"))) }
+        }
+        router.post("collections/:name/upsert") { request, context in
+            try await handle {
+                let body = try await decodeBody(request)
+                guard case .array(let items)? = body["records"] else {
+                    throw VectorError.invalidField("records", "is required: a list of record objects")
+                }
+                let records = try items.enumerated().map { try RequestDecoding.record($0.element, field: "records[\($0.offset)]") }
+                let collection = try store.collection(try context.parameters.require("name"))
+                try collection.upsert(records)
+                return Self.json(["upserted": records.count, "count": collection.count])
+            }
+        }
+        router.post("collections/:name/delete") { request, context in
+            try await handle {
+                let body = try await decodeBody(request)
+                let ids = try RequestDecoding.strings(body["ids"], field: "ids")
+                let collection = try store.collection(try context.parameters.require("name"))
+                let deleted = try collection.delete(ids: ids)
+                return Self.json(["deleted": deleted, "count": collection.count])
+            }
+        }
+        router.post("collections/:name/get") { request, context in
+            try await handle {
+                let body = try await decodeBody(request)
+                let collection = try store.collection(try context.parameters.require("name"))
+                if body["ids"] != nil {
+                    return Self.json(["records": collection.get(ids: try RequestDecoding.strings(body["ids"], field: "ids"))])
+                }
+                let filter = try body["where"].map { try WhereFilter.parse($0, path: "where") }
+                let limit = try RequestDecoding.int(body["limit"], field: "limit", default: nil)
+                let offset = try RequestDecoding.int(body["offset"], field: "offset", default: 0) ?? 0
+                if let limit, limit < 0 { throw VectorError.invalidField("limit", "must not be negative") }
+                return Self.json(["records": collection.get(where: filter, limit: limit, offset: max(offset, 0))])
+            }
+        }
+        router.post("collections/:name/query") { request, context in
+            try await handle {
+                let body = try await decodeBody(request)
+                let vector = try RequestDecoding.vector(body["vector"], field: "vector")
+                let k = try RequestDecoding.int(body["k"], field: "k", default: 10) ?? 10
+                let ef = try RequestDecoding.int(body["ef"], field: "ef", default: nil)
+                let filter = try body["where"].flatMap { $0 == .null ? nil : try WhereFilter.parse($0, path: "where") }
+                let collection = try store.collection(try context.parameters.require("name"))
+                return Self.json(try collection.query(vector, k: k, ef: ef, where: filter))
+            }
+        }
+        return router
+    }
+
+    private func decodeBody(_ request: Request) async throws -> [String: JSONValue] {
+        let buffer = try await request.body.collect(upTo: maxBodyBytes)
+        let data = Data(buffer.readableBytesView)
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw VectorError.invalidField("body", "is not valid JSON")
+        }
+        guard case .object(let object) = value else { throw VectorError.invalidField("body", "must be a JSON object") }
+        return object
+    }
+
+    private func handle(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as VectorError {
+            let status: HTTPResponse.Status =
+                switch error.code {
+                case .invalidInput: .badRequest
+                case .notFound: .notFound
+                case .conflict: .conflict
+                case .storage: .internalServerError
+                }
+            return Self.json(ErrorBody(error: .init(code: error.code.rawValue, field: error.field, message: error.message)), status: status)
+        } catch let error as HTTPError {
+            return Self.json(ErrorBody(error: .init(code: "invalid_input", field: "body", message: error.body ?? "\(error.status)")), status: error.status)
+        }
+    }
+
+    struct ErrorBody: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var field: String?
+            var message: String
+        }
+        var error: Detail
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// An application bound to `host:port` (port 0 picks a free one; `onRunning` gets the real port).
+    public func application(
+        host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "mlinfra-vectors"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
+    }
+}

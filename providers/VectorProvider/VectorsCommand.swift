@@ -1,0 +1,288 @@
+import ArgumentParser
+import Foundation
+import VectorIndex
+
+/// `mlinfra vectors …`: the data plane of the vector engine.
+public struct VectorsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vectors",
+        abstract: "Upsert, query, get, delete and count vectors; serve the HTTP API.",
+        subcommands: [Upsert.self, Query.self, Get.self, Delete.self, Count.self, Serve.self])
+
+    public init() {}
+}
+
+/// Options every `vectors` subcommand takes.
+struct VectorOptions: ParsableArguments {
+    @Option(help: "The local provider's data directory.")
+    var dataDir: String = ".mlinfra"
+
+    @Option(help: "The spec (accepted for symmetry with other commands; not read yet).")
+    var spec: String?
+
+    @Option(help: "The vector store; needed only when several stores hold a collection of that name.")
+    var store: String?
+
+    /// The store directories under `<data_dir>/vectors/`.
+    func storeNames() -> [String] {
+        let root = (dataDir as NSString).appendingPathComponent("vectors")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/vectors.sqlite") }.sorted()
+    }
+
+    func openStore(_ name: String) throws -> VectorStore {
+        let dir = VectorStore.directory(dataDir: dataDir, store: name)
+        guard FileManager.default.fileExists(atPath: dir + "/vectors.sqlite") else {
+            let known = storeNames()
+            throw ValidationError(
+                "no vector store '\(name)' in \(dataDir)/vectors"
+                    + (known.isEmpty ? "; apply a spec with a vector_store first" : "; stores: \(known.joined(separator: ", "))"))
+        }
+        return try VectorStore(directory: dir)
+    }
+
+    /// Finds `STORE/NAME` or `NAME` (searching every store when `--store` is not given).
+    func resolve(_ collection: String) throws -> (VectorStore, String) {
+        let parts = collection.split(separator: "/", maxSplits: 1).map(String.init)
+        if parts.count == 2 { return (try openStore(parts[0]), parts[1]) }
+        if let store { return (try openStore(store), collection) }
+        let names = storeNames()
+        var found: [(VectorStore, String)] = []
+        for name in names {
+            let s = try openStore(name)
+            if (try? s.info(collection)) != nil { found.append((s, name)) }
+        }
+        if found.count == 1 { return (found[0].0, collection) }
+        if found.isEmpty {
+            throw ValidationError(
+                "no collection '\(collection)' in \(dataDir)/vectors"
+                    + (names.isEmpty ? " (no vector store exists yet; apply a spec with a vector_store first)" : " (stores: \(names.joined(separator: ", ")))"))
+        }
+        throw ValidationError("collection '\(collection)' exists in several stores (\(found.map(\.1).joined(separator: ", "))); write STORE/\(collection) or pass --store")
+    }
+}
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case human, json
+}
+
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
+}
+
+/// Runs engine work, turning refusals into ArgumentParser errors that print cleanly.
+func engine<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as VectorError {
+        throw ValidationError(error.description)
+    }
+}
+
+func parseWhere(_ text: String?) throws -> WhereFilter? {
+    guard let text else { return nil }
+    return try engine { try WhereFilter.parse(json: text, field: "--where") }
+}
+
+extension VectorsCommand {
+    struct Upsert: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Insert or replace records from a JSON Lines file: one {\"id\", \"vector\", \"metadata\", \"document\"} a line.")
+
+        @OptionGroup var options: VectorOptions
+        @Argument(help: "The collection: NAME or STORE/NAME.") var collection: String
+        @Option(help: "The JSON Lines file ('-' for standard input).") var file: String
+        @Option(help: "Records per transaction.") var batchSize: Int = 5_000
+
+        func validate() throws {
+            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        }
+
+        func run() async throws {
+            let (store, name) = try options.resolve(collection)
+            let target = try engine { try store.collection(name) }
+            let text: String
+            if file == "-" {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else {
+                guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read --file \(file)") }
+                text = String(decoding: data, as: UTF8.self)
+            }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let decoder = JSONDecoder()
+            var records: [VectorRecord] = []
+            for (i, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                let field = "\(file):\(i + 1)"
+                let value: JSONValue
+                do {
+                    value = try decoder.decode(JSONValue.self, from: Data(line.utf8))
+                } catch {
+                    throw ValidationError("\(field): not valid JSON")
+                }
+                records.append(try engine { try RequestDecoding.record(value, field: field) })
+            }
+            let bar = ProgressBar(total: records.count, label: "upserting")
+            var done = 0
+            var start = 0
+            while start < records.count {
+                let batch = Array(records[start..<min(start + batchSize, records.count)])
+                let before = done
+                do {
+                    try target.upsert(batch) { inserted, _ in bar.update(before + inserted) }
+                } catch let error as VectorError {
+                    bar.finish()
+                    let detail = error.field.flatMap { f -> String? in
+                        guard f.hasPrefix("records["), let close = f.firstIndex(of: "]"),
+                            let idx = Int(f[f.index(f.startIndex, offsetBy: 8)..<close])
+                        else { return nil }
+                        return "record '\(batch[idx].id)'" + f[f.index(after: close)...]
+                    }
+                    throw ValidationError(
+                        "\(detail.map { "\($0): " } ?? "")\(error.message)"
+                            + (done > 0 ? " (the \(done) records before this batch were upserted)" : " (nothing was upserted)"))
+                }
+                done += batch.count
+                start += batchSize
+            }
+            bar.finish()
+            try engine { try store.saveIndexes() }
+            for note in store.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+            print("Upserted \(records.count) records into \(store.directory.split(separator: "/").last ?? "")/\(name) (\(target.count) in all).")
+        }
+    }
+
+    struct Query: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Find the k nearest records to a vector.")
+
+        @OptionGroup var options: VectorOptions
+        @Argument(help: "The collection: NAME or STORE/NAME.") var collection: String
+        @Option(help: "The query vector as JSON, e.g. '[0.1, 0.2]'.") var vector: String
+        @Option(help: "How many results.") var k: Int = 10
+        @Option(help: "Search breadth (HNSW ef); defaults to the collection's ef_search.") var ef: Int?
+        @Option(name: .customLong("where"), help: "A Chroma-style metadata filter as JSON.") var whereFilter: String?
+        @Option(help: "human or json.") var format: OutputFormat = .human
+
+        func run() async throws {
+            let (store, name) = try options.resolve(collection)
+            let filter = try parseWhere(whereFilter)
+            let vectorValue = try engine { try RequestDecoding.vector(try JSONValue.parse(vector, field: "--vector"), field: "--vector") }
+            let result = try engine { try store.collection(name).query(vectorValue, k: k, ef: ef, where: filter) }
+            if format == .json { return try printJSON(result) }
+            if result.matches.isEmpty {
+                print("No records\(filter == nil ? "" : " match the filter").")
+                return
+            }
+            let idWidth = max(2, result.matches.map(\.id.count).max() ?? 2)
+            print("rank  " + "id".padding(toLength: idWidth, withPad: " ", startingAt: 0) + "  distance    metadata")
+            for (i, match) in result.matches.enumerated() {
+                let metadata = match.metadata.keys.sorted().map { "\($0)=\(match.metadata[$0]!)" }.joined(separator: " ")
+                let rank = String(i + 1).padding(toLength: 4, withPad: " ", startingAt: 0)
+                print("\(rank)  \(match.id.padding(toLength: idWidth, withPad: " ", startingAt: 0))  \(String(format: "%-10.6f", match.distance))  \(metadata)")
+            }
+            print("(\(result.strategy.rawValue) search over \(result.candidates) candidate records)")
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show records by id, or those matching a filter.")
+
+        @OptionGroup var options: VectorOptions
+        @Argument(help: "The collection: NAME or STORE/NAME.") var collection: String
+        @Option(help: "Record ids, comma-separated.") var ids: String?
+        @Option(name: .customLong("where"), help: "A metadata filter as JSON.") var whereFilter: String?
+        @Option(help: "At most this many records.") var limit: Int = 100
+        @Option(help: "human or json.") var format: OutputFormat = .human
+
+        func run() async throws {
+            let (store, name) = try options.resolve(collection)
+            let target = try engine { try store.collection(name) }
+            let records: [VectorRecord]
+            if let ids {
+                records = target.get(ids: ids.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+            } else {
+                records = target.get(where: try parseWhere(whereFilter), limit: limit)
+            }
+            if format == .json { return try printJSON(records) }
+            for r in records {
+                let metadata = r.metadata.keys.sorted().map { "\($0)=\(r.metadata[$0]!)" }.joined(separator: " ")
+                let preview = r.vector.prefix(4).map { String(format: "%.4f", $0) }.joined(separator: ", ")
+                print("\(r.id)  [\(preview)\(r.vector.count > 4 ? ", …" : "")]  \(metadata)\(r.document.map { "  \"\($0.prefix(60))\"" } ?? "")")
+            }
+            if records.isEmpty { print("No records found.") }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete records by id.")
+
+        @OptionGroup var options: VectorOptions
+        @Argument(help: "The collection: NAME or STORE/NAME.") var collection: String
+        @Option(help: "Record ids, comma-separated.") var ids: String
+
+        func run() async throws {
+            let (store, name) = try options.resolve(collection)
+            let target = try engine { try store.collection(name) }
+            let n = try engine { try target.delete(ids: ids.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }) }
+            try engine { try store.saveIndexes() }
+            print("Deleted \(n) record\(n == 1 ? "" : "s") (\(target.count) left).")
+        }
+    }
+
+    struct Count: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Count records, optionally those matching a filter.")
+
+        @OptionGroup var options: VectorOptions
+        @Argument(help: "The collection: NAME or STORE/NAME.") var collection: String
+        @Option(name: .customLong("where"), help: "A metadata filter as JSON.") var whereFilter: String?
+
+        func run() async throws {
+            let (store, name) = try options.resolve(collection)
+            let target = try engine { try store.collection(name) }
+            if let filter = try parseWhere(whereFilter) {
+                print(target.get(where: filter).count)
+            } else {
+                print(target.count)
+            }
+        }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Serve a vector store's HTTP API (127.0.0.1 unless --host says otherwise).")
+
+        @OptionGroup var options: VectorOptions
+        @Option(help: "Port to listen on (0 picks a free one).") var port: Int = 8300
+        @Option(help: "Address to bind.") var host: String = "127.0.0.1"
+        @Option(help: "Seconds between index saves while serving.") var saveInterval: Int = 10
+
+        func run() async throws {
+            let names = options.storeNames()
+            let storeName: String
+            if let chosen = options.store {
+                storeName = chosen
+            } else if names.count == 1 {
+                storeName = names[0]
+            } else {
+                throw ValidationError(
+                    names.isEmpty ? "no vector store in \(options.dataDir)/vectors; apply a spec with a vector_store first"
+                        : "several vector stores (\(names.joined(separator: ", "))); choose one with --store")
+            }
+            let store = try options.openStore(storeName)
+            let api = VectorHTTPAPI(store: store)
+            let interval = saveInterval
+            let saver = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(interval))
+                    try? store.saveIndexes()
+                }
+            }
+            let app = api.application(host: host, port: port) { bound in
+                FileHandle.standardError.write(Data("vector store '\(storeName)' listening on http://\(host):\(bound)\n".utf8))
+            }
+            try await app.runService()
+            saver.cancel()
+            try engine { try store.saveIndexes() }
+        }
+    }
+}
