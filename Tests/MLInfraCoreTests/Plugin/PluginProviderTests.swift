@@ -145,6 +145,29 @@ import Testing
         #expect(ContinuousClock.now - stopping < .seconds(30))
     }
 
+    @Test func pluginThatNeverAnswersTheHandshakeTimesOut() async throws {
+        let directory = try PluginTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let command = try PluginTestSupport.script("#!/bin/sh\nexec sleep 30\n", in: directory)
+        var spec = try PluginTestSupport.spec(name: "mute", command: command)
+        spec.startTimeout = .milliseconds(300)
+        let plugin = PluginProvider(spec: spec)
+        let error = try #require(await PluginTestSupport.providerError { _ = try await plugin.schema() })
+        #expect(error.message.contains("did not answer `initialize` within"), "\(error)")
+        let stopping = ContinuousClock.now
+        await plugin.shutdown(grace: .milliseconds(300))
+        #expect(ContinuousClock.now - stopping < .seconds(30))
+    }
+
+    @Test func largeMessagesCrossIntact() async throws {
+        let plugin = try PluginTestSupport.fakePlugin()
+        let big = String(repeating: "0123456789abcdef", count: 131_072) + "\n\"é😀"
+        let response = try await plugin.plan(
+            PlanRequest(type: "fake_thing", address: "fake_thing.big", prior: nil, proposed: ["size": 1, "tags": ["blob": .string(big)]]))
+        await plugin.shutdown()
+        #expect(response.planned["tags"]?["blob"]?.stringValue == big)
+    }
+
     @Test func concurrentCallsOverlapInOnePluginProcess() async throws {
         let directory = try PluginTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -21,23 +21,30 @@ enum LineReader {
         fd: Int32, name: String, onLine: @escaping @Sendable (Data) -> Void, onEnd: @escaping @Sendable () -> Void
     ) {
         let thread = Thread {
-            var buffer = [UInt8](repeating: 0, count: 65536)
+            let capacity = 65536
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 1)
+            defer { buffer.deallocate() }
             var pending = Data()
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                let count = read(fd, buffer, capacity)
                 if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { break }
-                pending.append(contentsOf: buffer[0..<count])
-                while let newline = pending.firstIndex(of: 0x0A) {
-                    let line = pending[pending.startIndex..<newline]
-                    pending = pending[(newline + 1)...]
-                    onLine(Data(line))
+                // Only the bytes just read are searched for newlines, so a long line costs linear time.
+                var offset = 0
+                while offset < count, let found = memchr(buffer + offset, 0x0A, count - offset) {
+                    let end = buffer.distance(to: found)
+                    pending.append(buffer.assumingMemoryBound(to: UInt8.self) + offset, count: end - offset)
+                    onLine(pending)
+                    pending = Data()
+                    offset = end + 1
+                }
+                if offset < count {
+                    pending.append(buffer.assumingMemoryBound(to: UInt8.self) + offset, count: count - offset)
                 }
                 if pending.count > maximumLineLength {
-                    onLine(Data(pending))
+                    onLine(pending)
                     pending = Data()
                 }
-                pending = Data(pending)
             }
             if !pending.isEmpty { onLine(pending) }
             onEnd()
