@@ -131,7 +131,8 @@ public final class DriftMonitorEngine: Sendable {
         return "\(s)s"
     }
 
-    static func sha256(ofFile path: String) throws -> String {
+    /// Hex SHA-256 of a file, read in 4 MiB pieces.
+    public static func sha256(ofFile path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw DriftError.io("cannot open reference \(path)", fix: "check the path (relative paths are relative to the spec directory)")
         }

@@ -60,10 +60,10 @@ import Testing
     }
 
     @Test func unreachableWebhookFailsAfterAllAttempts() async throws {
-        let server = try TestHTTPServer()
-        let url = server.url
-        server.stop()
-        let status = await AlertDispatcher(attempts: 2, initialBackoff: 0.01).post(body: Data("{}".utf8), to: url, token: "secret-x")
+        // A bound port that does not listen: connections are refused, and no other test gets the port.
+        let closed = try TestHTTPServer(listening: false)
+        defer { closed.stop() }
+        let status = await AlertDispatcher(attempts: 2, initialBackoff: 0.01).post(body: Data("{}".utf8), to: closed.url, token: "secret-x")
         #expect(status.hasPrefix("failed after 2 attempts"))
         #expect(!status.contains("secret-x"))
     }

@@ -15,7 +15,8 @@ final class TestHTTPServer: @unchecked Sendable {
     let port: Int
     private var thread: Thread?
 
-    init(statuses: [Int] = []) throws {
+    /// With `listening: false` the port is held (bound) but refuses connections.
+    init(statuses: [Int] = [], listening: Bool = true) throws {
         self.statuses = statuses
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
@@ -26,13 +27,15 @@ final class TestHTTPServer: @unchecked Sendable {
         addr.sin_port = 0
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0, listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+        guard bound == 0, !listening || listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         port = Int(UInt16(bigEndian: addr.sin_port))
-        let t = Thread { [unowned self] in self.acceptLoop() }
-        thread = t
-        t.start()
+        if listening {
+            let t = Thread { [unowned self] in self.acceptLoop() }
+            thread = t
+            t.start()
+        }
     }
 
     var received: [Request] { lock.withLock { requests } }

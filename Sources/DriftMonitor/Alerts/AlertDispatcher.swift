@@ -44,7 +44,8 @@ public struct AlertDispatcher: Sendable {
         public struct Feature: Codable, Sendable {
             public var feature: String
             public var method: String
-            public var value: Double
+            /// Null when the statistic is undefined (e.g. chi-squared on a single category).
+            public var value: Double?
             public var threshold: Double
             public var drifted: Bool
         }
@@ -60,7 +61,7 @@ public struct AlertDispatcher: Sendable {
             datasetDrift: report.datasetDrift, driftedCount: report.driftedCount, featureCount: report.features.count,
             current: report.current,
             features: report.features.map {
-                .init(feature: $0.feature, method: $0.method.rawValue, value: $0.value.isFinite ? $0.value : -1, threshold: $0.threshold, drifted: $0.drifted)
+                .init(feature: $0.feature, method: $0.method.rawValue, value: $0.value.isFinite ? $0.value : nil, threshold: $0.threshold, drifted: $0.drifted)
             })
     }
 

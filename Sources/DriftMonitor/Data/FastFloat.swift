@@ -128,6 +128,8 @@ enum FastFloat {
         for k in 0..<count { text.append(Character(Unicode.Scalar(p[k]))) }
         switch text.lowercased() {
         case "nan", "-nan", "+nan", "null", "na", "n/a", "none": return .notANumber
+        case "inf", "+inf", "infinity", "+infinity": return .number(.infinity)
+        case "-inf", "-infinity": return .number(-.infinity)
         default: return .invalid
         }
     }

@@ -1,0 +1,355 @@
+import DriftMonitor
+import Foundation
+import MLInfraCore
+
+/// The built-in provider for `monitor` resources, backed by the DriftMonitor engine.
+///
+/// A monitor's current data is an endpoint's capture (`endpoint`) or a CSV (`dataset`),
+/// compared with a `reference` CSV that is profiled at apply time (a changed reference
+/// file shows as a change of `reference_sha256` in the plan). Checks, schedule, window and
+/// alert change in place; `name` forces a replacement. Refresh reports the last run.
+public struct MonitoringProvider: Provider {
+    public init() {}
+
+    static let providerName = "local"
+    let state = ConfiguredState()
+
+    /// Settings from `configure`, shared by the calls that follow.
+    final class ConfiguredState: @unchecked Sendable {
+        // Guarded by `lock`.
+        private let lock = NSLock()
+        private var dataDir: String?
+        private var workingDirectory = FileManager.default.currentDirectoryPath
+        func set(dataDir: String, workingDirectory: String) {
+            lock.withLock {
+                self.dataDir = dataDir
+                self.workingDirectory = workingDirectory
+            }
+        }
+        var values: (dataDir: String, workingDirectory: String) {
+            lock.withLock {
+                let wd = workingDirectory
+                return (dataDir ?? MonitoringProvider.resolve(".mlinfra", in: wd), wd)
+            }
+        }
+    }
+
+    static func resolve(_ path: String, in directory: String) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        if expanded.hasPrefix("/") { return (expanded as NSString).standardizingPath }
+        return ((directory as NSString).appendingPathComponent(expanded) as NSString).standardizingPath
+    }
+
+    public func schema() async throws -> ProviderSchema {
+        let check = AttributeType.object([
+            "feature": AttributeSchema(.string, required: true, description: "Column / input feature to compare."),
+            "method": AttributeSchema(.string, allowed: DriftMethod.allCases.map(\.rawValue),
+                                      description: "psi, ks, wasserstein, jensenshannon, chisquare or z; default: Evidently's choice by type and size."),
+            "threshold": AttributeSchema(.number, description: "Default 0.05 for p-values (ks, chisquare, z), 0.1 for distances."),
+        ])
+        let alert = AttributeType.object([
+            "webhook": AttributeSchema(.string, description: "URL that receives a signed JSON POST when the dataset drifts."),
+            "token": AttributeSchema(.string, sensitive: true, description: "Key of the X-MLInfra-Signature HMAC-SHA256."),
+        ])
+        let monitor = ResourceSchema(
+            description: "Drift monitor: compares an endpoint's captured traffic or a dataset with a reference, on a schedule, and alerts.",
+            attributes: [
+                "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Monitor name; defaults to the resource name."),
+                "endpoint": AttributeSchema(.string, referenceType: "endpoint", description: "Endpoint whose data capture is the current data."),
+                "dataset": AttributeSchema(.string, description: "CSV file used as the current data (instead of an endpoint)."),
+                "reference": AttributeSchema(.string, required: true, description: "Reference CSV, profiled at apply."),
+                "schedule": AttributeSchema(.string, description: "Five-field cron expression or @hourly/@daily/…, in UTC."),
+                "window": AttributeSchema(.duration, computed: true, description: "How much capture to compare (endpoint sources); default 1h."),
+                "checks": AttributeSchema(.list(check), description: "Per-feature checks; default: every reference column with default methods."),
+                "alert": AttributeSchema(alert, description: "Where drift alerts go (also always logged)."),
+                "drift_share": AttributeSchema(.number, computed: true, description: "Dataset drift when at least this share of features drift; default 0.5."),
+                "id": .computed(.string, description: "The monitor name."),
+                "reference_sha256": .computed(.string, description: "SHA-256 of the profiled reference."),
+                "last_run": .computed(.string, description: "Time of the last run (ISO 8601, UTC)."),
+                "last_verdict": .computed(.string, description: "drift, no drift or error."),
+                "last_drifted": .computed(.int, description: "Features that drifted in the last run."),
+            ])
+        return ProviderSchema(
+            name: Self.providerName, version: MLInfraVersion.current,
+            config: ["data_dir": AttributeSchema(.string, description: "Where the local engines keep their files; default .mlinfra.")],
+            resourceTypes: ["monitor": monitor])
+    }
+
+    public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
+        var diagnostics = [Diagnostic]()
+        var dir = ".mlinfra"
+        if let v = request.config["data_dir"] {
+            if let s = v.stringValue { dir = s } else if !v.isNull {
+                diagnostics.append(.error("providers.local.data_dir must be a string", detail: "for example data_dir: .mlinfra/dev"))
+            }
+        }
+        state.set(dataDir: Self.resolve(dir, in: request.workingDirectory), workingDirectory: request.workingDirectory)
+        return ConfigureResponse(diagnostics: diagnostics)
+    }
+
+    // MARK: Config → definition
+
+    struct Parsed {
+        var definition: MonitorDefinition
+        var diagnostics: [AttributeDiagnostic]
+    }
+
+    /// Reads the spec values; unknown values are allowed (validate runs before references resolve).
+    static func parse(_ config: [String: Value], address: String, workingDirectory: String) -> Parsed {
+        var diags = [AttributeDiagnostic]()
+        func error(_ attribute: String?, _ summary: String, _ detail: String) {
+            diags.append(AttributeDiagnostic(attribute: attribute, .error(summary, detail: detail, address: address)))
+        }
+        let known: Set<String> = ["name", "endpoint", "dataset", "reference", "schedule", "window", "checks", "alert", "drift_share",
+                                  "id", "reference_sha256", "last_run", "last_verdict", "last_drifted"]
+        for key in config.keys.sorted() where !known.contains(key) {
+            error(key, "unknown attribute \"\(key)\" for monitor", "monitor takes: endpoint or dataset, reference, schedule, window, checks, alert, drift_share, name")
+        }
+        let name = config["name"]?.stringValue ?? ResourceAddress(parsing: address)?.objectName ?? address
+        var source = CurrentSource.dataset("")
+        let endpoint = config["endpoint"].flatMap { $0.isNull ? nil : $0 }
+        let dataset = config["dataset"].flatMap { $0.isNull ? nil : $0 }
+        switch (endpoint, dataset) {
+        case (nil, nil):
+            error(nil, "monitor needs current data: set endpoint or dataset", "endpoint: ${endpoint.NAME} compares captured traffic; dataset: path/to.csv compares a file")
+        case (.some, .some):
+            error("dataset", "set either endpoint or dataset, not both", "a monitor compares one source of current data with its reference")
+        case (.some(let e), nil):
+            if let s = e.stringValue { source = .endpoint(s) } else if !e.isUnknown { error("endpoint", "endpoint must be a string", "use ${endpoint.NAME}") }
+        case (nil, .some(let d)):
+            if let s = d.stringValue { source = .dataset(resolve(s, in: workingDirectory)) } else if !d.isUnknown { error("dataset", "dataset must be a CSV path", "for example data/current.csv") }
+        }
+        var reference = ""
+        if let r = config["reference"] {
+            if let s = r.stringValue { reference = resolve(s, in: workingDirectory) } else if !r.isUnknown { error("reference", "reference must be a CSV path", "for example data/reference.csv") }
+        } else {
+            error("reference", "monitor needs a reference", "reference: data/reference.csv (the data the model was trained or validated on)")
+        }
+        var schedule: String?
+        if let s = config["schedule"], !s.isNull {
+            if let text = s.stringValue {
+                schedule = text
+                do { _ = try CronExpression(text) } catch let e as DriftError { error("schedule", e.message, e.fix) } catch {}
+            } else if !s.isUnknown { error("schedule", "schedule must be a cron expression string", "for example \"0 * * * *\" or \"@hourly\"") }
+        }
+        var window: TimeInterval = 3600
+        if let w = config["window"], !w.isNull {
+            if let text = w.stringValue, let seconds = DurationText.seconds(text), seconds > 0 {
+                window = seconds
+            } else if let n = w.doubleValue, n > 0 {
+                window = n
+            } else if !w.isUnknown {
+                error("window", "window must be a duration such as 1h or 1d", "the capture of the last WINDOW is compared with the reference")
+            }
+        }
+        var checks = [DriftCheck]()
+        if let c = config["checks"], !c.isNull {
+            if let list = c.listValue {
+                for (i, item) in list.enumerated() {
+                    guard let m = item.mapValue else {
+                        if !item.isUnknown { error("checks.\(i)", "each check must be a map", "{ feature: amount, method: psi, threshold: 0.2 }") }
+                        continue
+                    }
+                    for key in m.keys.sorted() where !["feature", "method", "threshold"].contains(key) {
+                        error("checks.\(i).\(key)", "unknown check attribute \"\(key)\"", "a check takes feature, method and threshold")
+                    }
+                    guard let feature = m["feature"]?.stringValue else {
+                        if m["feature"]?.isUnknown != true { error("checks.\(i).feature", "check \(i) needs a feature name", "feature: COLUMN") }
+                        continue
+                    }
+                    var check = DriftCheck(feature: feature)
+                    if let mv = m["method"], !mv.isNull {
+                        if let s = mv.stringValue, let method = DriftMethod(rawValue: s.lowercased()) {
+                            check.method = method
+                        } else if !mv.isUnknown {
+                            error("checks.\(i).method", "unknown method \(mv.rendered)", "use one of \(DriftMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+                        }
+                    }
+                    if let t = m["threshold"], !t.isNull {
+                        if let d = t.doubleValue, d.isFinite, d >= 0 { check.threshold = d } else if !t.isUnknown {
+                            error("checks.\(i).threshold", "threshold must be a non-negative number", "p-value methods use e.g. 0.05, distances e.g. 0.1 or 0.2")
+                        }
+                    }
+                    if checks.contains(where: { $0.feature == feature }) {
+                        error("checks.\(i).feature", "feature \"\(feature)\" is checked twice", "keep one check per feature")
+                    }
+                    checks.append(check)
+                }
+            } else if !c.isUnknown {
+                error("checks", "checks must be a list", "checks: [{ feature: amount, method: psi, threshold: 0.2 }]")
+            }
+        }
+        var alert: AlertTarget?
+        if let a = config["alert"], !a.isNull {
+            if let m = a.mapValue {
+                var target = AlertTarget()
+                for key in m.keys.sorted() where !["webhook", "token"].contains(key) {
+                    error("alert.\(key)", "unknown alert attribute \"\(key)\"", "alert takes webhook and token")
+                }
+                if let w = m["webhook"], !w.isNull {
+                    if let s = w.stringValue {
+                        target.webhook = s
+                        if let u = URL(string: s), ["http", "https"].contains(u.scheme ?? ""), u.host != nil {} else {
+                            error("alert.webhook", "alert webhook \(AlertTarget.redact(s)) is not an http(s) URL", "for example http://127.0.0.1:9000/hooks/drift")
+                        }
+                    } else if !w.isUnknown { error("alert.webhook", "webhook must be a URL string", "for example https://hooks.example.com/drift") }
+                }
+                if let t = m["token"], !t.isNull {
+                    if let s = t.stringValue { target.token = s } else if !t.isUnknown { error("alert.token", "token must be a string", "use a sensitive variable: \"${var.alert_token}\"") }
+                }
+                if target.token != nil && target.webhook == nil && m["webhook"]?.isUnknown != true {
+                    error("alert.token", "an alert token without a webhook is never used", "add alert.webhook, or remove the token")
+                }
+                alert = target
+            } else if !a.isUnknown {
+                error("alert", "alert must be a map", "alert: { webhook: URL, token: \"${var.alert_token}\" }")
+            }
+        }
+        var share = 0.5
+        if let s = config["drift_share"], !s.isNull {
+            if let d = s.doubleValue, d > 0, d <= 1 { share = d } else if !s.isUnknown {
+                error("drift_share", "drift_share must be a number in (0, 1]", "0.5 means: dataset drift when half the features drift")
+            }
+        }
+        let definition = MonitorDefinition(name: name, source: source, reference: reference, schedule: schedule, window: window,
+                                           checks: checks, alert: alert, driftShare: share)
+        return Parsed(definition: definition, diagnostics: diags)
+    }
+
+    public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
+        guard request.type == "monitor" else {
+            return ValidateResponse(diagnostics: [AttributeDiagnostic(.error("unknown resource type \(request.type)", address: request.address))])
+        }
+        return ValidateResponse(diagnostics: Self.parse(request.config, address: request.address, workingDirectory: state.values.workingDirectory).diagnostics)
+    }
+
+    // MARK: Plan / apply / read
+
+    static let inputKeys = ["endpoint", "dataset", "reference", "schedule", "checks", "alert"]
+
+    public func plan(_ request: PlanRequest) async throws -> PlanResponse {
+        let (_, wd) = state.values
+        let parsed = Self.parse(request.proposed, address: request.address, workingDirectory: wd)
+        if parsed.diagnostics.contains(where: { $0.diagnostic.severity == .error }) {
+            return PlanResponse(planned: request.proposed, diagnostics: parsed.diagnostics)
+        }
+        var planned = request.proposed
+        let name = parsed.definition.name
+        planned["name"] = .string(name)
+        planned["id"] = .string(name)
+        if planned["window"] == nil || planned["window"] == .null { planned["window"] = .string("1h") }
+        if planned["drift_share"] == nil || planned["drift_share"] == .null { planned["drift_share"] = .number(0.5) }
+        // The reference's hash: a changed file plans an update (re-profiling).
+        if request.proposed["reference"]?.containsUnknown == true {
+            planned["reference_sha256"] = .unknown
+        } else if let hash = try? Self.fileHash(parsed.definition.reference) {
+            planned["reference_sha256"] = .string(hash)
+        } else {
+            planned["reference_sha256"] = .unknown
+            return PlanResponse(planned: planned, diagnostics: [AttributeDiagnostic(attribute: "reference",
+                .error("cannot read reference \(parsed.definition.reference)", detail: "create the file or fix the path (relative to the spec directory)", address: request.address))])
+        }
+        for key in ["last_run", "last_verdict", "last_drifted"] {
+            planned[key] = request.prior?.attributes[key] ?? .null
+        }
+        return PlanResponse(planned: planned, diagnostics: parsed.diagnostics)
+    }
+
+    static func fileHash(_ path: String) throws -> String {
+        try DriftMonitorEngine.sha256(ofFile: path)
+    }
+
+    func engine() throws -> DriftMonitorEngine {
+        try DriftMonitorEngine(dataDirectory: state.values.dataDir)
+    }
+
+    public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
+        do {
+            let engine = try engine()
+            switch request.action {
+            case .delete:
+                if let id = request.prior?.id { try engine.remove(id) }
+                return ApplyResponse(new: nil)
+            case .create, .update:
+                let parsed = Self.parse(request.config, address: request.address, workingDirectory: state.values.workingDirectory)
+                if let bad = parsed.diagnostics.first(where: { $0.diagnostic.severity == .error }) {
+                    return ApplyResponse(new: nil, diagnostics: [bad.diagnostic])
+                }
+                if request.action == .update, let old = request.prior?.id, old != parsed.definition.name {
+                    try engine.remove(old)
+                }
+                try engine.apply(parsed.definition)
+                var attributes = request.config
+                attributes.merge(try Self.computed(engine: engine, name: parsed.definition.name)) { _, new in new }
+                if attributes["window"] == nil || attributes["window"] == .null { attributes["window"] = .string("1h") }
+                if attributes["drift_share"] == nil || attributes["drift_share"] == .null { attributes["drift_share"] = .number(0.5) }
+                return ApplyResponse(new: ResourceObject(id: parsed.definition.name, attributes: attributes))
+            }
+        } catch let e as DriftError {
+            return ApplyResponse(new: nil, diagnostics: [.error(e.message, detail: e.fix, address: request.address)])
+        }
+    }
+
+    /// The attributes only the engine knows: name, id, profile hash and the last run.
+    static func computed(engine: DriftMonitorEngine, name: String) throws -> [String: Value] {
+        var out: [String: Value] = ["name": .string(name), "id": .string(name)]
+        out["reference_sha256"] = (try engine.store.profileHash(name)).map(Value.string) ?? .null
+        if let run = try engine.store.lastRun(name) {
+            out["last_run"] = .string(ISO8601DateFormatter().string(from: run.time))
+            out["last_verdict"] = .string(run.verdict)
+            out["last_drifted"] = .int(run.driftedCount)
+        } else {
+            out["last_run"] = .null
+            out["last_verdict"] = .null
+            out["last_drifted"] = .null
+        }
+        return out
+    }
+
+    public func read(_ request: ReadRequest) async throws -> ReadResponse {
+        do {
+            let engine = try engine()
+            guard let stored = try engine.store.monitor(request.id) else { return ReadResponse(current: nil) }
+            var attributes = request.prior.attributes
+            attributes.merge(try Self.computed(engine: engine, name: request.id)) { _, new in new }
+            // Settings changed outside mlinfra show as drift.
+            if let s = attributes["schedule"], s.stringValue != stored.schedule, !(s.isNull && stored.schedule == nil) {
+                attributes["schedule"] = stored.schedule.map(Value.string) ?? .null
+            }
+            return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes))
+        } catch let e as DriftError {
+            return ReadResponse(current: request.prior, diagnostics: [.error(e.message, detail: e.fix, address: request.address)])
+        }
+    }
+
+    public func importResource(_ request: ImportRequest) async throws -> ImportResponse {
+        let engine = try engine()
+        guard let m = try engine.store.monitor(request.id) else {
+            return ImportResponse(imported: nil, diagnostics: [.error("no monitor named \"\(request.id)\" in \(engine.dataDirectory)",
+                                                                       detail: "list them with `mlinfra monitors list`", address: request.address)])
+        }
+        var attributes: [String: Value] = ["reference": .string(m.reference), "window": .string(DurationText.format(seconds: m.window)),
+                                           "drift_share": .number(m.driftShare)]
+        switch m.source {
+        case .endpoint(let e): attributes["endpoint"] = .string(e)
+        case .dataset(let d): attributes["dataset"] = .string(d)
+        }
+        if let s = m.schedule { attributes["schedule"] = .string(s) }
+        if !m.checks.isEmpty {
+            attributes["checks"] = .list(m.checks.map { c in
+                var v: [String: Value] = ["feature": .string(c.feature)]
+                if let method = c.method { v["method"] = .string(method.rawValue) }
+                if let t = c.threshold { v["threshold"] = .number(t) }
+                return .map(v)
+            })
+        }
+        if let a = m.alert {
+            var v: [String: Value] = [:]
+            if let w = a.webhook { v["webhook"] = .string(w) }
+            if let t = a.token { v["token"] = .string(t) }
+            attributes["alert"] = .map(v)
+        }
+        attributes.merge(try Self.computed(engine: engine, name: m.name)) { _, new in new }
+        return ImportResponse(imported: ResourceObject(id: m.name, attributes: attributes))
+    }
+}
