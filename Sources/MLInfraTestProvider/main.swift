@@ -76,4 +76,4 @@ let fault = environment["MLINFRA_FAKE_FAULT"].flatMap { text -> (kind: String, m
     return parts.count == 2 ? (parts[0], parts[1]) : nil
 }
 let provider = FaultyProvider(base: FakeProvider(latency: latency), fault: fault, statsFile: environment["MLINFRA_FAKE_STATS"])
-await PluginServer(provider: provider, name: "fake", version: MLInfraVersion.current).run()
+try await PluginServer(provider: provider, name: "fake", version: MLInfraVersion.current).run()

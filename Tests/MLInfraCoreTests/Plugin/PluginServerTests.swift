@@ -89,9 +89,9 @@ import Testing
         let server = PluginServer(
             provider: provider, name: "fake", version: "1", input: toServer.fileHandleForReading,
             output: fromServer.fileHandleForWriting)
-        let running = Task { await server.run() }
+        let running = Task { try await server.run() }
         try toServer.fileHandleForWriting.write(contentsOf: Data(lines.map { $0 + "\n" }.joined().utf8))
-        await running.value
+        try await running.value
         try fromServer.fileHandleForWriting.close()
         let output = try fromServer.fileHandleForReading.readToEnd() ?? Data()
         try toServer.fileHandleForWriting.close()

@@ -33,8 +33,9 @@ public struct PluginServer: Sendable {
         self.logger = logger ?? Logger(label: "mlinfra.plugin-server.\(name)", factory: { label in StreamLogHandler.standardError(label: label) })
     }
 
-    /// Serves until `shutdown` or end of input.
-    public func run() async {
+    /// Serves until `shutdown` or end of input. Failures are answered, not thrown; the
+    /// signature throws so that a transport that can fail fits the same call.
+    public func run() async throws {
         let writer = LineWriter(handle: output, label: "mlinfra.plugin-server.\(name).stdout")
         let (lines, sink) = AsyncStream.makeStream(of: Data.self)
         LineReader.start(
