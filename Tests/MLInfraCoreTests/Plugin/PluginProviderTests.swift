@@ -82,6 +82,46 @@ import Testing
         await plugin.shutdown()
     }
 
+    @Test func errorAnswersAndMalformedResultsBecomeProviderErrors() async throws {
+        let directory = try PluginTestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let command = try PluginTestSupport.script(
+            """
+            #!/usr/bin/env python3
+            import json, sys
+            for line in sys.stdin:
+                request = json.loads(line)
+                answer = {"jsonrpc": "2.0", "id": request["id"]}
+                method = request["method"]
+                if method == "initialize":
+                    answer["result"] = {"name": "odd", "version": "1.0.0", "protocol_version": 1}
+                elif method == "schema":
+                    answer["result"] = {"name": 7, "version": "1.0.0", "resource_types": {}}
+                elif method == "plan":
+                    answer["error"] = {"code": -32000, "message": "backend down", "data": {"detail": "try again later"}}
+                elif method == "shutdown":
+                    answer["result"] = None
+                else:
+                    answer["result"] = {"current": {"id": 5}}
+                print(json.dumps(answer), flush=True)
+                if method == "shutdown":
+                    break
+            """, in: directory)
+        let plugin = PluginProvider(spec: try PluginTestSupport.spec(name: "odd", command: command))
+        let schemaError = try #require(await PluginTestSupport.providerError { _ = try await plugin.schema() })
+        #expect(schemaError.message.contains("answered `schema` with a malformed result"), "\(schemaError)")
+        let planError = try #require(await PluginTestSupport.providerError { _ = try await plugin.plan(Self.planA) })
+        #expect(planError.message.contains("failed `plan` of fake_thing.a: backend down (error -32000)"), "\(planError)")
+        #expect(planError.detail == "try again later")
+        let readError = try #require(
+            await PluginTestSupport.providerError {
+                _ = try await plugin.read(
+                    ReadRequest(type: "fake_thing", address: "fake_thing.a", id: "a", prior: ResourceObject(id: "a", attributes: [:])))
+            })
+        #expect(readError.message.contains("`current.id` must be a string, got int"), "\(readError)")
+        await plugin.shutdown()
+    }
+
     @Test func crashMidCallNamesTheCallAndTheLastStderrLines() async throws {
         let plugin = try PluginTestSupport.fakePlugin(environment: ["MLINFRA_FAKE_FAULT": "crash@apply"])
         let planned = try await plugin.plan(Self.planA)
