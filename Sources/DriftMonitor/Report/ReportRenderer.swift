@@ -5,7 +5,8 @@ import Foundation
 public enum ReportRenderer {
     public static func json(_ report: DriftReport) throws -> String {
         let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        e.keyEncodingStrategy = .convertToSnakeCase
         e.dateEncodingStrategy = .iso8601
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try e.encode(report), as: UTF8.self)
@@ -48,7 +49,7 @@ public enum ReportRenderer {
         </style></head><body>
         <header>
           <h1>Drift report: \(esc(report.monitor)) <span class="badge \(verdictClass)">\(report.datasetDrift ? "Drift detected" : "No drift")</span></h1>
-          <div class="meta">Run at <b>\(esc(time))</b> · reference <b>\(esc(report.reference))</b> (\(report.referenceRows) rows) · current <b>\(esc(report.current))</b> (\(report.currentRows) rows)</div>
+          <div class="meta">Run at <b>\(esc(time))</b> · reference <b>\(esc(report.reference))</b> (\(count(report.referenceRows)) rows) · current <b>\(esc(report.current))</b> (\(count(report.currentRows)) rows)</div>
           <div class="summary">
             <div class="tile"><div class="n">\(report.driftedCount) / \(report.features.count)</div>features drifted</div>
             <div class="tile"><div class="n">\(fmt(report.features.isEmpty ? 0 : Double(report.driftedCount) / Double(report.features.count) * 100))%</div>share drifted (dataset drift at ≥ \(fmt(report.driftShare * 100))%)</div>
@@ -69,7 +70,7 @@ public enum ReportRenderer {
             out += "<section class=\"card\"><h2>\(esc(f.feature)) <span class=\"badge \(f.drifted ? "bad" : "good")\">\(f.drifted ? "drift" : "ok")</span></h2>\n"
             var stat = "\(esc(f.method.displayName)) = <b>\(fmt(f.value))</b>, threshold \(fmt(f.threshold))"
             if let s = f.statistic { stat += f.method == .ks ? " · D = \(fmt(s))" : " · χ² = \(fmt(s))" }
-            stat += " · \(f.referenceCount) reference / \(f.currentCount) current values"
+            stat += " · \(count(f.referenceCount)) reference / \(count(f.currentCount)) current values"
             out += "<div class=\"stat\">\(stat)</div>\n"
             out += "<div class=\"legend\"><span class=\"sw\" style=\"background:var(--ref)\"></span>reference<span class=\"sw\" style=\"background:var(--cur)\"></span>current <span style=\"margin-left:8px\">(share of rows per bin)</span></div>\n"
             out += histogramSVG(f.histogram) + "</section>\n"
@@ -93,14 +94,16 @@ public enum ReportRenderer {
         let plotW = width - left - right, plotH = height - top - bottom
         let n = max(h.reference.count, 1)
         let maxY = max(h.reference.max() ?? 0, h.current.max() ?? 0, 1e-12)
-        let niceMax = niceCeiling(maxY)
+        let step = niceStep(maxY / 4)
+        let gridLines = max(1, Int((maxY / step).rounded(.up)))
+        let niceMax = step * Double(gridLines)
         var s = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">"
         // Grid and y labels.
-        for i in 0...4 {
-            let v = niceMax * Double(i) / 4
+        for i in 0...gridLines {
+            let v = step * Double(i)
             let y = top + plotH - plotH * v / niceMax
             s += "<line x1=\"\(r(left))\" x2=\"\(r(width - right))\" y1=\"\(r(y))\" y2=\"\(r(y))\" stroke=\"#e4e7eb\"/>"
-            s += "<text x=\"\(r(left - 6))\" y=\"\(r(y + 4))\" text-anchor=\"end\">\(percent(v))</text>"
+            s += "<text x=\"\(r(left - 6))\" y=\"\(r(y + 4))\" text-anchor=\"end\">\(String(format: "%g%%", (v * 10000).rounded() / 100))</text>"
         }
         let slot = plotW / Double(n)
         let gap = max(min(slot * 0.15, 4), 0.5)
@@ -125,16 +128,29 @@ public enum ReportRenderer {
                 let idx = Int((Double(edges.count - 1) * Double(t) / Double(ticks)).rounded())
                 let x = left + Double(idx) * slot
                 s += "<line x1=\"\(r(x))\" x2=\"\(r(x))\" y1=\"\(r(top + plotH))\" y2=\"\(r(top + plotH + 4))\" stroke=\"#9aa5b1\"/>"
-                s += "<text x=\"\(r(x))\" y=\"\(r(top + plotH + 16))\" text-anchor=\"middle\">\(esc(fmt(edges[idx])))</text>"
+                let anchor = t == 0 ? "start" : (t == ticks ? "end" : "middle")
+                s += "<text x=\"\(r(x))\" y=\"\(r(top + plotH + 16))\" text-anchor=\"\(anchor)\">\(esc(fmt(edges[idx])))</text>"
             }
         }
         return s + "</svg>"
     }
 
-    static func niceCeiling(_ x: Double) -> Double {
+    /// The smallest of 1, 2, 2.5, 5 × 10^k that is at least x: a grid step that reads well.
+    static func niceStep(_ x: Double) -> Double {
         let exponent = pow(10, (log10(x)).rounded(.down))
-        for m in [1.0, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10] where m * exponent >= x { return m * exponent }
+        for m in [1.0, 2, 2.5, 5, 10] where m * exponent >= x { return m * exponent }
         return 10 * exponent
+    }
+
+    /// An integer with thousands separators.
+    static func count(_ n: Int) -> String {
+        let digits = String(n)
+        var out = ""
+        for (i, c) in digits.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }
+            out.append(c)
+        }
+        return String(out.reversed())
     }
 
     static func percent(_ v: Double) -> String {

@@ -23,7 +23,7 @@ struct MonitorOptions: ParsableArguments {
     func engine() throws -> DriftMonitorEngine {
         let path = MonitoringProvider.resolve(dataDir, in: FileManager.default.currentDirectoryPath)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("no data directory at \(path): apply a spec with a monitor first, or pass --data-dir")
+            throw MonitorCommandError("no data directory at \(path): apply a spec with a monitor first, or pass --data-dir")
         }
         return try DriftMonitorEngine(dataDirectory: path)
     }
@@ -40,8 +40,11 @@ enum Terminal {
     static func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
 }
 
-func printError(_ error: any Error) {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+/// A failure that is not about the command line: ArgumentParser prints it without the usage text and exits 1.
+struct MonitorCommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ error: DriftError) { description = error.description }
+    init(_ message: String) { description = message }
 }
 
 extension MonitorsCommand {
@@ -63,7 +66,7 @@ extension MonitorsCommand {
             do {
                 run = try await engine.run(name, at: Date(), trigger: .manual)
             } catch let e as DriftError {
-                throw ValidationError(e.description)
+                throw MonitorCommandError(e)
             }
             print(format == .json ? try MonitorViews.json(run) : MonitorViews.human(run))
         }
@@ -79,7 +82,7 @@ extension MonitorsCommand {
 
         func run() async throws {
             let engine = try options.engine()
-            do { _ = try engine.monitor(name) } catch let e as DriftError { throw ValidationError(e.description) }
+            do { _ = try engine.monitor(name) } catch let e as DriftError { throw MonitorCommandError(e) }
             let runs = try engine.store.runs(name, limit: limit)
             print(format == .json ? try MonitorViews.json(runs.map(MonitorViews.summary)) : MonitorViews.history(name, runs))
         }
@@ -97,10 +100,10 @@ extension MonitorsCommand {
 
         func run() async throws {
             let engine = try options.engine()
-            do { _ = try engine.monitor(name) } catch let e as DriftError { throw ValidationError(e.description) }
+            do { _ = try engine.monitor(name) } catch let e as DriftError { throw MonitorCommandError(e) }
             let runs = try engine.store.runs(name, limit: 50)
             guard let last = runs.first(where: { $0.report != nil }), let report = last.report else {
-                throw ValidationError("monitor \(name) has no successful run yet: run `mlinfra monitors run \(name) --now` first")
+                throw MonitorCommandError("monitor \(name) has no successful run yet: run `mlinfra monitors run \(name) --now` first")
             }
             let text = format == .html ? ReportRenderer.html(report, history: runs) : try ReportRenderer.json(report)
             if let out {
