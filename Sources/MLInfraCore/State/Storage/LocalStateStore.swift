@@ -33,11 +33,9 @@ public final class LocalStateStore: StateStore {
         var baseSerial: Int
         /// The seq of the last line written.
         var seq: Int
-        /// Group commit: the last seq known durable, whether an fdatasync is running, and the appends waiting for one.
-        var syncedSeq = 0
-        var syncing = false
-        var waiters: [(seq: Int, continuation: CheckedContinuation<Bool, any Error>)] = []
-        /// Set when a write or sync failed: the journal's tail is unknown, so no more appends.
+        /// Makes appended lines durable (nil when the store does not sync its journal).
+        var syncer: JournalSyncer?
+        /// Set when a write failed: the journal's tail is unknown, so no more appends.
         var broken: StateError?
     }
 
@@ -62,7 +60,11 @@ public final class LocalStateStore: StateStore {
 
     deinit {
         // A journal still open here was never committed: leave the file for recovery, as a crash would.
-        inner.withLock { if let s = $0.session { close(s.fd) } }
+        inner.withLock {
+            guard let s = $0.session else { return }
+            s.syncer?.stop()
+            close(s.fd)
+        }
     }
 
     // MARK: read and write
@@ -239,18 +241,19 @@ public final class LocalStateStore: StateStore {
                 unlink(journalPath)
                 throw error
             }
-            st.session = Session(fd: fd, lineage: base.lineage, baseSerial: base.serial, seq: 0)
+            st.session = Session(
+                fd: fd, lineage: base.lineage, baseSerial: base.serial, seq: 0,
+                syncer: syncsJournal ? JournalSyncer(fd: fd, path: journalPath) : nil)
         }
     }
 
     /// Writes the entry's line, then waits until it is durable.
     ///
-    /// Lines are written under the lock, so they never interleave. Durability is a
-    /// group commit: one append runs fdatasync while the appends that arrive
-    /// meanwhile wait and share the next one, so N operations in flight cost about
-    /// one sync each round instead of N.
+    /// Lines are written under the lock, so they never interleave; `JournalSyncer`
+    /// makes them durable in groups, so N operations in flight share about one
+    /// fdatasync per round.
     public func append(_ entry: JournalEntry) async throws {
-        let (seq, lead) = try inner.withLock { st -> (Int, Bool) in
+        let (seq, syncer) = try inner.withLock { st -> (Int, JournalSyncer?) in
             guard var session = st.session else { throw noJournal("append") }
             if let broken = session.broken { throw broken }
             session.seq += 1
@@ -262,72 +265,18 @@ public final class LocalStateStore: StateStore {
                 st.session = session
                 throw error
             }
-            let lead = syncsJournal && !session.syncing
-            if lead { session.syncing = true }
+            session.syncer?.wrote(session.seq)
             st.session = session
-            return (session.seq, lead)
+            return (session.seq, session.syncer)
         }
-        guard syncsJournal else { return }
-        if lead { return try syncUntilDurable() }
-        let becameLeader: Bool = try await withCheckedThrowingContinuation { continuation in
-            let now: Result<Bool, any Error>? = inner.withLock { st in
-                guard var session = st.session else { return .success(false) }
-                if session.syncedSeq >= seq { return .success(false) }
-                if let broken = session.broken { return .failure(broken) }
-                if !session.syncing {
-                    session.syncing = true
-                    st.session = session
-                    return .success(true)
-                }
-                session.waiters.append((seq, continuation))
-                st.session = session
-                return nil
-            }
-            if let now { continuation.resume(with: now) }
-        }
-        if becameLeader { try syncUntilDurable() }
-    }
-
-    /// Runs fdatasync rounds until every written line is durable, resuming the appends each round covers.
-    private func syncUntilDurable() throws {
-        while true {
-            guard let (fd, target) = inner.withLock({ st in st.session.map { ($0.fd, $0.seq) } }) else { return }
-            var failure: StateError?
-            do {
-                try PosixFiles.sync(fd, path: journalPath)
-            } catch let error as StateError {
-                failure = error
-            }
-            let (covered, done) = inner.withLock { st -> ([CheckedContinuation<Bool, any Error>], Bool) in
-                guard var session = st.session else { return ([], true) }
-                var covered: [CheckedContinuation<Bool, any Error>] = []
-                if let failure {
-                    session.broken = failure
-                    covered = session.waiters.map(\.continuation)
-                    session.waiters = []
-                } else {
-                    session.syncedSeq = target
-                    covered = session.waiters.filter { $0.seq <= target }.map(\.continuation)
-                    session.waiters.removeAll { $0.seq <= target }
-                }
-                let done = failure != nil || session.seq <= target
-                if done { session.syncing = false }
-                st.session = session
-                return (covered, done)
-            }
-            for c in covered {
-                if let failure { c.resume(throwing: failure) } else { c.resume(returning: false) }
-            }
-            if let failure { throw failure }
-            if done { return }
-        }
+        try await syncer?.durable(seq)
     }
 
     @discardableResult
     public func commitJournal(_ folded: StateFile) async throws -> Int {
         try inner.withLock { st in
             guard var session = st.session else { throw noJournal("commitJournal") }
-            guard !session.syncing && session.waiters.isEmpty else {
+            guard session.syncer?.isIdle ?? true else {
                 throw StateError(
                     .journalState, "commitJournal was called while appends were still in flight", path: journalPath,
                     remedy: "await every append before committing")
@@ -338,13 +287,22 @@ public final class LocalStateStore: StateStore {
                     "the folded state has lineage \(folded.lineage) but the journal began with lineage \(session.lineage)",
                     path: path, remedy: "commit the state the journal was begun with, with the journal's entries applied")
             }
+            session.syncer?.stop()
+            session.syncer = nil
             session.seq += 1
             let serial = session.baseSerial + 1
-            try PosixFiles.writeAll(
-                session.fd,
-                StateJournal.commitLine(lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq, serial: serial),
-                path: journalPath)
-            try PosixFiles.sync(session.fd, path: journalPath)
+            do {
+                try PosixFiles.writeAll(
+                    session.fd,
+                    StateJournal.commitLine(lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq, serial: serial),
+                    path: journalPath)
+                try PosixFiles.sync(session.fd, path: journalPath)
+            } catch let error as StateError {
+                // The journal's tail is unknown now: no more appends; the next read recovers what is on disk.
+                session.broken = error
+                st.session = session
+                throw error
+            }
             st.session = session
             var base = folded
             base.serial = session.baseSerial

@@ -74,12 +74,16 @@ enum PosixFiles {
 
     /// Flushes a file's data to the disk (fdatasync where there is one: the size is data, the times are not needed).
     static func sync(_ fd: Int32, path: String) throws {
+        if let error = syncError(fd, path: path) { throw error }
+    }
+
+    static func syncError(_ fd: Int32, path: String) -> StateError? {
         #if canImport(Darwin)
         let r = fsync(fd)
         #else
         let r = fdatasync(fd)
         #endif
-        guard r == 0 else { throw StateError.io("fsync", path: path, errno: errno) }
+        return r == 0 ? nil : StateError.io("fsync", path: path, errno: errno)
     }
 
     /// Makes renames, creations and removals in a directory durable.
