@@ -12,6 +12,21 @@ import Testing
         #expect(report.checks.count >= 14)
     }
 
+    @Test func fakeLinkTypeConformsAndPlansItsIdFromTheTarget() async throws {
+        let fixture = ProviderConformance.Fixture(
+            providerConfig: [:], workingDirectory: NSTemporaryDirectory(), type: "fake_link", address: "fake_link.l",
+            create: ["target": "alpha", "label": "first"], update: ["target": "alpha", "label": "second"],
+            replace: ["target": "beta", "label": "first"], invalid: ["target": "alpha", "label": 5], unknownAttribute: "label")
+        let fake = FakeProvider()
+        let report = await ProviderConformance(provider: fake, fixture: fixture).run()
+        #expect(report.passed, "\(report)")
+
+        let known = try await fake.plan(PlanRequest(type: "fake_link", address: "fake_link.l", prior: nil, proposed: ["target": "alpha"]))
+        #expect(known.planned["id"] == "alpha/l")
+        let unknown = try await fake.plan(PlanRequest(type: "fake_link", address: "fake_link.l", prior: nil, proposed: ["target": .unknown]))
+        #expect(unknown.planned["id"] == .unknown)
+    }
+
     @Test func fakeProviderOverThePluginProtocolConforms() async throws {
         let plugin = try PluginTestSupport.fakePlugin()
         let report = await ProviderConformance(provider: plugin, fixture: ProviderConformance.fakeFixture()).run()
