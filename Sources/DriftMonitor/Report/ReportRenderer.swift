@@ -97,7 +97,7 @@ public enum ReportRenderer {
         let step = niceStep(maxY / 4)
         let gridLines = max(1, Int((maxY / step).rounded(.up)))
         let niceMax = step * Double(gridLines)
-        var s = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">"
+        var s = "<svg viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"100%\" role=\"img\">"
         // Grid and y labels.
         for i in 0...gridLines {
             let v = step * Double(i)
