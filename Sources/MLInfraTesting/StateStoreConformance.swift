@@ -95,6 +95,7 @@ public enum StateStoreConformance {
         case journalOfOtherLineageIsRefused
         case writeIsRefusedWhileJournalPending
         case liveHoldersJournalIsNotRecovered
+        case crashedHoldersJournalIsRecovered
         case writeIsRefusedWhileAnotherHolderHasTheLock
         case unreadableStateIsNeverOverwritten
         case newerVersionIsRefused
@@ -353,6 +354,22 @@ public enum StateStoreConformance {
             try t.expect(try await store.write(s) == s.serial + 1, "the holder could not write")
             try await store.unlock(id: holder.id)
             try t.expect(try await other.write(try await other.read()!) == s.serial + 2, "a write after unlock failed")
+
+        case .crashedHoldersJournalIsRecovered:
+            let base = try await written(sampleState(), store)
+            var crashed = LockInfo.make(operation: "apply")
+            crashed.pid = 999_999_999
+            do {
+                let applying = f.open()
+                try await applying.lock(crashed, timeout: 0)
+                try await applying.beginJournal(base: base)
+                try await applying.append(.remove(address: "model.fraud"))
+            }
+            let recovered = try await f.open().read()
+            try t.expect(recovered?.resource("model.fraud") == nil, "the crashed holder's entry was not recovered")
+            try t.expect(recovered?.serial == base.serial + 1, "recovery did not write serial + 1")
+            try t.expect(try f.hasJournal() == false, "recovery left the crashed holder's journal")
+            try t.expect(try await f.open().currentLock() == crashed, "recovery removed the stale lock instead of leaving it to force-unlock")
 
         case .unreadableStateIsNeverOverwritten:
             let garbage = Array("{\"format\": \"mlinfra-state\", \"version\": 1, \"resources\": [".utf8)

@@ -1,11 +1,12 @@
 /// The state file format: canonical JSON in, `StateFile` out, and back.
 ///
-/// Reading goes in three steps, so that a new format version is an added
-/// reader, an added upgrade step and a fixture pair, never an edit of an old
-/// reader:
-/// 1. the bytes are parsed into a JSON document and `format` / `version` are checked;
-/// 2. a document of an older version is upgraded one version at a time by `upgrades`;
-/// 3. the reader of the current version (`StateFileV1`) turns the document into a `StateFile`.
+/// A new format version is an added reader, an added upgrade step and fixture
+/// pairs, never an edit of an old reader (see State/README.md):
+/// - the reader of the current version (`StateFileV1`) reads the bytes directly,
+///   the fast path for every file this mlinfra writes;
+/// - a file that declares another version is parsed into a JSON document, a newer
+///   version is refused, and an older one is upgraded one version at a time by
+///   `upgrades` before the current reader reads it.
 ///
 /// A file of a newer version than `StateFile.currentVersion` is refused, as is
 /// anything unreadable; nothing here writes to disk, and the stores never
@@ -17,7 +18,7 @@ public enum StateCodec {
 
     /// The canonical bytes of a state: sorted keys, two-space indent, resources by address, trailing newline.
     public static func encode(_ s: StateFile) -> [UInt8] {
-        var w = CanonicalJSONWriter(pretty: true, capacity: 512 * s.count + 512)
+        var w = CanonicalJSONWriter(pretty: true, capacity: 1024 * s.count + 512)
         StateFileV1.write(s, to: &w)
         var bytes = w.bytes
         bytes.append(0x0A)
