@@ -83,18 +83,21 @@ import Testing
     }
 
     /// Runs the server over pipes, writes `lines`, and returns the answers once it stops.
-    static func serve(_ provider: any Provider, lines: [String]) async throws -> [Value] {
+    static func serve(
+        _ provider: any Provider, lines: [String], closeInput: Bool = false, drainTimeout: Duration = .seconds(30)
+    ) async throws -> [Value] {
         let toServer = Pipe()
         let fromServer = Pipe()
         let server = PluginServer(
             provider: provider, name: "fake", version: "1", input: toServer.fileHandleForReading,
-            output: fromServer.fileHandleForWriting)
+            output: fromServer.fileHandleForWriting, drainTimeout: drainTimeout)
         let running = Task { try await server.run() }
         try toServer.fileHandleForWriting.write(contentsOf: Data(lines.map { $0 + "\n" }.joined().utf8))
+        if closeInput { try toServer.fileHandleForWriting.close() }
         try await running.value
         try fromServer.fileHandleForWriting.close()
         let output = try fromServer.fileHandleForReading.readToEnd() ?? Data()
-        try toServer.fileHandleForWriting.close()
+        if !closeInput { try toServer.fileHandleForWriting.close() }
         return try output.split(separator: 0x0A).map { try JSONDecoder().decode(Value.self, from: Data($0)) }
     }
 
@@ -113,6 +116,19 @@ import Testing
         #expect(byID[2]?["result"]?["name"] == "fake")
         #expect(byID[3]?["result"] == .null)
         #expect(byID[3]?["error"] == nil)
+    }
+
+    @Test func serverStopsAtEndOfInputWithoutWaitingForeverOnAHungCall() async throws {
+        let hung = FakeProvider(latency: .seconds(3600))
+        let started = ContinuousClock.now
+        let answers = try await Self.serve(
+            hung,
+            lines: [
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocol_version":1}}"#,
+                #"{"jsonrpc":"2.0","id":2,"method":"schema"}"#,
+            ], closeInput: true, drainTimeout: .milliseconds(300))
+        #expect(ContinuousClock.now - started < .seconds(60))
+        #expect(answers.map { $0["id"] } == [1])
     }
 
     @Test func serverHandlesRequestsConcurrently() async throws {

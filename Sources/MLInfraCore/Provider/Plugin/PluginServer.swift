@@ -7,11 +7,14 @@ import Logging
 /// Requests are handled concurrently, each answered as soon as it is done, so a
 /// slow `apply` does not hold up a `read`. Bad input gets a JSON-RPC error
 /// answer and the server carries on. It stops after answering `shutdown`, or at
-/// the end of its input, once the calls in flight have been answered.
+/// the end of its input, once the calls in flight have been answered or
+/// `drainTimeout` has passed (the client is gone then, and a call that never ends
+/// must not keep the process alive).
 public struct PluginServer: Sendable {
     public let provider: any Provider
     public let name: String
     public let version: String
+    public let drainTimeout: Duration
     private let input: FileHandle
     private let output: FileHandle
     private let logger: Logger
@@ -22,11 +25,13 @@ public struct PluginServer: Sendable {
         version: String,
         input: FileHandle = .standardInput,
         output: FileHandle = .standardOutput,
+        drainTimeout: Duration = .seconds(30),
         logger: Logger? = nil
     ) {
         self.provider = provider
         self.name = name
         self.version = version
+        self.drainTimeout = drainTimeout
         self.input = input
         self.output = output
         // stdout carries the protocol, so logs go to stderr.
@@ -42,20 +47,55 @@ public struct PluginServer: Sendable {
             fd: input.fileDescriptor, name: "mlinfra.plugin-server.\(name).stdin",
             onLine: { sink.yield($0) }, onEnd: { sink.finish() })
         let logger = logger
-        await withTaskGroup(of: Void.self) { group in
-            for await line in lines {
-                group.addTask {
-                    let (answer, stop) = await self.respond(to: line)
-                    if let answer {
-                        writer.send(answer) { error in
-                            if let error { logger.error("cannot write an answer to stdout: \(error)") }
-                        }
+        let inFlight = InFlight()
+        for await line in lines {
+            await inFlight.begin()
+            Task {
+                let (answer, stop) = await self.respond(to: line)
+                if let answer {
+                    writer.send(answer) { error in
+                        if let error { logger.error("cannot write an answer to stdout: \(error)") }
                     }
-                    if stop { sink.finish() }
                 }
+                if stop { sink.finish() }
+                await inFlight.end()
             }
         }
+        if !(await inFlight.waitUntilIdle(upTo: drainTimeout)) {
+            logger.warning("stopping with calls still running after \(drainTimeout); their answers are lost")
+        }
         await writer.drain()
+    }
+
+    /// Counts the requests being handled, so the server can wait for them before it stops.
+    private actor InFlight {
+        private var count = 0
+        private var waiters: [CheckedContinuation<Void, Never>] = []
+
+        func begin() { count += 1 }
+
+        func end() {
+            count -= 1
+            if count == 0 { release() }
+        }
+
+        /// True when every request finished within `limit`.
+        func waitUntilIdle(upTo limit: Duration) async -> Bool {
+            if count == 0 { return true }
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                self.release()
+            }
+            await withCheckedContinuation { waiters.append($0) }
+            timer.cancel()
+            return count == 0
+        }
+
+        private func release() {
+            let waiting = waiters
+            waiters = []
+            for waiter in waiting { waiter.resume() }
+        }
     }
 
     /// The answer line to one request line (nil for a notification, which gets none).
