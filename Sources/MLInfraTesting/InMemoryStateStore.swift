@@ -36,7 +36,10 @@ public final class InMemoryStateStore: StateStore {
 
         /// Appends raw bytes to the journal (creating it), as a crash mid-append would leave them.
         public func appendToJournal(_ bytes: [UInt8]) {
-            contents.withLock { $0.journal = ($0.journal ?? []) + bytes }
+            contents.withLock { c in
+                if c.journal == nil { c.journal = [] }
+                c.journal!.append(contentsOf: bytes)
+            }
         }
     }
 

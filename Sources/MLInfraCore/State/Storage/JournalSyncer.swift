@@ -52,9 +52,6 @@ final class JournalSyncer: @unchecked Sendable {
         }
     }
 
-    /// Whether an append is still waiting for its sync.
-    var isIdle: Bool { condition.withLock { waiters.isEmpty } }
-
     /// Ends the thread once no append waits; the file descriptor stays open (the store closes it).
     func stop() {
         condition.lock()

@@ -37,6 +37,8 @@ public final class LocalStateStore: StateStore {
         var syncer: JournalSyncer?
         /// Set when a write failed: the journal's tail is unknown, so no more appends.
         var broken: StateError?
+        /// Appends that wrote their line and have not returned yet; commit waits for none.
+        var inFlight = 0
     }
 
     private struct Inner {
@@ -266,17 +268,24 @@ public final class LocalStateStore: StateStore {
                 throw error
             }
             session.syncer?.wrote(session.seq)
+            session.inFlight += 1
             st.session = session
             return (session.seq, session.syncer)
         }
-        try await syncer?.durable(seq)
+        do {
+            try await syncer?.durable(seq)
+        } catch {
+            inner.withLock { $0.session?.inFlight -= 1 }
+            throw error
+        }
+        inner.withLock { $0.session?.inFlight -= 1 }
     }
 
     @discardableResult
     public func commitJournal(_ folded: StateFile) async throws -> Int {
         try inner.withLock { st in
             guard var session = st.session else { throw noJournal("commitJournal") }
-            guard session.syncer?.isIdle ?? true else {
+            guard session.inFlight == 0 else {
                 throw StateError(
                     .journalState, "commitJournal was called while appends were still in flight", path: journalPath,
                     remedy: "await every append before committing")
