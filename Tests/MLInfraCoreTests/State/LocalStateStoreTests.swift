@@ -170,6 +170,35 @@ import Testing
         #expect(LockInfo.parse(lock) == info)
     }
 
+    /// A journal damaged anywhere is recovered up to the damage or refused with a `StateError`, never a crash.
+    @Test func randomlyDamagedJournalsAreRecoveredOrRefused() throws {
+        let base = StateStoreConformance.sampleState()
+        var journal = StateJournal.beginLine(base: base, embedBase: true)
+        for i in 1...6 {
+            journal += StateJournal.entryLine(
+                .upsert(StateStoreConformance.sampleResource("endpoint.e\(i)")), lineage: base.lineage, baseSerial: base.serial, seq: i)
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            var bytes = journal
+            let at = Int.random(in: 0..<bytes.count, using: &generator)
+            switch Int.random(in: 0..<3, using: &generator) {
+            case 0: bytes[at] ^= UInt8.random(in: 1...255, using: &generator)
+            case 1: bytes = Array(bytes.prefix(at))
+            default: bytes.removeSubrange(at..<min(bytes.count, at + 20))
+            }
+            do {
+                if let contents = try StateJournal.parse(bytes, path: "j") {
+                    _ = try StateJournal.recovery(stored: nil, journal: contents, path: "j")
+                }
+            } catch is StateError {
+                continue
+            } catch {
+                Issue.record("a damaged journal gave \(type(of: error)), not a StateError: \(error)")
+            }
+        }
+    }
+
     @Test func lockInfoCodableUsesISO8601() throws {
         let info = LockInfo(
             id: "abc", operation: "apply", who: "ci", host: "runner-1", pid: 4242,

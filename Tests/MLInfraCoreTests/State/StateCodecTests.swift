@@ -226,6 +226,35 @@ import Testing
         }
     }
 
+    /// Damaged files (bytes flipped, cut, duplicated) are read or refused with a `StateError`, never a crash.
+    @Test func randomlyDamagedFilesAreReadOrRefusedNeverCrash() {
+        let original = StateCodec.encode(StateStoreConformance.sampleState())
+        var generator = SystemRandomNumberGenerator()
+        let interesting: [UInt8] = Array("{}[]\",:0123456789-.eE tfn\\u\n".utf8) + [0x00, 0x80, 0xC3, 0xFF]
+        var refused = 0
+        for _ in 0..<3_000 {
+            var bytes = original
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let at = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<4, using: &generator) {
+                case 0: bytes[at] = interesting.randomElement(using: &generator)!
+                case 1: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...40, using: &generator)))
+                case 2: bytes.insert(contentsOf: bytes[at..<min(bytes.count, at + 30)], at: at)
+                default: bytes = Array(bytes.prefix(at))
+                }
+                if bytes.isEmpty { break }
+            }
+            do {
+                _ = try StateCodec.decode(bytes, path: "s.json")
+            } catch is StateError {
+                refused += 1
+            } catch {
+                Issue.record("a damaged file gave \(type(of: error)), not a StateError: \(error)")
+            }
+        }
+        #expect(refused > 2_000)
+    }
+
     @Test func syntaxErrorsNameLineColumnAndTheBackup() throws {
         let text = "{\n  \"format\": \"mlinfra-state\",\n  \"version\" 1\n}\n"
         let error = #expect(throws: StateError.self) { try StateCodec.decode(Self.bytes(text), path: "state/prod.json") }
