@@ -12,7 +12,9 @@ struct LocalReplica {
 
     static func start(_ handler: ReplicaHandler) async throws -> LocalReplica {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = ReplicaServer.application(handler: handler, logger: Logger(label: "test-replica")) { continuation.yield($0) }
+        var logger = Logger(label: "test-replica")
+        logger.logLevel = .critical  // cancelling the server at the end of a test logs an error
+        let app = ReplicaServer.application(handler: handler, logger: logger) { continuation.yield($0) }
         let task = Task { try await app.run() }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CancellationError() }
@@ -32,6 +34,12 @@ func linearHandler(version: String, intercept: Double = 0) -> ReplicaHandler {
 
 func makeClient() -> HTTPClientPool { HTTPClientPool() }
 
+let quietLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}()
+
 func temporaryDirectory() -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-serving-\(UUID().uuidString)")
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -49,7 +57,7 @@ func temporaryDirectory() -> URL {
         table.add(version: "m/1", port: a.port)
         table.add(version: "m/2", port: b.port)
         table.setWeights(["m/1": 80, "m/2": 20])
-        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: Logger(label: "t"))
+        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: quietLogger)
         var counts: [String: Int] = [:]
         let n = 600
         for _ in 0..<n {
@@ -77,7 +85,7 @@ func temporaryDirectory() -> URL {
         let deadID = table.add(version: "m/1", port: dead.port)
         table.add(version: "m/1", port: live.port)
         table.setWeights(["m/1": 100])
-        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: Logger(label: "t"))
+        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: quietLogger)
         for _ in 0..<20 {
             let reply = await router.forward(path: "/predict", body: body, kind: .predict)
             #expect(reply.status == 200)
@@ -95,7 +103,7 @@ func temporaryDirectory() -> URL {
         let client = makeClient()
         let table = RoutingTable()
         table.setWeights(["m/1": 100])
-        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: Logger(label: "t"))
+        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: quietLogger)
         let none = await router.forward(path: "/predict", body: body, kind: .predict)
         #expect(none.status == 503)
         #expect(String(buffer: none.body).contains(#""field":"endpoint""#))
@@ -111,7 +119,7 @@ func temporaryDirectory() -> URL {
         let table = RoutingTable()
         table.add(version: "m/1", port: live.port)
         table.setWeights(["m/1": 100])
-        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: Logger(label: "t"))
+        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: nil, capturePercent: 0, logger: quietLogger)
         let reply = await router.forward(path: "/predict", body: ByteBuffer(string: #"{"instances": [[1]]}"#), kind: .predict)
         #expect(reply.status == 400)
         #expect(String(buffer: reply.body).contains(#""field":"instances[0]""#))
@@ -125,12 +133,12 @@ func temporaryDirectory() -> URL {
         let client = makeClient()
         let dir = temporaryDirectory()
         let store = try CaptureStore(directory: dir)
-        let writer = CaptureWriter(store: store, logger: Logger(label: "t"))
+        let writer = CaptureWriter(store: store, logger: quietLogger)
         let table = RoutingTable()
         table.add(version: "m/1", port: live.port)
         table.setWeights(["m/1": 100])
         table.setVersionInfo(.init(version: "m/1", featureNames: ["x", "y"], outputNames: ["prediction"]))
-        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: writer, capturePercent: 10, logger: Logger(label: "t"))
+        let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: writer, capturePercent: 10, logger: quietLogger)
         for _ in 0..<100 { _ = await router.forward(path: "/predict", body: body, kind: .predict) }
         #expect(try store.count(endpoint: "ep") == 0)  // nothing written on the request path
         writer.flush()

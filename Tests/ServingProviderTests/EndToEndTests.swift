@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraCore
+import ModelRegistry
 import NIOCore
 import Synchronization
 import Testing
@@ -67,7 +68,7 @@ final class LoadGenerator: Sendable {
     private func loop(_ index: Int) async {
         while running.load(ordering: .relaxed) && index < concurrency.load(ordering: .relaxed) {
             do {
-                let reply = try await client.execute(port: port, path: "/predict", body: ByteBuffer(string: #"{"instances": [[1, 2]]}"#), timeout: 10)
+                let reply = try await client.execute(port: port, path: "/predict", body: ByteBuffer(string: #"{"instances": [[1, 2]]}"#), timeout: 30)
                 let version = reply.headers.first(name: "x-mlinfra-version") ?? "?"
                 counts.withLock { c in
                     if reply.status == 200 {
@@ -91,7 +92,7 @@ final class LoadGenerator: Sendable {
     var snapshot: Counts { counts.withLock { $0 } }
 }
 
-/// apply → requests served → model changed → apply (rollout) → SIGKILL a replica → load step
+/// apply → requests served → alias moved in the registry (rollout) → SIGKILL a replica → load step
 /// → replicas grow to max → load drops → they shrink after the window; zero client errors.
 /// Real agent and replica processes, real HTTP on 127.0.0.1.
 @Suite(.serialized, .enabled(if: TestBinary.path != nil, "needs the mlinfra (or serving-dev) executable beside the tests"))
@@ -115,8 +116,13 @@ struct EndToEndTests {
 
     @Test func rolloutCrashAndAutoscalingWithoutClientErrors() async throws {
         let dir = temporaryDirectory()
-        let v1 = try Self.writeLinear(dir, "v1.json", intercept: 0)
-        let v2 = try Self.writeLinear(dir, "v2.json", intercept: 100)
+        let registry = try ModelRegistry(directory: dir.appendingPathComponent("registry"))
+        let context = ChangeContext(actor: "test", origin: .apply)
+        for (file, intercept) in [("v1.json", 0.0), ("v2.json", 100.0)] {
+            let path = try Self.writeLinear(dir, file, intercept: intercept)
+            _ = try registry.register(RegistrationRequest(model: "e2e", artifact: URL(fileURLWithPath: path), format: "linear-json"), context: context)
+        }
+        _ = try registry.setAlias("e2e", "production", version: 1, context: context)
         let port = freePort()
         let provider = ServingProvider(agentExecutable: TestBinary.path!, defaultReadyTimeout: 60)
         _ = try await provider.configure(ConfigureRequest(config: ["data_dir": .string(dir.path)], workingDirectory: "/"))
@@ -125,7 +131,7 @@ struct EndToEndTests {
         let load = LoadGenerator(port: port, client: client)
         do {
             var config: [String: Value] = [
-                "model": .string("file:" + v1), "port": .int(port),
+                "model": "e2e@production", "port": .int(port),
                 "replicas": ["min": 2, "max": 3],
                 "autoscaling": ["metric": "concurrency", "target": 1, "scale_down_window": "2s"],
                 "capture": ["sample_percent": 50],
@@ -135,20 +141,17 @@ struct EndToEndTests {
             #expect(created.diagnostics.isEmpty, "\(created.diagnostics)")
             let first = try #require(created.new)
             #expect(first.attributes["ready_replicas"] == 2)
-            let v1Version = try #require(first.attributes["served_version"]?.stringValue)
+            #expect(first.attributes["served_version"] == "e2e/1")
 
             load.setConcurrency(2)
             try await Self.waitUntil("requests served", timeout: 10) { load.snapshot.ok > 50 }
 
-            // Rollout: a new model; requests keep flowing.
-            config["model"] = .string("file:" + v2)
-            let updated = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .update, prior: first,
-                                                                config: config, planned: [:], context: ApplyContext(actor: "test")))
-            #expect(updated.diagnostics.isEmpty, "\(updated.diagnostics)")
-            let v2Version = try #require(updated.new?.attributes["served_version"]?.stringValue)
-            #expect(v2Version != v1Version)
-            try await Self.waitUntil("old replicas stopped", timeout: 20) {
-                try store.status("e2e")?.versions.map(\.version) == [v2Version]
+            // Rollout: the alias moves (what `apply` of the model_alias does); requests keep flowing.
+            _ = try registry.setAlias("e2e", "production", version: 2, context: context)
+            let v2Version = "e2e/2"
+            try await Self.waitUntil("rolled out to e2e/2, old replicas stopped", timeout: 30) {
+                guard let s = try store.status("e2e") else { return false }
+                return s.ready && s.versions.map(\.version) == [v2Version] && s.readyReplicas == 2
             }
             let afterRollout = load.snapshot.versions[v2Version] ?? 0
             try await Self.waitUntil("new version answers", timeout: 5) { (load.snapshot.versions[v2Version] ?? 0) > afterRollout + 20 }
@@ -171,6 +174,16 @@ struct EndToEndTests {
                 guard let s = try store.status("e2e") else { return false }
                 return s.versions.first?.desiredReplicas == 2 && s.versions.first?.replicas.count == 2
             }
+            // Canary: half the traffic to e2e/1, applied as a config change.
+            config["traffic"] = ["canary": "e2e/1", "percent": 50]
+            let canaried = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .update, prior: first,
+                                                                 config: config, planned: [:], context: ApplyContext(actor: "test")))
+            #expect(canaried.diagnostics.isEmpty, "\(canaried.diagnostics)")
+            let before = load.snapshot.versions
+            try await Self.waitUntil("both versions answer", timeout: 15) {
+                let now = load.snapshot.versions
+                return (now["e2e/1"] ?? 0) > (before["e2e/1"] ?? 0) + 20 && (now["e2e/2"] ?? 0) > (before["e2e/2"] ?? 0) + 20
+            }
             let decisions = try store.decisions(endpoint: "e2e", limit: 1000)
             #expect(decisions.contains { $0.desired > $0.current })
             #expect(decisions.contains { $0.desired < $0.current })
@@ -180,7 +193,7 @@ struct EndToEndTests {
             #expect(counts.failures.isEmpty, "client errors: \(counts.failures.prefix(5))")
             #expect(counts.ok > 200)
             // Refresh reports what serves; the autoscaler's count is not an input.
-            let read = try await provider.read(ReadRequest(type: "endpoint", address: "endpoint.e2e", id: "e2e", prior: updated.new!))
+            let read = try await provider.read(ReadRequest(type: "endpoint", address: "endpoint.e2e", id: "e2e", prior: first))
             #expect(read.current?.attributes["served_version"]?.stringValue == v2Version)
             #expect(read.current?.attributes["replicas"] == ["min": 2, "max": 3])
             // Captured rows for the drift monitor.
@@ -188,7 +201,7 @@ struct EndToEndTests {
             let captured = try CaptureStore(directory: dir.appendingPathComponent("serving")).records(endpoint: "e2e", limit: 5)
             #expect(captured.first?.inputs == #"{"x":1,"y":2}"#)
 
-            _ = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .delete, prior: updated.new,
+            _ = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .delete, prior: first,
                                                       config: [:], planned: [:], context: ApplyContext(actor: "test")))
             #expect(try store.status("e2e") == nil)
         } catch {
@@ -196,6 +209,10 @@ struct EndToEndTests {
         }
         await load.stop()
         _ = try? AgentProcess(dataDirectory: dir).stop()
+        if !load.snapshot.failures.isEmpty || ProcessInfo.processInfo.environment["MLINFRA_E2E_LOG"] != nil,
+           let log = try? String(contentsOf: AgentProcess(dataDirectory: dir).logFile, encoding: .utf8) {
+            print("---- agent log (last 80 lines) ----\n" + log.split(separator: "\n").suffix(80).joined(separator: "\n"))
+        }
         client.closeIdle()
         try? FileManager.default.removeItem(at: dir)
     }

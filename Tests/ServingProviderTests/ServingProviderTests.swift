@@ -94,3 +94,30 @@ func temporaryDirectory() -> URL {
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+@Suite struct EndpointStatusViewTests {
+    @Test func humanViewShowsReplicasTrafficAndDecisions() {
+        let config = EndpointConfig(name: "fraud", model: "fraud@production", replicas: .init(min: 2, max: 4),
+                                    canary: .init(model: "fraud/4", percent: 10), port: 8080)
+        let status = EndpointStatus(
+            name: "fraud", url: config.url, generation: 1, ready: true, message: nil,
+            versions: [
+                .init(version: "fraud/3", role: "primary", percent: 90, desiredReplicas: 2, replicas: [
+                    .init(pid: 101, port: 40001, state: .ready, restarts: 0), .init(pid: 102, port: 40002, state: .ready, restarts: 1),
+                ]),
+                .init(version: "fraud/4", role: "canary", percent: 10, desiredReplicas: 1, replicas: [.init(pid: 103, port: 40003, state: .ready, restarts: 0)]),
+            ], updatedAt: Date().timeIntervalSince1970)
+        let decision = ScalingDecision(endpoint: "fraud", time: 0, current: 2, desired: 3, metric: "concurrency", value: 11, target: 8,
+                                       recommended: 3, reason: "scale up: ceil(2 × 11 / 8) = 3")
+        let text = EndpointStatusView.render(config: config, generation: 1, status: status, decisions: [decision], json: false)
+        #expect(text.contains("endpoint fraud  http://127.0.0.1:8080"))
+        #expect(text.contains("version fraud/3 [primary] traffic 90.0%  replicas 2/2 ready"))
+        #expect(text.contains("pid 102  port 40002  ready  restarts 1"))
+        #expect(text.contains("2 → 3  scale up: ceil(2 × 11 / 8) = 3"))
+        let json = EndpointStatusView.render(config: config, generation: 1, status: status, decisions: [], json: true)
+        #expect(json.contains("\"servedVersion\"") == false)
+        #expect(json.contains("\"fraud/4\""))
+        let none = EndpointStatusView.render(config: config, generation: 1, status: nil, decisions: [], json: false)
+        #expect(none.contains("is `mlinfra agent` running?"))
+    }
+}

@@ -50,7 +50,7 @@ public struct EndpointsCommand: AsyncParsableCommand {
                     return ["name": e.config.name, "url": e.config.url, "model": e.config.model, "ready": status?.ready ?? false,
                             "served_version": status?.servedVersion ?? NSNull(), "ready_replicas": status?.readyReplicas ?? 0]
                 }
-                print(String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+                print(String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self))
                 return
             }
             if endpoints.isEmpty {
@@ -138,7 +138,7 @@ enum EndpointStatusView {
                 var decisions: [ScalingDecision]
             }
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             let data = (try? encoder.encode(Document(config: config, generation: generation, status: status, decisions: decisions))) ?? Data()
             return String(decoding: data, as: UTF8.self)
         }

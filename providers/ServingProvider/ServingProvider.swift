@@ -298,5 +298,5 @@ public struct ServingProvider: Provider {
 
 /// The model source the agent uses: `file:` paths, and the data directory's model registry.
 public func defaultModelSource(dataDirectory: URL) -> any ModelSource {
-    ChainedModelSource([])
+    ChainedModelSource([RegistryModelSource(directory: dataDirectory.appendingPathComponent("registry"))])
 }

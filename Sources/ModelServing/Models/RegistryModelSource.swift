@@ -1,0 +1,44 @@
+import Foundation
+import ModelRegistry
+import Synchronization
+
+/// Resolves `NAME@alias`, `NAME/3`, `NAME/Production`, `NAME/latest` and `models:/…` through
+/// the model registry in `<data_dir>/registry` (the artifact's sha256 is checked on resolve,
+/// and again by the replica that loads it).
+public final class RegistryModelSource: ModelSource {
+    public let directory: URL
+    private let opened = Mutex<ModelRegistry?>(nil)
+
+    /// `directory` is the registry's directory, `<data_dir>/registry`.
+    public init(directory: URL) { self.directory = directory }
+
+    public func resolve(_ reference: String) throws -> ResolvedModel {
+        let registry = try open(reference)
+        let resolved: ResolvedModelVersion
+        do {
+            resolved = try registry.resolve(reference)
+        } catch {
+            throw ModelResolutionError(reference: reference, message: "\(error)", fix: "check the model, version or alias in the registry (`mlinfra models …`)")
+        }
+        guard let format = ModelFormat(rawValue: resolved.format) else {
+            throw ModelResolutionError(reference: reference, message: "\(resolved.name) version \(resolved.version) has format \"\(resolved.format)\", which cannot be served",
+                                       fix: "register the model with format \(ModelFormat.supportedList)")
+        }
+        return ResolvedModel(name: resolved.name, version: "\(resolved.name)/\(resolved.version)", format: format,
+                             path: resolved.artifactPath.path, sha256: resolved.sha256)
+    }
+
+    private func open(_ reference: String) throws -> ModelRegistry {
+        try opened.withLock { opened in
+            if let registry = opened { return registry }
+            // Opening creates a registry; only open one that exists.
+            guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("registry.sqlite").path) else {
+                throw ModelResolutionError(reference: reference, message: "there is no model registry in \(directory.path)",
+                                           fix: "add a `registry` resource and register the model, or serve a file: reference")
+            }
+            let registry = try ModelRegistry(directory: directory)
+            opened = registry
+            return registry
+        }
+    }
+}
