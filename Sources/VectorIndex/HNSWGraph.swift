@@ -183,12 +183,12 @@ final class HNSWGraph: @unchecked Sendable {
     /// nearest allowed, non-deleted nodes in `ctx.results` (farthest on top).
     private func searchLayer(
         _ ctx: SearchContext, _ query: UnsafePointer<Float>, entry: UInt32, entryDistance: Float,
-        level: Int, ef: Int, locking: Bool, allowed: UnsafePointer<UInt64>?
+        level: Int, ef: Int, locking: Bool, allowed: UnsafePointer<UInt64>?, includeDeleted: Bool = false
     ) {
         let tag = ctx.beginSearch(capacity: capacity)
         let visited = ctx.visited
         @inline(__always) func isAllowed(_ s: UInt32) -> Bool {
-            if deleted[Int(s)] != 0 { return false }
+            if !includeDeleted && deleted[Int(s)] != 0 { return false }
             guard let allowed else { return true }
             return allowed[Int(s &>> 6)] & (1 &<< UInt64(s & 63)) != 0
         }
@@ -199,7 +199,7 @@ final class HNSWGraph: @unchecked Sendable {
         }
         ctx.candidates.push(-entryDistance, entry)
         visited[Int(entry)] = tag
-        let filtered = allowed != nil || deletedCount > 0
+        let filtered = allowed != nil || (deletedCount > 0 && !includeDeleted)
         let buffer = ctx.neighbours
         while !ctx.candidates.isEmpty {
             let candidateDistance = -ctx.candidates.topKey
@@ -364,10 +364,11 @@ final class HNSWGraph: @unchecked Sendable {
             }
         }
         for l in stride(from: min(level, top), through: 0, by: -1) {
-            searchLayer(ctx, query, entry: current, entryDistance: currentDistance, level: l, ef: efConstruction, locking: locking, allowed: nil)
-            if ctx.results.isEmpty {
-                continue
-            }
+            // Deleted nodes may be chosen as neighbours: they still route until the next
+            // purge, which re-links around them. Skipping them could leave a node unlinked.
+            searchLayer(
+                ctx, query, entry: current, entryDistance: currentDistance, level: l, ef: efConstruction, locking: locking,
+                allowed: nil, includeDeleted: true)
             current = connect(slot, level: l, ctx, locking: locking)
             currentDistance = distance(query, current)
         }
@@ -407,9 +408,17 @@ final class HNSWGraph: @unchecked Sendable {
         return (current, currentDistance)
     }
 
-    /// Inserts many slots, on `threads` threads when more than one.
+    /// Inserts many slots, on `threads` threads when more than one. After a large
+    /// batch, re-links any node the heuristic left without incoming links.
     func insertAll(_ slots: [UInt32], threads: Int, progress: (@Sendable (Int) -> Void)? = nil) {
         guard !slots.isEmpty else { return }
+        defer {
+            if slots.count >= 256 {
+                let ctx = pool.take(capacity: capacity)
+                relinkUnreachable(ctx)
+                pool.give(ctx)
+            }
+        }
         let workers = max(1, min(threads, slots.count / 64 + 1))
         if workers == 1 {
             let ctx = pool.take(capacity: capacity)
@@ -536,7 +545,7 @@ final class HNSWGraph: @unchecked Sendable {
 
     /// Links each unreachable live node from its nearest reachable nodes on layer 0,
     /// replacing their farthest neighbour when their list is full.
-    private func relinkUnreachable(_ ctx: SearchContext) {
+    func relinkUnreachable(_ ctx: SearchContext) {
         for _ in 0..<3 {
             let lost = unreachableLiveSlots()
             if lost.isEmpty { return }
@@ -545,7 +554,9 @@ final class HNSWGraph: @unchecked Sendable {
                 let slot = UInt32(s)
                 let query = UnsafePointer(storage.row(s))
                 let entry = UInt32(entryPoint)
-                searchLayer(ctx, query, entry: entry, entryDistance: distance(query, entry), level: 0, ef: efConstruction, locking: false, allowed: nil)
+                searchLayer(
+                    ctx, query, entry: entry, entryDistance: distance(query, entry), level: 0, ef: efConstruction, locking: false,
+                    allowed: nil, includeDeleted: true)
                 var found: [(Float, UInt32)] = []
                 while !ctx.results.isEmpty {
                     if !lostSet.contains(Int(ctx.results.topSlot)) && ctx.results.topSlot != slot {

@@ -4,24 +4,24 @@ import Testing
 
 @Suite struct DeleteTests {
     @Test func deletedRecordsNeverComeBackAndTheRestStayReachable() throws {
-        let records = makeRecords(randomVectors(2_000, dimension: 12, seed: 31))
-        let collection = try VectorCollection(name: "c", config: CollectionConfig(dimension: 12, hnsw: HNSWParameters(m: 8, efConstruction: 60)))
+        let records = makeRecords(randomVectors(1_200, dimension: 10, seed: 31))
+        let collection = try VectorCollection(name: "c", config: CollectionConfig(dimension: 10, hnsw: HNSWParameters(m: 8, efConstruction: 60)))
         try collection.upsert(records)
         let doomed = records.indices.filter { $0 % 3 == 0 }.map { "r\($0)" }
         #expect(try collection.delete(ids: doomed + ["never-existed"]) == doomed.count)
-        #expect(collection.count == 2_000 - doomed.count)
+        #expect(collection.count == 1_200 - doomed.count)
         #expect(collection.pendingDeletes == 0, "a third deleted: the graph was repaired at once")
         #expect(collection.unreachableRecordCount() == 0)
         let survivors = records.filter { !Set(doomed).contains($0.id) }
         var total = 0.0
-        for query in randomVectors(30, dimension: 12, seed: 32) {
+        for query in randomVectors(30, dimension: 10, seed: 32) {
             let found = try collection.query(query, k: 10).matches.map(\.id)
             #expect(Set(found).isDisjoint(with: doomed))
             total += recallAt(found, bruteForce(survivors, query, k: 10, metric: .l2))
         }
         #expect(total / 30 >= 0.95)
         // Every surviving record can still be found by its own vector.
-        for record in survivors.prefix(300) {
+        for record in survivors.prefix(200) {
             #expect(try collection.query(record.vector, k: 1, ef: 50).matches.first?.id == record.id)
         }
     }

@@ -58,13 +58,13 @@ import Testing
     }
 
     @Test func filteredQueriesReturnOnlyMatchingRecordsClosestFirst() throws {
-        let records = makeRecords(randomVectors(3_000, dimension: 16, seed: 21))
-        let collection = try VectorCollection(name: "c", config: CollectionConfig(dimension: 16, hnsw: HNSWParameters(m: 12, efConstruction: 80)))
+        let records = makeRecords(randomVectors(2_000, dimension: 8, seed: 21))
+        let collection = try VectorCollection(name: "c", config: CollectionConfig(dimension: 8, hnsw: HNSWParameters(m: 4, efConstruction: 60)))
         try collection.upsert(records)
         let filter = try WhereFilter.parse(json: #"{"even": true}"#)
         var total = 0.0
-        for query in randomVectors(20, dimension: 16, seed: 4) {
-            let result = try collection.query(query, k: 10, where: filter)
+        for query in randomVectors(20, dimension: 8, seed: 4) {
+            let result = try collection.query(query, k: 10, ef: 40, where: filter)
             #expect(result.strategy == .hnsw, "half the records match: the graph is worth searching")
             #expect(result.matches.count == 10)
             #expect(result.matches.allSatisfy { $0.metadata["even"] == .bool(true) })
@@ -74,12 +74,12 @@ import Testing
     }
 
     @Test func selectiveFilterFallsBackToExactSearchAndReturnsK() throws {
-        var records = makeRecords(randomVectors(3_000, dimension: 16, seed: 8))
-        for i in stride(from: 0, to: 3_000, by: 250) { records[i].metadata["rare"] = .bool(true) }
-        let collection = try VectorCollection(name: "c", config: CollectionConfig(dimension: 16, hnsw: HNSWParameters(m: 8, efConstruction: 40, efSearch: 10)))
+        var records = makeRecords(randomVectors(1_500, dimension: 8, seed: 8))
+        for i in stride(from: 0, to: 1_500, by: 125) { records[i].metadata["rare"] = .bool(true) }
+        let collection = try VectorCollection(name: "c", config: CollectionConfig(dimension: 8, hnsw: HNSWParameters(m: 8, efConstruction: 40, efSearch: 10)))
         try collection.upsert(records)
         let filter = try WhereFilter.parse(json: #"{"rare": true}"#)
-        let query = randomVectors(1, dimension: 16, seed: 77)[0]
+        let query = randomVectors(1, dimension: 8, seed: 77)[0]
         let result = try collection.query(query, k: 10, where: filter)
         #expect(result.strategy == .filteredExact)
         #expect(result.candidates == 12)

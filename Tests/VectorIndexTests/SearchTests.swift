@@ -31,12 +31,12 @@ import Testing
 
     @Test(arguments: Metric.allCases)
     func hnswRecallOnRandomData(metric: Metric) throws {
-        let records = makeRecords(randomVectors(2_000, dimension: 16))
+        let records = makeRecords(randomVectors(1_000, dimension: 12))
         let collection = try VectorCollection(
-            name: "c", config: CollectionConfig(dimension: 16, metric: metric, hnsw: HNSWParameters(m: 12, efConstruction: 100, efSearch: 64)))
+            name: "c", config: CollectionConfig(dimension: 12, metric: metric, hnsw: HNSWParameters(m: 10, efConstruction: 80, efSearch: 64)))
         try collection.upsert(records)
         var total = 0.0
-        let queries = randomVectors(50, dimension: 16, seed: 11)
+        let queries = randomVectors(30, dimension: 12, seed: 11)
         for query in queries {
             let result = try collection.query(query, k: 10)
             #expect(result.strategy == .hnsw)
@@ -47,13 +47,13 @@ import Testing
     }
 
     @Test func parallelBuildGivesAGoodGraph() throws {
-        let records = makeRecords(randomVectors(3_000, dimension: 12, seed: 3))
+        let records = makeRecords(randomVectors(2_000, dimension: 10, seed: 3))
         let collection = try VectorCollection(
-            name: "c", config: CollectionConfig(dimension: 12, metric: .l2, hnsw: HNSWParameters(m: 8, efConstruction: 64)), buildThreads: 2)
+            name: "c", config: CollectionConfig(dimension: 10, metric: .l2, hnsw: HNSWParameters(m: 8, efConstruction: 64)), buildThreads: 2)
         try collection.upsert(records)
-        #expect(collection.count == 3_000)
+        #expect(collection.count == 2_000)
         var total = 0.0
-        for query in randomVectors(30, dimension: 12, seed: 12) {
+        for query in randomVectors(30, dimension: 10, seed: 12) {
             total += recallAt(try collection.query(query, k: 10, ef: 80).matches.map(\.id), bruteForce(records, query, k: 10, metric: .l2))
         }
         #expect(total / 30 >= 0.95)
