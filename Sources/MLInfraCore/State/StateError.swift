@@ -56,10 +56,10 @@ public struct StateError: Error, CustomStringConvertible, Sendable, Hashable {
     }
 
     public var description: String {
-        var where_ = path
-        if let line, let column { where_ += ":\(line):\(column)" }
-        if let offset { where_ += " (byte \(offset))" }
-        return "\(where_): \(message)\n  fix: \(remedy)"
+        var place = path
+        if let line, let column { place += ":\(line):\(column)" }
+        if let offset { place += " (byte \(offset))" }
+        return "\(place): \(message)\n  fix: \(remedy)"
     }
 }
 
