@@ -15,7 +15,7 @@ import Darwin
 @_cdecl("LLVMFuzzerTestOneInput")
 public func specLoaderFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    let limits = YAMLLimits(maxBytes: 1 << 20, maxDepth: 32, maxNodes: 20_000, maxAliasExpansions: 5_000, maxErrors: 20)
+    let limits = YAMLLimits(maxBytes: 1 << 20, maxDepth: 32, maxFlowDepth: 12, maxNodes: 20_000, maxAliasExpansions: 5_000, maxErrors: 20)
     let (root, diagnostics) = YAMLLoader.load(bytes, file: "fuzz.yaml", limits: limits)
     for diagnostic in diagnostics {
         precondition(!diagnostic.summary.isEmpty && !diagnostic.summary.contains("\n"), "bad summary: \(diagnostic)")

@@ -182,15 +182,38 @@ struct YAMLBadInputTests {
         #expect(diagnostics.errors.last?.summary.contains("too many errors") == true)
     }
 
-    @Test func deepFlowNestingIsRefusedAtTheLimit() {
+    @Test func deepFlowNestingIsRefusedAtTheFlowLimit() {
         let depth = 10_000
         let text = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
         let start = ContinuousClock.now
         let (root, diagnostics) = loadYAML(text)
         #expect(ContinuousClock.now - start < .seconds(2))
         #expect(root == nil)
+        #expect(errorLocations(diagnostics) == ["f.yaml:1:33"])
+        #expect(diagnostics.errors[0].summary == "brackets `[…]` / `{…}` are nested deeper than 32 levels")
+    }
+
+    @Test func deepNestingIsRefusedAtTheDepthLimit() {
+        let depth = 10_000
+        let text = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+        let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxFlowDepth: .max))
+        #expect(root == nil)
         #expect(errorLocations(diagnostics) == ["f.yaml:1:257"])
         #expect(diagnostics.errors[0].summary == "the document is nested deeper than 256 levels")
+    }
+
+    @Test func flowDepthCountsOnlyOpenBrackets() {
+        // 20 block levels, each holding a 20-deep flow list: deep in total, never more than 20 brackets open.
+        var text = ""
+        for level in 0..<20 {
+            let indent = String(repeating: " ", count: level * 2)
+            text += indent + "f: " + String(repeating: "[", count: 20) + String(repeating: "]", count: 20) + "\n"
+            text += indent + "k:\n"
+        }
+        text += String(repeating: " ", count: 40) + "end: 1\n"
+        let (root, diagnostics) = loadYAML(text)
+        #expect(diagnostics.isEmpty)
+        #expect(root != nil)
     }
 
     @Test func deepBlockNestingIsRefusedAtTheLimit() {
@@ -204,7 +227,7 @@ struct YAMLBadInputTests {
 
     @Test func nestingAtTheLimitIsAccepted() {
         let text = String(repeating: "[", count: 256) + String(repeating: "]", count: 256)
-        let (root, diagnostics) = loadYAML(text)
+        let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxFlowDepth: 256))
         #expect(diagnostics.isEmpty)
         #expect(root != nil)
     }
@@ -234,7 +257,7 @@ struct YAMLBadInputTests {
 
     @Test func aliasCannotExceedTheDepthLimit() {
         let text = "a: &a [[[1]]]\nb: [[*a]]\n"
-        let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxDepth: 4))
+        let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxDepth: 4, maxFlowDepth: 4))
         #expect(root == nil)
         #expect(errorLocations(diagnostics) == ["f.yaml:2:6"])
         #expect(diagnostics.errors[0].summary == "the document is nested deeper than 4 levels (through alias `*a`)")

@@ -14,9 +14,11 @@ enum LibYAMLEvent {
     case documentEnd
     case alias(anchor: String)
     case scalar(value: String, anchor: String?, tag: String?, style: ScalarStyle)
-    case sequenceStart(anchor: String?, tag: String?)
+    /// `flow` is true for `[…]`, false for a block list of `- ` items.
+    case sequenceStart(anchor: String?, tag: String?, flow: Bool)
     case sequenceEnd
-    case mappingStart(anchor: String?, tag: String?)
+    /// `flow` is true for `{…}`, false for a block mapping.
+    case mappingStart(anchor: String?, tag: String?, flow: Bool)
     case mappingEnd
 }
 
@@ -96,12 +98,14 @@ final class LibYAMLEventReader {
             return (.scalar(value: value, anchor: Self.string(data.anchor), tag: Self.string(data.tag), style: style), mark)
         case YAML_SEQUENCE_START_EVENT:
             let data = event.data.sequence_start
-            return (.sequenceStart(anchor: Self.string(data.anchor), tag: Self.string(data.tag)), mark)
+            let flow = data.style == YAML_FLOW_SEQUENCE_STYLE
+            return (.sequenceStart(anchor: Self.string(data.anchor), tag: Self.string(data.tag), flow: flow), mark)
         case YAML_SEQUENCE_END_EVENT:
             return (.sequenceEnd, mark)
         case YAML_MAPPING_START_EVENT:
             let data = event.data.mapping_start
-            return (.mappingStart(anchor: Self.string(data.anchor), tag: Self.string(data.tag)), mark)
+            let flow = data.style == YAML_FLOW_MAPPING_STYLE
+            return (.mappingStart(anchor: Self.string(data.anchor), tag: Self.string(data.tag), flow: flow), mark)
         case YAML_MAPPING_END_EVENT:
             return (.mappingEnd, mark)
         default:

@@ -10,6 +10,9 @@ public struct YAMLLimits: Sendable, Hashable {
     public var maxBytes: Int
     /// Deepest nesting of sequences and mappings (the root collection is depth 1).
     public var maxDepth: Int
+    /// Deepest nesting of flow collections (`[…]`, `{…}`) inside each other. libyaml's scanner
+    /// does work proportional to this depth for every token, so it is kept well below `maxDepth`.
+    public var maxFlowDepth: Int
     /// Most nodes in a document, counting every node an alias expands to.
     public var maxNodes: Int
     /// Most nodes that aliases may add in total (each use of `*name` adds the anchored node's size).
@@ -20,12 +23,14 @@ public struct YAMLLimits: Sendable, Hashable {
     public init(
         maxBytes: Int = 64 << 20,
         maxDepth: Int = 256,
+        maxFlowDepth: Int = 32,
         maxNodes: Int = 5_000_000,
         maxAliasExpansions: Int = 1_000_000,
         maxErrors: Int = 100
     ) {
         self.maxBytes = maxBytes
         self.maxDepth = maxDepth
+        self.maxFlowDepth = maxFlowDepth
         self.maxNodes = maxNodes
         self.maxAliasExpansions = maxAliasExpansions
         self.maxErrors = maxErrors

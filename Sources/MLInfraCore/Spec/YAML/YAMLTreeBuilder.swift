@@ -8,6 +8,7 @@ struct YAMLTreeBuilder {
 
     private struct Frame {
         var isMapping: Bool
+        var isFlow: Bool
         var location: SourceLocation
         var tag: String?
         var anchor: String?
@@ -55,6 +56,7 @@ struct YAMLTreeBuilder {
     private var failed = false
     private var documents = 0
     private var stack: [Frame] = []
+    private var flowDepth = 0
     private var anchors: [String: Anchor] = [:]
     private var nodes = 0
     private var aliasNodes = 0
@@ -146,12 +148,22 @@ struct YAMLTreeBuilder {
                 else { return .finished }
             }
             return attach(YAMLNode(.scalar("", .plain), location: at), count: 0, height: 0)
-        case .sequenceStart(let anchor, let tag), .mappingStart(let anchor, let tag):
+        case .sequenceStart(let anchor, let tag, let flow), .mappingStart(let anchor, let tag, let flow):
             let at = location(mark)
             let isMapping = if case .mappingStart = event { true } else { false }
             if stack.count + 1 > limits.maxDepth {
                 fail(depthError(at: at, via: nil))
                 return .finished
+            }
+            if flow {
+                flowDepth += 1
+                if flowDepth > limits.maxFlowDepth {
+                    fail(.error(
+                        "brackets `[…]` / `{…}` are nested deeper than \(limits.maxFlowDepth) levels",
+                        detail: "Write the inner levels as indented block lists and mappings instead of nesting brackets this deep.",
+                        at: at))
+                    return .finished
+                }
             }
             guard countNodes(1, at: at) else { return .finished }
             let shortTag = tag.map(YAMLScalarResolver.shortTag)
@@ -160,10 +172,11 @@ struct YAMLTreeBuilder {
                 else { return .finished }
             }
             if let anchor { anchors[anchor] = .open }
-            stack.append(Frame(isMapping: isMapping, location: at, tag: shortTag, anchor: anchor))
+            stack.append(Frame(isMapping: isMapping, isFlow: flow, location: at, tag: shortTag, anchor: anchor))
             return .more
         case .sequenceEnd, .mappingEnd:
             guard var frame = stack.popLast() else { return .more }
+            if frame.isFlow { flowDepth -= 1 }
             let content: YAMLNode.Content
             if frame.isMapping {
                 guard let pairs = finishedPairs(&frame) else { return .finished }
