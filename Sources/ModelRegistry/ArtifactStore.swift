@@ -9,6 +9,15 @@ import Musl
 import Darwin
 #endif
 
+/// Whether an artifact is flushed to disk before its version becomes visible.
+public enum ArtifactDurability: Sendable, Hashable {
+    /// fsync each new artifact file before it is renamed into place and recorded (the default).
+    case synced
+    /// Leave flushing to the OS: faster; after a power failure an artifact may be lost or
+    /// truncated, which the sha256 check on load then reports (it is never loaded silently).
+    case osBuffered
+}
+
 /// Content-addressed artifact files: `ROOT/sha256/ab/abcdef…`, one file per distinct content.
 ///
 /// Files are written to a temporary name in the store, flushed, and renamed into
@@ -16,9 +25,11 @@ import Darwin
 /// a file that no longer matches its name is refused, never returned.
 struct ArtifactStore: Sendable {
     let root: URL
+    let durability: ArtifactDurability
 
-    init(root: URL) throws {
+    init(root: URL, durability: ArtifactDurability) throws {
         self.root = root
+        self.durability = durability
         try FileManager.default.createDirectory(at: root.appendingPathComponent("sha256"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
     }
@@ -110,7 +121,7 @@ struct ArtifactStore: Sendable {
             let result: (sha256: String, size: Int64)
             do {
                 result = try body(output)
-                try output.synchronize()
+                if durability == .synced { try output.synchronize() }
                 try output.close()
             } catch {
                 try? output.close()

@@ -33,6 +33,9 @@ struct VersionSnapshot: Encodable, Equatable {
     var description: String
     var tags: [String: String]
     var stage: String
+    var runId: String?
+    var dataset: String?
+    var commit: String?
 
     init(_ record: VersionRecord) {
         version = record.version
@@ -43,12 +46,16 @@ struct VersionSnapshot: Encodable, Equatable {
         description = record.description
         tags = record.tags
         stage = record.stage
+        runId = record.runId
+        dataset = record.dataset
+        commit = record.gitCommit
     }
 
     func changes(to after: VersionSnapshot) -> String {
         var parts: [String] = []
         if description != after.description { parts.append("description") }
         if tags != after.tags { parts.append("tags") }
+        if runId != after.runId || dataset != after.dataset || commit != after.commit { parts.append("lineage") }
         return parts.joined(separator: ", ")
     }
 }

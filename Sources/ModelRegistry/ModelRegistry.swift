@@ -13,7 +13,9 @@ public final class ModelRegistry: Sendable {
     let now: @Sendable () -> Date
 
     /// Opens (creating if needed) the registry in `directory`.
-    public init(directory: URL, now: @escaping @Sendable () -> Date = Date.init) throws {
+    public init(
+        directory: URL, durability: ArtifactDurability = .synced, now: @escaping @Sendable () -> Date = Date.init
+    ) throws {
         self.directory = directory
         self.now = now
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -32,7 +34,7 @@ public final class ModelRegistry: Sendable {
                 .invalidArgument, "cannot open the registry database in \(directory.path): \(error.message ?? "\(error)")",
                 hint: "Check that the directory is writable and holds an mlinfra registry.")
         }
-        artifacts = try ArtifactStore(root: directory.appendingPathComponent("artifacts"))
+        artifacts = try ArtifactStore(root: directory.appendingPathComponent("artifacts"), durability: durability)
     }
 
     // MARK: - Models
@@ -215,7 +217,8 @@ public final class ModelRegistry: Sendable {
     /// Changes a version's description or tags; nil leaves a field as it is.
     @discardableResult
     public func updateVersion(
-        _ model: String, _ number: Int, description: String? = nil, tags: [String: String]? = nil, context: ChangeContext
+        _ model: String, _ number: Int, description: String? = nil, tags: [String: String]? = nil,
+        lineage: Lineage? = nil, context: ChangeContext
     ) throws -> ModelVersion {
         for key in (tags ?? [:]).keys { try Naming.checkTagKey(key) }
         return try write { db in
@@ -223,6 +226,11 @@ public final class ModelRegistry: Sendable {
             let before = VersionSnapshot(record)
             if let description { record.description = description }
             if let tags { record.tags = tags }
+            if let lineage {
+                record.runId = lineage.runID
+                record.dataset = lineage.dataset
+                record.gitCommit = lineage.commit
+            }
             let after = VersionSnapshot(record)
             if after != before {
                 record.updatedAt = now().timeIntervalSince1970

@@ -66,8 +66,8 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
 }
 
 /// Names the registry accepts: they must fit in `models:/NAME@alias` and `models:/NAME/3`.
-enum Naming {
-    static func checkModelName(_ name: String) throws {
+public enum Naming {
+    public static func checkModelName(_ name: String) throws {
         guard !name.isEmpty, name.count <= 256,
             name.unicodeScalars.allSatisfy({ isNameScalar($0) }),
             let first = name.unicodeScalars.first, first != ".", first != "-"
@@ -78,7 +78,7 @@ enum Naming {
         }
     }
 
-    static func checkAlias(_ alias: String) throws {
+    public static func checkAlias(_ alias: String) throws {
         let valid =
             !alias.isEmpty && alias.count <= 128
             && alias.unicodeScalars.allSatisfy { isNameScalar($0) && $0 != "." }
@@ -97,7 +97,7 @@ enum Naming {
         }
     }
 
-    static func checkTagKey(_ key: String) throws {
+    public static func checkTagKey(_ key: String) throws {
         guard !key.isEmpty, key.count <= 250 else {
             throw RegistryError.invalid("key", "a tag key must be 1 to 250 characters")
         }

@@ -1,0 +1,155 @@
+import Foundation
+import Hummingbird
+
+/// The registry's HTTP API: a native JSON API under `/api/v1` and the model-registry subset
+/// of the MLflow REST API under `/api/2.0/mlflow`, so `MlflowClient(registry_uri=…)` works against it.
+///
+/// It binds 127.0.0.1 by default. Changes made through it are audited with origin `api`; the
+/// actor comes from the `X-MLinfra-Actor` header (default `http`), a reason from `X-MLinfra-Reason`.
+public struct RegistryHTTPServer: Sendable {
+    public let registry: ModelRegistry
+    /// The largest artifact upload accepted, in bytes.
+    public var maxUploadBytes: Int
+
+    public init(registry: ModelRegistry, maxUploadBytes: Int = 1 << 30) {
+        self.registry = registry
+        self.maxUploadBytes = maxUploadBytes
+    }
+
+    /// The router with every route, for embedding or testing.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        NativeRoutes(registry: registry, maxUploadBytes: maxUploadBytes).add(to: router)
+        MLflowRoutes(registry: registry).add(to: router)
+        return router
+    }
+
+    /// An application serving the API on `host:port` (port 0 picks a free one, reported to `onRunning`).
+    public func application(
+        host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mlinfra-registry"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
+    }
+
+    /// Serves until the task is cancelled or the process gets SIGINT/SIGTERM.
+    public func run(host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await application(host: host, port: port, onRunning: onRunning).runService()
+    }
+}
+
+/// A header name (`HTTPField.Name`, reached through Hummingbird's exported `HTTPFields`).
+public typealias HTTPHeaderName = HTTPFields.Element.Name
+
+extension HTTPHeaderName {
+    /// Who makes a change through the API, for the audit log.
+    public static let mlinfraActor = HTTPHeaderName("X-MLinfra-Actor")!
+    /// Why, for the audit log.
+    public static let mlinfraReason = HTTPHeaderName("X-MLinfra-Reason")!
+    /// The sha256 of a downloaded artifact.
+    public static let modelSha256 = HTTPHeaderName("X-Model-Sha256")!
+}
+
+/// Request plumbing shared by the native and MLflow routes.
+enum HTTPSupport {
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.text)))
+    }
+
+    static func context(_ request: Request) -> ChangeContext {
+        ChangeContext(actor: request.headers[.mlinfraActor] ?? "http", origin: .api, reason: request.headers[.mlinfraReason])
+    }
+
+    static func body(_ request: Request, limit: Int = 1 << 20) async throws -> Data {
+        let buffer = try await request.body.collect(upTo: limit)
+        return Data(buffer.readableBytesView)
+    }
+}
+
+/// A request's parameters, from its query string (GET) or its JSON body (other methods).
+struct Parameters {
+    var values: [String: JSONValue]
+
+    static func from(_ request: Request) async throws -> Parameters {
+        var values: [String: JSONValue] = [:]
+        for (key, value) in request.uri.queryParameters {
+            let k = String(key), v = JSONValue.string(String(value))
+            if case .array(let existing)? = values[k] {
+                values[k] = .array(existing + [v])
+            } else if let existing = values[k] {
+                values[k] = .array([existing, v])
+            } else {
+                values[k] = v
+            }
+        }
+        if request.method != .get {
+            let data = try await HTTPSupport.body(request)
+            if !data.isEmpty {
+                guard case .object(let object)? = JSONValue.parse(data) else {
+                    throw RegistryError.invalid("body", "the request body must be a JSON object")
+                }
+                values.merge(object) { _, body in body }
+            }
+        }
+        return Parameters(values: values)
+    }
+
+    func string(_ key: String) -> String? { values[key]?.stringValue }
+
+    func requireString(_ key: String) throws -> String {
+        guard let value = string(key), !value.isEmpty else {
+            throw RegistryError.invalid(key, "missing value for required parameter '\(key)'")
+        }
+        return value
+    }
+
+    func requireVersion(_ key: String = "version") throws -> Int {
+        let text = try requireString(key)
+        guard let n = Int(text), n > 0 else {
+            throw RegistryError.invalid(key, "parameter '\(key)' must be a version number, got '\(text)'")
+        }
+        return n
+    }
+
+    func bool(_ key: String) throws -> Bool {
+        switch values[key] {
+        case nil, .null?: return false
+        case .bool(let b)?: return b
+        case .string(let s)? where s.lowercased() == "true": return true
+        case .string(let s)? where s.lowercased() == "false": return false
+        default: throw RegistryError.invalid(key, "parameter '\(key)' must be true or false")
+        }
+    }
+
+    func int(_ key: String) throws -> Int? {
+        guard let value = values[key], value != .null else { return nil }
+        guard let text = value.stringValue, let n = Int(text) else {
+            throw RegistryError.invalid(key, "parameter '\(key)' must be an integer")
+        }
+        return n
+    }
+
+    func strings(_ key: String) -> [String] {
+        switch values[key] {
+        case .array(let items)?: items.compactMap(\.stringValue)
+        case let value?: value.stringValue.map { [$0] } ?? []
+        case nil: []
+        }
+    }
+
+    /// MLflow's `tags: [{key, value}]`.
+    func tags(_ key: String = "tags") throws -> [String: String] {
+        guard let value = values[key], value != .null else { return [:] }
+        guard case .array(let items) = value else { throw RegistryError.invalid(key, "'\(key)' must be a list of {key, value}") }
+        var tags: [String: String] = [:]
+        for item in items {
+            guard let k = item["key"]?.stringValue else { throw RegistryError.invalid(key, "every tag needs a 'key'") }
+            tags[k] = item["value"]?.stringValue ?? ""
+        }
+        return tags
+    }
+}

@@ -1,0 +1,223 @@
+import ArgumentParser
+import Foundation
+import ModelRegistry
+
+/// `mlinfra models …`: the training side's imperative commands on the model registry.
+public struct ModelsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Register, inspect and download model versions; move aliases; serve the registry's HTTP API.",
+        subcommands: [
+            Register.self, List.self, Show.self, Download.self, History.self, SetAlias.self, Serve.self,
+        ])
+
+    public init() {}
+}
+
+/// Options every `models` subcommand takes.
+public struct RegistryOptions: ParsableArguments {
+    @Option(help: "The local engines' data directory (the spec's providers.local.data_dir); relative to the spec directory when --spec is given.")
+    var dataDir: String = ".mlinfra"
+
+    @Option(help: "The spec file or directory (locates a relative --data-dir).")
+    var spec: String?
+
+    public init() {}
+
+    /// `<data_dir>/registry`.
+    var registryDirectory: URL {
+        if dataDir.hasPrefix("/") { return URL(fileURLWithPath: dataDir).appendingPathComponent("registry") }
+        var base = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
+        if let spec {
+            var isDirectory: ObjCBool = false
+            let specURL = URL(fileURLWithPath: spec, relativeTo: base).standardizedFileURL
+            let exists = FileManager.default.fileExists(atPath: specURL.path, isDirectory: &isDirectory)
+            let isFile = exists ? !isDirectory.boolValue : ["yaml", "yml"].contains(specURL.pathExtension)
+            base = isFile ? specURL.deletingLastPathComponent() : specURL
+        }
+        return base.appendingPathComponent(dataDir).appendingPathComponent("registry").standardizedFileURL
+    }
+
+    func open() throws -> ModelRegistry { try ModelRegistry(directory: registryDirectory) }
+}
+
+public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case human
+    case json
+}
+
+extension ModelsCommand {
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a new version of a model from an artifact file.")
+
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "The model's name (created when new).") var name: String
+        @Option(help: "The artifact file; it is hashed and copied into the registry.") var artifact: String
+        @Option(name: .customLong("tag"), help: "A tag KEY=VALUE (repeatable).") var tags: [String] = []
+        @Option(help: "The artifact's format: linear-json, xgboost-json, onnx, file …") var format: String = "file"
+        @Option(help: "A description of the version.") var description: String = ""
+        @Option(help: "Lineage: the training run id.") var runID: String?
+        @Option(help: "Lineage: the training dataset.") var dataset: String?
+        @Option(help: "Lineage: the code commit.") var commit: String?
+        @Option(help: "Why, for the audit log.") var reason: String?
+        @Flag(help: "Print the new version as JSON.") var json = false
+
+        func validate() throws {
+            for tag in tags where !tag.contains("=") || tag.hasPrefix("=") {
+                throw ValidationError("--tag '\(tag)' must be KEY=VALUE, e.g. --tag dataset=fraud_2024_q1")
+            }
+        }
+
+        func run() async throws {
+            let registry = try options.open()
+            var tagMap: [String: String] = [:]
+            for tag in tags {
+                let parts = tag.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                tagMap[String(parts[0])] = String(parts[1])
+            }
+            let file = URL(fileURLWithPath: artifact, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)).standardizedFileURL
+            let version = try registry.register(
+                RegistrationRequest(
+                    model: name, artifact: file, format: format, description: description, tags: tagMap,
+                    lineage: Lineage(runID: runID, dataset: dataset, commit: commit)),
+                context: .command(reason: reason))
+            if json {
+                print(try RegistryViews.json(version))
+            } else {
+                print("Registered \(version.model) version \(version.version) (sha256 \(version.sha256), \(version.size) bytes)")
+                print("  models:/\(version.model)/\(version.version)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List registered models with their versions and aliases.")
+
+        @OptionGroup var options: RegistryOptions
+        @Option(help: "human or json") var format: OutputFormat = .human
+
+        func run() async throws {
+            let models = try options.open().models()
+            switch format {
+            case .json: print(try RegistryViews.json(models))
+            case .human: print(RegistryViews.modelTable(models), terminator: "")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a model (NAME), or one version (NAME/3, NAME@alias, NAME/Production).")
+
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "NAME, NAME/VERSION, NAME@ALIAS or NAME/STAGE (models:/ prefix optional).") var reference: String
+        @Option(help: "human or json") var format: OutputFormat = .human
+
+        func run() async throws {
+            let registry = try options.open()
+            let text = reference.hasPrefix("models:/") ? String(reference.dropFirst("models:/".count)) : reference
+            if !text.contains("/") && !text.contains("@") {
+                let model = try registry.requireModel(text)
+                let versions = try registry.versions(of: text)
+                switch format {
+                case .json: print(try RegistryViews.json(ModelWithVersions(model: model, versions: versions)))
+                case .human: print(RegistryViews.model(model, versions: versions), terminator: "")
+                }
+                return
+            }
+            let resolved = try registry.resolve(text)
+            let version = try registry.version(resolved.name, resolved.version)!
+            switch format {
+            case .json: print(try RegistryViews.json(version))
+            case .human: print(RegistryViews.version(version, path: resolved.artifactPath), terminator: "")
+            }
+        }
+    }
+
+    struct Download: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a version's artifact to a file, after checking its sha256.")
+
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "NAME/VERSION, NAME@ALIAS or NAME/STAGE.") var reference: String
+        @Option(name: [.short, .long], help: "Where to write it (default: NAME-vVERSION in the current directory; - for stdout).")
+        var output: String?
+
+        func run() async throws {
+            let registry = try options.open()
+            let resolved = try registry.resolve(reference)
+            let data = try registry.loadArtifact(resolved)
+            if output == "-" {
+                FileHandle.standardOutput.write(data)
+                return
+            }
+            let path = output ?? "\(resolved.name)-v\(resolved.version)"
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+            FileHandle.standardError.write(Data("Wrote \(resolved.name) version \(resolved.version) to \(path) (\(data.count) bytes, sha256 verified)\n".utf8))
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a model's audit log: who changed what, when, why, and from which plan.")
+
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "The model's name.") var name: String
+        @Option(help: "human or json") var format: OutputFormat = .human
+
+        func run() async throws {
+            let registry = try options.open()
+            _ = try registry.requireModel(name)
+            let entries = try registry.history(of: name)
+            switch format {
+            case .json: print(try RegistryViews.json(entries))
+            case .human: print(RegistryViews.history(entries), terminator: "")
+            }
+        }
+    }
+
+    struct SetAlias: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-alias",
+            abstract: "Point an alias at a version (protected aliases move only through `mlinfra apply`).")
+
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "The model's name.") var name: String
+        @Argument(help: "The alias, e.g. staging.") var alias: String
+        @Argument(help: "The version number.") var version: Int
+        @Option(help: "Why, for the audit log.") var reason: String?
+
+        func run() async throws {
+            let registry = try options.open()
+            let previous = try registry.setAlias(name, alias, version: version, context: .command(reason: reason))
+            if let previous, previous != version {
+                print("\(name)@\(alias): \(previous) → \(version)")
+            } else if previous == version {
+                print("\(name)@\(alias) already points to version \(version)")
+            } else {
+                print("\(name)@\(alias) → \(version)")
+            }
+        }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve the registry's HTTP API (native and MLflow-compatible) on the loopback interface.")
+
+        @OptionGroup var options: RegistryOptions
+        @Option(help: "The address to bind.") var host: String = "127.0.0.1"
+        @Option(help: "The port (0 picks a free one).") var port: Int = 5050
+
+        func run() async throws {
+            let registry = try options.open()
+            let server = RegistryHTTPServer(registry: registry)
+            let host = self.host
+            try await server.run(host: host, port: port) { bound in
+                let line = "Serving the model registry at http://\(host):\(bound) (use it as MLflow's registry URI)\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+        }
+    }
+}
+
+struct ModelWithVersions: Encodable {
+    var model: RegisteredModel
+    var versions: [ModelVersion]
+}

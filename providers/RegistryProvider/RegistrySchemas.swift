@@ -1,0 +1,138 @@
+import MLInfraCore
+import ModelRegistry
+
+/// The schemas of the registry's resource types.
+enum RegistrySchemas {
+    static let all: [String: ResourceSchema] = [
+        "registry": registry, "model": model, "model_version": modelVersion, "model_alias": modelAlias,
+    ]
+
+    static let registry = ResourceSchema(
+        description: "The model registry kept under <data_dir>/registry (one per data directory).",
+        attributes: [
+            "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Defaults to the resource name."),
+            "path": .computed(.string, description: "The registry's directory."),
+            "id": .computed(.string),
+        ])
+
+    static let model = ResourceSchema(
+        description: "A registered model: a name under which numbered versions and aliases are kept.",
+        attributes: [
+            "registry": AttributeSchema(.string, required: true, referenceType: "registry", description: "The registry, e.g. ${registry.main}."),
+            "name": AttributeSchema(.string, computed: true, forceNew: true, description: "The model's name; defaults to the resource name."),
+            "description": AttributeSchema(.string, computed: true, description: "Free text."),
+            "tags": AttributeSchema(.map(.string), computed: true, description: "Key/value tags."),
+            "protected_aliases": AttributeSchema(
+                .list(.string), computed: true,
+                description: "Aliases only `mlinfra apply` may move; `mlinfra models set-alias` and the HTTP API refuse."),
+            "id": .computed(.string),
+        ])
+
+    static let modelVersion = ResourceSchema(
+        description: "One version of a model: its artifact is content-hashed, and new content is a new version.",
+        attributes: [
+            "model": AttributeSchema(.string, required: true, forceNew: true, referenceType: "model", description: "The model, e.g. ${model.fraud}."),
+            "artifact": AttributeSchema(.string, required: true, description: "The artifact file, relative to the spec."),
+            "format": AttributeSchema(.string, computed: true, forceNew: true, description: "e.g. linear-json, xgboost-json, onnx; default file."),
+            "description": AttributeSchema(.string, computed: true),
+            "tags": AttributeSchema(.map(.string), computed: true),
+            "run_id": AttributeSchema(.string, description: "Lineage: the training run."),
+            "dataset": AttributeSchema(.string, description: "Lineage: the training data."),
+            "commit": AttributeSchema(.string, description: "Lineage: the code commit."),
+            "version": .computed(.int, description: "The version number the registry assigned."),
+            "sha256": .computed(.string, description: "The artifact's sha256, computed at plan time; a change replaces the version."),
+            "size": .computed(.int, description: "The artifact's size in bytes."),
+            "source": .computed(.string, description: "The artifact's path when it was registered."),
+            "uri": .computed(.string, description: "models:/MODEL/VERSION"),
+            "id": .computed(.string, description: "MODEL/VERSION"),
+        ])
+
+    static let modelAlias = ResourceSchema(
+        description: "An alias of a model pointing to one version; moving it is an in-place update.",
+        attributes: [
+            "model": AttributeSchema(.string, required: true, forceNew: true, referenceType: "model", description: "The model, e.g. ${model.fraud}."),
+            "alias": AttributeSchema(.string, computed: true, forceNew: true, description: "The alias; defaults to the resource name."),
+            "version": AttributeSchema(.int, required: true, description: "The version it points to, e.g. ${model_version.fraud_v3.version}."),
+            "uri": .computed(.string, description: "models:/MODEL@ALIAS"),
+            "id": .computed(.string, description: "MODEL@ALIAS"),
+        ])
+}
+
+/// Checks of a resource's configuration that need no registry.
+enum RegistryValidation {
+    static func check(type: String, config: [String: Value]) -> [AttributeDiagnostic] {
+        var problems: [AttributeDiagnostic] = []
+        func expectString(_ key: String) {
+            guard let value = config[key], !value.isUnknown, !value.isNull else { return }
+            if value.stringValue == nil {
+                problems.append(AttributeDiagnostic(attribute: key, .error("`\(key)` must be a string, not \(value.kindName)")))
+            }
+        }
+        func expectTags(_ key: String) {
+            guard let value = config[key], !value.isUnknown, !value.isNull else { return }
+            guard let map = value.mapValue else {
+                problems.append(AttributeDiagnostic(attribute: key, .error("`\(key)` must be a map of strings", detail: "e.g. \(key): { dataset: fraud_2024_q1 }")))
+                return
+            }
+            for (k, v) in map where v.interpolated == nil && !v.isUnknown {
+                problems.append(AttributeDiagnostic(attribute: "\(key).\(k)", .error("tag `\(k)` must be a string, number or bool, not \(v.kindName)")))
+            }
+        }
+        func checkName(_ key: String, alias: Bool = false) {
+            guard let name = config[key]?.stringValue else { return }
+            do {
+                if alias { try Naming.checkAlias(name) } else { try Naming.checkModelName(name) }
+            } catch let error as RegistryError {
+                problems.append(AttributeDiagnostic(attribute: key, .error(error.message, detail: error.hint)))
+            } catch {
+                problems.append(AttributeDiagnostic(attribute: key, .error("\(error)")))
+            }
+        }
+        switch type {
+        case "registry":
+            expectString("name")
+        case "model":
+            for key in ["registry", "name", "description"] { expectString(key) }
+            expectTags("tags")
+            checkName("name")
+            if let value = config["protected_aliases"], !value.isUnknown, !value.isNull {
+                if let list = value.listValue {
+                    for (i, item) in list.enumerated() {
+                        guard let alias = item.stringValue else {
+                            if !item.isUnknown {
+                                problems.append(AttributeDiagnostic(attribute: "protected_aliases.\(i)", .error("an alias must be a string")))
+                            }
+                            continue
+                        }
+                        do { try Naming.checkAlias(alias) } catch let error as RegistryError {
+                            problems.append(AttributeDiagnostic(attribute: "protected_aliases.\(i)", .error(error.message, detail: error.hint)))
+                        } catch {}
+                    }
+                } else {
+                    problems.append(AttributeDiagnostic(attribute: "protected_aliases", .error("`protected_aliases` must be a list of alias names", detail: "e.g. protected_aliases: [production]")))
+                }
+            }
+        case "model_version":
+            for key in ["model", "artifact", "format", "description", "run_id", "dataset", "commit"] { expectString(key) }
+            expectTags("tags")
+            if config["format"]?.stringValue == "" {
+                problems.append(AttributeDiagnostic(attribute: "format", .error("`format` must not be empty", detail: "e.g. linear-json, xgboost-json, onnx or file")))
+            }
+        case "model_alias":
+            for key in ["model", "alias"] { expectString(key) }
+            checkName("alias", alias: true)
+            if let value = config["version"], !value.isUnknown {
+                let number = value.intValue ?? value.stringValue.flatMap { Int($0) }
+                if (number ?? 0) < 1 {
+                    problems.append(AttributeDiagnostic(
+                        attribute: "version",
+                        .error("`version` must be a version number (1, 2, …), not \(value.rendered)",
+                               detail: "Point it at a version, e.g. version: ${model_version.fraud_v3.version}")))
+                }
+            }
+        default:
+            break
+        }
+        return problems
+    }
+}
