@@ -82,14 +82,15 @@ import Testing
         }
     }
 
-    @Test func servesOnALoopbackPortPickedByTheSystem() async throws {
+    @Test func servesOverARealSocketOnLoopback() async throws {
         let dir = TempDir()
-        let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
-        try await Self.app(TempDir()).test(.live) { client in
-            try await client.execute(uri: "/health", method: .get) { response in
+        try await Self.app(dir).test(.live) { client in
+            let body = #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[2]}}"#
+            try await client.execute(uri: "/get-online-features", method: .post, body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .ok)
+                let results = try Self.json(response.body)["results"] as! [[String: Any]]
+                #expect(results[1]["values"] as! [Int] == [20])
             }
         }
-        _ = store
     }
 }

@@ -57,7 +57,10 @@ final class ManualClock: Sendable {
         let backfill = try store.materialize(start: micros("2024-01-01T00:00:00Z"), end: micros("2024-01-08T12:00:00Z"))
         #expect(backfill.views[0].entities == 2)
         #expect(backfill.views[0].written == 1)  // only customer 2 is new
-        #expect(try Self.spend(store, [1, 2]) == [.double(9), .double(2)])
+        // Customer 2's row is now stored, but older than the 3-day ttl: not served.
+        let r = try store.onlineFeatures(features: [Self.refs[0]], entities: EntityKeys("customer_id", [.int(1), .int(2)]))
+        #expect(r.columns[1].values == [.double(9), .null])
+        #expect(r.columns[1].statuses == [.present, .outsideMaxAge])
         #expect(try store.lastMaterialized(view: "customer_stats") == micros("2024-01-10T00:00:00Z"))
     }
 

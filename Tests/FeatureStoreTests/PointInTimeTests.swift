@@ -73,13 +73,13 @@ import Testing
             entities: "note,customer_id,event_timestamp,extra\r\n\"a, b\",1,2024-01-05T00:00:00Z,x\r\n\"say \"\"hi\"\"\",99,2024-01-05T00:00:00Z,\r\nz,,2024-01-05T00:00:00Z,y\r\n",
             refs: ["customer_stats:total_spend", "customer_stats:avg_basket"])
         #expect(
-            text == """
+            text == #"""
                 note,customer_id,event_timestamp,extra,total_spend,avg_basket
                 "a, b",1,2024-01-05T00:00:00Z,x,5,3
                 "say ""hi""",99,2024-01-05T00:00:00Z,,,
                 z,,2024-01-05T00:00:00Z,y,,
 
-                """)
+                """#)
         #expect(summary.matched == ["customer_stats": 1])
     }
 

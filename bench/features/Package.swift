@@ -1,0 +1,23 @@
+// swift-tools-version: 6.1
+// Benchmark harness for the FeatureStore engine (outside the test run): builds the engine
+// sources (symlinked) in release mode with a small driver, `fsbench`. See run.sh.
+import PackageDescription
+
+let package = Package(
+    name: "features-bench",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        .target(
+            name: "FeatureStore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(name: "fsbench", dependencies: ["FeatureStore"]),
+    ]
+)
