@@ -5,7 +5,7 @@ import Testing
 @Suite("Spec files: one file or a directory of YAML files")
 struct SpecFilesTests {
     @Test func directoryListsYAMLFilesSortedByName() throws {
-        let dir = try makeTemporaryDirectory()
+        let dir = try makeYAMLTestDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in ["b.yaml", "a.yml", "C.yaml", "notes.txt", ".hidden.yaml", "x.yaml.bak"] {
             try Data("k: v\n".utf8).write(to: dir.appendingPathComponent(name))
@@ -22,7 +22,7 @@ struct SpecFilesTests {
     }
 
     @Test func singleFileIsTheSpec() throws {
-        let dir = try makeTemporaryDirectory()
+        let dir = try makeYAMLTestDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("spec.conf").path
         try Data("k: v\n".utf8).write(to: URL(fileURLWithPath: file))
@@ -32,7 +32,7 @@ struct SpecFilesTests {
     }
 
     @Test func emptyDirectoryIsAnError() throws {
-        let dir = try makeTemporaryDirectory()
+        let dir = try makeYAMLTestDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (files, diagnostics) = SpecFiles.list(dir.path)
         #expect(files.isEmpty)
@@ -46,7 +46,7 @@ struct SpecFilesTests {
     }
 
     @Test func loadReadsEveryFileAndKeepsEachFilesLocations() throws {
-        let dir = try makeTemporaryDirectory()
+        let dir = try makeYAMLTestDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data("a: 1\n".utf8).write(to: dir.appendingPathComponent("1-main.yaml"))
         try Data("# nothing yet\n".utf8).write(to: dir.appendingPathComponent("2-empty.yaml"))
@@ -54,7 +54,7 @@ struct SpecFilesTests {
 
         let (documents, diagnostics) = SpecFiles.load(dir.path)
         #expect(documents.map(\.file) == [dir.path + "/1-main.yaml", dir.path + "/3-more.yml"])
-        #expect(documents[1].root.at(["b", "c"])?.location == SourceLocation(file: dir.path + "/3-more.yml", line: 2, column: 6))
+        #expect(documents[1].root.node(at: ["b", "c"])?.location == SourceLocation(file: dir.path + "/3-more.yml", line: 2, column: 6))
         #expect(diagnostics.errors.map(\.summary) == ["`c` is already defined at \(dir.path)/3-more.yml:2:3"])
     }
 }

@@ -20,7 +20,7 @@ struct YAMLBadInputTests {
     @Test func secondDocumentIsRefused() {
         let (root, diagnostics) = loadYAML("a: 1\n---\nb: 2\n")
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:2:1"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:2:1"])
         #expect(diagnostics.errors[0].summary.contains("one YAML document"))
     }
 
@@ -33,7 +33,7 @@ struct YAMLBadInputTests {
     @Test func nulByteIsRefusedAsBinary() {
         let (root, diagnostics) = YAMLLoader.load(Array("a: 1\nb: x\u{0}y\n".utf8), file: "f.yaml")
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:2:5"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:2:5"])
         #expect(diagnostics.errors[0].summary.contains("NUL"))
     }
 
@@ -41,7 +41,7 @@ struct YAMLBadInputTests {
         let bytes = Array("a: 1\nname: é".utf8) + [0xFF, 0x20]
         let (root, diagnostics) = YAMLLoader.load(bytes, file: "f.yaml")
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:2:8"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:2:8"])
         #expect(diagnostics.errors[0].summary.contains("not valid UTF-8"))
     }
 
@@ -59,7 +59,7 @@ struct YAMLBadInputTests {
         for bad: [UInt8] in [[0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82]] {
             let (root, diagnostics) = YAMLLoader.load(Array("a: ".utf8) + bad, file: "f.yaml")
             #expect(root == nil)
-            #expect(errorLocations(diagnostics) == ["f.yaml:1:4"])
+            #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:4"])
         }
     }
 
@@ -72,7 +72,7 @@ struct YAMLBadInputTests {
     @Test func controlCharacterIsRefused() {
         let (root, diagnostics) = loadYAML("a: b\u{7}c\n")
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:5"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:5"])
         #expect(diagnostics.errors[0].summary.contains("U+0007"))
     }
 
@@ -86,7 +86,7 @@ struct YAMLBadInputTests {
     func tabIndentationIsNamedPlainly(text: String, location: String) {
         let (root, diagnostics) = loadYAML(text)
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == [location])
+        #expect(yamlErrorLocations(diagnostics) == [location])
         #expect(diagnostics.errors.first?.summary == "tabs are not allowed for indentation in YAML; use spaces")
         #expect(diagnostics.errors.first?.detail.contains("spaces") == true)
     }
@@ -102,7 +102,7 @@ struct YAMLBadInputTests {
         let (root, diagnostics) = loadYAML(text)
         #expect(root == nil)
         let line = text.hasPrefix("x") ? 2 : 1
-        #expect(errorLocations(diagnostics) == ["f.yaml:\(line):4"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:\(line):4"])
         #expect(diagnostics.errors[0].summary == "unclosed quote: the string that starts here has no closing \(quote)")
         #expect(diagnostics.errors[0].detail.contains("Add the closing"))
     }
@@ -125,37 +125,37 @@ struct YAMLBadInputTests {
     func syntaxErrorsAreTranslated(text: String, location: String, summary: String) {
         let (root, diagnostics) = loadYAML(text)
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == [location])
+        #expect(yamlErrorLocations(diagnostics) == [location])
         #expect(diagnostics.errors.first?.summary == summary)
         #expect(diagnostics.errors.first?.detail.isEmpty == false)
     }
 
     @Test func duplicateKeyNamesBothLocations() {
         let (root, diagnostics) = loadYAML("resources:\n  a: 1\n  b: 2\n  a: 3\n")
-        #expect(errorLocations(diagnostics) == ["f.yaml:4:3"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:4:3"])
         #expect(diagnostics.errors[0].summary == "`a` is already defined at f.yaml:2:3")
         // The first definition is kept and the document is still returned, so more problems can be reported.
-        #expect(root?.at(["resources", "a"])?.scalarValue == .int(1))
+        #expect(root?.node(at: ["resources", "a"])?.scalarValue == .int(1))
         #expect(root?["resources"]?.mappingPairs?.count == 2)
     }
 
     @Test func duplicateKeysCompareByText() {
         let (_, diagnostics) = loadYAML("1: a\n\"1\": b\n'x': c\nx: d\n")
-        #expect(errorLocations(diagnostics) == ["f.yaml:2:1", "f.yaml:4:1"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:2:1", "f.yaml:4:1"])
     }
 
     @Test func duplicateKeysAreFoundInLargeMappings() {
         var text = (0..<500).map { "key\($0): \($0)" }.joined(separator: "\n")
         text += "\nkey250: again\n"
         let (root, diagnostics) = loadYAML(text)
-        #expect(errorLocations(diagnostics) == ["f.yaml:501:1"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:501:1"])
         #expect(diagnostics.errors[0].summary == "`key250` is already defined at f.yaml:251:1")
         #expect(root?["key250"]?.scalarValue == .int(250))
     }
 
     @Test func duplicateKeysInFlowAndNestedMappings() {
         let (_, diagnostics) = loadYAML("a: {x: 1, y: 2, x: 3}\nb:\n  - k: 1\n    k: 2\n")
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:17", "f.yaml:4:5"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:17", "f.yaml:4:5"])
     }
 
     @Test func summariesStayOnOneShortLine() {
@@ -170,7 +170,7 @@ struct YAMLBadInputTests {
     @Test func unexpectedCharacterIsNamed() {
         let (root, diagnostics) = loadYAML("a: %x\n")
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:4"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:4"])
         #expect(diagnostics.errors.first?.summary == "unexpected character `%`")
     }
 
@@ -189,7 +189,7 @@ struct YAMLBadInputTests {
         let (root, diagnostics) = loadYAML(text)
         #expect(ContinuousClock.now - start < .seconds(2))
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:33"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:33"])
         #expect(diagnostics.errors[0].summary == "brackets `[…]` / `{…}` are nested deeper than 32 levels")
     }
 
@@ -198,7 +198,7 @@ struct YAMLBadInputTests {
         let text = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
         let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxFlowDepth: .max))
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:257"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:257"])
         #expect(diagnostics.errors[0].summary == "the document is nested deeper than 256 levels")
     }
 
@@ -222,7 +222,7 @@ struct YAMLBadInputTests {
         let (root, diagnostics) = loadYAML(text)
         #expect(root == nil)
         // The 257th mapping starts at the key on line 257, indented 256 spaces.
-        #expect(errorLocations(diagnostics) == ["f.yaml:257:257"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:257:257"])
     }
 
     @Test func nestingAtTheLimitIsAccepted() {
@@ -252,14 +252,14 @@ struct YAMLBadInputTests {
         let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxNodes: 15))
         #expect(root == nil)
         #expect(diagnostics.errors[0].summary == "the document has more than 15 values")
-        #expect(errorLocations(diagnostics) == ["f.yaml:2:9"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:2:9"])
     }
 
     @Test func aliasCannotExceedTheDepthLimit() {
         let text = "a: &a [[[1]]]\nb: [[*a]]\n"
         let (root, diagnostics) = loadYAML(text, limits: YAMLLimits(maxDepth: 4, maxFlowDepth: 4))
         #expect(root == nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:2:6"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:2:6"])
         #expect(diagnostics.errors[0].summary == "the document is nested deeper than 4 levels (through alias `*a`)")
     }
 
@@ -271,7 +271,7 @@ struct YAMLBadInputTests {
 
     @Test func unknownAndRecursiveAliasesAreErrors() {
         let (root, diagnostics) = loadYAML("a: *nothing\nb: &loop [1, *loop]\n")
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:4", "f.yaml:2:14"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:4", "f.yaml:2:14"])
         #expect(diagnostics.errors[0].summary == "alias `*nothing` refers to no anchor")
         #expect(diagnostics.errors[1].summary == "alias `*loop` refers to a value that contains it")
         #expect(root?["a"]?.scalarValue == .null)
@@ -279,7 +279,7 @@ struct YAMLBadInputTests {
 
     @Test func complexKeysAreRefused() {
         let (root, diagnostics) = loadYAML("? [a, b]\n: 1\nc: 2\n")
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:3"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:3"])
         #expect(diagnostics.errors[0].summary.contains("mapping key must be a single value"))
         #expect(root?.mappingPairs?.map(\.keyText) == ["c"])
     }
@@ -291,7 +291,7 @@ struct YAMLBadInputTests {
     }
 
     @Test func directoryIsNotAFile() throws {
-        let dir = try makeTemporaryDirectory()
+        let dir = try makeYAMLTestDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let (root, diagnostics) = YAMLLoader.load(path: dir.path)
         #expect(root == nil)
@@ -299,7 +299,7 @@ struct YAMLBadInputTests {
     }
 
     @Test func oversizedFileIsRefusedWithoutReading() throws {
-        let dir = try makeTemporaryDirectory()
+        let dir = try makeYAMLTestDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("big.yaml")
         try Data(repeating: 0x61, count: 4096).write(to: file)

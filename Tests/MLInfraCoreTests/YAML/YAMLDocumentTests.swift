@@ -74,7 +74,7 @@ struct YAMLDocumentTests {
     func unrepresentableScalarsAreErrors(text: String, summary: String) {
         let (root, diagnostics) = loadYAML(text)
         #expect(root != nil)
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:4"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:4"])
         #expect(diagnostics.errors.first?.summary == summary)
         #expect(root?["v"]?.scalarValue?.isNull == false)
         if case .number(let d)? = root?["v"]?.scalarValue { #expect(d.isFinite) }
@@ -82,7 +82,7 @@ struct YAMLDocumentTests {
 
     @Test func collectionTagsMustMatch() {
         let (root, diagnostics) = loadYAML("a: !!map [1]\nb: !!seq {x: 1}\nc: !!map {x: 1}\nd: !!seq [1]\n")
-        #expect(errorLocations(diagnostics) == ["f.yaml:1:4", "f.yaml:2:4"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:1:4", "f.yaml:2:4"])
         #expect(diagnostics.errors.map(\.summary) == ["unsupported tag `!!map`", "unsupported tag `!!seq`"])
         #expect(root?["c"]?.tag == "!!map")
         #expect(root?["d"]?.value == [1])
@@ -127,39 +127,39 @@ struct YAMLDocumentTests {
             Issue.record("no root")
             return
         }
-        #expect((root.line, root.column) == (1, 1))
-        #expect((root["mlinfra"]!.line, root["mlinfra"]!.column) == (1, 10))
+        #expect((root.location.line, root.location.column) == (1, 1))
+        #expect((root["mlinfra"]!.location.line, root["mlinfra"]!.location.column) == (1, 10))
         let resources = root["resources"]!
-        #expect((resources.line, resources.column) == (3, 3))
+        #expect((resources.location.line, resources.location.column) == (3, 3))
         let pair = resources.mappingPairs![0]
-        #expect((pair.key.line, pair.key.column) == (3, 3))
-        #expect((pair.value.line, pair.value.column) == (4, 5))
-        #expect(root.at(["resources", "model.fraud", "registry"]).map { ($0.line, $0.column) } ?? (0, 0) == (4, 15))
-        let tags = root.at(["resources", "model.fraud", "tags"])!
-        #expect((tags.line, tags.column) == (5, 11))
-        #expect(tags["tier"].map { ($0.line, $0.column) } ?? (0, 0) == (5, 31))
-        let checks = root.at(["resources", "model.fraud", "checks"])!
-        #expect((checks.line, checks.column) == (7, 7))
-        #expect(root.at(["resources", "model.fraud", "checks", 0]).map { ($0.line, $0.column) } ?? (0, 0) == (7, 9))
-        let threshold = root.at(["resources", "model.fraud", "checks", 0, "threshold"])!
-        #expect((threshold.line, threshold.column) == (8, 20))
+        #expect((pair.key.location.line, pair.key.location.column) == (3, 3))
+        #expect((pair.value.location.line, pair.value.location.column) == (4, 5))
+        #expect(root.node(at: ["resources", "model.fraud", "registry"]).map { ($0.location.line, $0.location.column) } ?? (0, 0) == (4, 15))
+        let tags = root.node(at: ["resources", "model.fraud", "tags"])!
+        #expect((tags.location.line, tags.location.column) == (5, 11))
+        #expect(tags["tier"].map { ($0.location.line, $0.location.column) } ?? (0, 0) == (5, 31))
+        let checks = root.node(at: ["resources", "model.fraud", "checks"])!
+        #expect((checks.location.line, checks.location.column) == (7, 7))
+        #expect(root.node(at: ["resources", "model.fraud", "checks", 0]).map { ($0.location.line, $0.location.column) } ?? (0, 0) == (7, 9))
+        let threshold = root.node(at: ["resources", "model.fraud", "checks", 0, "threshold"])!
+        #expect((threshold.location.line, threshold.location.column) == (8, 20))
         #expect(threshold.scalarValue == .number(0.2))
-        let quoted = root.at(["resources", "model.fraud", "checks", 1, 1])!
-        #expect((quoted.line, quoted.column) == (9, 13))
+        let quoted = root.node(at: ["resources", "model.fraud", "checks", 1, 1])!
+        #expect((quoted.location.line, quoted.location.column) == (9, 13))
         #expect(quoted.location.file == "f.yaml")
     }
 
     @Test func columnsCountCharactersNotBytes() {
         let (root, _) = loadYAML("é: ü\n\u{FEFF}")
-        #expect(root?["é"].map { ($0.line, $0.column) } ?? (0, 0) == (1, 4))
+        #expect(root?["é"].map { ($0.location.line, $0.location.column) } ?? (0, 0) == (1, 4))
         let (withBOM, _) = YAMLLoader.load([0xEF, 0xBB, 0xBF] + Array("a: 1\n".utf8), file: "f.yaml")
-        #expect(withBOM?["a"].map { ($0.line, $0.column) } ?? (0, 0) == (1, 4))
+        #expect(withBOM?["a"].map { ($0.location.line, $0.location.column) } ?? (0, 0) == (1, 4))
     }
 
     @Test func crlfLineEndingsCountOnce() {
         let (root, diagnostics) = loadYAML("a: 1\r\nb:\r\n  c: 2\r\n")
         #expect(diagnostics.isEmpty)
-        #expect(root?.at(["b", "c"]).map { ($0.line, $0.column) } ?? (0, 0) == (3, 6))
+        #expect(root?.node(at: ["b", "c"]).map { ($0.location.line, $0.location.column) } ?? (0, 0) == (3, 6))
     }
 
     @Test func anchorsAndAliasesAreExpanded() {
@@ -178,8 +178,8 @@ struct YAMLDocumentTests {
         #expect(root?["y"]?.value == ["a", "b"])
         #expect(root?["z"]?.scalarValue == .string("fraud"))
         // The alias's own place is where it is used; the values inside keep the anchored text's places.
-        #expect(root?["x"].map { ($0.line, $0.column) } ?? (0, 0) == (4, 4))
-        #expect(root?.at(["x", "replicas"]).map { ($0.line, $0.column) } ?? (0, 0) == (2, 13))
+        #expect(root?["x"].map { ($0.location.line, $0.location.column) } ?? (0, 0) == (4, 4))
+        #expect(root?.node(at: ["x", "replicas"]).map { ($0.location.line, $0.location.column) } ?? (0, 0) == (2, 13))
     }
 
     @Test func anchorsCanBeRedefined() {
@@ -219,7 +219,7 @@ struct YAMLDocumentTests {
 
     @Test func mergeKeyNeedsMappings() {
         let (_, diagnostics) = loadYAML("a:\n  <<: 5\nb:\n  <<: [{x: 1}, 2]\n")
-        #expect(errorLocations(diagnostics) == ["f.yaml:2:7", "f.yaml:4:16"])
+        #expect(yamlErrorLocations(diagnostics) == ["f.yaml:2:7", "f.yaml:4:16"])
         #expect(diagnostics.errors[0].summary == "a merge key `<<` takes a mapping or a list of mappings, not an int")
     }
 
@@ -246,8 +246,8 @@ struct YAMLDocumentTests {
         let elapsed = ContinuousClock.now - start
         #expect(diagnostics.isEmpty)
         #expect(root?["resources"]?.mappingPairs?.count == 20_000)
-        #expect(root?.at(["resources", "model_version.m19999", "tags", "n"])?.scalarValue == .int(19_999))
-        #expect(root?.at(["resources", "model_version.m19999", "tags", "n"])?.line == 80_003)
+        #expect(root?.node(at: ["resources", "model_version.m19999", "tags", "n"])?.scalarValue == .int(19_999))
+        #expect(root?.node(at: ["resources", "model_version.m19999", "tags", "n"])?.location.line == 80_003)
         #expect(elapsed < .seconds(20))
     }
 }

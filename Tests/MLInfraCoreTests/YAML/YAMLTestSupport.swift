@@ -7,12 +7,12 @@ func loadYAML(_ text: String, limits: YAMLLimits = .default) -> (root: YAMLNode?
 }
 
 /// The `file:line:column` of each error, for compact expectations.
-func errorLocations(_ diagnostics: Diagnostics) -> [String] {
+func yamlErrorLocations(_ diagnostics: Diagnostics) -> [String] {
     diagnostics.errors.map { $0.location?.description ?? "-" }
 }
 
 /// A fresh temporary directory, removed by the caller's `defer`.
-func makeTemporaryDirectory() throws -> URL {
+func makeYAMLTestDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
@@ -20,7 +20,7 @@ func makeTemporaryDirectory() throws -> URL {
 
 extension YAMLNode {
     /// The node at a path of keys and list indexes, e.g. `["resources", "model.x", "tags", 0]`.
-    func at(_ path: [Any]) -> YAMLNode? {
+    func node(at path: [Any]) -> YAMLNode? {
         var node: YAMLNode? = self
         for step in path {
             if let key = step as? String {
@@ -33,7 +33,4 @@ extension YAMLNode {
         }
         return node
     }
-
-    var line: Int { location.line }
-    var column: Int { location.column }
 }
