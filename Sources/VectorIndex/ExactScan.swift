@@ -18,52 +18,57 @@ enum ExactScan {
         let lanes = stride / 8
         var heaps = (0..<queries.count).map { _ in DistanceHeap(capacity: k + 1) }
         defer { for h in heaps { h.free() } }
+        // A result enters a heap only when it beats that query's current k-th best.
+        var thresholds = [Float](repeating: .infinity, count: queries.count)
         let block = blockRows(stride: stride)
         let isL2 = metric == .l2
-        var start = 0
-        while start < slotCount {
-            let end = min(start + block, slotCount)
-            var q = 0
-            while q < queries.count {
-                let group = min(4, queries.count - q)
-                let q0 = UnsafeRawPointer(queries[q].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
-                let q1 = UnsafeRawPointer(queries[q + min(1, group - 1)].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
-                let q2 = UnsafeRawPointer(queries[q + min(2, group - 1)].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
-                let q3 = UnsafeRawPointer(queries[q + min(3, group - 1)].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
-                var slot = start
-                while slot < end {
-                    if live[slot &>> 6] & (1 &<< UInt64(slot & 63)) == 0 {
-                        slot &+= 1
-                        continue
-                    }
-                    let x = UnsafeRawPointer(storage.row(slot)).assumingMemoryBound(to: SIMD8<Float>.self)
-                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                    var i = 0
-                    while i < lanes {
-                        let xv = x[i]
-                        a0 = a0 + q0[i] * xv
-                        a1 = a1 + q1[i] * xv
-                        a2 = a2 + q2[i] * xv
-                        a3 = a3 + q3[i] * xv
-                        i &+= 1
-                    }
-                    let base: Float = isL2 ? storage.norms[slot] : 1
-                    let scale: Float = isL2 ? -2 : -1
-                    let scores = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum()) * scale + base
-                    for j in 0..<group {
-                        let s = scores[j]
-                        if heaps[q + j].count < k {
-                            heaps[q + j].push(s, UInt32(slot))
-                        } else if s < heaps[q + j].topKey {
-                            heaps[q + j].pop()
-                            heaps[q + j].push(s, UInt32(slot))
+        let rows = UnsafePointer(storage.base)
+        let norms = UnsafePointer(storage.norms)
+        let scale: Float = isL2 ? -2 : -1
+        heaps.withUnsafeMutableBufferPointer { heaps in
+            thresholds.withUnsafeMutableBufferPointer { thresholds in
+                var start = 0
+                while start < slotCount {
+                    let end = min(start + block, slotCount)
+                    var q = 0
+                    while q < queries.count {
+                        let group = min(4, queries.count - q)
+                        let q0 = UnsafeRawPointer(queries[q].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
+                        let q1 = UnsafeRawPointer(queries[q + min(1, group - 1)].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
+                        let q2 = UnsafeRawPointer(queries[q + min(2, group - 1)].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
+                        let q3 = UnsafeRawPointer(queries[q + min(3, group - 1)].pointer).assumingMemoryBound(to: SIMD8<Float>.self)
+                        var slot = start
+                        while slot < end {
+                            if live[slot &>> 6] & (1 &<< UInt64(slot & 63)) == 0 {
+                                slot &+= 1
+                                continue
+                            }
+                            let x = UnsafeRawPointer(rows + slot &* stride).assumingMemoryBound(to: SIMD8<Float>.self)
+                            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                            var i = 0
+                            while i < lanes {
+                                let xv = x[i]
+                                a0 = a0 + q0[i] * xv
+                                a1 = a1 + q1[i] * xv
+                                a2 = a2 + q2[i] * xv
+                                a3 = a3 + q3[i] * xv
+                                i &+= 1
+                            }
+                            let offset: Float = isL2 ? norms[slot] : 1
+                            let scores = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum()) * scale + offset
+                            for j in 0..<group where scores[j] < thresholds[q &+ j] {
+                                let h = q &+ j
+                                if heaps[h].count == k { heaps[h].pop() }
+                                heaps[h].push(scores[j], UInt32(slot))
+                                if heaps[h].count == k { thresholds[h] = heaps[h].topKey }
+                            }
+                            slot &+= 1
                         }
+                        q += group
                     }
-                    slot &+= 1
+                    start = end
                 }
-                q += group
             }
-            start = end
         }
         return (0..<queries.count).map { qi in
             var out: [(Float, UInt32)] = []

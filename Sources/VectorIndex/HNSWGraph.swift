@@ -159,6 +159,9 @@ final class HNSWGraph: @unchecked Sendable {
     {
         var current = start
         var currentDistance = startDistance
+        let base = UnsafePointer(storage.base)
+        let stride = storage.stride
+        let metric = self.metric
         var changed = true
         while changed {
             changed = false
@@ -168,7 +171,7 @@ final class HNSWGraph: @unchecked Sendable {
             while i <= n {
                 let candidate = list[i]
                 i &+= 1
-                let d = distance(query, candidate)
+                let d = Distance.distance(metric, query, base + Int(candidate) &* stride, stride)
                 if d < currentDistance {
                     currentDistance = d
                     current = candidate
@@ -181,12 +184,29 @@ final class HNSWGraph: @unchecked Sendable {
 
     /// Best-first search of one layer (hnswlib's `searchBaseLayer`): leaves up to `ef`
     /// nearest allowed, non-deleted nodes in `ctx.results` (farthest on top).
+    ///
+    /// The hot loop works on local copies of every pointer and of the two heaps:
+    /// reading them through `self` or `ctx` on each step costs dynamic exclusivity
+    /// checks that are a large share of a search.
     private func searchLayer(
         _ ctx: SearchContext, _ query: UnsafePointer<Float>, entry: UInt32, entryDistance: Float,
         level: Int, ef: Int, locking: Bool, allowed: UnsafePointer<UInt64>?, includeDeleted: Bool = false
     ) {
         let tag = ctx.beginSearch(capacity: capacity)
         let visited = ctx.visited
+        let deleted = self.deleted
+        let base = UnsafePointer(storage.base)
+        let stride = storage.stride
+        let metric = self.metric
+        let level0 = self.level0
+        let words = m0 &+ 1
+        let buffer = ctx.neighbours
+        var results = ctx.results
+        var candidates = ctx.candidates
+        defer {
+            ctx.results = results
+            ctx.candidates = candidates
+        }
         @inline(__always) func isAllowed(_ s: UInt32) -> Bool {
             if !includeDeleted && deleted[Int(s)] != 0 { return false }
             guard let allowed else { return true }
@@ -194,29 +214,27 @@ final class HNSWGraph: @unchecked Sendable {
         }
         var lowerBound = Float.infinity
         if isAllowed(entry) {
-            ctx.results.push(entryDistance, entry)
+            results.push(entryDistance, entry)
             lowerBound = entryDistance
         }
-        ctx.candidates.push(-entryDistance, entry)
+        candidates.push(-entryDistance, entry)
         visited[Int(entry)] = tag
         let filtered = allowed != nil || (deletedCount > 0 && !includeDeleted)
-        let buffer = ctx.neighbours
-        while !ctx.candidates.isEmpty {
-            let candidateDistance = -ctx.candidates.topKey
-            let current = ctx.candidates.topSlot
-            if candidateDistance > lowerBound && (ctx.results.count == ef || !filtered) { break }
-            ctx.candidates.pop()
+        while !candidates.isEmpty {
+            let candidateDistance = -candidates.topKey
+            let current = candidates.topSlot
+            if candidateDistance > lowerBound && (results.count == ef || !filtered) { break }
+            candidates.pop()
             let list: UnsafePointer<UInt32>
             let n: Int
+            let source = level == 0 ? level0 + Int(current) &* words : links(current, level)
             if locking {
                 lock(current)
-                let source = links(current, level)
                 n = Int(source[0])
                 buffer.update(from: source + 1, count: n)
                 unlock(current)
                 list = UnsafePointer(buffer)
             } else {
-                let source = links(current, level)
                 n = Int(source[0])
                 list = UnsafePointer(source + 1)
             }
@@ -226,14 +244,14 @@ final class HNSWGraph: @unchecked Sendable {
                 i &+= 1
                 if visited[Int(neighbour)] == tag { continue }
                 visited[Int(neighbour)] = tag
-                let d = distance(query, neighbour)
-                if ctx.results.count < ef || d < lowerBound {
-                    ctx.candidates.push(-d, neighbour)
+                let d = Distance.distance(metric, query, base + Int(neighbour) &* stride, stride)
+                if results.count < ef || d < lowerBound {
+                    candidates.push(-d, neighbour)
                     if isAllowed(neighbour) {
-                        ctx.results.push(d, neighbour)
-                        if ctx.results.count > ef { ctx.results.pop() }
+                        results.push(d, neighbour)
+                        if results.count > ef { results.pop() }
                     }
-                    if !ctx.results.isEmpty { lowerBound = ctx.results.topKey }
+                    if !results.isEmpty { lowerBound = results.topKey }
                 }
             }
         }
