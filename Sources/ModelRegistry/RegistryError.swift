@@ -33,26 +33,26 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
 
     public var description: String { hint.isEmpty ? message : "\(message)\n  \(hint)" }
 
-    static func modelNotFound(_ name: String) -> RegistryError {
+    public static func modelNotFound(_ name: String) -> RegistryError {
         RegistryError(
             .modelNotFound, "model '\(name)' is not registered",
             hint: "List models with `mlinfra models list`, or register one with `mlinfra models register \(name) --artifact PATH`.",
             field: "name")
     }
 
-    static func versionNotFound(_ name: String, _ version: Int) -> RegistryError {
+    public static func versionNotFound(_ name: String, _ version: Int) -> RegistryError {
         RegistryError(
             .versionNotFound, "model '\(name)' has no version \(version)",
             hint: "See its versions with `mlinfra models show \(name)`.", field: "version")
     }
 
-    static func aliasNotFound(_ name: String, _ alias: String) -> RegistryError {
+    public static func aliasNotFound(_ name: String, _ alias: String) -> RegistryError {
         RegistryError(
             .aliasNotFound, "model '\(name)' has no alias '\(alias)'",
             hint: "See its aliases with `mlinfra models show \(name)`.", field: "alias")
     }
 
-    static func protectedAlias(_ name: String, _ alias: String) -> RegistryError {
+    public static func protectedAlias(_ name: String, _ alias: String) -> RegistryError {
         RegistryError(
             .protectedAlias, "alias '\(alias)' of model '\(name)' is protected: only `mlinfra apply` may move it",
             hint: "Change the `version` of the model_alias resource for \(name)@\(alias) in the spec, "
@@ -60,7 +60,7 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
             field: "alias")
     }
 
-    static func invalid(_ field: String, _ message: String, hint: String = "") -> RegistryError {
+    public static func invalid(_ field: String, _ message: String, hint: String = "") -> RegistryError {
         RegistryError(.invalidArgument, message, hint: hint, field: field)
     }
 }

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A registered model: a name under which numbered versions are kept.
 public struct RegisteredModel: Sendable, Hashable, Codable {
@@ -112,7 +117,7 @@ public struct ChangeContext: Sendable, Hashable, Codable {
     /// `user@host` of this process.
     public static func currentActor() -> String {
         let env = ProcessInfo.processInfo.environment
-        let user = env["USER"] ?? env["LOGNAME"] ?? "unknown"
+        let user = env["USER"] ?? env["LOGNAME"] ?? getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "unknown"
         return "\(user)@\(ProcessInfo.processInfo.hostName)"
     }
 }

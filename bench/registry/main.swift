@@ -17,7 +17,9 @@ var args = CommandLine.arguments.dropFirst()
 while let flag = args.popFirst() {
     guard let value = args.popFirst() else { usage("\(flag) needs a value") }
     switch flag {
-    case "--versions": versions = Int(value) ?? usage("--versions takes a number")
+    case "--versions":
+        guard let n = Int(value), n > 1 else { usage("--versions takes a number above 1") }
+        versions = n
     case "--artifact": artifactPath = value
     case "--durability": durability = value == "os" ? .osBuffered : .synced
     case "--root": root = URL(fileURLWithPath: value)

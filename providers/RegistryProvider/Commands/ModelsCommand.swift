@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelRegistry
+import ModelRegistryHTTP
 
 /// `mlinfra models …`: the training side's imperative commands on the model registry.
 public struct ModelsCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ModelRegistry
 
 /// mlinfra's own registry API under `/api/v1`: JSON in and out (snake_case keys, ISO 8601 times),
 /// artifacts uploaded and downloaded as raw bytes; bad input answers 400 with `{error, field}`.
@@ -77,7 +78,7 @@ struct NativeRoutes {
             return try encode(["entries": try registry.history(of: name)])
         }
         handle(router, .get, "/api/v1/resolve") { request, _, _ in
-            guard let uri = request.uri.queryParameters.get("uri") else {
+            guard let uri = Parameters.query(request).string("uri") else {
                 throw RegistryError.invalid("uri", "missing query parameter 'uri'", hint: "e.g. /api/v1/resolve?uri=models:/fraud@production")
             }
             let r = try registry.resolve(uri)
@@ -92,9 +93,9 @@ struct NativeRoutes {
     /// Registers the request body as a new version; `format`, `description`, `tag=k=v`, `run_id`,
     /// `dataset`, `commit` come from the query string.
     private func upload(_ request: Request, model: String, context: ChangeContext) async throws -> Response {
-        let query = request.uri.queryParameters
+        let query = Parameters.query(request)
         var tags: [String: String] = [:]
-        for tag in query.getAll("tag") {
+        for tag in query.strings("tag") {
             let parts = tag.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty else {
                 throw RegistryError.invalid("tag", "tag '\(tag)' must be KEY=VALUE")
@@ -108,9 +109,9 @@ struct NativeRoutes {
         defer { try? FileManager.default.removeItem(at: temp) }
         let version = try registry.register(
             RegistrationRequest(
-                model: model, artifact: temp, format: query.get("format") ?? "file", description: query.get("description") ?? "",
-                tags: tags, lineage: Lineage(runID: query.get("run_id"), dataset: query.get("dataset"), commit: query.get("commit")),
-                source: query.get("source") ?? "upload"),
+                model: model, artifact: temp, format: query.string("format") ?? "file", description: query.string("description") ?? "",
+                tags: tags, lineage: Lineage(runID: query.string("run_id"), dataset: query.string("dataset"), commit: query.string("commit")),
+                source: query.string("source") ?? "upload"),
             context: context)
         return try encode(version, status: .created)
     }

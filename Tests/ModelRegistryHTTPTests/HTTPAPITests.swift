@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import ModelRegistry
+import ModelRegistryHTTP
 import Testing
 
 /// Decodes a response body as a JSON object.
@@ -44,13 +45,15 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(r.headers[.modelSha256]?.count == 64)
             }
             try await client.execute(uri: "/api/v1/models/fraud/history", method: .get) { r in
-                let entries = try #require(try jsonObject(r.body)["entries"] as? [[String: Any]])
+                let object = try jsonObject(r.body)
+                let entries = try #require(object["entries"] as? [[String: Any]])
                 #expect(entries.map { $0["action"] as? String } == ["model.create", "version.create", "alias.set"])
                 #expect(entries.last?["origin"] as? String == "api")
                 #expect(entries.last?["reason"] as? String == "first")
             }
             try await client.execute(uri: "/api/v1/models", method: .get) { r in
-                let models = try #require(try jsonObject(r.body)["models"] as? [[String: Any]])
+                let object = try jsonObject(r.body)
+                let models = try #require(object["models"] as? [[String: Any]])
                 #expect(models.map { $0["name"] as? String } == ["fraud"])
                 #expect((models.first?["aliases"] as? [String: Int]) == ["production": 1])
             }
@@ -64,23 +67,28 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         try await app.test(.router) { client in
             try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, body: body(#"{"version": "two"}"#)) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["field"] as? String == "version")
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "version")
             }
             try await client.execute(uri: "/api/v1/models", method: .post, body: body(#"{"description": "no name"}"#)) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["field"] as? String == "name")
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "name")
             }
             try await client.execute(uri: "/api/v1/models", method: .post, body: body("not json")) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["field"] as? String == "body")
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "body")
             }
             try await client.execute(uri: "/api/v1/resolve?uri=models:/fraud", method: .get) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["field"] as? String == "uri")
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "uri")
             }
             try await client.execute(uri: "/api/v1/models/fraud/versions/x", method: .get) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["field"] as? String == "version")
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "version")
             }
             try await client.execute(uri: "/api/v1/models/ghost", method: .get) { r in
                 #expect(r.status == .notFound)
@@ -112,7 +120,8 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         try await app.test(.router) { client in
             try await client.execute(uri: "/api/v1/models/fraud/versions/1/artifact", method: .get) { r in
                 #expect(r.status == .internalServerError)
-                #expect(try jsonObject(r.body)["code"] as? String == "artifactCorrupted")
+                let response = try jsonObject(r.body)
+                #expect(response["code"] as? String == "artifactCorrupted")
             }
         }
     }
@@ -128,7 +137,8 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             try await client.execute(uri: "\(base)/registered-models/create", method: .post,
                                      body: body(#"{"name": "fraud", "tags": [{"key": "team", "value": "risk"}]}"#)) { r in
                 #expect(r.status == .ok)
-                let model = try #require(try jsonObject(r.body)["registered_model"] as? [String: Any])
+                let object = try jsonObject(r.body)
+                let model = try #require(object["registered_model"] as? [String: Any])
                 #expect(model["name"] as? String == "fraud")
                 #expect(model["creation_timestamp"] is Int)
                 #expect((model["tags"] as? [[String: String]]) == [["key": "team", "value": "risk"]])
@@ -136,7 +146,8 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             try await client.execute(uri: "\(base)/model-versions/create", method: .post,
                                      body: body(#"{"name": "fraud", "source": "file://\#(artifact.path)", "run_id": "r1"}"#)) { r in
                 #expect(r.status == .ok)
-                let version = try #require(try jsonObject(r.body)["model_version"] as? [String: Any])
+                let object = try jsonObject(r.body)
+                let version = try #require(object["model_version"] as? [String: Any])
                 #expect(version["version"] as? String == "1")
                 #expect(version["status"] as? String == "READY")
                 #expect(version["current_stage"] as? String == "None")
@@ -148,20 +159,24 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(r.status == .ok)
             }
             try await client.execute(uri: "\(base)/registered-models/alias?name=fraud&alias=champion", method: .get) { r in
-                let version = try #require(try jsonObject(r.body)["model_version"] as? [String: Any])
+                let object = try jsonObject(r.body)
+                let version = try #require(object["model_version"] as? [String: Any])
                 #expect(version["aliases"] as? [String] == ["champion"])
             }
             try await client.execute(uri: "\(base)/registered-models/get?name=fraud", method: .get) { r in
-                let model = try #require(try jsonObject(r.body)["registered_model"] as? [String: Any])
+                let object = try jsonObject(r.body)
+                let model = try #require(object["registered_model"] as? [String: Any])
                 #expect((model["aliases"] as? [[String: String]]) == [["alias": "champion", "version": "1"]])
                 #expect((model["latest_versions"] as? [[String: Any]])?.count == 1)
             }
             try await client.execute(uri: "\(base)/model-versions/search?filter=name%3D%27fraud%27&max_results=5", method: .get) { r in
-                let versions = try #require(try jsonObject(r.body)["model_versions"] as? [[String: Any]])
+                let object = try jsonObject(r.body)
+                let versions = try #require(object["model_versions"] as? [[String: Any]])
                 #expect(versions.count == 1)
             }
             try await client.execute(uri: "\(base)/model-versions/get-download-uri?name=fraud&version=1", method: .get) { r in
-                #expect((try jsonObject(r.body)["artifact_uri"] as? String)?.hasPrefix("file:///") == true)
+                let response = try jsonObject(r.body)
+                #expect((response["artifact_uri"] as? String)?.hasPrefix("file:///") == true)
             }
         }
     }
@@ -174,11 +189,13 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             let base = "/api/2.0/mlflow"
             try await client.execute(uri: "\(base)/registered-models/get?name=ghost", method: .get) { r in
                 #expect(r.status == .notFound)
-                #expect(try jsonObject(r.body)["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
             }
             try await client.execute(uri: "\(base)/registered-models/create", method: .post, body: body(#"{"name": "fraud"}"#)) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["error_code"] as? String == "RESOURCE_ALREADY_EXISTS")
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_ALREADY_EXISTS")
             }
             try await client.execute(uri: "\(base)/model-versions/get?name=fraud&version=abc", method: .get) { r in
                 #expect(r.status == .badRequest)
@@ -189,11 +206,13 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             try await client.execute(uri: "\(base)/model-versions/create", method: .post,
                                      body: body(#"{"name": "fraud", "source": "runs:/abc/model"}"#)) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["field"] as? String == "source")
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "source")
             }
             try await client.execute(uri: "\(base)/registered-models/search?filter=owner%3D%27x%27", method: .get) { r in
                 #expect(r.status == .badRequest)
-                #expect(try jsonObject(r.body)["field"] as? String == "filter")
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "filter")
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ModelRegistry
 
 /// The model-registry subset of the MLflow REST API (`/api/2.0/mlflow/…`), shaped the way
 /// MLflow's `RestStore` sends and parses it: GET parameters in the query string, others as

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ModelRegistry
 
 /// The registry's HTTP API: a native JSON API under `/api/v1` and the model-registry subset
 /// of the MLflow REST API under `/api/2.0/mlflow`, so `MlflowClient(registry_uri=…)` works against it.
@@ -75,17 +76,7 @@ struct Parameters {
     var values: [String: JSONValue]
 
     static func from(_ request: Request) async throws -> Parameters {
-        var values: [String: JSONValue] = [:]
-        for (key, value) in request.uri.queryParameters {
-            let k = String(key), v = JSONValue.string(String(value))
-            if case .array(let existing)? = values[k] {
-                values[k] = .array(existing + [v])
-            } else if let existing = values[k] {
-                values[k] = .array([existing, v])
-            } else {
-                values[k] = v
-            }
-        }
+        var values = query(request).values
         if request.method != .get {
             let data = try await HTTPSupport.body(request)
             if !data.isEmpty {
@@ -96,6 +87,35 @@ struct Parameters {
             }
         }
         return Parameters(values: values)
+    }
+
+    /// The query string's parameters only; a repeated key gives a list.
+    static func query(_ request: Request) -> Parameters {
+        var values: [String: JSONValue] = [:]
+        for (k, value) in Parameters.formDecoded(request.uri.query ?? "") {
+            let v = JSONValue.string(value)
+            if case .array(let existing)? = values[k] {
+                values[k] = .array(existing + [v])
+            } else if let existing = values[k] {
+                values[k] = .array([existing, v])
+            } else {
+                values[k] = v
+            }
+        }
+        return Parameters(values: values)
+    }
+
+    /// `a=1&b=x+y` → [(a, 1), (b, "x y")]: form decoding, where `+` is a space (as Python's requests sends it).
+    static func formDecoded(_ query: String) -> [(String, String)] {
+        query.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String {
+                let spaced = s.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            guard let key = parts.first, !key.isEmpty else { return nil }
+            return (decode(key), parts.count > 1 ? decode(parts[1]) : "")
+        }
     }
 
     func string(_ key: String) -> String? { values[key]?.stringValue }
