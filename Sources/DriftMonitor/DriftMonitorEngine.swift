@@ -90,7 +90,8 @@ public final class DriftMonitorEngine: Sendable {
         let current: DataTable
         switch definition.source {
         case .dataset(let path):
-            current = try CSVReader.read(path: path, columns: features ?? Set(profile.columns.keys))
+            // Without checks every shared column is compared, so read them all.
+            current = try CSVReader.read(path: path, columns: features)
         case .endpoint(let endpoint):
             current = try CaptureReader.read(dataDirectory: dataDirectory, endpoint: endpoint,
                                              from: now.addingTimeInterval(-definition.window), to: now, features: features)

@@ -273,6 +273,14 @@ public enum CSVReader {
                 fieldStart = pos
                 continue
             }
+            // Skip eight bytes at a time while none is a comma or a newline (SWAR).
+            while pos + 8 <= end {
+                let v = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+                let commas = v ^ 0x2C2C_2C2C_2C2C_2C2C, newlines = v ^ 0x0A0A_0A0A_0A0A_0A0A
+                let hit = ((commas &- 0x0101_0101_0101_0101) & ~commas) | ((newlines &- 0x0101_0101_0101_0101) & ~newlines)
+                if hit & 0x8080_8080_8080_8080 != 0 { break }
+                pos += 8
+            }
             while pos < end {
                 let c = base[pos]
                 if c == UInt8(ascii: ",") || c == UInt8(ascii: "\n") { break }

@@ -13,11 +13,63 @@ import Darwin
 /// significant bits plus a sticky remainder, and rounded to 53 bits half-to-even.
 /// Anything else (more digits, huge exponents) goes to `strtod`.
 enum FastFloat {
-    private static let powersOf10: [UInt64] = {
-        var p: [UInt64] = [1]
-        for _ in 1...19 { p.append(p[p.count - 1] * 10) }
-        return p
-    }()
+    /// 10^k as UInt64 for 0 ≤ k ≤ 19 (a switch compiles to a table lookup; a global
+    /// array would cost a lazy-init check and reference counting per number).
+    @inline(__always)
+    static func powerOf10(_ k: Int) -> UInt64 {
+        switch k {
+        case 0: 1
+        case 1: 10
+        case 2: 100
+        case 3: 1000
+        case 4: 10000
+        case 5: 100000
+        case 6: 1000000
+        case 7: 10000000
+        case 8: 100000000
+        case 9: 1000000000
+        case 10: 10000000000
+        case 11: 100000000000
+        case 12: 1000000000000
+        case 13: 10000000000000
+        case 14: 100000000000000
+        case 15: 1000000000000000
+        case 16: 10000000000000000
+        case 17: 100000000000000000
+        case 18: 1000000000000000000
+        default: 10000000000000000000
+        }
+    }
+
+    /// 10^k as an exact Double for 0 ≤ k ≤ 22.
+    @inline(__always)
+    static func exactPowerOf10(_ k: Int) -> Double {
+        switch k {
+        case 0: 1e0
+        case 1: 1e1
+        case 2: 1e2
+        case 3: 1e3
+        case 4: 1e4
+        case 5: 1e5
+        case 6: 1e6
+        case 7: 1e7
+        case 8: 1e8
+        case 9: 1e9
+        case 10: 1e10
+        case 11: 1e11
+        case 12: 1e12
+        case 13: 1e13
+        case 14: 1e14
+        case 15: 1e15
+        case 16: 1e16
+        case 17: 1e17
+        case 18: 1e18
+        case 19: 1e19
+        case 20: 1e20
+        case 21: 1e21
+        default: 1e22
+        }
+    }
 
     enum Outcome { case number(Double), notANumber, empty, invalid }
 
@@ -45,6 +97,16 @@ enum FastFloat {
         exp10 += dropped
         if i < count, p[i] == UInt8(ascii: ".") {
             i += 1
+            // Eight digits at a time while they fit in the 19-digit budget (SWAR).
+            while i + 8 <= count && significant + 8 <= 19 {
+                let v = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self).littleEndian
+                guard isEightDigits(v) else { break }
+                sawDigit = true
+                w = w &* 100_000_000 &+ eightDigits(v)
+                if w != 0 { significant += 8 }
+                exp10 -= 8
+                i += 8
+            }
             while i < count, p[i] &- 48 < 10 {
                 sawDigit = true
                 let d = UInt64(p[i] &- 48)
@@ -82,9 +144,9 @@ enum FastFloat {
             let scale = exactPowerOf10(abs(exp10))
             value = exp10 < 0 ? Double(w) / scale : Double(w) * scale
         } else if exp10 < 0 && exp10 >= -19 {
-            value = divide(w, powersOf10[-exp10])
+            value = divide(w, powerOf10(-exp10))
         } else if exp10 > 0 && exp10 <= 19 {
-            let (product, overflow) = w.multipliedReportingOverflow(by: powersOf10[exp10])
+            let (product, overflow) = w.multipliedReportingOverflow(by: powerOf10(exp10))
             if overflow { return slow(p, count) }
             value = Double(product)
         } else {
@@ -93,11 +155,21 @@ enum FastFloat {
         return .number(negative ? -value : value)
     }
 
+
+    /// Whether eight bytes are all ASCII digits.
     @inline(__always)
-    private static func exactPowerOf10(_ k: Int) -> Double {
-        var r = 1.0
-        for _ in 0..<k { r *= 10 }
-        return r
+    static func isEightDigits(_ v: UInt64) -> Bool {
+        ((v &+ 0x4646_4646_4646_4646) | (v &- 0x3030_3030_3030_3030)) & 0x8080_8080_8080_8080 == 0
+    }
+
+    /// The value of eight ASCII digits (first digit in the lowest byte).
+    @inline(__always)
+    static func eightDigits(_ v0: UInt64) -> UInt64 {
+        var v = v0 &- 0x3030_3030_3030_3030
+        v = (v &* 10) &+ (v >> 8)
+        let mask: UInt64 = 0x0000_00FF_0000_00FF
+        v = (((v & mask) &* 0x000F_4240_0000_0064) &+ (((v >> 16) & mask) &* 0x0000_2710_0000_0001)) >> 32
+        return v & 0xFFFF_FFFF
     }
 
     /// Correctly rounded w / b for w, b > 0.
@@ -120,7 +192,10 @@ enum FastFloat {
         let rest = q & ((1 << UInt64(drop)) - 1)
         let half: UInt64 = 1 << UInt64(drop - 1)
         if rest > half || (rest == half && (r != 0 || mantissa & 1 == 1)) { mantissa += 1 }
-        return scalbn(Double(mantissa), drop - s)
+        // Double(mantissa) is exact (≤ 2^53) and 2^(drop-s) is a normal power of two here
+        // (|drop - s| < 140), so the product is exact: no libm call needed.
+        let scale = Double(bitPattern: UInt64(1023 + drop - s) << 52)
+        return Double(mantissa) * scale
     }
 
     private static func special(_ p: UnsafePointer<UInt8>, _ count: Int) -> Outcome {

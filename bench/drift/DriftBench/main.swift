@@ -24,14 +24,24 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
+/// CPU seconds used by the whole process (all threads): on a shared machine this is
+/// steadier than wall time.
+func cpuSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
 do {
     let engine = try DriftMonitorEngine(dataDirectory: dataDir)
     let definition = MonitorDefinition(name: "bench", source: .dataset(current), reference: reference)
     let profileSeconds = try seconds { try engine.apply(definition) }
-    var checkTimes = [Double](), readTimes = [Double]()
+    var checkTimes = [Double](), readTimes = [Double](), checkCPU = [Double]()
     var report: DriftReport?
     for _ in 0..<reps {
+        let cpu0 = cpuSeconds()
         checkTimes.append(try seconds { report = try engine.evaluate(definition, at: Date()) })
+        checkCPU.append(cpuSeconds() - cpu0)
         readTimes.append(try seconds { _ = try CSVReader.read(path: current) })
     }
     let values = Dictionary(uniqueKeysWithValues: report!.features.map { ($0.feature, $0.value) })
@@ -42,6 +52,7 @@ do {
         "profile_s": (profileSeconds * 1000).rounded() / 1000,
         "check_s_median": (median(checkTimes) * 1000).rounded() / 1000,
         "check_s_all": checkTimes.map { ($0 * 1000).rounded() / 1000 },
+        "check_cpu_s_median": (median(checkCPU) * 1000).rounded() / 1000,
         "current_csv_read_s_median": (median(readTimes) * 1000).rounded() / 1000,
         "methods": methods, "drifted": report!.driftedCount, "dataset_drift": report!.datasetDrift, "values": values,
     ]
