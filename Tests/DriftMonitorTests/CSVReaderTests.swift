@@ -66,3 +66,16 @@ import Testing
         #expect(values == expected)
     }
 }
+
+@Suite struct NaNRefusalTests {
+    @Test func profilesAndChecksRefuseNaNGivenThroughTheAPI() throws {
+        #expect(throws: DriftError.self) {
+            try ReferenceProfile.build(from: DataTable(columns: ["x": .numerical([1, .nan, 3])], rowCount: 3), source: "ref", sha256: "")
+        }
+        let profile = try ReferenceProfile.build(from: DataTable(columns: ["x": .numerical([1, 2, 3])], rowCount: 3), source: "ref", sha256: "")
+        #expect(throws: DriftError.self) {
+            try DriftEvaluator.evaluate(monitor: "m", profile: profile, current: DataTable(columns: ["x": .numerical([1, .nan])], rowCount: 2),
+                                        currentSource: "cur", checks: [])
+        }
+    }
+}

@@ -57,6 +57,12 @@ public struct ReferenceProfile: Sendable {
             throw DriftError.badData("reference \(source) has no rows", fix: "a reference needs at least one row per column")
         }
         let names = table.columns.keys.sorted()
+        for name in names {
+            if case .numerical(let values) = table.columns[name]!, let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw DriftError.badData("reference \(source): column \"\(name)\" has a NaN or infinite value at row \(bad + 1)",
+                                         fix: "drift statistics refuse NaN; drop or impute those rows first")
+            }
+        }
         let slots = ProfileSlots(count: names.count)
         DispatchQueue.concurrentPerform(iterations: names.count) { i in
             let name = names[i]
