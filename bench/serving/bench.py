@@ -201,7 +201,8 @@ def main():
         if not os.path.isdir(peers):
             peers = "/work/shared/peers"
         out = subprocess.run(["/tmp/peers-venv/bin/python", os.path.join(peers, "serve_bench.py"), "--model", a.model,
-                              "--duration", str(a.duration), "--threads", str(a.threads), "--connections", str(a.connections)],
+                              "--duration", str(a.duration), "--threads", str(a.threads), "--connections", str(a.connections),
+                              "--port", str(free_port())],
                              capture_output=True, text=True, timeout=a.duration + 120)
         print(out.stdout.strip().splitlines()[-1] if out.stdout.strip() else json.dumps({"peer_error": out.stderr[-500:]}), flush=True)
 

@@ -71,6 +71,8 @@ public actor EndpointController {
     private var nextSlot = 1
     private var tasks: [Int: Task<Void, Never>] = [:]
     private var nextTask = 1
+    /// Replicas whose health check is under way.
+    private var checking: Set<Int> = []
 
     private var autoscaler: Autoscaler
     private var primaryReplicas: Int
@@ -188,13 +190,15 @@ public actor EndpointController {
         }
 
         // Replicas whose connection failed are checked and put back when healthy.
-        for b in table.backends where !b.healthy {
+        for b in table.backends where !b.healthy && !checking.contains(b.id) {
             let id = b.id
             let (host, port) = (b.host, b.port)
+            checking.insert(id)
             spawn { [client, table] in
                 if (try? await client.execute(host: host, port: port, method: .GET, path: "/v2/health/ready", timeout: 1))?.status == 200 {
                     table.setHealthy(id, true)
                 }
+                await self.checked(id)
             }
         }
         autoscale(now: now)
@@ -238,6 +242,8 @@ public actor EndpointController {
     }
 
     private func taskDone(_ id: Int) { tasks.removeValue(forKey: id) }
+
+    private func checked(_ backendID: Int) { checking.remove(backendID) }
 
     private func launch(_ slot: Slot, model: ResolvedModel) {
         let spec = ReplicaSpec(endpoint: name, model: model)

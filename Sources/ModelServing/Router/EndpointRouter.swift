@@ -18,6 +18,8 @@ public final class EndpointRouter: Sendable {
     private let sampleCounter = Atomic<Int>(0)
     private let retries = Atomic<Int>(0)
     private let logger: Logger
+    /// `endpoint="…",`, escaped once for the metrics.
+    private let endpointLabel: String
 
     public init(endpoint: String, table: RoutingTable, client: HTTPClientPool, capture: CaptureWriter?, capturePercent: Double, logger: Logger) {
         self.endpoint = endpoint
@@ -26,6 +28,7 @@ public final class EndpointRouter: Sendable {
         self.capture = capture
         self.capturePercent = Atomic(Int((capturePercent * 100).rounded()))
         self.logger = logger
+        endpointLabel = "endpoint=\"\(RequestMetrics.label(endpoint))\","
     }
 
     public func setCapturePercent(_ percent: Double) {
@@ -48,7 +51,7 @@ public final class EndpointRouter: Sendable {
         metrics.enter()
         defer { metrics.leave() }
         guard var backend = table.acquire() else {
-            metrics.observe(labels: "endpoint=\"\(RequestMetrics.label(endpoint))\",version=\"none\"", seconds: 0, failed: true)
+            metrics.observe(labels: endpointLabel + "version=\"none\"", seconds: 0, failed: true)
             return Reply(status: 503, body: ByteBuffer(string: RequestError(status: 503, field: "endpoint",
                 message: "endpoint \(endpoint) has no ready replica; check `mlinfra endpoints status \(endpoint)`").json), version: nil)
         }
@@ -83,8 +86,7 @@ public final class EndpointRouter: Sendable {
 
     private func finish(backend: RoutingTable.Backend, start: UInt64, status: Int, failed: Bool, body: ByteBuffer) -> Reply {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        metrics.observe(labels: "endpoint=\"\(RequestMetrics.label(endpoint))\",version=\"\(RequestMetrics.label(backend.version))\"",
-                        seconds: seconds, failed: failed)
+        metrics.observe(labels: endpointLabel + backend.versionLabel, seconds: seconds, failed: failed)
         return Reply(status: status, body: body, version: backend.version)
     }
 
