@@ -33,6 +33,7 @@ for i in 1 2 3; do
   /usr/bin/time -v "$BIN" historical "$STORE" "$DATA/features/entity_df.csv" "$OUT/historical.csv" 2> "$OUT/time_ours.txt" | tee -a "$RES"
   peak "$OUT/time_ours.txt" mlinfra
 done
+"$PY" "$HERE/check_oracle.py" "$DATA" "$OUT/historical.csv" | tee -a "$RES"
 /usr/bin/time -v "$PY" "$HERE/feast_bench.py" historical "$DATA" "$OUT/feast-repo" 2> "$OUT/time_feast.txt" | tee -a "$RES"
 peak "$OUT/time_feast.txt" feast
 
