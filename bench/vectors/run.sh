@@ -29,4 +29,6 @@ out="${BENCH_OUT:-/tmp/vector-bench-$(date +%s).jsonl}"
 echo "# $(date -u +%FT%TZ) nproc=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$bench" --data /tmp/peers-data/vectors --m 16 --ef-construction 200 --efs "$efs" --k 10 --build-threads "$threads" | tee "$out"
 "$python" "$peers/ann_ref.py" --data /tmp/peers-data --M 16 --ef-construction 200 --efs "$efs" --k 10 --build-threads "$threads" | tee -a "$out"
+# The same peers timed in CPU seconds (single-threaded), comparable with our qps_cpu / build_cpu_s.
+"$python" "$(dirname "$0")/peer_cpu.py" --data /tmp/peers-data --M 16 --ef-construction 200 --efs "$efs" --k 10 | tee -a "$out"
 echo "# results in $out" >&2
