@@ -237,9 +237,12 @@ public struct Definitions: Sendable, Codable, Hashable {
         guard !refs.isEmpty else {
             throw FeatureStoreError.badRequest(field: "features", message: "no features requested; name VIEW:FEATURE references or a feature service")
         }
+        var featureNames: [String: Set<String>] = [:]
         for ref in refs {
             let view = try view(named: ref.view)
-            guard view.feature(named: ref.feature) != nil else {
+            let names = featureNames[ref.view] ?? Set(view.features.map(\.name))
+            featureNames[ref.view] = names
+            guard names.contains(ref.feature) else {
                 throw FeatureStoreError.unknownObject(
                     kind: "feature of view '\(ref.view)'", name: ref.feature, known: view.features.map(\.name))
             }

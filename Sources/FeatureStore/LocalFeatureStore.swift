@@ -16,7 +16,8 @@ public final class LocalFeatureStore: Sendable {
     struct Cache {
         var generation: Int64 = -1
         var definitions = Definitions()
-        var layouts: [Int64: [String]] = [:]
+        /// Feature name → position in the stored payload, per layout id.
+        var layouts: [Int64: [String: Int]] = [:]
     }
 
     /// Opens (creating when needed) the store in `directory`.
@@ -279,13 +280,14 @@ public final class LocalFeatureStore: Sendable {
         }
     }
 
-    func layout(_ id: Int64, _ db: Database) throws -> [String] {
+    func layout(_ id: Int64, _ db: Database) throws -> [String: Int] {
         if let hit = cache.withLock({ $0.layouts[id] }) { return hit }
         guard let json = try String.fetchOne(db, sql: "SELECT names FROM layouts WHERE id = ?", arguments: [id]) else {
             throw FeatureStoreError.storage(message: "online row refers to layout \(id), which is missing")
         }
         let names = try JSONDecoder().decode([String].self, from: Data(json.utf8))
-        cache.withLock { $0.layouts[id] = names }
-        return names
+        let positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        cache.withLock { $0.layouts[id] = positions }
+        return positions
     }
 }

@@ -112,10 +112,10 @@ extension LocalFeatureStore {
                         let layout: Int64 = found[1]
                         if layout != layoutID {
                             let stored = try self.layout(layout, db)
-                            positions = wanted.map { stored.firstIndex(of: $0.feature) }
+                            positions = wanted.map { stored[$0.feature] }
                             layoutID = layout
                         }
-                        let needed = (positions.compactMap { $0 }.max() ?? -1) + 1
+                        let needed = positions.reduce(0) { max($0, ($1 ?? -1) + 1) }
                         guard needed > 0 else { continue }
                         let decoded: [FeatureValue]? = try found.withUnsafeData(atIndex: 2) { data in
                             data.flatMap { d in d.withUnsafeBytes { Payload.decode($0, count: needed) } }
