@@ -111,7 +111,9 @@ public struct EndpointsCommand: AsyncParsableCommand {
             let model = ResolvedModel(name: modelName, version: version, format: modelFormat, path: modelPath, sha256: sha256)
             let runtime = try loadVerifiedModel(model)
             let handler = ReplicaHandler(runtime: runtime, modelName: modelName, endpointName: endpoint, version: version)
-            let app = ReplicaServer.application(handler: handler, host: host, port: port, logger: logger) { port in
+            // One event loop: a replica answers short CPU-bound requests, and every extra thread
+            // competes with the router and the other replicas for the same cores.
+            let app = ReplicaServer.application(handler: handler, host: host, port: port, eventLoopThreads: 1, logger: logger) { port in
                 FileHandle.standardOutput.write(Data("{\"listening\": \(port)}\n".utf8))
             }
             if let parentPid {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 
 /// The replica worker's HTTP server: one model version on a loopback port.
 ///
@@ -13,7 +14,7 @@ public enum ReplicaServer {
 
     /// Builds the application; `onListening` gets the bound port (useful with port 0).
     public static func application(
-        handler: ReplicaHandler, host: String = "127.0.0.1", port: Int = 0, logger: Logger,
+        handler: ReplicaHandler, host: String = "127.0.0.1", port: Int = 0, eventLoopThreads: Int? = nil, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
@@ -43,6 +44,7 @@ public enum ReplicaServer {
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            eventLoopGroupProvider: eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: $0)) } ?? .singleton,
             logger: logger
         )
     }
