@@ -17,10 +17,22 @@ enum TestBinary {
         let dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         for name in ["mlinfra", "serving-dev"] {
             let candidate = dir.appendingPathComponent(name).path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            if FileManager.default.isExecutableFile(atPath: candidate) && servesEndpoints(candidate) { return candidate }
         }
         return nil
     }()
+
+    /// Whether the executable has the `endpoints` command (the CLI registers `EndpointsCommand`).
+    static func servesEndpoints(_ path: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["endpoints", "--help"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
 }
 
 /// A free loopback port: bound to port 0, then released.
@@ -95,7 +107,7 @@ final class LoadGenerator: Sendable {
 /// apply → requests served → alias moved in the registry (rollout) → SIGKILL a replica → load step
 /// → replicas grow to max → load drops → they shrink after the window; zero client errors.
 /// Real agent and replica processes, real HTTP on 127.0.0.1.
-@Suite(.serialized, .enabled(if: TestBinary.path != nil, "needs the mlinfra (or serving-dev) executable beside the tests"))
+@Suite(.serialized, .enabled(if: TestBinary.path != nil, "needs an mlinfra (or serving-dev) executable with the agent and endpoints commands beside the tests"))
 struct EndToEndTests {
     static func writeLinear(_ dir: URL, _ name: String, intercept: Double) throws -> String {
         let path = dir.appendingPathComponent(name).path

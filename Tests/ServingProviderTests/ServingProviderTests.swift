@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraCore
+import ServiceLifecycle
 import Testing
 
 @testable import ModelServing
@@ -119,5 +120,24 @@ func temporaryDirectory() -> URL {
         #expect(json.contains("\"fraud/4\""))
         let none = EndpointStatusView.render(config: config, generation: 1, status: nil, decisions: [], json: false)
         #expect(none.contains("is `mlinfra agent` running?"))
+    }
+}
+
+@Suite struct AgentCommandTests {
+    struct Marker: Service {
+        func run() async throws {}
+    }
+
+    @Test func extraServicesAreRegisteredForTheAgent() {
+        let before = AgentCommand.extraServices.count
+        AgentCommand.register { _ in Marker() }
+        #expect(AgentCommand.extraServices.count == before + 1)
+        #expect(AgentCommand.extraServices.last?(URL(fileURLWithPath: "/tmp")) is Marker)
+    }
+
+    @Test func detachAndStopTogetherAreRefused() throws {
+        #expect(throws: (any Error).self) { _ = try AgentCommand.parse(["--detach", "--stop"]) }
+        let command = try AgentCommand.parse(["--data-dir", "/tmp/x"])
+        #expect(command.dataDir == "/tmp/x")
     }
 }
