@@ -38,16 +38,16 @@ public struct FeaturesCommand: AsyncParsableCommand {
                 if found.count == 1 {
                     name = found[0]
                 } else if found.count > 1 {
-                    throw ValidationError("several feature stores in \(base) (\(found.joined(separator: ", "))); choose one with --store")
+                    throw Failure(description: "several feature stores in \(base) (\(found.joined(separator: ", "))); choose one with --store")
                 } else {
                     name = "main"
                 }
             }
             let dir = base + "/" + name
             guard FileManager.default.fileExists(atPath: dir + "/store.sqlite") else {
-                throw ValidationError("no feature store '\(name)' in \(base); run `mlinfra apply` first, or pass --data-dir / --store")
+                throw Failure(description: "no feature store '\(name)' in \(base); run `mlinfra apply` first, or pass --data-dir / --store")
             }
-            return try LocalFeatureStore(directory: dir)
+            return try run { try LocalFeatureStore(directory: dir) }
         }
     }
 
@@ -69,12 +69,17 @@ public struct FeaturesCommand: AsyncParsableCommand {
         }
     }
 
+    /// A failure of the command's work (not of its arguments): printed as one line, without usage.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
     /// Runs engine work, turning engine errors into one clear line.
     static func run<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as FeatureStoreError {
-            throw ValidationError(error.description)
+            throw Failure(description: error.description)
         }
     }
 
