@@ -10,7 +10,7 @@ enum RegistrySchemas {
     static let registry = ResourceSchema(
         description: "The model registry kept under <data_dir>/registry (one per data directory).",
         attributes: [
-            "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Defaults to the resource name."),
+            "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Defaults to the resource name."),
             "path": .computed(.string, description: "The registry's directory."),
             "id": .computed(.string),
         ])
@@ -19,11 +19,11 @@ enum RegistrySchemas {
         description: "A registered model: a name under which numbered versions and aliases are kept.",
         attributes: [
             "registry": AttributeSchema(.string, required: true, referenceType: "registry", description: "The registry, e.g. ${registry.main}."),
-            "name": AttributeSchema(.string, computed: true, forceNew: true, description: "The model's name; defaults to the resource name."),
-            "description": AttributeSchema(.string, computed: true, description: "Free text."),
-            "tags": AttributeSchema(.map(.string), computed: true, description: "Key/value tags."),
+            "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "The model's name; defaults to the resource name."),
+            "description": AttributeSchema(.string, computed: true, optional: true, description: "Free text."),
+            "tags": AttributeSchema(.map(.string), computed: true, optional: true, description: "Key/value tags."),
             "protected_aliases": AttributeSchema(
-                .list(.string), computed: true,
+                .list(.string), computed: true, optional: true,
                 description: "Aliases only `mlinfra apply` may move; `mlinfra models set-alias` and the HTTP API refuse."),
             "id": .computed(.string),
         ])
@@ -33,9 +33,9 @@ enum RegistrySchemas {
         attributes: [
             "model": AttributeSchema(.string, required: true, forceNew: true, referenceType: "model", description: "The model, e.g. ${model.fraud}."),
             "artifact": AttributeSchema(.string, required: true, description: "The artifact file, relative to the spec."),
-            "format": AttributeSchema(.string, computed: true, forceNew: true, description: "e.g. linear-json, xgboost-json, onnx; default file."),
-            "description": AttributeSchema(.string, computed: true),
-            "tags": AttributeSchema(.map(.string), computed: true),
+            "format": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "e.g. linear-json, xgboost-json, onnx; default file."),
+            "description": AttributeSchema(.string, computed: true, optional: true),
+            "tags": AttributeSchema(.map(.string), computed: true, optional: true),
             "run_id": AttributeSchema(.string, description: "Lineage: the training run."),
             "dataset": AttributeSchema(.string, description: "Lineage: the training data."),
             "commit": AttributeSchema(.string, description: "Lineage: the code commit."),
@@ -51,7 +51,7 @@ enum RegistrySchemas {
         description: "An alias of a model pointing to one version; moving it is an in-place update.",
         attributes: [
             "model": AttributeSchema(.string, required: true, forceNew: true, referenceType: "model", description: "The model, e.g. ${model.fraud}."),
-            "alias": AttributeSchema(.string, computed: true, forceNew: true, description: "The alias; defaults to the resource name."),
+            "alias": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "The alias; defaults to the resource name."),
             "version": AttributeSchema(.int, required: true, description: "The version it points to, e.g. ${model_version.fraud_v3.version}."),
             "uri": .computed(.string, description: "models:/MODEL@ALIAS"),
             "id": .computed(.string, description: "MODEL@ALIAS"),

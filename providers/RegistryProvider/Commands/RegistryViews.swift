@@ -61,7 +61,7 @@ enum RegistryViews {
         var out = ""
         for e in entries {
             var via = e.origin.rawValue
-            if let plan = e.planID { via += ", plan \(plan)" }
+            if let plan = e.planID { via += ", plan \(plan.prefix(12))" }
             out += "\(timestamp(e.time))  \(e.actor) (\(via))  \(e.summary)"
             if let reason = e.reason, !reason.isEmpty { out += "  — \(reason)" }
             out += "\n"
