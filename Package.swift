@@ -8,21 +8,30 @@ let package = Package(
         .executable(name: "mlinfra", targets: ["mlinfra"]),
         .library(name: "MLInfraCore", targets: ["MLInfraCore"]),
         .library(name: "MLInfraTesting", targets: ["MLInfraTesting"]),
+        .executable(name: "mlinfra-dev", targets: ["MLInfraDev"]),
+        .executable(name: "mlinfra-test-provider", targets: ["MLInfraTestProvider"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The executable: one Entrypoint.swift, nothing else.
         .executableTarget(name: "mlinfra", dependencies: ["MLInfraCLI"]),
-        // Commands (argument parsing) and views (human / JSON / Markdown renderers).
+        // Commands (argument parsing) and views (human / JSON / Markdown renderers); composes the built-in providers.
         .target(
             name: "MLInfraCLI",
             dependencies: [
-                "MLInfraCore",
+                "MLInfraCore", "RegistryProvider", "FeatureStoreProvider", "VectorProvider", "ServingProvider",
+                "MonitoringProvider",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Spec, graph, state, plan, apply and the provider protocol; imports no engine or provider.
@@ -32,14 +41,173 @@ let package = Package(
                 "CYAML",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["State/README.md"]
         ),
         // libyaml, wrapped the GRDB way.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Fakes, the in-memory state store, a manual clock and the conformance suites, for tests.
         .target(name: "MLInfraTesting", dependencies: ["MLInfraCore"]),
+        // Test only: the FakeProvider served over the plugin protocol (mlinfra-test-provider); never shipped.
+        .executableTarget(name: "MLInfraTestProvider", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["README.md"]),
+        // Test and benchmark only: mlinfra with the `disk` test provider built in (mlinfra-dev); never shipped.
+        .executableTarget(name: "MLInfraDev", dependencies: ["MLInfraCLI", "MLInfraTesting"]),
 
-        .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"]),
+        // Engines: plain libraries, usable without the IaC layer; they never import MLInfraCore.
+        // Model registry: versions, aliases, stages, audit log, content-addressed artifacts.
+        .target(
+            name: "ModelRegistry",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["README.md"]
+        ),
+        // The registry's HTTP API, native and the MLflow model-registry REST subset.
+        .target(
+            name: "ModelRegistryHTTP",
+            dependencies: ["ModelRegistry", .product(name: "Hummingbird", package: "hummingbird")],
+            exclude: ["README.md"]
+        ),
+        // Feature store: definitions, point-in-time joins, materialization, online store, Feast-compatible server.
+        .target(
+            name: "FeatureStore",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            exclude: ["README.md"]
+        ),
+        // Vector index: collections, HNSW and exact search, where-filters, persistence, HTTP API.
+        .target(
+            name: "VectorIndex",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            exclude: ["README.md"]
+        ),
+        // Model serving: runtimes, replica workers, router, autoscaler, rollouts, data capture, the agent.
+        .target(
+            name: "ModelServing",
+            dependencies: [
+                "ModelRegistry",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"]
+        ),
+        // Drift monitor: statistics, reference profiles, cron schedules, alerts, reports.
+        .target(
+            name: "DriftMonitor",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"]
+        ),
+
+        // Providers: each wraps one engine behind the Provider protocol, with its engine commands.
+        .target(
+            name: "RegistryProvider",
+            dependencies: [
+                "ModelRegistry", "ModelRegistryHTTP", "MLInfraCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "providers/RegistryProvider",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "FeatureStoreProvider",
+            dependencies: ["FeatureStore", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "providers/FeatureStoreProvider",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "VectorProvider",
+            dependencies: ["VectorIndex", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "providers/VectorProvider",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "ServingProvider",
+            dependencies: [
+                "ModelServing", "MLInfraCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "providers/ServingProvider",
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "MonitoringProvider",
+            dependencies: ["DriftMonitor", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "providers/MonitoringProvider"
+        ),
+
+        // Benchmarks (outside the test run).
+        .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
+        .executableTarget(name: "VectorBench", dependencies: ["VectorIndex"], path: "bench/vectors", exclude: ["run.sh", "peer_cpu.py"]),
+        .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),
+
+        .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),
         .testTarget(name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting"]),
+        // Test only: a second process registering versions concurrently.
+        .executableTarget(name: "ModelRegistryWorker", dependencies: ["ModelRegistry"], path: "Tests/ModelRegistryWorker"),
+        .testTarget(
+            name: "ModelRegistryTests",
+            dependencies: ["ModelRegistry", "ModelRegistryWorker", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .testTarget(
+            name: "ModelRegistryHTTPTests",
+            dependencies: [
+                "ModelRegistry", "ModelRegistryHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore"]),
+        .testTarget(
+            name: "FeatureStoreTests",
+            dependencies: ["FeatureStore", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+        .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraCore"]),
+        .testTarget(
+            name: "ModelServingTests",
+            dependencies: ["ModelServing", "ModelRegistry", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "ServingProviderTests",
+            dependencies: [
+                "ServingProvider", "ModelServing", "ModelRegistry", "MLInfraCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "DriftMonitorTests",
+            dependencies: [
+                "DriftMonitor",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures/make_fixtures.py"],
+            resources: [.copy("Fixtures/drift_fixtures.json")]
+        ),
+        .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "MLInfraCore"]),
     ]
 )

@@ -1,5 +1,11 @@
+import DriftMonitor
+import FeatureStoreProvider
 import Foundation
 import MLInfraCore
+import MonitoringProvider
+import RegistryProvider
+import ServingProvider
+import VectorProvider
 
 import Synchronization
 
@@ -14,7 +20,14 @@ public enum BuiltinProviders {
 
     /// The members of the built-in `local` provider: one per engine.
     static func localMembers() -> [any Provider] {
-        []
+        [RegistryProvider(), FeatureStoreProvider(), VectorProvider(), ServingProvider(), MonitoringProvider()]
+    }
+
+    /// Services the agent runs beside serving: the monitors' scheduler.
+    static func registerAgentServices() {
+        AgentCommand.register { dataDirectory in
+            MonitorSchedulerService(directory: dataDirectory.path)
+        }
     }
 
     static var catalog: ProviderCatalog {

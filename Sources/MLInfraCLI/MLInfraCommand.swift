@@ -1,5 +1,10 @@
 import ArgumentParser
+import FeatureStoreProvider
 import MLInfraCore
+import MonitoringProvider
+import RegistryProvider
+import ServingProvider
+import VectorProvider
 
 /// The `mlinfra` command: declarative infrastructure for ML platforms.
 public struct MLInfraCommand: AsyncParsableCommand {
@@ -10,8 +15,16 @@ public struct MLInfraCommand: AsyncParsableCommand {
         subcommands: [
             Validate.self, Plan.self, Apply.self, Destroy.self, Show.self, Graph.self, State.self, Import.self,
             Output.self, ForceUnlock.self, Providers.self, ProviderCommand.self,
+            ModelsCommand.self, FeaturesCommand.self, VectorsCommand.self, EndpointsCommand.self, MonitorsCommand.self,
+            AgentCommand.self,
         ]
     )
 
     public init() {}
+
+    /// Runs the command line; the entry point of `mlinfra`.
+    public static func run() async {
+        BuiltinProviders.registerAgentServices()
+        await main()
+    }
 }

@@ -7,6 +7,6 @@ import MLInfraTesting
 struct DevEntrypoint {
     static func main() async {
         BuiltinProviders.register(name: "disk") { DiskProvider() }
-        await MLInfraCommand.main()
+        await MLInfraCommand.run()
     }
 }

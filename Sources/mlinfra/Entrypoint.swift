@@ -2,5 +2,5 @@ import MLInfraCLI
 
 @main
 struct Entrypoint {
-    static func main() async { await MLInfraCommand.main() }
+    static func main() async { await MLInfraCommand.run() }
 }

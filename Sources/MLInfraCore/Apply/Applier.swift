@@ -320,8 +320,9 @@ final class ApplyBox: @unchecked Sendable {
     }
 }
 
-/// Serialises journal appends from concurrent operations.
-actor JournalWriter {
+/// Journal calls from concurrent operations; the store orders them and syncs appends in groups,
+/// so operations that finish together share one fsync.
+struct JournalWriter: Sendable {
     let store: any StateStore
     init(store: any StateStore) { self.store = store }
     func begin(base: StateFile) async throws { try await store.beginJournal(base: base) }

@@ -126,9 +126,15 @@ public struct Planner: Sendable {
                 continue
             }
             let attributes = Secrets.redact(current.attributes, keys: sensitive.union(schemaSensitive(r.type)), salt: salt)
-            let changed = Self.changedKeys(r.attributes, attributes)
+            let allChanged = Self.changedKeys(r.attributes, attributes)
+            // Attributes only the provider sets (a served version, a replica count) change at run time:
+            // they are refreshed into state, but they are not drift.
+            let schema = configuration.providers.resourceSchema(r.type)
+            let changed = allChanged.filter { schema?.attributes[$0]?.settable ?? false }
             if !changed.isEmpty || current.id != r.id {
                 drift.append(DriftChange(address: address, providerName: r.provider, kind: .update, before: r.attributes, after: attributes, sensitive: sensitive, changed: changed))
+            }
+            if !allChanged.isEmpty || current.id != r.id {
                 var updated = r
                 updated.attributes = attributes
                 updated.id = current.id
@@ -352,7 +358,7 @@ public struct Planner: Sendable {
         return keys.filter { k in
             if let only, !only.contains(k) { return false }
             let a = before[k] ?? .null, b = after[k] ?? .null
-            return b.containsUnknown || a != b
+            return b.containsUnknown || !a.sameValue(as: b)
         }.sorted()
     }
 

@@ -33,10 +33,16 @@ public struct Workspace: Sendable {
         return (
             Workspace(
                 spec: spec, variables: variables, configuration: configuration, statePath: statePath,
-                store: LocalStateStore(path: statePath), inputHash: Self.inputHash(spec: spec, variables: variables)),
+                store: LocalStateStore(path: statePath, syncsJournal: Self.syncsJournal), inputHash: Self.inputHash(spec: spec, variables: variables)),
             diagnostics
         )
     }
+
+    /// Whether each journal append waits for fsync. A written line survives the process being killed
+    /// (the kernel holds it); fsync adds safety against power loss at the cost of one sync per
+    /// operation. Off by default; `MLINFRA_JOURNAL_FSYNC=1` turns it on. The state file itself is
+    /// always written with fsync.
+    static var syncsJournal: Bool { ProcessInfo.processInfo.environment["MLINFRA_JOURNAL_FSYNC"] == "1" }
 
     /// Where the state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
     public static func statePath(spec: SpecDocument, variables: VariableValues, diagnostics: inout Diagnostics) -> String {

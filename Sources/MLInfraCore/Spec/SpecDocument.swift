@@ -52,11 +52,36 @@ public struct SpecDocument: Sendable {
     public var backend: BackendDecl?
     public var variables: [VariableDecl]
     public var providers: [ProviderDecl]
-    public var resources: [ResourceDecl]
+    public var resources: [ResourceDecl] {
+        didSet { resourceIndex = Self.index(resources) }
+    }
     public var outputs: [OutputDecl]
+    private var resourceIndex: [String: Int]
+
+    public init(
+        rootDirectory: String, files: [String], formatVersion: Int, project: String, projectLocation: SourceLocation,
+        backend: BackendDecl?, variables: [VariableDecl], providers: [ProviderDecl], resources: [ResourceDecl],
+        outputs: [OutputDecl]
+    ) {
+        self.rootDirectory = rootDirectory
+        self.files = files
+        self.formatVersion = formatVersion
+        self.project = project
+        self.projectLocation = projectLocation
+        self.backend = backend
+        self.variables = variables
+        self.providers = providers
+        self.resources = resources
+        self.outputs = outputs
+        self.resourceIndex = Self.index(resources)
+    }
+
+    static func index(_ resources: [ResourceDecl]) -> [String: Int] {
+        Dictionary(resources.enumerated().map { ($1.address, $0) }, uniquingKeysWith: { a, _ in a })
+    }
 
     public func variable(_ name: String) -> VariableDecl? { variables.first { $0.name == name } }
-    public func resource(_ address: String) -> ResourceDecl? { resources.first { $0.address == address } }
+    public func resource(_ address: String) -> ResourceDecl? { resourceIndex[address].map { resources[$0] } }
 }
 
 public enum VariableType: String, Sendable, Hashable, CaseIterable {

@@ -107,6 +107,7 @@ private struct Builder {
     var variables: [VariableDecl] = []
     var providers: [ProviderDecl] = []
     var resources: [ResourceDecl] = []
+    var resourceIndex: [String: Int] = [:]
     var outputs: [OutputDecl] = []
     var sawAnyFile = false
 
@@ -341,7 +342,7 @@ private struct Builder {
                   "Resources are named TYPE.NAME, such as `model.fraud_detector` (letters, digits, `_` and `-`).", keyLocation)
             return
         }
-        if let previous = resources.first(where: { $0.address == addressText }) {
+        if let previous = resourceIndex[addressText].map({ resources[$0] }) {
             error("resource `\(addressText)` is defined twice", "It is already defined at \(previous.location); rename one of them.", keyLocation)
             return
         }
@@ -395,6 +396,7 @@ private struct Builder {
             error("resource `\(addressText)` must be a mapping of attributes", "Write `\(addressText): { … }` or `\(addressText): {}`.", expr.location)
             return
         }
+        resourceIndex[decl.address] = resources.count
         resources.append(decl)
     }
 

@@ -70,6 +70,18 @@ public enum Value: Sendable, Hashable {
         return current
     }
 
+    /// Equality that treats an int and a number of the same value as equal (JSON does not keep the
+    /// difference between `2` and `2.0`), recursively.
+    public func sameValue(as other: Value) -> Bool {
+        switch (self, other) {
+        case (.int(let a), .number(let b)), (.number(let b), .int(let a)): return Double(a) == b
+        case (.list(let a), .list(let b)): return a.count == b.count && zip(a, b).allSatisfy { $0.sameValue(as: $1) }
+        case (.map(let a), .map(let b)):
+            return a.count == b.count && a.allSatisfy { key, value in b[key].map { value.sameValue(as: $0) } ?? false }
+        default: return self == other
+        }
+    }
+
     /// A short, human rendering used in plans and messages (strings quoted).
     public var rendered: String {
         switch self {

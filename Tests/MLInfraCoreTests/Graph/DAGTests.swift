@@ -57,11 +57,16 @@ import Testing
     }
 
     @Test func nodeStartsAsSoonAsItsOwnDependenciesFinish() async {
-        // slow ← a, fast ← b: b must not wait for slow.
+        // slow ← a, fast ← b: `slow` waits (up to 10 s) for `b`, which must not wait for `slow`.
         let g = graph([("a", "slow"), ("b", "fast")])
         let order = Mutex<[String]>([])
         _ = await g.walk(parallelism: 4) { node in
-            if node == "slow" { try? await Task.sleep(for: .milliseconds(200)) }
+            if node == "slow" {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while !order.withLock({ $0.contains("b") }) && ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+            }
             order.withLock { $0.append(node) }
             return true
         }

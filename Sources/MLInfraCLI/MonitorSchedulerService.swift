@@ -1,0 +1,22 @@
+import DriftMonitor
+import Foundation
+import ServiceLifecycle
+
+/// The monitors' cron scheduler as an agent service; a data directory that cannot be opened
+/// is reported once and the service then waits for shutdown instead of taking the agent down.
+struct MonitorSchedulerService: Service {
+    let directory: String
+
+    func run() async throws {
+        let scheduler: MonitorScheduler
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            scheduler = try MonitorScheduler(directory: directory)
+        } catch {
+            FileHandle.standardError.write(Data("mlinfra agent: monitors are not scheduled: \(error)\n".utf8))
+            try? await gracefulShutdown()
+            return
+        }
+        try await scheduler.run()
+    }
+}
