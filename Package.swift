@@ -161,7 +161,7 @@ let package = Package(
         .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),
 
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),
-        .testTarget(name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting"]),
+        .testTarget(name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting"], exclude: ["golden"]),
         // Test only: a second process registering versions concurrently.
         .executableTarget(name: "ModelRegistryWorker", dependencies: ["ModelRegistry"], path: "Tests/ModelRegistryWorker"),
         .testTarget(

@@ -21,18 +21,18 @@ import Testing
     }()
 
     @Test(arguments: 0..<cases.count)
-    func hostileSpecIsRefusedQuickly(_ index: Int) throws {
+    func hostileSpecIsRefusedQuickly(_ index: Int) async throws {
         let (name, bytes, needle) = Self.cases[index]
         let h = try CLIHarness()
         try Data(bytes).write(to: h.directory.appendingPathComponent("main.yaml"))
         let started = Date()
-        let r = try h.run("validate")
+        let r = try await h.run("validate")
         #expect(Date().timeIntervalSince(started) < 10, "\(name) took too long")
         #expect(r.status == 1, "\(name): \(r.out) \(r.err)")
         #expect(r.err.contains(needle), "\(name): \(r.err.prefix(500))")
     }
 
-    @Test func tenMegabyteSpecIsHandled() throws {
+    @Test func tenMegabyteSpecIsHandled() async throws {
         let h = try CLIHarness()
         var text = "mlinfra: 1\nproject: big\nproviders:\n  disk: { dir: objects, echo: true }\nresources:\n"
         var i = 0
@@ -42,24 +42,24 @@ import Testing
         }
         try h.write("main.yaml", text)
         let started = Date()
-        let r = try h.run("validate")
+        let r = try await h.run("validate")
         #expect(r.status == 0, "\(r.err.prefix(500))")
         #expect(r.out.contains("\(i) resource instance(s)"))
         #expect(Date().timeIntervalSince(started) < 60)
     }
 
-    @Test func unreadableStateIsRefusedAndKept() throws {
+    @Test func unreadableStateIsRefusedAndKept() async throws {
         let h = try CLIHarness()
         try h.write("main.yaml", diskSpec(count: 1))
         try h.write("state/e2e.mlstate.json", "{ this is not a state file")
-        let r = try h.run("apply", "--auto-approve")
+        let r = try await h.run("apply", "--auto-approve")
         #expect(r.status == 1)
         #expect(r.err.contains("e2e.mlstate.json"), "\(r.err)")
         #expect(h.read("state/e2e.mlstate.json") == "{ this is not a state file")
         #expect(h.objects().isEmpty)
     }
 
-    @Test func secretsStayOutOfEveryOutput() throws {
+    @Test func secretsStayOutOfEveryOutput() async throws {
         let h = try CLIHarness()
         let spec = "mlinfra: 1\nproject: e2e\nvariables:\n  token: { type: string, sensitive: true }\nproviders:\n  disk: { dir: objects }\nresources:\n  item.a: { size: 1, label: \"${var.token}\", secret: \"${var.token}\" }\noutputs:\n  t: ${var.token}\n"
         try h.write("main.yaml", spec)
@@ -67,7 +67,7 @@ import Testing
         var seen = ""
         for args in [["plan"], ["plan", "--format", "json"], ["plan", "--format", "markdown"], ["apply", "--auto-approve"],
                      ["show"], ["show", "--format", "json"], ["output"], ["state", "show", "item.a"], ["plan", "--var", "token=12"]] {
-            let r = try h.run(args, env: env)
+            let r = try await h.run(args, env: env)
             seen += r.out + r.err
         }
         #expect(!seen.contains("p4ssw0rd-xyz"))

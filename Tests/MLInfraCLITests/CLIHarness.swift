@@ -55,17 +55,35 @@ final class CLIHarness: @unchecked Sendable {
     }
 
     @discardableResult
-    func run(_ args: String..., env: [String: String] = [:]) throws -> Run {
-        try run(args, env: env)
+    func run(_ args: String..., env: [String: String] = [:]) async throws -> Run {
+        try await run(args, env: env)
     }
 
-    func run(_ args: [String], env: [String: String] = [:]) throws -> Run {
+    /// Runs the command to its end on a Dispatch thread, so waiting never blocks the test's task pool.
+    func run(_ args: [String], env: [String: String] = [:]) async throws -> Run {
         let (p, out, err) = process(args, env: env)
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+        return await Self.offThePool {
+            // Read stderr on its own thread so neither pipe can fill up and stall the child.
+            let errData = LockedData()
+            let group = DispatchGroup()
+            group.enter()
+            DispatchQueue.global().async {
+                errData.set(err.fileHandleForReading.readDataToEndOfFile())
+                group.leave()
+            }
+            let o = out.fileHandleForReading.readDataToEndOfFile()
+            group.wait()
+            p.waitUntilExit()
+            return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: errData.get(), as: UTF8.self))
+        }
+    }
+
+    /// Runs blocking work on a Dispatch thread and waits for it without holding a pool thread.
+    static func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: body()) }
+        }
     }
 
     /// Objects the disk provider holds.
@@ -75,8 +93,8 @@ final class CLIHarness: @unchecked Sendable {
     }
 
     /// Addresses recorded in state.
-    func stateAddresses() throws -> Set<String> {
-        let r = try run("state", "list")
+    func stateAddresses() async throws -> Set<String> {
+        let r = try await run("state", "list")
         return Set(r.out.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") })
     }
 }
@@ -89,4 +107,13 @@ func diskSpec(count: Int, latency: String = "0s", label: String = "one", chained
         text += "  item.i\(i): { size: \(i), label: \(label)\(ref) }\n"
     }
     return text + "outputs:\n  first: ${item.i0.url}\n"
+}
+
+/// Bytes handed from one thread to another.
+final class LockedData: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var data = Data()
+    func set(_ d: Data) { lock.withLock { data = d } }
+    func get() -> Data { lock.withLock { data } }
 }

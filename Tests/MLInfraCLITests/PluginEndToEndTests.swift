@@ -36,35 +36,35 @@ import Testing
         """
     }
 
-    @Test func pythonProviderPlansAppliesDetectsDriftAndDestroys() throws {
+    @Test func pythonProviderPlansAppliesDetectsDriftAndDestroys() async throws {
         let h = try CLIHarness()
         let sha = try sha256(Self.example.path)
         try h.write("main.yaml", spec(sha: sha, greeting: "Hello"))
-        let plan = try h.run("plan", "--detailed-exitcode")
+        let plan = try await h.run("plan", "--detailed-exitcode")
         #expect(plan.status == 2, "\(plan.err)")
         #expect(plan.out.contains("Plan: 2 to add, 0 to change, 0 to destroy."))
-        let apply = try h.run("apply", "--auto-approve")
+        let apply = try await h.run("apply", "--auto-approve")
         #expect(apply.status == 0, "\(apply.err)")
         #expect(h.read("out/README.txt") == "Hello from mlinfra")
         #expect(h.read("out/COPY.txt")?.hasPrefix("readme sha: ") == true)
-        #expect(try h.run("plan", "--detailed-exitcode").status == 0)
+        #expect(try await h.run("plan", "--detailed-exitcode").status == 0)
 
         try "edited by hand".write(to: h.directory.appendingPathComponent("out/README.txt"), atomically: true, encoding: .utf8)
-        let drift = try h.run("plan", "--detailed-exitcode")
+        let drift = try await h.run("plan", "--detailed-exitcode")
         #expect(drift.status == 2)
         #expect(drift.out.contains("Objects have changed outside of mlinfra"))
         #expect(drift.out.contains("text_file.readme will be updated in-place"))
-        #expect(try h.run("apply", "--auto-approve").status == 0)
+        #expect(try await h.run("apply", "--auto-approve").status == 0)
         #expect(h.read("out/README.txt") == "Hello from mlinfra")
 
-        #expect(try h.run("destroy", "--auto-approve").status == 0)
+        #expect(try await h.run("destroy", "--auto-approve").status == 0)
         #expect(h.read("out/README.txt") == nil)
     }
 
-    @Test func wrongPluginHashIsRefusedBeforeItRuns() throws {
+    @Test func wrongPluginHashIsRefusedBeforeItRuns() async throws {
         let h = try CLIHarness()
         try h.write("main.yaml", spec(sha: String(repeating: "0", count: 64), greeting: "Hi"))
-        let r = try h.run("plan")
+        let r = try await h.run("plan")
         #expect(r.status == 1)
         #expect(r.err.contains("sha256"), "\(r.err)")
         #expect(h.read("out/README.txt") == nil)

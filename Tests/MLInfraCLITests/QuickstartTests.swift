@@ -22,21 +22,21 @@ import Testing
         }
     }
 
-    @Test func promotionIsOneInPlaceUpdateAndBothMovesAreAudited() throws {
+    @Test func promotionIsOneInPlaceUpdateAndBothMovesAreAudited() async throws {
         let h = try CLIHarness()
         try copyQuickstart(into: h)
 
-        let first = try h.run("plan", "--detailed-exitcode")
+        let first = try await h.run("plan", "--detailed-exitcode")
         #expect(first.status == 2, "\(first.out)\(first.err)")
         #expect(first.out.contains("Plan: 5 to add, 0 to change, 0 to destroy."), "\(first.out)")
 
-        let apply = try h.run("apply", "--auto-approve")
+        let apply = try await h.run("apply", "--auto-approve")
         #expect(apply.status == 0, "\(apply.out)\(apply.err)")
-        let show = try h.run("models", "show", "fraud_detector@production")
+        let show = try await h.run("models", "show", "fraud_detector@production")
         #expect(show.status == 0, "\(show.err)")
         #expect(show.out.contains("fraud_detector version 1"), "\(show.out)")
 
-        let clean = try h.run("plan", "--detailed-exitcode")
+        let clean = try await h.run("plan", "--detailed-exitcode")
         #expect(clean.status == 0, "\(clean.out)\(clean.err)")
         #expect(clean.out.contains("No changes."))
 
@@ -47,17 +47,17 @@ import Testing
         #expect(promoted != spec)
         try h.write("main.yaml", promoted)
 
-        let promotion = try h.run("plan", "--detailed-exitcode")
+        let promotion = try await h.run("plan", "--detailed-exitcode")
         #expect(promotion.status == 2, "\(promotion.out)\(promotion.err)")
         #expect(promotion.out.contains("model_alias.fraud_production"), "\(promotion.out)")
         #expect(promotion.out.contains("version: 1 → 2"), "\(promotion.out)")
         #expect(promotion.out.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "\(promotion.out)")
 
-        let promote = try h.run("apply", "--auto-approve")
+        let promote = try await h.run("apply", "--auto-approve")
         #expect(promote.status == 0, "\(promote.out)\(promote.err)")
-        #expect(try h.run("plan", "--detailed-exitcode").status == 0)
+        #expect(try await h.run("plan", "--detailed-exitcode").status == 0)
 
-        let history = try h.run("models", "history", "fraud_detector")
+        let history = try await h.run("models", "history", "fraud_detector")
         #expect(history.status == 0, "\(history.err)")
         #expect(history.out.contains("alias production → 1"), "\(history.out)")
         #expect(history.out.contains("alias production: 1 → 2"), "\(history.out)")
@@ -66,18 +66,18 @@ import Testing
         #expect(moves.allSatisfy { $0.contains("(apply") }, "\(moves)")
 
         // The alias is protected: the imperative command refuses and says how to do it instead.
-        let refused = try h.run("models", "set-alias", "fraud_detector", "production", "1")
+        let refused = try await h.run("models", "set-alias", "fraud_detector", "production", "1")
         #expect(refused.status == 1)
         #expect(refused.err.contains("mlinfra apply"), "\(refused.err)")
-        #expect(try h.run("models", "show", "fraud_detector@production").out.contains("fraud_detector version 2"))
+        #expect(try await h.run("models", "show", "fraud_detector@production").out.contains("fraud_detector version 2"))
     }
 
-    @Test func newArtifactContentPlansAReplaceOfThatVersionOnly() throws {
+    @Test func newArtifactContentPlansAReplaceOfThatVersionOnly() async throws {
         let h = try CLIHarness()
         try copyQuickstart(into: h)
-        #expect(try h.run("apply", "--auto-approve").status == 0)
+        #expect(try await h.run("apply", "--auto-approve").status == 0)
         try h.write("models/fraud-v2.json", #"{"format": "linear-json", "version": 1, "weights": [0.1, 0.2, 0.3], "intercept": 0, "link": "logistic"}"#)
-        let plan = try h.run("plan", "--detailed-exitcode")
+        let plan = try await h.run("plan", "--detailed-exitcode")
         #expect(plan.status == 2, "\(plan.out)\(plan.err)")
         #expect(plan.out.contains("model_version.fraud_v2"), "\(plan.out)")
         #expect(plan.out.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "\(plan.out)")
