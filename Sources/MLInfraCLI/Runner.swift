@@ -96,7 +96,7 @@ enum Runner {
     static var actor: String {
         let env = ProcessInfo.processInfo.environment
         if let ci = env["GITHUB_ACTOR"] ?? env["GITLAB_USER_LOGIN"] { return "\(ci) (CI)" }
-        let user = env["USER"] ?? env["LOGNAME"] ?? "unknown"
+        let user = env["USER"] ?? env["LOGNAME"] ?? getpwuid(getuid()).flatMap { String(validatingCString: $0.pointee.pw_name) } ?? "unknown"
         return "\(user)@\(ProcessInfo.processInfo.hostName)"
     }
 }

@@ -14,10 +14,10 @@ import Testing
 
     @Test func secondWriterFailsAtOnceWithTheHoldersDetailsThenWaits() async throws {
         let h = try CLIHarness()
-        try h.write("main.yaml", diskSpec(count: 4, latency: "400ms"))
+        try h.write("main.yaml", diskSpec(count: 4, latency: "1500ms"))
         let (slow, _, _) = h.process(["apply", "--auto-approve", "--parallelism", "1"])
         try slow.run()
-        #expect(await wait(for: { FileManager.default.fileExists(atPath: h.directory.appendingPathComponent("state/e2e.mlstate.json.lock").path) }, seconds: 10))
+        #expect(await wait(for: { FileManager.default.fileExists(atPath: h.directory.appendingPathComponent("state/e2e.mlstate.json.lock").path) }, seconds: 60))
         let blocked = try await h.run("plan")
         #expect(blocked.status == 1)
         #expect(blocked.err.contains("apply"), "\(blocked.err)")
