@@ -38,7 +38,7 @@ extension MLInfraCommand {
                 for r in state.resources {
                     console.out(console.style.bold("# \(r.address)") + (r.status == .tainted ? console.style.red(" (tainted)") : "") + "\n")
                     console.out("    id = \(Value.string(r.id).rendered)\n")
-                    let sensitive = Set(r.sensitivePaths.compactMap { $0.split(separator: ".").dropFirst().first.map(String.init) })
+                    let sensitive = r.sensitiveAttributes
                     for key in r.attributes.keys.sorted() where key != "id" {
                         let v = r.attributes[key]!
                         console.out("    \(key) = \(sensitive.contains(key) || Secrets.isRedacted(v) ? "(sensitive)" : v.rendered)\n")

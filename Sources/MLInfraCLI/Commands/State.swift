@@ -32,7 +32,7 @@ extension MLInfraCommand {
                 guard let r = state.resource(address) else {
                     throw console.fail("`\(address)` is not in state." + Suggestions.didYouMean(address, in: state.addresses))
                 }
-                let sensitive = Set(r.sensitivePaths.compactMap { $0.split(separator: ".").dropFirst().first.map(String.init) })
+                let sensitive = r.sensitiveAttributes
                 var out = console.style.bold("# \(r.address)") + "\n    id       = \(Value.string(r.id).rendered)\n    status   = \(r.status.rawValue)\n    provider = \(r.provider)\n"
                 for key in r.attributes.keys.sorted() where key != "id" {
                     let v = r.attributes[key]!

@@ -159,7 +159,7 @@ enum PlanJSONView {
     static func priorState(_ state: StateFile) -> Value {
         let resources: [Value] = state.resources.map { r in
             let address = ResourceAddress(parsing: r.address) ?? ResourceAddress(type: r.type, name: r.address)
-            let sensitive = Set(r.sensitivePaths.compactMap { $0.split(separator: ".").dropFirst().first.map(String.init) })
+            let sensitive = r.sensitiveAttributes
             return .map(resourceHeader(address, provider: r.provider).merging([
                 "values": .map(masked(r.attributes.merging(["id": .string(r.id)]) { a, _ in a }, sensitive)),
                 "sensitive_values": .map(sensitiveMarks(sensitive, in: r.attributes)),

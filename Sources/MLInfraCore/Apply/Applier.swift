@@ -291,10 +291,7 @@ final class ApplyBox: @unchecked Sendable {
     func known(_ address: String) -> [String: Value]? {
         lock.withLock {
             if let k = _known[address] { return k }
-            guard let r = _state.resource(address) else { return nil }
-            var merged = Planner.merge(r.attributes, r.inputs)
-            merged["id"] = merged["id"] ?? .string(r.id)
-            return merged
+            return _state.resource(address)?.referenceable
         }
     }
 

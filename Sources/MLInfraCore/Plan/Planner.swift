@@ -119,7 +119,7 @@ public struct Planner: Sendable {
             }
             guard let response else { continue }
             diagnostics.append(contentsOf: response.diagnostics.map { var d = $0; d.address = d.address ?? r.address; return d })
-            let sensitive = Set(r.sensitivePaths.compactMap(Self.attributeName))
+            let sensitive = r.sensitiveAttributes
             guard let current = response.current else {
                 drift.append(DriftChange(address: address, providerName: r.provider, kind: .delete, before: r.attributes, after: nil, sensitive: sensitive, changed: []))
                 refreshed.remove(r.address)
@@ -260,7 +260,7 @@ public struct Planner: Sendable {
         ResourceChange(
             address: ResourceAddress(parsing: r.address) ?? ResourceAddress(type: r.type, name: r.address),
             providerName: r.provider, action: .delete, reason: reason, createBeforeDestroy: false,
-            before: r.attributes, after: nil, sensitive: Set(r.sensitivePaths.compactMap(Self.attributeName)),
+            before: r.attributes, after: nil, sensitive: r.sensitiveAttributes,
             changed: [], replacePaths: [], dependencies: r.dependencies,
             preventDestroy: configuration.spec.resource(ResourceAddress(parsing: r.address)?.resource ?? "")?.lifecycle.preventDestroy ?? false,
             warnings: [])
@@ -307,7 +307,7 @@ public struct Planner: Sendable {
 
     func currentAttributes(_ state: StateFile) -> [String: [String: Value]] {
         var out: [String: [String: Value]] = [:]
-        for r in state.resources { out[r.address] = Self.merge(r.attributes, r.inputs).merging(["id": .string(r.id)]) { _, id in id } }
+        for r in state.resources { out[r.address] = r.referenceable }
         return out
     }
 
@@ -395,7 +395,7 @@ final class PlanBox: @unchecked Sendable {
 
     init(prior: StateFile, removedOutside: Set<String>) {
         self.removedOutside = removedOutside
-        for r in prior.resources { _visible[r.address] = Planner.merge(r.attributes, r.inputs).merging(["id": .string(r.id)]) { _, id in id } }
+        for r in prior.resources { _visible[r.address] = r.referenceable }
     }
 
     var changes: [ResourceChange] { lock.withLock { _changes } }
