@@ -82,11 +82,14 @@ let package = Package(
         .target(
             name: "VectorIndex",
             dependencies: [
+                "CVectorKernels",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["README.md"]
         ),
+        // AVX2 + FMA distance kernels for VectorIndex, chosen at run time (no machine-specific flags).
+        .target(name: "CVectorKernels"),
         // Model serving: runtimes, replica workers, router, autoscaler, rollouts, data capture, the agent.
         .target(
             name: "ModelServing",

@@ -1,15 +1,35 @@
+import CVectorKernels
+
 /// Distance kernels over padded, 64-byte aligned rows of `Float`.
 ///
 /// Rows are padded with zeros to a multiple of 16 components, so each kernel
 /// walks whole `SIMD16<Float>` lanes with no tail loop; zero padding changes
 /// neither a squared L2 distance nor a dot product.
+///
+/// On a CPU with AVX2 and FMA the C kernels of `CVectorKernels` (compiled for
+/// those instructions per function) do the work; elsewhere the portable Swift
+/// SIMD code below, which the compiler lowers to the baseline instruction set.
 enum Distance {
+    /// Whether the AVX2 + FMA kernels run on this CPU (checked once).
+    static let accelerated = mlinfra_vk_available() != 0
     /// The padded row length for a dimension: the next multiple of 16.
     @inline(__always)
     static func stride(for dimension: Int) -> Int { (dimension + 15) & ~15 }
 
     @inline(__always)
     static func squaredL2(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ stride: Int) -> Float {
+        if accelerated { return mlinfra_vk_l2(a, b, stride) }
+        return portableSquaredL2(a, b, stride)
+    }
+
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ stride: Int) -> Float {
+        if accelerated { return mlinfra_vk_dot(a, b, stride) }
+        return portableDot(a, b, stride)
+    }
+
+    @inline(__always)
+    static func portableSquaredL2(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ stride: Int) -> Float {
         let va = UnsafeRawPointer(a).assumingMemoryBound(to: SIMD16<Float>.self)
         let vb = UnsafeRawPointer(b).assumingMemoryBound(to: SIMD16<Float>.self)
         let lanes = stride &>> 4
@@ -31,7 +51,7 @@ enum Distance {
     }
 
     @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ stride: Int) -> Float {
+    static func portableDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ stride: Int) -> Float {
         let va = UnsafeRawPointer(a).assumingMemoryBound(to: SIMD16<Float>.self)
         let vb = UnsafeRawPointer(b).assumingMemoryBound(to: SIMD16<Float>.self)
         let lanes = stride &>> 4

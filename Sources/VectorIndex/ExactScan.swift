@@ -1,3 +1,5 @@
+import CVectorKernels
+
 /// Exact k-NN by scanning stored rows.
 ///
 /// The batched scan is blocked like a matrix product: a block of rows small
@@ -10,9 +12,10 @@ enum ExactScan {
     private static func blockRows(stride: Int) -> Int { max(64, (512 * 1024) / (stride * 4)) }
 
     /// Top-`k` over the live slots in `0..<slotCount` for every query, closest first.
+    /// `accelerated` picks the AVX2 kernel; tests pass false to check the portable scan.
     static func search(
         storage: VectorStorage, metric: Metric, queries: [PaddedVector], k: Int,
-        live: UnsafePointer<UInt64>, slotCount: Int
+        live: UnsafePointer<UInt64>, slotCount: Int, accelerated: Bool = Distance.accelerated
     ) -> [[(Float, UInt32)]] {
         let stride = storage.stride
         let lanes = stride / 8
@@ -25,6 +28,11 @@ enum ExactScan {
         let rows = UnsafePointer(storage.base)
         let norms = UnsafePointer(storage.norms)
         let scale: Float = isL2 ? -2 : -1
+        if accelerated {
+            acceleratedScan(
+                queries: queries, k: k, rows: rows, norms: norms, stride: stride, isL2: isL2, live: live, slotCount: slotCount,
+                heaps: &heaps, thresholds: &thresholds)
+        } else {
         heaps.withUnsafeMutableBufferPointer { heaps in
             thresholds.withUnsafeMutableBufferPointer { thresholds in
                 var start = 0
@@ -70,6 +78,7 @@ enum ExactScan {
                 }
             }
         }
+        }
         return (0..<queries.count).map { qi in
             var out: [(Float, UInt32)] = []
             while !heaps[qi].isEmpty {
@@ -79,6 +88,56 @@ enum ExactScan {
             out.reverse()
             // Report the metric's own distance for the winners, computed directly.
             return out.map { (Distance.distance(metric, queries[qi].pointer, storage.row(Int($0.1)), stride), $0.1) }
+        }
+    }
+
+    /// Queries per call of the C kernel: 64 queries × 1,024 rows of scores is 256 KiB.
+    private static let queryChunk = 64
+
+    /// The AVX2 + FMA scan: the C kernel fills a chunk of queries × a block of rows with inner
+    /// products (the matrix-product part), then each score is turned into a distance order key
+    /// and offered to its query's heap.
+    private static func acceleratedScan(
+        queries: [PaddedVector], k: Int, rows: UnsafePointer<Float>, norms: UnsafePointer<Float>, stride: Int, isL2: Bool,
+        live: UnsafePointer<UInt64>, slotCount: Int, heaps: inout [DistanceHeap], thresholds: inout [Float]
+    ) {
+        let block = blockRows(stride: stride)
+        let chunk = min(queryChunk, queries.count)
+        let scale: Float = isL2 ? -2 : -1
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: chunk * block)
+        defer { scores.deallocate() }
+        let pointers = queries.map { UnsafePointer<Float>($0.pointer) as UnsafePointer<Float>? }
+        pointers.withUnsafeBufferPointer { pointers in
+            heaps.withUnsafeMutableBufferPointer { heaps in
+                thresholds.withUnsafeMutableBufferPointer { thresholds in
+                    var start = 0
+                    while start < slotCount {
+                        let end = min(start + block, slotCount)
+                        let count = end - start
+                        var q = 0
+                        while q < queries.count {
+                            let n = min(chunk, queries.count - q)
+                            mlinfra_vk_inner_products(pointers.baseAddress! + q, n, rows + start &* stride, count, stride, scores)
+                            for j in 0..<n {
+                                let h = q &+ j
+                                let line = scores + j &* count
+                                var threshold = thresholds[h]
+                                for r in 0..<count {
+                                    let slot = start &+ r
+                                    let score = line[r] * scale + (isL2 ? norms[slot] : 1)
+                                    guard score < threshold, live[slot &>> 6] & (1 &<< UInt64(slot & 63)) != 0 else { continue }
+                                    if heaps[h].count == k { heaps[h].pop() }
+                                    heaps[h].push(score, UInt32(slot))
+                                    if heaps[h].count == k { threshold = heaps[h].topKey }
+                                }
+                                thresholds[h] = threshold
+                            }
+                            q += n
+                        }
+                        start = end
+                    }
+                }
+            }
         }
     }
 
