@@ -82,4 +82,50 @@ import Testing
         #expect(plan.out.contains("model_version.fraud_v2"), "\(plan.out)")
         #expect(plan.out.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "\(plan.out)")
     }
+
+    @Test func deletingAVersionAnAliasPointsToIsAPlanErrorUnlessThePlanMovesTheAlias() async throws {
+        let h = try CLIHarness()
+        try copyQuickstart(into: h)
+        #expect(try await h.run("apply", "--auto-approve").status == 0)
+        // An alias set outside the spec (the training side) also points at version 1.
+        #expect(try await h.run("models", "set-alias", "fraud_detector", "staging", "1").status == 0)
+
+        // Drop version 1 from the spec and promote version 2 in the same change.
+        let spec = try #require(h.read("main.yaml"))
+        var lines = spec.components(separatedBy: "\n")
+        let start = try #require(lines.firstIndex(of: "  model_version.fraud_v1:"))
+        lines.removeSubrange(start..<(start + 6))
+        let edited = lines.joined(separator: "\n")
+            .replacingOccurrences(of: "    depends_on: [model_version.fraud_v1]   # registered after v1, so it gets the next number\n", with: "")
+            .replacingOccurrences(of: "version: ${model_version.fraud_v1.version}", with: "version: ${model_version.fraud_v2.version}")
+        #expect(!edited.contains("model_version.fraud_v1"), "\(edited)")
+        try h.write("main.yaml", edited)
+
+        let refused = try await h.run("plan", "--detailed-exitcode")
+        #expect(refused.status == 1, "\(refused.out)\(refused.err)")
+        #expect(refused.err.contains("`model_version.fraud_v1` would be deleted, but alias fraud_detector@staging (not managed by this spec) still points to it"), "\(refused.err)")
+        // The managed alias moves off version 1 in this plan, so it is not named.
+        #expect(!refused.err.contains("fraud_detector@production"), "\(refused.err)")
+
+        // Once staging has moved, the plan deletes version 1 after the promotion.
+        #expect(try await h.run("models", "set-alias", "fraud_detector", "staging", "2").status == 0)
+        let plan = try await h.run("plan", "--detailed-exitcode")
+        #expect(plan.status == 2, "\(plan.out)\(plan.err)")
+        #expect(plan.out.contains("Plan: 0 to add, 1 to change, 1 to destroy."), "\(plan.out)")
+        let apply = try await h.run("apply", "--auto-approve")
+        #expect(apply.status == 0, "\(apply.out)\(apply.err)")
+        #expect(try await h.run("models", "show", "fraud_detector@production").out.contains("fraud_detector version 2"))
+        #expect(try await h.run("plan", "--detailed-exitcode").status == 0)
+
+        // Deleting the version production points to, with the alias left on it, is refused by name.
+        let keepAlias = try #require(h.read("main.yaml")).replacingOccurrences(
+            of: "version: ${model_version.fraud_v2.version}", with: "version: 2")
+        var rest = keepAlias.components(separatedBy: "\n")
+        let v2 = try #require(rest.firstIndex(of: "  model_version.fraud_v2:"))
+        rest.removeSubrange(v2..<(v2 + 5))
+        try h.write("main.yaml", rest.joined(separator: "\n"))
+        let held = try await h.run("plan", "--detailed-exitcode")
+        #expect(held.status == 1, "\(held.out)\(held.err)")
+        #expect(held.err.contains("`model_version.fraud_v2` would be deleted, but alias fraud_detector@production (`model_alias.fraud_production` in this spec) still points to it"), "\(held.err)")
+    }
 }

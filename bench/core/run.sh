@@ -8,6 +8,7 @@ if [ -z "$BIN" ]; then
   (cd "$ROOT" && swift build -c release --product mlinfra-dev >/dev/null)
   BIN="$ROOT/.build/release/mlinfra-dev"
 fi
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 WORK="$(mktemp -d /tmp/mlinfra-bench-core.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 # timeit CMD…: prints "WALL CPU" seconds (CPU = user + system of the whole process).

@@ -54,6 +54,13 @@ public struct RegistryProvider: Provider {
         }
     }
 
+    /// A version is held by every alias that points to it, in the registry as it is now.
+    public func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse {
+        guard request.type == "model_version" else { return PlanDeleteResponse() }
+        let resources = try Resources(settings: state.settings(), state: state)
+        return PlanDeleteResponse(heldBy: try resources.aliasesHolding(versionID: request.prior.id))
+    }
+
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
         let resources = try Resources(settings: state.settings(), state: state)
         do {

@@ -349,6 +349,16 @@ struct Resources {
                       hint: RegistryProvider.idHelp(request.type))
     }
 
+    /// The aliases pointing at version `MODEL/N` now, as holders of a planned delete.
+    func aliasesHolding(versionID id: String) throws -> [DeleteHolder] {
+        guard let (model, number) = versionID(id), let version = try registry.version(model, number) else { return [] }
+        return version.aliases.sorted().map { alias in
+            DeleteHolder(
+                type: "model_alias", id: "\(model)@\(alias)", attribute: "version", value: .int(number),
+                description: "alias \(model)@\(alias)")
+        }
+    }
+
     private func versionID(_ id: String) -> (String, Int)? {
         guard let slash = id.lastIndex(of: "/"), let n = Int(id[id.index(after: slash)...]) else { return nil }
         return (String(id[..<slash]), n)

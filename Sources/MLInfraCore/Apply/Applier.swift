@@ -91,6 +91,12 @@ public struct Applier: Sendable {
                     graph.connect(.apply(address), dependsOn: .apply(d))
                 }
             }
+            if change.action == .delete {
+                for holder in change.deleteAfter {
+                    if graph.contains(.apply(holder)) { graph.connect(.delete(address), dependsOn: .apply(holder)) }
+                    if graph.contains(.delete(holder)) && holder != address { graph.connect(.delete(address), dependsOn: .delete(holder)) }
+                }
+            }
             // What used to depend on a deleted instance goes first: its delete, or its update away from it.
             let priorDependencies = plan.priorState.resource(address)?.dependencies ?? []
             for d in priorDependencies where graph.contains(.delete(d)) {

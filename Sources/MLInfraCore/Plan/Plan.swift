@@ -67,6 +67,9 @@ public struct ResourceChange: Sendable, Hashable {
     /// The resource declares `prevent_destroy`.
     public var preventDestroy: Bool
     public var warnings: [String]
+    /// For a delete: instances whose change in this plan must finish first (they point at
+    /// this one now and are moved off it or deleted), as the provider's `planDelete` said.
+    public var deleteAfter: [String] = []
 
     public var isChange: Bool { action != .noop && action != .read }
 }

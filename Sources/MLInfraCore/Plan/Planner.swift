@@ -78,6 +78,11 @@ public struct Planner: Sendable {
             plan.outputs = outputChanges(prior: refreshed, planned: planned, diagnostics: &diagnostics)
         }
 
+        if options.mode != .refreshOnly {
+            let holdDiagnostics = await checkDeletes(&plan.changes, prior: refreshed)
+            diagnostics.append(contentsOf: holdDiagnostics)
+        }
+
         for change in plan.changes where change.preventDestroy && (change.action == .delete || change.action == .replace) {
             let decl = configuration.spec.resource(change.address.resource)
             diagnostics.append(.error(
@@ -254,6 +259,63 @@ public struct Planner: Sendable {
         }
         changes.sort { $0.address < $1.address }
         return (changes, box.visible, diagnostics)
+    }
+
+    /// Asks each deleted instance's provider what still points at it. A holder that this plan
+    /// deletes, or moves to another value, makes the delete wait for that change; any other
+    /// holder makes the delete a plan-time error naming both.
+    func checkDeletes(_ changes: inout [ResourceChange], prior: StateFile) async -> Diagnostics {
+        let deletes = changes.indices.filter { changes[$0].action == .delete }
+        guard !deletes.isEmpty else { return Diagnostics() }
+        let configuration = self.configuration
+        let requests = deletes.compactMap { i -> (Int, ResourceInstanceState)? in
+            prior.resource(changes[i].address.description).map { (i, $0) }
+        }
+        let answers = await boundedMap(requests, parallelism: options.parallelism) { (i, r) -> (Int, PlanDeleteResponse?, String?) in
+            guard let provider = configuration.providers.providers[r.provider] else { return (i, nil, nil) }
+            let request = PlanDeleteRequest(type: r.type, address: r.address, prior: ResourceObject(id: r.id, attributes: r.attributes))
+            do {
+                return (i, try await provider.call { try await $0.planDelete(request) }, nil)
+            } catch {
+                return (i, nil, "\(error)")
+            }
+        }
+        var byID: [String: String] = [:]  // "type id" → address
+        for r in prior.resources { byID["\(r.type) \(r.id)"] = r.address }
+        let index = Dictionary(changes.indices.map { (changes[$0].address.description, $0) }, uniquingKeysWith: { a, _ in a })
+        var diagnostics = Diagnostics()
+        for (i, response, failure) in answers {
+            let address = changes[i].address.description
+            if let failure {
+                diagnostics.append(.error("provider could not check the deletion of `\(address)`", detail: failure, address: address))
+                continue
+            }
+            guard let response else { continue }
+            diagnostics.append(contentsOf: Diagnostics(response.diagnostics.map { var d = $0.diagnostic; d.address = d.address ?? address; return d }))
+            for holder in response.heldBy {
+                let holderAddress = byID["\(holder.type) \(holder.id)"]
+                let holderChange = holderAddress.flatMap { index[$0] }.map { changes[$0] }
+                let released: Bool
+                switch holderChange?.action {
+                case .delete?: released = true
+                case .update?, .replace?, .create?:
+                    let after = holderChange?.after?[holder.attribute] ?? .null
+                    released = after.containsUnknown || after != holder.value
+                default: released = false
+                }
+                if released, let holderAddress {
+                    changes[i].deleteAfter.append(holderAddress)
+                    continue
+                }
+                let managed = holderAddress.map { " (`\($0)` in this spec)" } ?? " (not managed by this spec)"
+                diagnostics.append(.error(
+                    "`\(address)` would be deleted, but \(holder.description)\(managed) still points to it",
+                    detail: "Move \(holder.description) to another \(holder.attribute == "version" ? "version" : "value") in this change, "
+                        + "or keep `\(address)` until it has been moved.",
+                    address: address))
+            }
+        }
+        return diagnostics
     }
 
     func deleteChange(_ r: ResourceInstanceState, reason: ChangeReason) -> ResourceChange {

@@ -13,6 +13,58 @@ public protocol Provider: Sendable {
     func apply(_ request: ApplyRequest) async throws -> ApplyResponse
     func read(_ request: ReadRequest) async throws -> ReadResponse
     func importResource(_ request: ImportRequest) async throws -> ImportResponse
+    /// Asked for each instance a plan deletes: which other objects still point at it.
+    /// The default says none; plugins are not asked (the wire protocol has no such call yet).
+    func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse
+}
+
+extension Provider {
+    public func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse { PlanDeleteResponse() }
+}
+
+public struct PlanDeleteRequest: Sendable, Codable, Hashable {
+    public var type: String
+    public var address: String
+    /// What state holds for the instance to be deleted (after refresh).
+    public var prior: ResourceObject
+
+    public init(type: String, address: String, prior: ResourceObject) {
+        self.type = type
+        self.address = address
+        self.prior = prior
+    }
+}
+
+/// An object that points at an instance a plan deletes, e.g. an alias at a model version.
+public struct DeleteHolder: Sendable, Codable, Hashable {
+    /// The holder's resource type and id, as a managed instance of it would have in state.
+    public var type: String
+    public var id: String
+    /// The holder's attribute that points at the deleted instance, and its value now.
+    public var attribute: String
+    public var value: Value
+    /// How to name the holder to a person, e.g. `alias fraud@production`.
+    public var description: String
+
+    public init(type: String, id: String, attribute: String, value: Value, description: String) {
+        self.type = type
+        self.id = id
+        self.attribute = attribute
+        self.value = value
+        self.description = description
+    }
+}
+
+public struct PlanDeleteResponse: Sendable, Codable, Hashable {
+    /// Objects still pointing at the instance. The delete is refused at plan time unless
+    /// the same plan deletes each of them, or changes its `attribute` to another value.
+    public var heldBy: [DeleteHolder]
+    public var diagnostics: [AttributeDiagnostic]
+
+    public init(heldBy: [DeleteHolder] = [], diagnostics: [AttributeDiagnostic] = []) {
+        self.heldBy = heldBy
+        self.diagnostics = diagnostics
+    }
 }
 
 public struct ConfigureRequest: Sendable, Codable, Hashable {

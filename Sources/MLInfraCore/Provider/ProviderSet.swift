@@ -246,6 +246,9 @@ public final class CompositeProvider: Provider, @unchecked Sendable {
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
         try await member(for: request.type).apply(request)
     }
+    public func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse {
+        try await member(for: request.type).planDelete(request)
+    }
     public func read(_ request: ReadRequest) async throws -> ReadResponse {
         try await member(for: request.type).read(request)
     }
