@@ -9,6 +9,9 @@ import Musl
 import Darwin
 #endif
 
+/// `write(2)`, out of reach of `ArtifactStore.write`'s name.
+private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }
+
 /// Whether an artifact is flushed to disk before its version becomes visible.
 public enum ArtifactDurability: Sendable, Hashable {
     /// fsync each new artifact file before it is renamed into place and recorded (the default).
@@ -41,18 +44,16 @@ struct ArtifactStore: Sendable {
 
     /// Copies a file into the store while hashing it; returns its sha256 and size.
     func ingest(file: URL) throws -> (sha256: String, size: Int64) {
-        let input: FileHandle
-        do {
-            input = try FileHandle(forReadingFrom: file)
-        } catch {
+        let input = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else {
             throw RegistryError(
-                .artifactUnreadable, "cannot read artifact \(file.path)",
+                .artifactUnreadable, "cannot read artifact \(file.path): \(String(cString: strerror(errno)))",
                 hint: "Check that the file exists and is readable (a directory is not accepted: pass one file).",
                 field: "artifact")
         }
-        defer { try? input.close() }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        defer { close(input) }
+        var info = stat()
+        if fstat(input, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
             throw RegistryError(
                 .artifactUnreadable, "artifact \(file.path) is a directory",
                 hint: "Register one file (archive a directory first, e.g. with tar).", field: "artifact")
@@ -60,10 +61,22 @@ struct ArtifactStore: Sendable {
         return try write { output in
             var hasher = SHA256()
             var size: Int64 = 0
-            while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
-                hasher.update(data: chunk)
-                try output.write(contentsOf: chunk)
-                size += Int64(chunk.count)
+            let capacity = 1 << 20
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(max(Int64(info.st_size), 4096), Int64(capacity))), alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                let n = read(input, buffer.baseAddress, buffer.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw RegistryError(
+                        .artifactUnreadable, "cannot read artifact \(file.path): \(String(cString: strerror(errno)))",
+                        hint: "Check that the file is readable.", field: "artifact")
+                }
+                if n == 0 { break }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                hasher.update(bufferPointer: chunk)
+                try output(chunk)
+                size += Int64(n)
             }
             return (ArtifactStore.hex(hasher.finalize()), size)
         }
@@ -72,7 +85,7 @@ struct ArtifactStore: Sendable {
     /// Stores bytes; returns their sha256 and size.
     func ingest(data: Data) throws -> (sha256: String, size: Int64) {
         try write { output in
-            try output.write(contentsOf: data)
+            try data.withUnsafeBytes { try output($0) }
             return (ArtifactStore.sha256(of: data), Int64(data.count))
         }
     }
@@ -108,35 +121,56 @@ struct ArtifactStore: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Writes through `body` into a temporary file, flushes it, and renames it to its content address.
-    private func write(_ body: (FileHandle) throws -> (sha256: String, size: Int64)) throws -> (sha256: String, size: Int64) {
-        let temp = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString)
-        guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
+    /// Writes through `body` into a temporary file, flushes it (when synced), and renames it
+    /// to its content address. Plain POSIX calls: one open, the writes, fsync, close, rename
+    /// (and a mkdir the first time a two-letter prefix directory is needed).
+    private func write(
+        _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> (sha256: String, size: Int64)
+    ) throws -> (sha256: String, size: Int64) {
+        let temp = root.path + "/tmp/" + UUID().uuidString
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
             throw RegistryError(
-                .artifactUnreadable, "cannot write into the artifact store \(root.path)",
+                .artifactUnreadable, "cannot write into the artifact store \(root.path): \(String(cString: strerror(errno)))",
                 hint: "Check that the registry directory is writable and the disk is not full.")
         }
+        var isOpen = true
+        defer { if isOpen { close(fd) } }
         do {
-            let output = try FileHandle(forWritingTo: temp)
-            let result: (sha256: String, size: Int64)
-            do {
-                result = try body(output)
-                if durability == .synced { try output.synchronize() }
-                try output.close()
-            } catch {
-                try? output.close()
-                throw error
+            let result = try body { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let n = posixWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw RegistryError(
+                            .artifactUnreadable, "cannot write into the artifact store \(root.path): \(String(cString: strerror(errno)))",
+                            hint: "Check that the disk is not full.")
+                    }
+                    offset += n
+                }
             }
-            let final = path(for: result.sha256)
-            try FileManager.default.createDirectory(at: final.deletingLastPathComponent(), withIntermediateDirectories: true)
-            guard rename(temp.path, final.path) == 0 else {
+            if durability == .synced, fsync(fd) != 0 {
                 throw RegistryError(
-                    .artifactUnreadable, "cannot move artifact into place at \(final.path): \(String(cString: strerror(errno)))",
+                    .artifactUnreadable, "cannot flush an artifact to disk in \(root.path): \(String(cString: strerror(errno)))",
+                    hint: "Check the disk.")
+            }
+            close(fd)
+            isOpen = false
+            let final = path(for: result.sha256).path
+            if rename(temp, final) != 0 {
+                // The prefix directory does not exist yet: make it and try once more.
+                let directory = (final as NSString).deletingLastPathComponent
+                if errno == ENOENT, mkdir(directory, 0o755) == 0 || errno == EEXIST, rename(temp, final) == 0 {
+                    return result
+                }
+                throw RegistryError(
+                    .artifactUnreadable, "cannot move artifact into place at \(final): \(String(cString: strerror(errno)))",
                     hint: "Check that the registry directory is writable.")
             }
             return result
         } catch {
-            try? FileManager.default.removeItem(at: temp)
+            unlink(temp)
             throw error
         }
     }

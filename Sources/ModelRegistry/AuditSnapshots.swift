@@ -1,7 +1,12 @@
 import Foundation
 
+/// A state of a registry object as the audit log records it: JSON with sorted snake_case keys.
+protocol AuditSnapshot: Encodable {
+    var auditJSON: String { get }
+}
+
 /// What the audit log records of a model before and after a change.
-struct ModelSnapshot: Encodable, Equatable {
+struct ModelSnapshot: AuditSnapshot, Equatable {
     var description: String
     var tags: [String: String]
     var protectedAliases: [String]
@@ -24,7 +29,7 @@ struct ModelSnapshot: Encodable, Equatable {
 }
 
 /// What the audit log records of a version before and after a change.
-struct VersionSnapshot: Encodable, Equatable {
+struct VersionSnapshot: AuditSnapshot, Equatable {
     var version: Int
     var sha256: String
     var size: Int64
@@ -60,10 +65,32 @@ struct VersionSnapshot: Encodable, Equatable {
     }
 }
 
-struct AliasSnapshot: Encodable, Equatable {
+struct AliasSnapshot: AuditSnapshot, Equatable {
     var version: Int
+    var auditJSON: String { JSONWriter.fields([("version", .int(Int64(version)))]) }
 }
 
-struct StageSnapshot: Encodable, Equatable {
+struct StageSnapshot: AuditSnapshot, Equatable {
     var stage: String
+    var auditJSON: String { JSONWriter.fields([("stage", .string(stage))]) }
+}
+
+extension ModelSnapshot {
+    var auditJSON: String {
+        JSONWriter.fields([
+            ("description", .string(description)), ("protected_aliases", .raw(JSONWriter.array(protectedAliases))),
+            ("tags", .raw(JSONWriter.object(tags))),
+        ])
+    }
+}
+
+extension VersionSnapshot {
+    var auditJSON: String {
+        JSONWriter.fields([
+            ("commit", commit.map { .string($0) }), ("dataset", dataset.map { .string($0) }),
+            ("description", .string(description)), ("format", .string(format)), ("run_id", runId.map { .string($0) }),
+            ("sha256", .string(sha256)), ("size", .int(size)), ("source", .string(source)), ("stage", .string(stage)),
+            ("tags", .raw(JSONWriter.object(tags))), ("version", .int(Int64(version))),
+        ])
+    }
 }

@@ -147,29 +147,31 @@ public final class ModelRegistry: Sendable {
         guard !request.format.isEmpty else {
             throw RegistryError.invalid("format", "the format of a version must not be empty", hint: "e.g. linear-json, xgboost-json, onnx or file")
         }
-        if !request.createModelIfMissing, try model(request.model) == nil {
+        if !request.createModelIfMissing, try !modelExists(request.model) {
             throw RegistryError.modelNotFound(request.model)
         }
         let stored = try artifacts.ingest(file: request.artifact)
         return try write { db in
             let t = now().timeIntervalSince1970
-            var model: ModelRecord
-            if let existing = try ModelRecord.fetchOne(db, key: request.model) {
-                model = existing
+            // The next number, taken in this write transaction: concurrent registrations get distinct ones.
+            let taken = try Int.fetchOne(
+                db.cachedStatement(sql: "UPDATE model SET last_version = last_version + 1, updated_at = ? WHERE name = ? RETURNING last_version"),
+                arguments: [t, request.model])
+            let number: Int
+            if let taken {
+                number = taken
             } else {
                 guard request.createModelIfMissing else { throw RegistryError.modelNotFound(request.model) }
-                model = ModelRecord(
-                    name: request.model, description: "", tags: [:], protectedAliases: [], lastVersion: 0,
+                let model = ModelRecord(
+                    name: request.model, description: "", tags: [:], protectedAliases: [], lastVersion: 1,
                     createdAt: t, updatedAt: t)
                 try model.insert(db)
                 try audit(db, context, "model.create", model: request.model, before: nil, after: ModelSnapshot(model),
                           summary: "model \(request.model) created")
+                number = 1
             }
-            model.lastVersion += 1
-            model.updatedAt = t
-            try model.update(db)
             let record = VersionRecord(
-                model: request.model, version: model.lastVersion, source: request.source ?? request.artifact.path,
+                model: request.model, version: number, source: request.source ?? request.artifact.path,
                 sha256: stored.sha256, size: stored.size, format: request.format, description: request.description,
                 tags: request.tags, runId: request.lineage.runID, dataset: request.lineage.dataset,
                 gitCommit: request.lineage.commit, status: "READY", stage: Stage.none.rawValue,
@@ -178,8 +180,13 @@ public final class ModelRegistry: Sendable {
             try audit(db, context, "version.create", model: request.model, subject: "/\(record.version)",
                       before: nil, after: VersionSnapshot(record),
                       summary: "version \(record.version) registered (sha256 \(stored.sha256.prefix(12)), \(stored.size) bytes)")
-            return try loadVersion(db, request.model, record.version)
+            return ModelVersion(record, aliases: [])  // a new version carries no alias yet
         }
+    }
+
+    /// Whether a model of that name exists.
+    public func modelExists(_ name: String) throws -> Bool {
+        try db.read { db in try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM model WHERE name = ?"), arguments: [name]) ?? false }
     }
 
     /// The version, or nil.
@@ -515,20 +522,13 @@ public final class ModelRegistry: Sendable {
 
     private func audit(
         _ db: Database, _ context: ChangeContext, _ action: String, model: String, subject: String = "",
-        before: (any Encodable)?, after: (any Encodable)?, summary: String
+        before: (any AuditSnapshot)?, after: (any AuditSnapshot)?, summary: String
     ) throws {
         try AuditRecord(
             id: nil, time: now().timeIntervalSince1970, actor: context.actor, origin: context.origin.rawValue,
-            action: action, model: model, subject: subject, before: try before.map { try Self.json($0) },
-            after: try after.map { try Self.json($0) }, summary: summary, reason: context.reason, planId: context.planID
+            action: action, model: model, subject: subject, before: before?.auditJSON,
+            after: after?.auditJSON, summary: summary, reason: context.reason, planId: context.planID
         ).insert(db)
-    }
-
-    private static func json(_ value: any Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
 
