@@ -12,6 +12,17 @@ import Synchronization
 /// The providers linked into this binary, and how external plugins are started.
 public enum BuiltinProviders {
     private static let extras = Mutex<[String: @Sendable () -> any Provider]>([:])
+    /// Plugins started by this process, asked to shut down when the command ends.
+    private static let plugins = Mutex<[PluginProvider]>([])
+
+    /// Sends `shutdown` to every plugin this command started and waits for them to exit.
+    static func shutdownPlugins() async {
+        let started = plugins.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for plugin in started { await plugin.shutdown() }
+    }
 
     /// Adds a built-in provider before the command runs (used by test and benchmark builds).
     public static func register(name: String, _ make: @escaping @Sendable () -> any Provider) {
@@ -38,7 +49,9 @@ public enum BuiltinProviders {
                 if !decl.args.isEmpty { entry["args"] = .list(decl.args.map(Value.string)) }
                 if let sha = decl.sha256 { entry["sha256"] = .string(sha) }
                 let (spec, _) = try PluginSpec.parse(name: decl.name, entry: entry, specDirectory: root)
-                return PluginProvider(spec: spec)
+                let plugin = PluginProvider(spec: spec)
+                plugins.withLock { $0.append(plugin) }
+                return plugin
             })
     }
 

@@ -23,8 +23,20 @@ public struct MLInfraCommand: AsyncParsableCommand {
     public init() {}
 
     /// Runs the command line; the entry point of `mlinfra`.
+    /// Plugins the command started are shut down (the protocol's `shutdown`) however it ends.
     public static func run() async {
         BuiltinProviders.registerAgentServices()
-        await main()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+            await BuiltinProviders.shutdownPlugins()
+        } catch {
+            await BuiltinProviders.shutdownPlugins()
+            exit(withError: error)
+        }
     }
 }

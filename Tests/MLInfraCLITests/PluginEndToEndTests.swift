@@ -61,6 +61,26 @@ import Testing
         #expect(h.read("out/README.txt") == nil)
     }
 
+    @Test func pluginIsShutDownWhenTheCommandEnds() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", spec(sha: try sha256(Self.example.path), greeting: "Hi"))
+        let trace = h.directory.appendingPathComponent("trace.log").path
+        #expect(try await h.run(["plan"], env: ["EXAMPLE_PROVIDER_TRACE": trace]).status == 0)
+        let calls = (try String(contentsOfFile: trace, encoding: .utf8)).split(separator: "\n").map(String.init)
+        #expect(calls.first == "initialize", "\(calls)")
+        #expect(calls.contains("plan"), "\(calls)")
+        #expect(calls.last == "shutdown", "\(calls)")
+        // A failing command shuts its plugins down too.
+        try? FileManager.default.removeItem(atPath: trace)
+        try h.write("main.yaml", spec(sha: try sha256(Self.example.path), greeting: "Hi").replacingOccurrences(
+            of: "resources:\n", with: "resources:\n  text_file.bad: { path: [7] }\n"))
+        let failed = try await h.run(["apply", "--auto-approve"], env: ["EXAMPLE_PROVIDER_TRACE": trace])
+        #expect(failed.status == 1, "\(failed.out)\(failed.err)")
+        let failedCalls = (try? String(contentsOfFile: trace, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        #expect(failedCalls.first == "initialize", "\(failedCalls)")
+        #expect(failedCalls.last == "shutdown", "\(failedCalls)")
+    }
+
     @Test func wrongPluginHashIsRefusedBeforeItRuns() async throws {
         let h = try CLIHarness()
         try h.write("main.yaml", spec(sha: String(repeating: "0", count: 64), greeting: "Hi"))

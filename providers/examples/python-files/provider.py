@@ -259,6 +259,14 @@ def answer(message_id, result=None, failure=None):
     sys.stdout.flush()
 
 
+def trace(method):
+    """Appends each call's method name to $EXAMPLE_PROVIDER_TRACE, when set (tests read it)."""
+    path = os.environ.get("EXAMPLE_PROVIDER_TRACE")
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(method + "\n")
+
+
 def serve():
     provider = FilesProvider()
     methods = {
@@ -285,6 +293,7 @@ def serve():
         message_id = request.get("id")
         method = request["method"]
         params = request.get("params") or {}
+        trace(method)
         try:
             if method == "initialize":
                 if params.get("protocol_version") != PROTOCOL_VERSION:
