@@ -128,4 +128,19 @@ import Testing
         #expect(held.status == 1, "\(held.out)\(held.err)")
         #expect(held.err.contains("`model_version.fraud_v2` would be deleted, but alias fraud_detector@production (`model_alias.fraud_production` in this spec) still points to it"), "\(held.err)")
     }
+
+    @Test func engineCommandsFindTheSpecsDataDirectory() async throws {
+        let h = try CLIHarness()
+        try copyQuickstart(into: h)
+        try h.write("main.yaml", try #require(h.read("main.yaml")).replacingOccurrences(
+            of: "local: { data_dir: .mlinfra }", with: "local: { data_dir: var/engines }"))
+        #expect(try await h.run("apply", "--auto-approve").status == 0)
+        #expect(FileManager.default.fileExists(atPath: h.directory.appendingPathComponent("var/engines/registry").path))
+        // No --data-dir: the commands read providers.local.data_dir from the spec here.
+        let show = try await h.run("models", "show", "fraud_detector@production")
+        #expect(show.status == 0, "\(show.err)")
+        #expect(show.out.contains("fraud_detector version 1"), "\(show.out)")
+        let flag = try await h.run("models", "list", "--data-dir", "nowhere")
+        #expect(!flag.out.contains("fraud_detector"), "\(flag.out)")
+    }
 }

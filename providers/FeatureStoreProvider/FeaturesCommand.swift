@@ -1,6 +1,7 @@
 import ArgumentParser
 import FeatureStore
 import Foundation
+import MLInfraCore
 
 /// `mlinfra features …`: the feature store's data plane from the command line.
 public struct FeaturesCommand: AsyncParsableCommand {
@@ -14,11 +15,20 @@ public struct FeaturesCommand: AsyncParsableCommand {
 
     /// Options every `features` subcommand takes.
     public struct StoreOptions: ParsableArguments {
-        @Option(name: .long, help: "The local provider's data_dir.")
-        public var dataDir: String = ".mlinfra"
+        @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
+        public var dataDirOption: String?
 
-        @Option(name: .long, help: "The spec (file or directory); accepted for symmetry with plan/apply.")
+        @Option(name: .long, help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
         public var spec: String?
+
+        public func validate() throws {
+            do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+        }
+
+        /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
+        public var dataDir: String {
+            ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))?.path) ?? ".mlinfra"
+        }
 
         @Option(name: .long, help: "The feature store's name (default: the only store in DATA_DIR/features, or main).")
         public var store: String?

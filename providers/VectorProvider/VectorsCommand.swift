@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MLInfraCore
 import VectorIndex
 
 /// `mlinfra vectors …`: the data plane of the vector engine.
@@ -14,11 +15,20 @@ public struct VectorsCommand: AsyncParsableCommand {
 
 /// Options every `vectors` subcommand takes.
 struct VectorOptions: ParsableArguments {
-    @Option(help: "The local provider's data directory.")
-    var dataDir: String = ".mlinfra"
+    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
+    var dataDirOption: String?
 
-    @Option(help: "The spec (accepted for symmetry with other commands; not read yet).")
+    @Option(help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
     var spec: String?
+
+    func validate() throws {
+        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
+    var dataDir: String {
+        ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))?.path) ?? ".mlinfra"
+    }
 
     @Option(help: "The vector store; needed only when several stores hold a collection of that name.")
     var store: String?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DriftMonitor
 import Foundation
+import MLInfraCore
 
 /// `mlinfra monitors …`: run checks by hand, read their history, render reports.
 public struct MonitorsCommand: AsyncParsableCommand {
@@ -14,11 +15,20 @@ public struct MonitorsCommand: AsyncParsableCommand {
 
 /// Options every monitors subcommand takes.
 struct MonitorOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The local provider's data_dir.")
-    var dataDir: String = ".mlinfra"
+    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
+    var dataDirOption: String?
 
-    @Option(help: "Spec file or directory (not used yet: pass --data-dir).")
+    @Option(help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
     var spec: String?
+
+    func validate() throws {
+        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
+    var dataDir: String {
+        ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))?.path) ?? ".mlinfra"
+    }
 
     func engine() throws -> DriftMonitorEngine {
         let path = MonitoringProvider.resolve(dataDir, in: FileManager.default.currentDirectoryPath)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MLInfraCore
 import ModelRegistry
 import ModelRegistryHTTP
 
@@ -17,26 +18,22 @@ public struct ModelsCommand: AsyncParsableCommand {
 
 /// Options every `models` subcommand takes.
 public struct RegistryOptions: ParsableArguments {
-    @Option(help: "The local engines' data directory (the spec's providers.local.data_dir); relative to the spec directory when --spec is given.")
-    var dataDir: String = ".mlinfra"
+    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra); relative to the spec directory when --spec is given.")
+    var dataDirOption: String?
 
-    @Option(help: "The spec file or directory (locates a relative --data-dir).")
+    @Option(help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
     var spec: String?
 
     public init() {}
 
+    public func validate() throws {
+        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+    }
+
     /// `<data_dir>/registry`.
     var registryDirectory: URL {
-        if dataDir.hasPrefix("/") { return URL(fileURLWithPath: dataDir).appendingPathComponent("registry") }
-        var base = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
-        if let spec {
-            var isDirectory: ObjCBool = false
-            let specURL = URL(fileURLWithPath: spec, relativeTo: base).standardizedFileURL
-            let exists = FileManager.default.fileExists(atPath: specURL.path, isDirectory: &isDirectory)
-            let isFile = exists ? !isDirectory.boolValue : ["yaml", "yml"].contains(specURL.pathExtension)
-            base = isFile ? specURL.deletingLastPathComponent() : specURL
-        }
-        return base.appendingPathComponent(dataDir).appendingPathComponent("registry").standardizedFileURL
+        ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))
+            ?? URL(fileURLWithPath: ".mlinfra")).appendingPathComponent("registry")
     }
 
     func open() throws -> ModelRegistry { try ModelRegistry(directory: registryDirectory) }

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Where the built-in engines keep their files, for the engine commands (`models`, `features`,
+/// `vectors`, `monitors`, `endpoints`, `agent`): the same directory `plan` and `apply` use.
+///
+/// In order: `--data-dir` when given (relative to the spec directory when `--spec` is given,
+/// else to the current directory); else the spec's `providers.local.data_dir` (variables
+/// resolved from defaults and `MLINFRA_VAR_*`), relative to the spec directory; else
+/// `.mlinfra` in the spec directory. The spec is `--spec`, or the current directory when it
+/// holds YAML files.
+public enum EngineDataDirectory {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func resolve(
+        dataDir: String?, spec: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+        currentDirectory: String = FileManager.default.currentDirectoryPath
+    ) throws -> URL {
+        let cwd = URL(fileURLWithPath: currentDirectory, isDirectory: true)
+        let specURL = spec.map { URL(fileURLWithPath: $0, relativeTo: cwd).standardizedFileURL }
+        let base = specURL.map(directory(of:)) ?? cwd
+        if let dataDir { return place(dataDir, in: base) }
+
+        // No --data-dir: ask the spec, when there is one.
+        let specPath = specURL?.path ?? (holdsYAML(cwd.path) ? cwd.path : nil)
+        guard let specPath else { return cwd.appendingPathComponent(".mlinfra").standardizedFileURL }
+        let (document, diagnostics) = SpecLoader.load(path: specPath)
+        guard let document else {
+            throw Failure(description: "cannot read the spec at \(specPath) to find the data directory:\n"
+                + diagnostics.items.filter { $0.severity == .error }.prefix(3).map { "  \($0.summary)" }.joined(separator: "\n")
+                + "\nFix the spec, or pass --data-dir.")
+        }
+        let root = URL(fileURLWithPath: document.rootDirectory, isDirectory: true)
+        guard let local = document.providers.first(where: { $0.name == "local" }),
+              let entry = local.config.first(where: { $0.key == "data_dir" })
+        else { return root.appendingPathComponent(".mlinfra").standardizedFileURL }
+        let (variables, _) = VariableValues.resolve(document, inputs: VariableInputs(environment: environment))
+        var evaluator = Evaluator(variables: variables)
+        var problems = Diagnostics()
+        let value = evaluator.evaluate(entry.value, diagnostics: &problems).value
+        guard !problems.hasErrors, let text = value.stringValue, !text.isEmpty else {
+            throw Failure(description: "providers.local.data_dir at \(entry.keyLocation) is not a string the commands can use; pass --data-dir.")
+        }
+        return place(text, in: root)
+    }
+
+    private static func place(_ path: String, in base: URL) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path).standardizedFileURL : base.appendingPathComponent(path).standardizedFileURL
+    }
+
+    private static func directory(of spec: URL) -> URL {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: spec.path, isDirectory: &isDirectory)
+        let isFile = exists ? !isDirectory.boolValue : ["yaml", "yml"].contains(spec.pathExtension)
+        return isFile ? spec.deletingLastPathComponent() : URL(fileURLWithPath: spec.path, isDirectory: true)
+    }
+
+    private static func holdsYAML(_ directory: String) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).contains { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+    }
+}
