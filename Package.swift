@@ -58,6 +58,7 @@ let package = Package(
         .target(
             name: "ModelRegistry",
             dependencies: [
+                "MLInfraJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -66,7 +67,7 @@ let package = Package(
         // The registry's HTTP API, native and the MLflow model-registry REST subset.
         .target(
             name: "ModelRegistryHTTP",
-            dependencies: ["ModelRegistry", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["ModelRegistry", "MLInfraJSON", .product(name: "Hummingbird", package: "hummingbird")],
             exclude: ["README.md"]
         ),
         // Feature store: definitions, point-in-time joins, materialization, online store, Feast-compatible server.
@@ -82,12 +83,14 @@ let package = Package(
         .target(
             name: "VectorIndex",
             dependencies: [
-                "CVectorKernels",
+                "CVectorKernels", "MLInfraJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["README.md"]
         ),
+        // The JSON value the engines' HTTP APIs and filters share.
+        .target(name: "MLInfraJSON"),
         // AVX2 + FMA distance kernels for VectorIndex, chosen at run time (no machine-specific flags).
         .target(name: "CVectorKernels"),
         // Model serving: runtimes, replica workers, router, autoscaler, rollouts, data capture, the agent.

@@ -1,4 +1,5 @@
 import GRDB
+import MLInfraJSON
 
 // Hand-written column encoding for the registry's records. GRDB's Codable path builds a
 // JSONEncoder per nested value and walks keyed containers; on the register path that was
@@ -113,26 +114,5 @@ enum JSONWriter {
         case raw(String)
     }
 
-    static func string(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
+    static func string(_ s: String, into out: inout String) { JSONValue.quote(s, into: &out) }
 }

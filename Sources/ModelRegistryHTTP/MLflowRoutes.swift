@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 import Hummingbird
 import ModelRegistry
 
@@ -242,7 +243,7 @@ struct MLflowRoutes {
             p.strings("order_by"), allowed: ["name", "version_number", "creation_timestamp", "last_updated_timestamp"]
         ).sorted(versions, default: [("name", true), ("version_number", false)]) { v, key in
             switch key {
-            case "version_number": .int(Int64(v.version))
+            case "version_number": .int((v.version))
             case "creation_timestamp": .int(Self.millis(v.createdAt))
             case "last_updated_timestamp": .int(Self.millis(v.updatedAt))
             default: .string(v.model)
@@ -317,7 +318,7 @@ struct MLflowRoutes {
         return (page, end < items.count ? String(end) : nil)
     }
 
-    static func millis(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    static func millis(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1000).rounded()) }
 
     static func tagsJSON(_ tags: [String: String]) -> JSONValue {
         .array(tags.keys.sorted().map { ["key": .string($0), "value": .string(tags[$0]!)] })

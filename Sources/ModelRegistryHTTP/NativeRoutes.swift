@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 import Hummingbird
 import ModelRegistry
 
@@ -64,8 +65,8 @@ struct NativeRoutes {
             var context = ctx
             context.reason = p.string("reason") ?? ctx.reason
             let previous = try registry.setAlias(name, alias, version: version, context: context)
-            var body: [String: JSONValue] = ["model": .string(name), "alias": .string(alias), "version": .int(Int64(version))]
-            body["previous_version"] = previous.map { .int(Int64($0)) } ?? .null
+            var body: [String: JSONValue] = ["model": .string(name), "alias": .string(alias), "version": .int((version))]
+            body["previous_version"] = previous.map { .int(($0)) } ?? .null
             return HTTPSupport.json(.object(body))
         }
         handle(router, .delete, "/api/v1/models/{name}/aliases/{alias}") { _, c, ctx in
@@ -83,8 +84,8 @@ struct NativeRoutes {
             }
             let r = try registry.resolve(uri)
             return HTTPSupport.json([
-                "name": .string(r.name), "version": .int(Int64(r.version)), "format": .string(r.format),
-                "sha256": .string(r.sha256), "size": .int(r.size), "artifact_path": .string(r.artifactPath.path),
+                "name": .string(r.name), "version": .int((r.version)), "format": .string(r.format),
+                "sha256": .string(r.sha256), "size": .int(Int(r.size)), "artifact_path": .string(r.artifactPath.path),
                 "via": r.via.map(JSONValue.string) ?? .null,
             ])
         }

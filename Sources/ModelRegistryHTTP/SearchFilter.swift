@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 import ModelRegistry
 
 /// MLflow's search filter: conditions like `name = 'fraud'`, `name LIKE 'fr%'`, `tags.team = 'risk'`,

@@ -1,25 +1,27 @@
 import Foundation
 
-/// A JSON document as the HTTP API reads and writes it.
-enum JSONValue: Sendable, Hashable {
+/// Any JSON value, keeping integers apart from floats: what the engines' HTTP APIs and
+/// filters read, and what they write back as compact text with sorted keys.
+public enum JSONValue: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
-    case int(Int64)
+    case int(Int)
     case double(Double)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
 
     /// Parses a JSON document; nil when the bytes are not JSON.
-    static func parse(_ data: Data) -> JSONValue? {
+    public static func parse(_ data: Data) -> JSONValue? {
         try? JSONDecoder().decode(JSONValue.self, from: data)
     }
 
-    subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { o[key] } else { nil }
     }
 
-    var stringValue: String? {
+    /// A scalar as text (numbers and booleans spelled out); nil for null, lists and objects.
+    public var stringValue: String? {
         switch self {
         case .string(let s): s
         case .int(let i): String(i)
@@ -29,14 +31,26 @@ enum JSONValue: Sendable, Hashable {
         }
     }
 
-    /// Compact JSON text with sorted keys.
-    var text: String {
+    /// The kind's name as error messages say it.
+    public var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "bool"
+        case .int, .double: "number"
+        case .string: "string"
+        case .array: "list"
+        case .object: "object"
+        }
+    }
+
+    /// Compact JSON text with sorted keys; non-finite numbers are written as null.
+    public var text: String {
         var out = ""
         write(into: &out)
         return out
     }
 
-    private func write(into out: inout String) {
+    public func write(into out: inout String) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -62,7 +76,9 @@ enum JSONValue: Sendable, Hashable {
         }
     }
 
-    private static func quote(_ s: String, into out: inout String) {
+    /// Appends `s` as a JSON string: quotes, backslashes and control characters escaped,
+    /// `/` and non-ASCII text left as they are.
+    public static func quote(_ s: String, into out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -71,9 +87,12 @@ enum JSONValue: Sendable, Hashable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
             default:
                 if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {
                     out.unicodeScalars.append(scalar)
                 }
@@ -81,16 +100,14 @@ enum JSONValue: Sendable, Hashable {
         }
         out += "\""
     }
-}
 
-extension JSONValue: Decodable {
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() {
             self = .null
         } else if let b = try? c.decode(Bool.self) {
             self = .bool(b)
-        } else if let i = try? c.decode(Int64.self) {
+        } else if let i = try? c.decode(Int.self) {
             self = .int(i)
         } else if let d = try? c.decode(Double.self) {
             self = .double(d)
@@ -102,12 +119,25 @@ extension JSONValue: Decodable {
             self = .object(try c.decode([String: JSONValue].self))
         }
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .array(let a): try c.encode(a)
+        case .object(let o): try c.encode(o)
+        }
+    }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByDictionaryLiteral, ExpressibleByArrayLiteral {
-    init(stringLiteral value: String) { self = .string(value) }
-    init(dictionaryLiteral elements: (String, JSONValue)...) {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, b in b }))
     }
-    init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
 }
