@@ -90,7 +90,7 @@ struct CLIEndToEndTests {
             join_keys: [customer_id]
           feature_view.stats:
             store: ${feature_store.shop}
-            entities: [${entity.customer}]
+            entities: ["${entity.customer}"]
             source: { csv: data/stats.csv }
             features: { x: float64, y: float64 }
           endpoint.scorer:
