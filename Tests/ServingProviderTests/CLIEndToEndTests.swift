@@ -108,8 +108,8 @@ struct CLIEndToEndTests {
         var decisions: [ScalingDecision]
     }
 
-    static func status(_ cli: CLI) async throws -> StatusDocument? {
-        let r = try await cli.run("endpoints", "status", "scorer", "--format", "json")
+    static func status(_ cli: CLI, decisions: Int = 10) async throws -> StatusDocument? {
+        let r = try await cli.run("endpoints", "status", "scorer", "--format", "json", "--decisions", String(decisions))
         guard r.status == 0 else { return nil }
         return try? JSONDecoder().decode(StatusDocument.self, from: Data(r.out.utf8))
     }
@@ -209,10 +209,13 @@ struct CLIEndToEndTests {
             s = try await Self.waitStatus(cli, "scaled down to 2 replicas", timeout: 20) { s, _ in
                 s.versions.first?.desiredReplicas == 2 && s.versions.first?.replicas.count == 2
             }
-            #expect(Date().timeIntervalSince(stoppedAt) >= 1.9, "scaled down before the stabilization window")
-            let decisions = try #require(try await Self.status(cli)).decisions
+            // The stabilization window: the scale-down comes only once no recommendation of the last
+            // 2 s asked for more, i.e. at least 2 s after the last decision that saw the load.
+            let decisions = try #require(try await Self.status(cli, decisions: 50)).decisions.sorted { $0.time < $1.time }
             #expect(decisions.contains { $0.desired > $0.current })
-            #expect(decisions.contains { $0.desired < $0.current })
+            let down = try #require(decisions.first { $0.desired < $0.current && $0.time >= stoppedAt.timeIntervalSince1970 - 1 })
+            let lastHigh = try #require(decisions.last { $0.time < down.time && $0.recommended > down.desired })
+            #expect(down.time - lastHigh.time >= 2, "scaled down \(down.time - lastHigh.time)s after the last higher recommendation; the window is 2s")
 
             await load.stop()
             let counts = load.snapshot
