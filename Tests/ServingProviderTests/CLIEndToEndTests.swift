@@ -61,7 +61,7 @@ struct CLI {
 /// (2 s) stabilization window, not before. The agent and replicas are stopped at the end, even on failure.
 @Suite(.serialized, .enabled(if: TestBinary.path != nil, "needs the mlinfra executable beside the tests (swift build --build-tests)"))
 struct CLIEndToEndTests {
-    static func spec(port: Int, aliasVersion: String) -> String {
+    static func spec(port: Int, aliasVersion: String, features: String = "${feature_view.stats.id}") -> String {
         """
         mlinfra: 1
         project: serving-e2e
@@ -93,9 +93,18 @@ struct CLIEndToEndTests {
             entities: ["${entity.customer}"]
             source: { csv: data/stats.csv }
             features: { x: float64, y: float64 }
+          feature_view.recent:
+            store: ${feature_store.shop}
+            entities: ["${entity.customer}"]
+            source: { csv: data/recent.csv }
+            features: { x: float64, y: float64 }
+          feature_service.scoring:
+            store: ${feature_store.shop}
+            features: ["recent:y", "recent:x"]
+            depends_on: [feature_view.recent]
           endpoint.scorer:
             model: ${model_alias.production.uri}
-            features: ${feature_view.stats.id}
+            features: \(features)
             port: \(port)
             replicas: { min: 2, max: 3 }
             autoscaling: { metric: concurrency, target: 1, scale_down_window: 2s }
@@ -154,6 +163,8 @@ struct CLIEndToEndTests {
             try FileManager.default.createDirectory(at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
             try "customer_id,event_timestamp,x,y\n1,\(now - 60),3,4\n2,\(now - 60),,5\n"
                 .write(to: dir.appendingPathComponent("data/stats.csv"), atomically: true, encoding: .utf8)
+            try "customer_id,event_timestamp,x,y\n1,\(now - 60),30,40\n"
+                .write(to: dir.appendingPathComponent("data/recent.csv"), atomically: true, encoding: .utf8)
             try Self.spec(port: port, aliasVersion: "v1").write(to: dir.appendingPathComponent("main.yaml"), atomically: true, encoding: .utf8)
 
             // apply: registry, features and the endpoint; the agent starts; apply returns once it serves.
@@ -217,6 +228,23 @@ struct CLIEndToEndTests {
             let lastHigh = try #require(decisions.last { $0.time < down.time && $0.recommended > down.desired })
             #expect(down.time - lastHigh.time >= 2, "scaled down \(down.time - lastHigh.time)s after the last higher recommendation; the window is 2s")
 
+            // The endpoint moves to another feature source (a service over another view): its
+            // replicas are replaced like a rollout, under load, and apply returns once the new ones serve.
+            load.setConcurrency(2)
+            let before = Set(s.versions.flatMap(\.replicas).map(\.pid))
+            try Self.spec(port: port, aliasVersion: "v2", features: "${feature_service.scoring.id}")
+                .write(to: dir.appendingPathComponent("main.yaml"), atomically: true, encoding: .utf8)
+            let rebind = try await cli.run("apply", "--auto-approve")
+            #expect(rebind.status == 0, "\(rebind.out)\(rebind.err)")
+            #expect(rebind.out.contains("endpoint.scorer will be updated in-place"), "\(rebind.out)")
+            let recent = try await Self.predictEntities(client, port: port, [1])
+            #expect(recent["predictions"] as? [Double] == [170], "\(recent)")
+            s = try await Self.waitStatus(cli, "old-binding replicas stopped", timeout: 20) { s, _ in
+                s.ready && s.versions.first?.replicas.count == 2
+            }
+            seenPIDs.formUnion(s.versions.flatMap(\.replicas).map(\.pid))
+            #expect(before.isDisjoint(with: s.versions.flatMap(\.replicas).map(\.pid)))
+
             await load.stop()
             let counts = load.snapshot
             #expect(counts.failures.isEmpty, "client errors: \(counts.failures.prefix(5))")
@@ -225,6 +253,9 @@ struct CLIEndToEndTests {
 
             let stop = try await cli.run("agent", "--stop")
             #expect(stop.status == 0 && stop.out.contains("stopped"), "\(stop.out)\(stop.err)")
+            // A graceful stop is not an error: the agent's last words are its own.
+            let log = (try? String(contentsOf: dir.appendingPathComponent(".mlinfra/serving/agent.log"), encoding: .utf8)) ?? ""
+            #expect(log.contains("serving agent stopped") && !log.contains("Error:"), "\(log.split(separator: "\n").suffix(5))")
         } catch {
             Issue.record("end-to-end through the CLI failed: \(error)")
         }
