@@ -168,3 +168,22 @@ import Testing
         #expect(unknown.count == 6 && unknown.values.allSatisfy { $0 is NSNull })
     }
 }
+
+/// A replica that cannot start says why on its standard output; the launcher reports that reason.
+@Suite struct ReplicaStartErrorTests {
+    @Test func theReplicasOwnErrorBecomesTheLaunchError() async throws {
+        // A stand-in replica: prints the error line the `endpoints replica` command prints, then fails.
+        let launcher = ProcessReplicaLauncher(
+            executable: URL(fileURLWithPath: "/bin/sh"),
+            arguments: ["-c", #"echo '{"error": "features: shop/fraud does not provide the model'"'"'s feature(s) age"}'; exit 1"#, "sh"],
+            startTimeout: 20)
+        let model = ResolvedModel(name: "m", version: "m/1", format: .linearJSON, path: "/nonexistent", sha256: "00")
+        let error = await #expect(throws: ReplicaLaunchError.self) {
+            _ = try await launcher.launch(ReplicaSpec(endpoint: "ep", model: model))
+        }
+        #expect(error?.message == "features: shop/fraud does not provide the model's feature(s) age")
+        let args = ProcessReplicaLauncher.replicaArguments(
+            ReplicaSpec(endpoint: "ep", model: model, features: FeatureBinding(storeDirectory: "/d/features/shop", store: "shop", name: "fraud")), parent: 1)
+        #expect(args.suffix(4) == ["--features", "shop/fraud", "--features-dir", "/d/features/shop"])
+    }
+}
