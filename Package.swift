@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
-                "ModelRegistry",
+                "ModelRegistry", "FeatureStore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -193,7 +193,10 @@ let package = Package(
         .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraCore"]),
         .testTarget(
             name: "ModelServingTests",
-            dependencies: ["ModelServing", "ModelRegistry", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ModelServing", "ModelRegistry", "FeatureStore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -17,6 +17,10 @@ struct MonitorSchedulerService: Service {
             try? await gracefulShutdown()
             return
         }
-        try await scheduler.run()
+        do {
+            try await scheduler.run()
+        } catch is CancellationError {
+            // The agent's graceful shutdown cancels the scheduler's sleep: a normal stop, not an error.
+        }
     }
 }

@@ -58,6 +58,10 @@ public struct AgentProcess: Sendable {
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, logFile.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        // Nothing else of ours leaks into the long-lived agent: an inherited pipe or socket (a
+        // caller's output pipe, Foundation's child-exit socket) would keep whoever waits on it
+        // waiting until the agent stops — `mlinfra apply` run by a program would never "exit".
+        Self.closeInheritedDescriptors(&fileActions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -82,6 +86,22 @@ public struct AgentProcess: Sendable {
             usleep(50_000)
         }
         throw AgentError(message: "the agent did not start within \(Int(timeout))s", fix: "see \(logFile.path)")
+    }
+
+    /// Makes the spawned process start with only descriptors 0, 1 and 2: glibc's
+    /// `posix_spawn_file_actions_addclosefrom_np` (2.34+; looked up at run time, Swift's Glibc
+    /// module does not export it), else every open descriptor above 2 is marked close-on-exec.
+    static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np"),
+           unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3) == 0 {
+            return
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in names.compactMap(Int32.init) where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     /// Sends SIGTERM to the running agent and waits for it to stop. Returns the pid it stopped.

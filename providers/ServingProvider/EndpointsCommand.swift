@@ -100,7 +100,16 @@ public struct EndpointsCommand: AsyncParsableCommand {
         @Option(name: .long) public var host: String = "127.0.0.1"
         @Option(name: .long) public var port: Int = 0
         @Option(name: .long, help: "Exit when this process (the agent) is gone.") public var parentPid: Int32?
+        @Option(name: .long, help: "STORE/NAME: the feature service or view `entities` requests read.") public var features: String?
+        @Option(name: .long, help: "The feature store's directory (<data_dir>/features/STORE).") public var featuresDir: String?
         public init() {}
+
+        /// Tells the agent why the replica cannot start (`{"error": …}` on standard output), then fails.
+        func fail(_ error: any Error) -> any Error {
+            let line = (try? JSONSerialization.data(withJSONObject: ["error": "\(error)"], options: [.withoutEscapingSlashes])) ?? Data()
+            FileHandle.standardOutput.write(line + Data("\n".utf8))
+            return error
+        }
 
         public func run() async throws {
             var logger = Logger(label: "mlinfra.replica", factory: { StreamLogHandler.standardError(label: $0) })
@@ -109,8 +118,21 @@ public struct EndpointsCommand: AsyncParsableCommand {
                 throw ValidationError("unknown --format \(format); use one of \(ModelFormat.supportedList)")
             }
             let model = ResolvedModel(name: modelName, version: version, format: modelFormat, path: modelPath, sha256: sha256)
-            let runtime = try loadVerifiedModel(model)
-            let handler = ReplicaHandler(runtime: runtime, modelName: modelName, endpointName: endpoint, version: version)
+            let runtime: any ModelRuntime
+            var lookup: FeatureLookup?
+            do {
+                runtime = try loadVerifiedModel(model)
+                if let features {
+                    guard let (store, name) = FeatureBinding.split(features), let featuresDir else {
+                        throw ValidationError("--features needs STORE/NAME and --features-dir")
+                    }
+                    lookup = try FeatureLookup(binding: FeatureBinding(storeDirectory: featuresDir, store: store, name: name),
+                                               featureNames: runtime.featureNames)
+                }
+            } catch {
+                throw fail(error)
+            }
+            let handler = ReplicaHandler(runtime: runtime, modelName: modelName, endpointName: endpoint, version: version, features: lookup)
             // One event loop: a replica answers short CPU-bound requests, and every extra thread
             // competes with the router and the other replicas for the same cores.
             let app = ReplicaServer.application(handler: handler, host: host, port: port, eventLoopThreads: 1, logger: logger) { port in

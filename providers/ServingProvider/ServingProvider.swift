@@ -49,7 +49,7 @@ public struct ServingProvider: Provider {
         attributes: [
             "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "The endpoint's name; defaults to the resource name."),
             "model": AttributeSchema(.string, required: true, description: "What to serve: a model alias (NAME@alias, e.g. ${model_alias.x}) or version (NAME/3, e.g. ${model_version.x}); models:/… and file:PATH work too."),
-            "features": AttributeSchema(.string, description: "A feature view or service (STORE/NAME) whose online values /predict reads for `entities` requests."),
+            "features": AttributeSchema(.string, description: "A feature service or view (STORE/NAME: ${feature_service.x.id} or ${feature_view.x.id}) in the same data_dir; /predict then also takes {\"entities\": {JOIN_KEY: [...]}} and reads the model's features from its online store."),
             "replicas": AttributeSchema(.object([
                 "min": AttributeSchema(.int, description: "Fewest replicas (default 1)."),
                 "max": AttributeSchema(.int, description: "Most replicas (default: min)."),

@@ -23,15 +23,18 @@ public actor EndpointController {
         enum State: String { case starting, ready, draining, restarting }
         let id: Int
         let version: String
+        /// The feature binding it serves `entities` requests from (replicas are replaced when it changes).
+        let features: FeatureBinding?
         var state: State
         var instance: (any ReplicaInstance)?
         var backendID: Int?
         var restarts = 0
         var notBefore: Double = 0
         var readySince: Double?
-        init(id: Int, version: String, state: State) {
+        init(id: Int, version: String, features: FeatureBinding?, state: State) {
             self.id = id
             self.version = version
+            self.features = features
             self.state = state
         }
     }
@@ -43,6 +46,8 @@ public actor EndpointController {
         var lastError: String?
         var active: [Slot] { slots.values.filter { $0.state != .draining } }
         var readyCount: Int { slots.values.filter { $0.state == .ready }.count }
+        /// Ready replicas bound to `features`.
+        func readyCount(_ features: FeatureBinding?) -> Int { slots.values.filter { $0.state == .ready && $0.features == features }.count }
     }
 
     public nonisolated let name: String
@@ -65,6 +70,7 @@ public actor EndpointController {
 
     private var primary: ResolvedModel?
     private var canary: ResolvedModel?
+    private var features: FeatureBinding?
     private var resolveError: String?
     private var sets: [String: VersionSet] = [:]
     private var activeWeights: [String: Double] = [:]
@@ -100,8 +106,9 @@ public actor EndpointController {
         lastDecision = (now, 0)
     }
 
-    /// Takes a new desired config and the models its references resolve to now.
-    public func update(config: EndpointConfig, generation: Int, primary: Result<ResolvedModel, any Error>, canary: Result<ResolvedModel, any Error>?) {
+    /// Takes a new desired config, the models its references resolve to now, and its feature binding.
+    public func update(config: EndpointConfig, generation: Int, primary: Result<ResolvedModel, any Error>, canary: Result<ResolvedModel, any Error>?,
+                       features: Result<FeatureBinding, any Error>? = nil) {
         self.config = config
         self.generation = generation
         router.setCapturePercent(config.captureSamplePercent)
@@ -116,6 +123,11 @@ public actor EndpointController {
         switch canary {
         case .none: self.canary = nil
         case .success(let m): self.canary = m
+        case .failure(let e): errors.append("\(e)")
+        }
+        switch features {
+        case .none: self.features = nil
+        case .success(let f): self.features = f
         case .failure(let e): errors.append("\(e)")
         }
         resolveError = errors.isEmpty ? nil : errors.joined(separator: "; ")
@@ -147,13 +159,19 @@ public actor EndpointController {
             set.desired = w.replicas
             set.model = w.model
             sets[w.model.version] = set
-            var active = set.active
+            // Replicas bound to another feature view or service are replaced: new ones start,
+            // and the old ones drain once the new ones are ready.
+            let stale = set.active.filter { $0.features != features }
+            var active = set.active.filter { $0.features == features }
             while active.count < w.replicas {
-                let slot = Slot(id: nextSlot, version: w.model.version, state: .starting)
+                let slot = Slot(id: nextSlot, version: w.model.version, features: features, state: .starting)
                 nextSlot += 1
                 sets[w.model.version]!.slots[slot.id] = slot
                 launch(slot, model: w.model)
                 active.append(slot)
+            }
+            if !stale.isEmpty && active.filter({ $0.state == .ready }).count >= w.replicas {
+                for slot in stale { drain(slot) }
             }
             if active.count > w.replicas {
                 // Remove replicas that are not serving yet first, then the newest.
@@ -174,7 +192,7 @@ public actor EndpointController {
         }
 
         // Shift traffic only when every wanted version has all its replicas ready.
-        let allReady = !wanted.isEmpty && wanted.allSatisfy { (sets[$0.model.version]?.readyCount ?? 0) >= $0.replicas }
+        let allReady = !wanted.isEmpty && wanted.allSatisfy { (sets[$0.model.version]?.readyCount(features) ?? 0) >= $0.replicas }
         if allReady {
             let weights = Dictionary(wanted.map { ($0.model.version, $0.weight) }, uniquingKeysWith: +)
             if weights != activeWeights {
@@ -246,7 +264,7 @@ public actor EndpointController {
     private func checked(_ backendID: Int) { checking.remove(backendID) }
 
     private func launch(_ slot: Slot, model: ResolvedModel) {
-        let spec = ReplicaSpec(endpoint: name, model: model)
+        let spec = ReplicaSpec(endpoint: name, model: model, features: slot.features)
         let slotID = slot.id
         let version = model.version
         spawn { [launcher, client] in
@@ -416,7 +434,7 @@ public actor EndpointController {
         }
         for w in wanted {
             let set = sets[w.model.version]
-            let ready = set?.readyCount ?? 0
+            let ready = set?.readyCount(features) ?? 0
             if ready < w.replicas {
                 var text = "\(w.model.version): \(ready) of \(w.replicas) replicas ready"
                 if let e = set?.lastError { text += " (last error: \(e))" }

@@ -6,10 +6,13 @@ public struct ReplicaSpec: Sendable, Hashable {
     public var endpoint: String
     public var model: ResolvedModel
     public var host: String
-    public init(endpoint: String, model: ResolvedModel, host: String = "127.0.0.1") {
+    /// Where `entities` requests read features, if the endpoint names a feature view or service.
+    public var features: FeatureBinding?
+    public init(endpoint: String, model: ResolvedModel, host: String = "127.0.0.1", features: FeatureBinding? = nil) {
         self.endpoint = endpoint
         self.model = model
         self.host = host
+        self.features = features
     }
 }
 
@@ -39,7 +42,8 @@ public struct ReplicaLaunchError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Starts each replica as a process of an executable: `EXECUTABLE ARGS… --model-path … --port 0 …`,
-/// which prints `{"listening": PORT}` on its standard output once it serves.
+/// which prints `{"listening": PORT}` on its standard output once it serves, or
+/// `{"error": "…"}` when it cannot start (the message becomes the launch error).
 /// The replica's standard error goes to ours (the agent's log).
 public struct ProcessReplicaLauncher: ReplicaLauncher {
     public var executable: URL
@@ -55,7 +59,9 @@ public struct ProcessReplicaLauncher: ReplicaLauncher {
 
     /// The arguments a replica process gets for a spec (the `endpoints replica` command parses them).
     public static func replicaArguments(_ spec: ReplicaSpec, parent: Int32) -> [String] {
-        [
+        var features: [String] = []
+        if let f = spec.features { features = ["--features", f.description, "--features-dir", f.storeDirectory] }
+        return [
             "--endpoint", spec.endpoint,
             "--model-name", spec.model.name,
             "--version", spec.model.version,
@@ -65,7 +71,7 @@ public struct ProcessReplicaLauncher: ReplicaLauncher {
             "--host", spec.host,
             "--port", "0",
             "--parent-pid", String(parent),
-        ]
+        ] + features
     }
 
     public func launch(_ spec: ReplicaSpec) async throws -> any ReplicaInstance {
@@ -84,7 +90,7 @@ public struct ProcessReplicaLauncher: ReplicaLauncher {
         }
         let pid = process.processIdentifier
         let handle = output.fileHandleForReading
-        let port: Int? = await withTaskGroup(of: Int?.self) { group in
+        let started: StartLine? = await withTaskGroup(of: StartLine?.self) { group in
             group.addTask { await Self.readPort(handle) }
             group.addTask {
                 try? await Task.sleep(nanoseconds: UInt64(startTimeout * 1e9))
@@ -94,9 +100,12 @@ public struct ProcessReplicaLauncher: ReplicaLauncher {
             group.cancelAll()
             return first
         }
-        guard let port else {
+        guard case .listening(let port) = started else {
             Foundation.kill(pid, SIGKILL)
             let status = await exit.wait()
+            if case .error(let message) = started {
+                throw ReplicaLaunchError(version: spec.model.version, message: message)
+            }
             throw ReplicaLaunchError(version: spec.model.version,
                                      message: "the process exited (status \(status)) or did not listen within \(Int(startTimeout))s; see the agent log for its error")
         }
@@ -107,8 +116,14 @@ public struct ProcessReplicaLauncher: ReplicaLauncher {
         return ProcessReplica(pid: pid, port: port, exit: exit, process: ProcessBox(process))
     }
 
-    /// Reads lines until `{"listening": PORT}`; nil at end of file.
-    static func readPort(_ handle: FileHandle) async -> Int? {
+    /// What a replica prints once it has started, or failed to.
+    enum StartLine: Sendable, Equatable {
+        case listening(Int)
+        case error(String)
+    }
+
+    /// Reads lines until `{"listening": PORT}` or `{"error": "…"}`; nil at end of file.
+    static func readPort(_ handle: FileHandle) async -> StartLine? {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 var pending = Data()
@@ -122,9 +137,13 @@ public struct ProcessReplicaLauncher: ReplicaLauncher {
                     while let newline = pending.firstIndex(of: 0x0A) {
                         let line = pending[pending.startIndex..<newline]
                         pending = Data(pending[(newline + 1)...])
-                        if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-                           let port = (object["listening"] as? NSNumber)?.intValue {
-                            continuation.resume(returning: port)
+                        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else { continue }
+                        if let port = (object["listening"] as? NSNumber)?.intValue {
+                            continuation.resume(returning: .listening(port))
+                            return
+                        }
+                        if let message = object["error"] as? String {
+                            continuation.resume(returning: .error(message))
                             return
                         }
                     }

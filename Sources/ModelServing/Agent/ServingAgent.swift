@@ -18,16 +18,20 @@ public struct ServingAgent: Service {
     }
 
     public let servingDirectory: URL
+    /// Where feature stores live (`<data_dir>/features`): an endpoint's `features: STORE/NAME`
+    /// is the store in `featuresDirectory/STORE`.
+    public let featuresDirectory: URL
     public let modelSource: any ModelSource
     public let launcher: any ReplicaLauncher
     public let clock: any ServingClock
     public let logger: Logger
     public let options: Options
 
-    /// `servingDirectory` is `<data_dir>/serving`.
-    public init(servingDirectory: URL, modelSource: any ModelSource, launcher: any ReplicaLauncher,
+    /// `servingDirectory` is `<data_dir>/serving`; `featuresDirectory` defaults to `<data_dir>/features`.
+    public init(servingDirectory: URL, featuresDirectory: URL? = nil, modelSource: any ModelSource, launcher: any ReplicaLauncher,
                 clock: any ServingClock = SystemServingClock(), logger: Logger, options: Options = Options()) {
         self.servingDirectory = servingDirectory
+        self.featuresDirectory = featuresDirectory ?? servingDirectory.deletingLastPathComponent().appendingPathComponent("features")
         self.modelSource = modelSource
         self.launcher = launcher
         self.clock = clock
@@ -98,6 +102,7 @@ actor Reconciler {
         for (config, generation) in desired {
             let primary = Result { try agent.modelSource.resolve(config.model) }
             let canary = config.canary.map { c in Result { try agent.modelSource.resolve(c.model) } }
+            let features = config.features.map { f in Result { try FeatureBinding.resolve(f, featuresDirectory: agent.featuresDirectory) } }
             let controller: EndpointController
             if let existing = controllers[config.name] {
                 controller = existing
@@ -115,7 +120,7 @@ actor Reconciler {
                     }
                 }
             }
-            await controller.update(config: config, generation: generation, primary: primary, canary: canary)
+            await controller.update(config: config, generation: generation, primary: primary, canary: canary, features: features)
             var status = await controller.status()
             let previous = lastStatus[config.name]
             // Write when something changed, and at least every few seconds so readers see the agent is alive.

@@ -90,19 +90,24 @@ public final class CaptureWriter: Sendable {
 
     /// One record per instance of a successful exchange; nothing for one that cannot be read.
     static func records(_ e: Exchange) -> [CaptureRecord] {
+        guard let response = try? JSONSerialization.jsonObject(with: e.response) as? [String: Any] else { return [] }
         let input: FeatureMatrix
         do {
             switch e.kind {
             case .predict:
-                guard case .instances(let m) = try InferenceRequest.parsePredict(e.request, featureNames: e.featureNames) else { return [] }
-                input = m
+                switch try InferenceRequest.parsePredict(e.request, featureNames: e.featureNames) {
+                case .instances(let m): input = m
+                case .entities:
+                    // The replica answers entity requests with the rows it built from the online store.
+                    guard let rows = response["instances"] as? [Any], !rows.isEmpty else { return [] }
+                    input = try InferenceRequest.matrix(rows, field: "instances", featureNames: e.featureNames)
+                }
             case .infer:
                 input = try InferenceRequest.parseInfer(e.request, featureNames: e.featureNames).input
             }
         } catch {
             return []
         }
-        guard let response = try? JSONSerialization.jsonObject(with: e.response) as? [String: Any] else { return [] }
         var outputs: [[Any]] = []
         if e.kind == .predict, let predictions = response["predictions"] as? [Any] {
             outputs = predictions.map { ($0 as? [Any]) ?? [$0] }

@@ -79,6 +79,9 @@ public struct EndpointConfig: Sendable, Codable, Hashable {
         if name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) {
             out.append(ConfigProblem(field: "name", message: "\"\(name)\" is not a valid endpoint name; use letters, digits, _ and -"))
         }
+        if let features, FeatureBinding.split(features) == nil {
+            out.append(ConfigProblem(field: "features", message: "\"\(features)\" is not STORE/NAME; use ${feature_service.NAME.id} or ${feature_view.NAME.id}"))
+        }
         if model.isEmpty { out.append(ConfigProblem(field: "model", message: "no model given; name a model alias (NAME@alias) or version (NAME/3)")) }
         if replicas.min < 1 { out.append(ConfigProblem(field: "replicas.min", message: "must be at least 1, got \(replicas.min)")) }
         if replicas.max < replicas.min {

@@ -9,13 +9,16 @@ public final class ReplicaHandler: Sendable {
     /// The version id (`fraud/3`).
     public let version: String
     public let metrics = RequestMetrics(prefix: "mlinfra_replica")
+    /// Where `entities` requests read their features; nil when the endpoint names no feature view or service.
+    public let features: FeatureLookup?
     private let versionLabel: String
 
-    public init(runtime: any ModelRuntime, modelName: String, endpointName: String, version: String) {
+    public init(runtime: any ModelRuntime, modelName: String, endpointName: String, version: String, features: FeatureLookup? = nil) {
         self.runtime = runtime
         self.modelName = modelName
         self.endpointName = endpointName
         self.version = version
+        self.features = features
         versionLabel = "version=\"\(RequestMetrics.label(version))\""
     }
 
@@ -33,8 +36,27 @@ public final class ReplicaHandler: Sendable {
     public func predict(_ body: Data) -> Answer {
         timed {
             switch try InferenceRequest.parsePredict(body, featureNames: runtime.featureNames) {
-            case .entities:
-                throw RequestError(field: "entities", message: "this endpoint has no feature view; send {\"instances\": [[…]]} with \(runtime.featureCount) features per row, or give the endpoint `features:`")
+            case .entities(let entities):
+                guard let features else {
+                    throw RequestError(field: "entities", message: "this endpoint has no feature view; send {\"instances\": [[…]]} with \(runtime.featureCount) features per row, or give the endpoint `features:`")
+                }
+                let (matrix, statuses) = try features.rows(entities)
+                let p = runtime.predict(matrix)
+                var out = "{\"predictions\":"
+                out += Self.render(p)
+                out += ",\"model\":\"\(Self.escape(modelName))\",\"version\":\"\(Self.escape(version))\""
+                // The rows the model saw (null: missing), and each feature's online status per row.
+                out += ",\"instances\":["
+                for r in 0..<matrix.rows {
+                    if r > 0 { out += "," }
+                    out += "[" + Self.numbers(matrix.values[(r * matrix.columns)..<((r + 1) * matrix.columns)]) + "]"
+                }
+                out += "],\"feature_statuses\":{"
+                for (c, name) in runtime.featureNames.enumerated() {
+                    if c > 0 { out += "," }
+                    out += "\"\(Self.escape(name))\":[" + statuses[c].map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "]"
+                }
+                return Answer(status: 200, body: out + "}}")
             case .instances(let matrix):
                 let p = runtime.predict(matrix)
                 var out = "{\"predictions\":"
