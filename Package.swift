@@ -74,6 +74,7 @@ let package = Package(
             name: "FeatureStore",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["README.md"]

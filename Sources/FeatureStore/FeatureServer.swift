@@ -26,8 +26,11 @@ public struct FeatureServer: Sendable {
             } catch {
                 return Self.json(413, OnlineJSON.error(field: "body", message: "larger than \(limit) bytes"))
             }
-            let (status, json) = OnlineJSON.handle(Data(body.readableBytesView), store: store)
-            return Self.json(status, json)
+            let (status, json) = body.withUnsafeReadableBytes { OnlineJSON.handle(bytes: $0, store: store) }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(
+                status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
         }
         router.get("/health") { _, _ -> Response in
             Self.json(200, "{\"status\":\"ok\"}")

@@ -68,16 +68,27 @@ case "online":
     let lookups = Int(args[3]) ?? 10_000
     var rng = SystemRandomNumberGenerator()
     let ids = (0..<lookups).map { _ in Int64.random(in: 1000..<26_000, using: &rng) }
+    func cpuSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
     func measure(_ label: String, reps: Int, _ body: (Int) throws -> Void) rethrows {
         for i in 0..<min(200, reps) { try body(i) }
         var lat: [Double] = []
         lat.reserveCapacity(reps)
+        let wall0 = DispatchTime.now().uptimeNanoseconds
+        let cpu0 = cpuSeconds()
         for i in 0..<reps {
             let t = DispatchTime.now().uptimeNanoseconds
             try body(i)
             lat.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1000)
         }
-        emit(["step": label, "p50_us": percentile(lat, 50), "p99_us": percentile(lat, 99), "mean_us": lat.reduce(0, +) / Double(lat.count), "n": reps])
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - wall0) / 1e9
+        emit([
+            "step": label, "p50_us": percentile(lat, 50), "p99_us": percentile(lat, 99), "p999_us": percentile(lat, 99.9),
+            "mean_us": lat.reduce(0, +) / Double(lat.count), "n": reps, "wall_s": wall, "cpu_s": cpuSeconds() - cpu0,
+        ])
     }
     try measure("online_1x3", reps: lookups) { i in
         _ = try store.onlineFeatures(features: refs, entities: EntityKeys("customer_id", [.int(ids[i])]))
