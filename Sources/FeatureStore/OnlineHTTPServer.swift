@@ -31,6 +31,9 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             head = h
             tooLarge = false
             body = nil
+            if h.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .continue))), promise: nil)
+            }
         case .body(var chunk):
             guard !tooLarge else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > limit {
@@ -48,6 +51,11 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             body = nil
             respond(context, head, status, json)
         }
+    }
+
+    /// A malformed request (NIO's error handler has answered 400 already): drop the connection.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 
     private func answer(_ head: HTTPRequestHead) -> (Int, [UInt8]) {

@@ -16,7 +16,7 @@ public enum OnlineJSON {
     }
 
     /// Any JSON value.
-    enum AnyJSON {
+    enum AnyJSON: Equatable {
         case null
         case bool(Bool)
         case int(Int64)

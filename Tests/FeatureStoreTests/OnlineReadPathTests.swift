@@ -41,29 +41,32 @@ import Testing
         let store = try makeStore(dir, csv: csv, clock: { micros("2024-02-01T00:00:00Z") })
         _ = try store.materialize(start: 0, end: micros("2024-02-01T00:00:00Z"))
         let writer = try LocalFeatureStore(directory: store.directory)
-        let done = Atomic<Bool>(false)
-        let problems = Mutex<[String]>([])
+        final class Shared: Sendable {
+            let done = Atomic<Bool>(false)
+            let problems = Mutex<[String]>([])
+        }
+        let shared = Shared()
         let readers = DispatchGroup()
         for _ in 0..<3 {
             readers.enter()
             DispatchQueue.global().async {
                 defer { readers.leave() }
                 var last = 0.0
-                while !done.load(ordering: .relaxed) {
+                while !shared.done.load(ordering: .relaxed) {
                     do {
                         let r = try store.onlineFeatures(features: Self.refs, entities: EntityKeys("customer_id", (1...50).map { .int($0) }))
                         let spend = r.column("total_spend")!.values, count = r.column("txn_count")!.values
                         for i in 0..<50 {
                             // One read is one snapshot: a materialization commits all 50 at once.
                             guard case .double(let s) = spend[i], case .int(let c) = count[i], s == Double(c), spend[i] == spend[0] else {
-                                problems.withLock { $0.append("entity \(i + 1): \(spend[i]) / \(count[i])") }
+                                shared.problems.withLock { $0.append("entity \(i + 1): \(spend[i]) / \(count[i])") }
                                 return
                             }
-                            if s < last { problems.withLock { $0.append("went back from \(last) to \(s)") } }
+                            if s < last { shared.problems.withLock { $0.append("went back from \(last) to \(s)") } }
                             last = max(last, s)
                         }
                     } catch {
-                        problems.withLock { $0.append("\(error)") }
+                        shared.problems.withLock { $0.append("\(error)") }
                         return
                     }
                 }
@@ -73,9 +76,9 @@ import Testing
             dir.write("f.csv", rows(day))
             _ = try writer.materialize(start: 0, end: micros("2024-02-01T00:00:00Z"))
         }
-        done.store(true, ordering: .relaxed)
+        shared.done.store(true, ordering: .relaxed)
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in readers.notify(queue: .global()) { c.resume() } }
-        #expect(problems.withLock { $0 } == [])
+        #expect(shared.problems.withLock { $0 } == [])
         #expect(try MaterializationTests.spend(store, [1, 50]) == [.double(12), .double(12)])
     }
 
@@ -100,17 +103,23 @@ import Testing
         }
     }
 
-    @Test func stringKeysIncludingTheEmptyOne() throws {
+    @Test func compositeAndNonASCIIStringKeys() throws {
         let dir = TempDir()
-        let csv = dir.write("f.csv", "user,event_timestamp,score\n,2024-01-01T00:00:00Z,1\nab\u{e9},2024-01-01T00:00:00Z,2\n")
+        let csv = dir.write("f.csv", "user,shop,event_timestamp,score\nab\u{e9},1,2024-01-01T00:00:00Z,1\nab\u{e9},2,2024-01-01T00:00:00Z,2\n")
         let store = try LocalFeatureStore(directory: dir.path + "/store")
         try store.apply(Entity(name: "user", joinKeys: ["user"], valueType: .string))
-        try store.apply(FeatureView(name: "v", entities: ["user"], source: .csv(csv), features: [Feature(name: "score", type: .int64)]))
+        try store.apply(Entity(name: "shop", joinKeys: ["shop"], valueType: .int64))
+        try store.apply(
+            FeatureView(name: "v", entities: ["user", "shop"], source: .csv(csv), features: [Feature(name: "score", type: .int64)]))
         _ = try store.materialize(start: 0, end: micros("2024-02-01T00:00:00Z"))
         let r = try store.onlineFeatures(
-            features: [FeatureReference(view: "v", feature: "score")], entities: EntityKeys("user", [.string("ab\u{e9}"), .string("x"), .null]))
-        #expect(r.columns[1].values == [.int(2), .null, .null])
-        #expect(r.columns[1].statuses == [.present, .notFound, .notFound])
+            features: [FeatureReference(view: "v", feature: "score")],
+            entities: EntityKeys(
+                names: ["user", "shop"],
+                columns: ["user": [.string("ab\u{e9}"), .string("ab\u{e9}"), .string("ab\u{e9}"), .null], "shop": [.int(2), .string("1"), .int(3), .int(1)]]))
+        #expect(r.featureNames == ["user", "shop", "score"])
+        #expect(r.columns[2].values == [.int(2), .int(1), .null, .null])
+        #expect(r.columns[2].statuses == [.present, .present, .notFound, .notFound])
     }
 
     @Test func requestParserHandlesEscapesNumbersAndRefusesBadJSON() throws {
@@ -161,20 +170,5 @@ import Testing
         #expect(
             text == #"{"metadata":{"feature_names":["k","a\"b"]},"results":[{"values":["x\ny",2],"statuses":["PRESENT","PRESENT"],"event_timestamps":["1970-01-01T00:00:00Z","1970-01-01T00:00:00Z"]},{"values":[null,"q\"\\\u0001"],"statuses":["PRESENT","PRESENT"],"event_timestamps":["1970-01-01T00:00:00Z","1970-01-01T00:00:01.500000Z"]}]}"#)
         #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8))) != nil)
-    }
-}
-
-extension OnlineJSON.AnyJSON: Equatable {
-    static func == (a: Self, b: Self) -> Bool {
-        switch (a, b) {
-        case (.null, .null): true
-        case (.bool(let x), .bool(let y)): x == y
-        case (.int(let x), .int(let y)): x == y
-        case (.double(let x), .double(let y)): x == y
-        case (.string(let x), .string(let y)): x == y
-        case (.array(let x), .array(let y)): x == y
-        case (.object(let x), .object(let y)): x == y
-        default: false
-        }
     }
 }
