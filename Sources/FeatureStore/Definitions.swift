@@ -166,12 +166,23 @@ public struct FeatureReference: Sendable, Codable, Hashable, CustomStringConvert
     /// Parses a list of references, throwing on the first malformed one.
     public static func parseList(_ items: [String]) throws -> [FeatureReference] {
         try items.map { item in
-            guard let ref = FeatureReference(parsing: item.trimmingCharacters(in: .whitespaces)) else {
+            guard let ref = FeatureReference(parsing: trimmingSpaces(item)) else {
                 throw FeatureStoreError.badRequest(
                     field: "features", message: "'\(item)' is not a feature reference; write it as VIEW:FEATURE")
             }
             return ref
         }
+    }
+
+    /// `text` without leading and trailing spaces and tabs (what requests may pad names with).
+    static func trimmingSpaces(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        // Foundation's CharacterSet.whitespaces: tab and the space separators (Zs).
+        func blank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || (c.value > 0x7F && c.properties.generalCategory == .spaceSeparator) }
+        guard let first = scalars.first, let last = scalars.last, blank(first) || blank(last) else { return text }
+        guard let start = scalars.firstIndex(where: { !blank($0) }) else { return "" }
+        let end = scalars.lastIndex(where: { !blank($0) })!
+        return String(scalars[start...end])
     }
 
     public var description: String { "\(view):\(feature)" }

@@ -4,8 +4,9 @@ import NIOCore
 
 /// The HTTP feature server: Feast's `POST /get-online-features`, plus `GET /health`.
 ///
-/// Binds 127.0.0.1 unless told otherwise. Lookups run on the request's event loop: a read
-/// is a few SQLite point queries (microseconds), cheaper than hopping to another thread.
+/// Binds 127.0.0.1 unless told otherwise. `run` serves on a plain SwiftNIO listener that answers
+/// each request on its event loop (see `OnlineHTTPHandler`); `application()` is the same API as a
+/// Hummingbird application, for embedding and for tests.
 public struct FeatureServer: Sendable {
     public let store: LocalFeatureStore
     /// Largest accepted request body.
@@ -26,8 +27,11 @@ public struct FeatureServer: Sendable {
             } catch {
                 return Self.json(413, OnlineJSON.error(field: "body", message: "larger than \(limit) bytes"))
             }
-            let (status, json) = OnlineJSON.handle(Data(body.readableBytesView), store: store)
-            return Self.json(status, json)
+            let (status, json) = body.withUnsafeReadableBytes { OnlineJSON.handle(bytes: $0, store: store) }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            return Response(
+                status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
         }
         router.get("/health") { _, _ -> Response in
             Self.json(200, "{\"status\":\"ok\"}")
@@ -54,8 +58,28 @@ public struct FeatureServer: Sendable {
         )
     }
 
-    /// Serves until the task is cancelled or the process gets SIGINT/SIGTERM.
+    /// Serves until the task is cancelled or the process gets SIGINT/SIGTERM, on the NIO listener
+    /// (`OnlineHTTPHandler`: answered on the event loop, no hop to the task pool; same routes and
+    /// JSON as `router()`). Port 0 picks a free port; `onRunning` gets the bound one.
     public func run(host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await application(host: host, port: port, onRunning: onRunning).runService()
+        let channel = try await bindListener(host: host, port: port)
+        await onRunning(channel.localAddress?.port ?? port)
+        let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { channel.close(promise: nil) }
+            source.resume()
+            return source
+        }
+        defer {
+            for source in signals { source.cancel() }
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
+        try await withTaskCancellationHandler {
+            try await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
     }
 }

@@ -63,6 +63,19 @@ public enum FeatureValue: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { jsonText }
 
+    /// Appends the value as JSON text (what `jsonText` gives, without the intermediate string).
+    @inline(__always)
+    func writeJSON(into out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .int(let i): appendDecimal(i, to: &out)
+        case .double(let d):
+            if d.isFinite { out.append(contentsOf: FeatureValue.shortest(d).utf8) } else { out.append(contentsOf: "null".utf8) }
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .string(let s): JSONText.quote(s, into: &out)
+        }
+    }
+
     /// Shortest text that reads back as the same double (`57.258116`, `1e-07`, `3.0`).
     static func shortest(_ d: Double) -> String {
         d.description
@@ -71,6 +84,19 @@ public enum FeatureValue: Sendable, Hashable, CustomStringConvertible {
 
 /// Minimal JSON text helpers for the writers that build output byte by byte.
 enum JSONText {
+    /// Appends `s` as a JSON string literal.
+    static func quote(_ s: String, into out: inout [UInt8]) {
+        out.append(0x22)
+        var clean = true
+        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { clean = false; break }
+        if clean {
+            out.append(contentsOf: s.utf8)
+        } else {
+            out.append(contentsOf: quote(s).utf8.dropFirst().dropLast())
+        }
+        out.append(0x22)
+    }
+
     static func quote(_ s: String) -> String {
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)

@@ -10,21 +10,24 @@ import Synchronization
 public final class LocalFeatureStore: Sendable {
     public let directory: String
     let pool: DatabasePool
+    /// The online read path: its own pooled SQLite handles and compiled request plans.
+    let reader: OnlineReader
+    let plans = Mutex<[OnlinePlanKey: OnlinePlan]>([:])
     let clock: @Sendable () -> Int64
     private let cache = Mutex(Cache())
 
     struct Cache {
         var generation: Int64 = -1
         var definitions = Definitions()
-        /// Feature name → position in the stored payload, per layout id.
-        var layouts: [Int64: [String: Int]] = [:]
     }
 
     /// Opens (creating when needed) the store in `directory`.
     /// - Parameter clock: now, in microseconds since the epoch; tests pass a fixed one.
     public init(directory: String, clock: @escaping @Sendable () -> Int64 = Timestamp.now) throws {
         self.directory = directory
-        self.pool = try StoreDatabase.open(directory: directory)
+        let pool = try StoreDatabase.open(directory: directory)
+        self.pool = pool
+        self.reader = OnlineReader(path: pool.path)
         self.clock = clock
     }
 
@@ -45,11 +48,37 @@ public final class LocalFeatureStore: Sendable {
     func currentDefinitions(_ db: Database) throws -> Definitions {
         let generation = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'generation'")) ?? 0
         if let hit = cache.withLock({ $0.generation == generation ? $0.definitions : nil }) { return hit }
-        var defs = Definitions()
-        let decoder = JSONDecoder()
-        for row in try Row.fetchAll(db, sql: "SELECT kind, name, body FROM definitions") {
+        var rows: [(kind: String, body: String)] = []
+        for row in try Row.fetchAll(db, sql: "SELECT kind, body FROM definitions") {
             let kind: String = row["kind"]
             let body: String = row["body"]
+            rows.append((kind, body))
+        }
+        return try remember(Self.decodeDefinitions(rows), generation: generation)
+    }
+
+    /// The definitions at `generation`, read on an online reader connection when not cached.
+    func definitions(generation: Int64, _ conn: ReaderConnection) throws -> Definitions {
+        if let hit = cache.withLock({ $0.generation == generation ? $0.definitions : nil }) { return hit }
+        var rows: [(kind: String, body: String)] = []
+        try conn.query("SELECT kind, body FROM definitions") { stmt in
+            rows.append((ReaderConnection.text(stmt, 0), ReaderConnection.text(stmt, 1)))
+        }
+        return try remember(Self.decodeDefinitions(rows), generation: generation)
+    }
+
+    private func remember(_ defs: Definitions, generation: Int64) -> Definitions {
+        cache.withLock {
+            $0.generation = generation
+            $0.definitions = defs
+        }
+        return defs
+    }
+
+    static func decodeDefinitions(_ rows: [(kind: String, body: String)]) throws -> Definitions {
+        var defs = Definitions()
+        let decoder = JSONDecoder()
+        for (kind, body) in rows {
             let data = Data(body.utf8)
             switch kind {
             case "entity": let e = try decoder.decode(Entity.self, from: data); defs.entities[e.name] = e
@@ -57,10 +86,6 @@ public final class LocalFeatureStore: Sendable {
             case "service": let s = try decoder.decode(FeatureService.self, from: data); defs.services[s.name] = s
             default: continue
             }
-        }
-        cache.withLock {
-            $0.generation = generation
-            $0.definitions = defs
         }
         return defs
     }
@@ -229,6 +254,10 @@ public final class LocalFeatureStore: Sendable {
         try storage {
             try pool.write { db in
                 try db.execute(sql: "INSERT OR IGNORE INTO layouts (view, names) VALUES (?, ?)", arguments: [view.name, namesJSON])
+                if db.changesCount > 0 {
+                    // Readers compile the layouts into their plans; tell them there is a new one.
+                    try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+                }
                 let layout = try Int64.fetchOne(
                     db, sql: "SELECT id FROM layouts WHERE view = ? AND names = ?", arguments: [view.name, namesJSON])!
                 let stmt = try db.makeStatement(
@@ -278,16 +307,5 @@ public final class LocalFeatureStore: Sendable {
         } catch {
             throw FeatureStoreError.storage(message: "\(error)")
         }
-    }
-
-    func layout(_ id: Int64, _ db: Database) throws -> [String: Int] {
-        if let hit = cache.withLock({ $0.layouts[id] }) { return hit }
-        guard let json = try String.fetchOne(db, sql: "SELECT names FROM layouts WHERE id = ?", arguments: [id]) else {
-            throw FeatureStoreError.storage(message: "online row refers to layout \(id), which is missing")
-        }
-        let names = try JSONDecoder().decode([String].self, from: Data(json.utf8))
-        let positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        cache.withLock { $0.layouts[id] = positions }
-        return positions
     }
 }

@@ -15,8 +15,8 @@ public enum OnlineJSON {
         public var fullFeatureNames: Bool
     }
 
-    /// Any JSON value, decoded strictly (a number is never taken for a bool).
-    enum AnyJSON: Decodable {
+    /// Any JSON value.
+    enum AnyJSON: Equatable {
         case null
         case bool(Bool)
         case int(Int64)
@@ -24,33 +24,17 @@ public enum OnlineJSON {
         case string(String)
         case array([AnyJSON])
         case object([String: AnyJSON])
-
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() {
-                self = .null
-            } else if let b = try? c.decode(Bool.self) {
-                self = .bool(b)
-            } else if let i = try? c.decode(Int64.self) {
-                self = .int(i)
-            } else if let d = try? c.decode(Double.self) {
-                self = .double(d)
-            } else if let s = try? c.decode(String.self) {
-                self = .string(s)
-            } else if let a = try? c.decode([AnyJSON].self) {
-                self = .array(a)
-            } else {
-                self = .object(try c.decode([String: AnyJSON].self))
-            }
-        }
     }
 
     /// Parses a request body; errors name the field at fault.
     public static func parseRequest(_ data: Data) throws -> Request {
-        let dict: [String: AnyJSON]
-        do {
-            dict = try JSONDecoder().decode([String: AnyJSON].self, from: data)
-        } catch {
+        try data.withUnsafeBytes { try parseRequest($0) }
+    }
+
+    /// Parses a request body from raw bytes (the server's path: no copies, no Foundation decoder).
+    static func parseRequest(_ bytes: UnsafeRawBufferPointer) throws -> Request {
+        var reader = JSONReader(bytes)
+        guard let top = reader.document(), case .object(let dict) = top else {
             throw FeatureStoreError.badRequest(field: "body", message: "expected a JSON object with \"features\" or \"feature_service\" and \"entities\"")
         }
         let known: Set<String> = ["features", "feature_service", "entities", "full_feature_names"]
@@ -113,20 +97,75 @@ public enum OnlineJSON {
 
     /// The response body.
     public static func encode(_ response: OnlineResponse) -> String {
-        var out = "{\"metadata\":{\"feature_names\":["
-        out += response.featureNames.map(JSONText.quote).joined(separator: ",")
-        out += "]},\"results\":["
-        for (i, col) in response.columns.enumerated() {
-            if i > 0 { out += "," }
-            out += "{\"values\":["
-            out += col.values.map(\.jsonText).joined(separator: ",")
-            out += "],\"statuses\":["
-            out += col.statuses.map { "\"\($0.rawValue)\"" }.joined(separator: ",")
-            out += "],\"event_timestamps\":["
-            out += col.eventTimestamps.map { "\"\(Timestamp.format($0))\"" }.joined(separator: ",")
-            out += "]}"
+        var out: [UInt8] = []
+        encode(response, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @inline(__always)
+    private static func append(_ status: FeatureStatus, to out: inout [UInt8]) {
+        let text: StaticString
+        switch status {
+        case .present: text = "\"PRESENT\""
+        case .nullValue: text = "\"NULL_VALUE\""
+        case .notFound: text = "\"NOT_FOUND\""
+        case .outsideMaxAge: text = "\"OUTSIDE_MAX_AGE\""
         }
-        return out + "]}"
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+    private static let epochText = Array("\"1970-01-01T00:00:00Z\"".utf8)
+
+    /// Writes the response body as bytes, straight from the response's arrays.
+    static func encode(_ response: OnlineResponse, into out: inout [UInt8]) {
+        let n = response.rowCount
+        out.reserveCapacity(out.count + 64 + response.featureNames.count * (80 + n * 48))
+        out.append(contentsOf: #"{"metadata":{"feature_names":["#.utf8)
+        for (i, name) in response.featureNames.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            JSONText.quote(name, into: &out)
+        }
+        out.append(contentsOf: #"]},"results":["#.utf8)
+        let keys = response.keyValues.count
+        for c in 0..<response.featureNames.count {
+            if c > 0 { out.append(0x2C) }
+            out.append(contentsOf: #"{"values":["#.utf8)
+            if c < keys {
+                for (r, v) in response.keyValues[c].enumerated() {
+                    if r > 0 { out.append(0x2C) }
+                    v.writeJSON(into: &out)
+                }
+                out.append(contentsOf: #"],"statuses":["#.utf8)
+                for r in 0..<n {
+                    if r > 0 { out.append(0x2C) }
+                    append(.present, to: &out)
+                }
+                out.append(contentsOf: #"],"event_timestamps":["#.utf8)
+                for r in 0..<n {
+                    if r > 0 { out.append(0x2C) }
+                    out.append(contentsOf: epochText)
+                }
+            } else {
+                let base = (c - keys) * n
+                for r in 0..<n {
+                    if r > 0 { out.append(0x2C) }
+                    response.values[base + r].writeJSON(into: &out)
+                }
+                out.append(contentsOf: #"],"statuses":["#.utf8)
+                for r in 0..<n {
+                    if r > 0 { out.append(0x2C) }
+                    append(response.statuses[base + r], to: &out)
+                }
+                out.append(contentsOf: #"],"event_timestamps":["#.utf8)
+                for r in 0..<n {
+                    if r > 0 { out.append(0x2C) }
+                    out.append(0x22)
+                    Timestamp.write(response.eventTimestamps[base + r], into: &out)
+                    out.append(0x22)
+                }
+            }
+            out.append(contentsOf: "]}".utf8)
+        }
+        out.append(contentsOf: "]}".utf8)
     }
 
     /// The body of a 400 answer: `{"error": {"field": …, "message": …}}`.
@@ -136,24 +175,199 @@ public enum OnlineJSON {
 
     /// Handles one request body: the HTTP status and the JSON to answer with.
     public static func handle(_ body: Data, store: LocalFeatureStore) -> (status: Int, body: String) {
+        let (status, bytes) = body.withUnsafeBytes { handle(bytes: $0, store: store) }
+        return (status, String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Handles one request body given as bytes; answers with the JSON bytes.
+    static func handle(bytes body: UnsafeRawBufferPointer, store: LocalFeatureStore) -> (status: Int, body: [UInt8]) {
         do {
             let req = try parseRequest(body)
             let resp = try store.onlineFeatures(
                 features: req.features, service: req.featureService, entities: req.entities, fullFeatureNames: req.fullFeatureNames)
-            return (200, encode(resp))
+            var out: [UInt8] = []
+            encode(resp, into: &out)
+            return (200, out)
         } catch let error as FeatureStoreError {
             switch error {
             case .badRequest(let field, let message):
-                return (400, self.error(field: field, message: message))
+                return (400, Array(self.error(field: field, message: message).utf8))
             case .unknownObject:
-                return (400, self.error(field: "features", message: error.description))
+                return (400, Array(self.error(field: "features", message: error.description).utf8))
             case .storage:
-                return (500, self.error(field: "store", message: error.description))
+                return (500, Array(self.error(field: "store", message: error.description).utf8))
             default:
-                return (400, self.error(field: "body", message: error.description))
+                return (400, Array(self.error(field: "body", message: error.description).utf8))
             }
         } catch {
-            return (500, self.error(field: "store", message: "\(error)"))
+            return (500, Array(self.error(field: "store", message: "\(error)").utf8))
         }
+    }
+}
+
+/// A small strict JSON reader for request bodies (RFC 8259): objects, arrays, strings with every
+/// escape, numbers (integers without fraction or exponent that fit 64 bits stay integers), true,
+/// false, null. Nesting deeper than 64 levels is refused rather than recursed into.
+struct JSONReader {
+    let p: UnsafeRawBufferPointer
+    var i = 0
+    var depth = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { p = bytes }
+
+    /// The whole body as one value; nil when it is not exactly one JSON value.
+    mutating func document() -> OnlineJSON.AnyJSON? {
+        guard let v = value() else { return nil }
+        skipSpace()
+        return i == p.count ? v : nil
+    }
+
+    @inline(__always) mutating func skipSpace() {
+        while i < p.count, p[i] == 0x20 || p[i] == 0x0A || p[i] == 0x0D || p[i] == 0x09 { i += 1 }
+    }
+
+    mutating func literal(_ text: StaticString) -> Bool {
+        let n = text.utf8CodeUnitCount
+        guard i + n <= p.count else { return false }
+        for k in 0..<n where p[i + k] != text.utf8Start[k] { return false }
+        i += n
+        return true
+    }
+
+    mutating func value() -> OnlineJSON.AnyJSON? {
+        skipSpace()
+        guard i < p.count else { return nil }
+        switch p[i] {
+        case 0x7B:  // {
+            guard depth < 64 else { return nil }
+            depth += 1
+            defer { depth -= 1 }
+            i += 1
+            var dict: [String: OnlineJSON.AnyJSON] = [:]
+            skipSpace()
+            if i < p.count, p[i] == 0x7D { i += 1; return .object(dict) }
+            while true {
+                skipSpace()
+                guard i < p.count, p[i] == 0x22, let key = string() else { return nil }
+                skipSpace()
+                guard i < p.count, p[i] == 0x3A else { return nil }
+                i += 1
+                guard let v = value() else { return nil }
+                dict[key] = v
+                skipSpace()
+                guard i < p.count else { return nil }
+                if p[i] == 0x2C { i += 1; continue }
+                if p[i] == 0x7D { i += 1; return .object(dict) }
+                return nil
+            }
+        case 0x5B:  // [
+            guard depth < 64 else { return nil }
+            depth += 1
+            defer { depth -= 1 }
+            i += 1
+            var items: [OnlineJSON.AnyJSON] = []
+            skipSpace()
+            if i < p.count, p[i] == 0x5D { i += 1; return .array(items) }
+            while true {
+                guard let v = value() else { return nil }
+                items.append(v)
+                skipSpace()
+                guard i < p.count else { return nil }
+                if p[i] == 0x2C { i += 1; continue }
+                if p[i] == 0x5D { i += 1; return .array(items) }
+                return nil
+            }
+        case 0x22:
+            return string().map { .string($0) }
+        case 0x74: return literal("true") ? .bool(true) : nil
+        case 0x66: return literal("false") ? .bool(false) : nil
+        case 0x6E: return literal("null") ? .null : nil
+        default:
+            return number()
+        }
+    }
+
+    mutating func number() -> OnlineJSON.AnyJSON? {
+        let start = i
+        var integral = true
+        scan: while i < p.count {
+            switch p[i] {
+            case 0x30...0x39, 0x2D: i += 1
+            case 0x2E, 0x65, 0x45, 0x2B: integral = false; i += 1
+            default: break scan
+            }
+        }
+        let span = UnsafeRawBufferPointer(rebasing: p[start..<i])
+        guard !span.isEmpty else { return nil }
+        let digits = span.assumingMemoryBound(to: UInt8.self)
+        guard JSONText.isNumber(digits.baseAddress!, digits.count) else { return nil }
+        let text = String(decoding: span, as: UTF8.self)
+        if integral, let v = Int64(text) { return .int(v) }
+        return Double(text).map { .double($0) }
+    }
+
+    /// A string starting at the opening quote.
+    mutating func string() -> String? {
+        i += 1
+        let start = i
+        // Fast path: no escapes.
+        while i < p.count, p[i] != 0x22, p[i] != 0x5C, p[i] >= 0x20 { i += 1 }
+        guard i < p.count else { return nil }
+        if p[i] == 0x22 {
+            let s = String(decoding: UnsafeRawBufferPointer(rebasing: p[start..<i]), as: UTF8.self)
+            i += 1
+            return s
+        }
+        var out = Array(UnsafeRawBufferPointer(rebasing: p[start..<i]))
+        while i < p.count {
+            let c = p[i]
+            if c == 0x22 { i += 1; return String(decoding: out, as: UTF8.self) }
+            guard c >= 0x20 else { return nil }
+            if c != 0x5C { out.append(c); i += 1; continue }
+            i += 1
+            guard i < p.count else { return nil }
+            let e = p[i]
+            i += 1
+            switch e {
+            case 0x22, 0x5C, 0x2F: out.append(e)
+            case 0x62: out.append(0x08)
+            case 0x66: out.append(0x0C)
+            case 0x6E: out.append(0x0A)
+            case 0x72: out.append(0x0D)
+            case 0x74: out.append(0x09)
+            case 0x75:
+                guard var scalar = hex4() else { return nil }
+                if scalar >= 0xD800, scalar < 0xDC00 {
+                    guard i + 1 < p.count, p[i] == 0x5C, p[i + 1] == 0x75 else { return nil }
+                    i += 2
+                    guard let low = hex4(), low >= 0xDC00, low < 0xE000 else { return nil }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if scalar >= 0xDC00, scalar < 0xE000 {
+                    return nil
+                }
+                guard let u = Unicode.Scalar(scalar) else { return nil }
+                out.append(contentsOf: String(Character(u)).utf8)
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    mutating func hex4() -> UInt32? {
+        guard i + 4 <= p.count else { return nil }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = p[i]
+            let d: UInt32
+            switch c {
+            case 0x30...0x39: d = UInt32(c - 0x30)
+            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
+            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
+            default: return nil
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
     }
 }

@@ -19,13 +19,37 @@ public struct OnlineColumn: Sendable, Equatable {
 }
 
 /// The answer to an online request, column by column (join keys first), as Feast's server returns it.
+///
+/// Stored flat (one array per field for all feature columns) so a lookup allocates a handful of
+/// arrays rather than three per feature; `columns` and `column(_:)` give the per-column view.
 public struct OnlineResponse: Sendable, Equatable {
     public var featureNames: [String]
-    public var columns: [OnlineColumn]
+    /// Entities in the request.
+    public var rowCount: Int
+    /// The join-key columns, as given.
+    var keyValues: [[FeatureValue]]
+    /// Feature columns, column after column (`column * rowCount + row`).
+    var values: [FeatureValue]
+    var statuses: [FeatureStatus]
+    var eventTimestamps: [Int64]
+
+    /// Every column: join keys (status PRESENT, no event time), then the features.
+    public var columns: [OnlineColumn] { (0..<featureNames.count).map(column(at:)) }
+
+    /// The column at `index` of `featureNames`.
+    public func column(at index: Int) -> OnlineColumn {
+        let n = rowCount
+        if index < keyValues.count {
+            return OnlineColumn(
+                values: keyValues[index], statuses: Array(repeating: .present, count: n), eventTimestamps: Array(repeating: 0, count: n))
+        }
+        let range = (index - keyValues.count) * n..<(index - keyValues.count + 1) * n
+        return OnlineColumn(values: Array(values[range]), statuses: Array(statuses[range]), eventTimestamps: Array(eventTimestamps[range]))
+    }
 
     /// The column named `name`, if any.
     public func column(_ name: String) -> OnlineColumn? {
-        featureNames.firstIndex(of: name).map { columns[$0] }
+        featureNames.firstIndex(of: name).map(column(at:))
     }
 }
 
@@ -67,113 +91,136 @@ extension LocalFeatureStore {
             }
         }
         let now = clock()
+        let key = OnlinePlanKey(features: features, service: service, fullFeatureNames: fullFeatureNames)
         return try storage {
-            try pool.read { db in
-                let defs = try self.currentDefinitions(db)
-                let refs = try defs.resolve(features: features, service: service)
-                var names = entities.names
-                var columns = entities.names.map { name in
-                    OnlineColumn(
-                        values: entities.columns[name]!, statuses: Array(repeating: .present, count: n),
-                        eventTimestamps: Array(repeating: 0, count: n))
-                }
-                // One pass per view: read each entity's row once, then pick the requested features.
-                var viewOrder: [String] = []
-                var byView: [String: [FeatureReference]] = [:]
-                for ref in refs {
-                    if byView[ref.view] == nil { viewOrder.append(ref.view) }
-                    byView[ref.view, default: []].append(ref)
-                }
-                var produced: [FeatureReference: OnlineColumn] = [:]
-                let stmt = try db.cachedStatement(sql: "SELECT event_ts, layout, payload FROM online WHERE view = ? AND entity_key = ?")
-                for viewName in viewOrder {
-                    let view = try defs.view(named: viewName)
-                    let keyNames = try defs.joinKeys(of: view)
-                    let keyTypes = try defs.joinKeyTypes(of: view)
-                    for k in keyNames where entities.columns[k] == nil {
-                        throw FeatureStoreError.badRequest(
-                            field: "entities", message: "feature view '\(viewName)' needs the join key '\(k)'; add it to entities")
+            try reader.read { conn in
+                let plan = try self.plan(key, conn)
+                let width = plan.names.count
+                var values = [FeatureValue](repeating: .null, count: width * n)
+                var statuses = [FeatureStatus](repeating: .notFound, count: width * n)
+                var stamps = [Int64](repeating: 0, count: width * n)
+                for group in plan.groups {
+                    var keyColumns: [[FeatureValue]] = []
+                    keyColumns.reserveCapacity(group.keyNames.count)
+                    for k in group.keyNames {
+                        guard let column = entities.columns[k] else {
+                            throw FeatureStoreError.badRequest(
+                                field: "entities", message: "feature view '\(group.view)' needs the join key '\(k)'; add it to entities")
+                        }
+                        keyColumns.append(column)
                     }
-                    let wanted = byView[viewName]!
-                    var cols = wanted.map { _ in
-                        OnlineColumn(
-                            values: Array(repeating: .null, count: n), statuses: Array(repeating: .notFound, count: n),
-                            eventTimestamps: Array(repeating: 0, count: n))
-                    }
-                    let ttl = view.ttlSeconds * Timestamp.microsPerSecond
-                    var layoutID: Int64 = -1
-                    var positions: [Int?] = []
+                    conn.bindView(group.view)
+                    var layoutID: Int64 = .min
+                    var layout = OnlinePlan.Layout(positions: [], needed: 0)
                     for row in 0..<n {
-                        let key = try Self.keyText(entities, keyNames, keyTypes, row)
-                        guard let key else { continue }
-                        let cursor = try Row.fetchCursor(stmt, arguments: [viewName, key])
-                        guard let found = try cursor.next() else { continue }
-                        let eventTs: Int64 = found[0]
-                        let layout: Int64 = found[1]
-                        if layout != layoutID {
-                            let stored = try self.layout(layout, db)
-                            positions = wanted.map { stored[$0.feature] }
-                            layoutID = layout
-                        }
-                        let needed = positions.reduce(0) { max($0, ($1 ?? -1) + 1) }
-                        guard needed > 0 else { continue }
-                        let decoded: [FeatureValue]? = try found.withUnsafeData(atIndex: 2) { data in
-                            data.flatMap { d in d.withUnsafeBytes { Payload.decode($0, count: needed) } }
-                        }
-                        guard let values = decoded else {
-                            throw FeatureStoreError.storage(message: "damaged online row for view '\(viewName)', key '\(key)'; materialize again")
-                        }
-                        let stale = ttl > 0 && now - eventTs > ttl
-                        for (c, pos) in positions.enumerated() {
-                            guard let pos else { continue }
-                            cols[c].eventTimestamps[row] = eventTs
-                            if stale {
-                                cols[c].statuses[row] = .outsideMaxAge
-                            } else if values[pos].isNull {
-                                cols[c].statuses[row] = .nullValue
-                            } else {
-                                cols[c].statuses[row] = .present
-                                cols[c].values[row] = values[pos]
+                        guard try Self.keyBytes(keyColumns, group, row, into: &conn.key) else { continue }
+                        _ = try conn.lookup { eventTs, storedLayout, payload in
+                            if storedLayout != layoutID {
+                                layout = try group.layouts[storedLayout] ?? self.unplannedLayout(storedLayout, group, conn)
+                                layoutID = storedLayout
+                            }
+                            guard layout.needed > 0 else { return }
+                            guard Payload.decode(payload, count: layout.needed, into: &conn.scratch) else {
+                                throw FeatureStoreError.storage(
+                                    message: "damaged online row for view '\(group.view)', key '\(String(decoding: conn.key, as: UTF8.self))'; materialize again")
+                            }
+                            let stale = group.ttlMicros > 0 && now - eventTs > group.ttlMicros
+                            for (c, pos) in layout.positions.enumerated() where pos >= 0 {
+                                let at = group.outputs[c] * n + row
+                                stamps[at] = eventTs
+                                let value = conn.scratch[pos]
+                                if stale {
+                                    statuses[at] = .outsideMaxAge
+                                } else if value.isNull {
+                                    statuses[at] = .nullValue
+                                } else {
+                                    statuses[at] = .present
+                                    values[at] = value
+                                }
                             }
                         }
                     }
-                    for (c, ref) in wanted.enumerated() { produced[ref] = cols[c] }
                 }
-                for ref in refs {
-                    names.append(ref.columnName(full: fullFeatureNames))
-                    columns.append(produced[ref]!)
-                }
-                return OnlineResponse(featureNames: names, columns: columns)
+                return OnlineResponse(
+                    featureNames: entities.names + plan.names, rowCount: n, keyValues: entities.names.map { entities.columns[$0]! },
+                    values: values, statuses: statuses, eventTimestamps: stamps)
             }
         }
     }
 
-    /// The canonical key text of entity `row` for a view; nil when a key value is null.
-    static func keyText(_ entities: EntityKeys, _ names: [String], _ types: [ValueType], _ row: Int) throws -> String? {
-        var parts: [String] = []
-        parts.reserveCapacity(names.count)
-        for (j, name) in names.enumerated() {
-            let v = entities.columns[name]![row]
-            switch v {
+    /// The compiled plan for a request shape, rebuilt when the definitions generation moved.
+    func plan(_ key: OnlinePlanKey, _ conn: ReaderConnection) throws -> OnlinePlan {
+        let generation = try conn.generation()
+        if let hit = plans.withLock({ $0[key] }), hit.generation == generation { return hit }
+        let defs = try definitions(generation: generation, conn)
+        let plan = try OnlinePlan.build(
+            features: key.features, service: key.service, fullFeatureNames: key.fullFeatureNames, definitions: defs,
+            generation: generation, connection: conn)
+        plans.withLock { plans in
+            if plans.count >= 256 { plans.removeAll(keepingCapacity: true) }
+            plans[key] = plan
+        }
+        return plan
+    }
+
+    /// A layout written after the plan was made (by a program that did not bump the generation).
+    func unplannedLayout(_ id: Int64, _ group: OnlinePlan.Group, _ conn: ReaderConnection) throws -> OnlinePlan.Layout {
+        var names: [String]?
+        try conn.query("SELECT names FROM layouts WHERE id = \(id)") { stmt in
+            names = try OnlinePlan.decodeNames(ReaderConnection.text(stmt, 0), layout: id)
+        }
+        guard let names else {
+            throw FeatureStoreError.storage(message: "online row refers to layout \(id), which is missing")
+        }
+        return group.layout(storing: names)
+    }
+
+    /// Writes the canonical key text of entity `row` into `out`; false when a key value is null.
+    @inline(__always)
+    static func keyBytes(_ columns: [[FeatureValue]], _ group: OnlinePlan.Group, _ row: Int, into out: inout [UInt8]) throws -> Bool {
+        out.removeAll(keepingCapacity: true)
+        for j in 0..<columns.count {
+            if j > 0 { out.append(0x1F) }  // KeySpace.separator
+            let type = group.keyTypes[j]
+            switch columns[j][row] {
             case .null:
-                return nil
+                return false
             case .int(let i):
-                parts.append(String(i))
-            case .double(let d) where types[j].isInteger && d.rounded() == d && abs(d) < 9e18:
-                parts.append(String(Int64(d)))
+                appendDecimal(i, to: &out)
+            case .double(let d) where type.isInteger && d.rounded() == d && abs(d) < 9e18:
+                appendDecimal(Int64(d), to: &out)
             case .string(let s):
-                if types[j].isInteger {
+                if type.isInteger {
                     guard case .int(let i)? = FeatureValue.parse(s, as: .int64) else {
-                        throw FeatureStoreError.badRequest(field: "entities.\(name)", message: "'\(s)' is not an integer key")
+                        throw FeatureStoreError.badRequest(field: "entities.\(group.keyNames[j])", message: "'\(s)' is not an integer key")
                     }
-                    parts.append(String(i))
+                    appendDecimal(i, to: &out)
                 } else {
-                    parts.append(s)
+                    out.append(contentsOf: s.utf8)
                 }
-            default:
-                throw FeatureStoreError.badRequest(field: "entities.\(name)", message: "\(v) is not a valid \(types[j].rawValue) key")
+            case let v:
+                throw FeatureStoreError.badRequest(
+                    field: "entities.\(group.keyNames[j])", message: "\(v) is not a valid \(type.rawValue) key")
             }
         }
-        return names.count == 1 ? parts[0] : parts.joined(separator: KeySpace.separator)
+        return true
+    }
+}
+
+/// Appends the decimal digits of `value` (as `String(value)` would write them).
+@inline(__always)
+func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+    if value == 0 { out.append(0x30); return }
+    var v = value.magnitude
+    if value < 0 { out.append(0x2D) }
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: enough for 20 digits
+    var count = 0
+    withUnsafeMutableBytes(of: &digits) { buf in
+        while v > 0 {
+            buf[23 - count] = UInt8(truncatingIfNeeded: v % 10) + 0x30
+            v /= 10
+            count += 1
+        }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[(24 - count)...]))
     }
 }

@@ -7,7 +7,8 @@ import GRDB
 /// - `definitions(kind, name, body)`: entities, views and services as JSON; `meta.generation`
 ///   changes on every definition write, so readers in any process notice and reload.
 /// - `online(view, entity_key, event_ts, created_ts, layout, payload)`: the latest row per
-///   entity; `payload` holds the values in the order of `layouts.names`.
+///   (view, entity), all its features in one compact `payload` (see `Payload`), in the order of
+///   `layouts.names`; a new layout bumps `meta.generation` too, so readers' compiled plans know it.
 /// - `materializations(view, start_ts, end_ts, rows, at)`: what was loaded when, for incremental runs.
 enum StoreDatabase {
     static func open(directory: String) throws -> DatabasePool {
@@ -86,16 +87,21 @@ enum Payload {
         return Data(out)
     }
 
-    /// Decodes the values at the given positions (others are skipped); nil when the bytes are damaged.
+    /// Decodes the first `count` values; nil when the bytes are damaged.
     static func decode(_ bytes: UnsafeRawBufferPointer, count: Int) -> [FeatureValue]? {
         var out: [FeatureValue] = []
+        return decode(bytes, count: count, into: &out) ? out : nil
+    }
+
+    /// Decodes the first `count` values into `out` (emptied first, capacity kept); false when the bytes are damaged.
+    static func decode(_ bytes: UnsafeRawBufferPointer, count: Int, into out: inout [FeatureValue]) -> Bool {
+        out.removeAll(keepingCapacity: true)
         out.reserveCapacity(count)
         var i = 0
         let n = bytes.count
         @inline(__always) func read64() -> UInt64? {
             guard i + 8 <= n else { return nil }
-            var v: UInt64 = 0
-            withUnsafeMutableBytes(of: &v) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[i..<i + 8])) }
+            let v = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
             i += 8
             return UInt64(littleEndian: v)
         }
@@ -104,22 +110,20 @@ enum Payload {
             i += 1
             switch tag {
             case 0: out.append(.null)
-            case 1: guard let v = read64() else { return nil }; out.append(.int(Int64(bitPattern: v)))
-            case 2: guard let v = read64() else { return nil }; out.append(.double(Double(bitPattern: v)))
+            case 1: guard let v = read64() else { return false }; out.append(.int(Int64(bitPattern: v)))
+            case 2: guard let v = read64() else { return false }; out.append(.double(Double(bitPattern: v)))
             case 3:
-                guard i + 4 <= n else { return nil }
-                var len: UInt32 = 0
-                withUnsafeMutableBytes(of: &len) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[i..<i + 4])) }
-                let l = Int(UInt32(littleEndian: len))
+                guard i + 4 <= n else { return false }
+                let l = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
                 i += 4
-                guard i + l <= n else { return nil }
+                guard i + l <= n else { return false }
                 out.append(.string(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[i..<i + l]), as: UTF8.self)))
                 i += l
             case 4: out.append(.bool(false))
             case 5: out.append(.bool(true))
-            default: return nil
+            default: return false
             }
         }
-        return out.count == count ? out : nil
+        return out.count == count
     }
 }

@@ -112,6 +112,32 @@ public enum Timestamp {
         return out + "Z"
     }
 
+    /// Appends `format(micros)` as bytes, without building a string (years 0–9999; others fall back).
+    static func write(_ micros: Int64, into out: inout [UInt8]) {
+        var seconds = micros / microsPerSecond
+        var frac = micros % microsPerSecond
+        if frac < 0 { frac += microsPerSecond; seconds -= 1 }
+        var days = seconds / 86400
+        var rem = seconds % 86400
+        if rem < 0 { rem += 86400; days -= 1 }
+        let (y, m, d) = civilFromDays(days)
+        guard y >= 0, y <= 9999 else { out.append(contentsOf: format(micros).utf8); return }
+        @inline(__always) func digits(_ v: Int64, _ count: Int) {
+            var div: Int64 = 1
+            for _ in 1..<count { div *= 10 }
+            var x = v
+            while div > 0 {
+                out.append(UInt8(truncatingIfNeeded: x / div) + 0x30)
+                x %= div
+                div /= 10
+            }
+        }
+        digits(y, 4); out.append(0x2D); digits(m, 2); out.append(0x2D); digits(d, 2); out.append(0x54)
+        digits(rem / 3600, 2); out.append(0x3A); digits(rem % 3600 / 60, 2); out.append(0x3A); digits(rem % 60, 2)
+        if frac != 0 { out.append(0x2E); digits(frac, 6) }
+        out.append(0x5A)
+    }
+
     /// Now, in microseconds since the epoch.
     public static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1e6).rounded()) }
 

@@ -3,6 +3,7 @@
 #   bash bench/features/run.sh [ENTITIES=25000] [ENTITY_ROWS=100000]
 # Needs the peer venv (/tmp/peers-venv, shared/peers/setup.sh --locked) and wrk for the HTTP part.
 # Writes JSON lines to $OUT/results.jsonl and peak-memory lines from /usr/bin/time -v.
+# Only the online latencies (in process and HTTP, with load average and CPU time): bench/features/online.sh.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 PEERS="${PEERS_DIR:-$HERE/../../../shared/peers}"
