@@ -138,6 +138,6 @@ func temporaryDirectory() -> URL {
     @Test func detachAndStopTogetherAreRefused() throws {
         #expect(throws: (any Error).self) { _ = try AgentCommand.parse(["--detach", "--stop"]) }
         let command = try AgentCommand.parse(["--data-dir", "/tmp/x"])
-        #expect(command.dataDir == "/tmp/x")
+        #expect(command.dataDirOption == "/tmp/x")
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MLInfraCore
 import Logging
 import ModelServing
 import ServiceLifecycle
@@ -15,9 +16,9 @@ public struct AgentCommand: AsyncParsableCommand {
         discussion: "Without options it runs in the foreground until SIGINT or SIGTERM. `--detach` starts it in the background (pid file and log under <data_dir>/serving/); `--stop` stops a background agent."
     )
 
-    @Option(name: .long, help: "The local provider's data_dir.")
-    public var dataDir: String = ".mlinfra"
-    @Option(name: .long, help: "The spec (reserved; the data directory is what the agent reads).")
+    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
+    public var dataDirOption: String?
+    @Option(name: .long, help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
     public var spec: String?
     @Flag(name: .long, help: "Start the agent in the background and return.")
     public var detach = false
@@ -42,7 +43,8 @@ public struct AgentCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let dataDirectory = resolveDataDirectory(dataDir, base: FileManager.default.currentDirectoryPath)
+        let dataDirectory: URL
+        do { dataDirectory = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
         let files = AgentProcess(dataDirectory: dataDirectory)
         if stop {
             if let pid = try files.stop() {

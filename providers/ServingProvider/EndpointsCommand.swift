@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MLInfraCore
 import Hummingbird
 import Logging
 import ModelServing
@@ -20,9 +21,9 @@ public struct EndpointsCommand: AsyncParsableCommand {
     }
 
     public struct Common: ParsableArguments {
-        @Option(name: .long, help: "The local provider's data_dir.")
-        public var dataDir: String = ".mlinfra"
-        @Option(name: .long, help: "The spec (reserved).")
+        @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
+        public var dataDirOption: String?
+        @Option(name: .long, help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
         public var spec: String?
         @Option(name: .long, help: "human or json.")
         public var format: Format = .human
@@ -30,7 +31,7 @@ public struct EndpointsCommand: AsyncParsableCommand {
 
         var store: ControlStore {
             get throws {
-                try ControlStore(directory: resolveDataDirectory(dataDir, base: FileManager.default.currentDirectoryPath).appendingPathComponent("serving"))
+                try ControlStore(directory: EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec).appendingPathComponent("serving"))
             }
         }
     }
