@@ -11,6 +11,8 @@ public struct FeatureServer: Sendable {
     public let store: LocalFeatureStore
     /// Largest accepted request body.
     public var maxBodyBytes: Int = 4 << 20
+    /// Event loops of the NIO listener (`run`); nil: one per core (NIO's shared group).
+    public var eventLoops: Int?
 
     public init(store: LocalFeatureStore) {
         self.store = store
