@@ -11,6 +11,8 @@ public struct FeatureServer: Sendable {
     public let store: LocalFeatureStore
     /// Largest accepted request body.
     public var maxBodyBytes: Int = 4 << 20
+    /// Event loops of the NIO listener (`run`); nil: one per core (NIO's shared group).
+    public var eventLoops: Int?
 
     public init(store: LocalFeatureStore) {
         self.store = store
@@ -60,10 +62,10 @@ public struct FeatureServer: Sendable {
 
     /// Serves until the task is cancelled or the process gets SIGINT/SIGTERM, on the NIO listener
     /// (`OnlineHTTPHandler`: answered on the event loop, no hop to the task pool; same routes and
-    /// JSON as `router()`). Port 0 picks a free port; `onRunning` gets the bound one.
+    /// JSON as `router()`). Port 0 picks a free port; `onRunning` gets the bound one. SIGINT and
+    /// SIGTERM stop it (it returns normally); they stay ignored afterwards, as the process is ending.
     public func run(host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let channel = try await bindListener(host: host, port: port)
-        await onRunning(channel.localAddress?.port ?? port)
         let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -71,11 +73,9 @@ public struct FeatureServer: Sendable {
             source.resume()
             return source
         }
-        defer {
-            for source in signals { source.cancel() }
-            signal(SIGINT, SIG_DFL)
-            signal(SIGTERM, SIG_DFL)
-        }
+        defer { for source in signals { source.cancel() } }
+        // Announced only once the signals are handled, so a supervisor may stop it right away.
+        await onRunning(channel.localAddress?.port ?? port)
         try await withTaskCancellationHandler {
             try await channel.closeFuture.get()
         } onCancel: {

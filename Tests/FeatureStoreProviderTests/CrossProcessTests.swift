@@ -72,4 +72,48 @@ import Testing
         #expect(status == 200)
         #expect(body.contains(#"{"values":[3],"statuses":["PRESENT"],"event_timestamps":["2024-01-02T12:00:00Z"]}"#))
     }
+
+    @Test(.timeLimit(.minutes(1))) func featuresServeStopsCleanlyOnSIGTERM() async throws {
+        let ws = Workspace()
+        let data = ws.path + "/state"
+        let store = try LocalFeatureStore(directory: data + "/features/main")
+        try store.apply(Entity(name: "customer", joinKeys: ["customer_id"]))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try Self.binary())
+        p.arguments = ["features", "serve", "--data-dir", data, "--port", "0"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Wait (off the task pool) for the "listening" line, then stop the server with SIGTERM.
+        let line: String = await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                var text = ""
+                while !text.contains("\n") {
+                    let chunk = out.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    text += String(decoding: chunk, as: UTF8.self)
+                }
+                c.resume(returning: text)
+            }
+        }
+        #expect(line.contains("listening on http://127.0.0.1:"), "\(line)")
+        // libdispatch registers signal sources asynchronously: a signal in the first instants after
+        // start can still find the plain SIG_IGN. Give it a moment, as a supervisor would.
+        try await Task.sleep(for: .milliseconds(300))
+        kill(p.processIdentifier, SIGTERM)
+        let status: Int32? = await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                for _ in 0..<200 where p.isRunning { usleep(50_000) }
+                guard !p.isRunning else {
+                    kill(p.processIdentifier, SIGKILL)
+                    c.resume(returning: nil)
+                    return
+                }
+                c.resume(returning: p.terminationReason == .exit ? p.terminationStatus : -p.terminationStatus)
+            }
+        }
+        #expect(status == 0, "still running 10 s after SIGTERM, or killed by it")
+    }
 }

@@ -21,7 +21,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"]),
     ]

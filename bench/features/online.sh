@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Online lookup latency only, in one command: in-process (fsbench online) and over HTTP (wrk, 8 connections).
 #   bash bench/features/online.sh [LOOKUPS=20000] [WRK_SECONDS=15]
+# FSBENCH_LOOPS=N: event loops of the server (default one per core); FSBENCH_NOW: the clock of the reads.
 # Uses the peer data in $DATA (generated with shared/peers/gen_data.py when missing, as run.sh does),
 # materializes it into a fresh store, then prints p50/p99 with the load average and CPU time beside them.
 # Targets (issue 4): 1 entity × 50 features < 50 µs p99; 100 entities × 3 features < 1 ms p99;
@@ -31,7 +32,7 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 import json, sys
 for line in sys.stdin:
     r = json.loads(line)
-    print(f"{r[\"step\"]:<13} p50 {r[\"p50_us\"]:8.1f} us   p99 {r[\"p99_us\"]:8.1f} us   p99.9 {r[\"p999_us\"]:8.1f} us   n {r[\"n\"]:>6}   wall {r[\"wall_s\"]:.2f} s  cpu {r[\"cpu_s\"]:.2f} s")
+    print("{step:<13} p50 {p50_us:8.1f} us   p99 {p99_us:8.1f} us   p99.9 {p999_us:8.1f} us   n {n:>6}   wall {wall_s:.2f} s   cpu {cpu_s:.2f} s".format(**r))
 '
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 

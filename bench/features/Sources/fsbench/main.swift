@@ -107,7 +107,10 @@ case "online":
 
 case "serve":
     let store = try LocalFeatureStore(directory: args[2], clock: { benchNow })
-    try await FeatureServer(store: store).run(port: Int(args[3])!) { port in
+    var server = FeatureServer(store: store)
+    // FSBENCH_LOOPS: event loops of the listener (default one per core).
+    server.eventLoops = ProcessInfo.processInfo.environment["FSBENCH_LOOPS"].flatMap { Int($0) }
+    try await server.run(port: Int(args[3])!) { port in
         emit(["step": "serving", "port": port])
     }
 
