@@ -103,7 +103,10 @@ public enum Timestamp {
         if rem < 0 { rem += 86400; days -= 1 }
         let (y, m, d) = civilFromDays(days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        var out = "\(y < 1000 ? String(repeating: "0", count: 4 - String(y).count) : "")\(y)-\(two(m))-\(two(d))T"
+        // ISO 8601: at least four year digits; years before 0 carry a minus sign before them.
+        let digits = String(y.magnitude)
+        let year = (y < 0 ? "-" : "") + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+        var out = "\(year)-\(two(m))-\(two(d))T"
         out += "\(two(rem / 3600)):\(two(rem % 3600 / 60)):\(two(rem % 60))"
         if frac != 0 {
             let f = String(frac)

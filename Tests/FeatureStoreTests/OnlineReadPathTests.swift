@@ -155,6 +155,14 @@ import Testing
             Timestamp.write(v, into: &out)
             #expect(String(decoding: out, as: UTF8.self) == Timestamp.format(v))
         }
+        // Years before 0 and far outside 0–9999 format without trapping, with a signed year.
+        #expect(Timestamp.format(-100_000_000_000_000_000).hasPrefix("-1199-"))
+        #expect(Timestamp.format(-62_198_755_200_000_000) == "-0001-01-01T00:00:00Z")
+        for v: Int64 in [.min, .max, -100_000_000_000_000_000] {
+            var out: [UInt8] = []
+            Timestamp.write(v, into: &out)
+            #expect(String(decoding: out, as: UTF8.self) == Timestamp.format(v))
+        }
         for v: Int64 in [0, 7, -7, 1234567890, .max, .min] {
             var out: [UInt8] = []
             appendDecimal(v, to: &out)
