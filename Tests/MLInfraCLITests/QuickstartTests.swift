@@ -104,6 +104,7 @@ import Testing
         let refused = try await h.run("plan", "--detailed-exitcode")
         #expect(refused.status == 1, "\(refused.out)\(refused.err)")
         #expect(refused.err.contains("`model_version.fraud_v1` would be deleted, but alias fraud_detector@staging (not managed by this spec) still points to it"), "\(refused.err)")
+        #expect(refused.err.contains("Move or remove alias fraud_detector@staging outside this spec first"), "\(refused.err)")
         // The managed alias moves off version 1 in this plan, so it is not named.
         #expect(!refused.err.contains("fraud_detector@production"), "\(refused.err)")
 
@@ -127,6 +128,17 @@ import Testing
         let held = try await h.run("plan", "--detailed-exitcode")
         #expect(held.status == 1, "\(held.out)\(held.err)")
         #expect(held.err.contains("`model_version.fraud_v2` would be deleted, but alias fraud_detector@production (`model_alias.fraud_production` in this spec) still points to it"), "\(held.err)")
+        #expect(held.err.contains("Change `version` of `model_alias.fraud_production` in this change"), "\(held.err)")
+
+        // Destroying everything deletes the managed alias with its version; an alias set outside
+        // the spec must be removed first, with the command the refusal points to.
+        #expect(try await h.run("models", "set-alias", "fraud_detector", "staging", "2").status == 0)
+        let blocked = try await h.run("destroy", "--auto-approve")
+        #expect(blocked.status == 1, "\(blocked.out)\(blocked.err)")
+        #expect(blocked.err.contains("alias fraud_detector@staging (not managed by this spec) still points to it"), "\(blocked.err)")
+        #expect(try await h.run("models", "delete-alias", "fraud_detector", "staging").status == 0)
+        let destroy = try await h.run("destroy", "--auto-approve")
+        #expect(destroy.status == 0, "\(destroy.out)\(destroy.err)")
     }
 
     @Test func engineCommandsFindTheSpecsDataDirectory() async throws {

@@ -10,7 +10,7 @@ public struct ModelsCommand: AsyncParsableCommand {
         commandName: "models",
         abstract: "Register, inspect and download model versions; move aliases; serve the registry's HTTP API.",
         subcommands: [
-            Register.self, List.self, Show.self, Download.self, History.self, SetAlias.self, Serve.self,
+            Register.self, List.self, Show.self, Download.self, History.self, SetAlias.self, DeleteAlias.self, Serve.self,
         ])
 
     public init() {}
@@ -192,6 +192,22 @@ extension ModelsCommand {
             } else {
                 print("\(name)@\(alias) → \(version)")
             }
+        }
+    }
+
+    struct DeleteAlias: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "delete-alias",
+            abstract: "Remove an alias (protected aliases change only through `mlinfra apply`).")
+
+        @OptionGroup var options: RegistryOptions
+        @Argument(help: "The model's name.") var name: String
+        @Argument(help: "The alias, e.g. staging.") var alias: String
+        @Option(help: "Why, for the audit log.") var reason: String?
+
+        func run() async throws {
+            try options.open().deleteAlias(name, alias, context: .command(reason: reason))
+            print("\(name)@\(alias) removed")
         }
     }
 
