@@ -93,14 +93,22 @@ public enum Timestamp {
         return seconds * microsPerSecond + micros
     }
 
-    /// `2024-01-01T00:00:00Z`, with `.ffffff` only when the time has a fraction of a second.
-    public static func format(_ micros: Int64) -> String {
+    /// Days since the epoch, seconds into that day and microseconds into that second, all
+    /// rounded towards the past (so times before 1970 split the same way).
+    @inline(__always)
+    static func split(_ micros: Int64) -> (days: Int64, seconds: Int64, micros: Int64) {
         var seconds = micros / microsPerSecond
         var frac = micros % microsPerSecond
         if frac < 0 { frac += microsPerSecond; seconds -= 1 }
         var days = seconds / 86400
         var rem = seconds % 86400
         if rem < 0 { rem += 86400; days -= 1 }
+        return (days, rem, frac)
+    }
+
+    /// `2024-01-01T00:00:00Z`, with `.ffffff` only when the time has a fraction of a second.
+    public static func format(_ micros: Int64) -> String {
+        let (days, rem, frac) = split(micros)
         let (y, m, d) = civilFromDays(days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         // ISO 8601: at least four year digits; years before 0 carry a minus sign before them.
@@ -117,12 +125,7 @@ public enum Timestamp {
 
     /// Appends `format(micros)` as bytes, without building a string (years 0–9999; others fall back).
     static func write(_ micros: Int64, into out: inout [UInt8]) {
-        var seconds = micros / microsPerSecond
-        var frac = micros % microsPerSecond
-        if frac < 0 { frac += microsPerSecond; seconds -= 1 }
-        var days = seconds / 86400
-        var rem = seconds % 86400
-        if rem < 0 { rem += 86400; days -= 1 }
+        let (days, rem, frac) = split(micros)
         let (y, m, d) = civilFromDays(days)
         guard y >= 0, y <= 9999 else { out.append(contentsOf: format(micros).utf8); return }
         @inline(__always) func digits(_ v: Int64, _ count: Int) {
