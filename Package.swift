@@ -173,15 +173,17 @@ let package = Package(
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),
         .testTarget(name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting"], exclude: ["golden"]),
         // Test only: a second process registering versions concurrently.
+        // A registry in a temporary directory, shared by the registry's test suites.
+        .target(name: "ModelRegistryTesting", dependencies: ["ModelRegistry"], path: "Tests/ModelRegistryTesting"),
         .executableTarget(name: "ModelRegistryWorker", dependencies: ["ModelRegistry"], path: "Tests/ModelRegistryWorker"),
         .testTarget(
             name: "ModelRegistryTests",
-            dependencies: ["ModelRegistry", "ModelRegistryWorker", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["ModelRegistry", "ModelRegistryTesting", "ModelRegistryWorker", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "ModelRegistryHTTPTests",
             dependencies: [
-                "ModelRegistry", "ModelRegistryHTTP",
+                "ModelRegistry", "ModelRegistryHTTP", "ModelRegistryTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import ModelRegistry
+import ModelRegistryTesting
 import ModelRegistryHTTP
 import Testing
 

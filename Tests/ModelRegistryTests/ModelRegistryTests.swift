@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import ModelRegistry
+import ModelRegistryTesting
 import Testing
 
 @Suite struct VersionRegistrationTests {
