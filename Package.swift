@@ -74,6 +74,7 @@ let package = Package(
         .target(
             name: "FeatureStore",
             dependencies: [
+                "MLInfraJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -101,7 +102,7 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
-                "ModelRegistry", "FeatureStore",
+                "ModelRegistry", "FeatureStore", "MLInfraJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -168,6 +169,7 @@ let package = Package(
         // Benchmarks (outside the test run).
         .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
         .executableTarget(name: "VectorBench", dependencies: ["VectorIndex"], path: "bench/vectors", exclude: ["run.sh", "peer_cpu.py"]),
+        .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
         .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),
 
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),

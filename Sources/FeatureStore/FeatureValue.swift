@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 
 /// One feature value, typed.
 public enum FeatureValue: Sendable, Hashable, CustomStringConvertible {
@@ -98,25 +99,10 @@ enum JSONText {
     }
 
     static func quote(_ s: String) -> String {
-        var out = "\""
+        var out = ""
         out.reserveCapacity(s.utf8.count + 2)
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if ch.value < 0x20 {
-                    let hex = String(ch.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(ch)
-                }
-            }
-        }
-        return out + "\""
+        JSONValue.quote(s, into: &out)
+        return out
     }
 
     /// Whether bytes are a number in JSON's grammar (so they can be copied into JSON as they are).

@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 
 /// The replica's request logic, apart from HTTP: parses a body, runs the model, writes the answer.
 public final class ReplicaHandler: Sendable {
@@ -145,15 +146,10 @@ public final class ReplicaHandler: Sendable {
         return out
     }
 
+    /// `s` escaped for use between JSON quotes.
     static func escape(_ s: String) -> String {
         var out = ""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default: if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
-            }
-        }
-        return out
+        JSONValue.quote(s, into: &out)
+        return String(out.dropFirst().dropLast())
     }
 }
