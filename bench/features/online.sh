@@ -20,8 +20,8 @@ if [ ! -f "$DATA/features/meta.json" ]; then
   "$PY" "$PEERS/gen_data.py" "$DATA" --only features --entities 25000 --entity-rows 100000
 fi
 TTL=$(python3 -c "import json;print(json.load(open('$DATA/features/meta.json'))['ttl_seconds_designed_for'])")
-(cd "$HERE" && swift build -c release --product fsbench >/dev/null)
-BIN="$HERE/.build/release/fsbench"
+(cd "$HERE/../.." && swift build -c release --product fsbench >/dev/null)
+BIN="$HERE/../../.build/release/fsbench"
 STORE="$OUT/store"
 rm -rf "$STORE"
 "$BIN" setup "$STORE" "$DATA/features/customer_features.csv" "$TTL"

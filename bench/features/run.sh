@@ -21,8 +21,8 @@ if [ ! -f "$DATA/features/meta.json" ]; then
 fi
 TTL=$("$PY" -c "import json;print(json.load(open('$DATA/features/meta.json'))['ttl_seconds_designed_for'])")
 
-(cd "$HERE" && swift build -c release --product fsbench >/dev/null)
-BIN="$HERE/.build/release/fsbench"
+(cd "$HERE/../.." && swift build -c release --product fsbench >/dev/null)
+BIN="$HERE/../../.build/release/fsbench"
 STORE="$OUT/store"
 rm -rf "$STORE"
 "$BIN" setup "$STORE" "$DATA/features/customer_features.csv" "$TTL" | tee -a "$RES"
