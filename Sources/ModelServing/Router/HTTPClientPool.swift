@@ -133,7 +133,12 @@ public final class HTTPClientPool: Sendable {
         let deadline = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
             channel.pipeline.fireUserInboundEventTriggered(ExchangeHandler.TimedOut(seconds: timeout))
         }
-        channel.writeAndFlush(ExchangeHandler.Exchange(head: head, body: body, promise: promise), promise: nil)
+        // A kept-alive connection can close between `takeIdle` and this write; the write then
+        // fails (or reaches the handler after `channelInactive` was seen), and nothing else would
+        // complete the exchange: fail it here, as the request was not delivered.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in promise.fail(HTTPPoolError.closedBeforeResponse) }
+        channel.writeAndFlush(ExchangeHandler.Exchange(head: head, body: body, promise: promise), promise: written)
         let result: ExchangeHandler.Result
         do {
             result = try await promise.futureResult.get()
