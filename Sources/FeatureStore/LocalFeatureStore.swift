@@ -13,6 +13,8 @@ public final class LocalFeatureStore: Sendable {
     /// The online read path: its own pooled SQLite handles and compiled request plans.
     let reader: OnlineReader
     let plans = Mutex<[OnlinePlanKey: OnlinePlan]>([:])
+    /// The same plans found by the request's bytes (the feature server's path).
+    let rawPlans = Mutex<[RawPlanKey: OnlinePlan]>([:])
     let clock: @Sendable () -> Int64
     private let cache = Mutex(Cache())
 

@@ -8,17 +8,25 @@ import NIOPosix
 ///
 /// A lookup is a few SQLite point reads on a pooled handle — microseconds — so hopping to another
 /// thread would cost more than the work; here a request is parsed, looked up, encoded and written
-/// without leaving its loop. Routes and answers are those of `FeatureServer.router()`:
-/// `POST /get-online-features`, `GET /health`, JSON errors naming the field.
+/// without leaving its loop. Requests are read by NIO's HTTP decoder; the answer is written as one
+/// buffer (status line, headers and body) and flushed when the read is done, so a pipelined batch
+/// leaves in one write. Answers are in request order because each is written before the next
+/// request is read, which is what NIO's pipelining handler would otherwise enforce. Routes and
+/// answers are those of `FeatureServer.router()`: `POST /get-online-features`, `GET /health`,
+/// JSON errors naming the field.
 final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = ByteBuffer
 
     let store: LocalFeatureStore
     let limit: Int
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var tooLarge = false
+    /// A response was written and not yet flushed.
+    private var pending = false
+    /// The connection is closing (after a `Connection: close` answer or a malformed request).
+    private var closing = false
 
     init(store: LocalFeatureStore, limit: Int) {
         self.store = store
@@ -26,13 +34,16 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
             tooLarge = false
             body = nil
             if h.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: h.version, status: .continue))), promise: nil)
+                var buffer = context.channel.allocator.buffer(capacity: 32)
+                buffer.writeString(h.version.minor == 0 ? "HTTP/1.0 100 Continue\r\n\r\n" : "HTTP/1.1 100 Continue\r\n\r\n")
+                context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             }
         case .body(var chunk):
             guard !tooLarge else { return }
@@ -53,9 +64,23 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// A malformed request (NIO's error handler has answered 400 already): drop the connection.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfPending(context)
+        context.fireChannelReadComplete()
+    }
+
+    /// A malformed request: answer 400 (as NIO's protocol error handler would) and close.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        guard !closing else { return }
+        closing = true
+        guard error is HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 96)
+        buffer.writeString("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func answer(_ head: HTTPRequestHead) -> (Int, [UInt8]) {
@@ -74,23 +99,35 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Writes the whole answer as one buffer; flushed at the end of the read (or now, when closing).
     private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: Int, _ json: [UInt8]) {
         let keepAlive = request.isKeepAlive
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(4)
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(json.count))
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: status), headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        var buffer = context.channel.allocator.buffer(capacity: json.count)
+        let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
+        var buffer = context.channel.allocator.buffer(capacity: json.count + 128)
+        buffer.writeString(request.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeString("\(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(json.count)\r\n")
+        if !keepAlive {
+            buffer.writeString("Connection: close\r\n")
+        } else if request.version.minor == 0 {
+            buffer.writeString("Connection: keep-alive\r\n")
+        }
+        buffer.writeString("\r\n")
         buffer.writeBytes(json)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            pending = true
         } else {
+            closing = true
+            pending = false
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    private func flushIfPending(_ context: ChannelHandlerContext) {
+        if pending {
+            pending = false
+            context.flush()
         }
     }
 }
@@ -108,10 +145,22 @@ extension FeatureServer {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try channel.pipeline.syncOperations.addHandler(OnlineHTTPHandler(store: store, limit: limit))
                 }
             }
-        return try await bootstrap.bind(host: host, port: port).get()
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        // Keeps the WAL read slot the requests use held by the process, moved to the newest commit
+        // every 20 ms (`OnlineReader.holdReadLock`).
+        let reader = store.reader
+        reader.holdReadLock()
+        let refresh = channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(20)) { _ in
+            reader.holdReadLock()
+        }
+        channel.closeFuture.whenComplete { _ in
+            refresh.cancel()
+            reader.releaseReadLock()
+        }
+        return channel
     }
 }

@@ -115,17 +115,23 @@ public enum OnlineJSON {
     }
     private static let epochText = Array("\"1970-01-01T00:00:00Z\"".utf8)
 
-    /// Writes the response body as bytes, straight from the response's arrays.
-    static func encode(_ response: OnlineResponse, into out: inout [UInt8]) {
+    /// Writes the response body as bytes, straight from the response's arrays. `planNames`, when
+    /// given, is the features' part of `feature_names` already encoded (`OnlinePlan.encodedNames`).
+    static func encode(_ response: OnlineResponse, planNames: [UInt8]? = nil, into out: inout [UInt8]) {
         let n = response.rowCount
+        let keys = response.keyValues.count
         out.reserveCapacity(out.count + 64 + response.featureNames.count * (80 + n * 48))
         out.append(contentsOf: #"{"metadata":{"feature_names":["#.utf8)
         for (i, name) in response.featureNames.enumerated() {
+            if let planNames, i == keys {
+                if i > 0 { out.append(0x2C) }
+                out.append(contentsOf: planNames)
+                break
+            }
             if i > 0 { out.append(0x2C) }
             JSONText.quote(name, into: &out)
         }
         out.append(contentsOf: #"]},"results":["#.utf8)
-        let keys = response.keyValues.count
         for c in 0..<response.featureNames.count {
             if c > 0 { out.append(0x2C) }
             out.append(contentsOf: #"{"values":["#.utf8)
@@ -179,8 +185,17 @@ public enum OnlineJSON {
         return (status, String(decoding: bytes, as: UTF8.self))
     }
 
-    /// Handles one request body given as bytes; answers with the JSON bytes.
+    /// Handles one request body given as bytes; answers with the JSON bytes. The common request
+    /// takes the fast path (`ScannedRequest`); the rest, and every error, the full parser.
     static func handle(bytes body: UnsafeRawBufferPointer, store: LocalFeatureStore) -> (status: Int, body: [UInt8]) {
+        if let scanned = ScannedRequest.scan(body), let out = try? store.onlineJSON(scanned, body: body) {
+            return (200, out)
+        }
+        return handleFully(bytes: body, store: store)
+    }
+
+    /// `handle` through the full parser only.
+    static func handleFully(bytes body: UnsafeRawBufferPointer, store: LocalFeatureStore) -> (status: Int, body: [UInt8]) {
         do {
             let req = try parseRequest(body)
             let resp = try store.onlineFeatures(

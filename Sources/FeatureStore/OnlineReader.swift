@@ -19,6 +19,42 @@ final class OnlineReader: Sendable {
         self.keep = max(4, ProcessInfo.processInfo.activeProcessorCount * 2)
     }
 
+    /// A handle holding a read transaction open between `holdReadLock()` calls (see there).
+    private let anchor = Mutex<ReaderConnection?>(nil)
+
+    /// Starts (or restarts) a read transaction on a handle of its own and keeps it open.
+    ///
+    /// Each request's read transaction takes a shared lock on one of the WAL's read slots, which
+    /// costs SQLite's unix VFS two `fcntl` calls per request — unless another handle of the same
+    /// process already holds that slot, in which case SQLite only counts it. Held here on the
+    /// snapshot the requests would read, it makes their locks free. Requests still begin their own
+    /// transaction and see every commit at once; a writer's commit is unaffected. What the held
+    /// snapshot delays is the checkpoint of newer frames into the database file, so the server calls
+    /// this every few milliseconds (and `releaseReadLock()` when it stops): each call moves it to
+    /// the newest commit, where the requests' slot is.
+    func holdReadLock() {
+        anchor.withLock { held in
+            if held == nil { held = try? ReaderConnection(path: path) }
+            guard let conn = held else { return }
+            conn.end()
+            do {
+                try conn.begin()
+                _ = try conn.generation()  // the first read takes the snapshot and its slot
+            } catch {
+                conn.end()
+                held = nil
+            }
+        }
+    }
+
+    /// Ends the transaction `holdReadLock()` keeps open.
+    func releaseReadLock() {
+        anchor.withLock { held in
+            held?.end()
+            held = nil
+        }
+    }
+
     /// Runs `body` on a pooled connection inside one read transaction.
     func read<T>(_ body: (ReaderConnection) throws -> T) throws -> T {
         let conn = try idle.withLock { $0.popLast() } ?? ReaderConnection(path: path)
@@ -58,6 +94,8 @@ final class ReaderConnection: @unchecked Sendable {
         }
         sqlite3_busy_timeout(handle, 10_000)
         sqlite3_exec(handle, "PRAGMA query_only = 1", nil, nil, nil)
+        // Pages read through a memory map: no read call, no copy, one copy of the pages for all handles.
+        sqlite3_exec(handle, "PRAGMA mmap_size = 1073741824", nil, nil, nil)
         var prepared: [OpaquePointer] = []
         for sql in [
             "BEGIN", "COMMIT", "SELECT value FROM meta WHERE key = 'generation'",
@@ -199,11 +237,19 @@ final class OnlinePlan: Sendable {
     let generation: Int64
     /// Output column names of the features (join keys excluded), in request order.
     let names: [String]
+    /// `names` as JSON strings joined by commas, as the response's `feature_names` lists them.
+    let encodedNames: [UInt8]
     let groups: [Group]
 
     init(generation: Int64, names: [String], groups: [Group]) {
         self.generation = generation
         self.names = names
+        var encoded: [UInt8] = []
+        for (i, name) in names.enumerated() {
+            if i > 0 { encoded.append(0x2C) }
+            JSONText.quote(name, into: &encoded)
+        }
+        self.encodedNames = encoded
         self.groups = groups
     }
 

@@ -79,6 +79,12 @@ extension LocalFeatureStore {
     public func onlineFeatures(
         features: [FeatureReference]? = nil, service: String? = nil, entities: EntityKeys, fullFeatureNames: Bool = false
     ) throws -> OnlineResponse {
+        let key = OnlinePlanKey(features: features, service: service, fullFeatureNames: fullFeatureNames)
+        return try onlineFeatures(entities: entities) { conn in try self.plan(key, conn) }
+    }
+
+    /// Reads the features of the plan `planFor` finds (inside the read transaction) for each entity.
+    func onlineFeatures(entities: EntityKeys, plan planFor: (ReaderConnection) throws -> OnlinePlan) throws -> OnlineResponse {
         let n = entities.count
         guard n > 0 else { throw FeatureStoreError.badRequest(field: "entities", message: "no entity rows given") }
         for name in entities.names {
@@ -91,10 +97,9 @@ extension LocalFeatureStore {
             }
         }
         let now = clock()
-        let key = OnlinePlanKey(features: features, service: service, fullFeatureNames: fullFeatureNames)
         return try storage {
             try reader.read { conn in
-                let plan = try self.plan(key, conn)
+                let plan = try planFor(conn)
                 let width = plan.names.count
                 var values = [FeatureValue](repeating: .null, count: width * n)
                 var statuses = [FeatureStatus](repeating: .notFound, count: width * n)

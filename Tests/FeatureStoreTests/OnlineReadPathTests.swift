@@ -31,6 +31,33 @@ import Testing
         #expect(after.column("total_spend")!.eventTimestamps == [micros("2024-01-09T00:00:00Z")])
     }
 
+    /// The feature server keeps a read transaction open (`holdReadLock`) so the requests' WAL
+    /// locks cost no system call; requests must still see each commit at once, and moving the held
+    /// snapshot to the newest commit must let a checkpoint copy everything.
+    @Test func aHeldReadLockNeitherHidesCommitsNorKeepsFramesFromTheCheckpoint() throws {
+        let dir = TempDir()
+        let clock = ManualClock("2024-01-10T00:00:00Z")
+        let csv = dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,,8,1,1\n")
+        let reader = try makeStore(dir, csv: csv, clock: clock.read)
+        reader.reader.holdReadLock()
+        defer { reader.reader.releaseReadLock() }
+        let writer = try LocalFeatureStore(directory: reader.directory, clock: clock.read)
+        _ = try writer.materialize(start: 0, end: micros("2024-01-09T00:00:00Z"))
+        #expect(try MaterializationTests.spend(reader, [1]) == [.double(8)])
+        dir.write("f.csv", Self.header + "1,2024-01-09T00:00:00Z,,9,1,1\n")
+        _ = try writer.materialize(start: micros("2024-01-08T12:00:00Z"), end: micros("2024-01-09T00:00:00Z"))
+        #expect(try MaterializationTests.spend(reader, [1]) == [.double(9)])
+
+        // Held on the snapshot before the last commit, the lock keeps its frames in the WAL…
+        let stuck = try writer.pool.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        #expect(stuck.checkpointedFrameCount < stuck.walFrameCount)
+        // …until it moves to the newest commit, as the server does every 20 ms.
+        reader.reader.holdReadLock()
+        let done = try writer.pool.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        #expect(done.walFrameCount > 0 && done.checkpointedFrameCount == done.walFrameCount)
+        #expect(try MaterializationTests.spend(reader, [1]) == [.double(9)])
+    }
+
     @Test func readersRunningDuringMaterializationSeeWholeCommits() async throws {
         let dir = TempDir()
         // Every row has total_spend = txn_count = avg_basket, so a read mixing two rows would show.

@@ -76,7 +76,10 @@ case "online":
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
+    // FSBENCH_STEPS=a,b: run only these steps (for profiling one of them).
+    let only = ProcessInfo.processInfo.environment["FSBENCH_STEPS"].map { Set($0.split(separator: ",").map(String.init)) }
     func measure(_ label: String, reps: Int, _ body: (Int) throws -> Void) rethrows {
+        if let only, !only.contains(label) { return }
         for i in 0..<min(200, reps) { try body(i) }
         var lat: [Double] = []
         lat.reserveCapacity(reps)
@@ -95,6 +98,14 @@ case "online":
     }
     try measure("online_1x3", reps: lookups) { i in
         _ = try store.onlineFeatures(features: refs, entities: EntityKeys("customer_id", [.int(ids[i])]))
+    }
+    // The server's work for one request body, without the HTTP layer: parse, look up, encode.
+    let bodies = ids.map { id in
+        Data(#"{"features":["customer_stats:total_spend","customer_stats:txn_count","customer_stats:avg_basket"],"entities":{"customer_id":[\#(id)]}}"#.utf8)
+    }
+    try measure("online_json_1x3", reps: lookups) { i in
+        let (status, _) = OnlineJSON.handle(bodies[i], store: store)
+        precondition(status == 200)
     }
     let wideRefs = (0..<50).map { FeatureReference(view: "wide", feature: "f\($0)") }
     try measure("online_1x50", reps: lookups) { i in
