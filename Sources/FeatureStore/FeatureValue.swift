@@ -68,11 +68,11 @@ public enum FeatureValue: Sendable, Hashable, CustomStringConvertible {
     @inline(__always)
     func writeJSON(into out: inout [UInt8]) {
         switch self {
-        case .null: out.append(contentsOf: "null".utf8)
+        case .null: out.append(static: "null")
         case .int(let i): appendDecimal(i, to: &out)
         case .double(let d):
-            if d.isFinite { out.append(contentsOf: FeatureValue.shortest(d).utf8) } else { out.append(contentsOf: "null".utf8) }
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+            if d.isFinite { out.append(contentsOf: FeatureValue.shortest(d).utf8) } else { out.append(static: "null") }
+        case .bool(let b): out.append(static: b ? "true" : "false")
         case .string(let s): JSONText.quote(s, into: &out)
         }
     }
@@ -80,6 +80,14 @@ public enum FeatureValue: Sendable, Hashable, CustomStringConvertible {
     /// Shortest text that reads back as the same double (`57.258116`, `1e-07`, `3.0`).
     static func shortest(_ d: Double) -> String {
         d.description
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends the bytes of a literal (without going through `String`).
+    @inline(__always)
+    mutating func append(static text: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }
 

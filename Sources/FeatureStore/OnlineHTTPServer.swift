@@ -84,7 +84,7 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func answer(_ head: HTTPRequestHead) -> (Int, [UInt8]) {
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
+        let path = head.uri.firstIndex(of: "?").map { String(head.uri[..<$0]) } ?? head.uri
         switch (head.method, path) {
         case (.POST, "/get-online-features"):
             if tooLarge { return (413, Array(OnlineJSON.error(field: "body", message: "larger than \(limit) bytes").utf8)) }
@@ -102,10 +102,16 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Writes the whole answer as one buffer; flushed at the end of the read (or now, when closing).
     private func respond(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: Int, _ json: [UInt8]) {
         let keepAlive = request.isKeepAlive
-        let reason = HTTPResponseStatus(statusCode: status).reasonPhrase
         var buffer = context.channel.allocator.buffer(capacity: json.count + 128)
-        buffer.writeString(request.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        buffer.writeString("\(status) \(reason)\r\nContent-Type: application/json\r\nContent-Length: \(json.count)\r\n")
+        buffer.writeStaticString(request.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        if status == 200 {
+            buffer.writeStaticString("200 OK\r\n")
+        } else {
+            buffer.writeString("\(status) \(HTTPResponseStatus(statusCode: status).reasonPhrase)\r\n")
+        }
+        buffer.writeStaticString("Content-Type: application/json\r\nContent-Length: ")
+        buffer.writeString(String(json.count))
+        buffer.writeStaticString("\r\n")
         if !keepAlive {
             buffer.writeString("Connection: close\r\n")
         } else if request.version.minor == 0 {

@@ -121,7 +121,7 @@ public enum OnlineJSON {
         let n = response.rowCount
         let keys = response.keyValues.count
         out.reserveCapacity(out.count + 64 + response.featureNames.count * (80 + n * 48))
-        out.append(contentsOf: #"{"metadata":{"feature_names":["#.utf8)
+        out.append(static: #"{"metadata":{"feature_names":["#)
         for (i, name) in response.featureNames.enumerated() {
             if let planNames, i == keys {
                 if i > 0 { out.append(0x2C) }
@@ -131,21 +131,21 @@ public enum OnlineJSON {
             if i > 0 { out.append(0x2C) }
             JSONText.quote(name, into: &out)
         }
-        out.append(contentsOf: #"]},"results":["#.utf8)
+        out.append(static: #"]},"results":["#)
         for c in 0..<response.featureNames.count {
             if c > 0 { out.append(0x2C) }
-            out.append(contentsOf: #"{"values":["#.utf8)
+            out.append(static: #"{"values":["#)
             if c < keys {
                 for (r, v) in response.keyValues[c].enumerated() {
                     if r > 0 { out.append(0x2C) }
                     v.writeJSON(into: &out)
                 }
-                out.append(contentsOf: #"],"statuses":["#.utf8)
+                out.append(static: #"],"statuses":["#)
                 for r in 0..<n {
                     if r > 0 { out.append(0x2C) }
                     append(.present, to: &out)
                 }
-                out.append(contentsOf: #"],"event_timestamps":["#.utf8)
+                out.append(static: #"],"event_timestamps":["#)
                 for r in 0..<n {
                     if r > 0 { out.append(0x2C) }
                     out.append(contentsOf: epochText)
@@ -156,12 +156,12 @@ public enum OnlineJSON {
                     if r > 0 { out.append(0x2C) }
                     response.values[base + r].writeJSON(into: &out)
                 }
-                out.append(contentsOf: #"],"statuses":["#.utf8)
+                out.append(static: #"],"statuses":["#)
                 for r in 0..<n {
                     if r > 0 { out.append(0x2C) }
                     append(response.statuses[base + r], to: &out)
                 }
-                out.append(contentsOf: #"],"event_timestamps":["#.utf8)
+                out.append(static: #"],"event_timestamps":["#)
                 for r in 0..<n {
                     if r > 0 { out.append(0x2C) }
                     out.append(0x22)
@@ -169,9 +169,9 @@ public enum OnlineJSON {
                     out.append(0x22)
                 }
             }
-            out.append(contentsOf: "]}".utf8)
+            out.append(static: "]}")
         }
-        out.append(contentsOf: "]}".utf8)
+        out.append(static: "]}")
     }
 
     /// The body of a 400 answer: `{"error": {"field": …, "message": …}}`.

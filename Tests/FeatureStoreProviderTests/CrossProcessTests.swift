@@ -80,7 +80,9 @@ import Testing
         try store.apply(Entity(name: "customer", joinKeys: ["customer_id"]))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Self.binary())
-        p.arguments = ["features", "serve", "--data-dir", data, "--port", "0"]
+        let refused = try await Self.mlinfra(["features", "serve", "--data-dir", data, "--event-loops", "0"])
+        #expect(refused.status != 0 && refused.output.contains("--event-loops must be at least 1"), "\(refused.output)")
+        p.arguments = ["features", "serve", "--data-dir", data, "--port", "0", "--event-loops", "1"]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

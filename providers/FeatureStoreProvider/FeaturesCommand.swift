@@ -252,12 +252,20 @@ public struct FeaturesCommand: AsyncParsableCommand {
         @OptionGroup public var options: StoreOptions
         @Option(help: "Port to listen on (0 picks a free one).") public var port: Int = 6566
         @Option(help: "Address to bind.") public var host: String = "127.0.0.1"
+        @Option(help: "Threads answering requests (event loops); default one per core.") public var eventLoops: Int?
 
         public init() {}
 
+        public func validate() throws {
+            if let eventLoops, eventLoops < 1 {
+                throw ValidationError("--event-loops must be at least 1 (got \(eventLoops)); leave it out for one per core.")
+            }
+        }
+
         public func run() async throws {
             let store = try options.open()
-            let server = FeatureServer(store: store)
+            var server = FeatureServer(store: store)
+            server.eventLoops = eventLoops
             let host = self.host
             try await server.run(host: host, port: port) { bound in
                 print("Feature server listening on http://\(host):\(bound)/get-online-features")
