@@ -54,6 +54,17 @@ enum HistoricalRetrieval {
         var ends: [Int] = []
         var ts: [Int64] = []
         var keys: [[Int64]]
+
+        init(reserving count: Int, views: Int) {
+            offsets.reserveCapacity(count)
+            ends.reserveCapacity(count)
+            ts.reserveCapacity(count)
+            keys = (0..<views).map { _ in
+                var column: [Int64] = []
+                column.reserveCapacity(count)
+                return column
+            }
+        }
     }
 
     static func run(_ request: HistoricalRequest, definitions: Definitions, progress: ProgressHandler?) throws -> HistoricalSummary {
@@ -89,7 +100,7 @@ enum HistoricalRetrieval {
         let limit = max(tsCol, keyCols.flatMap { $0 }.max() ?? 0) + 1
         let base = entities.file.base
         let spaces = sources.map(\.keySpace)
-        let chunks = try entities.scanChunks(columns: Int.max, makeState: { EntityChunk(keys: Array(repeating: [], count: spaces.count)) }) {
+        let chunks = try entities.scanChunks(columns: Int.max, makeState: { EntityChunk(reserving: $0, views: spaces.count) }) {
             state, offset, fields in
             guard fields.count >= limit else { throw entities.shortRecord(at: offset, fields: fields.count) }
             let t = fields[tsCol]
@@ -163,65 +174,109 @@ enum HistoricalRetrieval {
         var headerStart = 0
         if entities.file.count >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF { headerStart = 3 }
         let columns = entities.header + outputNames
-        switch request.format {
-        case .csv:
+        if request.format == .csv {
             writer.append(base + headerStart, headerEnd - headerStart)
             for name in outputNames {
                 writer.byte(0x2C)
                 writer.string(FeatureValue.string(name).csvText)
             }
             writer.byte(0x0A)
-        case .jsonl:
-            break
         }
-        let keyNames = entities.header.map(JSONText.quote)
-        let featureKeyNames = outputNames.map(JSONText.quote)
-        var cells = [[CellRef]](repeating: [], count: sources.count)
-        var entityFields: [CSVField] = []
+        let rows = OutputRows(
+            format: request.format, entities: entities, offsets: offsets, ends: ends, sources: sources, winners: winners,
+            slots: featureIndex, order: outputOrder, keyNames: entities.header.map(JSONText.quote),
+            featureNames: outputNames.map(JSONText.quote))
+        // Rows are formatted in blocks on all cores, a few blocks at a time, and written in order:
+        // memory stays a few blocks' worth of output whatever the row count.
         let n = offsets.count
-        let step = max(1, n / 100)
-        for row in 0..<n {
-            if row % step == 0 { progress?("writing", Double(row) / Double(n)) }
-            for v in 0..<sources.count {
-                cells[v] = cellRefs(sources[v], winner: Int(winners[v][row]), slots: featureIndex[v])
+        let block = 16_384
+        let blocks = (n + block - 1) / block
+        let wave = max(1, ProcessInfo.processInfo.activeProcessorCount) * 2
+        var first = 0
+        while first < blocks {
+            progress?("writing", Double(first * block) / Double(max(1, n)))
+            let count = min(wave, blocks - first)
+            var buffers = [[UInt8]](repeating: [], count: count)
+            buffers.withUnsafeMutableBufferPointer { out in
+                let out = UnsafeSendable(out)
+                let start = first
+                DispatchQueue.concurrentPerform(iterations: count) { k in
+                    let lo = (start + k) * block
+                    rows.format(lo..<min(n, lo + block), into: &out.value[k])
+                }
             }
-            switch request.format {
-            case .csv:
-                writer.append(base + offsets[row], ends[row] - offsets[row])
-                for (v, slot) in outputOrder {
-                    writer.byte(0x2C)
-                    writeCSV(cells[v][slot], writer)
-                }
-                writer.byte(0x0A)
-            case .jsonl:
-                _ = CSVFile.scanRecord(base, entities.file.count, from: offsets[row], into: &entityFields, limit: Int.max)
-                writer.byte(0x7B)
-                for (i, f) in entityFields.enumerated() where i < keyNames.count {
-                    if i > 0 { writer.byte(0x2C) }
-                    writer.string(keyNames[i])
-                    writer.byte(0x3A)
-                    let p = base + f.innerStart
-                    let len = f.innerEnd - f.innerStart
-                    if len == 0 {
-                        writer.string("null")
-                    } else if !f.quoted, JSONText.isNumber(p, len) {
-                        writer.append(p, len)
-                    } else {
-                        writer.string(JSONText.quote(CSVFile.string(base, f)))
-                    }
-                }
-                for (k, (v, slot)) in outputOrder.enumerated() {
-                    writer.byte(0x2C)
-                    writer.string(featureKeyNames[k])
-                    writer.byte(0x3A)
-                    writeJSON(cells[v][slot], writer)
-                }
-                writer.string("}\n")
-            }
+            for buffer in buffers { buffer.withUnsafeBufferPointer { writer.append($0.baseAddress!, $0.count) } }
+            first += count
         }
         try writer.close()
         progress?("done", 1)
         return HistoricalSummary(entityRows: n, featureRows: sources.reduce(0) { $0 + $1.count }, matched: matched, columns: columns)
+    }
+
+    /// Formats output rows: the entity record as it is, then the winning feature cells.
+    /// Read-only once built, so blocks of rows are formatted on several threads at once.
+    private struct OutputRows: @unchecked Sendable {
+        // @unchecked Sendable: every property is immutable and the mapped files are read-only.
+        let format: HistoricalFormat
+        let entities: CSVFile
+        let offsets: [Int]
+        let ends: [Int]
+        let sources: [SourceRows]
+        let winners: [[Int32]]
+        /// Per view, the positions (in the view's features) of the requested features.
+        let slots: [[Int]]
+        /// The output columns in request order: which view, which of its requested features.
+        let order: [(view: Int, slot: Int)]
+        /// JSON-quoted names of the entity columns and of the output feature columns.
+        let keyNames: [String]
+        let featureNames: [String]
+
+        func format(_ range: Range<Int>, into out: inout [UInt8]) {
+            let base = entities.file.base
+            out.reserveCapacity((ends[range.upperBound - 1] - offsets[range.lowerBound]) * 2 + range.count * 16 * order.count)
+            var cells = [[CellRef]](repeating: [], count: sources.count)
+            for v in 0..<sources.count { cells[v] = Array(repeating: .null, count: slots[v].count) }
+            var fields: [CSVField] = []
+            var entityFields: [CSVField] = []
+            for row in range {
+                for v in 0..<sources.count {
+                    HistoricalRetrieval.cellRefs(sources[v], winner: Int(winners[v][row]), slots: slots[v], fields: &fields, into: &cells[v])
+                }
+                switch format {
+                case .csv:
+                    out.append(contentsOf: UnsafeBufferPointer(start: base + offsets[row], count: ends[row] - offsets[row]))
+                    for (v, slot) in order {
+                        out.append(0x2C)
+                        HistoricalRetrieval.writeCSV(cells[v][slot], &out)
+                    }
+                    out.append(0x0A)
+                case .jsonl:
+                    _ = entities.record(at: offsets[row], into: &entityFields, limit: Int.max)
+                    out.append(0x7B)
+                    for (i, f) in entityFields.enumerated() where i < keyNames.count {
+                        if i > 0 { out.append(0x2C) }
+                        out.append(contentsOf: keyNames[i].utf8)
+                        out.append(0x3A)
+                        let p = base + f.innerStart
+                        let len = f.innerEnd - f.innerStart
+                        if len == 0 {
+                            out.append(static: "null")
+                        } else if !f.quoted, JSONText.isNumber(p, len) {
+                            out.append(contentsOf: UnsafeBufferPointer(start: p, count: len))
+                        } else {
+                            JSONText.quote(CSVFile.string(base, f), into: &out)
+                        }
+                    }
+                    for (k, (v, slot)) in order.enumerated() {
+                        out.append(0x2C)
+                        out.append(contentsOf: featureNames[k].utf8)
+                        out.append(0x3A)
+                        HistoricalRetrieval.writeJSON(cells[v][slot], &out)
+                    }
+                    out.append(static: "}\n")
+                }
+            }
+        }
     }
 
     /// A feature cell to write: raw CSV bytes of the winning row, a typed value, or null.
@@ -231,48 +286,51 @@ enum HistoricalRetrieval {
         case value(FeatureValue)
     }
 
-    private static func cellRefs(_ src: SourceRows, winner: Int, slots: [Int]) -> [CellRef] {
-        guard winner >= 0 else { return Array(repeating: .null, count: slots.count) }
+    /// The cells of the requested features (`slots`) in the winning row, into `cells` (one per slot).
+    @inline(__always)
+    fileprivate static func cellRefs(_ src: SourceRows, winner: Int, slots: [Int], fields: inout [CSVField], into cells: inout [CellRef]) {
+        guard winner >= 0 else {
+            for i in cells.indices { cells[i] = .null }
+            return
+        }
         switch src.storage {
         case .table(let rows):
-            return slots.map { .value(rows[winner][$0]) }
+            for (i, s) in slots.enumerated() { cells[i] = .value(rows[winner][s]) }
         case .csv(let csv, let offsets, let columns):
-            var fields: [CSVField] = []
-            let limit = slots.map { columns[$0] }.max()! + 1
-            _ = CSVFile.scanRecord(csv.file.base, csv.file.count, from: offsets[winner], into: &fields, limit: limit)
-            return slots.map { s in
+            _ = csv.record(at: offsets[winner], into: &fields, limit: src.fieldLimit)
+            for (i, s) in slots.enumerated() {
                 let f = fields[columns[s]]
-                return .raw(csv.file.base + f.start, f.end - f.start, quoted: f.quoted, type: src.view.features[s].type)
+                cells[i] = .raw(csv.file.base + f.start, f.end - f.start, quoted: f.quoted, type: src.view.features[s].type)
             }
         }
     }
 
-    private static func writeCSV(_ cell: CellRef, _ w: OutputFile) {
+    fileprivate static func writeCSV(_ cell: CellRef, _ out: inout [UInt8]) {
         switch cell {
         case .null: break
-        case .raw(let p, let n, _, _): w.append(p, n)
-        case .value(let v): w.string(v.csvText)
+        case .raw(let p, let n, _, _): out.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+        case .value(let v): out.append(contentsOf: v.csvText.utf8)
         }
     }
 
-    private static func writeJSON(_ cell: CellRef, _ w: OutputFile) {
+    fileprivate static func writeJSON(_ cell: CellRef, _ out: inout [UInt8]) {
         switch cell {
         case .null:
-            w.string("null")
+            out.append(static: "null")
         case .value(let v):
-            w.string(v.jsonText)
+            v.writeJSON(into: &out)
         case .raw(let p, let n, let quoted, let type):
             let inner = quoted ? p + 1 : p
             let len = quoted ? n - 2 : n
             if len <= 0 {
-                w.string("null")
+                out.append(static: "null")
             } else if (type.isInteger || type == .float64 || type == .float32) && !quoted && JSONText.isNumber(inner, len) {
-                w.append(inner, len)
+                out.append(contentsOf: UnsafeBufferPointer(start: inner, count: len))
             } else if type == .string && quoted {
                 let f = CSVField(start: 0, end: n, quoted: true)
-                w.string(JSONText.quote(CSVFile.string(p, f)))
+                JSONText.quote(CSVFile.string(p, f), into: &out)
             } else {
-                w.string((FeatureValue.parse(inner, len, as: type) ?? .null).jsonText)
+                (FeatureValue.parse(inner, len, as: type) ?? .null).writeJSON(into: &out)
             }
         }
     }
@@ -298,6 +356,11 @@ final class OutputFile {
     }
 
     @inline(__always) func append(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        if n >= 1 << 16 {
+            flush()
+            _ = fwrite(p, 1, n, handle)
+            return
+        }
         buffer.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
         if buffer.count >= 1 << 20 { flush() }
     }

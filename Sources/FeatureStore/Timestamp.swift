@@ -17,6 +17,7 @@ public enum Timestamp {
     /// Parses `count` bytes at `p`; see `parse(_:)`.
     @inlinable
     public static func parse(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int64? {
+        if count == 20, let t = parseUTCSeconds(p) { return t }
         var n = count
         var s = p
         while n > 0, s[0] == 0x20 { s += 1; n -= 1 }
@@ -146,6 +147,35 @@ public enum Timestamp {
 
     /// Now, in microseconds since the epoch.
     public static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1e6).rounded()) }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` exactly (what most files hold), in one pass; nil for anything else,
+    /// which `parse` then reads in full.
+    @inline(__always) @usableFromInline
+    static func parseUTCSeconds(_ p: UnsafePointer<UInt8>) -> Int64? {
+        guard p[4] == 0x2D, p[7] == 0x2D, p[10] == 0x54, p[13] == 0x3A, p[16] == 0x3A, p[19] == 0x5A else { return nil }
+        var bad: UInt8 = 0
+        @inline(__always) func d(_ i: Int) -> Int64 {
+            let v = p[i] &- 0x30
+            bad |= v > 9 ? 1 : 0
+            return Int64(v)
+        }
+        let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)
+        let month = d(5) * 10 + d(6)
+        let day = d(8) * 10 + d(9)
+        let hour = d(11) * 10 + d(12)
+        let minute = d(14) * 10 + d(15)
+        let second = d(17) * 10 + d(18)
+        guard bad == 0, month >= 1, month <= 12, day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60,
+            second < 61
+        else { return nil }
+        let index = Int((year - 1900) * 12 + month - 1)
+        let days = index >= 0 && index < monthStarts.count ? monthStarts[index] + day - 1 : daysFromCivil(year, month, day)
+        return (days * 86400 + hour * 3600 + minute * 60 + second) * microsPerSecond
+    }
+
+    /// Days since the epoch of the first of each month from 1900 to 2199 (no divisions per row).
+    @usableFromInline
+    static let monthStarts: [Int64] = (0..<(300 * 12)).map { i in daysFromCivil(1900 + Int64(i / 12), Int64(i % 12) + 1, 1) }
 
     @usableFromInline
     static func daysIn(month: Int64, year: Int64) -> Int64 {

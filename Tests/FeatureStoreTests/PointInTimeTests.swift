@@ -178,13 +178,17 @@ import Testing
         #expect(dir.read("out.csv") == "customer_id,event_timestamp,total_spend,txn_count,avg_basket\n1,2024-01-02T00:00:00Z,2.5,2,3.0\n2,2024-01-02T00:00:00Z,,,\n")
     }
 
-    @Test func largeInputsTakeTheParallelPathAndAgreeWithASimpleScan() throws {
-        // Enough rows to use hash buckets and chunked parsing; compare with a brute-force rule.
+    /// Enough rows to use hash buckets and chunked parsing; compared with a brute-force rule.
+    /// 500 keys: about 120 rows per key (groups sorted by the standard sort); 30,000 keys over
+    /// 110,000 rows: the parallel partition and small groups sorted by insertion, plus one key
+    /// holding a tenth of the rows.
+    @Test(arguments: [(500, 60_000, false), (30_000, 110_000, true)])
+    func largeInputsTakeTheParallelPathAndAgreeWithASimpleScan(keys: Int, count: Int, skewed: Bool) throws {
         var rng = SystemRandomNumberGenerator()
         var features = Self.header
         var rows: [(Int, Int64, Int64, Int)] = []
-        for i in 0..<60_000 {
-            let id = Int.random(in: 0..<500, using: &rng)
+        for i in 0..<count {
+            let id = skewed && i % 10 == 0 ? 7 : Int.random(in: 0..<keys, using: &rng)
             let ts = Int64.random(in: 0..<86_400 * 10, using: &rng)
             let cts = ts + Int64.random(in: 0..<3, using: &rng)
             rows.append((id, ts, cts, i))
@@ -193,7 +197,7 @@ import Testing
         var entities = "customer_id,event_timestamp\n"
         var queries: [(Int, Int64)] = []
         for _ in 0..<20_000 {
-            let q = (Int.random(in: 0..<520, using: &rng), Int64.random(in: 0..<86_400 * 11, using: &rng))
+            let q = (Int.random(in: 0..<(keys + keys / 25), using: &rng), Int64.random(in: 0..<86_400 * 11, using: &rng))
             queries.append(q)
             entities += "\(q.0),\(q.1)\n"
         }

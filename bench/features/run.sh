@@ -29,14 +29,28 @@ rm -rf "$STORE"
 
 peak() { grep "Maximum resident" "$1" | awk -v t="$2" '{print "{\"tool\": \"" t "\", \"step\": \"peak_rss_kb\", \"value\": " $NF "}"}' | tee -a "$RES"; }
 
-# Historical retrieval: ours (CSV in, CSV out) and Feast (parquet in, DataFrame out), each in its own process.
-for i in 1 2 3; do
+# Historical retrieval: ours (CSV in, CSV out) and Feast (parquet in, DataFrame out), each in its own
+# process, taken in turns (ours, Feast, ours, …) so both see the same state of the machine; RUNS each.
+RUNS="${RUNS:-3}"
+for i in $(seq "$RUNS"); do
   /usr/bin/time -v "$BIN" historical "$STORE" "$DATA/features/entity_df.csv" "$OUT/historical.csv" 2> "$OUT/time_ours.txt" | tee -a "$RES"
   peak "$OUT/time_ours.txt" mlinfra
+  /usr/bin/time -v "$PY" "$HERE/feast_bench.py" historical "$DATA" "$OUT/feast-repo" 2> "$OUT/time_feast.txt" | grep '"step"' | tee -a "$RES"
+  peak "$OUT/time_feast.txt" feast
 done
 "$PY" "$HERE/check_oracle.py" "$DATA" "$OUT/historical.csv" | tee -a "$RES"
-/usr/bin/time -v "$PY" "$HERE/feast_bench.py" historical "$DATA" "$OUT/feast-repo" 2> "$OUT/time_feast.txt" | tee -a "$RES"
-peak "$OUT/time_feast.txt" feast
+python3 - "$RES" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+ours = [r["seconds"] for r in rows if r.get("step") == "historical" and "tool" not in r]
+feast = [r["seconds"] for r in rows if r.get("step") == "historical" and r.get("tool") == "feast"]
+ours_rss = max(r["value"] for r in rows if r.get("step") == "peak_rss_kb" and r["tool"] == "mlinfra")
+feast_rss = max(r["value"] for r in rows if r.get("step") == "peak_rss_kb" and r["tool"] == "feast")
+mo, mf = statistics.median(ours), statistics.median(feast)
+print(f"historical: mlinfra {' / '.join(f'{x:.3f}' for x in ours)} s (median {mo:.3f}), "
+      f"Feast {' / '.join(f'{x:.2f}' for x in feast)} s (median {mf:.2f}): {mf / mo:.1f}x faster (medians), "
+      f"{min(f / o for o, f in zip(ours, feast)):.1f}x in the worst pair; peak RSS {ours_rss / 1024:.0f} MB vs {feast_rss / 1024:.0f} MB")
+PY
 
 # Online, in process.
 "$BIN" online "$STORE" 20000 | tee -a "$RES"

@@ -1,5 +1,6 @@
 import FeatureStore
 import Foundation
+import Synchronization
 
 /// fsbench: drives the engine for bench/features/run.sh and prints one JSON line per measurement.
 ///
@@ -60,7 +61,13 @@ case "setup":
 case "historical":
     let store = try LocalFeatureStore(directory: args[2])
     let t = Date()
-    let s = try store.historical(HistoricalRequest(entitiesPath: args[3], features: refs, outputPath: args[4]))
+    // FSBENCH_PHASES=1: print when each phase of the retrieval starts (to stderr).
+    let phases = ProcessInfo.processInfo.environment["FSBENCH_PHASES"] != nil
+    let last = Mutex("")
+    let s = try store.historical(HistoricalRequest(entitiesPath: args[3], features: refs, outputPath: args[4])) { phase, _ in
+        guard phases, last.withLock({ previous in defer { previous = phase }; return previous != phase }) else { return }
+        FileHandle.standardError.write(Data(String(format: "%7.3f s  %@\n", Date().timeIntervalSince(t), phase).utf8))
+    }
     emit([
         "step": "historical", "seconds": Date().timeIntervalSince(t), "entity_rows": s.entityRows, "feature_rows": s.featureRows,
         "matched": s.matched["customer_stats"] ?? 0,
