@@ -189,9 +189,10 @@ enum HistoricalRetrieval {
         // Rows are formatted in blocks on all cores, a few blocks at a time, and written in order:
         // memory stays a few blocks' worth of output whatever the row count.
         let n = offsets.count
-        let block = 16_384
+        let wave = max(1, ProcessInfo.processInfo.activeProcessorCount) * 4
+        // Blocks of at most 16,384 rows; smaller when that fills a whole wave, so no core waits.
+        let block = max(1_024, min(16_384, (n + wave - 1) / wave))
         let blocks = (n + block - 1) / block
-        let wave = max(1, ProcessInfo.processInfo.activeProcessorCount) * 2
         var first = 0
         while first < blocks {
             progress?("writing", Double(first * block) / Double(max(1, n)))
