@@ -227,7 +227,6 @@ enum PointInTimeJoin {
         starts[buckets] = position
         // Placed straight into uninitialized memory: every slot is written exactly once.
         let rows = [Source.Row](unsafeUninitializedCapacity: position) { out, initialized in
-            adviseHugePages(out)
             counts.withUnsafeMutableBufferPointer { next in
                 let out = UnsafeSendable(out)
                 let next = UnsafeSendable(next)

@@ -344,7 +344,6 @@ func concatenate<T>(_ parts: [[T]]) -> [T] {
     for part in parts { offsets.append(offsets.last! + part.count) }
     let starts = offsets
     return [T](unsafeUninitializedCapacity: starts.last!) { buffer, count in
-        adviseHugePages(buffer)
         let out = UnsafeSendable(buffer)
         let input = UnsafeSendable(parts)
         let work: @Sendable (Int) -> Void = { k in
@@ -360,17 +359,4 @@ func concatenate<T>(_ parts: [[T]]) -> [T] {
         }
         count = starts.last!
     }
-}
-
-/// Asks the kernel to back `buffer` with huge pages where it can (transparent huge pages in
-/// `madvise` mode): a large array that is about to be written in full then costs a few page faults
-/// instead of one per 4 KiB. Call it before the first write; it changes nothing else.
-func adviseHugePages<T>(_ buffer: UnsafeMutableBufferPointer<T>) {
-    let huge = 2 << 20
-    let bytes = buffer.count * MemoryLayout<T>.stride
-    guard bytes >= 2 * huge, let base = buffer.baseAddress else { return }
-    let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
-    let end = (Int(bitPattern: base) + bytes) & ~(huge - 1)
-    guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
-    _ = madvise(p, end - start, MADV_HUGEPAGE)
 }
