@@ -138,16 +138,10 @@ enum HistoricalRetrieval {
                 }
             }
         }
-        var offsets: [Int] = []
-        var ends: [Int] = []
-        var times: [Int64] = []
-        var keys = [[Int64]](repeating: [], count: sources.count)
-        for c in chunks {
-            offsets += c.offsets
-            ends += c.ends
-            times += c.ts
-            for v in 0..<sources.count { keys[v] += c.keys[v] }
-        }
+        let offsets = concatenate(chunks.map(\.offsets))
+        let ends = concatenate(chunks.map(\.ends))
+        let times = concatenate(chunks.map(\.ts))
+        let keys = (0..<sources.count).map { v in concatenate(chunks.map { $0.keys[v] }) }
 
         var winners: [[Int32]] = []
         var matched: [String: Int] = [:]
