@@ -176,8 +176,7 @@ final class SourceRows: @unchecked Sendable {
         }
         let ts = concatenate(chunks.map(\.ts))
         let offsets = concatenate(chunks.map(\.offsets))
-        var cts = ctsCol == nil ? [] : concatenate(chunks.map(\.cts))
-        if ctsCol == nil { cts = [Int64](repeating: Int64.min, count: total) }
+        let cts = ctsCol == nil ? [Int64](repeating: Int64.min, count: total) : concatenate(chunks.map(\.cts))
         return SourceRows(
             view: view, keySpace: space, keys: keys, eventTimes: ts, createdTimes: cts,
             storage: .csv(csv, offsets: offsets, columns: featureCols))
