@@ -243,6 +243,11 @@ final class CSVFile: @unchecked Sendable {
         return lines == 0 ? 0 : (p - dataStart) / lines
     }
 
+    /// About how many data records the file holds, from the length of its first lines.
+    func estimatedRecords() -> Int {
+        (file.count - dataStart) / max(1, sampleRecordLength())
+    }
+
     /// The offsets where each of `parts` chunks of the data region starts, on record boundaries.
     private func chunkStarts(_ parts: Int) -> [Int] {
         let n = file.count - dataStart

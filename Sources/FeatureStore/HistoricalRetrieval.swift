@@ -143,13 +143,12 @@ enum HistoricalRetrieval {
         let times = concatenate(chunks.map(\.ts))
         let keys = (0..<sources.count).map { v in concatenate(chunks.map { $0.keys[v] }) }
 
-        var winners: [[Int32]] = []
+        var winners: [[Int]] = []
         var matched: [String: Int] = [:]
         for (v, src) in sources.enumerated() {
             progress?("joining \(src.view.name)", Double(v) / Double(sources.count))
             let w = PointInTimeJoin.winners(
-                featureKeys: src.keys, featureTimes: src.eventTimes, createdTimes: src.createdTimes,
-                entityKeys: keys[v], entityTimes: times, ttlMicros: src.view.ttlSeconds * Timestamp.microsPerSecond)
+                features: src.buckets, entityKeys: keys[v], entityTimes: times, ttlMicros: src.view.ttlSeconds * Timestamp.microsPerSecond)
             matched[src.view.name] = w.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
             winners.append(w)
         }
@@ -217,7 +216,7 @@ enum HistoricalRetrieval {
         let offsets: [Int]
         let ends: [Int]
         let sources: [SourceRows]
-        let winners: [[Int32]]
+        let winners: [[Int]]
         /// Per view, the positions (in the view's features) of the requested features.
         let slots: [[Int]]
         /// The output columns in request order: which view, which of its requested features.
@@ -235,7 +234,7 @@ enum HistoricalRetrieval {
             var entityFields: [CSVField] = []
             for row in range {
                 for v in 0..<sources.count {
-                    HistoricalRetrieval.cellRefs(sources[v], winner: Int(winners[v][row]), slots: slots[v], fields: &fields, into: &cells[v])
+                    HistoricalRetrieval.cellRefs(sources[v], winner: winners[v][row], slots: slots[v], fields: &fields, into: &cells[v])
                 }
                 switch format {
                 case .csv:
@@ -291,8 +290,8 @@ enum HistoricalRetrieval {
         switch src.storage {
         case .table(let rows):
             for (i, s) in slots.enumerated() { cells[i] = .value(rows[winner][s]) }
-        case .csv(let csv, let offsets, let columns):
-            _ = csv.record(at: offsets[winner], into: &fields, limit: src.fieldLimit)
+        case .csv(let csv, let columns):
+            _ = csv.record(at: winner, into: &fields, limit: src.fieldLimit)
             for (i, s) in slots.enumerated() {
                 let f = fields[columns[s]]
                 cells[i] = .raw(csv.file.base + f.start, f.end - f.start, quoted: f.quoted, type: src.view.features[s].type)

@@ -235,18 +235,11 @@ public final class LocalFeatureStore: Sendable {
         progress?("reading \(view.name)", 0)
         let rows = try SourceRows.load(view: view, definitions: defs)
         // Latest row per key inside the window: (ts, cts, file order) decides.
-        var best: [Int64: Int] = [:]
-        for i in 0..<rows.count {
-            let ts = rows.eventTimes[i]
-            guard ts >= start, ts <= end else { continue }
-            let k = rows.keys[i]
-            if let j = best[k] {
-                let a = (rows.eventTimes[j], rows.createdTimes[j])
-                let b = (ts, rows.createdTimes[i])
-                if b >= a { best[k] = i }
-            } else {
-                best[k] = i
-            }
+        var best: [Int64: PointInTimeJoin.FeatureRow] = [:]
+        rows.buckets.forEach { row in
+            guard row.ts >= start, row.ts <= end else { return }
+            if let held = best[row.key], (held.ts, held.cts, held.id) > (row.ts, row.cts, row.id) { return }
+            best[row.key] = row
         }
         let names = view.features.map(\.name)
         let namesJSON = String(decoding: try JSONEncoder().encode(names), as: UTF8.self)
@@ -274,11 +267,11 @@ public final class LocalFeatureStore: Sendable {
                                AND (excluded.payload IS NOT online.payload OR excluded.layout != online.layout))
                         """)
                 let step = max(1, total / 100)
-                for (n, (key, i)) in items.enumerated() {
+                for (n, (key, row)) in items.enumerated() {
                     if n % step == 0 { progress?("materializing \(view.name)", Double(n) / Double(max(1, total))) }
                     try stmt.execute(arguments: [
-                        view.name, rows.keySpace.text(of: key), rows.eventTimes[i], rows.createdTimes[i], layout,
-                        Payload.encode(rows.values(ofRow: i)),
+                        view.name, rows.keySpace.text(of: key), row.ts, row.cts, layout,
+                        Payload.encode(rows.values(ofRow: row.id)),
                     ])
                     written += db.changesCount
                 }

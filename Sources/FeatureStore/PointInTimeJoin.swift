@@ -6,15 +6,16 @@ import Foundation
 /// For each entity row (key, t) the winner is the feature row with the same key and the
 /// largest (event_ts, created_ts) such that `t - ttl <= event_ts <= t` (both ends inclusive;
 /// no lower bound when ttl is 0). A full tie goes to the row that comes last in the source,
-/// which is what a stable sort followed by "take the last" gives. Rows are partitioned by a
-/// hash of the key so that buckets sort and merge on all cores; memory is a few arrays the
-/// size of the inputs, never entity × feature products.
+/// which is the one with the largest row id (ids follow the source's order). Rows are
+/// partitioned by a hash of the key so that buckets sort and merge on all cores; memory is a
+/// few arrays the size of the inputs, never entity × feature products.
 enum PointInTimeJoin {
-    struct FeatureRow {
+    struct FeatureRow: BitwiseCopyable {
         var key: Int64
         var ts: Int64
         var cts: Int64
-        var index: Int32
+        /// Where the row is in its source: a byte offset in a CSV file, an index in a table's rows.
+        var id: Int
     }
 
     struct EntityRow {
@@ -23,12 +24,92 @@ enum PointInTimeJoin {
         var index: Int32
     }
 
+    /// Buckets for `count` feature rows: 256 on all cores when there are many, else one.
+    static func bucketBits(forRows count: Int) -> Int { count > 50_000 ? 8 : 0 }
+
+    /// Feature rows sorted into the join's buckets (the top `bits` of the key's hash) as they
+    /// are read, one row buffer per bucket; a file read in chunks has a writer per chunk.
+    /// Copies share the buffers, which are freed with the last copy.
+    struct BucketWriter: @unchecked Sendable {
+        // @unchecked Sendable: a writer is filled by one thread, then only read.
+        private final class Table {
+            let buffers: UnsafeMutablePointer<RowBuffer<FeatureRow>>
+            let count: Int
+
+            init(count: Int, reserving perBucket: Int) {
+                self.count = count
+                buffers = .allocate(capacity: count)
+                for b in 0..<count { (buffers + b).initialize(to: RowBuffer(reserving: perBucket)) }
+            }
+
+            deinit {
+                buffers.deinitialize(count: count)
+                buffers.deallocate()
+            }
+        }
+
+        let bits: Int
+        private let table: Table
+        private let buffers: UnsafeMutablePointer<RowBuffer<FeatureRow>>
+
+        /// A writer for about `expectedRows` rows (buffers grow past it).
+        init(bits: Int, expectedRows: Int) {
+            self.bits = bits
+            table = Table(count: 1 << bits, reserving: (expectedRows >> bits) * 5 / 4 + 16)
+            buffers = table.buffers
+        }
+
+        @inline(__always)
+        func append(_ row: FeatureRow) {
+            buffers[bits == 0 ? 0 : bucket(row.key, 64 - bits)].append(row)
+        }
+
+        func rows(inBucket b: Int) -> UnsafeBufferPointer<FeatureRow> { buffers[b].rows }
+
+        var count: Int { (0..<(1 << bits)).reduce(0) { $0 + buffers[$1].count } }
+    }
+
+    /// A source's feature rows in the join's buckets: bucket `b` is the rows of bucket `b` of
+    /// every writer. Built once per load, so a join only partitions its entity rows.
+    struct Buckets: Sendable {
+        let bits: Int
+        let count: Int
+        private let writers: [BucketWriter]
+
+        /// Writers that all use the same `bits`.
+        init(writers: [BucketWriter]) {
+            precondition(Set(writers.map(\.bits)).count <= 1, "writers of one source share their buckets")
+            self.writers = writers
+            bits = writers.first?.bits ?? 0
+            count = writers.reduce(0) { $0 + $1.count }
+        }
+
+        /// From row arrays: row `i` has key `keys[i]`, times `ts[i]` and `cts[i]`, and id `i`.
+        init(keys: [Int64], ts: [Int64], cts: [Int64]) {
+            let writer = BucketWriter(bits: bucketBits(forRows: keys.count), expectedRows: keys.count)
+            for i in keys.indices { writer.append(FeatureRow(key: keys[i], ts: ts[i], cts: cts[i], id: i)) }
+            self.init(writers: [writer])
+        }
+
+        /// The rows of bucket `b`, one run per writer.
+        func runs(ofBucket b: Int) -> [UnsafeBufferPointer<FeatureRow>] { writers.map { $0.rows(inBucket: b) } }
+
+        /// Every row, bucket by bucket.
+        func forEach(_ body: (FeatureRow) throws -> Void) rethrows {
+            for b in 0..<(1 << bits) {
+                for run in runs(ofBucket: b) {
+                    for row in run { try body(row) }
+                }
+            }
+        }
+    }
+
     @inline(__always)
     static func featureLess(_ a: FeatureRow, _ b: FeatureRow) -> Bool {
         if a.key != b.key { return a.key < b.key }
         if a.ts != b.ts { return a.ts < b.ts }
         if a.cts != b.cts { return a.cts < b.cts }
-        return a.index < b.index
+        return a.id < b.id
     }
 
     @inline(__always)
@@ -43,42 +124,27 @@ enum PointInTimeJoin {
         Int(truncatingIfNeeded: (UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(shift))
     }
 
-    /// For every entity row, the index of the winning feature row, or -1.
+    /// For every entity row, the id of the winning feature row, or -1.
     /// Entity keys equal to `KeySpace.noMatch` match nothing.
     ///
-    /// Both sides are partitioned by a hash of the key, twice: into up to 256 buckets on all
-    /// cores (each thread counts and places its own slice of the input), then each bucket, while
-    /// it is in cache, into groups of about 16 feature rows. Groups are sorted — by insertion
-    /// when small, by the standard sort when one key has many rows — and merged. Time stays
-    /// O(n log n) however the keys are skewed; memory is a few arrays the size of the inputs.
-    static func winners(
-        featureKeys: [Int64], featureTimes: [Int64], createdTimes: [Int64],
-        entityKeys: [Int64], entityTimes: [Int64], ttlMicros: Int64
-    ) -> [Int32] {
-        let large = featureKeys.count + entityKeys.count > 100_000
-        let bits = large ? 8 : 0
+    /// The entity rows are partitioned like the feature rows (into up to 256 buckets on all
+    /// cores); then each bucket, while it is in cache, into groups of about 16 feature rows.
+    /// Groups are sorted — by insertion when small, by the standard sort when one key has many
+    /// rows — and merged. Time stays O(n log n) however the keys are skewed; memory is a few
+    /// arrays the size of the inputs.
+    static func winners(features: Buckets, entityKeys: [Int64], entityTimes: [Int64], ttlMicros: Int64) -> [Int] {
+        let bits = features.bits
         let buckets = 1 << bits
-        let threads = large ? max(1, ProcessInfo.processInfo.activeProcessorCount) : 1
-
-        let (features, fStarts) = featureKeys.withUnsafeBufferPointer { keys in
-            featureTimes.withUnsafeBufferPointer { ts in
-                createdTimes.withUnsafeBufferPointer { cts in
-                    partition(FeatureSource(keys: keys, ts: ts, cts: cts), bits: bits, threads: threads)
-                }
-            }
-        }
+        let threads = bits == 0 ? 1 : max(1, ProcessInfo.processInfo.activeProcessorCount)
         let (entities, eStarts) = entityKeys.withUnsafeBufferPointer { keys in
             entityTimes.withUnsafeBufferPointer { ts in
-                partition(EntitySource(keys: keys, ts: ts), bits: bits, threads: threads)
+                partition(keys: keys, ts: ts, bits: bits, threads: threads)
             }
         }
-        var fRows = features
-        var eRows = entities
-        var result = [Int32](repeating: -1, count: entityKeys.count)
-        fRows.withUnsafeMutableBufferPointer { fBuf in
-            eRows.withUnsafeMutableBufferPointer { eBuf in
+        var result = [Int](repeating: -1, count: entityKeys.count)
+        withExtendedLifetime(features) {
+            entities.withUnsafeBufferPointer { eBuf in
                 result.withUnsafeMutableBufferPointer { rBuf in
-                    let f = UnsafeSendable(fBuf)
                     let e = UnsafeSendable(eBuf)
                     let r = UnsafeSendable(rBuf)
                     // A few runs of buckets per thread, each with scratch space of its own.
@@ -86,10 +152,9 @@ enum PointInTimeJoin {
                     let work: @Sendable (Int) -> Void = { part in
                         var scratch = Scratch()
                         for b in (buckets * part / parts)..<(buckets * (part + 1) / parts) {
-                            let es = UnsafeMutableBufferPointer(rebasing: e.value[eStarts[b]..<eStarts[b + 1]])
+                            let es = UnsafeBufferPointer(rebasing: e.value[eStarts[b]..<eStarts[b + 1]])
                             guard !es.isEmpty else { continue }
-                            let fs = UnsafeMutableBufferPointer(rebasing: f.value[fStarts[b]..<fStarts[b + 1]])
-                            joinBucket(fs, es, skip: bits, ttlMicros: ttlMicros, scratch: &scratch, into: r.value)
+                            joinBucket(features.runs(ofBucket: b), es, skip: bits, ttlMicros: ttlMicros, scratch: &scratch, into: r.value)
                         }
                     }
                     if threads == 1 {
@@ -103,8 +168,6 @@ enum PointInTimeJoin {
         return result
     }
 
-    /// Joins one bucket: groups its rows by the next bits of the key's hash (after the `skip`
-    /// bits that chose the bucket), sorts each group and merges group by group.
     /// Buffers a thread reuses from bucket to bucket.
     private struct Scratch {
         var features: [FeatureRow] = []
@@ -113,105 +176,90 @@ enum PointInTimeJoin {
         var next: [Int] = []
     }
 
+    /// Joins one bucket: groups its rows by the next bits of the key's hash (after the `skip`
+    /// bits that chose the bucket) into the scratch buffers, sorts each group and merges group
+    /// by group.
     private static func joinBucket(
-        _ fs: UnsafeMutableBufferPointer<FeatureRow>, _ es: UnsafeMutableBufferPointer<EntityRow>, skip: Int, ttlMicros: Int64,
-        scratch: inout Scratch, into result: UnsafeMutableBufferPointer<Int32>
+        _ fs: [UnsafeBufferPointer<FeatureRow>], _ es: UnsafeBufferPointer<EntityRow>, skip: Int, ttlMicros: Int64,
+        scratch: inout Scratch, into result: UnsafeMutableBufferPointer<Int>
     ) {
-        let wanted = max(1, fs.count / 16)
+        let wanted = max(1, fs.reduce(0) { $0 + $1.count } / 16)
         let bits = min(16, Int.bitWidth - (wanted - 1).leadingZeroBitCount)
-        guard bits > 0 else {
-            var fs = fs
-            var es = es
-            sortSmall(&fs, by: featureLess)
-            sortSmall(&es, by: entityLess)
-            merge(fs, es, ttlMicros: ttlMicros, into: result)
-            return
-        }
         let groups = 1 << bits
         @inline(__always) func group(_ key: Int64) -> Int {
-            Int(truncatingIfNeeded: ((UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) << UInt64(skip)) >> UInt64(64 - bits))
+            bits == 0 ? 0 : Int(truncatingIfNeeded: ((UInt64(bitPattern: key) &* 0x9E37_79B9_7F4A_7C15) << UInt64(skip)) >> UInt64(64 - bits))
         }
-        let fStarts = regroup(fs, groups: groups, copy: &scratch.features, starts: &scratch.starts, next: &scratch.next) { group($0.key) }
-        let eStarts = regroup(es, groups: groups, copy: &scratch.entities, starts: &scratch.starts, next: &scratch.next) { group($0.key) }
-        for g in 0..<groups where eStarts[g] < eStarts[g + 1] {
-            var gf = UnsafeMutableBufferPointer(rebasing: fs[fStarts[g]..<fStarts[g + 1]])
-            var ge = UnsafeMutableBufferPointer(rebasing: es[eStarts[g]..<eStarts[g + 1]])
-            sortSmall(&gf, by: featureLess)
-            sortSmall(&ge, by: entityLess)
-            merge(gf, ge, ttlMicros: ttlMicros, into: result)
+        let fStarts = regroup(fs, groups: groups, into: &scratch.features, starts: &scratch.starts, next: &scratch.next) { group($0.key) }
+        let eStarts = regroup([es], groups: groups, into: &scratch.entities, starts: &scratch.starts, next: &scratch.next) { group($0.key) }
+        scratch.features.withUnsafeMutableBufferPointer { fAll in
+            scratch.entities.withUnsafeMutableBufferPointer { eAll in
+                for g in 0..<groups where eStarts[g] < eStarts[g + 1] {
+                    var gf = UnsafeMutableBufferPointer(rebasing: fAll[fStarts[g]..<fStarts[g + 1]])
+                    var ge = UnsafeMutableBufferPointer(rebasing: eAll[eStarts[g]..<eStarts[g + 1]])
+                    sortSmall(&gf, by: featureLess)
+                    sortSmall(&ge, by: entityLess)
+                    merge(gf, ge, ttlMicros: ttlMicros, into: result)
+                }
+            }
         }
     }
 
-    /// Reorders `rows` in place so that rows of each group are together (counting sort through
-    /// `copy`); returns where each group starts, plus the end. `starts` and `next` are scratch.
+    /// The rows of `runs` put into `grouped` so that rows of each group are together (a
+    /// counting sort; the input stays as it is); returns where each group starts, plus the end.
+    /// `starts` and `next` are scratch.
     @inline(__always)
     private static func regroup<Row>(
-        _ rows: UnsafeMutableBufferPointer<Row>, groups: Int, copy: inout [Row], starts: inout [Int], next: inout [Int],
+        _ runs: [UnsafeBufferPointer<Row>], groups: Int, into grouped: inout [Row], starts: inout [Int], next: inout [Int],
         _ groupOf: (Row) -> Int
     ) -> [Int] {
         starts.removeAll(keepingCapacity: true)
         starts.append(contentsOf: repeatElement(0, count: groups + 1))
-        for row in rows { starts[groupOf(row) + 1] += 1 }
+        grouped.removeAll(keepingCapacity: true)
+        for rows in runs {
+            for row in rows { starts[groupOf(row) + 1] += 1 }
+            grouped.append(contentsOf: rows)  // sizes the buffer; every slot is overwritten below
+        }
         for g in 0..<groups { starts[g + 1] += starts[g] }
-        copy.removeAll(keepingCapacity: true)
-        copy.append(contentsOf: rows)
         next.removeAll(keepingCapacity: true)
         next.append(contentsOf: starts)
-        for row in copy {
-            let g = groupOf(row)
-            rows[next[g]] = row
-            next[g] += 1
+        grouped.withUnsafeMutableBufferPointer { out in
+            for rows in runs {
+                for row in rows {
+                    let g = groupOf(row)
+                    out[next[g]] = row
+                    next[g] += 1
+                }
+            }
         }
         return starts
     }
 
-    /// Rows to partition: a key per row (`KeySpace.noMatch` leaves the row out) and the row itself.
-    private protocol RowSource {
-        associatedtype Row
-        var count: Int { get }
-        func key(_ i: Int) -> Int64
-        func row(_ i: Int) -> Row
-    }
-
-    private struct FeatureSource: RowSource {
-        let keys: UnsafeBufferPointer<Int64>
-        let ts: UnsafeBufferPointer<Int64>
-        let cts: UnsafeBufferPointer<Int64>
-        var count: Int { keys.count }
-        @inline(__always) func key(_ i: Int) -> Int64 { keys[i] }
-        @inline(__always) func row(_ i: Int) -> FeatureRow { FeatureRow(key: keys[i], ts: ts[i], cts: cts[i], index: Int32(i)) }
-    }
-
-    private struct EntitySource: RowSource {
-        let keys: UnsafeBufferPointer<Int64>
-        let ts: UnsafeBufferPointer<Int64>
-        var count: Int { keys.count }
-        @inline(__always) func key(_ i: Int) -> Int64 { keys[i] }
-        @inline(__always) func row(_ i: Int) -> EntityRow { EntityRow(key: keys[i], ts: ts[i], index: Int32(i)) }
-    }
-
-    /// The rows of `source` grouped by bucket (the top `bits` of the key's hash), each thread
-    /// counting and then placing its own slice; and where each bucket starts, plus the end.
-    private static func partition<Source: RowSource>(_ source: Source, bits: Int, threads: Int) -> ([Source.Row], [Int]) {
+    /// The entity rows grouped by bucket (the top `bits` of the key's hash), each of `threads`
+    /// threads counting and then placing its own slice of the input; and where each bucket
+    /// starts, plus the end. Rows with the key `KeySpace.noMatch` are left out.
+    private static func partition(
+        keys: UnsafeBufferPointer<Int64>, ts: UnsafeBufferPointer<Int64>, bits: Int, threads: Int
+    ) -> ([EntityRow], [Int]) {
         let buckets = 1 << bits
-        let count = source.count
-        let input = UnsafeSendable(source)
+        let input = UnsafeSendable((keys, ts))
+        let slices = (0..<threads).map { t in (keys.count * t / threads)..<(keys.count * (t + 1) / threads) }
         @Sendable @inline(__always) func bucketOf(_ i: Int) -> Int {
-            let k = input.value.key(i)
+            let k = input.value.0[i]
             if k == KeySpace.noMatch { return -1 }
             return bits == 0 ? 0 : bucket(k, 64 - bits)
         }
-        let slice: @Sendable (Int) -> Range<Int> = { t in (count * t / threads)..<(count * (t + 1) / threads) }
+        func eachSlice(_ body: @Sendable (Int) -> Void) {
+            if threads == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: body) }
+        }
         var counts = [Int](repeating: 0, count: threads * buckets)  // [thread * buckets + bucket]
         counts.withUnsafeMutableBufferPointer { c in
             let c = UnsafeSendable(c)
-            let countSlice: @Sendable (Int) -> Void = { t in
-                for i in slice(t) {
+            eachSlice { t in
+                for i in slices[t] {
                     let b = bucketOf(i)
                     if b >= 0 { c.value[t * buckets + b] += 1 }
                 }
             }
-            if threads == 1 { countSlice(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: countSlice) }
         }
         // Bucket starts, and where each thread's rows of each bucket go.
         var starts = [Int](repeating: 0, count: buckets + 1)
@@ -226,19 +274,19 @@ enum PointInTimeJoin {
         }
         starts[buckets] = position
         // Placed straight into uninitialized memory: every slot is written exactly once.
-        let rows = [Source.Row](unsafeUninitializedCapacity: position) { out, initialized in
+        let rows = [EntityRow](unsafeUninitializedCapacity: position) { out, initialized in
             counts.withUnsafeMutableBufferPointer { next in
                 let out = UnsafeSendable(out)
                 let next = UnsafeSendable(next)
-                let place: @Sendable (Int) -> Void = { t in
-                    for i in slice(t) {
+                eachSlice { t in
+                    for i in slices[t] {
                         let b = bucketOf(i)
                         guard b >= 0 else { continue }
-                        (out.value.baseAddress! + next.value[t * buckets + b]).initialize(to: input.value.row(i))
+                        let row = EntityRow(key: input.value.0[i], ts: input.value.1[i], index: Int32(i))
+                        (out.value.baseAddress! + next.value[t * buckets + b]).initialize(to: row)
                         next.value[t * buckets + b] += 1
                     }
                 }
-                if threads == 1 { place(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: place) }
             }
             initialized = position
         }
@@ -269,7 +317,7 @@ enum PointInTimeJoin {
     @inline(__always)
     static func merge(
         _ fs: UnsafeMutableBufferPointer<FeatureRow>, _ es: UnsafeMutableBufferPointer<EntityRow>, ttlMicros: Int64,
-        into result: UnsafeMutableBufferPointer<Int32>
+        into result: UnsafeMutableBufferPointer<Int>
     ) {
         var fp = 0
         let nf = fs.count
@@ -290,7 +338,7 @@ enum PointInTimeJoin {
             if last >= 0 {
                 let w = fs[last]
                 if ttlMicros <= 0 || w.ts >= e.ts &- ttlMicros {
-                    result[Int(e.index)] = w.index
+                    result[Int(e.index)] = w.id
                 }
             }
         }

@@ -47,36 +47,33 @@ final class KeySpace: @unchecked Sendable {
     static let separator = "\u{1F}"
 }
 
-/// A feature view's source rows, loaded for joining: key, event time and created time per row,
-/// and a way back to the feature values of any row.
+/// A feature view's source rows, loaded for joining: key, event time, created time and id of
+/// every row, grouped into the join's buckets, and a way back to the feature values of a row.
 final class SourceRows: @unchecked Sendable {
     // @unchecked Sendable: immutable after `load`; the CSV mapping is read-only.
     enum Storage {
-        /// Values stay in the mapped CSV; `offsets[i]` is where row i's record starts.
-        case csv(CSVFile, offsets: [Int], columns: [Int])
-        /// Values read from a SQLite table, one array per row in the view's feature order.
+        /// Values stay in the mapped CSV; a row's id is the offset where its record starts.
+        case csv(CSVFile, columns: [Int])
+        /// Values read from a SQLite table, one array per row in the view's feature order; a
+        /// row's id is its index.
         case table([[FeatureValue]])
     }
 
     let view: FeatureView
     let keySpace: KeySpace
-    let keys: [Int64]
-    let eventTimes: [Int64]
-    let createdTimes: [Int64]
+    let buckets: PointInTimeJoin.Buckets
     let storage: Storage
     /// Fields to scan of a CSV record to reach every feature column.
     let fieldLimit: Int
 
-    var count: Int { keys.count }
+    var count: Int { buckets.count }
 
-    private init(view: FeatureView, keySpace: KeySpace, keys: [Int64], eventTimes: [Int64], createdTimes: [Int64], storage: Storage) {
+    private init(view: FeatureView, keySpace: KeySpace, buckets: PointInTimeJoin.Buckets, storage: Storage) {
         self.view = view
         self.keySpace = keySpace
-        self.keys = keys
-        self.eventTimes = eventTimes
-        self.createdTimes = createdTimes
+        self.buckets = buckets
         self.storage = storage
-        if case .csv(_, _, let columns) = storage { fieldLimit = (columns.max() ?? 0) + 1 } else { fieldLimit = 0 }
+        if case .csv(_, let columns) = storage { fieldLimit = (columns.max() ?? 0) + 1 } else { fieldLimit = 0 }
     }
 
     /// Reads a view's source (its path already resolved), checking every cell against its type.
@@ -91,18 +88,9 @@ final class SourceRows: @unchecked Sendable {
     }
 
     private struct Chunk {
-        var keys: [Int64] = []
-        var ts: [Int64] = []
-        var cts: [Int64] = []
-        var offsets: [Int] = []
+        let rows: PointInTimeJoin.BucketWriter
+        /// The key text of each row, when keys are interned (then `rows` have no key yet).
         var keyTexts: [String] = []
-
-        init(reserving count: Int, direct: Bool, created: Bool) {
-            if direct { keys.reserveCapacity(count) } else { keyTexts.reserveCapacity(count) }
-            ts.reserveCapacity(count)
-            if created { cts.reserveCapacity(count) }
-            offsets.reserveCapacity(count)
-        }
     }
 
     private static func loadCSV(view: FeatureView, path: String, space: KeySpace) throws -> SourceRows {
@@ -111,75 +99,79 @@ final class SourceRows: @unchecked Sendable {
         let tsCol = try csv.columnIndex(view.source.timestampField)
         let ctsCol = try view.source.createdTimestampField.map { try csv.columnIndex($0) }
         let featureCols = try view.features.map { try csv.columnIndex($0.name) }
-        let featureTypes = view.features.map(\.type)
+        let checks = zip(featureCols, view.features.map(\.type)).map { (column: $0, type: $1) }
         let limit = ([tsCol, ctsCol ?? 0] + keyCols + featureCols).max()! + 1
         let direct = space.isDirect
         let keyTypes = space.types
         let base = csv.file.base
 
-        let chunks = try csv.scanChunks(columns: limit, chunks: direct ? 4 * ProcessInfo.processInfo.activeProcessorCount : 1, makeState: { Chunk(reserving: $0, direct: direct, created: ctsCol != nil) }) {
-            state, offset, fields in
-            guard fields.count >= limit else { throw csv.shortRecord(at: offset, fields: fields.count) }
-            if direct {
-                let f = fields[keyCols[0]]
-                guard let k = CellText.parseInt(base + f.innerStart, f.innerEnd - f.innerStart) else {
-                    throw csv.dataError(at: offset, column: keyCols[0], "'\(CSVFile.string(base, f))' is not an integer join key")
-                }
-                state.keys.append(k)
-            } else {
-                var parts: [String] = []
-                for (j, c) in keyCols.enumerated() {
-                    let f = fields[c]
-                    guard f.innerEnd > f.innerStart,
-                        let text = KeySpace.canonical(base + f.innerStart, f.innerEnd - f.innerStart, type: keyTypes[j])
-                    else {
-                        throw csv.dataError(at: offset, column: c, "'\(CSVFile.string(base, f))' is not a valid \(keyTypes[j].rawValue) join key")
+        // Integer keys are read in chunks on all cores, each row going straight into its bucket
+        // for the join. Interned keys are numbered in file order, so a file whose keys are not
+        // integers is read on one thread, and its rows put into buckets once their keys are known.
+        let bits = direct ? PointInTimeJoin.bucketBits(forRows: csv.estimatedRecords()) : 0
+        let chunks = try checks.withUnsafeBufferPointer { checks in
+            try csv.scanChunks(
+                columns: limit, chunks: direct ? 4 * ProcessInfo.processInfo.activeProcessorCount : 1,
+                makeState: { Chunk(rows: PointInTimeJoin.BucketWriter(bits: bits, expectedRows: $0)) }
+            ) { state, offset, fields in
+                guard fields.count >= limit else { throw csv.shortRecord(at: offset, fields: fields.count) }
+                var key: Int64 = 0
+                if direct {
+                    let f = fields[keyCols[0]]
+                    guard let k = CellText.parseInt(base + f.innerStart, f.innerEnd - f.innerStart) else {
+                        throw csv.dataError(at: offset, column: keyCols[0], "'\(CSVFile.string(base, f))' is not an integer join key")
                     }
-                    parts.append(f.quoted ? CSVFile.string(base, f) : text)
-                }
-                state.keyTexts.append(parts.joined(separator: KeySpace.separator))
-            }
-            let t = fields[tsCol]
-            guard let ts = Timestamp.parse(base + t.innerStart, t.innerEnd - t.innerStart) else {
-                throw csv.dataError(at: offset, column: tsCol, "'\(CSVFile.string(base, t))' is not a timestamp (write ISO-8601 such as 2024-01-01T00:00:00Z, or epoch seconds)")
-            }
-            state.ts.append(ts)
-            if let ctsCol {
-                let c = fields[ctsCol]
-                if c.innerEnd == c.innerStart {
-                    state.cts.append(Int64.min)
+                    key = k
                 } else {
-                    guard let cts = Timestamp.parse(base + c.innerStart, c.innerEnd - c.innerStart) else {
-                        throw csv.dataError(at: offset, column: ctsCol, "'\(CSVFile.string(base, c))' is not a timestamp")
+                    var parts: [String] = []
+                    for (j, c) in keyCols.enumerated() {
+                        let f = fields[c]
+                        guard f.innerEnd > f.innerStart,
+                            let text = KeySpace.canonical(base + f.innerStart, f.innerEnd - f.innerStart, type: keyTypes[j])
+                        else {
+                            throw csv.dataError(at: offset, column: c, "'\(CSVFile.string(base, f))' is not a valid \(keyTypes[j].rawValue) join key")
+                        }
+                        parts.append(f.quoted ? CSVFile.string(base, f) : text)
                     }
-                    state.cts.append(cts)
+                    state.keyTexts.append(parts.joined(separator: KeySpace.separator))
                 }
-            }
-            for (j, c) in featureCols.enumerated() {
-                let f = fields[c]
-                if !CellText.validate(base + f.innerStart, f.innerEnd - f.innerStart, as: featureTypes[j]) {
-                    throw csv.dataError(at: offset, column: c, "'\(CSVFile.string(base, f))' is not a \(featureTypes[j].rawValue)")
+                let t = fields[tsCol]
+                guard let ts = Timestamp.parse(base + t.innerStart, t.innerEnd - t.innerStart) else {
+                    throw csv.dataError(at: offset, column: tsCol, "'\(CSVFile.string(base, t))' is not a timestamp (write ISO-8601 such as 2024-01-01T00:00:00Z, or epoch seconds)")
                 }
+                var cts = Int64.min
+                if let ctsCol {
+                    let c = fields[ctsCol]
+                    if c.innerEnd > c.innerStart {
+                        guard let parsed = Timestamp.parse(base + c.innerStart, c.innerEnd - c.innerStart) else {
+                            throw csv.dataError(at: offset, column: ctsCol, "'\(CSVFile.string(base, c))' is not a timestamp")
+                        }
+                        cts = parsed
+                    }
+                }
+                for check in checks {
+                    let f = fields[check.column]
+                    if !CellText.validate(base + f.innerStart, f.innerEnd - f.innerStart, as: check.type) {
+                        throw csv.dataError(at: offset, column: check.column, "'\(CSVFile.string(base, f))' is not a \(check.type.rawValue)")
+                    }
+                }
+                state.rows.append(PointInTimeJoin.FeatureRow(key: key, ts: ts, cts: cts, id: offset))
             }
-            state.offsets.append(offset)
         }
-        let total = chunks.reduce(0) { $0 + $1.ts.count }
-        var keys: [Int64]
+        let buckets: PointInTimeJoin.Buckets
         if direct {
-            keys = concatenate(chunks.map(\.keys))
+            buckets = PointInTimeJoin.Buckets(writers: chunks.map(\.rows))
         } else {
-            keys = []
-            keys.reserveCapacity(total)
-            for chunk in chunks {
-                for text in chunk.keyTexts { keys.append(space.intern(text)) }
+            let read = chunks[0].rows.rows(inBucket: 0)
+            let writer = PointInTimeJoin.BucketWriter(bits: PointInTimeJoin.bucketBits(forRows: read.count), expectedRows: read.count)
+            for (row, text) in zip(read, chunks[0].keyTexts) {
+                var row = row
+                row.key = space.intern(text)
+                writer.append(row)
             }
+            buckets = PointInTimeJoin.Buckets(writers: [writer])
         }
-        let ts = concatenate(chunks.map(\.ts))
-        let offsets = concatenate(chunks.map(\.offsets))
-        let cts = ctsCol == nil ? [Int64](repeating: Int64.min, count: total) : concatenate(chunks.map(\.cts))
-        return SourceRows(
-            view: view, keySpace: space, keys: keys, eventTimes: ts, createdTimes: cts,
-            storage: .csv(csv, offsets: offsets, columns: featureCols))
+        return SourceRows(view: view, keySpace: space, buckets: buckets, storage: .csv(csv, columns: featureCols))
     }
 
     private static func loadTable(view: FeatureView, path: String, table: String, space: KeySpace) throws -> SourceRows {
@@ -270,7 +262,8 @@ final class SourceRows: @unchecked Sendable {
         } catch {
             throw FeatureStoreError.fileUnreadable(path: path, reason: "\(error)")
         }
-        return SourceRows(view: view, keySpace: space, keys: keys, eventTimes: ts, createdTimes: cts, storage: .table(values))
+        return SourceRows(
+            view: view, keySpace: space, buckets: PointInTimeJoin.Buckets(keys: keys, ts: ts, cts: cts), storage: .table(values))
     }
 
     static func keyText(_ v: DatabaseValue, type: ValueType) -> String? {
@@ -316,15 +309,14 @@ final class SourceRows: @unchecked Sendable {
         }
     }
 
-    /// The feature values of row `i`, in the order of `view.features`.
-    func values(ofRow i: Int) -> [FeatureValue] {
+    /// The feature values of the row with id `id`, in the order of `view.features`.
+    func values(ofRow id: Int) -> [FeatureValue] {
         switch storage {
         case .table(let rows):
-            return rows[i]
-        case .csv(let csv, let offsets, let columns):
+            return rows[id]
+        case .csv(let csv, let columns):
             var fields: [CSVField] = []
-            let limit = columns.max().map { $0 + 1 } ?? 0
-            _ = csv.record(at: offsets[i], into: &fields, limit: limit)
+            _ = csv.record(at: id, into: &fields, limit: fieldLimit)
             return zip(columns, view.features).map { c, feature in
                 let f = fields[c]
                 if f.quoted && feature.type == .string { return .string(CSVFile.string(csv.file.base, f)) }
@@ -332,6 +324,47 @@ final class SourceRows: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Rows appended into memory of its own, without the uniqueness check an array makes on every
+/// append (a tenth of a large source's load). Copies share the rows; the memory is freed with
+/// the last copy.
+struct RowBuffer<Row: BitwiseCopyable> {
+    private final class Memory {
+        var base: UnsafeMutablePointer<Row>
+        init(capacity: Int) { base = .allocate(capacity: capacity) }
+        deinit { base.deallocate() }
+    }
+
+    private let memory: Memory
+    private var base: UnsafeMutablePointer<Row>
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(reserving capacity: Int) {
+        self.capacity = max(16, capacity)
+        memory = Memory(capacity: self.capacity)
+        base = memory.base
+    }
+
+    @inline(__always)
+    mutating func append(_ row: Row) {
+        if count == capacity { grow() }
+        (base + count).initialize(to: row)
+        count += 1
+    }
+
+    @inline(never)
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<Row>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: base, count: count)
+        memory.base.deallocate()
+        memory.base = bigger
+        base = bigger
+        capacity *= 2
+    }
+
+    var rows: UnsafeBufferPointer<Row> { UnsafeBufferPointer(start: base, count: count) }
 }
 
 /// The parts one after the other, copied into place on all cores (the copies of a large source

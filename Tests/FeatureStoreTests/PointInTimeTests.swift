@@ -9,10 +9,10 @@ import Testing
 
     static func join(
         _ features: String, entities: String, ttl: Int64 = 0, created: String? = "created_timestamp",
-        refs: [String] = ["customer_stats:total_spend"], full: Bool = false, format: HistoricalFormat = .csv
+        refs: [String] = ["customer_stats:total_spend"], full: Bool = false, format: HistoricalFormat = .csv, keyType: ValueType = .int64
     ) throws -> (summary: HistoricalSummary, text: String) {
         let dir = TempDir()
-        let store = try makeStore(dir, csv: dir.write("f.csv", features), ttl: ttl, created: created)
+        let store = try makeStore(dir, csv: dir.write("f.csv", features), ttl: ttl, created: created, keyType: keyType)
         let summary = try store.historical(
             HistoricalRequest(
                 entitiesPath: dir.write("e.csv", entities), features: try FeatureReference.parseList(refs), fullFeatureNames: full,
@@ -180,29 +180,32 @@ import Testing
 
     /// Enough rows to use hash buckets and chunked parsing; compared with a brute-force rule.
     /// 500 keys: about 120 rows per key (groups sorted by the standard sort); 30,000 keys over
-    /// 110,000 rows: the parallel partition and small groups sorted by insertion, plus one key
-    /// holding a tenth of the rows.
-    @Test(arguments: [(500, 60_000, false), (30_000, 110_000, true)])
-    func largeInputsTakeTheParallelPathAndAgreeWithASimpleScan(keys: Int, count: Int, skewed: Bool) throws {
+    /// 110,000 rows: rows placed in buckets by several threads and small groups sorted by
+    /// insertion, plus one key holding a tenth of the rows; string keys: interned on one thread,
+    /// then placed in buckets. Event times fall on ten-minute marks and created times on three
+    /// values, so many rows tie in full and the latest in the file has to win, across chunks.
+    @Test(arguments: [(500, 60_000, false, false), (30_000, 110_000, true, false), (3_000, 70_000, false, true)])
+    func largeInputsTakeTheParallelPathAndAgreeWithASimpleScan(keys: Int, count: Int, skewed: Bool, stringKeys: Bool) throws {
         var rng = SystemRandomNumberGenerator()
+        let keyText: (Int) -> String = { stringKeys ? "c\($0)" : "\($0)" }
         var features = Self.header
         var rows: [(Int, Int64, Int64, Int)] = []
         for i in 0..<count {
             let id = skewed && i % 10 == 0 ? 7 : Int.random(in: 0..<keys, using: &rng)
-            let ts = Int64.random(in: 0..<86_400 * 10, using: &rng)
+            let ts = Int64.random(in: 0..<1_440, using: &rng) * 600
             let cts = ts + Int64.random(in: 0..<3, using: &rng)
             rows.append((id, ts, cts, i))
-            features += "\(id),\(ts),\(cts),\(i),1,1\n"
+            features += "\(keyText(id)),\(ts),\(cts),\(i),1,1\n"
         }
         var entities = "customer_id,event_timestamp\n"
         var queries: [(Int, Int64)] = []
         for _ in 0..<20_000 {
             let q = (Int.random(in: 0..<(keys + keys / 25), using: &rng), Int64.random(in: 0..<86_400 * 11, using: &rng))
             queries.append(q)
-            entities += "\(q.0),\(q.1)\n"
+            entities += "\(keyText(q.0)),\(q.1)\n"
         }
         let ttl: Int64 = 86_400
-        let (_, text) = try Self.join(features, entities: entities, ttl: ttl)
+        let (_, text) = try Self.join(features, entities: entities, ttl: ttl, keyType: stringKeys ? .string : .int64)
         let out = csvRows(text).dropFirst().map { $0[2] }
         var byID: [Int: [(Int, Int64, Int64, Int)]] = [:]
         for r in rows { byID[r.0, default: []].append(r) }

@@ -39,14 +39,14 @@ func csvRows(_ text: String) -> [[String]] {
 
 let fixtureDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/peers-seed42").path
 
-/// A store with one entity `customer` (customer_id, int64) and one view over `csv`.
+/// A store with one entity `customer` (customer_id, int64 unless `keyType` says otherwise) and one view over `csv`.
 func makeStore(
     _ dir: TempDir, csv: String, ttl: Int64 = 0, created: String? = "created_timestamp",
     features: [Feature] = [Feature(name: "total_spend", type: .float64), Feature(name: "txn_count", type: .int64), Feature(name: "avg_basket", type: .float64)],
-    view: String = "customer_stats", clock: @escaping @Sendable () -> Int64 = Timestamp.now
+    view: String = "customer_stats", keyType: ValueType = .int64, clock: @escaping @Sendable () -> Int64 = Timestamp.now
 ) throws -> LocalFeatureStore {
     let store = try LocalFeatureStore(directory: dir.path + "/store", clock: clock)
-    try store.apply(Entity(name: "customer", joinKeys: ["customer_id"]))
+    try store.apply(Entity(name: "customer", joinKeys: ["customer_id"], valueType: keyType))
     try store.apply(
         FeatureView(
             name: view, entities: ["customer"], source: .csv(csv, timestamp: "event_timestamp", createdTimestamp: created),
