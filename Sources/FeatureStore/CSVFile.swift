@@ -92,7 +92,7 @@ final class CSVFile: @unchecked Sendable {
 
     init(path: String) throws {
         file = try MappedFile(path: path)
-        hasQuotes = file.count > 0 && memchr(file.base, 0x22, file.count) != nil
+        hasQuotes = CSVFile.contains(0x22, file)
         var fields: [CSVField] = []
         let next = CSVFile.scanRecord(file.base, file.count, from: 0, into: &fields, limit: Int.max)
         guard next > 0, !fields.isEmpty else {
@@ -106,6 +106,23 @@ final class CSVFile: @unchecked Sendable {
         }
         header = names
         dataStart = next
+    }
+
+    /// Whether `byte` occurs in the file; a large file is searched in slices on all cores (the
+    /// first reads of a mapping fault its pages in, which one thread would do alone).
+    private static func contains(_ byte: Int32, _ file: MappedFile) -> Bool {
+        let slices = file.count < 1 << 23 ? 1 : 4 * ProcessInfo.processInfo.activeProcessorCount
+        if slices == 1 { return file.count > 0 && memchr(file.base, byte, file.count) != nil }
+        var found = [Bool](repeating: false, count: slices)
+        found.withUnsafeMutableBufferPointer { found in
+            let found = UnsafeSendable(found)
+            DispatchQueue.concurrentPerform(iterations: slices) { k in
+                let start = file.count * k / slices
+                let end = file.count * (k + 1) / slices
+                found.value[k] = memchr(file.base + start, byte, end - start) != nil
+            }
+        }
+        return found.contains(true)
     }
 
     func columnIndex(_ name: String) throws -> Int {
@@ -266,8 +283,11 @@ final class CSVFile: @unchecked Sendable {
     /// Scans every data record, in chunks on several threads when the file allows it (`chunks`:
     /// one per core by default; more leave a slow or preempted thread less to finish alone).
     ///
-    /// `body` gets the chunk's state, the record's start offset and its fields (at most
-    /// `columns` of them); records of zero length are skipped. States come back in file order.
+    /// Each chunk's state is made by `makeState` on the thread that scans the chunk (so that
+    /// memory it sets up is faulted in on all cores), from the number of records the chunk is
+    /// likely to hold. `body` gets the chunk's state, the record's start offset and its fields
+    /// (at most `columns` of them); records of zero length are skipped. States come back in
+    /// file order.
     @inline(__always)
     func scanChunks<State>(
         columns: Int, chunks: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -278,44 +298,47 @@ final class CSVFile: @unchecked Sendable {
         // Records each chunk is likely to hold, from the length of the first lines, so that states
         // can reserve their arrays once instead of growing (and remapping) them.
         let lineLength = max(1, sampleRecordLength())
-        var states = (0..<starts.count).map { k in
-            makeState(((k + 1 < starts.count ? starts[k + 1] : file.count) - starts[k]) / lineLength * 9 / 8 + 16)
-        }
+        var states = [State?](repeating: nil, count: starts.count)
         var errors = [Error?](repeating: nil, count: starts.count)
         let count = file.count
-        try withoutActuallyEscaping(body) { body in
-            try states.withUnsafeMutableBufferPointer { statesBuf in
-                try errors.withUnsafeMutableBufferPointer { errorsBuf in
-                    let sb = UnsafeSendable(statesBuf)
-                    let eb = UnsafeSendable(errorsBuf)
-                    let work = UnsafeSendable(body)
-                    let run: @Sendable (Int) -> Void = { k in
-                        let end = k + 1 < starts.count ? starts[k + 1] : count
-                        var fields: [CSVField] = []
-                        fields.reserveCapacity(min(columns, 256))
-                        var offset = starts[k]
-                        do {
-                            while offset < end {
-                                let next = self.record(at: offset, end: end, into: &fields, limit: columns)
-                                if !(fields.count == 1 && fields[0].end == fields[0].start) {
-                                    try fields.withUnsafeBufferPointer { try work.value(&sb.value[k], offset, $0) }
+        try withoutActuallyEscaping(makeState) { makeState in
+            try withoutActuallyEscaping(body) { body in
+                try states.withUnsafeMutableBufferPointer { statesBuf in
+                    try errors.withUnsafeMutableBufferPointer { errorsBuf in
+                        let sb = UnsafeSendable(statesBuf)
+                        let eb = UnsafeSendable(errorsBuf)
+                        let make = UnsafeSendable(makeState)
+                        let work = UnsafeSendable(body)
+                        let run: @Sendable (Int) -> Void = { k in
+                            let end = k + 1 < starts.count ? starts[k + 1] : count
+                            var state = make.value((end - starts[k]) / lineLength * 9 / 8 + 16)
+                            var fields: [CSVField] = []
+                            fields.reserveCapacity(min(columns, 256))
+                            var offset = starts[k]
+                            do {
+                                while offset < end {
+                                    let next = self.record(at: offset, end: end, into: &fields, limit: columns)
+                                    if !(fields.count == 1 && fields[0].end == fields[0].start) {
+                                        try fields.withUnsafeBufferPointer { try work.value(&state, offset, $0) }
+                                    }
+                                    offset = next
                                 }
-                                offset = next
+                                sb.value[k] = state
+                            } catch {
+                                eb.value[k] = error
                             }
-                        } catch {
-                            eb.value[k] = error
                         }
+                        if starts.count == 1 {
+                            run(0)
+                        } else {
+                            DispatchQueue.concurrentPerform(iterations: starts.count, execute: run)
+                        }
+                        if let first = eb.value.compactMap({ $0 }).first { throw first }
                     }
-                    if starts.count == 1 {
-                        run(0)
-                    } else {
-                        DispatchQueue.concurrentPerform(iterations: starts.count, execute: run)
-                    }
-                    if let first = eb.value.compactMap({ $0 }).first { throw first }
                 }
             }
         }
-        return states
+        return states.map { $0! }
     }
 
     /// An error about one cell, with its line number.

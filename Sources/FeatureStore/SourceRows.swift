@@ -326,14 +326,18 @@ final class SourceRows: @unchecked Sendable {
     }
 }
 
-/// Rows appended into memory of its own, without the uniqueness check an array makes on every
-/// append (a tenth of a large source's load). Copies share the rows; the memory is freed with
-/// the last copy.
+/// Rows appended without the uniqueness check an array makes on every append (a tenth of a
+/// large source's load), into memory it is given or allocates. Copies share the rows; memory it
+/// allocated is freed with the last copy.
 struct RowBuffer<Row: BitwiseCopyable> {
     private final class Memory {
         var base: UnsafeMutablePointer<Row>
-        init(capacity: Int) { base = .allocate(capacity: capacity) }
-        deinit { base.deallocate() }
+        var owned: Bool
+        init(base: UnsafeMutablePointer<Row>, owned: Bool) {
+            self.base = base
+            self.owned = owned
+        }
+        deinit { if owned { base.deallocate() } }
     }
 
     private let memory: Memory
@@ -343,8 +347,16 @@ struct RowBuffer<Row: BitwiseCopyable> {
 
     init(reserving capacity: Int) {
         self.capacity = max(16, capacity)
-        memory = Memory(capacity: self.capacity)
+        memory = Memory(base: .allocate(capacity: self.capacity), owned: true)
         base = memory.base
+    }
+
+    /// Rows kept in `base[0..<capacity]` until they outgrow it; the caller keeps that memory
+    /// for as long as the buffer and its copies live.
+    init(in base: UnsafeMutablePointer<Row>, capacity: Int) {
+        self.capacity = capacity
+        memory = Memory(base: base, owned: false)
+        self.base = base
     }
 
     @inline(__always)
@@ -356,12 +368,13 @@ struct RowBuffer<Row: BitwiseCopyable> {
 
     @inline(never)
     private mutating func grow() {
-        let bigger = UnsafeMutablePointer<Row>.allocate(capacity: capacity * 2)
+        let bigger = UnsafeMutablePointer<Row>.allocate(capacity: max(16, capacity * 2))
         bigger.moveInitialize(from: base, count: count)
-        memory.base.deallocate()
+        if memory.owned { memory.base.deallocate() }
         memory.base = bigger
+        memory.owned = true
         base = bigger
-        capacity *= 2
+        capacity = max(16, capacity * 2)
     }
 
     var rows: UnsafeBufferPointer<Row> { UnsafeBufferPointer(start: base, count: count) }

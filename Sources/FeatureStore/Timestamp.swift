@@ -165,11 +165,18 @@ public enum Timestamp {
         let hour = d(11) * 10 + d(12)
         let minute = d(14) * 10 + d(15)
         let second = d(17) * 10 + d(18)
-        guard bad == 0, month >= 1, month <= 12, day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60,
-            second < 61
-        else { return nil }
+        guard bad == 0, month >= 1, month <= 12, day >= 1, hour < 24, minute < 60, second < 61 else { return nil }
         let index = Int((year - 1900) * 12 + month - 1)
-        let days = index >= 0 && index < monthStarts.count ? monthStarts[index] + day - 1 : daysFromCivil(year, month, day)
+        let days: Int64
+        if index >= 0 && index + 1 < monthStarts.count {
+            // The month's length is the distance to the next month's start: no divisions per row.
+            let start = monthStarts[index]
+            guard day <= monthStarts[index + 1] - start else { return nil }
+            days = start + day - 1
+        } else {
+            guard day <= daysIn(month: month, year: year) else { return nil }
+            days = daysFromCivil(year, month, day)
+        }
         return (days * 86400 + hour * 3600 + minute * 60 + second) * microsPerSecond
     }
 
