@@ -265,6 +265,16 @@ final class CSVFile: @unchecked Sendable {
         (file.count - dataStart) / max(1, sampleRecordLength())
     }
 
+    /// The offset just past the last line feed in `start..<end`, or `start` when there is none.
+    private func endOfLastLine(from start: Int, to end: Int) -> Int {
+        var p = end
+        while p > start {
+            if file.base[p - 1] == 0x0A { return p }
+            p -= 1
+        }
+        return start
+    }
+
     /// The offsets where each of `parts` chunks of the data region starts, on record boundaries.
     private func chunkStarts(_ parts: Int) -> [Int] {
         let n = file.count - dataStart
@@ -288,10 +298,16 @@ final class CSVFile: @unchecked Sendable {
     /// likely to hold. `body` gets the chunk's state, the record's start offset and its fields
     /// (at most `columns` of them); records of zero length are skipped. States come back in
     /// file order.
+    ///
+    /// `fast`, for files without quotes, reads records of a shape it knows straight from the
+    /// bytes: given the state, an offset and a limit, it takes records starting before the
+    /// limit (each ends with a line feed before it) until one it does not read the way `body`
+    /// would, and returns where it stopped; that record then goes through `body`.
     @inline(__always)
     func scanChunks<State>(
         columns: Int, chunks: Int = ProcessInfo.processInfo.activeProcessorCount,
         makeState: (_ expectedRecords: Int) -> State,
+        fast: (inout State, _ offset: Int, _ limit: Int) throws -> Int = { _, offset, _ in offset },
         _ body: (inout State, Int, UnsafeBufferPointer<CSVField>) throws -> Void
     ) throws -> [State] {
         let starts = chunkStarts(max(1, chunks))
@@ -302,38 +318,47 @@ final class CSVFile: @unchecked Sendable {
         var errors = [Error?](repeating: nil, count: starts.count)
         let count = file.count
         try withoutActuallyEscaping(makeState) { makeState in
-            try withoutActuallyEscaping(body) { body in
-                try states.withUnsafeMutableBufferPointer { statesBuf in
-                    try errors.withUnsafeMutableBufferPointer { errorsBuf in
-                        let sb = UnsafeSendable(statesBuf)
-                        let eb = UnsafeSendable(errorsBuf)
-                        let make = UnsafeSendable(makeState)
-                        let work = UnsafeSendable(body)
-                        let run: @Sendable (Int) -> Void = { k in
-                            let end = k + 1 < starts.count ? starts[k + 1] : count
-                            var state = make.value((end - starts[k]) / lineLength * 9 / 8 + 16)
-                            var fields: [CSVField] = []
-                            fields.reserveCapacity(min(columns, 256))
-                            var offset = starts[k]
-                            do {
-                                while offset < end {
-                                    let next = self.record(at: offset, end: end, into: &fields, limit: columns)
-                                    if !(fields.count == 1 && fields[0].end == fields[0].start) {
-                                        try fields.withUnsafeBufferPointer { try work.value(&state, offset, $0) }
+            try withoutActuallyEscaping(fast) { fast in
+                try withoutActuallyEscaping(body) { body in
+                    try states.withUnsafeMutableBufferPointer { statesBuf in
+                        try errors.withUnsafeMutableBufferPointer { errorsBuf in
+                            let sb = UnsafeSendable(statesBuf)
+                            let eb = UnsafeSendable(errorsBuf)
+                            let make = UnsafeSendable(makeState)
+                            let quick = UnsafeSendable(fast)
+                            let work = UnsafeSendable(body)
+                            let run: @Sendable (Int) -> Void = { k in
+                                let end = k + 1 < starts.count ? starts[k + 1] : count
+                                var state = make.value((end - starts[k]) / lineLength * 9 / 8 + 16)
+                                var fields: [CSVField] = []
+                                fields.reserveCapacity(min(columns, 256))
+                                var offset = starts[k]
+                                // Records starting before `complete` end with a line feed inside the chunk.
+                                let complete = self.hasQuotes ? starts[k] : self.endOfLastLine(from: starts[k], to: end)
+                                do {
+                                    while offset < end {
+                                        if offset < complete {
+                                            offset = try quick.value(&state, offset, complete)
+                                            if offset >= end { break }
+                                        }
+                                        let next = self.record(at: offset, end: end, into: &fields, limit: columns)
+                                        if !(fields.count == 1 && fields[0].end == fields[0].start) {
+                                            try fields.withUnsafeBufferPointer { try work.value(&state, offset, $0) }
+                                        }
+                                        offset = next
                                     }
-                                    offset = next
+                                    sb.value[k] = state
+                                } catch {
+                                    eb.value[k] = error
                                 }
-                                sb.value[k] = state
-                            } catch {
-                                eb.value[k] = error
                             }
+                            if starts.count == 1 {
+                                run(0)
+                            } else {
+                                DispatchQueue.concurrentPerform(iterations: starts.count, execute: run)
+                            }
+                            if let first = eb.value.compactMap({ $0 }).first { throw first }
                         }
-                        if starts.count == 1 {
-                            run(0)
-                        } else {
-                            DispatchQueue.concurrentPerform(iterations: starts.count, execute: run)
-                        }
-                        if let first = eb.value.compactMap({ $0 }).first { throw first }
                     }
                 }
             }

@@ -77,11 +77,13 @@ final class SourceRows: @unchecked Sendable {
     }
 
     /// Reads a view's source (its path already resolved), checking every cell against its type.
-    static func load(view: FeatureView, definitions: Definitions) throws -> SourceRows {
+    /// `generalReaderOnly` reads every CSV record with the general reader (for tests that
+    /// compare it with `PlainRecordReader`).
+    static func load(view: FeatureView, definitions: Definitions, generalReaderOnly: Bool = false) throws -> SourceRows {
         let space = KeySpace(joinKeys: try definitions.joinKeys(of: view), types: try definitions.joinKeyTypes(of: view))
         switch view.source.kind {
         case .csv(let path):
-            return try loadCSV(view: view, path: path, space: space)
+            return try loadCSV(view: view, path: path, space: space, generalReaderOnly: generalReaderOnly)
         case .sqlite(let path, let table):
             return try loadTable(view: view, path: path, table: table, space: space)
         }
@@ -93,7 +95,7 @@ final class SourceRows: @unchecked Sendable {
         var keyTexts: [String] = []
     }
 
-    private static func loadCSV(view: FeatureView, path: String, space: KeySpace) throws -> SourceRows {
+    private static func loadCSV(view: FeatureView, path: String, space: KeySpace, generalReaderOnly: Bool) throws -> SourceRows {
         let csv = try CSVFile(path: path)
         let keyCols = try space.joinKeys.map { try csv.columnIndex($0) }
         let tsCol = try csv.columnIndex(view.source.timestampField)
@@ -109,10 +111,23 @@ final class SourceRows: @unchecked Sendable {
         // for the join. Interned keys are numbered in file order, so a file whose keys are not
         // integers is read on one thread, and its rows put into buckets once their keys are known.
         let bits = direct ? PointInTimeJoin.bucketBits(forRows: csv.estimatedRecords()) : 0
+        let plain =
+            direct && !generalReaderOnly
+            ? PlainRecordReader(keyColumn: keyCols[0], eventTimeColumn: tsCol, createdTimeColumn: ctsCol, features: checks) : nil
+        let fileEnd = csv.file.count
         let chunks = try checks.withUnsafeBufferPointer { checks in
             try csv.scanChunks(
                 columns: limit, chunks: direct ? 4 * ProcessInfo.processInfo.activeProcessorCount : 1,
-                makeState: { Chunk(rows: PointInTimeJoin.BucketWriter(bits: bits, expectedRows: $0)) }
+                makeState: { Chunk(rows: PointInTimeJoin.BucketWriter(bits: bits, expectedRows: $0)) },
+                fast: { state, offset, limit in
+                    guard let plain else { return offset }
+                    var offset = offset
+                    while offset < limit, let (row, next) = plain.read(base, at: offset, fileEnd: fileEnd) {
+                        state.rows.append(row)
+                        offset = next
+                    }
+                    return offset
+                }
             ) { state, offset, fields in
                 guard fields.count >= limit else { throw csv.shortRecord(at: offset, fields: fields.count) }
                 var key: Int64 = 0
