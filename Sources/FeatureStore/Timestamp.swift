@@ -152,20 +152,30 @@ public enum Timestamp {
     /// which `parse` then reads in full.
     @inline(__always) @usableFromInline
     static func parseUTCSeconds(_ p: UnsafePointer<UInt8>) -> Int64? {
-        guard p[4] == 0x2D, p[7] == 0x2D, p[10] == 0x54, p[13] == 0x3A, p[16] == 0x3A, p[19] == 0x5A else { return nil }
-        var bad: UInt8 = 0
-        @inline(__always) func d(_ i: Int) -> Int64 {
-            let v = p[i] &- 0x30
-            bad |= v > 9 ? 1 : 0
-            return Int64(v)
-        }
-        let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)
-        let month = d(5) * 10 + d(6)
-        let day = d(8) * 10 + d(9)
-        let hour = d(11) * 10 + d(12)
-        let minute = d(14) * 10 + d(15)
-        let second = d(17) * 10 + d(18)
-        guard bad == 0, month >= 1, month <= 12, day >= 1, hour < 24, minute < 60, second < 61 else { return nil }
+        // Three overlapping words: `YYYY-MM-`, `DDTHH:MM` and `H:MM:SSZ`. Separators are compared
+        // bytewise through masks; the digits are checked eight at a time (a byte is a digit when
+        // it is 0x30...0x39, i.e. when `byte ^ 0x30` is below 10).
+        let raw = UnsafeRawPointer(p)
+        let w0 = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+        let w1 = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let w2 = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
+        guard w0 & 0xFF00_00FF_0000_0000 == 0x2D00_002D_0000_0000,  // - at 4 and 7
+            w1 & 0x0000_FF00_00FF_0000 == 0x0000_3A00_0054_0000,  // T at 10, : at 13
+            w2 & 0xFF00_00FF_0000_0000 == 0x5A00_003A_0000_0000  // : at 16, Z at 19
+        else { return nil }
+        let t0 = (w0 ^ 0x3030_3030_3030_3030) & 0x00FF_FF00_FFFF_FFFF
+        let t1 = (w1 ^ 0x3030_3030_3030_3030) & 0xFFFF_00FF_FF00_FFFF
+        let t2 = (w2 ^ 0x3030_3030_3030_3030) & 0x00FF_FF00_0000_0000
+        @inline(__always) func notDigits(_ t: UInt64) -> UInt64 { (t | (t &+ 0x0606_0606_0606_0606)) & 0xF0F0_F0F0_F0F0_F0F0 }
+        guard notDigits(t0) | notDigits(t1) | notDigits(t2) == 0 else { return nil }
+        @inline(__always) func d(_ t: UInt64, _ byte: UInt64) -> Int64 { Int64((t >> (byte &* 8)) & 0xFF) }
+        let year = d(t0, 0) &* 1000 &+ d(t0, 1) &* 100 &+ d(t0, 2) &* 10 &+ d(t0, 3)
+        let month = d(t0, 5) &* 10 &+ d(t0, 6)
+        let day = d(t1, 0) &* 10 &+ d(t1, 1)
+        let hour = d(t1, 3) &* 10 &+ d(t1, 4)
+        let minute = d(t1, 6) &* 10 &+ d(t1, 7)
+        let second = d(t2, 5) &* 10 &+ d(t2, 6)
+        guard month >= 1, month <= 12, day >= 1, hour < 24, minute < 60, second < 61 else { return nil }
         let index = Int((year - 1900) * 12 + month - 1)
         let days: Int64
         if index >= 0 && index + 1 < monthStarts.count {

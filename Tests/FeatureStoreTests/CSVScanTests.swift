@@ -59,6 +59,13 @@ import Testing
         for _ in 0..<2_000 {
             texts.append(Timestamp.format(Int64.random(in: -62_000_000_000...250_000_000_000, using: &rng) * Timestamp.microsPerSecond))
         }
+        // One byte of a valid time replaced, anywhere, by a digit, a separator or a neighbour of the digits.
+        let bytes: [UInt8] = Array("0123456789-:TZ /;\u{0}".utf8)
+        for _ in 0..<4_000 {
+            var text = Array(Timestamp.format(Int64.random(in: 0...4_000_000_000, using: &rng) * Timestamp.microsPerSecond).utf8)
+            text[Int.random(in: 0..<text.count, using: &rng)] = bytes.randomElement(using: &rng)!
+            texts.append(String(decoding: text, as: UTF8.self))
+        }
         for text in texts where text.utf8.count == 20 {
             Self.withBytes(text) { p, n in
                 let fast = Timestamp.parseUTCSeconds(p)
