@@ -193,11 +193,11 @@ let package = Package(
         .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore"]),
         .testTarget(
             name: "FeatureStoreTests",
-            dependencies: ["FeatureStore", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["FeatureStore", "MLInfraTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore"]),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraCore"]),
         .testTarget(
             name: "ModelServingTests",
@@ -218,6 +218,7 @@ let package = Package(
             name: "DriftMonitorTests",
             dependencies: [
                 "DriftMonitor",
+                "MLInfraTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import Logging
+import MLInfraTesting
 import Testing
 
 @testable import DriftMonitor
@@ -17,7 +18,7 @@ struct Workspace {
     init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("drift-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         func table(_ n: Int, shift: Double, colors: [String]) -> String {
             var s = "amount,age,color\n"
             for i in 0..<n {
@@ -33,17 +34,8 @@ struct Workspace {
     func remove() { try? FileManager.default.removeItem(at: root) }
 }
 
-/// A seeded generator, so fixtures are the same on every run.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Standard normal samples from the seeded generator (Box–Muller).
+extension SplitMix64 {
     mutating func normal() -> Double {
         let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
         return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
@@ -133,7 +125,7 @@ final class RecordingLog: @unchecked Sendable {
         try FileManager.default.createDirectory(at: serving, withIntermediateDirectories: true)
         let capture = try CaptureFixture(path: serving.appendingPathComponent("capture.sqlite").path)
         let now = utc("2026-11-22T12:00:00Z")
-        var rng = SplitMix(seed: 3)
+        var rng = SplitMix64(seed: 3)
         for i in 0..<600 {
             // Old rows (two hours ago) are stable; the last hour is shifted.
             let old = i < 300

@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraTesting
 import Testing
 
 @testable import FeatureStore
@@ -7,18 +8,6 @@ import Testing
 /// cells with every other spelling either accepts or rejects: both must load the same rows, or
 /// fail with the same error.
 @Suite struct PlainRecordReaderTests {
-    /// A small seeded generator, so that a failure can be replayed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let columns = ["customer_id", "note", "event_timestamp", "created_timestamp", "total_spend", "txn_count", "flag", "label", "extra"]
 
     /// Orders of the columns in the file (`extra`, which is never read, stays last), so that
@@ -55,7 +44,7 @@ import Testing
     /// `rows` records with columns in the order `layout`; `invalid` puts one cell (or, with
     /// column -1, a line of four fields) at row `at`.
     static func file(rows: Int, layout: [Int], invalid: (at: Int, column: Int, text: String)?, seed: UInt64) -> String {
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         var text = layout.map { columns[$0] }.joined(separator: ",") + "\n"
         for r in 0..<rows {
             if Int.random(in: 0..<100, using: &rng) == 0 { text += Bool.random(using: &rng) ? "\n" : "\r\n" }
@@ -126,7 +115,7 @@ import Testing
     func bothReadersReportTheSameError(index: Int, layout: Int) throws {
         let dir = TempDir()
         let seed = UInt64(index + 100 + layout * 1_000)
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         let cell = index < 0 ? (column: -1, text: "") : Self.invalidCells[index]
         let at = Int.random(in: 0..<3_000, using: &rng)
         let path = dir.write("f.csv", Self.file(rows: 3_000, layout: Self.layouts[layout], invalid: (at, cell.column, cell.text), seed: seed))

@@ -1,21 +1,9 @@
 import Foundation
+import MLInfraTesting
 @testable import VectorIndex
 
-/// Deterministic pseudo-random numbers for test data (SplitMix64).
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func randomVectors(_ n: Int, dimension: Int, seed: UInt64 = 7) -> [[Float]] {
-    var rng = SeededRandom(seed)
+    var rng = SplitMix64(seed: seed)
     return (0..<n).map { _ in (0..<dimension).map { _ in Float.random(in: -1...1, using: &rng) } }
 }
 
