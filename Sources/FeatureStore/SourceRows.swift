@@ -119,10 +119,10 @@ final class SourceRows: @unchecked Sendable {
             try csv.scanChunks(
                 columns: limit, chunks: direct ? 4 * ProcessInfo.processInfo.activeProcessorCount : 1,
                 makeState: { Chunk(rows: PointInTimeJoin.BucketWriter(bits: bits, expectedRows: $0)) },
-                fast: { state, offset, limit in
+                fast: { state, offset, complete in
                     guard let plain else { return offset }
                     var offset = offset
-                    while offset < limit, let (row, next) = plain.read(base, at: offset, fileEnd: fileEnd) {
+                    while offset < complete, let (row, next) = plain.read(base, at: offset, fileEnd: fileEnd) {
                         state.rows.append(row)
                         offset = next
                     }
