@@ -209,7 +209,7 @@ final class CSVFile: @unchecked Sendable {
                 return lineEnd(UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - base)
             }
             let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-            var hits = zeroBytes(word ^ 0x2C2C_2C2C_2C2C_2C2C) | zeroBytes(word ^ 0x0A0A_0A0A_0A0A_0A0A)
+            var hits = delimiters(in: word)
             while hits != 0 {
                 let at = i + hits.trailingZeroBitCount >> 3
                 if base[at] == 0x0A { return lineEnd(at) }
@@ -231,6 +231,12 @@ final class CSVFile: @unchecked Sendable {
         if end > fieldStart, base[end - 1] == 0x0D { end -= 1 }
         if fields.count < limit { fields.append(CSVField(start: fieldStart, end: end, quoted: false)) }
         return count
+    }
+
+    /// The high bit of each byte of `word` that is a comma or a line feed, and no other bit.
+    @inline(__always)
+    static func delimiters(in word: UInt64) -> UInt64 {
+        zeroBytes(word ^ 0x2C2C_2C2C_2C2C_2C2C) | zeroBytes(word ^ 0x0A0A_0A0A_0A0A_0A0A)
     }
 
     /// The high bit of each byte of `x` that is zero, and no other bit.

@@ -50,7 +50,7 @@ struct PlainRecordReader {
         var i = i
         while i + 8 <= fileEnd {
             let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-            let hits = CSVFile.zeroBytes(word ^ 0x2C2C_2C2C_2C2C_2C2C) | CSVFile.zeroBytes(word ^ 0x0A0A_0A0A_0A0A_0A0A)
+            let hits = CSVFile.delimiters(in: word)
             if hits != 0 { return i + hits.trailingZeroBitCount >> 3 }
             i += 8
         }
@@ -58,14 +58,20 @@ struct PlainRecordReader {
         return i
     }
 
-    /// The end of `-?digits` at `i` when it has 1 to 18 digits (no overflow) and the field ends
-    /// there; else nil.
+    /// `-?digits` at `i` with 1 to 18 digits (no overflow) and the field ending there: where it
+    /// ends, and its value; else nil.
     @inline(__always)
-    private static func plainInteger(_ base: UnsafePointer<UInt8>, _ i: Int) -> Int? {
-        var j = base[i] == 0x2D ? i + 1 : i
+    private static func plainInteger(_ base: UnsafePointer<UInt8>, _ i: Int) -> (end: Int, value: Int64)? {
+        let negative = base[i] == 0x2D
+        var j = negative ? i + 1 : i
         let digits = j
-        while isDigit(base[j]) { j += 1 }
-        return j > digits && j - digits <= 18 && isEnd(base[j]) ? j : nil
+        var v: Int64 = 0
+        while isDigit(base[j]) {
+            v = v &* 10 &+ Int64(base[j] &- 0x30)
+            j += 1
+        }
+        guard j > digits, j - digits <= 18, isEnd(base[j]) else { return nil }
+        return (j, negative ? -v : v)
     }
 
     /// The end of `-?digits(.digits)?` at `i` when the field ends there; else nil.
@@ -108,15 +114,9 @@ struct PlainRecordReader {
             case .skip:
                 i = PlainRecordReader.fieldEnd(base, i, fileEnd)
             case .key:
-                guard let end = PlainRecordReader.plainInteger(base, i) else { return nil }
-                var j = base[i] == 0x2D ? i + 1 : i
-                var v: Int64 = 0
-                while j < end {
-                    v = v &* 10 &+ Int64(base[j] &- 0x30)
-                    j += 1
-                }
-                key = base[i] == 0x2D ? -v : v
-                i = end
+                guard let integer = PlainRecordReader.plainInteger(base, i) else { return nil }
+                key = integer.value
+                i = integer.end
             case .eventTime:
                 guard let t = PlainRecordReader.utcTime(base, i, fileEnd) else { return nil }
                 ts = t
@@ -132,7 +132,7 @@ struct PlainRecordReader {
                 let quick: Int?
                 switch type {
                 case .float64, .float32: quick = PlainRecordReader.plainDecimal(base, i)
-                case .int64, .int32: quick = PlainRecordReader.plainInteger(base, i)
+                case .int64, .int32: quick = PlainRecordReader.plainInteger(base, i)?.end
                 default: quick = nil
                 }
                 if let quick {

@@ -10,15 +10,21 @@ import Testing
     static let header = MaterializationTests.header
     static let refs = MaterializationTests.refs
 
+    /// A store over one source row (total_spend 8 on 2024-01-08) that reads, and a second handle
+    /// on the same directory that materializes, as another process would.
+    static func twoHandles(_ dir: TempDir) throws -> (reader: LocalFeatureStore, writer: LocalFeatureStore) {
+        let clock = ManualClock("2024-01-10T00:00:00Z")
+        let csv = dir.write("f.csv", header + "1,2024-01-08T00:00:00Z,,8,1,1\n")
+        let reader = try makeStore(dir, csv: csv, clock: clock.read)
+        return (reader, try LocalFeatureStore(directory: reader.directory, clock: clock.read))
+    }
+
     @Test func anotherInstanceMaterializingIsSeenByTheNextRead() throws {
         let dir = TempDir()
-        let clock = ManualClock("2024-01-10T00:00:00Z")
-        let csv = dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,,8,1,1\n")
-        let reader = try makeStore(dir, csv: csv, clock: clock.read)
+        let (reader, writer) = try Self.twoHandles(dir)
         // Warm the reader: a compiled plan and a pooled connection that saw "nothing materialized".
         let before = try reader.onlineFeatures(features: Self.refs, entities: EntityKeys("customer_id", [.int(1)]))
         #expect(before.column("total_spend")!.statuses == [.notFound])
-        let writer = try LocalFeatureStore(directory: reader.directory, clock: clock.read)
         _ = try writer.materialize(start: 0, end: micros("2024-01-09T00:00:00Z"))
         #expect(try MaterializationTests.spend(reader, [1]) == [.double(8)])
         // A newer row replaces it; an older backfill does not.
@@ -36,12 +42,9 @@ import Testing
     /// snapshot to the newest commit must let a checkpoint copy everything.
     @Test func aHeldReadLockNeitherHidesCommitsNorKeepsFramesFromTheCheckpoint() throws {
         let dir = TempDir()
-        let clock = ManualClock("2024-01-10T00:00:00Z")
-        let csv = dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,,8,1,1\n")
-        let reader = try makeStore(dir, csv: csv, clock: clock.read)
+        let (reader, writer) = try Self.twoHandles(dir)
         reader.reader.holdReadLock()
         defer { reader.reader.releaseReadLock() }
-        let writer = try LocalFeatureStore(directory: reader.directory, clock: clock.read)
         _ = try writer.materialize(start: 0, end: micros("2024-01-09T00:00:00Z"))
         #expect(try MaterializationTests.spend(reader, [1]) == [.double(8)])
         dir.write("f.csv", Self.header + "1,2024-01-09T00:00:00Z,,9,1,1\n")
