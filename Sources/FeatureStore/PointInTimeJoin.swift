@@ -50,7 +50,12 @@ enum PointInTimeJoin {
                 self.count = count
                 buffers = .allocate(capacity: count)
                 arenaBytes = count * perBucket * MemoryLayout<FeatureRow>.stride
-                let mapped = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+                #if os(Linux)
+                    let populate = MAP_POPULATE
+                #else
+                    let populate: Int32 = 0
+                #endif
+                let mapped = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0)
                 arena = mapped == MAP_FAILED ? nil : mapped
                 for b in 0..<count {
                     if let arena {
