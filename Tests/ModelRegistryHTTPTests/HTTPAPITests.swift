@@ -19,7 +19,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         let f = try RegistryFixture()
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/v1/models/fraud/versions?format=linear-json&tag=dataset=q1", method: .post, body: body("{\"w\":[1]}")) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/versions?format=linear-json&tag=dataset=q1", method: .post, headers: [.contentType: "application/octet-stream"], body: body("{\"w\":[1]}")) { r in
                 #expect(r.status == .created)
                 let json = try jsonObject(r.body)
                 #expect(json["version"] as? Int == 1)
@@ -27,7 +27,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect((json["tags"] as? [String: String]) == ["dataset": "q1"])
                 #expect((json["sha256"] as? String)?.count == 64)
             }
-            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, body: body(#"{"version": 1, "reason": "first"}"#)) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, headers: [.contentType: "application/json"], body: body(#"{"version": 1, "reason": "first"}"#)) { r in
                 #expect(r.status == .ok)
                 let json = try jsonObject(r.body)
                 #expect(json["version"] as? Int == 1)
@@ -66,17 +66,17 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         try f.register("fraud", "x")
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, body: body(#"{"version": "two"}"#)) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, headers: [.contentType: "application/json"], body: body(#"{"version": "two"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "version")
             }
-            try await client.execute(uri: "/api/v1/models", method: .post, body: body(#"{"description": "no name"}"#)) { r in
+            try await client.execute(uri: "/api/v1/models", method: .post, headers: [.contentType: "application/json"], body: body(#"{"description": "no name"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "name")
             }
-            try await client.execute(uri: "/api/v1/models", method: .post, body: body("not json")) { r in
+            try await client.execute(uri: "/api/v1/models", method: .post, headers: [.contentType: "application/json"], body: body("not json")) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "body")
@@ -103,7 +103,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         try f.registry.updateModel("fraud", protectedAliases: ["production"], context: applyContext)
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, body: body(#"{"version": 1}"#)) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, headers: [.contentType: "application/json"], body: body(#"{"version": 1}"#)) { r in
                 #expect(r.status == .forbidden)
                 let json = try jsonObject(r.body)
                 #expect(json["code"] as? String == "protectedAlias")
@@ -132,10 +132,10 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
     @Test func registeredModelAndVersionShapesMatchMLflow() async throws {
         let f = try RegistryFixture()
         let artifact = try f.artifact("{\"w\": 1}")
-        let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
+        let app = Application(router: RegistryHTTPServer(registry: f.registry, sourceRoots: [f.root]).router())
         try await app.test(.router) { client in
             let base = "/api/2.0/mlflow"
-            try await client.execute(uri: "\(base)/registered-models/create", method: .post,
+            try await client.execute(uri: "\(base)/registered-models/create", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "tags": [{"key": "team", "value": "risk"}]}"#)) { r in
                 #expect(r.status == .ok)
                 let object = try jsonObject(r.body)
@@ -144,7 +144,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(model["creation_timestamp"] is Int)
                 #expect((model["tags"] as? [[String: String]]) == [["key": "team", "value": "risk"]])
             }
-            try await client.execute(uri: "\(base)/model-versions/create", method: .post,
+            try await client.execute(uri: "\(base)/model-versions/create", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "source": "file://\#(artifact.path)", "run_id": "r1"}"#)) { r in
                 #expect(r.status == .ok)
                 let object = try jsonObject(r.body)
@@ -155,7 +155,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(version["run_id"] as? String == "r1")
                 #expect(version["source"] as? String == "file://\(artifact.path)")
             }
-            try await client.execute(uri: "\(base)/registered-models/alias", method: .post,
+            try await client.execute(uri: "\(base)/registered-models/alias", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "alias": "champion", "version": "1"}"#)) { r in
                 #expect(r.status == .ok)
             }
@@ -193,7 +193,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 let response = try jsonObject(r.body)
                 #expect(response["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
             }
-            try await client.execute(uri: "\(base)/registered-models/create", method: .post, body: body(#"{"name": "fraud"}"#)) { r in
+            try await client.execute(uri: "\(base)/registered-models/create", method: .post, headers: [.contentType: "application/json"], body: body(#"{"name": "fraud"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["error_code"] as? String == "RESOURCE_ALREADY_EXISTS")
@@ -204,7 +204,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
                 #expect(json["field"] as? String == "version")
             }
-            try await client.execute(uri: "\(base)/model-versions/create", method: .post,
+            try await client.execute(uri: "\(base)/model-versions/create", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "source": "runs:/abc/model"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
@@ -273,7 +273,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         let script = f.root.appendingPathComponent("client.py")
         try Data(MLflowClientTests.script.utf8).write(to: script)
 
-        let server = RegistryHTTPServer(registry: f.registry)
+        let server = RegistryHTTPServer(registry: f.registry, sourceRoots: [f.root])
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let serving = Task { try await server.run(port: 0) { continuation.yield($0) } }
         defer { serving.cancel() }
