@@ -4,6 +4,7 @@ import HummingbirdTesting
 import ModelRegistry
 import ModelRegistryTesting
 import ModelRegistryHTTP
+import MLInfraHTTP
 import Testing
 
 /// Decodes a response body as a JSON object.
@@ -263,8 +264,10 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 @Suite struct MLflowClientTests {
     static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
 
-    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python that has mlflow installed (e.g. /tmp/peers-venv/bin/python)"))
-    func realMlflowClientRegistersSearchesAndResolvesAliases() async throws {
+    /// Once without tokens, once with the server requiring one (`MLFLOW_TRACKING_TOKEN`).
+    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python that has mlflow installed (e.g. /tmp/peers-venv/bin/python)"),
+          arguments: [false, true])
+    func realMlflowClientRegistersSearchesAndResolvesAliases(withToken: Bool) async throws {
         let f = try RegistryFixture()
         try f.registry.createModel("guarded", context: .command())
         try f.registry.updateModel("guarded", protectedAliases: ["production"], context: applyContext)
@@ -273,7 +276,14 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         let script = f.root.appendingPathComponent("client.py")
         try Data(MLflowClientTests.script.utf8).write(to: script)
 
-        let server = RegistryHTTPServer(registry: f.registry, sourceRoots: [f.root])
+        var policy = ServerPolicy(server: "registry")
+        var token: String?
+        if withToken {
+            let tokens = AccessTokens(file: f.root.appendingPathComponent("tokens.json"))
+            token = try tokens.create(name: "trainer", scopes: ["registry:write"]).1
+            policy.tokens = tokens
+        }
+        let server = RegistryHTTPServer(registry: f.registry, sourceRoots: [f.root], policy: policy)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let serving = Task { try await server.run(port: 0) { continuation.yield($0) } }
         defer { serving.cancel() }
@@ -286,6 +296,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         var environment = ProcessInfo.processInfo.environment
         environment["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:\(port)"
         environment["GIT_PYTHON_REFRESH"] = "quiet"
+        environment["MLFLOW_TRACKING_TOKEN"] = token
         process.environment = environment
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
