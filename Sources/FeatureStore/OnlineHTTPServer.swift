@@ -3,6 +3,7 @@ import MLInfraHTTP
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// The feature server's production listener: HTTP/1.1 on SwiftNIO, each request answered on the
 /// event loop that read it (one loop per core).
@@ -153,6 +154,7 @@ extension FeatureServer {
         policy.maxBodyBytes = limit
         OpenFileLimit.raise()
         let counter = ConnectionCounter()
+        let tls = try policy.tls?.makeContext()
         let group: any EventLoopGroup = eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? MultiThreadedEventLoopGroup.singleton
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -161,6 +163,7 @@ extension FeatureServer {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionGuard<HTTPServerRequestPart, ByteBuffer>(policy: policy, counter: counter))

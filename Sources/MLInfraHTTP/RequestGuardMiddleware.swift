@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import NIOCore
 import NIOHTTPTypes
 
@@ -69,15 +70,23 @@ public struct RequestGuardMiddleware<Context: RequestContext>: RouterMiddleware 
 }
 
 extension ServerPolicy {
-    /// The HTTP/1 server of a Hummingbird application with this policy's connection guard.
+    /// The HTTP/1 server of a Hummingbird application with this policy's connection guard, over
+    /// TLS when the policy has a certificate.
     public func http1Server() -> HTTPServerBuilder {
         OpenFileLimit.raise()
         let counter = ConnectionCounter()
         let policy = self
-        return .http1(
+        let plain = HTTPServerBuilder.http1(
             configuration: .init(additionalChannelHandlers: [
                 ConnectionGuard<HTTPRequestPart, HTTPResponsePart>(policy: policy, counter: counter)
             ]))
+        guard let tls else { return plain }
+        do {
+            return try HTTPServerBuilder.tls(plain, tlsConfiguration: tls.configuration)
+        } catch {
+            // Fail closed: a server that cannot set up TLS does not start, never plain instead.
+            return HTTPServerBuilder { _ in throw error }
+        }
     }
 
     /// A router whose first middleware is this policy's guard.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 
 /// What every mlinfra server enforces before a request reaches a route: the names it answers
 /// for (`Host`, the DNS-rebinding defence), the media types a body may have (cross-site
@@ -23,12 +24,12 @@ public struct ServerPolicy: Sendable {
     public var maxConnections: Int
     /// Bearer tokens; nil serves without authentication (loopback only).
     public var tokens: AccessTokens?
-    /// Certificate and key (PEM) for TLS; nil serves plain HTTP (loopback only).
-    public var tls: TLSFiles?
+    /// The certificate and key to serve TLS with; nil serves plain HTTP (loopback only).
+    public var tls: ServerTLS?
 
     public init(
         server: String, allowedHosts: Set<String> = [], maxBodyBytes: Int = 16 << 20, headerTimeout: Duration = .seconds(15),
-        bodyTimeout: Duration = .seconds(30), maxConnections: Int = 4096, tokens: AccessTokens? = nil, tls: TLSFiles? = nil
+        bodyTimeout: Duration = .seconds(30), maxConnections: Int = 4096, tokens: AccessTokens? = nil, tls: ServerTLS? = nil
     ) {
         self.server = server
         self.allowedHosts = Set(allowedHosts.map { $0.lowercased() })
@@ -162,14 +163,33 @@ public struct BodyTypes: Sendable, Equatable {
     private var names: String { accepted.isEmpty ? "no body" : accepted.sorted().joined(separator: " or ") }
 }
 
-/// A certificate chain and its private key, PEM files.
-public struct TLSFiles: Sendable, Equatable {
-    public var certificate: String
-    public var key: String
-    public init(certificate: String, key: String) {
-        self.certificate = certificate
-        self.key = key
+/// A certificate chain and its private key, read from PEM files when the server is configured
+/// (so a bad file stops the server before it listens, naming the file).
+public struct ServerTLS: Sendable {
+    public let configuration: TLSConfiguration
+
+    public init(certificate: String, key: String) throws {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificate)
+        } catch {
+            throw ServerPolicyError(message: "cannot read the TLS certificate \(certificate)", remedy: "Pass a PEM certificate chain.")
+        }
+        guard !chain.isEmpty else {
+            throw ServerPolicyError(message: "the TLS certificate file \(certificate) holds no certificate", remedy: "Pass a PEM certificate chain.")
+        }
+        let privateKey: NIOSSLPrivateKey
+        do {
+            privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        } catch {
+            throw ServerPolicyError(message: "cannot read the TLS private key \(key)", remedy: "Pass the PEM private key of the certificate.")
+        }
+        configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
     }
+
+    /// A context for servers that build their own NIO pipeline.
+    public func makeContext() throws -> NIOSSLContext { try NIOSSLContext(configuration: configuration) }
 }
 
 /// A server that cannot start as configured: what and how to fix it.

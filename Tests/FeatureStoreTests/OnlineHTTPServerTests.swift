@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import FeatureStore
+import HTTPTesting
 import MLInfraHTTP
 
 #if canImport(Glibc)
@@ -128,5 +129,28 @@ import MLInfraHTTP
         let partial = await Self.exchange(port: port, "POST /get-online-features HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         #expect(partial.isEmpty)
         #expect(Date().timeIntervalSince(started) < 3)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func servesHTTPSWhenGivenACertificate() async throws {
+        let dir = TempDir()
+        let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        let policy = ServerPolicy(server: "features", tls: try ServerTLS(certificate: certificate.certificate, key: certificate.key))
+        let server = FeatureServer(store: store, policy: policy)
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let running = Task { try await server.run(port: 0) { portSink.yield($0) } }
+        defer { running.cancel() }
+        var iterator = ports.makeAsyncIterator()
+        let first = await iterator.next()
+        let port = try #require(first)
+        let body = #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[2]}}"#
+        let answer = try curl(
+            "https://127.0.0.1:\(port)/get-online-features", cacert: certificate.certificate,
+            headers: ["Content-Type: application/json"], extra: ["--data", body])
+        #expect(answer.status == 0, "\(answer.output)")
+        #expect(answer.output.hasSuffix("200") && answer.output.contains(#""results""#), "\(answer.output)")
+        let plain = await Self.exchange(port: port, Self.post(body))
+        #expect(!plain.contains("200 OK"))
     }
 }

@@ -158,3 +158,29 @@ func withGuardedServer(
         }
     }
 }
+
+@Suite struct ServerTLSTests {
+    @Test func servesHTTPSWithTheGivenCertificateAndNothingInPlain() async throws {
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        let policy = ServerPolicy(server: "test", tls: try ServerTLS(certificate: certificate.certificate, key: certificate.key))
+        try await withGuardedServer(policy) { port in
+            let secure = try curl("https://127.0.0.1:\(port)/thing", cacert: certificate.certificate)
+            #expect(secure.status == 0, "\(secure.output)")
+            #expect(secure.output.hasSuffix("read\n200"), "\(secure.output)")
+            let plain = try curl("http://127.0.0.1:\(port)/thing")
+            #expect(!plain.output.contains("read"), "plain HTTP was answered on a TLS port: \(plain.output)")
+            let untrusted = try curl("https://127.0.0.1:\(port)/thing")
+            #expect(untrusted.status != 0, "a client that does not trust the certificate connected")
+        }
+    }
+
+    @Test func aMissingOrBadCertificateStopsTheServerNamingTheFile() throws {
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        let missing = #expect(throws: ServerPolicyError.self) { try ServerTLS(certificate: "/nonexistent/cert.pem", key: certificate.key) }
+        #expect(missing?.description.contains("/nonexistent/cert.pem") == true)
+        let badKey = #expect(throws: ServerPolicyError.self) { try ServerTLS(certificate: certificate.certificate, key: certificate.certificate) }
+        #expect(badKey?.description.contains("private key") == true)
+    }
+}

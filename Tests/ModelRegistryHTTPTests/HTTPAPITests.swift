@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import ModelRegistry
 import ModelRegistryTesting
+import HTTPTesting
 import ModelRegistryHTTP
 import MLInfraHTTP
 import Testing
@@ -264,10 +265,11 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 @Suite struct MLflowClientTests {
     static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
 
-    /// Once without tokens, once with the server requiring one (`MLFLOW_TRACKING_TOKEN`).
+    /// Plain; with the server requiring a token (`MLFLOW_TRACKING_TOKEN`); and with a token over
+    /// TLS (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
     @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python that has mlflow installed (e.g. /tmp/peers-venv/bin/python)"),
-          arguments: [false, true])
-    func realMlflowClientRegistersSearchesAndResolvesAliases(withToken: Bool) async throws {
+          arguments: [(false, false), (true, false), (true, true)])
+    func realMlflowClientRegistersSearchesAndResolvesAliases(withToken: Bool, overTLS: Bool) async throws {
         let f = try RegistryFixture()
         try f.registry.createModel("guarded", context: .command())
         try f.registry.updateModel("guarded", protectedAliases: ["production"], context: applyContext)
@@ -283,6 +285,9 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             token = try tokens.create(name: "trainer", scopes: ["registry:write"]).1
             policy.tokens = tokens
         }
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        if overTLS { policy.tls = try ServerTLS(certificate: certificate.certificate, key: certificate.key) }
         let server = RegistryHTTPServer(registry: f.registry, sourceRoots: [f.root], policy: policy)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let serving = Task { try await server.run(port: 0) { continuation.yield($0) } }
@@ -292,9 +297,11 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: MLflowClientTests.python!)
-        process.arguments = [script.path, "\(port)", artifact1.path, artifact2.path]
+        let uri = "\(overTLS ? "https" : "http")://127.0.0.1:\(port)"
+        process.arguments = [script.path, uri, artifact1.path, artifact2.path]
         var environment = ProcessInfo.processInfo.environment
-        environment["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:\(port)"
+        environment["MLFLOW_TRACKING_URI"] = uri
+        if overTLS { environment["MLFLOW_TRACKING_SERVER_CERT_PATH"] = certificate.certificate }
         environment["GIT_PYTHON_REFRESH"] = "quiet"
         environment["MLFLOW_TRACKING_TOKEN"] = token
         process.environment = environment
@@ -324,8 +331,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        port, artifact1, artifact2 = sys.argv[1], sys.argv[2], sys.argv[3]
-        uri = f"http://127.0.0.1:{port}"
+        uri, artifact1, artifact2 = sys.argv[1], sys.argv[2], sys.argv[3]
         mlflow.set_registry_uri(uri)
         client = MlflowClient(registry_uri=uri)
 

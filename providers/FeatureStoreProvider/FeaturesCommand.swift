@@ -267,11 +267,11 @@ public struct FeaturesCommand: AsyncParsableCommand {
         public func run() async throws {
             let store = try options.open()
             var server = FeatureServer(
-                store: store, policy: self.server.policy(server: "features", dataDirectory: URL(fileURLWithPath: options.dataDir)))
+                store: store, policy: try self.server.policy(server: "features", dataDirectory: URL(fileURLWithPath: options.dataDir)))
             server.eventLoops = eventLoops
-            let host = self.host
+            let host = self.host, scheme = self.server.scheme
             try await server.run(host: host, port: port) { bound in
-                print("Feature server listening on http://\(host):\(bound)/get-online-features")
+                print("Feature server listening on \(scheme)://\(host):\(bound)/get-online-features")
                 fflush(nil)
             }
         }

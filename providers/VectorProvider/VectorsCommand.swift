@@ -281,7 +281,8 @@ extension VectorsCommand {
                         : "several vector stores (\(names.joined(separator: ", "))); choose one with --store")
             }
             let store = try options.openStore(storeName)
-            let policy = server.policy(server: "vectors", dataDirectory: URL(fileURLWithPath: options.dataDir))
+            let scheme = server.scheme
+            let policy = try server.policy(server: "vectors", dataDirectory: URL(fileURLWithPath: options.dataDir))
             try policy.check(bindHost: host)
             let api = VectorHTTPAPI(store: store, policy: policy)
             let interval = saveInterval
@@ -292,7 +293,7 @@ extension VectorsCommand {
                 }
             }
             let app = api.application(host: host, port: port) { bound in
-                FileHandle.standardError.write(Data("vector store '\(storeName)' listening on http://\(host):\(bound)\n".utf8))
+                FileHandle.standardError.write(Data("vector store '\(storeName)' listening on \(scheme)://\(host):\(bound)\n".utf8))
             }
             try await app.runService()
             saver.cancel()

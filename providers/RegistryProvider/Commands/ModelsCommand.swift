@@ -228,10 +228,10 @@ extension ModelsCommand {
             let dataDirectory = options.registryDirectory.deletingLastPathComponent()
             let server = RegistryHTTPServer(
                 registry: registry, sourceRoots: sourceRoots.map { URL(fileURLWithPath: $0) },
-                policy: self.server.policy(server: "registry", dataDirectory: dataDirectory, maxBodyBytes: 1 << 30))
-            let host = self.host
+                policy: try self.server.policy(server: "registry", dataDirectory: dataDirectory, maxBodyBytes: 1 << 30))
+            let host = self.host, scheme = self.server.scheme
             try await server.run(host: host, port: port) { bound in
-                let line = "Serving the model registry at http://\(host):\(bound) (use it as MLflow's registry URI)\n"
+                let line = "Serving the model registry at \(scheme)://\(host):\(bound) (use it as MLflow's registry URI)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         }
