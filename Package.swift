@@ -60,6 +60,7 @@ let package = Package(
         .target(
             name: "ModelRegistry",
             dependencies: [
+                "EngineStorage",
                 "MLInfraJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -76,6 +77,7 @@ let package = Package(
         .target(
             name: "FeatureStore",
             dependencies: [
+                "EngineStorage",
                 "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -91,6 +93,7 @@ let package = Package(
         .target(
             name: "VectorIndex",
             dependencies: [
+                "EngineStorage",
                 "CVectorKernels", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -112,6 +115,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // What the engines' SQLite stores share: schema migrations that several processes may start at once.
+        .target(name: "EngineStorage", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The JSON value the engines' HTTP APIs and filters share.
         .target(name: "MLInfraJSON"),
         // AVX2 + FMA distance kernels for VectorIndex, chosen at run time (no machine-specific flags).
@@ -120,6 +125,7 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
+                "EngineStorage",
                 "ModelRegistry", "FeatureStore", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -136,6 +142,7 @@ let package = Package(
         .target(
             name: "DriftMonitor",
             dependencies: [
+                "EngineStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
