@@ -61,25 +61,115 @@ struct ArtifactStore: Sendable {
         return try write { output in
             var hasher = SHA256()
             var size: Int64 = 0
-            let capacity = 1 << 20
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(max(Int64(info.st_size), 4096), Int64(capacity))), alignment: 16)
-            defer { buffer.deallocate() }
-            while true {
-                let n = read(input, buffer.baseAddress, buffer.count)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw RegistryError(
-                        .artifactUnreadable, "cannot read artifact \(file.path): \(String(cString: strerror(errno)))",
-                        hint: "Check that the file is readable.", field: "artifact")
-                }
-                if n == 0 { break }
-                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            try Self.readChunks(input, path: file.path, sizeHint: Int64(info.st_size)) { chunk in
                 hasher.update(bufferPointer: chunk)
                 try output(chunk)
-                size += Int64(n)
+                size += Int64(chunk.count)
             }
             return (ArtifactStore.hex(hasher.finalize()), size)
         }
+    }
+
+    /// Reads an open file to its end in chunks of at most 1 MiB, so no artifact is ever held whole.
+    static func readChunks(_ fd: Int32, path: String, sizeHint: Int64 = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(min(max(sizeHint, 4096), 1 << 20)), alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RegistryError(
+                    .artifactUnreadable, "cannot read \(path): \(String(cString: strerror(errno)))",
+                    hint: "Check that the file is readable.", field: "artifact")
+            }
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+    }
+
+    /// The sha256 of a file's bytes, read in bounded chunks; nil when the file cannot be opened.
+    static func sha256(ofFile path: String) throws -> (sha256: String, size: Int64)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        try readChunks(fd, path: path) { chunk in
+            hasher.update(bufferPointer: chunk)
+            size += Int64(chunk.count)
+        }
+        return (hex(hasher.finalize()), size)
+    }
+
+    /// Checks, in bounded memory, that the file stored under `sha256` still hashes to it; returns its path.
+    @discardableResult
+    func verify(sha256: String, what: String) throws -> URL {
+        let url = path(for: sha256)
+        guard let (actual, _) = try Self.sha256(ofFile: url.path) else { throw missing(what, url) }
+        guard actual == sha256 else { throw corrupted(what, url, expected: sha256, actual: actual) }
+        return url
+    }
+
+    /// Copies the artifact stored under `sha256` to `destination` while hashing it: written to a
+    /// temporary file beside it and renamed into place only once the hash matches, so a tampered
+    /// artifact never appears at the destination. Bounded memory; returns the size.
+    func export(sha256: String, what: String, to destination: URL) throws -> Int64 {
+        let url = path(for: sha256)
+        let input = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw missing(what, url) }
+        defer { close(input) }
+        let temp = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString)")
+        let output = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard output >= 0 else {
+            throw RegistryError(
+                .artifactUnreadable, "cannot write \(temp.path): \(String(cString: strerror(errno)))",
+                hint: "Check that the directory is writable.", field: "output")
+        }
+        var closed = false
+        defer {
+            if !closed { close(output) }
+            unlink(temp.path)
+        }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        try Self.readChunks(input, path: url.path) { chunk in
+            hasher.update(bufferPointer: chunk)
+            var offset = 0
+            while offset < chunk.count {
+                let n = posixWrite(output, chunk.baseAddress! + offset, chunk.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw RegistryError(
+                        .artifactUnreadable, "cannot write \(temp.path): \(String(cString: strerror(errno)))",
+                        hint: "Check that the disk is not full.", field: "output")
+                }
+                offset += n
+            }
+            size += Int64(chunk.count)
+        }
+        let actual = Self.hex(hasher.finalize())
+        guard actual == sha256 else { throw corrupted(what, url, expected: sha256, actual: actual) }
+        close(output)
+        closed = true
+        guard rename(temp.path, destination.path) == 0 else {
+            throw RegistryError(
+                .artifactUnreadable, "cannot write \(destination.path): \(String(cString: strerror(errno)))",
+                hint: "Check that the directory is writable.", field: "output")
+        }
+        return size
+    }
+
+    private func missing(_ what: String, _ url: URL) -> RegistryError {
+        RegistryError(
+            .artifactMissing, "the artifact of \(what) is missing from the store (\(url.path))",
+            hint: "Register the version again from its source, or restore the registry directory from a backup.")
+    }
+
+    private func corrupted(_ what: String, _ url: URL, expected: String, actual: String) -> RegistryError {
+        RegistryError(
+            .artifactCorrupted,
+            "the artifact of \(what) does not match its sha256: expected \(expected), found \(actual) (\(url.path))",
+            hint: "The file was changed after registration and is refused. Register the model again from a trusted source.")
     }
 
     /// Stores bytes; returns their sha256 and size.
@@ -93,18 +183,9 @@ struct ArtifactStore: Sendable {
     /// The bytes stored under `sha256`, after checking they still hash to it.
     func load(sha256: String, what: String) throws -> Data {
         let url = path(for: sha256)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw RegistryError(
-                .artifactMissing, "the artifact of \(what) is missing from the store (\(url.path))",
-                hint: "Register the version again from its source, or restore the registry directory from a backup.")
-        }
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw missing(what, url) }
         let actual = ArtifactStore.sha256(of: data)
-        guard actual == sha256 else {
-            throw RegistryError(
-                .artifactCorrupted,
-                "the artifact of \(what) does not match its sha256: expected \(sha256), found \(actual) (\(url.path))",
-                hint: "The file was changed after registration and is refused. Register the model again from a trusted source.")
-        }
+        guard actual == sha256 else { throw corrupted(what, url, expected: sha256, actual: actual) }
         return data
     }
 

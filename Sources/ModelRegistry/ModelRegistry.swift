@@ -414,7 +414,7 @@ public final class ModelRegistry: Sendable {
                 return (try loadVersion(db, reference.model, record.version), "latest")
             }
         }
-        _ = try artifacts.load(sha256: version.sha256, what: "\(version.model) version \(version.version)")
+        try artifacts.verify(sha256: version.sha256, what: "\(version.model) version \(version.version)")
         return ResolvedModelVersion(
             name: version.model, version: version.version, format: version.format, sha256: version.sha256,
             size: version.size, artifactPath: artifacts.path(for: version.sha256), via: via, tags: version.tags)
@@ -431,6 +431,19 @@ public final class ModelRegistry: Sendable {
         return try artifacts.load(sha256: version.sha256, what: "\(model) version \(number)")
     }
 
+    /// Writes a resolved version's artifact to `destination`, checked against its sha256 as it is
+    /// copied (bounded memory; nothing appears at `destination` when the check fails). Returns the size.
+    @discardableResult
+    public func exportArtifact(_ resolved: ResolvedModelVersion, to destination: URL) throws -> Int64 {
+        try artifacts.export(sha256: resolved.sha256, what: "\(resolved.name) version \(resolved.version)", to: destination)
+    }
+
+    /// Checks a resolved version's artifact against its sha256 in bounded memory; returns its path.
+    @discardableResult
+    public func verifyArtifact(_ resolved: ResolvedModelVersion) throws -> URL {
+        try artifacts.verify(sha256: resolved.sha256, what: "\(resolved.name) version \(resolved.version)")
+    }
+
     /// Where a version's artifact lives in the store (not checked; use `resolve` or `loadArtifact` to read it).
     public func artifactPath(sha256: String) -> URL { artifacts.path(for: sha256) }
 
@@ -439,10 +452,10 @@ public final class ModelRegistry: Sendable {
 
     /// The sha256 of a file's bytes, computed the way the store does.
     public static func sha256(ofFile url: URL) throws -> String {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
+        guard let (sha256, _) = try ArtifactStore.sha256(ofFile: url.path) else {
             throw RegistryError(.artifactUnreadable, "cannot read \(url.path)", hint: "Check the path.", field: "artifact")
         }
-        return ArtifactStore.sha256(of: data)
+        return sha256
     }
 
     // MARK: - Audit

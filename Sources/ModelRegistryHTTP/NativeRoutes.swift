@@ -41,12 +41,13 @@ struct NativeRoutes {
         }
         handle(router, .get, "/api/v1/models/{name}/versions/{version}/artifact") { _, c, _ in
             let (name, number) = try nameAndVersion(c)
+            // `resolve` has checked the bytes against the sha256 in bounded memory; they are then
+            // streamed in chunks, never held whole (a 2 GiB artifact costs a chunk, not 2 GiB).
             let resolved = try registry.resolve("models:/\(name)/\(number)")
-            let data = try registry.loadArtifact(resolved)
             var headers = HTTPFields()
             headers[.contentType] = "application/octet-stream"
             headers[.modelSha256] = resolved.sha256
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            return Response(status: .ok, headers: headers, body: try HTTPSupport.fileBody(resolved.artifactPath))
         }
         handle(router, .post, "/api/v1/models/{name}/versions/{version}/stage") { request, c, ctx in
             let (name, number) = try nameAndVersion(c)
@@ -103,11 +104,10 @@ struct NativeRoutes {
             }
             tags[String(parts[0])] = String(parts[1])
         }
-        let data = try await HTTPSupport.body(request, limit: maxUploadBytes)
-        guard !data.isEmpty else { throw RegistryError.invalid("body", "the request body (the artifact's bytes) is empty") }
         let temp = registry.directory.appendingPathComponent("artifacts/tmp/upload-\(UUID().uuidString)")
-        try data.write(to: temp)
         defer { try? FileManager.default.removeItem(at: temp) }
+        let size = try await HTTPSupport.saveBody(request, to: temp, limit: maxUploadBytes)
+        guard size > 0 else { throw RegistryError.invalid("body", "the request body (the artifact's bytes) is empty") }
         let version = try registry.register(
             RegistrationRequest(
                 model: model, artifact: temp, format: query.string("format") ?? "file", description: query.string("description") ?? "",

@@ -92,6 +92,38 @@ enum HTTPSupport {
         ChangeContext(actor: request.headers[.mlinfraActor] ?? "http", origin: .api, reason: request.headers[.mlinfraReason])
     }
 
+    /// Writes a request body to `file` as it arrives (bounded memory); returns its size.
+    /// Over `limit` bytes it stops with a 413.
+    static func saveBody(_ request: Request, to file: URL, limit: Int) async throws -> Int {
+        guard FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = try? FileHandle(forWritingTo: file)
+        else {
+            throw RegistryError.invalid("body", "cannot store the upload in \(file.deletingLastPathComponent().path)")
+        }
+        defer { try? handle.close() }
+        var size = 0
+        for try await buffer in request.body {
+            size += buffer.readableBytes
+            guard size <= limit else { throw HTTPError(.contentTooLarge, message: "the artifact is over the limit of \(limit) bytes") }
+            try handle.write(contentsOf: buffer.readableBytesView)
+        }
+        return size
+    }
+
+    /// A response body that streams a file in 1 MiB chunks.
+    static func fileBody(_ file: URL) throws -> ResponseBody {
+        let handle = try FileHandle(forReadingFrom: file)
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: 0)
+        return ResponseBody(contentLength: Int(size)) { writer in
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        }
+    }
+
     static func body(_ request: Request, limit: Int = 1 << 20) async throws -> Data {
         let buffer = try await request.body.collect(upTo: limit)
         return Data(buffer.readableBytesView)

@@ -142,15 +142,17 @@ extension ModelsCommand {
 
         func run() async throws {
             let registry = try options.open()
+            // `resolve` checks the sha256; both paths below stream in bounded memory.
             let resolved = try registry.resolve(reference)
-            let data = try registry.loadArtifact(resolved)
             if output == "-" {
-                FileHandle.standardOutput.write(data)
+                let input = try FileHandle(forReadingFrom: resolved.artifactPath)
+                defer { try? input.close() }
+                while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
                 return
             }
             let path = output ?? "\(resolved.name)-v\(resolved.version)"
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-            FileHandle.standardError.write(Data("Wrote \(resolved.name) version \(resolved.version) to \(path) (\(data.count) bytes, sha256 verified)\n".utf8))
+            let size = try registry.exportArtifact(resolved, to: URL(fileURLWithPath: path))
+            FileHandle.standardError.write(Data("Wrote \(resolved.name) version \(resolved.version) to \(path) (\(size) bytes, sha256 verified)\n".utf8))
         }
     }
 
@@ -222,13 +224,14 @@ extension ModelsCommand {
         @Option(help: "The port (0 picks a free one).") var port: Int = 5050
         @Option(name: .customLong("source-root"), help: "A directory whose files MLflow clients may register by path (repeatable); without one, only uploaded bytes are registered.")
         var sourceRoots: [String] = []
+        @Option(help: "The largest artifact upload accepted, in bytes.") var maxUploadBytes: Int = 1 << 30
 
         func run() async throws {
             let registry = try options.open()
             let dataDirectory = options.registryDirectory.deletingLastPathComponent()
             let server = RegistryHTTPServer(
-                registry: registry, sourceRoots: sourceRoots.map { URL(fileURLWithPath: $0) },
-                policy: try self.server.policy(server: "registry", dataDirectory: dataDirectory, maxBodyBytes: 1 << 30))
+                registry: registry, maxUploadBytes: maxUploadBytes, sourceRoots: sourceRoots.map { URL(fileURLWithPath: $0) },
+                policy: try self.server.policy(server: "registry", dataDirectory: dataDirectory, maxBodyBytes: maxUploadBytes))
             let host = self.host, scheme = self.server.scheme
             try await server.run(host: host, port: port) { bound in
                 let line = "Serving the model registry at \(scheme)://\(host):\(bound) (use it as MLflow's registry URI)\n"
