@@ -280,6 +280,60 @@ struct CLIEndToEndTests {
         try? FileManager.default.removeItem(at: dir)
     }
 
+    /// A dead agent is drift: `endpoints status` says the endpoint is not served, the plan
+    /// proposes restoring it (not "no changes"), and apply brings it back.
+    @Test func aKilledAgentShowsAsDriftAndApplyRestoresIt() async throws {
+        let dir = temporaryDirectory()
+        let cli = CLI(binary: TestBinary.path!, directory: dir)
+        let port = freePort()
+        let client = HTTPClientPool()
+        let agent = AgentProcess(dataDirectory: dir.appendingPathComponent(".mlinfra"))
+        defer {
+            if let pid = agent.runningPID(), (try? agent.stop(timeout: 15)) == nil { kill(pid, SIGKILL) }
+            client.closeIdle()
+            try? FileManager.default.removeItem(at: dir)
+        }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("models"), withIntermediateDirectories: true)
+        _ = try EndToEndTests.writeLinear(dir.appendingPathComponent("models"), "v1.json", intercept: 0)
+        let spec = """
+            mlinfra: 1
+            project: liveness
+            providers:
+              local: { data_dir: .mlinfra }
+            resources:
+              registry.main: {}
+              model.scorer: { registry: "${registry.main}" }
+              model_version.v1: { model: "${model.scorer}", artifact: models/v1.json, format: linear-json }
+              endpoint.scorer:
+                model: ${model_version.v1.uri}
+                port: \(port)
+                replicas: { min: 1, max: 1 }
+                ready_timeout: 60s
+            """
+        try spec.write(to: dir.appendingPathComponent("main.yaml"), atomically: true, encoding: .utf8)
+        let apply = try await cli.run("apply", "--auto-approve")
+        #expect(apply.status == 0, "\(apply.out)\(apply.err)")
+        guard apply.status == 0, let pid = agent.runningPID() else { throw CancellationError() }
+        #expect(try await cli.run("plan", "--detailed-exitcode").status == 0)
+
+        kill(pid, SIGKILL)
+        try await EndToEndTests.waitUntil("the agent is gone", timeout: 10) { agent.runningPID() == nil }
+        let status = try await cli.run("endpoints", "status", "scorer")
+        #expect(status.out.contains("not served: no agent runs"), "\(status.out)\(status.err)")
+        let list = try await cli.run("endpoints", "list")
+        #expect(list.out.contains("not served"), "\(list.out)")
+        let plan = try await cli.run("plan", "--detailed-exitcode")
+        #expect(plan.status == 2, "a dead agent must not plan as no changes: \(plan.out)\(plan.err)")
+        #expect(plan.out.contains("ready_replicas") && plan.err.contains("not served"), "\(plan.out)\(plan.err)")
+
+        let restore = try await cli.run("apply", "--auto-approve")
+        #expect(restore.status == 0, "\(restore.out)\(restore.err)")
+        #expect(agent.runningPID() != nil)
+        let reply = try await client.execute(port: port, path: "/predict", body: ByteBuffer(string: #"{"instances": [[1, 1]]}"#), timeout: 10)
+        #expect(reply.status == 200, "\(String(buffer: reply.body))")
+        #expect(try await cli.run("plan", "--detailed-exitcode").status == 0)
+    }
+
     /// Whether a pid is still an `endpoints replica` process (not a recycled pid).
     static func isReplica(_ pid: Int32) -> Bool {
         guard let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }

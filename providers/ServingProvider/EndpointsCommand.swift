@@ -34,6 +34,13 @@ public struct EndpointsCommand: AsyncParsableCommand {
                 try ControlStore(directory: EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec).appendingPathComponent("serving"))
             }
         }
+
+        /// The agent's last report on `name`, corrected when nothing serves it now (`ServingLiveness`).
+        func observedStatus(_ store: ControlStore, _ name: String) async throws -> EndpointStatus? {
+            let reported = try store.status(name)
+            let dataDirectory = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec)
+            return ServingLiveness.observed(reported, down: await ServingLiveness.downReason(dataDirectory: dataDirectory, status: reported))
+        }
     }
 
     /// `mlinfra endpoints list`
@@ -46,10 +53,11 @@ public struct EndpointsCommand: AsyncParsableCommand {
             let store = try common.store
             let endpoints = try store.endpoints()
             if common.format == .json {
-                let rows: [[String: Any]] = try endpoints.map { e in
-                    let status = try store.status(e.config.name)
-                    return ["name": e.config.name, "url": e.config.url, "model": e.config.model, "ready": status?.ready ?? false,
-                            "served_version": status?.servedVersion ?? NSNull(), "ready_replicas": status?.readyReplicas ?? 0]
+                var rows: [[String: Any]] = []
+                for e in endpoints {
+                    let status = try await common.observedStatus(store, e.config.name)
+                    rows.append(["name": e.config.name, "url": e.config.url, "model": e.config.model, "ready": status?.ready ?? false,
+                                 "served_version": status?.servedVersion ?? NSNull(), "ready_replicas": status?.readyReplicas ?? 0])
                 }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]), as: UTF8.self))
                 return
@@ -59,8 +67,8 @@ public struct EndpointsCommand: AsyncParsableCommand {
                 return
             }
             for e in endpoints {
-                let status = try store.status(e.config.name)
-                let state = status.map { $0.ready ? "ready" : "not ready" } ?? "no agent status"
+                let status = try await common.observedStatus(store, e.config.name)
+                let state = status.map { $0.ready ? "ready" : ($0.message?.hasPrefix("not served") == true ? "not served" : "not ready") } ?? "no agent status"
                 print("\(e.config.name)\t\(e.config.url)\t\(status?.servedVersion ?? e.config.model)\t\(status?.readyReplicas ?? 0) replicas\t\(state)")
             }
         }
@@ -80,7 +88,7 @@ public struct EndpointsCommand: AsyncParsableCommand {
                 let known = try store.endpoints().map(\.config.name)
                 throw ValidationError("no endpoint \"\(name)\"" + (known.isEmpty ? "; none is applied yet" : "; known: \(known.joined(separator: ", "))"))
             }
-            let status = try store.status(name)
+            let status = try await common.observedStatus(store, name)
             let recent = try store.decisions(endpoint: name, limit: decisions)
             print(EndpointStatusView.render(config: desired.config, generation: desired.generation, status: status, decisions: recent,
                                             json: common.format == .json))

@@ -170,7 +170,7 @@ public struct ServingProvider: Provider {
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
         try checkType(request.type)
-        let (_, diagnostics) = Self.config(address: request.address, request.proposed)
+        let (parsed, diagnostics) = Self.config(address: request.address, request.proposed)
         var planned = request.proposed
         let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
         if planned["name"] == nil || planned["name"]?.isNull == true { planned["name"] = .string(objectName) }
@@ -185,6 +185,11 @@ public struct ServingProvider: Provider {
             || request.prior?.attributes["traffic"] != request.proposed["traffic"]
         planned["served_version"] = (request.prior != nil && !modelChanged) ? (request.prior?.attributes["served_version"] ?? .unknown) : .unknown
         planned["ready_replicas"] = request.prior?.attributes["ready_replicas"] ?? .unknown
+        // Refresh found fewer ready replicas than the minimum (a dead agent or router): the plan
+        // restores them, as an update whose diff says so, instead of "no changes".
+        if let minimum = parsed?.replicas.min, minimum > 0, let ready = request.prior?.attributes["ready_replicas"]?.intValue, ready == 0 {
+            planned["ready_replicas"] = .int(minimum)
+        }
         return PlanResponse(planned: planned, diagnostics: diagnostics)
     }
 
@@ -225,16 +230,19 @@ public struct ServingProvider: Provider {
         try checkType(request.type)
         let store = try ControlStore(directory: servingDirectory)
         guard let desired = try store.endpoint(request.id) else { return ReadResponse(current: nil) }
-        let status = try store.status(request.id)
+        let reported = try store.status(request.id)
+        let down = await ServingLiveness.downReason(dataDirectory: dataDirectory, status: reported)
+        let status = ServingLiveness.observed(reported, down: down)
         var attributes = request.prior.attributes
         attributes["id"] = .string(request.id)
         attributes["url"] = .string(desired.config.url)
         attributes["served_version"] = status?.servedVersion.map(Value.string) ?? .null
         attributes["ready_replicas"] = .int(status?.readyReplicas ?? 0)
         var diagnostics: [Diagnostic] = []
-        if AgentProcess(dataDirectory: dataDirectory).runningPID() == nil {
-            diagnostics.append(.warning("endpoint \(request.id) is not served: no agent runs for \(dataDirectory.path)",
-                                        detail: "start it with `mlinfra agent --detach --data-dir \(dataDirectory.path)`, or run apply", address: request.address))
+        if let down {
+            diagnostics.append(.warning("endpoint \(request.id) is not served: \(down)",
+                                        detail: "the next apply restarts it; or start the agent with `mlinfra agent --detach --data-dir \(dataDirectory.path)`",
+                                        address: request.address))
             attributes["ready_replicas"] = 0
         }
         return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes), diagnostics: diagnostics)
@@ -289,7 +297,9 @@ public struct ServingProvider: Provider {
         var last: EndpointStatus?
         while Date() < deadline {
             last = try store.status(name)
-            if let s = last, s.generation >= generation, s.ready { return s }
+            // Ready in the agent's report and really served now (the report outlives a dead agent).
+            if let s = last, s.generation >= generation, s.ready,
+               await ServingLiveness.downReason(dataDirectory: dataDirectory, status: s) == nil { return s }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         return last
