@@ -35,7 +35,33 @@ struct ArtifactStore: Sendable {
         self.durability = durability
         try FileManager.default.createDirectory(at: root.appendingPathComponent("sha256"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+        removeAbandonedTemporaries()
     }
+
+    /// A new temporary file's path in the store: `tmp/HOST.PID.UUID`, so whoever opens the store
+    /// next can tell whose it is.
+    func temporaryPath(_ purpose: String = "ingest") -> String {
+        "\(root.path)/tmp/\(Self.host).\(getpid()).\(purpose)-\(UUID().uuidString)"
+    }
+
+    /// Removes temporary files left by processes of this host that are gone (a `kill -9` during a
+    /// registration or an upload); files of live processes, other hosts, or unknown names stay.
+    func removeAbandonedTemporaries() {
+        let directory = root.appendingPathComponent("tmp").path
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let parts = name.split(separator: ".", maxSplits: 2)
+            guard parts.count == 3, parts[0] == Self.host, let pid = Int32(parts[1]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
+        }
+    }
+
+    /// This host's name without dots (it is the first field of temporary names).
+    static let host: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.replacingOccurrences(of: ".", with: "_")
+    }()
 
     func path(for sha256: String) -> URL {
         root.appendingPathComponent("sha256").appendingPathComponent(String(sha256.prefix(2)))
@@ -208,7 +234,7 @@ struct ArtifactStore: Sendable {
     private func write(
         _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> (sha256: String, size: Int64)
     ) throws -> (sha256: String, size: Int64) {
-        let temp = root.path + "/tmp/" + UUID().uuidString
+        let temp = temporaryPath()
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw RegistryError(

@@ -43,13 +43,15 @@ public final class ModelRegistry: Sendable {
     @discardableResult
     public func createModel(
         _ name: String, description: String = "", tags: [String: String] = [:], protectedAliases: [String] = [],
-        context: ChangeContext
+        creationKey: String? = nil, context: ChangeContext
     ) throws -> RegisteredModel {
         try Naming.checkModelName(name)
         for alias in protectedAliases { try Naming.checkAlias(alias) }
         for key in tags.keys { try Naming.checkTagKey(key) }
         return try write { db in
-            if try ModelRecord.fetchOne(db, key: name) != nil {
+            if let existing = try ModelRecord.fetchOne(db, key: name) {
+                // The same create, retried after a crash: the model it made is the answer.
+                if let creationKey, existing.creationKey == creationKey { return try loadModel(db, name) }
                 throw RegistryError(
                     .modelExists, "model '\(name)' already exists",
                     hint: "Pick another name, or register a new version of it.", field: "name")
@@ -57,7 +59,7 @@ public final class ModelRegistry: Sendable {
             let t = now().timeIntervalSince1970
             let record = ModelRecord(
                 name: name, description: description, tags: tags, protectedAliases: protectedAliases.sorted(),
-                lastVersion: 0, createdAt: t, updatedAt: t)
+                lastVersion: 0, createdAt: t, updatedAt: t, creationKey: creationKey)
             try record.insert(db)
             try audit(db, context, "model.create", model: name, before: nil, after: ModelSnapshot(record),
                       summary: "model \(name) created")
@@ -152,6 +154,18 @@ public final class ModelRegistry: Sendable {
         }
         let stored = try artifacts.ingest(file: request.artifact)
         return try write { db in
+            if let key = request.creationKey,
+               let existing = try VersionRecord.filter(Column("model") == request.model && Column("creation_key") == key).fetchOne(db)
+            {
+                guard existing.sha256 == stored.sha256 else {
+                    throw RegistryError(
+                        .modelExists,
+                        "version \(existing.version) of \(request.model) was registered by the same create with other content "
+                            + "(sha256 \(existing.sha256.prefix(12))…, now \(stored.sha256.prefix(12))…)",
+                        hint: "The artifact changed between an interrupted apply and its retry: run `mlinfra plan` again.")
+                }
+                return try loadVersion(db, request.model, existing.version)
+            }
             let t = now().timeIntervalSince1970
             // The next number, taken in this write transaction: concurrent registrations get distinct ones.
             let taken = try Int.fetchOne(
@@ -175,7 +189,7 @@ public final class ModelRegistry: Sendable {
                 sha256: stored.sha256, size: stored.size, format: request.format, description: request.description,
                 tags: request.tags, runId: request.lineage.runID, dataset: request.lineage.dataset,
                 gitCommit: request.lineage.commit, status: "READY", stage: Stage.none.rawValue,
-                createdBy: context.actor, createdAt: t, updatedAt: t)
+                createdBy: context.actor, createdAt: t, updatedAt: t, creationKey: request.creationKey)
             try record.insert(db)
             try audit(db, context, "version.create", model: request.model, subject: "/\(record.version)",
                       before: nil, after: VersionSnapshot(record),
@@ -446,6 +460,10 @@ public final class ModelRegistry: Sendable {
 
     /// Where a version's artifact lives in the store (not checked; use `resolve` or `loadArtifact` to read it).
     public func artifactPath(sha256: String) -> URL { artifacts.path(for: sha256) }
+
+    /// A path for a temporary file in the artifact store (an upload on its way in); removed when
+    /// the store is next opened if its process died.
+    public func temporaryArtifactPath(_ purpose: String) -> URL { URL(fileURLWithPath: artifacts.temporaryPath(purpose)) }
 
     /// Stores raw bytes in the artifact store (for uploads); returns the sha256 and size.
     public func storeArtifact(_ data: Data) throws -> (sha256: String, size: Int64) { try artifacts.ingest(data: data) }

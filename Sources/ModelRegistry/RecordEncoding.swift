@@ -16,6 +16,7 @@ extension ModelRecord {
         container["last_version"] = lastVersion
         container["created_at"] = createdAt
         container["updated_at"] = updatedAt
+        container["creation_key"] = creationKey
     }
 }
 
@@ -37,6 +38,7 @@ extension VersionRecord {
         container["created_by"] = createdBy
         container["created_at"] = createdAt
         container["updated_at"] = updatedAt
+        container["creation_key"] = creationKey
     }
 }
 

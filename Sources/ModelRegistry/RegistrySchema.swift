@@ -67,6 +67,13 @@ enum RegistrySchema {
                     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                     """)
         }
+        // The key of the `mlinfra apply` create that registered a version, so a create retried
+        // after a crash finds the version instead of registering it again.
+        migrator.registerMigration("v2-creation-key") { db in
+            try db.alter(table: "version") { t in t.add(column: "creation_key", .text) }
+            try db.alter(table: "model") { t in t.add(column: "creation_key", .text) }
+            try db.execute(sql: "CREATE UNIQUE INDEX version_creation_key ON version(model, creation_key) WHERE creation_key IS NOT NULL")
+        }
         return migrator
     }
 }
@@ -83,6 +90,7 @@ struct ModelRecord: Codable, FetchableRecord, PersistableRecord {
     var lastVersion: Int
     var createdAt: Double
     var updatedAt: Double
+    var creationKey: String? = nil
 }
 
 struct VersionRecord: Codable, FetchableRecord, PersistableRecord {
@@ -106,6 +114,7 @@ struct VersionRecord: Codable, FetchableRecord, PersistableRecord {
     var createdBy: String
     var createdAt: Double
     var updatedAt: Double
+    var creationKey: String? = nil
 }
 
 struct AliasRecord: Codable, FetchableRecord, PersistableRecord {

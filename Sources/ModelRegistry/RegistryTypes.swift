@@ -155,12 +155,17 @@ public struct RegistrationRequest: Sendable, Hashable {
     public var source: String?
     /// Create the model when it does not exist (the CLI does; the MLflow API does not).
     public var createModelIfMissing: Bool
+    /// Makes the registration idempotent: when a version of the model already carries this key
+    /// with the same content, it is returned instead of a new one (a create retried after a
+    /// crash); the same key with other content is refused.
+    public var creationKey: String?
 
     public init(
         model: String, artifact: URL, format: String = "file", description: String = "",
         tags: [String: String] = [:], lineage: Lineage = Lineage(), source: String? = nil,
-        createModelIfMissing: Bool = true
+        createModelIfMissing: Bool = true, creationKey: String? = nil
     ) {
+        self.creationKey = creationKey
         self.model = model
         self.artifact = artifact
         self.format = format

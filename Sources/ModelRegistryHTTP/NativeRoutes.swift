@@ -104,7 +104,7 @@ struct NativeRoutes {
             }
             tags[String(parts[0])] = String(parts[1])
         }
-        let temp = registry.directory.appendingPathComponent("artifacts/tmp/upload-\(UUID().uuidString)")
+        let temp = registry.temporaryArtifactPath("upload")
         defer { try? FileManager.default.removeItem(at: temp) }
         let size = try await HTTPSupport.saveBody(request, to: temp, limit: maxUploadBytes)
         guard size > 0 else { throw RegistryError.invalid("body", "the request body (the artifact's bytes) is empty") }

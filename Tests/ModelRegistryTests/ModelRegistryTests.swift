@@ -377,3 +377,20 @@ import Testing
         for v in versions { _ = try f.registry.loadArtifact(model: "shared", version: v.version) }
     }
 }
+
+@Suite struct CreationKeyTests {
+    @Test func aKeyedRegistrationOrModelCreateIsDoneOnce() throws {
+        let f = try RegistryFixture()
+        let first = try f.registry.createModel("fraud", creationKey: "L/model.fraud", context: applyContext)
+        #expect(try f.registry.createModel("fraud", creationKey: "L/model.fraud", context: applyContext).name == first.name)
+        #expect(throws: RegistryError.self) { try f.registry.createModel("fraud", creationKey: "other", context: applyContext) }
+        let artifact = try f.artifact("weights")
+        let request = RegistrationRequest(model: "fraud", artifact: artifact, creationKey: "L/model_version.v1")
+        let v1 = try f.registry.register(request, context: applyContext)
+        let again = try f.registry.register(request, context: applyContext)
+        #expect(again.version == v1.version)
+        #expect(try f.registry.versions(of: "fraud").count == 1)
+        try Data("other weights".utf8).write(to: artifact)
+        #expect(throws: RegistryError.self) { try f.registry.register(request, context: applyContext) }
+    }
+}

@@ -333,3 +333,41 @@ final class ProviderFixture {
         #expect(absolute.registryDirectory.path == "/var/lib/mlinfra/registry")
     }
 }
+
+/// A create interrupted after the registry committed it and before the state recorded it is
+/// retried by the next apply with the same creation key: the provider adopts what it made.
+@Suite struct CrashIdempotentCreateTests {
+    func create(_ f: ProviderFixture, _ type: String, _ address: String, _ config: [String: Value], key: String?) async throws -> ApplyResponse {
+        let plan = try await f.provider.plan(PlanRequest(type: type, address: address, prior: nil, proposed: config))
+        var context = f.context
+        context.creationKey = key
+        return try await f.provider.apply(
+            ApplyRequest(type: type, address: address, action: .create, prior: nil, config: config, planned: plan.planned, context: context))
+    }
+
+    @Test func aRetriedCreateAdoptsTheModelAndVersionItMade() async throws {
+        let f = try await ProviderFixture()
+        let model: [String: Value] = ["registry": "main"]
+        let first = try await create(f, "model", "model.fraud", model, key: "lineage-1/model.fraud")
+        let again = try await create(f, "model", "model.fraud", model, key: "lineage-1/model.fraud")
+        #expect(again.diagnostics.isEmpty && again.new?.id == first.new?.id, "\(again.diagnostics)")
+        // Another create (another state, or no key) of the same name is still refused.
+        let other = try await create(f, "model", "model.fraud", model, key: "lineage-2/model.fraud")
+        #expect(other.diagnostics.contains { $0.summary.contains("already exists") }, "\(other.diagnostics)")
+
+        let version: [String: Value] = ["model": "fraud", "artifact": "models/v1.json", "format": "linear-json"]
+        let v1 = try await create(f, "model_version", "model_version.v1", version, key: "lineage-1/model_version.v1")
+        let retried = try await create(f, "model_version", "model_version.v1", version, key: "lineage-1/model_version.v1")
+        #expect(retried.new?.id == v1.new?.id)
+        #expect(try f.registry().versions(of: "fraud").count == 1)
+        // A replacement's key differs from the key of what it replaces: a new version.
+        let replacement = try await create(f, "model_version", "model_version.v1", version, key: "lineage-1/model_version.v1/replacing/fraud/1")
+        #expect(replacement.new?.id != v1.new?.id)
+        #expect(try f.registry().versions(of: "fraud").count == 2)
+        // The same key with other content is refused, never a silent second version.
+        try f.write("models/v1.json", #"{"weights": [9.0]}"#)
+        let changed = try await create(f, "model_version", "model_version.v1", version, key: "lineage-1/model_version.v1")
+        #expect(changed.diagnostics.contains { $0.summary.contains("same create with other content") }, "\(changed.diagnostics)")
+        #expect(try f.registry().versions(of: "fraud").count == 2)
+    }
+}

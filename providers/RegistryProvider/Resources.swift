@@ -84,7 +84,7 @@ struct Resources {
             let name = c["name"]?.stringValue ?? objectName(request.address)
             let model = try registry.createModel(
                 name, description: c["description"]?.stringValue ?? "", tags: tags(c["tags"]),
-                protectedAliases: protected(c["protected_aliases"]), context: context)
+                protectedAliases: protected(c["protected_aliases"]), creationKey: request.context.creationKey, context: context)
             return ApplyResponse(new: modelObject(model, registryName: registryName))
         case .update:
             let name = try priorID(request)
@@ -206,7 +206,7 @@ struct Resources {
                 RegistrationRequest(
                     model: model, artifact: file, format: c["format"]?.stringValue ?? "file",
                     description: c["description"]?.stringValue ?? "", tags: tags(c["tags"]), lineage: lineage(c),
-                    source: file.path, createModelIfMissing: false),
+                    source: file.path, createModelIfMissing: false, creationKey: request.context.creationKey),
                 context: context)
             return ApplyResponse(new: versionObject(version, artifact: artifact))
         case .update:

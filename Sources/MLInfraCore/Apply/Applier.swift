@@ -248,9 +248,13 @@ public struct Applier: Sendable {
             }
             let action: ApplyAction = change.action == .update ? .update : .create
             let priorObject = (action == .update) ? prior.map { ResourceObject(id: $0.id, attributes: $0.attributes) } : nil
+            var context = options.context
+            if action == .create {
+                context.creationKey = "\(plan.priorState.lineage)/\(address)" + (prior.map { "/replacing/\($0.id)" } ?? "")
+            }
             let request = ApplyRequest(
                 type: instance.address.type, address: address, action: action, prior: priorObject, config: config,
-                planned: change.after ?? [:], context: options.context)
+                planned: change.after ?? [:], context: context)
             let response: ApplyResponse
             do {
                 response = try await provider.call { try await $0.apply(request) }

@@ -168,11 +168,17 @@ public struct ApplyContext: Sendable, Codable, Hashable {
     /// The plan's id (hash) the change comes from.
     public var planID: String?
     public var reason: String?
+    /// For a create: a key naming this create across retries — the state's lineage, the address,
+    /// and for a replacement the id it replaces. A provider that records it with what it creates
+    /// can adopt, on the next apply, what a create interrupted by a crash left behind, instead of
+    /// creating it twice; the key of a replacement differs from the key of what it replaces.
+    public var creationKey: String?
 
-    public init(actor: String, planID: String? = nil, reason: String? = nil) {
+    public init(actor: String, planID: String? = nil, reason: String? = nil, creationKey: String? = nil) {
         self.actor = actor
         self.planID = planID
         self.reason = reason
+        self.creationKey = creationKey
     }
 }
 

@@ -161,10 +161,13 @@ extension ApplyContext: WireConvertible {
         var entries: [String: Value] = ["actor": .string(actor)]
         if let planID { entries["plan_id"] = .string(planID) }
         if let reason { entries["reason"] = .string(reason) }
+        if let creationKey { entries["creation_key"] = .string(creationKey) }
         return .map(entries)
     }
     init(fields f: WireFields) throws(WireError) {
-        self.init(actor: try f.optionalString("actor") ?? "", planID: try f.optionalString("plan_id"), reason: try f.optionalString("reason"))
+        self.init(
+            actor: try f.optionalString("actor") ?? "", planID: try f.optionalString("plan_id"), reason: try f.optionalString("reason"),
+            creationKey: try f.optionalString("creation_key"))
     }
 }
 
