@@ -137,7 +137,7 @@ public struct Applier: Sendable {
             guard let change = changes[operation.address] else { return true }
             let started = ContinuousClock.now
             observer?.started(operation, action: change.action)
-            let problems = await perform(operation, change: change, box: box, journal: journal)
+            let problems = await perform(operation, change: change, box: box, journal: journal).map(configuration.redactor.scrub)
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             observer?.finished(operation, action: change.action, seconds: seconds, error: problems)
@@ -167,7 +167,7 @@ public struct Applier: Sendable {
             for output in configuration.spec.outputs {
                 let r = evaluator.evaluate(output.value, diagnostics: &outputDiagnostics)
                 let sensitive = output.sensitive || r.sensitive
-                outputs[output.name] = OutputState(value: sensitive ? Secrets.redact(r.value, salt: state.lineage) : r.value, sensitive: sensitive)
+                outputs[output.name] = OutputState(value: sensitive ? Secrets.redact(r.value, key: configuration.stateKey) : r.value, sensitive: sensitive)
             }
             if plan.mode == .destroy { outputs = [:] }
             result.diagnostics.append(contentsOf: outputDiagnostics)
@@ -189,13 +189,14 @@ public struct Applier: Sendable {
                 "could not write the state file", detail: "\(error)\nEvery finished operation is in the journal; the next command recovers it."))
         }
         result.state = state
+        result.diagnostics = configuration.redactor.scrub(result.diagnostics)
         return result
     }
 
     /// Carries out one operation; returns its problems, or nil when it went through.
     func perform(_ operation: ApplyOperation, change: ResourceChange, box: ApplyBox, journal: JournalWriter) async -> Diagnostics? {
         let address = operation.address
-        let salt = plan.priorState.lineage
+        let key = configuration.stateKey
         guard let provider = configuration.providers.providers[change.providerName] else {
             return Diagnostics([.error("provider `\(change.providerName)` is not configured", address: address)])
         }
@@ -231,11 +232,11 @@ public struct Applier: Sendable {
                 variables: configuration.variables, each: instance.each,
                 lookup: Planner.lookup(configuration: configuration) { box.known($0) })
             var config: [String: Value] = [:]
-            var sensitive = Set(instance.schema.attributes.filter(\.value.sensitive).keys)
+            var sensitive = Secrets.paths(of: instance.schema).union(change.sensitive)
             for entry in instance.decl.attributes {
                 let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
                 config[entry.key] = r.value
-                if r.sensitive { sensitive.insert(entry.key) }
+                sensitive.formUnion(r.paths(under: entry.key))
             }
             if let prior, change.action == .update {
                 for name in instance.decl.lifecycle.ignoreChanges { config[name] = prior.inputs[name] }
@@ -261,14 +262,18 @@ public struct Applier: Sendable {
             guard let new = response.new else {
                 return problems.hasErrors ? problems : Diagnostics([.error("provider returned nothing for `\(address)`", address: address)])
             }
-            let sensitivePaths = sensitive.sorted().flatMap { ["inputs.\($0)", "attributes.\($0)"] }
+            // What the provider built from a secret (an id, a path) is a secret too.
+            let secrets = Secrets.texts(in: config, paths: sensitive)
+            sensitive.formUnion(Secrets.derived(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, from: secrets, besides: sensitive))
             let record = ResourceInstanceState(
                 address: address, type: instance.address.type, provider: instance.providerName, id: new.id,
                 status: problems.hasErrors ? .tainted : .ready,
-                inputs: Secrets.redact(config, keys: sensitive, salt: salt),
-                attributes: Secrets.redact(new.attributes, keys: sensitive, salt: salt),
-                sensitivePaths: sensitivePaths, dependencies: instance.dependencies, schemaVersion: instance.schema.version)
-            box.record(record, known: Planner.merge(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, config))
+                inputs: Secrets.redact(config, paths: sensitive, key: key),
+                attributes: Secrets.redact(new.attributes, paths: sensitive, key: key),
+                sensitivePaths: ResourceInstanceState.sensitivePaths(sensitive), dependencies: instance.dependencies,
+                schemaVersion: instance.schema.version)
+            box.record(record, known: KnownInstance(
+                attributes: Planner.merge(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, config), sensitive: sensitive))
             do { try await journal.append(.upsert(record)) } catch {
                 return Diagnostics([.error("applied `\(address)` but could not record it in the state journal", detail: "\(error)", address: address)])
             }
@@ -281,7 +286,7 @@ public struct Applier: Sendable {
 final class ApplyBox: @unchecked Sendable {
     private let lock = NSLock()
     private var _state: StateFile
-    private var _known: [String: [String: Value]] = [:]
+    private var _known: [String: KnownInstance] = [:]
     private var _diagnostics = Diagnostics()
     private var _failed = false
 
@@ -294,14 +299,14 @@ final class ApplyBox: @unchecked Sendable {
     var hasFailure: Bool { lock.withLock { _failed } }
 
     /// Attributes of an instance for references: what this apply produced, else what state holds.
-    func known(_ address: String) -> [String: Value]? {
+    func known(_ address: String) -> KnownInstance? {
         lock.withLock {
             if let k = _known[address] { return k }
-            return _state.resource(address)?.referenceable
+            return _state.resource(address).map(KnownInstance.init)
         }
     }
 
-    func record(_ r: ResourceInstanceState, known: [String: Value]) {
+    func record(_ r: ResourceInstanceState, known: KnownInstance) {
         lock.withLock {
             _state.upsert(r)
             _known[r.address] = known

@@ -30,8 +30,7 @@ public struct Planner: Sendable {
 
     public func plan(state stored: StateFile) async -> (Plan?, Diagnostics) {
         var diagnostics = Diagnostics()
-        let providers = configuration.providers
-        let salt = stored.lineage
+        let key = configuration.stateKey
 
         // Every address named by --target / --replace must exist somewhere.
         let known = Set(configuration.byAddress.keys).union(stored.addresses)
@@ -44,17 +43,17 @@ public struct Planner: Sendable {
                     detail: "Check the address." + Suggestions.didYouMean(address, in: known)))
             }
         }
-        if diagnostics.hasErrors { return (nil, diagnostics) }
+        if diagnostics.hasErrors { return (nil, configuration.redactor.scrub(diagnostics)) }
 
         // 1. Refresh.
         var refreshed = stored
         var drift: [DriftChange] = []
         if options.refresh {
-            let (state, found, refreshDiagnostics) = await refresh(stored, salt: salt)
+            let (state, found, refreshDiagnostics) = await refresh(stored, key: key)
             refreshed = state
             drift = found
             diagnostics.append(contentsOf: refreshDiagnostics)
-            if diagnostics.hasErrors { return (nil, diagnostics) }
+            if diagnostics.hasErrors { return (nil, configuration.redactor.scrub(diagnostics)) }
         }
 
         var plan = Plan(
@@ -72,7 +71,7 @@ public struct Planner: Sendable {
                 OutputChange(name: name, action: .delete, before: refreshed.outputs[name]!.value, after: nil, sensitive: refreshed.outputs[name]!.sensitive)
             }
         case .normal:
-            let (changes, planned, diffDiagnostics) = await diff(refreshed, drift: drift, salt: salt)
+            let (changes, planned, diffDiagnostics) = await diff(refreshed, drift: drift, key: key)
             diagnostics.append(contentsOf: diffDiagnostics)
             plan.changes = changes
             plan.outputs = outputChanges(prior: refreshed, planned: planned, diagnostics: &diagnostics)
@@ -90,13 +89,14 @@ public struct Planner: Sendable {
                 detail: "Reason: \(change.reason.map(\.description) ?? change.action.rawValue). If you mean it, set `prevent_destroy: false` first, in its own reviewed change.",
                 at: decl?.location, address: change.address.description))
         }
+        diagnostics = configuration.redactor.scrub(diagnostics)
         plan.warnings = diagnostics.items.filter { $0.severity == .warning }
         return (diagnostics.hasErrors ? nil : plan, diagnostics)
     }
 
     // MARK: refresh
 
-    func refresh(_ state: StateFile, salt: String) async -> (StateFile, [DriftChange], Diagnostics) {
+    func refresh(_ state: StateFile, key: StateKey) async -> (StateFile, [DriftChange], Diagnostics) {
         let resources = state.resources
         let results = await boundedMap(resources, parallelism: options.parallelism) { r -> (ResourceInstanceState, ReadResponse?, String?) in
             guard let provider = configuration.providers.providers[r.provider] ?? configuration.providers.provider(forType: r.type) else {
@@ -130,7 +130,7 @@ public struct Planner: Sendable {
                 refreshed.remove(r.address)
                 continue
             }
-            let attributes = Secrets.redact(current.attributes, keys: sensitive.union(schemaSensitive(r.type)), salt: salt)
+            let attributes = Secrets.redact(current.attributes, paths: sensitive.union(schemaSensitive(r.type)), key: key)
             let allChanged = Self.changedKeys(r.attributes, attributes)
             // Attributes only the provider sets (a served version, a replica count) change at run time:
             // they are refreshed into state, but they are not drift.
@@ -151,7 +151,7 @@ public struct Planner: Sendable {
 
     // MARK: diff
 
-    func diff(_ prior: StateFile, drift: [DriftChange], salt: String) async -> ([ResourceChange], [String: [String: Value]], Diagnostics) {
+    func diff(_ prior: StateFile, drift: [DriftChange], key: StateKey) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
         let targeted: Set<String>? = options.targets.isEmpty ? nil : targetClosure()
         let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)))
         let replaceSet = Set(options.replace)
@@ -165,11 +165,11 @@ public struct Planner: Sendable {
             let lookup = box.lookup(configuration)
             var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: lookup)
             var config: [String: Value] = [:]
-            var sensitive = Set(instance.schema.attributes.filter(\.value.sensitive).keys)
+            var sensitive = Secrets.paths(of: instance.schema)
             for entry in instance.decl.attributes {
                 let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
                 config[entry.key] = r.value
-                if r.sensitive { sensitive.insert(entry.key) }
+                sensitive.formUnion(r.paths(under: entry.key))
             }
             if let priorResource {
                 for name in instance.decl.lifecycle.ignoreChanges {
@@ -197,6 +197,10 @@ public struct Planner: Sendable {
             }
             var planned = response.planned
             for (key, value) in config where planned[key] == nil { planned[key] = value }
+            // What the provider builds from a secret (an id, a path) is a secret too.
+            let secrets = Secrets.texts(in: config, paths: sensitive)
+            sensitive.formUnion(Secrets.derived(planned, from: secrets, besides: sensitive))
+            if let priorResource { sensitive.formUnion(priorResource.sensitiveAttributes) }
 
             var change = ResourceChange(
                 address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,
@@ -205,7 +209,7 @@ public struct Planner: Sendable {
                 preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
             if let priorResource {
                 let comparable = Self.comparable(planned, schema: instance.schema, config: config)
-                let redacted = Secrets.redact(comparable, keys: sensitive, salt: salt)
+                let redacted = Secrets.redact(comparable, paths: sensitive, key: key)
                 let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
                 change.changed = changed
                 let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(response.requiresReplace)
@@ -242,7 +246,9 @@ public struct Planner: Sendable {
             case .noop: visible = priorResource.map { Self.merge($0.attributes, config).merging(["id": .string($0.id)]) { _, id in id } } ?? planned
             default: visible = planned
             }
-            box.record(change, visible: visible, diagnostics: located)
+            var visibleSensitive = sensitive
+            if change.action == .noop, let priorResource { visibleSensitive.formUnion(priorResource.sensitiveAttributes) }
+            box.record(change, visible: visible, sensitive: visibleSensitive, diagnostics: located)
             return true
         }
 
@@ -331,7 +337,7 @@ public struct Planner: Sendable {
 
     // MARK: outputs
 
-    func outputChanges(prior: StateFile, planned: [String: [String: Value]], diagnostics: inout Diagnostics) -> [OutputChange] {
+    func outputChanges(prior: StateFile, planned: [String: KnownInstance], diagnostics: inout Diagnostics) -> [OutputChange] {
         var evaluator = Evaluator(variables: configuration.variables, lookup: Self.lookup(in: planned, configuration: configuration))
         var result: [OutputChange] = []
         for output in configuration.spec.outputs {
@@ -339,7 +345,7 @@ public struct Planner: Sendable {
             let before = prior.outputs[output.name]
             let sensitive = output.sensitive || r.sensitive
             let after = r.value
-            let comparable = sensitive ? Secrets.redact(after, salt: prior.lineage) : after
+            let comparable = sensitive ? Secrets.redact(after, key: configuration.stateKey) : after
             let action: ChangeAction = before == nil ? .create : (before!.value == comparable && !after.containsUnknown ? .noop : .update)
             result.append(OutputChange(name: output.name, action: action, before: before?.value, after: after, sensitive: sensitive))
         }
@@ -368,38 +374,51 @@ public struct Planner: Sendable {
         return Set(start).union(configuration.graph.ancestors(of: start))
     }
 
-    func currentAttributes(_ state: StateFile) -> [String: [String: Value]] {
-        var out: [String: [String: Value]] = [:]
-        for r in state.resources { out[r.address] = r.referenceable }
+    func currentAttributes(_ state: StateFile) -> [String: KnownInstance] {
+        var out: [String: KnownInstance] = [:]
+        for r in state.resources { out[r.address] = KnownInstance(r) }
         return out
     }
 
     func schemaSensitive(_ type: String) -> Set<String> {
-        Set(configuration.providers.resourceSchema(type)?.attributes.filter(\.value.sensitive).keys ?? [:].keys)
+        configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
     }
 
-    static func lookup(in attributes: [String: [String: Value]], configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
+    static func lookup(in attributes: [String: KnownInstance], configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
         lookup(configuration: configuration) { attributes[$0] }
     }
 
+    /// References to resources, answered from `attributes`, with the sensitive paths of what they read.
     static func lookup(
-        configuration: Configuration, _ attributes: @escaping (String) -> [String: Value]?
+        configuration: Configuration, _ attributes: @escaping (String) -> KnownInstance?
     ) -> (String, String, String?) -> ResourceLookup {
         { type, name, key in
             let resource = "\(type).\(name)"
             guard let instances = configuration.instancesOfResource[resource] else { return .missing }
+            // Attributes a schema marks sensitive are sensitive even before anything is known of the instance.
+            let schemaPaths = configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
+            func known(_ address: String) -> KnownInstance {
+                var k = attributes(address) ?? KnownInstance(attributes: ["id": .unknown])
+                k.sensitive.formUnion(schemaPaths)
+                return k
+            }
             if let key {
-                let address = ResourceAddress(type: type, name: name, key: key).description
-                return .instance(attributes(address) ?? ["id": .unknown])
+                let k = known(ResourceAddress(type: type, name: name, key: key).description)
+                return .instance(k.attributes, sensitive: k.sensitive)
             }
             if configuration.spec.resource(resource)?.forEach != nil {
                 var byKey: [String: [String: Value]] = [:]
+                var sensitive = false
                 for address in instances {
-                    if let k = ResourceAddress(parsing: address)?.key { byKey[k] = attributes(address) ?? ["id": .unknown] }
+                    guard let k = ResourceAddress(parsing: address)?.key else { continue }
+                    let found = known(address)
+                    byKey[k] = found.attributes
+                    sensitive = sensitive || Secrets.covers(found.sensitive, "id")
                 }
-                return .instances(byKey)
+                return .instances(byKey, sensitive: sensitive)
             }
-            return .instance(attributes(resource) ?? ["id": .unknown])
+            let k = known(resource)
+            return .instance(k.attributes, sensitive: k.sensitive)
         }
     }
 
@@ -429,12 +448,6 @@ public struct Planner: Sendable {
         attributes.merging(inputs) { attribute, _ in attribute }
     }
 
-    static func attributeName(_ path: String) -> String? {
-        let parts = path.split(separator: ".")
-        guard parts.count >= 2 else { return parts.first.map(String.init) }
-        return String(parts[1])
-    }
-
     static func locate(_ items: [AttributeDiagnostic], instance: InstanceDecl) -> Diagnostics {
         Diagnostics(items.map { item in
             var d = item.diagnostic
@@ -452,25 +465,25 @@ public struct Planner: Sendable {
 final class PlanBox: @unchecked Sendable {
     private let lock = NSLock()
     private var _changes: [ResourceChange] = []
-    private var _visible: [String: [String: Value]] = [:]
+    private var _visible: [String: KnownInstance] = [:]
     private var _diagnostics = Diagnostics()
     private let removedOutside: Set<String>
 
     init(prior: StateFile, removedOutside: Set<String>) {
         self.removedOutside = removedOutside
-        for r in prior.resources { _visible[r.address] = r.referenceable }
+        for r in prior.resources { _visible[r.address] = KnownInstance(r) }
     }
 
     var changes: [ResourceChange] { lock.withLock { _changes } }
-    var visible: [String: [String: Value]] { lock.withLock { _visible } }
+    var visible: [String: KnownInstance] { lock.withLock { _visible } }
     var diagnostics: Diagnostics { lock.withLock { _diagnostics } }
 
     func deletedOutside(_ address: String) -> Bool { removedOutside.contains(address) }
 
-    func record(_ change: ResourceChange, visible: [String: Value], diagnostics: Diagnostics) {
+    func record(_ change: ResourceChange, visible: [String: Value], sensitive: Set<String>, diagnostics: Diagnostics) {
         lock.withLock {
             _changes.append(change)
-            _visible[change.address.description] = visible
+            _visible[change.address.description] = KnownInstance(attributes: visible, sensitive: sensitive)
             _diagnostics.append(contentsOf: diagnostics)
         }
     }
@@ -479,10 +492,25 @@ final class PlanBox: @unchecked Sendable {
         lock.withLock { _diagnostics.append(contentsOf: diagnostics) }
     }
 
-    func attributes(_ address: String) -> [String: Value]? { lock.withLock { _visible[address] } }
+    func attributes(_ address: String) -> KnownInstance? { lock.withLock { _visible[address] } }
 
     func lookup(_ configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
         Planner.lookup(configuration: configuration) { self.attributes($0) }
+    }
+}
+
+/// What a reference can read of an instance: its attributes (with its id) and which of their paths are secret.
+public struct KnownInstance: Sendable, Hashable {
+    public var attributes: [String: Value]
+    public var sensitive: Set<String>
+
+    public init(attributes: [String: Value], sensitive: Set<String> = []) {
+        self.attributes = attributes
+        self.sensitive = sensitive
+    }
+
+    init(_ r: ResourceInstanceState) {
+        self.init(attributes: r.referenceable, sensitive: r.sensitiveAttributes)
     }
 }
 
