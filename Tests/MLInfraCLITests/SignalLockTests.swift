@@ -112,9 +112,9 @@ final class TerminalRun: @unchecked Sendable {
         let h = try CLIHarness()
         try h.write("main.yaml", diskSpec(count: 20))
         #expect(try await h.run("apply", "--auto-approve").status == 0)
-        try h.write("main.yaml", diskSpec(count: 20, latency: "40ms"))
+        try h.write("main.yaml", diskSpec(count: 20, latency: "300ms"))  // refresh: two rounds of 300 ms
         var interrupted = 0
-        for delay in [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8] {
+        for delay in [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.2] {
             let run = try TerminalRun(h, ["plan"])
             try await Task.sleep(for: .milliseconds(Int(delay * 1000) + 150))  // the binary's start-up, then the delay
             run.type("\u{03}")

@@ -167,7 +167,8 @@ public struct Applier: Sendable {
             for output in configuration.spec.outputs {
                 let r = evaluator.evaluate(output.value, diagnostics: &outputDiagnostics)
                 let sensitive = output.sensitive || r.sensitive
-                outputs[output.name] = OutputState(value: sensitive ? Secrets.redact(r.value, key: configuration.stateKey) : r.value, sensitive: sensitive)
+                let stored = Secrets.redact(r.value, paths: output.sensitive ? [""] : r.sensitivePaths, key: configuration.stateKey)
+                outputs[output.name] = OutputState(value: stored, sensitive: sensitive)
             }
             if plan.mode == .destroy { outputs = [:] }
             result.diagnostics.append(contentsOf: outputDiagnostics)

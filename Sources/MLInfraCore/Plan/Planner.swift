@@ -345,7 +345,7 @@ public struct Planner: Sendable {
             let before = prior.outputs[output.name]
             let sensitive = output.sensitive || r.sensitive
             let after = r.value
-            let comparable = sensitive ? Secrets.redact(after, key: configuration.stateKey) : after
+            let comparable = Secrets.redact(after, paths: output.sensitive ? [""] : r.sensitivePaths, key: configuration.stateKey)
             let action: ChangeAction = before == nil ? .create : (before!.value == comparable && !after.containsUnknown ? .noop : .update)
             result.append(OutputChange(name: output.name, action: action, before: before?.value, after: after, sensitive: sensitive))
         }

@@ -27,6 +27,16 @@ public enum Secrets {
         return false
     }
 
+    /// A value with its sensitive `paths` (relative to it; "" for the whole) redacted for storage:
+    /// only the secret parts, so the same value read back from state (where those parts are
+    /// redacted already) redacts to the same thing.
+    public static func redact(_ value: Value, paths: Set<String>, key: StateKey) -> Value {
+        if paths.contains("") { return redact(value, key: key) }
+        var out = value
+        for path in paths { out = transform(out, Array(split(path))[...]) { redact($0, key: key) } }
+        return out
+    }
+
     /// The attributes with the values at the sensitive `paths` redacted for storage.
     public static func redact(_ attributes: [String: Value], paths: Set<String>, key: StateKey) -> [String: Value] {
         replacing(attributes, paths: paths) { redact($0, key: key) }
