@@ -97,7 +97,9 @@ enum Runner {
     }
 
     static func plan(_ workspace: Workspace, state: StateFile, options: PlanOptions, console: Console) async throws -> Plan {
-        let (plan, diagnostics) = await Planner(configuration: workspace.configuration, options: options).plan(state: state)
+        let planner = Planner(configuration: workspace.configuration, options: options)
+        let (plan, diagnostics) = await planner.plan(state: state)
+        OutputRedaction.add(planner.seen.current)
         console.show(diagnostics)
         guard let plan else { throw ExitCode.failure }
         return plan

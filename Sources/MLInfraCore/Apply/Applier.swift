@@ -58,6 +58,8 @@ public struct Applier: Sendable {
     public let store: any StateStore
     public let options: ApplyOptions
     public let observer: (any ApplyObserver)?
+    /// The spec's secrets and those providers report while applying: scrubbed from every diagnostic.
+    public let seen: SecretsSeen
 
     public init(configuration: Configuration, plan: Plan, store: any StateStore, options: ApplyOptions, observer: (any ApplyObserver)? = nil) {
         self.configuration = configuration
@@ -65,6 +67,7 @@ public struct Applier: Sendable {
         self.store = store
         self.options = options
         self.observer = observer
+        self.seen = SecretsSeen(configuration.redactor)
     }
 
     /// The operations and their order constraints.
@@ -137,7 +140,7 @@ public struct Applier: Sendable {
             guard let change = changes[operation.address] else { return true }
             let started = ContinuousClock.now
             observer?.started(operation, action: change.action)
-            let problems = await perform(operation, change: change, box: box, journal: journal).map(configuration.redactor.scrub)
+            let problems = await perform(operation, change: change, box: box, journal: journal).map(seen.scrub)
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             observer?.finished(operation, action: change.action, seconds: seconds, error: problems)
@@ -190,7 +193,7 @@ public struct Applier: Sendable {
                 "could not write the state file", detail: "\(error)\nEvery finished operation is in the journal; the next command recovers it."))
         }
         result.state = state
-        result.diagnostics = configuration.redactor.scrub(result.diagnostics)
+        result.diagnostics = seen.scrub(result.diagnostics)
         return result
     }
 
@@ -266,6 +269,7 @@ public struct Applier: Sendable {
             // What the provider built from a secret (an id, a path) is a secret too.
             let secrets = Secrets.texts(in: config, paths: sensitive)
             sensitive.formUnion(Secrets.derived(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, from: secrets, besides: sensitive))
+            seen.learn(new.attributes, paths: sensitive, address: address)
             let record = ResourceInstanceState(
                 address: address, type: instance.address.type, provider: instance.providerName, id: new.id,
                 status: problems.hasErrors ? .tainted : .ready,

@@ -22,10 +22,13 @@ public struct PlanOptions: Sendable {
 public struct Planner: Sendable {
     public let configuration: Configuration
     public let options: PlanOptions
+    /// The spec's secrets and those providers report while planning: scrubbed from every diagnostic.
+    public let seen: SecretsSeen
 
     public init(configuration: Configuration, options: PlanOptions) {
         self.configuration = configuration
         self.options = options
+        self.seen = SecretsSeen(configuration.redactor)
     }
 
     public func plan(state stored: StateFile) async -> (Plan?, Diagnostics) {
@@ -43,7 +46,7 @@ public struct Planner: Sendable {
                     detail: "Check the address." + Suggestions.didYouMean(address, in: known)))
             }
         }
-        if diagnostics.hasErrors { return (nil, configuration.redactor.scrub(diagnostics)) }
+        if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
 
         // 1. Refresh.
         var refreshed = stored
@@ -53,7 +56,7 @@ public struct Planner: Sendable {
             refreshed = state
             drift = found
             diagnostics.append(contentsOf: refreshDiagnostics)
-            if diagnostics.hasErrors { return (nil, configuration.redactor.scrub(diagnostics)) }
+            if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
         }
 
         var plan = Plan(
@@ -89,7 +92,7 @@ public struct Planner: Sendable {
                 detail: "Reason: \(change.reason.map(\.description) ?? change.action.rawValue). If you mean it, set `prevent_destroy: false` first, in its own reviewed change.",
                 at: decl?.location, address: change.address.description))
         }
-        diagnostics = configuration.redactor.scrub(diagnostics)
+        diagnostics = seen.scrub(diagnostics)
         plan.warnings = diagnostics.items.filter { $0.severity == .warning }
         return (diagnostics.hasErrors ? nil : plan, diagnostics)
     }
@@ -130,6 +133,7 @@ public struct Planner: Sendable {
                 refreshed.remove(r.address)
                 continue
             }
+            seen.learn(current.attributes, paths: sensitive.union(schemaSensitive(r.type)), address: r.address)
             let attributes = Secrets.redact(current.attributes, paths: sensitive.union(schemaSensitive(r.type)), key: key)
             let allChanged = Self.changedKeys(r.attributes, attributes)
             // Attributes only the provider sets (a served version, a replica count) change at run time:
@@ -201,6 +205,7 @@ public struct Planner: Sendable {
             let secrets = Secrets.texts(in: config, paths: sensitive)
             sensitive.formUnion(Secrets.derived(planned, from: secrets, besides: sensitive))
             if let priorResource { sensitive.formUnion(priorResource.sensitiveAttributes) }
+            seen.learn(planned, paths: sensitive, address: address)
 
             var change = ResourceChange(
                 address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Takes the text of known secrets out of messages.
 ///
 /// Diagnostics are built from values by many hands (the core, every provider, engine errors
@@ -88,4 +90,27 @@ public struct Redactor: Sendable, Hashable {
         }
         return redactor
     }
+}
+
+/// The spec's secrets plus those met while planning or applying: values providers report at
+/// sensitive paths (a generated password, a token read back). Shared by the tasks of one plan or apply.
+public final class SecretsSeen: Sendable {
+    private let redactor: Mutex<Redactor>
+
+    public init(_ base: Redactor) { redactor = Mutex(base) }
+
+    /// Adds the texts at `paths` of an instance's attributes, named `ADDRESS.PATH`.
+    public func learn(_ attributes: [String: Value], paths: Set<String>, address: String) {
+        guard !paths.isEmpty else { return }
+        var found: [(String, String)] = []
+        for path in paths {
+            for text in Secrets.texts(in: attributes, paths: [path]) { found.append((text, "\(address).\(path)")) }
+        }
+        guard !found.isEmpty else { return }
+        redactor.withLock { r in for (text, name) in found { r.add(text, name: name) } }
+    }
+
+    public var current: Redactor { redactor.withLock { $0 } }
+
+    public func scrub(_ diagnostics: Diagnostics) -> Diagnostics { current.scrub(diagnostics) }
 }

@@ -1,10 +1,14 @@
 import Foundation
 import MLInfraCore
+import Synchronization
 import Testing
 
 /// A provider that builds what it reports from its inputs, as real ones do: the id and `path`
-/// hold the `name`, and a bad `schedule` is quoted back in the error.
+/// hold the `name`, and a bad `schedule` is quoted back in the error. It also makes a secret of
+/// its own (`password`, sensitive), reads it back, and quotes it when asked to `note: expire`.
 final class NamingProvider: Provider, Sendable {
+    private let passwords = Mutex<[String: String]>([:])
+
     static let schemaValue = ProviderSchema(
         name: "naming", version: "1.0.0",
         resourceTypes: [
@@ -17,6 +21,7 @@ final class NamingProvider: Provider, Sendable {
                     "token": AttributeSchema(.string, sensitive: true),
                 ])),
                 "path": .computed(.string),
+                "password": .computed(.string, sensitive: true),
             ])
         ])
 
@@ -29,6 +34,11 @@ final class NamingProvider: Provider, Sendable {
             return PlanResponse(planned: request.proposed, diagnostics: [
                 AttributeDiagnostic(attribute: "schedule", .error("invalid cron expression \(Value.string(schedule).rendered)", detail: "got \(schedule)"))
             ])
+        }
+        if request.proposed["note"]?.stringValue == "expire", let name = request.proposed["name"]?.stringValue,
+            let password = passwords.withLock({ $0[name] })
+        {
+            return PlanResponse(planned: request.proposed, diagnostics: [AttributeDiagnostic(attribute: "note", .error("password \(password) has expired"))])
         }
         var planned = request.proposed
         if let name = planned["name"]?.stringValue {
@@ -45,15 +55,24 @@ final class NamingProvider: Provider, Sendable {
         let name = request.config["name"]?.stringValue ?? "?"
         var attributes = request.config
         attributes["path"] = .string("main/\(name)")
+        let password = "generated-password-for-\(name)"
+        passwords.withLock { $0[name] = password }
+        attributes["password"] = .string(password)
         return ApplyResponse(new: ResourceObject(id: "main/\(name)", attributes: attributes))
     }
 
-    func read(_ request: ReadRequest) async throws -> ReadResponse { ReadResponse(current: request.prior) }
+    func read(_ request: ReadRequest) async throws -> ReadResponse {
+        var current = request.prior
+        let name = request.id.split(separator: "/").last.map(String.init) ?? ""
+        if let password = passwords.withLock({ $0[name] }) { current.attributes["password"] = .string(password) }
+        return ReadResponse(current: current)
+    }
     func importResource(_ request: ImportRequest) async throws -> ImportResponse { ImportResponse(imported: nil) }
 }
 
 /// Plans and applies spec text against `NamingProvider` with a real local state file.
 struct NamingHarness {
+    let provider = NamingProvider()
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-sensitive-\(UUID().uuidString)")
     var statePath: String { directory.appendingPathComponent("demo.mlstate.json").path }
     var store: LocalStateStore { LocalStateStore(path: statePath) }
@@ -64,7 +83,7 @@ struct NamingHarness {
         guard let spec else { return (nil, d1) }
         let (variables, d2) = VariableValues.resolve(spec, inputs: VariableInputs(flags: vars))
         guard !d2.hasErrors else { return (nil, d2) }
-        let set = ProviderSet.with([("naming", NamingProvider(), NamingProvider.schemaValue)])
+        let set = ProviderSet.with([("naming", provider, NamingProvider.schemaValue)])
         var (configuration, d3) = Configuration.build(spec: spec, variables: variables, providers: set)
         configuration?.stateKey = key
         return (configuration, d3)
@@ -169,6 +188,18 @@ struct NamingHarness {
         let text = d.map { "\($0.summary) \($0.detail)" }.joined(separator: "\n")
         #expect(!text.contains(secret), "\(text)")
         #expect(text.contains("invalid cron expression the value of `var.secret` (sensitive)"), "\(text)")
+    }
+
+    @Test func aSecretTheProviderMadeIsNeverQuotedEither() async throws {
+        let h = NamingHarness()
+        let result = try await h.apply("resources:\n  named.a: { name: a }\n")
+        #expect(result.ok, "\(result.diagnostics)")
+        #expect(!h.stateText().contains("generated-password-for-a"))
+        let (plan, d) = try await h.plan("resources:\n  named.a: { name: a, note: expire }\n")
+        #expect(plan == nil)
+        let text = d.map(\.summary).joined(separator: "\n")
+        #expect(!text.contains("generated-password-for-a"), "\(text)")
+        #expect(text.contains("password the value of `named.a.password` (sensitive) has expired"), "\(text)")
     }
 
     @Test func stateHMACsAreKeyedByTheStateKeyNotByAnythingInTheStateFile() async throws {
