@@ -168,6 +168,7 @@ import Testing
         let data = h.directory.appendingPathComponent(".mlinfra").standardizedFileURL.path
         var kept: [String] = []
         for file in Self.files(under: h.directory) {
+            if file.path.contains(Self.secret) { leaks.append("the name of \(file.path)") }
             guard let content = FileManager.default.contents(atPath: file.path), content.range(of: bytes) != nil else { continue }
             let path = file.standardizedFileURL.path
             let isEngineDatabase = path.hasPrefix(data + "/") && [".sqlite", ".sqlite-wal", ".sqlite-shm"].contains { path.hasSuffix($0) }

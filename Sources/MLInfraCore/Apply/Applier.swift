@@ -209,7 +209,7 @@ public struct Applier: Sendable {
         case .delete:
             guard let prior else { return nil }
             let request = ApplyRequest(
-                type: prior.type, address: address, action: .delete, prior: ResourceObject(id: prior.id, attributes: prior.attributes),
+                type: prior.type, address: address, action: .delete, prior: ResourceObject(id: prior.providerID(key), attributes: prior.attributes),
                 config: [:], planned: [:], context: options.context)
             do {
                 let response = try await provider.call { try await $0.apply(request) }
@@ -252,7 +252,7 @@ public struct Applier: Sendable {
                     detail: "A provider did not report an attribute it planned as `(known after apply)`.", address: address)])
             }
             let action: ApplyAction = change.action == .update ? .update : .create
-            let priorObject = (action == .update) ? prior.map { ResourceObject(id: $0.id, attributes: $0.attributes) } : nil
+            let priorObject = (action == .update) ? prior.map { ResourceObject(id: $0.providerID(key), attributes: $0.attributes) } : nil
             let request = ApplyRequest(
                 type: instance.address.type, address: address, action: action, prior: priorObject, config: config,
                 planned: change.after ?? [:], context: options.context)
@@ -271,7 +271,9 @@ public struct Applier: Sendable {
             sensitive.formUnion(Secrets.derived(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, from: secrets, besides: sensitive))
             seen.learn(new.attributes, paths: sensitive, address: address)
             let record = ResourceInstanceState(
-                address: address, type: instance.address.type, provider: instance.providerName, id: new.id,
+                // An id built from a secret is kept sealed under the state key: state needs it, readers of the file must not see it.
+                address: address, type: instance.address.type, provider: instance.providerName,
+                id: sensitive.contains("id") ? key.seal(new.id) : new.id,
                 status: problems.hasErrors ? .tainted : .ready,
                 inputs: Secrets.redact(config, paths: sensitive, key: key),
                 attributes: Secrets.redact(new.attributes, paths: sensitive, key: key),
@@ -295,8 +297,11 @@ final class ApplyBox: @unchecked Sendable {
     private var _diagnostics = Diagnostics()
     private var _failed = false
 
+    private let key: StateKey
+
     init(state: StateFile, configuration: Configuration) {
         _state = state
+        key = configuration.stateKey
     }
 
     var state: StateFile { lock.withLock { _state } }
@@ -307,7 +312,7 @@ final class ApplyBox: @unchecked Sendable {
     func known(_ address: String) -> KnownInstance? {
         lock.withLock {
             if let k = _known[address] { return k }
-            return _state.resource(address).map(KnownInstance.init)
+            return _state.resource(address).map { KnownInstance($0, key: key) }
         }
     }
 

@@ -46,6 +46,13 @@ public struct Planner: Sendable {
                     detail: "Check the address." + Suggestions.didYouMean(address, in: known)))
             }
         }
+        for r in stored.resources where StateKey.isSealed(r.id) && key.unseal(r.id) == nil {
+            diagnostics.append(.error(
+                "the state key cannot open the sealed id of `\(r.address)`",
+                detail: "This state was written with another state key. Set \(StateKey.environmentVariable), or restore "
+                    + "\(StateKey.keyFilePath(forState: "<state file>")), to the key it was written with.",
+                address: r.address))
+        }
         if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
 
         // 1. Refresh.
@@ -107,7 +114,7 @@ public struct Planner: Sendable {
             }
             do {
                 let response = try await provider.call {
-                    try await $0.read(ReadRequest(type: r.type, address: r.address, id: r.id, prior: ResourceObject(id: r.id, attributes: r.attributes)))
+                    try await $0.read(ReadRequest(type: r.type, address: r.address, id: r.providerID(key), prior: ResourceObject(id: r.providerID(key), attributes: r.attributes)))
                 }
                 return (r, response, nil)
             } catch {
@@ -140,13 +147,13 @@ public struct Planner: Sendable {
             // they are refreshed into state, but they are not drift.
             let schema = configuration.providers.resourceSchema(r.type)
             let changed = allChanged.filter { schema?.attributes[$0]?.settable ?? false }
-            if !changed.isEmpty || current.id != r.id {
+            if !changed.isEmpty || current.id != r.providerID(key) {
                 drift.append(DriftChange(address: address, providerName: r.provider, kind: .update, before: r.attributes, after: attributes, sensitive: sensitive, changed: changed))
             }
-            if !allChanged.isEmpty || current.id != r.id {
+            if !allChanged.isEmpty || current.id != r.providerID(key) {
                 var updated = r
                 updated.attributes = attributes
-                updated.id = current.id
+                updated.id = sensitive.contains("id") ? key.seal(current.id) : current.id
                 refreshed.upsert(updated)
             }
         }
@@ -157,7 +164,7 @@ public struct Planner: Sendable {
 
     func diff(_ prior: StateFile, drift: [DriftChange], key: StateKey) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
         let targeted: Set<String>? = options.targets.isEmpty ? nil : targetClosure()
-        let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)))
+        let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)), key: key)
         let replaceSet = Set(options.replace)
         let configuration = self.configuration
 
@@ -185,7 +192,7 @@ public struct Planner: Sendable {
                 return false
             }
             let provider = configuration.providers.providers[instance.providerName]!
-            let priorObject = priorResource.map { ResourceObject(id: $0.id, attributes: $0.attributes) }
+            let priorObject = priorResource.map { ResourceObject(id: $0.providerID(configuration.stateKey), attributes: $0.attributes) }
             let response: PlanResponse
             let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
             do {
@@ -248,7 +255,10 @@ public struct Planner: Sendable {
             }
             let visible: [String: Value]
             switch change.action {
-            case .noop: visible = priorResource.map { Self.merge($0.attributes, config).merging(["id": .string($0.id)]) { _, id in id } } ?? planned
+            case .noop:
+                visible = priorResource.map {
+                    Self.merge($0.attributes, config).merging(["id": .string($0.providerID(configuration.stateKey))]) { _, id in id }
+                } ?? planned
             default: visible = planned
             }
             var visibleSensitive = sensitive
@@ -284,7 +294,8 @@ public struct Planner: Sendable {
         }
         let answers = await boundedMap(requests, parallelism: options.parallelism) { (i, r) -> (Int, PlanDeleteResponse?, String?) in
             guard let provider = configuration.providers.providers[r.provider] else { return (i, nil, nil) }
-            let request = PlanDeleteRequest(type: r.type, address: r.address, prior: ResourceObject(id: r.id, attributes: r.attributes))
+            let request = PlanDeleteRequest(
+                type: r.type, address: r.address, prior: ResourceObject(id: r.providerID(configuration.stateKey), attributes: r.attributes))
             do {
                 return (i, try await provider.call { try await $0.planDelete(request) }, nil)
             } catch {
@@ -292,7 +303,7 @@ public struct Planner: Sendable {
             }
         }
         var byID: [String: String] = [:]  // "type id" → address
-        for r in prior.resources { byID["\(r.type) \(r.id)"] = r.address }
+        for r in prior.resources { byID["\(r.type) \(r.providerID(configuration.stateKey))"] = r.address }
         let index = Dictionary(changes.indices.map { (changes[$0].address.description, $0) }, uniquingKeysWith: { a, _ in a })
         var diagnostics = Diagnostics()
         for (i, response, failure) in answers {
@@ -381,7 +392,7 @@ public struct Planner: Sendable {
 
     func currentAttributes(_ state: StateFile) -> [String: KnownInstance] {
         var out: [String: KnownInstance] = [:]
-        for r in state.resources { out[r.address] = KnownInstance(r) }
+        for r in state.resources { out[r.address] = KnownInstance(r, key: configuration.stateKey) }
         return out
     }
 
@@ -474,9 +485,9 @@ final class PlanBox: @unchecked Sendable {
     private var _diagnostics = Diagnostics()
     private let removedOutside: Set<String>
 
-    init(prior: StateFile, removedOutside: Set<String>) {
+    init(prior: StateFile, removedOutside: Set<String>, key: StateKey) {
         self.removedOutside = removedOutside
-        for r in prior.resources { _visible[r.address] = KnownInstance(r) }
+        for r in prior.resources { _visible[r.address] = KnownInstance(r, key: key) }
     }
 
     var changes: [ResourceChange] { lock.withLock { _changes } }
@@ -514,8 +525,8 @@ public struct KnownInstance: Sendable, Hashable {
         self.sensitive = sensitive
     }
 
-    init(_ r: ResourceInstanceState) {
-        self.init(attributes: r.referenceable, sensitive: r.sensitiveAttributes)
+    init(_ r: ResourceInstanceState, key: StateKey) {
+        self.init(attributes: r.referenceable(key), sensitive: r.sensitiveAttributes)
     }
 }
 

@@ -9,9 +9,14 @@ extension ResourceInstanceState {
         })
     }
 
+    /// The id the provider knows. State seals an id that carries a secret (`sensitive_paths`
+    /// holds `id`); the planner refuses a state whose sealed ids the key cannot open, so past
+    /// that check this is the clear id.
+    func providerID(_ key: StateKey) -> String { key.unseal(id) ?? id }
+
     /// What a reference to this instance sees: its attributes, then its inputs, and its id.
-    var referenceable: [String: Value] {
-        Planner.merge(attributes, inputs).merging(["id": .string(id)]) { _, id in id }
+    func referenceable(_ key: StateKey) -> [String: Value] {
+        Planner.merge(attributes, inputs).merging(["id": .string(providerID(key))]) { _, id in id }
     }
 
     /// The `sensitive_paths` entries for attribute paths that are secret in both inputs and attributes.

@@ -57,6 +57,33 @@ public struct StateKey: Sendable, Hashable {
         return StateKey(bytes: Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8))
     }
 
+    /// How a sealed value starts in state.
+    public static let sealedPrefix = "mlinfra-sealed:"
+
+    /// `text` encrypted (AES-GCM) under this key: for a value state must keep to work, such as a
+    /// resource id built from a secret, that must still not be readable from the state file.
+    public func seal(_ text: String) -> String {
+        let box = try! AES.GCM.seal(Data(text.utf8), using: sealingKey)  // only fails for a bad nonce size; the default is right
+        return Self.sealedPrefix + box.combined!.base64EncodedString()
+    }
+
+    /// The text of a sealed value (a value not sealed comes back as it is); nil when this key does not open it.
+    public func unseal(_ text: String) -> String? {
+        guard Self.isSealed(text) else { return text }
+        guard let data = Data(base64Encoded: String(text.dropFirst(Self.sealedPrefix.count))),
+            let box = try? AES.GCM.SealedBox(combined: data),
+            let clear = try? AES.GCM.open(box, using: sealingKey)
+        else { return nil }
+        return String(decoding: clear, as: UTF8.self)
+    }
+
+    public static func isSealed(_ text: String) -> Bool { text.hasPrefix(sealedPrefix) }
+
+    /// A key of its own for sealing, derived from the state key, so the HMACs and the ciphertexts never share one.
+    private var sealingKey: SymmetricKey {
+        SymmetricKey(data: SHA256.hash(data: Data(bytes + Array("mlinfra-seal".utf8))))
+    }
+
     static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }

@@ -162,10 +162,22 @@ struct NamingHarness {
         let result = try await h.apply(spec, vars: ["secret=\(secret)"])
         #expect(result.ok, "\(result.diagnostics)")
         let state = try #require(try await h.store.read())
-        #expect(state.resource("named.a")?.sensitiveAttributes.isSuperset(of: ["name", "path", "id"]) == true)
-        // Applying again with the same secret changes nothing: the HMACs match.
+        let stored = try #require(state.resource("named.a"))
+        #expect(stored.sensitiveAttributes.isSuperset(of: ["name", "path", "id"]))
+        // State needs the id to read the resource back: it keeps it sealed under the state key.
+        #expect(StateKey.isSealed(stored.id))
+        #expect(h.key.unseal(stored.id) == "main/\(secret)-x")
+        #expect(!h.stateText().contains(secret), "\(h.stateText())")
+        // Refreshing and planning again with the same secret changes nothing: the provider gets the
+        // clear id, and the HMACs match.
         let (again, d2) = try await h.plan(spec, vars: ["secret=\(secret)"])
         #expect(try #require(again, "\(d2)").change("named.a")?.action == .noop)
+        // Another key cannot open the id: the plan says so instead of losing the resource.
+        var other = h
+        other.key = StateKey(bytes: Array("some-other-key-0123456789abcdef".utf8))
+        let (refused, d3) = try await other.plan(spec, vars: ["secret=\(secret)"])
+        #expect(refused == nil)
+        #expect(d3.errors.contains { $0.summary == "the state key cannot open the sealed id of `named.a`" }, "\(d3)")
     }
 
     @Test func forEachOverASensitiveValueIsAPlanError() async throws {
