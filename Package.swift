@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -28,7 +30,7 @@ let package = Package(
             name: "MLInfraCLI",
             dependencies: [
                 "MLInfraCore", "RegistryProvider", "FeatureStoreProvider", "VectorProvider", "ServingProvider",
-                "MonitoringProvider",
+                "MonitoringProvider", "ServerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,6 +60,7 @@ let package = Package(
         .target(
             name: "ModelRegistry",
             dependencies: [
+                "EngineStorage",
                 "MLInfraJSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -67,19 +70,21 @@ let package = Package(
         // The registry's HTTP API, native and the MLflow model-registry REST subset.
         .target(
             name: "ModelRegistryHTTP",
-            dependencies: ["ModelRegistry", "MLInfraJSON", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["ModelRegistry", "MLInfraJSON", "MLInfraHTTP", .product(name: "Hummingbird", package: "hummingbird")],
             exclude: ["README.md"]
         ),
         // Feature store: definitions, point-in-time joins, materialization, online store, Feast-compatible server.
         .target(
             name: "FeatureStore",
             dependencies: [
-                "MLInfraJSON",
+                "EngineStorage",
+                "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["README.md"]
@@ -88,12 +93,30 @@ let package = Package(
         .target(
             name: "VectorIndex",
             dependencies: [
-                "CVectorKernels", "MLInfraJSON",
+                "EngineStorage",
+                "CVectorKernels", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["README.md"]
         ),
+        // What every server enforces before a route: Host names, body media types and size, bearer
+        // tokens, header and body timeouts, a connection limit. Shared by the engines' servers.
+        .target(
+            name: "MLInfraHTTP",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // What the engines' SQLite stores share: schema migrations that several processes may start at once.
+        .target(name: "EngineStorage", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The JSON value the engines' HTTP APIs and filters share.
         .target(name: "MLInfraJSON"),
         // AVX2 + FMA distance kernels for VectorIndex, chosen at run time (no machine-specific flags).
@@ -102,7 +125,8 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
-                "ModelRegistry", "FeatureStore", "MLInfraJSON",
+                "EngineStorage",
+                "ModelRegistry", "FeatureStore", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -118,6 +142,7 @@ let package = Package(
         .target(
             name: "DriftMonitor",
             dependencies: [
+                "EngineStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,10 +152,16 @@ let package = Package(
         ),
 
         // Providers: each wraps one engine behind the Provider protocol, with its engine commands.
+        // The flags every `serve` command shares and `mlinfra tokens`.
+        .target(
+            name: "ServerCommands",
+            dependencies: ["MLInfraHTTP", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "providers/ServerCommands"
+        ),
         .target(
             name: "RegistryProvider",
             dependencies: [
-                "ModelRegistry", "ModelRegistryHTTP", "MLInfraCore",
+                "ModelRegistry", "ModelRegistryHTTP", "MLInfraCore", "ServerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "providers/RegistryProvider",
@@ -138,13 +169,13 @@ let package = Package(
         ),
         .target(
             name: "FeatureStoreProvider",
-            dependencies: ["FeatureStore", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FeatureStore", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "providers/FeatureStoreProvider",
             exclude: ["README.md"]
         ),
         .target(
             name: "VectorProvider",
-            dependencies: ["VectorIndex", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VectorIndex", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "providers/VectorProvider",
             exclude: ["README.md"]
         ),
@@ -172,6 +203,12 @@ let package = Package(
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
         .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),
 
+        .testTarget(
+            name: "MLInfraHTTPTests",
+            dependencies: ["MLInfraHTTP", "HTTPTesting", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        // Test only: a client that writes HTTP byte for byte (any Host, any Content-Type, a dripped head).
+        .target(name: "HTTPTesting", path: "Tests/HTTPTesting"),
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),
         .testTarget(name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting"], exclude: ["golden"]),
         // Test only: a second process registering versions concurrently.
@@ -185,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "ModelRegistryHTTPTests",
             dependencies: [
-                "ModelRegistry", "ModelRegistryHTTP", "ModelRegistryTesting",
+                "ModelRegistry", "ModelRegistryHTTP", "ModelRegistryTesting", "MLInfraHTTP", "HTTPTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
@@ -193,11 +230,11 @@ let package = Package(
         .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore"]),
         .testTarget(
             name: "FeatureStoreTests",
-            dependencies: ["FeatureStore", "MLInfraTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["FeatureStore", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore"]),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraCore"]),
         .testTarget(
             name: "ModelServingTests",

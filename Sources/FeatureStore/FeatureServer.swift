@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import MLInfraHTTP
 import NIOCore
+import NIOHTTP1
 
 /// The HTTP feature server: Feast's `POST /get-online-features`, plus `GET /health`.
 ///
@@ -13,13 +15,34 @@ public struct FeatureServer: Sendable {
     public var maxBodyBytes: Int = 4 << 20
     /// Event loops of the NIO listener (`run`); nil: one per core (NIO's shared group).
     public var eventLoops: Int?
+    /// Host names, body types, tokens, timeouts (`ServerPolicy`); lookups are reads.
+    public var policy: ServerPolicy
 
-    public init(store: LocalFeatureStore) {
+    public init(store: LocalFeatureStore, policy: ServerPolicy = ServerPolicy(server: "features")) {
         self.store = store
+        self.policy = policy
+    }
+
+    /// A lookup reads (`POST` with a JSON body); `/health` is open.
+    static let rules = RouteRules { method, path in
+        if RouteRules.isProbe(path) { return (.open, .none) }
+        return method == .post ? (.read, .json) : (.read, .none)
+    }
+
+    /// The policy's checks on a request head of the NIO listener.
+    static func check(_ head: HTTPRequestHead, path: String, policy: ServerPolicy) -> ServerPolicy.Refusal? {
+        let method = head.method.rawValue
+        let (access, types) = rules.classify(HTTPRequest.Method(method) ?? .get, path)
+        let length = head.headers.first(name: "content-length").flatMap { Int($0) }
+        let chunked = head.headers.contains(name: "transfer-encoding")
+        return policy.check(
+            method: method, host: head.headers.first(name: "host"), contentType: head.headers.first(name: "content-type"),
+            contentLength: length, hasBody: (length ?? 0) > 0 || chunked, authorization: head.headers.first(name: "authorization"),
+            access: access, bodyTypes: types)
     }
 
     public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+        let router = policy.router(rules: Self.rules)
         let store = self.store
         let limit = maxBodyBytes
         router.post("/get-online-features") { request, _ -> Response in
@@ -55,6 +78,7 @@ public struct FeatureServer: Sendable {
     ) -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: policy.http1Server(),
             configuration: .init(address: .hostname(host, port: port), serverName: "mlinfra-feature-server"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }
         )
@@ -65,6 +89,7 @@ public struct FeatureServer: Sendable {
     /// JSON as `router()`). Port 0 picks a free port; `onRunning` gets the bound one. SIGINT and
     /// SIGTERM stop it (it returns normally); they stay ignored afterwards, as the process is ending.
     public func run(host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try policy.check(bindHost: host)
         let channel = try await bindListener(host: host, port: port)
         let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
             signal(number, SIG_IGN)

@@ -1,7 +1,9 @@
 import Foundation
+import MLInfraHTTP
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// The feature server's production listener: HTTP/1.1 on SwiftNIO, each request answered on the
 /// event loop that read it (one loop per core).
@@ -20,6 +22,7 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     let store: LocalFeatureStore
     let limit: Int
+    let policy: ServerPolicy
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var tooLarge = false
@@ -28,9 +31,10 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The connection is closing (after a `Connection: close` answer or a malformed request).
     private var closing = false
 
-    init(store: LocalFeatureStore, limit: Int) {
+    init(store: LocalFeatureStore, limit: Int, policy: ServerPolicy) {
         self.store = store
         self.limit = limit
+        self.policy = policy
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -85,6 +89,9 @@ final class OnlineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func answer(_ head: HTTPRequestHead) -> (Int, [UInt8]) {
         let path = head.uri.firstIndex(of: "?").map { String(head.uri[..<$0]) } ?? head.uri
+        if let refusal = FeatureServer.check(head, path: path, policy: policy) {
+            return (refusal.status, Array(OnlineJSON.error(field: refusal.field, message: refusal.message).utf8))
+        }
         switch (head.method, path) {
         case (.POST, "/get-online-features"):
             if tooLarge { return (413, Array(OnlineJSON.error(field: "body", message: "larger than \(limit) bytes").utf8)) }
@@ -143,6 +150,11 @@ extension FeatureServer {
     func bindListener(host: String, port: Int) async throws -> any Channel {
         let store = self.store
         let limit = maxBodyBytes
+        var policy = self.policy
+        policy.maxBodyBytes = limit
+        OpenFileLimit.raise()
+        let counter = ConnectionCounter()
+        let tls = try policy.tls?.makeContext()
         let group: any EventLoopGroup = eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? MultiThreadedEventLoopGroup.singleton
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -151,8 +163,11 @@ extension FeatureServer {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try channel.pipeline.syncOperations.addHandler(OnlineHTTPHandler(store: store, limit: limit))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionGuard<HTTPServerRequestPart, ByteBuffer>(policy: policy, counter: counter))
+                    try channel.pipeline.syncOperations.addHandler(OnlineHTTPHandler(store: store, limit: limit, policy: policy))
                 }
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()

@@ -1,3 +1,4 @@
+import EngineStorage
 import Foundation
 import GRDB
 
@@ -25,8 +26,7 @@ enum StoreDatabase {
         }
         let path = URL(fileURLWithPath: directory).appendingPathComponent("store.sqlite").path
         do {
-            let pool = try DatabasePool(path: path, configuration: config)
-            try migrator.migrate(pool)
+            let pool = try migrator.openPool(path: path, configuration: config)
             return pool
         } catch {
             throw FeatureStoreError.storage(message: "cannot open \(path): \(error)")

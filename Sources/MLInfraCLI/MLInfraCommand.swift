@@ -4,6 +4,7 @@ import FeatureStoreProvider
 import MLInfraCore
 import MonitoringProvider
 import RegistryProvider
+import ServerCommands
 import ServingProvider
 import VectorProvider
 
@@ -16,7 +17,7 @@ public struct MLInfraCommand: AsyncParsableCommand {
         subcommands: [
             Validate.self, Plan.self, Apply.self, Destroy.self, Show.self, Graph.self, State.self, Import.self,
             Output.self, ForceUnlock.self, Providers.self, ProviderCommand.self,
-            ModelsCommand.self, FeaturesCommand.self, VectorsCommand.self, EndpointsCommand.self, MonitorsCommand.self,
+            ModelsCommand.self, TokensCommand.self, FeaturesCommand.self, VectorsCommand.self, EndpointsCommand.self, MonitorsCommand.self,
             AgentCommand.self,
         ]
     )

@@ -121,8 +121,9 @@ public final class InMemoryStateStore: StateStore {
         let clock = ContinuousClock()
         let start = clock.now
         while true {
+            // A holder that is provably dead (same host, process gone) is taken over, as LocalStateStore does.
             let holder: LockInfo? = storage.contents.withLock { c in
-                if let h = c.lock { return h }
+                if let h = c.lock, h.staleReason() == nil { return h }
                 c.lock = info
                 return nil
             }

@@ -85,7 +85,8 @@ public enum StateStoreConformance {
         case lockWaitSucceedsWhenReleased
         case unlockNeedsMatchingID
         case forceUnlockRemovesAnyLock
-        case staleLockIsReportedNotStolen
+        case deadHoldersLockIsTakenOver
+        case liveHoldersLockIsNotTakenOver
         case journalCommitWritesFoldedState
         case journalIsRecoveredAfterCrash
         case journalOnEmptyStoreIsRecovered
@@ -209,14 +210,21 @@ public enum StateStoreConformance {
             try await t.expectError(.lockNotHeld, mentioning: [info.id, "left in place"]) { try await f.open().forceUnlock(id: info.id) }
             try t.expect(try await store.currentLock() != nil, "force-unlock with another lock's id removed the lock")
 
-        case .staleLockIsReportedNotStolen:
+        case .deadHoldersLockIsTakenOver:
             var dead = LockInfo.make(operation: "apply")
             dead.pid = 999_999_999
             try await store.lock(dead, timeout: 0)
-            try await t.expectError(
-                .locked, mentioning: ["stale", "process 999999999 is not running", "mlinfra force-unlock \(dead.id)"]
-            ) { try await f.open().lock(LockInfo.make(operation: "apply"), timeout: 0) }
-            try t.expect(try await store.currentLock() == dead, "a stale lock was taken over instead of reported")
+            let next = LockInfo.make(operation: "apply")
+            try await f.open().lock(next, timeout: 0)
+            try t.expect(try await store.currentLock() == next, "the lock of a holder that is provably dead was not taken over")
+
+        case .liveHoldersLockIsNotTakenOver:
+            let live = LockInfo.make(operation: "apply")
+            try await store.lock(live, timeout: 0)
+            try await t.expectError(.locked, mentioning: [live.id, "pid \(live.pid)"]) {
+                try await f.open().lock(LockInfo.make(operation: "plan"), timeout: 0)
+            }
+            try t.expect(try await store.currentLock() == live, "a live holder's lock was taken over")
 
         case .journalCommitWritesFoldedState:
             let base = try await written(sampleState(), store)

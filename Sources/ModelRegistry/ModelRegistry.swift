@@ -1,3 +1,4 @@
+import EngineStorage
 import Foundation
 import GRDB
 
@@ -27,8 +28,7 @@ public final class ModelRegistry: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         do {
-            db = try DatabasePool(path: directory.appendingPathComponent("registry.sqlite").path, configuration: config)
-            try RegistrySchema.migrator.migrate(db)
+            db = try RegistrySchema.migrator.openPool(path: directory.appendingPathComponent("registry.sqlite").path, configuration: config)
         } catch let error as DatabaseError {
             throw RegistryError(
                 .invalidArgument, "cannot open the registry database in \(directory.path): \(error.message ?? "\(error)")",

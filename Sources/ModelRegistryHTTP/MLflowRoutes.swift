@@ -8,6 +8,7 @@ import ModelRegistry
 /// a JSON body; versions as strings; timestamps in milliseconds; errors as `{error_code, message}`.
 struct MLflowRoutes {
     let registry: ModelRegistry
+    let sources: SourcePaths
 
     func add(to router: Router<BasicRequestContext>) {
         let base = "/api/2.0/mlflow"
@@ -44,6 +45,8 @@ struct MLflowRoutes {
                 return HTTPSupport.json(try handler(parameters, HTTPSupport.context(request)))
             } catch let error as RegistryError {
                 return MLflowRoutes.error(error)
+            } catch let error as any HTTPResponseError {
+                return HTTPSupport.json(["error_code": "INVALID_PARAMETER_VALUE", "message": .string("\(error)")], status: error.status)
             } catch {
                 return HTTPSupport.json(
                     ["error_code": "INTERNAL_ERROR", "message": .string("\(error)")], status: .internalServerError)
@@ -157,24 +160,16 @@ struct MLflowRoutes {
 
     // MARK: - Versions
 
-    /// Registers a version from `source`: a local file path or `file://` URI, hashed into the store.
+    /// Registers a version from `source`: a file path or `file://` URI under one of the server's
+    /// source roots, hashed into the store.
     func createVersion(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let name = try p.requireString("name")
         let source = try p.requireString("source")
-        let path: String
-        if source.hasPrefix("file://") {
-            path = URL(string: source)?.path ?? String(source.dropFirst("file://".count))
-        } else if source.hasPrefix("/") {
-            path = source
-        } else {
-            throw RegistryError.invalid(
-                "source", "source '\(source)' is not a local file",
-                hint: "This registry stores artifacts by content: pass an absolute path or a file:// URI of one file.")
-        }
+        let path = try sources.resolve(source)
         let tags = try p.tags()
         let version = try registry.register(
             RegistrationRequest(
-                model: name, artifact: URL(fileURLWithPath: path), format: tags["mlinfra.format"] ?? "file",
+                model: name, artifact: path, format: tags["mlinfra.format"] ?? "file",
                 description: p.string("description") ?? "", tags: tags, lineage: Lineage(runID: p.string("run_id")),
                 source: source, createModelIfMissing: false),
             context: context)
@@ -219,9 +214,12 @@ struct MLflowRoutes {
         return ["model_version": versionJSON(version)]
     }
 
+    /// The artifact's place in the store, once its bytes are checked against the version's sha256
+    /// (a tampered artifact is refused here as on every other read).
     func downloadURI(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let version = try requireVersion(try p.requireString("name"), try p.requireVersion())
-        return ["artifact_uri": .string(registry.artifactPath(sha256: version.sha256).absoluteString)]
+        let resolved = try registry.resolve("models:/\(version.model)/\(version.version)")
+        return ["artifact_uri": .string(resolved.artifactPath.absoluteString)]
     }
 
     func searchVersions(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {

@@ -128,6 +128,8 @@ struct NativeRoutes {
                 return NativeRoutes.error(error)
             } catch let error as HTTPError {
                 return HTTPSupport.json(["error": .string(error.body ?? "\(error.status)")], status: error.status)
+            } catch let error as any HTTPResponseError {
+                return HTTPSupport.json(["error": .string("\(error)")], status: error.status)
             } catch {
                 return HTTPSupport.json(["error": .string("\(error)")], status: .internalServerError)
             }

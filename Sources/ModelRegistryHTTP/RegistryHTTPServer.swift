@@ -1,6 +1,7 @@
 import Foundation
-import MLInfraJSON
 import Hummingbird
+import MLInfraHTTP
+import MLInfraJSON
 import ModelRegistry
 
 /// The registry's HTTP API: a native JSON API under `/api/v1` and the model-registry subset
@@ -8,22 +9,44 @@ import ModelRegistry
 ///
 /// It binds 127.0.0.1 by default. Changes made through it are audited with origin `api`; the
 /// actor comes from the `X-MLinfra-Actor` header (default `http`), a reason from `X-MLinfra-Reason`.
+///
+/// A client never makes it read a file of its host: artifacts arrive as uploaded bytes, and an
+/// MLflow `source` path is accepted only under the `sourceRoots` its operator named.
 public struct RegistryHTTPServer: Sendable {
     public let registry: ModelRegistry
     /// The largest artifact upload accepted, in bytes.
     public var maxUploadBytes: Int
+    /// Directories of this host whose files MLflow's `model-versions/create` may name as `source`;
+    /// none by default, so a request can register only bytes it uploads.
+    public var sourceRoots: [URL]
+    /// Host names, body types and sizes, tokens, timeouts (`ServerPolicy`).
+    public var policy: ServerPolicy
 
-    public init(registry: ModelRegistry, maxUploadBytes: Int = 1 << 30) {
+    public init(registry: ModelRegistry, maxUploadBytes: Int = 1 << 30, sourceRoots: [URL] = [], policy: ServerPolicy? = nil) {
         self.registry = registry
         self.maxUploadBytes = maxUploadBytes
+        self.sourceRoots = sourceRoots
+        var policy = policy ?? ServerPolicy(server: "registry")
+        policy.maxBodyBytes = max(policy.maxBodyBytes, maxUploadBytes)
+        self.policy = policy
     }
 
     /// The router with every route, for embedding or testing.
     public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+        let router = policy.router(rules: Self.rules)
         NativeRoutes(registry: registry, maxUploadBytes: maxUploadBytes).add(to: router)
-        MLflowRoutes(registry: registry).add(to: router)
+        MLflowRoutes(registry: registry, sources: SourcePaths(roots: sourceRoots)).add(to: router)
         return router
+    }
+
+    /// Uploads take the artifact's bytes; every other write takes JSON.
+    static let rules = RouteRules { method, path in
+        if RouteRules.isProbe(path) { return (.open, .none) }
+        if method == .get || method == .head { return (.read, .none) }
+        if method == .post, path.hasPrefix("/api/v1/models/"), path.hasSuffix("/versions") {
+            return (.write, BodyTypes(["application/octet-stream"]))
+        }
+        return (.write, .json)
     }
 
     /// An application serving the API on `host:port` (port 0 picks a free one, reported to `onRunning`).
@@ -32,12 +55,15 @@ public struct RegistryHTTPServer: Sendable {
     ) -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: policy.http1Server(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "mlinfra-registry"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
     }
 
-    /// Serves until the task is cancelled or the process gets SIGINT/SIGTERM.
+    /// Serves until the task is cancelled or the process gets SIGINT/SIGTERM; refuses a
+    /// non-loopback address without TLS and tokens.
     public func run(host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try policy.check(bindHost: host)
         try await application(host: host, port: port, onRunning: onRunning).runService()
     }
 }

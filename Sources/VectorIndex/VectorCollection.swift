@@ -67,6 +67,14 @@ public final class VectorCollection: @unchecked Sendable {
             throw VectorError.invalidField(
                 "\(field)[\(bad)]", "is \(vector[bad]); vectors must hold finite numbers (no NaN or infinity)")
         }
+        // Distances are summed in Float: |a − b|² ≤ 2|a|² + 2|b|², so a squared norm under a
+        // quarter of Float's range keeps every distance and dot product finite and ordered.
+        var squaredNorm: Float = 0
+        for x in vector { squaredNorm += x * x }
+        guard squaredNorm.isFinite, squaredNorm < Float.greatestFiniteMagnitude / 4 else {
+            throw VectorError.invalidField(
+                field, "has a magnitude too large for 32-bit distances (|v|² must stay under 8.5e37); scale the vectors down")
+        }
         if _config.metric == .cosine && !vector.contains(where: { $0 != 0 }) {
             throw VectorError.invalidField(field, "is all zeros, which has no direction for the cosine metric")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MLInfraHTTP
 
 /// The HTTP API of a vector store (JSON in and out; loopback by default).
 ///
@@ -17,11 +18,24 @@ public struct VectorHTTPAPI: Sendable {
     public let store: VectorStore
     /// Largest request body accepted.
     public var maxBodyBytes = 256 << 20
+    /// Host names, body types, tokens, timeouts (`ServerPolicy`); `get` and `query` are reads.
+    public var policy: ServerPolicy
 
-    public init(store: VectorStore) { self.store = store }
+    public init(store: VectorStore, policy: ServerPolicy = ServerPolicy(server: "vectors")) {
+        self.store = store
+        self.policy = policy
+    }
+
+    static let rules = RouteRules { method, path in
+        if RouteRules.isProbe(path) { return (.open, .none) }
+        if method == .get || method == .head { return (.read, .none) }
+        return path.hasSuffix("/get") || path.hasSuffix("/query") ? (.read, .json) : (.write, .json)
+    }
 
     public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+        var policy = self.policy
+        policy.maxBodyBytes = maxBodyBytes
+        let router = policy.router(rules: Self.rules)
         router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("collections") { _, _ in
             try await handle { Self.json(["collections": try store.listCollections()]) }
@@ -130,8 +144,11 @@ public struct VectorHTTPAPI: Sendable {
     public func application(
         host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        var policy = self.policy
+        policy.maxBodyBytes = maxBodyBytes
+        return Application(
             router: router(),
+            server: policy.http1Server(),
             configuration: .init(address: .hostname(host, port: port), serverName: "mlinfra-vectors"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
     }

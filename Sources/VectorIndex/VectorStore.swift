@@ -1,3 +1,4 @@
+import EngineStorage
 import Foundation
 import GRDB
 
@@ -43,8 +44,7 @@ public final class VectorStore: @unchecked Sendable {
             var configuration = Configuration()
             configuration.foreignKeysEnabled = true
             configuration.busyMode = .timeout(10)
-            pool = try DatabasePool(path: directory + "/vectors.sqlite", configuration: configuration)
-            try StoreSchema.migrator.migrate(pool)
+            pool = try StoreSchema.migrator.openPool(path: directory + "/vectors.sqlite", configuration: configuration)
         } catch let error as DatabaseError {
             throw VectorError(.storage, "cannot open the vector store in \(directory): \(error.message ?? error.description)")
         } catch let error as CocoaError {

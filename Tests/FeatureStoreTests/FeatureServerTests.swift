@@ -21,7 +21,7 @@ import Testing
         let dir = TempDir()
         try await Self.app(dir).test(.router) { client in
             let body = #"{"features":["customer_stats:total_spend","customer_stats:avg_basket"],"entities":{"customer_id":[1,2,3,4]}}"#
-            try await client.execute(uri: "/get-online-features", method: .post, body: ByteBuffer(string: body)) { response in
+            try await client.execute(uri: "/get-online-features", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json")
                 let text = String(buffer: response.body)
@@ -38,7 +38,7 @@ import Testing
         let dir = TempDir()
         try await Self.app(dir).test(.router) { client in
             let body = #"{"feature_service":"basket","entities":{"customer_id":[1]},"full_feature_names":true}"#
-            try await client.execute(uri: "/get-online-features", method: .post, body: ByteBuffer(string: body)) { response in
+            try await client.execute(uri: "/get-online-features", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .ok)
                 let json = try Self.json(response.body)
                 let names = (json["metadata"] as! [String: Any])["feature_names"] as! [String]
@@ -64,7 +64,7 @@ import Testing
     func badRequestsAnswer400NamingTheField(body: String, field: String) async throws {
         let dir = TempDir()
         try await Self.app(dir).test(.router) { client in
-            try await client.execute(uri: "/get-online-features", method: .post, body: ByteBuffer(string: body)) { response in
+            try await client.execute(uri: "/get-online-features", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .badRequest)
                 let error = try Self.json(response.body)["error"] as! [String: Any]
                 #expect(error["field"] as? String == field)
@@ -86,7 +86,7 @@ import Testing
         let dir = TempDir()
         try await Self.app(dir).test(.live) { client in
             let body = #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[2]}}"#
-            try await client.execute(uri: "/get-online-features", method: .post, body: ByteBuffer(string: body)) { response in
+            try await client.execute(uri: "/get-online-features", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .ok)
                 let results = try Self.json(response.body)["results"] as! [[String: Any]]
                 #expect(results[1]["values"] as! [Int] == [20])

@@ -3,6 +3,8 @@ import Synchronization
 import Testing
 
 @testable import FeatureStore
+import HTTPTesting
+import MLInfraHTTP
 
 #if canImport(Glibc)
     import Glibc
@@ -78,11 +80,11 @@ import Testing
         #expect(bad.contains(#"{"error":{"field":"features","#))
         let big = await Self.exchange(port: port, Self.post("{\"features\":[" + String(repeating: "\"a:b\",", count: 60) + "\"a:b\"]}"))
         #expect(big.hasPrefix("HTTP/1.1 413"))
-        let health = await Self.exchange(port: port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let health = await Self.exchange(port: port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         #expect(health.hasPrefix("HTTP/1.1 200 OK") && health.hasSuffix(#"{"status":"ok"}"#))
-        let missing = await Self.exchange(port: port, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let missing = await Self.exchange(port: port, "GET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         #expect(missing.hasPrefix("HTTP/1.1 404"))
-        let wrongMethod = await Self.exchange(port: port, "GET /get-online-features HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let wrongMethod = await Self.exchange(port: port, "GET /get-online-features HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         #expect(wrongMethod.hasPrefix("HTTP/1.1 405"))
         let garbage = await Self.exchange(port: port, "NOT HTTP AT ALL\r\n\r\n")
         #expect(garbage.hasPrefix("HTTP/1.1 400"))
@@ -91,5 +93,64 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 4)
         running.cancel()
         _ = try? await running.value
+    }
+
+    /// The production listener enforces the same `ServerPolicy` as the Hummingbird servers.
+    @Test(.timeLimit(.minutes(1))) func refusesForeignHostsSimpleBodiesAndMissingTokensAndClosesIdleConnections() async throws {
+        let dir = TempDir()
+        let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
+        let tokens = AccessTokens(file: URL(fileURLWithPath: dir.path).appendingPathComponent("tokens.json"))
+        let (_, reader) = try tokens.create(name: "serving", scopes: ["features:read"])
+        let (_, other) = try tokens.create(name: "registry", scopes: ["registry:write"])
+        let server = FeatureServer(store: store, policy: ServerPolicy(server: "features", headerTimeout: .seconds(1), tokens: tokens))
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let running = Task { try await server.run(port: 0) { portSink.yield($0) } }
+        defer { running.cancel() }
+        var iterator = ports.makeAsyncIterator()
+        let first = await iterator.next()
+        let port = try #require(first)
+
+        let body = #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[2]}}"#
+        func post(host: String = "127.0.0.1", type: String = "application/json", token: String? = nil) -> String {
+            "POST /get-online-features HTTP/1.1\r\nHost: \(host)\r\nContent-Type: \(type)\r\n"
+                + (token.map { "Authorization: Bearer \($0)\r\n" } ?? "")
+                + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        }
+        #expect(await Self.exchange(port: port, post(token: reader)).hasPrefix("HTTP/1.1 200 OK"))
+        #expect(await Self.exchange(port: port, post()).hasPrefix("HTTP/1.1 401"))
+        #expect(await Self.exchange(port: port, post(token: other)).hasPrefix("HTTP/1.1 403"))
+        #expect(await Self.exchange(port: port, post(host: "rebind.example", token: reader)).hasPrefix("HTTP/1.1 421"))
+        #expect(await Self.exchange(port: port, post(type: "text/plain", token: reader)).hasPrefix("HTTP/1.1 415"))
+        let health = await Self.exchange(port: port, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        #expect(health.hasPrefix("HTTP/1.1 200 OK"))
+
+        // A head that never ends is cut at the header timeout, long before the client's 5 s read timeout.
+        let started = Date()
+        let partial = await Self.exchange(port: port, "POST /get-online-features HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        #expect(partial.isEmpty)
+        #expect(Date().timeIntervalSince(started) < 3)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func servesHTTPSWhenGivenACertificate() async throws {
+        let dir = TempDir()
+        let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        let policy = ServerPolicy(server: "features", tls: try ServerTLS(certificate: certificate.certificate, key: certificate.key))
+        let server = FeatureServer(store: store, policy: policy)
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let running = Task { try await server.run(port: 0) { portSink.yield($0) } }
+        defer { running.cancel() }
+        var iterator = ports.makeAsyncIterator()
+        let first = await iterator.next()
+        let port = try #require(first)
+        let body = #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[2]}}"#
+        let answer = try curl(
+            "https://127.0.0.1:\(port)/get-online-features", cacert: certificate.certificate,
+            headers: ["Content-Type: application/json"], extra: ["--data", body])
+        #expect(answer.status == 0, "\(answer.output)")
+        #expect(answer.output.hasSuffix("200") && answer.output.contains(#""results""#), "\(answer.output)")
+        let plain = await Self.exchange(port: port, Self.post(body))
+        #expect(!plain.contains("200 OK"))
     }
 }

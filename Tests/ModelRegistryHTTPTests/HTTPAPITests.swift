@@ -3,7 +3,9 @@ import Hummingbird
 import HummingbirdTesting
 import ModelRegistry
 import ModelRegistryTesting
+import HTTPTesting
 import ModelRegistryHTTP
+import MLInfraHTTP
 import Testing
 
 /// Decodes a response body as a JSON object.
@@ -19,7 +21,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         let f = try RegistryFixture()
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/v1/models/fraud/versions?format=linear-json&tag=dataset=q1", method: .post, body: body("{\"w\":[1]}")) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/versions?format=linear-json&tag=dataset=q1", method: .post, headers: [.contentType: "application/octet-stream"], body: body("{\"w\":[1]}")) { r in
                 #expect(r.status == .created)
                 let json = try jsonObject(r.body)
                 #expect(json["version"] as? Int == 1)
@@ -27,7 +29,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect((json["tags"] as? [String: String]) == ["dataset": "q1"])
                 #expect((json["sha256"] as? String)?.count == 64)
             }
-            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, body: body(#"{"version": 1, "reason": "first"}"#)) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, headers: [.contentType: "application/json"], body: body(#"{"version": 1, "reason": "first"}"#)) { r in
                 #expect(r.status == .ok)
                 let json = try jsonObject(r.body)
                 #expect(json["version"] as? Int == 1)
@@ -66,17 +68,17 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         try f.register("fraud", "x")
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, body: body(#"{"version": "two"}"#)) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, headers: [.contentType: "application/json"], body: body(#"{"version": "two"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "version")
             }
-            try await client.execute(uri: "/api/v1/models", method: .post, body: body(#"{"description": "no name"}"#)) { r in
+            try await client.execute(uri: "/api/v1/models", method: .post, headers: [.contentType: "application/json"], body: body(#"{"description": "no name"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "name")
             }
-            try await client.execute(uri: "/api/v1/models", method: .post, body: body("not json")) { r in
+            try await client.execute(uri: "/api/v1/models", method: .post, headers: [.contentType: "application/json"], body: body("not json")) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "body")
@@ -103,7 +105,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         try f.registry.updateModel("fraud", protectedAliases: ["production"], context: applyContext)
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
-            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, body: body(#"{"version": 1}"#)) { r in
+            try await client.execute(uri: "/api/v1/models/fraud/aliases/production", method: .put, headers: [.contentType: "application/json"], body: body(#"{"version": 1}"#)) { r in
                 #expect(r.status == .forbidden)
                 let json = try jsonObject(r.body)
                 #expect(json["code"] as? String == "protectedAlias")
@@ -132,10 +134,10 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
     @Test func registeredModelAndVersionShapesMatchMLflow() async throws {
         let f = try RegistryFixture()
         let artifact = try f.artifact("{\"w\": 1}")
-        let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
+        let app = Application(router: RegistryHTTPServer(registry: f.registry, sourceRoots: [f.root]).router())
         try await app.test(.router) { client in
             let base = "/api/2.0/mlflow"
-            try await client.execute(uri: "\(base)/registered-models/create", method: .post,
+            try await client.execute(uri: "\(base)/registered-models/create", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "tags": [{"key": "team", "value": "risk"}]}"#)) { r in
                 #expect(r.status == .ok)
                 let object = try jsonObject(r.body)
@@ -144,7 +146,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(model["creation_timestamp"] is Int)
                 #expect((model["tags"] as? [[String: String]]) == [["key": "team", "value": "risk"]])
             }
-            try await client.execute(uri: "\(base)/model-versions/create", method: .post,
+            try await client.execute(uri: "\(base)/model-versions/create", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "source": "file://\#(artifact.path)", "run_id": "r1"}"#)) { r in
                 #expect(r.status == .ok)
                 let object = try jsonObject(r.body)
@@ -155,7 +157,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(version["run_id"] as? String == "r1")
                 #expect(version["source"] as? String == "file://\(artifact.path)")
             }
-            try await client.execute(uri: "\(base)/registered-models/alias", method: .post,
+            try await client.execute(uri: "\(base)/registered-models/alias", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "alias": "champion", "version": "1"}"#)) { r in
                 #expect(r.status == .ok)
             }
@@ -193,7 +195,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 let response = try jsonObject(r.body)
                 #expect(response["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
             }
-            try await client.execute(uri: "\(base)/registered-models/create", method: .post, body: body(#"{"name": "fraud"}"#)) { r in
+            try await client.execute(uri: "\(base)/registered-models/create", method: .post, headers: [.contentType: "application/json"], body: body(#"{"name": "fraud"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
                 #expect(response["error_code"] as? String == "RESOURCE_ALREADY_EXISTS")
@@ -204,7 +206,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
                 #expect(json["field"] as? String == "version")
             }
-            try await client.execute(uri: "\(base)/model-versions/create", method: .post,
+            try await client.execute(uri: "\(base)/model-versions/create", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "source": "runs:/abc/model"}"#)) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
@@ -263,8 +265,11 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 @Suite struct MLflowClientTests {
     static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
 
-    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python that has mlflow installed (e.g. /tmp/peers-venv/bin/python)"))
-    func realMlflowClientRegistersSearchesAndResolvesAliases() async throws {
+    /// Plain; with the server requiring a token (`MLFLOW_TRACKING_TOKEN`); and with a token over
+    /// TLS (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
+    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python that has mlflow installed (e.g. /tmp/peers-venv/bin/python)"),
+          arguments: [(false, false), (true, false), (true, true)])
+    func realMlflowClientRegistersSearchesAndResolvesAliases(withToken: Bool, overTLS: Bool) async throws {
         let f = try RegistryFixture()
         try f.registry.createModel("guarded", context: .command())
         try f.registry.updateModel("guarded", protectedAliases: ["production"], context: applyContext)
@@ -273,7 +278,17 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         let script = f.root.appendingPathComponent("client.py")
         try Data(MLflowClientTests.script.utf8).write(to: script)
 
-        let server = RegistryHTTPServer(registry: f.registry)
+        var policy = ServerPolicy(server: "registry")
+        var token: String?
+        if withToken {
+            let tokens = AccessTokens(file: f.root.appendingPathComponent("tokens.json"))
+            token = try tokens.create(name: "trainer", scopes: ["registry:write"]).1
+            policy.tokens = tokens
+        }
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        if overTLS { policy.tls = try ServerTLS(certificate: certificate.certificate, key: certificate.key) }
+        let server = RegistryHTTPServer(registry: f.registry, sourceRoots: [f.root], policy: policy)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let serving = Task { try await server.run(port: 0) { continuation.yield($0) } }
         defer { serving.cancel() }
@@ -282,10 +297,13 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: MLflowClientTests.python!)
-        process.arguments = [script.path, "\(port)", artifact1.path, artifact2.path]
+        let uri = "\(overTLS ? "https" : "http")://127.0.0.1:\(port)"
+        process.arguments = [script.path, uri, artifact1.path, artifact2.path]
         var environment = ProcessInfo.processInfo.environment
-        environment["MLFLOW_TRACKING_URI"] = "http://127.0.0.1:\(port)"
+        environment["MLFLOW_TRACKING_URI"] = uri
+        if overTLS { environment["MLFLOW_TRACKING_SERVER_CERT_PATH"] = certificate.certificate }
         environment["GIT_PYTHON_REFRESH"] = "quiet"
+        environment["MLFLOW_TRACKING_TOKEN"] = token
         process.environment = environment
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
@@ -313,8 +331,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        port, artifact1, artifact2 = sys.argv[1], sys.argv[2], sys.argv[3]
-        uri = f"http://127.0.0.1:{port}"
+        uri, artifact1, artifact2 = sys.argv[1], sys.argv[2], sys.argv[3]
         mlflow.set_registry_uri(uri)
         client = MlflowClient(registry_uri=uri)
 

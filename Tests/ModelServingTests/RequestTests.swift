@@ -40,6 +40,9 @@ import Testing
         (#"{"instances": [7]}"#, "instances[0]"),
         (#"{"entities": {"customer_id": [1]}}"#, "entities"),
         (#"{"entities": []}"#, "entities"),
+        (#"{"instances": [[1, 1e308, 3]]}"#, "instances[0][1]"),
+        (#"{"instances": [[1, 2, -4e38]]}"#, "instances[0][2]"),
+        (#"{"instances": [{"a": 1e39}]}"#, "instances[0].a"),
     ])
     func badPredictBodiesNameTheField(body: String, field: String) {
         let e = error(handler.predict(Data(body.utf8)))

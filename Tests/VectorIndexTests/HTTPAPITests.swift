@@ -19,12 +19,12 @@ import Testing
     @Test func upsertQueryGetDeleteRoundTrip() async throws {
         try await withAPI { client in
             let records = #"{"records": [{"id": "a", "vector": [0, 0, 1], "metadata": {"lang": "en", "n": 1}, "document": "alpha"}, {"id": "b", "vector": [0, 1, 0], "metadata": {"lang": "de"}}]}"#
-            try await client.execute(uri: "/collections/docs/upsert", method: .post, body: ByteBuffer(string: records)) { response in
+            try await client.execute(uri: "/collections/docs/upsert", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: records)) { response in
                 #expect(response.status == .ok)
                 let answer = try json(response.body)
                 #expect(answer == .object(["upserted": .int(2), "count": .int(2)]))
             }
-            try await client.execute(uri: "/collections/docs/query", method: .post, body: ByteBuffer(string: #"{"vector": [0, 0.1, 0.9], "k": 1}"#)) { response in
+            try await client.execute(uri: "/collections/docs/query", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"vector": [0, 0.1, 0.9], "k": 1}"#)) { response in
                 #expect(response.status == .ok)
                 guard case .object(let body) = try json(response.body), case .array(let matches)? = body["matches"],
                     case .object(let first)? = matches.first
@@ -34,16 +34,16 @@ import Testing
                 #expect(first["metadata"] == .object(["lang": .string("en"), "n": .int(1)]))
                 #expect(body["strategy"] == .string("hnsw"))
             }
-            try await client.execute(uri: "/collections/docs/query", method: .post, body: ByteBuffer(string: #"{"vector": [0, 0.1, 0.9], "where": {"lang": "de"}}"#)) { response in
+            try await client.execute(uri: "/collections/docs/query", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"vector": [0, 0.1, 0.9], "where": {"lang": "de"}}"#)) { response in
                 guard case .object(let body) = try json(response.body), case .array(let matches)? = body["matches"] else { return }
                 #expect(matches.count == 1)
                 #expect(body["strategy"] == .string("filtered_exact"))
             }
-            try await client.execute(uri: "/collections/docs/get", method: .post, body: ByteBuffer(string: #"{"ids": ["b"]}"#)) { response in
+            try await client.execute(uri: "/collections/docs/get", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"ids": ["b"]}"#)) { response in
                 guard case .object(let body) = try json(response.body), case .array(let got)? = body["records"] else { return }
                 #expect(got == [.object(["id": .string("b"), "vector": .array([.int(0), .int(1), .int(0)]), "metadata": .object(["lang": .string("de")])])])
             }
-            try await client.execute(uri: "/collections/docs/delete", method: .post, body: ByteBuffer(string: #"{"ids": ["a", "zzz"]}"#)) { response in
+            try await client.execute(uri: "/collections/docs/delete", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"ids": ["a", "zzz"]}"#)) { response in
                 let answer = try json(response.body)
                 #expect(answer == .object(["deleted": .int(1), "count": .int(1)]))
             }
@@ -74,7 +74,7 @@ import Testing
     ])
     func badInputIs400NamingTheField(uri: String, body: String, field: String) async throws {
         try await withAPI { client in
-            try await client.execute(uri: uri, method: .post, body: ByteBuffer(string: body)) { response in
+            try await client.execute(uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .badRequest)
                 guard case .object(let top) = try json(response.body), case .object(let error)? = top["error"] else {
                     Issue.record("no error object")
@@ -88,7 +88,7 @@ import Testing
 
     @Test func unknownCollectionIs404() async throws {
         try await withAPI { client in
-            try await client.execute(uri: "/collections/nope/query", method: .post, body: ByteBuffer(string: #"{"vector": [1, 2, 3]}"#)) { response in
+            try await client.execute(uri: "/collections/nope/query", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"vector": [1, 2, 3]}"#)) { response in
                 #expect(response.status == .notFound)
                 #expect(String(buffer: response.body).contains("known collections: docs"))
             }

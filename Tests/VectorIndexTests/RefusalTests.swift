@@ -26,6 +26,26 @@ import Testing
         #expect(queryError?.field == "vector[0]")
     }
 
+    /// Float distances of such vectors overflow to infinity and order neighbours wrongly.
+    @Test func magnitudesTooLargeForFloatDistancesAreRefused() {
+        let huge: Float = 1e19
+        let error = #expect(throws: VectorError.self) { try collection.upsert([VectorRecord(id: "a", vector: [huge, 0, 0, 0])]) }
+        #expect(error?.field == "records[0].vector")
+        #expect(error?.message.contains("magnitude") == true)
+        let queryError = #expect(throws: VectorError.self) { try collection.query([huge, huge, 0, 0]) }
+        #expect(queryError?.field == "vector")
+    }
+
+    @Test func largeButAllowedMagnitudesKeepTheirNeighbours() throws {
+        let l2 = try VectorCollection(name: "big", config: CollectionConfig(dimension: 2, metric: .l2))
+        let scale: Float = 1e18
+        try l2.upsert([
+            VectorRecord(id: "near", vector: [1 * scale, 1 * scale]), VectorRecord(id: "far", vector: [-1 * scale, -1 * scale]),
+            VectorRecord(id: "mid", vector: [1 * scale, -1 * scale]),
+        ])
+        #expect(try l2.query([0.9 * scale, 0.8 * scale], k: 3).matches.map(\.id) == ["near", "mid", "far"])
+    }
+
     @Test func zeroVectorIsRefusedForCosine() {
         let error = #expect(throws: VectorError.self) { try collection.upsert([VectorRecord(id: "z", vector: [0, 0, 0, 0])]) }
         #expect(error?.message.contains("cosine") == true)

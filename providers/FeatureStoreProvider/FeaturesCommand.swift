@@ -2,6 +2,7 @@ import ArgumentParser
 import FeatureStore
 import Foundation
 import MLInfraCore
+import ServerCommands
 
 /// `mlinfra features …`: the feature store's data plane from the command line.
 public struct FeaturesCommand: AsyncParsableCommand {
@@ -250,6 +251,7 @@ public struct FeaturesCommand: AsyncParsableCommand {
             abstract: "Serve POST /get-online-features (Feast's JSON) on 127.0.0.1.")
 
         @OptionGroup public var options: StoreOptions
+        @OptionGroup var server: ServerOptions
         @Option(help: "Port to listen on (0 picks a free one).") public var port: Int = 6566
         @Option(help: "Address to bind.") public var host: String = "127.0.0.1"
         @Option(help: "Threads answering requests (event loops); default one per core.") public var eventLoops: Int?
@@ -264,11 +266,12 @@ public struct FeaturesCommand: AsyncParsableCommand {
 
         public func run() async throws {
             let store = try options.open()
-            var server = FeatureServer(store: store)
+            var server = FeatureServer(
+                store: store, policy: try self.server.policy(server: "features", dataDirectory: URL(fileURLWithPath: options.dataDir)))
             server.eventLoops = eventLoops
-            let host = self.host
+            let host = self.host, scheme = self.server.scheme
             try await server.run(host: host, port: port) { bound in
-                print("Feature server listening on http://\(host):\(bound)/get-online-features")
+                print("Feature server listening on \(scheme)://\(host):\(bound)/get-online-features")
                 fflush(nil)
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MLInfraCore
+import ServerCommands
 import VectorIndex
 
 /// `mlinfra vectors …`: the data plane of the vector engine.
@@ -262,6 +263,7 @@ extension VectorsCommand {
         static let configuration = CommandConfiguration(abstract: "Serve a vector store's HTTP API (127.0.0.1 unless --host says otherwise).")
 
         @OptionGroup var options: VectorOptions
+        @OptionGroup var server: ServerOptions
         @Option(help: "Port to listen on (0 picks a free one).") var port: Int = 8300
         @Option(help: "Address to bind.") var host: String = "127.0.0.1"
         @Option(help: "Seconds between index saves while serving.") var saveInterval: Int = 10
@@ -279,7 +281,10 @@ extension VectorsCommand {
                         : "several vector stores (\(names.joined(separator: ", "))); choose one with --store")
             }
             let store = try options.openStore(storeName)
-            let api = VectorHTTPAPI(store: store)
+            let scheme = server.scheme
+            let policy = try server.policy(server: "vectors", dataDirectory: URL(fileURLWithPath: options.dataDir))
+            try policy.check(bindHost: host)
+            let api = VectorHTTPAPI(store: store, policy: policy)
             let interval = saveInterval
             let saver = Task {
                 while !Task.isCancelled {
@@ -288,7 +293,7 @@ extension VectorsCommand {
                 }
             }
             let app = api.application(host: host, port: port) { bound in
-                FileHandle.standardError.write(Data("vector store '\(storeName)' listening on http://\(host):\(bound)\n".utf8))
+                FileHandle.standardError.write(Data("vector store '\(storeName)' listening on \(scheme)://\(host):\(bound)\n".utf8))
             }
             try await app.runService()
             saver.cancel()

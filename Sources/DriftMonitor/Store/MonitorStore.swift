@@ -1,3 +1,4 @@
+import EngineStorage
 import Foundation
 import GRDB
 
@@ -86,8 +87,7 @@ public final class MonitorStore: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(10)
         do {
-            pool = try DatabasePool(path: database, configuration: config)
-            try Self.migrator.migrate(pool)
+            pool = try Self.migrator.openPool(path: database, configuration: config)
         } catch {
             throw DriftError.io("cannot open the monitoring database in \(directory.path): \(error)", fix: "check the file is not damaged or locked")
         }

@@ -1,3 +1,4 @@
+import EngineStorage
 import Foundation
 import GRDB
 
@@ -34,7 +35,6 @@ public final class CaptureStore: Sendable {
         path = directory.appendingPathComponent("capture.sqlite").path
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        pool = try DatabasePool(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "capture", ifNotExists: true) { t in
@@ -48,7 +48,7 @@ public final class CaptureStore: Sendable {
             }
             try db.create(index: "capture_endpoint_time", on: "capture", columns: ["endpoint", "time"], ifNotExists: true)
         }
-        try migrator.migrate(pool)
+        pool = try migrator.openPool(path: path, configuration: configuration)
     }
 
     public func insert(_ records: [CaptureRecord]) throws {

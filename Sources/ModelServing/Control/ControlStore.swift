@@ -1,3 +1,4 @@
+import EngineStorage
 import Foundation
 import GRDB
 
@@ -102,7 +103,6 @@ public final class ControlStore: Sendable {
         path = directory.appendingPathComponent("control.sqlite").path
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        pool = try DatabasePool(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "endpoint") { t in
@@ -124,7 +124,7 @@ public final class ControlStore: Sendable {
             }
             try db.create(index: "scaling_decision_endpoint_time", on: "scaling_decision", columns: ["endpoint", "time"])
         }
-        try migrator.migrate(pool)
+        pool = try migrator.openPool(path: path, configuration: configuration)
     }
 
     private static let encoder: JSONEncoder = {

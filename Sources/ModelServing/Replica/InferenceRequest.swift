@@ -95,7 +95,15 @@ public enum InferenceRequest {
     @inline(__always)
     static func number(_ v: Any, field: String) throws(RequestError) -> Float {
         if v is NSNull { return .nan }
-        if let n = v as? NSNumber, !isBool(n) { return n.floatValue }
+        if let n = v as? NSNumber, !isBool(n) {
+            let value = n.floatValue
+            // A finite JSON number past Float's range would reach the model as infinity and give a
+            // NaN prediction: refused, naming the field.
+            guard value.isFinite else {
+                throw RequestError(field: field, message: "is \(n), outside the range of the model's 32-bit floats (±3.4e38)")
+            }
+            return value
+        }
         throw RequestError(field: field, message: "must be a number or null")
     }
 

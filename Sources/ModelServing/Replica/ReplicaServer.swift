@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MLInfraHTTP
 import Logging
 import NIOCore
 import NIOPosix
@@ -12,12 +13,21 @@ public enum ReplicaServer {
     /// The largest request body accepted.
     public static let maxBody = 16 << 20
 
+    /// Inference is a read; its body is JSON, binary tensors, or unnamed (clients of the
+    /// inference protocol that send no Content-Type); probes are open.
+    public static let rules = RouteRules { method, path in
+        if RouteRules.isProbe(path) { return (.open, .none) }
+        if method == .get || method == .head { return (.read, .none) }
+        return (.read, BodyTypes(["application/json", "application/octet-stream"], allowsUnnamed: true))
+    }
+
     /// Builds the application; `onListening` gets the bound port (useful with port 0).
     public static func application(
         handler: ReplicaHandler, host: String = "127.0.0.1", port: Int = 0, eventLoopThreads: Int? = nil, logger: Logger,
+        policy: ServerPolicy = ServerPolicy(server: "serving", maxBodyBytes: maxBody),
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let router = Router()
+        let router = policy.router(rules: rules)
         router.post("predict") { request, _ -> Response in
             let body = try await collect(request)
             return respond(handler.predict(body))
@@ -42,6 +52,7 @@ public enum ReplicaServer {
         }
         return Application(
             router: router,
+            server: policy.http1Server(),
             configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             eventLoopGroupProvider: eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: $0)) } ?? .singleton,

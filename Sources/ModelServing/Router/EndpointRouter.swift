@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MLInfraHTTP
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -105,8 +106,11 @@ public final class EndpointRouter: Sendable {
     }
 
     /// The router's HTTP server. `onListening` gets the bound port.
-    public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router()
+    public func application(
+        host: String, port: Int, policy: ServerPolicy = ServerPolicy(server: "serving", maxBodyBytes: ReplicaServer.maxBody),
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = policy.router(rules: ReplicaServer.rules)
         router.post("predict") { request, _ -> Response in
             let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
             return Self.response(await self.forward(path: "/predict", body: body, kind: .predict))
@@ -130,6 +134,7 @@ public final class EndpointRouter: Sendable {
         }
         return Application(
             router: router,
+            server: policy.http1Server(),
             configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger

@@ -1,6 +1,7 @@
 import Foundation
 import MLInfraCore
 import MLInfraTesting
+import Synchronization
 import Testing
 
 @Suite struct LocalStateStoreTests {
@@ -114,7 +115,7 @@ import Testing
         #expect(Self.contents(path) == restored)
     }
 
-    @Test func lockHeldByAnotherProcessIsReportedThenStaleWhenItDies() async throws {
+    @Test func lockHeldByAnotherProcessIsReportedThenTakenOverWhenItDies() async throws {
         let dir = StateTestDirectory()
         defer { dir.remove() }
         let path = dir.path + "/state.json"
@@ -136,18 +137,98 @@ import Testing
         try child.run()
         let reader = out.fileHandleForReading
         _ = await offThePool { reader.availableData }
-        let store = LocalStateStore(path: path)
+        let notices = Mutex<[String]>([])
+        let store = LocalStateStore(path: path, onTakeover: { holder, reason in notices.withLock { $0.append("\(holder.id): \(reason)") } })
         let held = await #expect(throws: StateError.self) { try await store.lock(.make(operation: "plan"), timeout: 0) }
         #expect(held?.code == .locked)
         #expect(held?.description.contains("pid \(child.processIdentifier)") == true, "\(String(describing: held))")
         #expect(held?.description.contains("stale") == false, "a live holder was called stale")
+        #expect(notices.withLock { $0 }.isEmpty, "a live holder's lock was taken over")
         kill(child.processIdentifier, SIGKILL)
         await offThePool { child.waitUntilExit() }
-        let stale = await #expect(throws: StateError.self) { try await store.lock(.make(operation: "plan"), timeout: 0) }
-        #expect(stale?.description.contains("process \(child.processIdentifier) is not running") == true)
-        #expect(stale?.description.contains("mlinfra force-unlock other-process") == true)
-        try await store.forceUnlock(id: "other-process")
+        // Its process is provably gone: the next command takes the lock over, and says so.
+        let mine = LockInfo.make(operation: "plan")
+        try await store.lock(mine, timeout: 0)
+        #expect(try await store.currentLock()?.id == mine.id)
+        #expect(notices.withLock { $0 } == ["other-process: process \(child.processIdentifier) is not running on \(LockInfo.make(operation: "x").host)"])
+    }
+
+    @Test func aLockWhosePidWasReusedIsTakenOverButALiveHoldersIsNot() async throws {
+        let dir = StateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.path + "/state.json"
+        let me = LockInfo.make(operation: "apply")
+        #expect(me.processStart != nil, "this machine should expose process start times")
+        // This process's pid, recorded with another start time: the pid was reused after the holder died.
+        var reused = LockInfo.make(operation: "apply")
+        reused.id = "reused-pid"
+        reused.processStart = (me.processStart ?? "") + "0"
+        try Data(reused.jsonBytes()).write(to: URL(fileURLWithPath: path + ".lock"))
+        let store = LocalStateStore(path: path, onTakeover: { _, _ in })
         try await store.lock(.make(operation: "plan"), timeout: 0)
+        try await store.unlock(id: try #require(try await store.currentLock()).id)
+
+        // The same pid with its real start time is alive: refused, naming the holder.
+        var live = me
+        live.id = "live-holder"
+        try Data(live.jsonBytes()).write(to: URL(fileURLWithPath: path + ".lock"))
+        let refused = await #expect(throws: StateError.self) { try await store.lock(.make(operation: "plan"), timeout: 0) }
+        #expect(refused?.description.contains("live-holder") == true)
+    }
+
+    @Test func racingCommandsNeverSeeAHalfWrittenLock() async throws {
+        let dir = StateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.path + "/state.json"
+        for _ in 0..<100 {
+            let outcomes = await withTaskGroup(of: String.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        do {
+                            try await LocalStateStore(path: path).lock(.make(operation: "apply"), timeout: 0)
+                            return "taken"
+                        } catch let error as StateError {
+                            return error.description.contains("is locked by") ? "refused" : "other: \(error)"
+                        } catch {
+                            return "other: \(error)"
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 == "taken" }.count == 1, "\(outcomes)")
+            #expect(outcomes.filter { $0 == "refused" }.count == 3, "\(outcomes)")
+            try FileManager.default.removeItem(atPath: path + ".lock")
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp") }
+        #expect(left.isEmpty, "temporary lock files were left: \(left)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aFIFOAtTheStatePathIsRefusedNotWaitedOn() async throws {
+        let dir = StateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.path + "/state.json"
+        #expect(mkfifo(path, 0o600) == 0)
+        let error = await #expect(throws: StateError.self) { _ = try await LocalStateStore(path: path).read() }
+        #expect(error?.description.contains("not a regular file") == true, "\(String(describing: error))")
+    }
+
+    @Test func aMissingStateBesideItsBackupIsRefusedWithHowToRestoreIt() async throws {
+        let dir = StateTestDirectory()
+        defer { dir.remove() }
+        let path = dir.path + "/state.json"
+        let store = LocalStateStore(path: path)
+        var s = StateStoreConformance.sampleState()
+        s.serial = try await store.write(s)
+        try await store.write(s)
+        let backup = Self.contents(path + ".backup")
+        try FileManager.default.removeItem(atPath: path)
+        let error = await #expect(throws: StateError.self) { _ = try await LocalStateStore(path: path).read() }
+        #expect(error?.description.contains("cp \(path).backup \(path)") == true, "\(String(describing: error))")
+        // Nothing was written over the backup: a new lineage cannot start on top of it.
+        let write = await #expect(throws: StateError.self) { try await LocalStateStore(path: path).write(StateStoreConformance.sampleState()) }
+        #expect(write != nil)
+        #expect(Self.contents(path + ".backup") == backup)
     }
 
     @Test func lockHeldHereKeepsAnotherProcessOut() async throws {

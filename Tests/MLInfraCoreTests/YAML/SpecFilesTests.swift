@@ -39,6 +39,24 @@ struct SpecFilesTests {
         #expect(diagnostics.errors.first?.summary == "the spec directory \(dir.path) has no *.yaml or *.yml files")
     }
 
+    /// Skipping such a file would plan to destroy every resource it declares.
+    @Test func aSpecFileThatCannotBeReadIsAnErrorNotSkipped() throws {
+        let dir = try makeYAMLTestDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("k: v\n".utf8).write(to: dir.appendingPathComponent("main.yaml"))
+        try FileManager.default.createSymbolicLink(
+            atPath: dir.appendingPathComponent("models.yaml").path, withDestinationPath: dir.appendingPathComponent("gone.yaml").path)
+        #expect(mkfifo(dir.appendingPathComponent("pipe.yml").path, 0o600) == 0)
+        let (files, diagnostics) = SpecFiles.list(dir.path)
+        #expect(files.isEmpty)
+        let summaries = diagnostics.errors.map(\.summary)
+        #expect(summaries.contains { $0.hasPrefix("cannot read the spec file \(dir.path)/models.yaml") }, "\(summaries)")
+        #expect(summaries.contains("the spec file \(dir.path)/pipe.yml is not a regular file"), "\(summaries)")
+        let (document, loaded) = SpecLoader.load(path: dir.path)
+        #expect(document == nil)
+        #expect(loaded.hasErrors)
+    }
+
     @Test func missingPathIsAnError() {
         let (files, diagnostics) = SpecFiles.list("/nonexistent/spec")
         #expect(files.isEmpty)

@@ -3,6 +3,7 @@ import Foundation
 import MLInfraCore
 import ModelRegistry
 import ModelRegistryHTTP
+import ServerCommands
 
 /// `mlinfra models …`: the training side's imperative commands on the model registry.
 public struct ModelsCommand: AsyncParsableCommand {
@@ -216,15 +217,21 @@ extension ModelsCommand {
             abstract: "Serve the registry's HTTP API (native and MLflow-compatible) on the loopback interface.")
 
         @OptionGroup var options: RegistryOptions
+        @OptionGroup var server: ServerOptions
         @Option(help: "The address to bind.") var host: String = "127.0.0.1"
         @Option(help: "The port (0 picks a free one).") var port: Int = 5050
+        @Option(name: .customLong("source-root"), help: "A directory whose files MLflow clients may register by path (repeatable); without one, only uploaded bytes are registered.")
+        var sourceRoots: [String] = []
 
         func run() async throws {
             let registry = try options.open()
-            let server = RegistryHTTPServer(registry: registry)
-            let host = self.host
+            let dataDirectory = options.registryDirectory.deletingLastPathComponent()
+            let server = RegistryHTTPServer(
+                registry: registry, sourceRoots: sourceRoots.map { URL(fileURLWithPath: $0) },
+                policy: try self.server.policy(server: "registry", dataDirectory: dataDirectory, maxBodyBytes: 1 << 30))
+            let host = self.host, scheme = self.server.scheme
             try await server.run(host: host, port: port) { bound in
-                let line = "Serving the model registry at http://\(host):\(bound) (use it as MLflow's registry URI)\n"
+                let line = "Serving the model registry at \(scheme)://\(host):\(bound) (use it as MLflow's registry URI)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         }

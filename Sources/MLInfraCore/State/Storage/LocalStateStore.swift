@@ -6,8 +6,10 @@ import Synchronization
 /// - Writes are atomic and durable: a temporary file in the same directory is
 ///   written and fsynced, the current file is hard-linked to `<file>.backup`, the
 ///   temporary file is renamed over the state, and the directory is fsynced.
-/// - The lock is `<file>.lock`, created with O_CREAT|O_EXCL and holding the
-///   holder's `LockInfo` as JSON, so it works between processes with no daemon.
+/// - The lock is `<file>.lock`, holding the holder's `LockInfo` as JSON and created whole
+///   (hard-linked from a synced temporary file), so it works between processes with no
+///   daemon and is never seen half-written. A lock whose holder is provably dead is taken
+///   over with a notice (`onTakeover`); one held by a live process, or by another host, is not.
 /// - The journal is `<file>.journal` (see `StateJournal`): each `append` writes
 ///   one line and fdatasyncs it, so a `kill -9` loses at most the entry being written.
 ///
@@ -54,10 +56,14 @@ public final class LocalStateStore: StateStore {
     /// `kill -9` of mlinfra but not an OS crash or power loss.
     public let syncsJournal: Bool
 
+    /// Told when `lock` takes over the lock of a dead holder, with why it is known to be dead.
+    public let onTakeover: @Sendable (LockInfo, String) -> Void
+
     /// A store for the state file at `path`; nothing is created until the first lock, write or journal.
-    public init(path: String, syncsJournal: Bool = true) {
+    public init(path: String, syncsJournal: Bool = true, onTakeover: (@Sendable (LockInfo, String) -> Void)? = nil) {
         self.path = path
         self.syncsJournal = syncsJournal
+        self.onTakeover = onTakeover ?? LocalStateStore.announceTakeover
     }
 
     deinit {
@@ -69,12 +75,20 @@ public final class LocalStateStore: StateStore {
         }
     }
 
+    /// Says on standard error which lock was taken over and why: never silently.
+    @Sendable static func announceTakeover(_ holder: LockInfo, _ reason: String) {
+        let line = "Took over the state lock \(holder.id) of \(holder.operation) by \(holder.who)@\(holder.host) "
+            + "(since \(LockInfo.timestamp(holder.created))): \(reason).\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
     // MARK: read and write
 
     public func read() async throws -> StateFile? {
         try inner.withLock { st in
             guard st.session == nil else { throw journalOpen("read") }
             let stored = try PosixFiles.read(path)
+            if stored == nil, !PosixFiles.exists(journalPath) { try refuseOrphanedBackup() }
             let state = try stored.map { try StateCodec.decode($0.bytes, path: path) }
             if let state, let stored {
                 st.known = Known(lineage: state.lineage, serial: state.serial, fingerprint: stored.fingerprint)
@@ -105,9 +119,21 @@ public final class LocalStateStore: StateStore {
             guard st.session == nil else { throw journalOpen("write") }
             guard !PosixFiles.exists(journalPath) else { throw pendingJournal() }
             try checkLock(st)
-            try StateStoreRules.checkWrite(existing: try storedHeader(&st), incoming: state, location: path)
+            let existing = try storedHeader(&st)
+            if existing == nil { try refuseOrphanedBackup() }
+            try StateStoreRules.checkWrite(existing: existing, incoming: state, location: path)
             return try store(state, &st).serial
         }
+    }
+
+    /// A state file gone while its backup is still there was lost (deleted by hand, a bad
+    /// restore): refused, so that a new lineage never starts over it and overwrites the backup.
+    private func refuseOrphanedBackup() throws {
+        guard PosixFiles.exists(backupPath) else { return }
+        throw StateError(
+            .unreadable, "the state file is missing but its backup \(backupPath) exists", path: path,
+            remedy: "restore it with `cp \(backupPath) \(path)` (the backup is the state before the last write); "
+                + "if the resources are really gone and you want to start over, move the backup away first")
     }
 
     /// Writes `state` as serial `state.serial + 1`, stamped with this mlinfra's version.
@@ -159,26 +185,50 @@ public final class LocalStateStore: StateStore {
 
     private enum Attempt { case taken, heldBy(LockInfo), unreadable }
 
+    /// Creates the lock file whole or not at all: the holder's JSON is written and synced in a
+    /// temporary file, then hard-linked to the lock's name, which fails if a lock exists — so no
+    /// reader ever sees a half-written lock. A holder that is provably dead (same host, its
+    /// process gone or its pid reused) is taken over, with a notice, and the attempt repeated.
     private func tryLock(_ info: LockInfo) throws -> Attempt {
-        try PosixFiles.makeDirectories(PosixFiles.directory(of: lockPath))
-        let fd = open(lockPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd >= 0 {
-            do {
-                defer { close(fd) }
-                try PosixFiles.writeAll(fd, info.jsonBytes(), path: lockPath)
-                guard fsync(fd) == 0 else { throw StateError.io("fsync", path: lockPath, errno: errno) }
-            } catch {
-                unlink(lockPath)
-                throw error
-            }
-            try PosixFiles.syncDirectory(PosixFiles.directory(of: lockPath))
+        let dir = PosixFiles.directory(of: lockPath)
+        try PosixFiles.makeDirectories(dir)
+        let temp = "\(lockPath).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StateError.io("create lock file", path: temp, errno: errno) }
+        defer { unlink(temp) }
+        do {
+            defer { close(fd) }
+            try PosixFiles.writeAll(fd, info.jsonBytes(), path: temp)
+            guard fsync(fd) == 0 else { throw StateError.io("fsync", path: temp, errno: errno) }
+        }
+        if link(temp, lockPath) == 0 {
+            try PosixFiles.syncDirectory(dir)
             return .taken
         }
         guard errno == EEXIST else { throw StateError.io("create lock file", path: lockPath, errno: errno) }
         guard let holder = try readLock() else {
             return PosixFiles.exists(lockPath) ? .unreadable : try tryLock(info)
         }
+        if let reason = holder.staleReason(), try takeOver(holder) {
+            onTakeover(holder, reason)
+            return try tryLock(info)
+        }
         return .heldBy(holder)
+    }
+
+    /// Removes a dead holder's lock if it is still the one in place, under an advisory lock on
+    /// `<file>.lock.guard` so that two commands taking over at once never remove a fresh lock.
+    private func takeOver(_ dead: LockInfo) throws -> Bool {
+        let guardPath = lockPath + ".guard"
+        let fd = open(guardPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StateError.io("open", path: guardPath, errno: errno) }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw StateError.io("lock", path: guardPath, errno: errno) }
+        defer { flock(fd, LOCK_UN) }
+        guard let current = try readLock(), current.id == dead.id else { return false }
+        try PosixFiles.remove(lockPath)
+        try PosixFiles.syncDirectory(PosixFiles.directory(of: lockPath))
+        return true
     }
 
     private func checkLock(_ st: Inner) throws {

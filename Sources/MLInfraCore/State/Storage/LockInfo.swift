@@ -12,30 +12,52 @@ public struct LockInfo: Sendable, Codable, Hashable {
     public var pid: Int32
     /// When it was taken; whole milliseconds, so it survives the ISO 8601 round trip.
     public var created: Date
+    /// Which process `pid` was: the boot's id and the process's start time since boot, so a pid
+    /// reused after the holder died (or after a reboot) is not taken for the holder.
+    public var processStart: String?
 
-    public init(id: String, operation: String, who: String, host: String, pid: Int32, created: Date) {
+    public init(id: String, operation: String, who: String, host: String, pid: Int32, created: Date, processStart: String? = nil) {
         self.id = id
         self.operation = operation
         self.who = who
         self.host = host
         self.pid = pid
         self.created = Date(timeIntervalSince1970: (created.timeIntervalSince1970 * 1000).rounded() / 1000)
+        self.processStart = processStart
     }
 
     /// A lock for `operation` by this process, user and host, now.
     public static func make(operation: String) -> LockInfo {
         LockInfo(
             id: UUID().uuidString.lowercased(), operation: operation, who: currentUser(), host: currentHost(),
-            pid: getpid(), created: Date())
+            pid: getpid(), created: Date(), processStart: processStart(of: getpid()))
     }
 
-    /// Why the lock looks abandoned, when it can be told: its process is gone on this host.
-    /// A lock from another host is never called stale, since its process cannot be checked.
+    /// Why the lock is provably abandoned, when it can be told: on this host, its process is gone,
+    /// or the pid now belongs to a process started after it. A lock from another host is never
+    /// called stale, since its process cannot be checked.
     public func staleReason() -> String? {
         guard host == LockInfo.currentHost() else { return nil }
         if pid <= 0 { return "its process id \(pid) is not valid" }
-        if kill(pid, 0) == 0 { return nil }
-        return errno == ESRCH ? "process \(pid) is not running on \(host)" : nil
+        if kill(pid, 0) != 0 {
+            return errno == ESRCH ? "process \(pid) is not running on \(host)" : nil
+        }
+        if let recorded = processStart, let now = LockInfo.processStart(of: pid), now != recorded {
+            return "process \(pid) on \(host) is not the one that took the lock (its pid was reused)"
+        }
+        return nil
+    }
+
+    /// `BOOT_ID:START_TICKS` of a process on this machine (Linux `/proc`), or nil where it cannot be read.
+    static func processStart(of pid: Int32) -> String? {
+        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8),
+              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name (which may hold spaces): state is field 3, starttime field 22.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19 else { return nil }
+        return boot.trimmingCharacters(in: .whitespacesAndNewlines) + ":" + fields[19]
     }
 
     /// A JSON object on one line, `created` in ISO 8601 with milliseconds.
@@ -52,6 +74,10 @@ public struct LockInfo: Sendable, Codable, Hashable {
         w.string(operation)
         w.key("pid")
         w.int(Int(pid))
+        if let processStart {
+            w.key("process_start")
+            w.string(processStart)
+        }
         w.key("who")
         w.string(who)
         w.closeObject()
@@ -66,10 +92,13 @@ public struct LockInfo: Sendable, Codable, Hashable {
         return LockInfo(
             id: id, operation: m["operation"]?.stringValue ?? "unknown", who: m["who"]?.stringValue ?? "unknown",
             host: m["host"]?.stringValue ?? "unknown", pid: Int32(truncatingIfNeeded: m["pid"]?.intValue ?? 0),
-            created: created)
+            created: created, processStart: m["process_start"]?.stringValue)
     }
 
-    private enum CodingKeys: String, CodingKey { case id, operation, who, host, pid, created }
+    private enum CodingKeys: String, CodingKey {
+        case id, operation, who, host, pid, created
+        case processStart = "process_start"
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -81,7 +110,8 @@ public struct LockInfo: Sendable, Codable, Hashable {
         self.init(
             id: try c.decode(String.self, forKey: .id), operation: try c.decode(String.self, forKey: .operation),
             who: try c.decode(String.self, forKey: .who), host: try c.decode(String.self, forKey: .host),
-            pid: try c.decode(Int32.self, forKey: .pid), created: created)
+            pid: try c.decode(Int32.self, forKey: .pid), created: created,
+            processStart: try c.decodeIfPresent(String.self, forKey: .processStart))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -92,6 +122,7 @@ public struct LockInfo: Sendable, Codable, Hashable {
         try c.encode(host, forKey: .host)
         try c.encode(pid, forKey: .pid)
         try c.encode(LockInfo.timestamp(created), forKey: .created)
+        try c.encodeIfPresent(processStart, forKey: .processStart)
     }
 
     /// `2026-11-22T00:45:12.345Z`, rounded to the millisecond (the formatter would truncate, and 0.123 is stored as 0.12299…).

@@ -35,7 +35,8 @@ enum PosixFiles {
 
     /// The whole file with its fingerprint, or nil when it does not exist.
     static func read(_ path: String) throws -> (bytes: [UInt8], fingerprint: Fingerprint)? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO or device at the path must not hang the command; it is refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
             throw StateError.io("open for reading", path: path, errno: errno)
@@ -43,6 +44,11 @@ enum PosixFiles {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw StateError.io("stat", path: path, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw StateError(
+                .unreadable, "\(path) is not a regular file (a directory, FIFO, socket or device)", path: path,
+                remedy: "point the command at a state file, or move what is at that path out of the way")
+        }
         var bytes: [UInt8] = []
         var chunk = max(Int(st.st_size), 0) + 1
         while true {

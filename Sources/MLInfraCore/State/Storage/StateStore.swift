@@ -29,8 +29,9 @@ public protocol StateStore: Sendable {
     @discardableResult
     func write(_ state: StateFile) async throws -> Int
 
-    /// Takes the lock. When another holder has it, fails at once (`timeout` 0) with the
-    /// holder's details, or polls until `timeout` seconds have passed.
+    /// Takes the lock. When another live holder has it, fails at once (`timeout` 0) with the
+    /// holder's details, or polls until `timeout` seconds have passed. A holder that is
+    /// provably dead (`LockInfo.staleReason`) is taken over, and the takeover is told.
     func lock(_ info: LockInfo, timeout: Double) async throws
 
     /// Releases the lock this store took; fails when the lock is gone or has another id.
