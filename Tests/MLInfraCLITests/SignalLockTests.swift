@@ -108,6 +108,20 @@ final class TerminalRun: @unchecked Sendable {
         #expect(!FileManager.default.fileExists(atPath: lockPath(h)))
     }
 
+    @Test func sigtermDuringRefreshExits143AndReleasesTheLock() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", diskSpec(count: 3))
+        #expect(try await h.run("apply", "--auto-approve").status == 0)
+        try h.write("main.yaml", diskSpec(count: 3, latency: "3s"))
+        let run = try TerminalRun(h, ["apply"])
+        #expect(await until(60) { lockHolder(h) != nil })
+        try await Task.sleep(for: .milliseconds(300))
+        kill(try #require(lockHolder(h)), SIGTERM)
+        #expect(await run.wait() == 143, "\(run.transcript.value)")
+        #expect(!run.transcript.value.contains("Enter a value:"), "it was stopped while refreshing")
+        #expect(!FileManager.default.fileExists(atPath: lockPath(h)))
+    }
+
     @Test func sigintAtAnyMomentOfAPlanNeverLeavesTheLock() async throws {
         let h = try CLIHarness()
         try h.write("main.yaml", diskSpec(count: 20))
