@@ -21,8 +21,6 @@ public struct Redactor: Sendable, Hashable {
 
     public init() {}
 
-    public var isEmpty: Bool { secrets.isEmpty }
-
     /// Adds a secret's text, said as `name` (`var.secret`, `monitor.drift.alert.token`).
     public mutating func add(_ text: String, name: String) {
         guard text.count >= Self.minimumLength, !secrets.contains(where: { $0.text == text }) else { return }

@@ -102,11 +102,6 @@ public enum Secrets {
         return paths.contains { matches(split($0), steps) }
     }
 
-    /// Whether the value at `path` holds a sensitive value anywhere, itself or below it.
-    public static func touches(_ paths: Set<String>, _ path: String) -> Bool {
-        !relative(paths, below: path).isEmpty
-    }
-
     /// The sensitive paths inside the value at `path`, relative to it ("" when all of it is).
     public static func relative(_ paths: Set<String>, below path: String) -> Set<String> {
         let steps = split(path)
