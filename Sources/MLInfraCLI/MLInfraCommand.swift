@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import FeatureStoreProvider
 import MLInfraCore
 import MonitoringProvider
@@ -26,6 +27,9 @@ public struct MLInfraCommand: AsyncParsableCommand {
     /// Runs the command line; the entry point of `mlinfra`.
     /// Plugins the command started are shut down (the protocol's `shutdown`) however it ends.
     public static func run() async {
+        // Everything mlinfra writes (state, key files, plan files, engine databases that hold
+        // alert tokens and the spec's values) is the user's alone: files 0600, directories 0700.
+        umask(0o077)
         BuiltinProviders.registerAgentServices()
         do {
             var command = try parseAsRoot()

@@ -1,6 +1,16 @@
 import ArgumentParser
 import Foundation
 import MLInfraCore
+import Synchronization
+
+/// The secrets of the workspace this process opened. Every line the console prints passes
+/// through it, so a secret that some message quotes is named instead of printed.
+enum OutputRedaction {
+    static let shared = Mutex(Redactor())
+
+    static func add(_ redactor: Redactor) { shared.withLock { $0.add(contentsOf: redactor) } }
+    static func scrub(_ text: String) -> String { shared.withLock { $0.scrub(text) } }
+}
 
 /// Writes to the terminal: results to stdout, diagnostics and progress to stderr.
 struct Console: Sendable {
@@ -13,11 +23,11 @@ struct Console: Sendable {
     }
 
     func out(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        FileHandle.standardOutput.write(Data(OutputRedaction.scrub(text).utf8))
     }
 
     func err(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        FileHandle.standardError.write(Data(OutputRedaction.scrub(text).utf8))
     }
 
     func show(_ diagnostics: Diagnostics) {
@@ -44,6 +54,7 @@ enum Runner {
     static func workspace(_ spec: SpecOptions, console: Console, inputs: VariableInputs? = nil) async throws -> Workspace {
         let (workspace, diagnostics) = await Workspace.open(
             specPath: spec.spec, inputs: inputs ?? spec.inputs, catalog: BuiltinProviders.catalog)
+        if let workspace { OutputRedaction.add(workspace.configuration.redactor) }
         console.show(diagnostics)
         guard let workspace else { throw ExitCode.failure }
         return workspace
@@ -63,23 +74,32 @@ enum Runner {
         _ workspace: Workspace, operation: String, timeout: Double, console: Console, _ body: () async throws -> T
     ) async throws -> T {
         let info = LockInfo.make(operation: operation)
+        // From the wait for the lock on, Ctrl-C and SIGTERM release it before exiting.
+        SignalGuard.shared.install(console: console)
+        SignalGuard.shared.acquiring()
         do {
             try await workspace.store.lock(info, timeout: timeout)
         } catch {
+            SignalGuard.shared.notAcquired()
             throw console.fail("\(error)")
         }
+        await SignalGuard.shared.holding(workspace.store, id: info.id)
         do {
             let result = try await body()
             try? await workspace.store.unlock(id: info.id)
+            SignalGuard.shared.released()
             return result
         } catch {
             try? await workspace.store.unlock(id: info.id)
+            SignalGuard.shared.released()
             throw error
         }
     }
 
     static func plan(_ workspace: Workspace, state: StateFile, options: PlanOptions, console: Console) async throws -> Plan {
-        let (plan, diagnostics) = await Planner(configuration: workspace.configuration, options: options).plan(state: state)
+        let planner = Planner(configuration: workspace.configuration, options: options)
+        let (plan, diagnostics) = await planner.plan(state: state)
+        OutputRedaction.add(planner.seen.current)
         console.show(diagnostics)
         guard let plan else { throw ExitCode.failure }
         return plan
@@ -98,37 +118,6 @@ enum Runner {
         if let ci = env["GITHUB_ACTOR"] ?? env["GITLAB_USER_LOGIN"] { return "\(ci) (CI)" }
         let user = env["USER"] ?? env["LOGNAME"] ?? getpwuid(getuid()).flatMap { String(validatingCString: $0.pointee.pw_name) } ?? "unknown"
         return "\(user)@\(ProcessInfo.processInfo.hostName)"
-    }
-}
-
-/// Becomes true on the first SIGINT or SIGTERM; a second SIGINT exits at once.
-final class InterruptFlag: @unchecked Sendable {
-    // Written from the signal source's queue, read by the apply; guarded by `lock`.
-    private let lock = NSLock()
-    private var raised = false
-    private var sources: [DispatchSourceSignal] = []
-
-    var isRaised: Bool { lock.withLock { raised } }
-
-    func install(console: Console) {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                let again = self.lock.withLock { () -> Bool in
-                    defer { self.raised = true }
-                    return self.raised
-                }
-                if again && sig == SIGINT {
-                    console.err("\nSecond interrupt: exiting now. Finished operations are in the state journal.\n")
-                    exit(130)
-                }
-                console.err("\nInterrupt received: no new operations will start; waiting for running ones to finish, then saving state…\n")
-            }
-            source.resume()
-            sources.append(source)
-        }
     }
 }
 

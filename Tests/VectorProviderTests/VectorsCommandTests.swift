@@ -50,7 +50,7 @@ import VectorIndex
         do {
             try await run(["upsert", "docs", "--file", file, "--data-dir", dir])
             Issue.record("expected a refusal")
-        } catch let error as ValidationError {
+        } catch let error as CommandFailure {
             #expect(error.message.contains("record 'b'.vector: has 2 components, but collection 'docs' has dimension 3"))
             #expect(error.message.contains("nothing was upserted"))
         }
@@ -58,7 +58,7 @@ import VectorIndex
         do {
             try await run(["upsert", "docs", "--file", file, "--data-dir", dir])
             Issue.record("expected a refusal")
-        } catch let error as ValidationError {
+        } catch let error as CommandFailure {
             #expect(error.message == "\(file):2: not valid JSON")
         }
         #expect(try VectorStore(directory: dir + "/vectors/main").collection("docs").count == 0)
@@ -69,14 +69,14 @@ import VectorIndex
         do {
             try await run(["query", "nope", "--vector", "[1, 0, 0]", "--data-dir", dir])
             Issue.record("expected a refusal")
-        } catch let error as ValidationError {
+        } catch let error as CommandFailure {
             #expect(error.message.contains("no collection 'nope'"))
             #expect(error.message.contains("stores: main"))
         }
         do {
             try await run(["query", "docs", "--vector", "[1, 0, 0]", "--where", #"{"n": {"$gt": "x"}}"#, "--data-dir", dir])
             Issue.record("expected a refusal")
-        } catch let error as ValidationError {
+        } catch let error as CommandFailure {
             #expect(error.message.hasPrefix("--where.n.$gt: needs a number"))
         }
     }

@@ -23,7 +23,7 @@ public struct FeaturesCommand: AsyncParsableCommand {
         public var spec: String?
 
         public func validate() throws {
-            do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+            do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
         }
 
         /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
@@ -66,7 +66,7 @@ public struct FeaturesCommand: AsyncParsableCommand {
     static func time(_ text: String, _ name: String) throws -> Int64 {
         if text == "now" { return Timestamp.now() }
         guard let t = Timestamp.parse(text) else {
-            throw ValidationError("\(name) '\(text)' is not a time; write ISO-8601 (2024-01-31T00:00:00Z), a date, epoch seconds or now")
+            throw CommandFailure("\(name) '\(text)' is not a time; write ISO-8601 (2024-01-31T00:00:00Z), a date, epoch seconds or now")
         }
         return t
     }
@@ -76,7 +76,7 @@ public struct FeaturesCommand: AsyncParsableCommand {
         do {
             return try FeatureReference.parseList(list.split(separator: ",").map(String.init))
         } catch {
-            throw ValidationError("\(error)")
+            throw CommandFailure("\(error)")
         }
     }
 
@@ -213,7 +213,7 @@ public struct FeaturesCommand: AsyncParsableCommand {
             var columns: [String: [FeatureValue]] = [:]
             for item in entity {
                 guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-                    throw ValidationError("--entity '\(item)' must be KEY=VALUE")
+                    throw CommandFailure("--entity '\(item)' must be KEY=VALUE")
                 }
                 let key = String(item[..<eq])
                 let values = item[item.index(after: eq)...].split(separator: ",").map { text -> FeatureValue in

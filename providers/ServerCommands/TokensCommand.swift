@@ -65,7 +65,7 @@ public struct TokensCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard try options.tokens().revoke(token) else {
-                throw ValidationError("no token with id or name '\(token)'; `mlinfra tokens list` shows them")
+                throw CommandFailure("no token with id or name '\(token)'; `mlinfra tokens list` shows them")
             }
             print("Revoked \(token)")
         }

@@ -44,7 +44,7 @@ public struct AgentCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let dataDirectory: URL
-        do { dataDirectory = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+        do { dataDirectory = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
         let files = AgentProcess(dataDirectory: dataDirectory)
         if stop {
             if let pid = try files.stop() {

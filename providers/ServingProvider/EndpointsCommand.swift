@@ -86,7 +86,7 @@ public struct EndpointsCommand: AsyncParsableCommand {
             let store = try common.store
             guard let desired = try store.endpoint(name) else {
                 let known = try store.endpoints().map(\.config.name)
-                throw ValidationError("no endpoint \"\(name)\"" + (known.isEmpty ? "; none is applied yet" : "; known: \(known.joined(separator: ", "))"))
+                throw CommandFailure("no endpoint \"\(name)\"" + (known.isEmpty ? "; none is applied yet" : "; known: \(known.joined(separator: ", "))"))
             }
             let status = try await common.observedStatus(store, name)
             let recent = try store.decisions(endpoint: name, limit: decisions)
@@ -124,7 +124,7 @@ public struct EndpointsCommand: AsyncParsableCommand {
             var logger = Logger(label: "mlinfra.replica", factory: { StreamLogHandler.standardError(label: $0) })
             logger.logLevel = .warning
             guard let modelFormat = ModelFormat(rawValue: format) else {
-                throw ValidationError("unknown --format \(format); use one of \(ModelFormat.supportedList)")
+                throw CommandFailure("unknown --format \(format); use one of \(ModelFormat.supportedList)")
             }
             let model = ResolvedModel(name: modelName, version: version, format: modelFormat, path: modelPath, sha256: sha256)
             let runtime: any ModelRuntime
@@ -133,7 +133,7 @@ public struct EndpointsCommand: AsyncParsableCommand {
                 runtime = try loadVerifiedModel(model)
                 if let features {
                     guard let (store, name) = FeatureBinding.split(features), let featuresDir else {
-                        throw ValidationError("--features needs STORE/NAME and --features-dir")
+                        throw CommandFailure("--features needs STORE/NAME and --features-dir")
                     }
                     lookup = try FeatureLookup(binding: FeatureBinding(storeDirectory: featuresDir, store: store, name: name),
                                                featureNames: runtime.featureNames)

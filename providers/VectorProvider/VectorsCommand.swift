@@ -23,7 +23,7 @@ struct VectorOptions: ParsableArguments {
     var spec: String?
 
     func validate() throws {
-        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
     }
 
     /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
@@ -45,7 +45,7 @@ struct VectorOptions: ParsableArguments {
         let dir = VectorStore.directory(dataDir: dataDir, store: name)
         guard FileManager.default.fileExists(atPath: dir + "/vectors.sqlite") else {
             let known = storeNames()
-            throw ValidationError(
+            throw CommandFailure(
                 "no vector store '\(name)' in \(dataDir)/vectors"
                     + (known.isEmpty ? "; apply a spec with a vector_store first" : "; stores: \(known.joined(separator: ", "))"))
         }
@@ -65,11 +65,11 @@ struct VectorOptions: ParsableArguments {
         }
         if found.count == 1 { return (found[0].0, collection) }
         if found.isEmpty {
-            throw ValidationError(
+            throw CommandFailure(
                 "no collection '\(collection)' in \(dataDir)/vectors"
                     + (names.isEmpty ? " (no vector store exists yet; apply a spec with a vector_store first)" : " (stores: \(names.joined(separator: ", ")))"))
         }
-        throw ValidationError("collection '\(collection)' exists in several stores (\(found.map(\.1).joined(separator: ", "))); write STORE/\(collection) or pass --store")
+        throw CommandFailure("collection '\(collection)' exists in several stores (\(found.map(\.1).joined(separator: ", "))); write STORE/\(collection) or pass --store")
     }
 }
 
@@ -83,12 +83,12 @@ func printJSON(_ value: some Encodable) throws {
     FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
 }
 
-/// Runs engine work, turning refusals into ArgumentParser errors that print cleanly.
+/// Runs engine work, turning refusals into command failures: `Error: …`, exit 1.
 func engine<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as VectorError {
-        throw ValidationError(error.description)
+        throw CommandFailure(error.description)
     }
 }
 
@@ -118,7 +118,7 @@ extension VectorsCommand {
             if file == "-" {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             } else {
-                guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read --file \(file)") }
+                guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read --file \(file)") }
                 text = String(decoding: data, as: UTF8.self)
             }
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -130,7 +130,7 @@ extension VectorsCommand {
                 do {
                     value = try decoder.decode(JSONValue.self, from: Data(line.utf8))
                 } catch {
-                    throw ValidationError("\(field): not valid JSON")
+                    throw CommandFailure("\(field): not valid JSON")
                 }
                 records.append(try engine { try RequestDecoding.record(value, field: field) })
             }
@@ -150,7 +150,7 @@ extension VectorsCommand {
                         else { return nil }
                         return "record '\(batch[idx].id)'" + f[f.index(after: close)...]
                     }
-                    throw ValidationError(
+                    throw CommandFailure(
                         "\(detail.map { "\($0): " } ?? "")\(error.message)"
                             + (done > 0 ? " (the \(done) records before this batch were upserted)" : " (nothing was upserted)"))
                 }
@@ -276,7 +276,7 @@ extension VectorsCommand {
             } else if names.count == 1 {
                 storeName = names[0]
             } else {
-                throw ValidationError(
+                throw CommandFailure(
                     names.isEmpty ? "no vector store in \(options.dataDir)/vectors; apply a spec with a vector_store first"
                         : "several vector stores (\(names.joined(separator: ", "))); choose one with --store")
             }

@@ -78,17 +78,32 @@ public final class MonitorStore: Sendable {
     /// Opens (creating when needed) the store under `<dataDirectory>/monitoring/`.
     public init(dataDirectory: String) throws {
         directory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("monitoring")
+        let database = directory.appendingPathComponent("monitoring.sqlite").path
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Self.makePrivate(directory: directory.path, database: database)
         } catch {
             throw DriftError.io("cannot create \(directory.path): \(error.localizedDescription)", fix: "check the data_dir permissions")
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
         do {
-            pool = try Self.migrator.openPool(path: directory.appendingPathComponent("monitoring.sqlite").path, configuration: config)
+            pool = try Self.migrator.openPool(path: database, configuration: config)
         } catch {
             throw DriftError.io("cannot open the monitoring database in \(directory.path): \(error)", fix: "check the file is not damaged or locked")
+        }
+    }
+
+    /// The database holds alert tokens: its directory is 0700 and its files 0600, whatever the
+    /// umask, and tightened when an older version left them readable. SQLite gives the `-wal`
+    /// and `-shm` files the mode of the database file.
+    static func makePrivate(directory: String, database: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
+        let fd = open(database, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: database]) }
+        close(fd)
+        for file in [database, database + "-wal", database + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
         }
     }
 

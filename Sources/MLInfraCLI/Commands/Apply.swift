@@ -83,7 +83,6 @@ struct ApplyRun {
         }
         let workspace = try await Runner.workspace(specOptions, console: console, inputs: inputs)
         let options = saved?.options ?? planOptions
-        let interrupt = InterruptFlag()
         let result: ApplyResult? = try await Runner.withLock(
             workspace, operation: destroy ? "destroy" : "apply", timeout: lock.seconds, console: console
         ) {
@@ -114,14 +113,14 @@ struct ApplyRun {
                     throw console.fail("\(destroy ? "destroy" : "apply") cancelled.")
                 }
             }
-            interrupt.install(console: console)
+            SignalGuard.shared.beginGracefulStop()
             let applier = Applier(
                 configuration: workspace.configuration, plan: plan, store: workspace.store,
                 options: ApplyOptions(
                     parallelism: parallelism, continueOnError: continueOnError,
                     context: ApplyContext(actor: Runner.actor, planID: saved?.inputHash ?? workspace.inputHash)),
                 observer: ProgressObserver(console: console))
-            return await applier.apply(interrupted: { interrupt.isRaised })
+            return await applier.apply(interrupted: { SignalGuard.shared.isRaised })
         }
         guard let result else {
             console.out("\nNothing to do.\n")
@@ -131,7 +130,8 @@ struct ApplyRun {
         let added = result.succeeded.filter { if case .apply = $0 { true } else { false } }.count
         let destroyed = result.succeeded.filter { if case .delete = $0 { true } else { false } }.count
         if result.interrupted {
-            throw console.fail("interrupted: \(added + destroyed) operation(s) finished and are saved in state; \(result.skipped.count) did not start. Run apply again to finish.")
+            _ = console.fail("interrupted: \(added + destroyed) operation(s) finished and are saved in state; \(result.skipped.count) did not start. Run apply again to finish.")
+            throw ExitCode(SignalGuard.status(SIGINT))
         }
         if !result.ok {
             throw console.fail("\(result.failed.count) operation(s) failed, \(result.skipped.count) skipped; \(added + destroyed) finished and are saved in state.")

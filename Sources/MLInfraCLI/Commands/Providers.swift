@@ -44,7 +44,7 @@ extension MLInfraCommand {
 
             func run() async throws {
                 guard let provider = BuiltinProviders.provider(named: name) else {
-                    throw ValidationError("no built-in provider `\(name)`; built-in: \(BuiltinProviders.catalog.builtins.keys.sorted().joined(separator: ", ")).")
+                    throw CommandFailure("no built-in provider `\(name)`; built-in: \(BuiltinProviders.catalog.builtins.keys.sorted().joined(separator: ", ")).")
                 }
                 try await PluginServer(provider: provider, name: name, version: MLInfraVersion.current).run()
             }

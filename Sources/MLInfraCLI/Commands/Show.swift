@@ -37,11 +37,10 @@ extension MLInfraCommand {
                 if state.count == 0 { console.out("The state is empty. Run `mlinfra apply` to create resources.\n") }
                 for r in state.resources {
                     console.out(console.style.bold("# \(r.address)") + (r.status == .tainted ? console.style.red(" (tainted)") : "") + "\n")
-                    console.out("    id = \(Value.string(r.id).rendered)\n")
                     let sensitive = r.sensitiveAttributes
+                    console.out("    id = \(Secrets.display(.string(r.id), at: "id", sensitive: sensitive))\n")
                     for key in r.attributes.keys.sorted() where key != "id" {
-                        let v = r.attributes[key]!
-                        console.out("    \(key) = \(sensitive.contains(key) || Secrets.isRedacted(v) ? "(sensitive)" : v.rendered)\n")
+                        console.out("    \(key) = \(Secrets.display(r.attributes[key], at: key, sensitive: sensitive))\n")
                     }
                     console.out("\n")
                 }

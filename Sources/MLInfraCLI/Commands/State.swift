@@ -33,10 +33,10 @@ extension MLInfraCommand {
                     throw console.fail("`\(address)` is not in state." + Suggestions.didYouMean(address, in: state.addresses))
                 }
                 let sensitive = r.sensitiveAttributes
-                var out = console.style.bold("# \(r.address)") + "\n    id       = \(Value.string(r.id).rendered)\n    status   = \(r.status.rawValue)\n    provider = \(r.provider)\n"
+                let id = Secrets.display(.string(r.id), at: "id", sensitive: sensitive)
+                var out = console.style.bold("# \(r.address)") + "\n    id       = \(id)\n    status   = \(r.status.rawValue)\n    provider = \(r.provider)\n"
                 for key in r.attributes.keys.sorted() where key != "id" {
-                    let v = r.attributes[key]!
-                    out += "    \(key) = \(sensitive.contains(key) || Secrets.isRedacted(v) ? "(sensitive)" : v.rendered)\n"
+                    out += "    \(key) = \(Secrets.display(r.attributes[key], at: key, sensitive: sensitive))\n"
                 }
                 if !r.dependencies.isEmpty { out += "    depends on: \(r.dependencies.joined(separator: ", "))\n" }
                 console.out(out)
@@ -127,10 +127,10 @@ extension MLInfraCommand {
                 } catch { throw console.fail("could not import `\(address)`: \(error)") }
                 console.show(Diagnostics(response.diagnostics))
                 guard let object = response.imported else { throw console.fail("no `\(instance.address.type)` with id `\(id)` exists.") }
-                let sensitive = Set(instance.schema.attributes.filter(\.value.sensitive).keys)
+                let sensitive = Secrets.paths(of: instance.schema)
                 state.upsert(ResourceInstanceState(
                     address: address, type: instance.address.type, provider: instance.providerName, id: object.id,
-                    inputs: [:], attributes: Secrets.redact(object.attributes, keys: sensitive, salt: state.lineage),
+                    inputs: [:], attributes: Secrets.redact(object.attributes, paths: sensitive, key: workspace.configuration.stateKey),
                     sensitivePaths: sensitive.sorted().map { "attributes.\($0)" }, dependencies: instance.dependencies,
                     schemaVersion: instance.schema.version))
                 do { _ = try await workspace.store.write(state) } catch { throw console.fail("\(error)") }

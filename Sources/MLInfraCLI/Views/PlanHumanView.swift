@@ -109,8 +109,6 @@ struct PlanHumanView {
     }
 
     func show(_ value: Value?, _ key: String, _ sensitive: Set<String>) -> String {
-        guard let value else { return "null" }
-        if sensitive.contains(key) || Secrets.isRedacted(value) { return "(sensitive)" }
-        return value.rendered
+        Secrets.display(value, at: key, sensitive: sensitive)
     }
 }

@@ -119,11 +119,18 @@ enum PlanJSONView {
 
     /// Values with secrets and unknowns taken out (Terraform marks them in the sibling objects).
     static func masked(_ m: [String: Value], _ sensitive: Set<String>) -> [String: Value] {
-        var out: [String: Value] = [:]
-        for (k, v) in m {
-            out[k] = sensitive.contains(k) || Secrets.isRedacted(v) ? .null : stripUnknown(v)
+        Secrets.mask(m, paths: sensitive).mapValues { stripUnknown(stripSecrets($0)) }
+    }
+
+    /// Redacted and masked parts become null: Terraform's JSON plan keeps secrets out of values
+    /// and marks them in `*_sensitive`.
+    static func stripSecrets(_ v: Value) -> Value {
+        if Secrets.isRedacted(v) { return .null }
+        switch v {
+        case .map(let m): return .map(m.mapValues(stripSecrets))
+        case .list(let l): return .list(l.map(stripSecrets))
+        default: return v
         }
-        return out
     }
 
     static func stripUnknown(_ v: Value) -> Value {
@@ -149,11 +156,29 @@ enum PlanJSONView {
         }
     }
 
+    /// Terraform's `*_sensitive` shape: `true` where a value is secret, nested maps and lists
+    /// where only parts of it are, nothing for what is not.
     static func sensitiveMarks(_ keys: Set<String>, in m: [String: Value]) -> [String: Value] {
         var out: [String: Value] = [:]
-        for k in keys where m[k] != nil { out[k] = .bool(true) }
-        for (k, v) in m where Secrets.isRedacted(v) { out[k] = .bool(true) }
+        for (k, v) in Secrets.mask(m, paths: keys) {
+            if let mark = marks(v) { out[k] = mark }
+        }
+        for k in keys where !k.contains(".") && m[k] != nil { out[k] = .bool(true) }
         return out
+    }
+
+    static func marks(_ v: Value) -> Value? {
+        if Secrets.isRedacted(v) { return .bool(true) }
+        switch v {
+        case .map(let m):
+            var out: [String: Value] = [:]
+            for (k, x) in m { if let mark = marks(x) { out[k] = mark } }
+            return out.isEmpty ? nil : .map(out)
+        case .list(let l):
+            let inner = l.map(marks)
+            return inner.allSatisfy({ $0 == nil }) ? nil : .list(inner.map { $0 ?? .bool(false) })
+        default: return nil
+        }
     }
 
     static func priorState(_ state: StateFile) -> Value {

@@ -74,8 +74,7 @@ struct PlanMarkdownView {
     func details(_ c: ResourceChange) -> String {
         var diff = ""
         func show(_ key: String, _ v: Value?) -> String {
-            guard let v else { return "null" }
-            return c.sensitive.contains(key) || Secrets.isRedacted(v) ? "(sensitive)" : v.rendered
+            Secrets.display(v, at: key, sensitive: c.sensitive)
         }
         switch c.action {
         case .create:

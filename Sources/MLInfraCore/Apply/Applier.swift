@@ -58,6 +58,8 @@ public struct Applier: Sendable {
     public let store: any StateStore
     public let options: ApplyOptions
     public let observer: (any ApplyObserver)?
+    /// The spec's secrets and those providers report while applying: scrubbed from every diagnostic.
+    public let seen: SecretsSeen
 
     public init(configuration: Configuration, plan: Plan, store: any StateStore, options: ApplyOptions, observer: (any ApplyObserver)? = nil) {
         self.configuration = configuration
@@ -65,6 +67,7 @@ public struct Applier: Sendable {
         self.store = store
         self.options = options
         self.observer = observer
+        self.seen = SecretsSeen(configuration.redactor)
     }
 
     /// The operations and their order constraints.
@@ -137,7 +140,7 @@ public struct Applier: Sendable {
             guard let change = changes[operation.address] else { return true }
             let started = ContinuousClock.now
             observer?.started(operation, action: change.action)
-            let problems = await perform(operation, change: change, box: box, journal: journal)
+            let problems = await perform(operation, change: change, box: box, journal: journal).map(seen.scrub)
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             observer?.finished(operation, action: change.action, seconds: seconds, error: problems)
@@ -167,7 +170,8 @@ public struct Applier: Sendable {
             for output in configuration.spec.outputs {
                 let r = evaluator.evaluate(output.value, diagnostics: &outputDiagnostics)
                 let sensitive = output.sensitive || r.sensitive
-                outputs[output.name] = OutputState(value: sensitive ? Secrets.redact(r.value, salt: state.lineage) : r.value, sensitive: sensitive)
+                let stored = Secrets.redact(r.value, paths: output.sensitive ? [""] : r.sensitivePaths, key: configuration.stateKey)
+                outputs[output.name] = OutputState(value: stored, sensitive: sensitive)
             }
             if plan.mode == .destroy { outputs = [:] }
             result.diagnostics.append(contentsOf: outputDiagnostics)
@@ -189,13 +193,14 @@ public struct Applier: Sendable {
                 "could not write the state file", detail: "\(error)\nEvery finished operation is in the journal; the next command recovers it."))
         }
         result.state = state
+        result.diagnostics = seen.scrub(result.diagnostics)
         return result
     }
 
     /// Carries out one operation; returns its problems, or nil when it went through.
     func perform(_ operation: ApplyOperation, change: ResourceChange, box: ApplyBox, journal: JournalWriter) async -> Diagnostics? {
         let address = operation.address
-        let salt = plan.priorState.lineage
+        let key = configuration.stateKey
         guard let provider = configuration.providers.providers[change.providerName] else {
             return Diagnostics([.error("provider `\(change.providerName)` is not configured", address: address)])
         }
@@ -204,7 +209,7 @@ public struct Applier: Sendable {
         case .delete:
             guard let prior else { return nil }
             let request = ApplyRequest(
-                type: prior.type, address: address, action: .delete, prior: ResourceObject(id: prior.id, attributes: prior.attributes),
+                type: prior.type, address: address, action: .delete, prior: ResourceObject(id: prior.providerID(key), attributes: prior.attributes),
                 config: [:], planned: [:], context: options.context)
             do {
                 let response = try await provider.call { try await $0.apply(request) }
@@ -231,11 +236,11 @@ public struct Applier: Sendable {
                 variables: configuration.variables, each: instance.each,
                 lookup: Planner.lookup(configuration: configuration) { box.known($0) })
             var config: [String: Value] = [:]
-            var sensitive = Set(instance.schema.attributes.filter(\.value.sensitive).keys)
+            var sensitive = Secrets.paths(of: instance.schema).union(change.sensitive)
             for entry in instance.decl.attributes {
                 let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
                 config[entry.key] = r.value
-                if r.sensitive { sensitive.insert(entry.key) }
+                sensitive.formUnion(r.paths(under: entry.key))
             }
             if let prior, change.action == .update {
                 for name in instance.decl.lifecycle.ignoreChanges { config[name] = prior.inputs[name] }
@@ -247,9 +252,10 @@ public struct Applier: Sendable {
                     detail: "A provider did not report an attribute it planned as `(known after apply)`.", address: address)])
             }
             let action: ApplyAction = change.action == .update ? .update : .create
-            let priorObject = (action == .update) ? prior.map { ResourceObject(id: $0.id, attributes: $0.attributes) } : nil
+            let priorObject = (action == .update) ? prior.map { ResourceObject(id: $0.providerID(key), attributes: $0.attributes) } : nil
             var context = options.context
             if action == .create {
+                // The id as state keeps it (sealed when it holds a secret), so the key never carries a secret.
                 context.creationKey = "\(plan.priorState.lineage)/\(address)" + (prior.map { "/replacing/\($0.id)" } ?? "")
             }
             let request = ApplyRequest(
@@ -265,14 +271,21 @@ public struct Applier: Sendable {
             guard let new = response.new else {
                 return problems.hasErrors ? problems : Diagnostics([.error("provider returned nothing for `\(address)`", address: address)])
             }
-            let sensitivePaths = sensitive.sorted().flatMap { ["inputs.\($0)", "attributes.\($0)"] }
+            // What the provider built from a secret (an id, a path) is a secret too.
+            let secrets = Secrets.texts(in: config, paths: sensitive)
+            sensitive.formUnion(Secrets.derived(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, from: secrets, besides: sensitive))
+            seen.learn(new.attributes, paths: sensitive, address: address)
             let record = ResourceInstanceState(
-                address: address, type: instance.address.type, provider: instance.providerName, id: new.id,
+                // An id built from a secret is kept sealed under the state key: state needs it, readers of the file must not see it.
+                address: address, type: instance.address.type, provider: instance.providerName,
+                id: sensitive.contains("id") ? key.seal(new.id) : new.id,
                 status: problems.hasErrors ? .tainted : .ready,
-                inputs: Secrets.redact(config, keys: sensitive, salt: salt),
-                attributes: Secrets.redact(new.attributes, keys: sensitive, salt: salt),
-                sensitivePaths: sensitivePaths, dependencies: instance.dependencies, schemaVersion: instance.schema.version)
-            box.record(record, known: Planner.merge(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, config))
+                inputs: Secrets.redact(config, paths: sensitive, key: key),
+                attributes: Secrets.redact(new.attributes, paths: sensitive, key: key),
+                sensitivePaths: ResourceInstanceState.sensitivePaths(sensitive), dependencies: instance.dependencies,
+                schemaVersion: instance.schema.version)
+            box.record(record, known: KnownInstance(
+                attributes: Planner.merge(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, config), sensitive: sensitive))
             do { try await journal.append(.upsert(record)) } catch {
                 return Diagnostics([.error("applied `\(address)` but could not record it in the state journal", detail: "\(error)", address: address)])
             }
@@ -285,12 +298,15 @@ public struct Applier: Sendable {
 final class ApplyBox: @unchecked Sendable {
     private let lock = NSLock()
     private var _state: StateFile
-    private var _known: [String: [String: Value]] = [:]
+    private var _known: [String: KnownInstance] = [:]
     private var _diagnostics = Diagnostics()
     private var _failed = false
 
+    private let key: StateKey
+
     init(state: StateFile, configuration: Configuration) {
         _state = state
+        key = configuration.stateKey
     }
 
     var state: StateFile { lock.withLock { _state } }
@@ -298,14 +314,14 @@ final class ApplyBox: @unchecked Sendable {
     var hasFailure: Bool { lock.withLock { _failed } }
 
     /// Attributes of an instance for references: what this apply produced, else what state holds.
-    func known(_ address: String) -> [String: Value]? {
+    func known(_ address: String) -> KnownInstance? {
         lock.withLock {
             if let k = _known[address] { return k }
-            return _state.resource(address)?.referenceable
+            return _state.resource(address).map { KnownInstance($0, key: key) }
         }
     }
 
-    func record(_ r: ResourceInstanceState, known: [String: Value]) {
+    func record(_ r: ResourceInstanceState, known: KnownInstance) {
         lock.withLock {
             _state.upsert(r)
             _known[r.address] = known

@@ -20,6 +20,10 @@ public struct Configuration: Sendable {
     /// Instance addresses by resource (`TYPE.NAME`).
     public var instancesOfResource: [String: [String]]
     public var graph: DAG<String>
+    /// Keys the HMACs that state keeps in place of secrets; the workspace sets the state's own key.
+    public var stateKey: StateKey = .ephemeral
+    /// The spec's known secrets, scrubbed from every diagnostic the planner and applier hand out.
+    public var redactor = Redactor()
 
     public func instance(_ address: String) -> InstanceDecl? { byAddress[address].map { instances[$0] } }
 
@@ -27,6 +31,7 @@ public struct Configuration: Sendable {
     public static func build(
         spec: SpecDocument, variables: VariableValues, providers: ProviderSet
     ) -> (Configuration?, Diagnostics) {
+        let redactor = Redactor.of(spec: spec, variables: variables, providers: providers)
         var diagnostics = Diagnostics()
         var instances: [InstanceDecl] = []
         var instancesOfResource: [String: [String]] = [:]
@@ -54,11 +59,25 @@ public struct Configuration: Sendable {
             if let forEach = decl.forEach {
                 var evaluator = Evaluator(variables: variables)
                 var forEachDiagnostics = Diagnostics()
-                let value = evaluator.evaluate(forEach, diagnostics: &forEachDiagnostics).value
+                let evaluated = evaluator.evaluate(forEach, diagnostics: &forEachDiagnostics)
+                let value = evaluated.value
                 if let ref = forEach.references.first(where: { $0.0.resource != nil }) {
                     diagnostics.append(.error(
                         "`for_each` must be known before apply",
                         detail: "It refers to `${\(ref.0)}`; use variables and literal values only.", at: ref.1, address: decl.address))
+                    continue
+                }
+                // Keys become instance addresses, printed in every plan and stored in state.
+                if evaluated.sensitive {
+                    let names = forEach.references.filter { r in
+                        if case .variable(let name) = r.0.root { return variables.sensitive.contains(name) }
+                        return false
+                    }.map { "`\($0.0)`" }
+                    diagnostics.append(.error(
+                        "`for_each` cannot use a sensitive value",
+                        detail: "The value of \(names.isEmpty ? "`for_each`" : names.joined(separator: ", ")) (sensitive) would become part of instance addresses, "
+                            + "which plans print and state stores. Iterate over non-sensitive keys and pass the secret as an attribute.",
+                        at: forEach.location, address: decl.address))
                     continue
                 }
                 diagnostics.append(contentsOf: forEachDiagnostics)
@@ -177,17 +196,18 @@ public struct Configuration: Sendable {
                 "dependency cycle: \(cycle.joined(separator: " → "))",
                 detail: "Resources cannot depend on each other in a circle; remove one of these references or depends_on entries.",
                 at: first?.decl.location))
-            return (nil, diagnostics)
+            return (nil, redactor.scrub(diagnostics))
         }
-        guard !diagnostics.hasErrors, let order = graph.topologicalOrder() else { return (nil, diagnostics) }
+        guard !diagnostics.hasErrors, let order = graph.topologicalOrder() else { return (nil, redactor.scrub(diagnostics)) }
         let position = Dictionary(uniqueKeysWithValues: instances.enumerated().map { ($1.address.description, $0) })
         let ordered = order.map { instances[position[$0]!] }
         let byAddress = Dictionary(uniqueKeysWithValues: ordered.enumerated().map { ($1.address.description, $0) })
         return (
             Configuration(
                 spec: spec, variables: variables, providers: providers, instances: ordered, byAddress: byAddress,
-                instancesOfResource: instancesOfResource, graph: graph),
-            diagnostics
+                instancesOfResource: instancesOfResource, graph: graph,
+                redactor: redactor),
+            redactor.scrub(diagnostics)
         )
     }
 }

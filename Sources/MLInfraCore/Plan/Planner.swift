@@ -22,16 +22,18 @@ public struct PlanOptions: Sendable {
 public struct Planner: Sendable {
     public let configuration: Configuration
     public let options: PlanOptions
+    /// The spec's secrets and those providers report while planning: scrubbed from every diagnostic.
+    public let seen: SecretsSeen
 
     public init(configuration: Configuration, options: PlanOptions) {
         self.configuration = configuration
         self.options = options
+        self.seen = SecretsSeen(configuration.redactor)
     }
 
     public func plan(state stored: StateFile) async -> (Plan?, Diagnostics) {
         var diagnostics = Diagnostics()
-        let providers = configuration.providers
-        let salt = stored.lineage
+        let key = configuration.stateKey
 
         // Every address named by --target / --replace must exist somewhere.
         let known = Set(configuration.byAddress.keys).union(stored.addresses)
@@ -44,17 +46,24 @@ public struct Planner: Sendable {
                     detail: "Check the address." + Suggestions.didYouMean(address, in: known)))
             }
         }
-        if diagnostics.hasErrors { return (nil, diagnostics) }
+        for r in stored.resources where StateKey.isSealed(r.id) && key.unseal(r.id) == nil {
+            diagnostics.append(.error(
+                "the state key cannot open the sealed id of `\(r.address)`",
+                detail: "This state was written with another state key. Set \(StateKey.environmentVariable), or restore "
+                    + "\(StateKey.keyFilePath(forState: "<state file>")), to the key it was written with.",
+                address: r.address))
+        }
+        if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
 
         // 1. Refresh.
         var refreshed = stored
         var drift: [DriftChange] = []
         if options.refresh {
-            let (state, found, refreshDiagnostics) = await refresh(stored, salt: salt)
+            let (state, found, refreshDiagnostics) = await refresh(stored, key: key)
             refreshed = state
             drift = found
             diagnostics.append(contentsOf: refreshDiagnostics)
-            if diagnostics.hasErrors { return (nil, diagnostics) }
+            if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
         }
 
         var plan = Plan(
@@ -72,7 +81,7 @@ public struct Planner: Sendable {
                 OutputChange(name: name, action: .delete, before: refreshed.outputs[name]!.value, after: nil, sensitive: refreshed.outputs[name]!.sensitive)
             }
         case .normal:
-            let (changes, planned, diffDiagnostics) = await diff(refreshed, drift: drift, salt: salt)
+            let (changes, planned, diffDiagnostics) = await diff(refreshed, drift: drift, key: key)
             diagnostics.append(contentsOf: diffDiagnostics)
             plan.changes = changes
             plan.outputs = outputChanges(prior: refreshed, planned: planned, diagnostics: &diagnostics)
@@ -90,13 +99,14 @@ public struct Planner: Sendable {
                 detail: "Reason: \(change.reason.map(\.description) ?? change.action.rawValue). If you mean it, set `prevent_destroy: false` first, in its own reviewed change.",
                 at: decl?.location, address: change.address.description))
         }
+        diagnostics = seen.scrub(diagnostics)
         plan.warnings = diagnostics.items.filter { $0.severity == .warning }
         return (diagnostics.hasErrors ? nil : plan, diagnostics)
     }
 
     // MARK: refresh
 
-    func refresh(_ state: StateFile, salt: String) async -> (StateFile, [DriftChange], Diagnostics) {
+    func refresh(_ state: StateFile, key: StateKey) async -> (StateFile, [DriftChange], Diagnostics) {
         let resources = state.resources
         let results = await boundedMap(resources, parallelism: options.parallelism) { r -> (ResourceInstanceState, ReadResponse?, String?) in
             guard let provider = configuration.providers.providers[r.provider] ?? configuration.providers.provider(forType: r.type) else {
@@ -104,7 +114,7 @@ public struct Planner: Sendable {
             }
             do {
                 let response = try await provider.call {
-                    try await $0.read(ReadRequest(type: r.type, address: r.address, id: r.id, prior: ResourceObject(id: r.id, attributes: r.attributes)))
+                    try await $0.read(ReadRequest(type: r.type, address: r.address, id: r.providerID(key), prior: ResourceObject(id: r.providerID(key), attributes: r.attributes)))
                 }
                 return (r, response, nil)
             } catch {
@@ -130,19 +140,20 @@ public struct Planner: Sendable {
                 refreshed.remove(r.address)
                 continue
             }
-            let attributes = Secrets.redact(current.attributes, keys: sensitive.union(schemaSensitive(r.type)), salt: salt)
+            seen.learn(current.attributes, paths: sensitive.union(schemaSensitive(r.type)), address: r.address)
+            let attributes = Secrets.redact(current.attributes, paths: sensitive.union(schemaSensitive(r.type)), key: key)
             let allChanged = Self.changedKeys(r.attributes, attributes)
             // Attributes only the provider sets (a served version, a replica count) change at run time:
             // they are refreshed into state, but they are not drift.
             let schema = configuration.providers.resourceSchema(r.type)
             let changed = allChanged.filter { schema?.attributes[$0]?.settable ?? false }
-            if !changed.isEmpty || current.id != r.id {
+            if !changed.isEmpty || current.id != r.providerID(key) {
                 drift.append(DriftChange(address: address, providerName: r.provider, kind: .update, before: r.attributes, after: attributes, sensitive: sensitive, changed: changed))
             }
-            if !allChanged.isEmpty || current.id != r.id {
+            if !allChanged.isEmpty || current.id != r.providerID(key) {
                 var updated = r
                 updated.attributes = attributes
-                updated.id = current.id
+                updated.id = sensitive.contains("id") ? key.seal(current.id) : current.id
                 refreshed.upsert(updated)
             }
         }
@@ -151,9 +162,9 @@ public struct Planner: Sendable {
 
     // MARK: diff
 
-    func diff(_ prior: StateFile, drift: [DriftChange], salt: String) async -> ([ResourceChange], [String: [String: Value]], Diagnostics) {
+    func diff(_ prior: StateFile, drift: [DriftChange], key: StateKey) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
         let targeted: Set<String>? = options.targets.isEmpty ? nil : targetClosure()
-        let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)))
+        let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)), key: key)
         let replaceSet = Set(options.replace)
         let configuration = self.configuration
 
@@ -165,11 +176,11 @@ public struct Planner: Sendable {
             let lookup = box.lookup(configuration)
             var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: lookup)
             var config: [String: Value] = [:]
-            var sensitive = Set(instance.schema.attributes.filter(\.value.sensitive).keys)
+            var sensitive = Secrets.paths(of: instance.schema)
             for entry in instance.decl.attributes {
                 let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
                 config[entry.key] = r.value
-                if r.sensitive { sensitive.insert(entry.key) }
+                sensitive.formUnion(r.paths(under: entry.key))
             }
             if let priorResource {
                 for name in instance.decl.lifecycle.ignoreChanges {
@@ -181,7 +192,7 @@ public struct Planner: Sendable {
                 return false
             }
             let provider = configuration.providers.providers[instance.providerName]!
-            let priorObject = priorResource.map { ResourceObject(id: $0.id, attributes: $0.attributes) }
+            let priorObject = priorResource.map { ResourceObject(id: $0.providerID(configuration.stateKey), attributes: $0.attributes) }
             let response: PlanResponse
             let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
             do {
@@ -197,6 +208,11 @@ public struct Planner: Sendable {
             }
             var planned = response.planned
             for (key, value) in config where planned[key] == nil { planned[key] = value }
+            // What the provider builds from a secret (an id, a path) is a secret too.
+            let secrets = Secrets.texts(in: config, paths: sensitive)
+            sensitive.formUnion(Secrets.derived(planned, from: secrets, besides: sensitive))
+            if let priorResource { sensitive.formUnion(priorResource.sensitiveAttributes) }
+            seen.learn(planned, paths: sensitive, address: address)
 
             var change = ResourceChange(
                 address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,
@@ -205,7 +221,7 @@ public struct Planner: Sendable {
                 preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
             if let priorResource {
                 let comparable = Self.comparable(planned, schema: instance.schema, config: config)
-                let redacted = Secrets.redact(comparable, keys: sensitive, salt: salt)
+                let redacted = Secrets.redact(comparable, paths: sensitive, key: key)
                 let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
                 change.changed = changed
                 let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(response.requiresReplace)
@@ -239,10 +255,15 @@ public struct Planner: Sendable {
             }
             let visible: [String: Value]
             switch change.action {
-            case .noop: visible = priorResource.map { Self.merge($0.attributes, config).merging(["id": .string($0.id)]) { _, id in id } } ?? planned
+            case .noop:
+                visible = priorResource.map {
+                    Self.merge($0.attributes, config).merging(["id": .string($0.providerID(configuration.stateKey))]) { _, id in id }
+                } ?? planned
             default: visible = planned
             }
-            box.record(change, visible: visible, diagnostics: located)
+            var visibleSensitive = sensitive
+            if change.action == .noop, let priorResource { visibleSensitive.formUnion(priorResource.sensitiveAttributes) }
+            box.record(change, visible: visible, sensitive: visibleSensitive, diagnostics: located)
             return true
         }
 
@@ -273,7 +294,8 @@ public struct Planner: Sendable {
         }
         let answers = await boundedMap(requests, parallelism: options.parallelism) { (i, r) -> (Int, PlanDeleteResponse?, String?) in
             guard let provider = configuration.providers.providers[r.provider] else { return (i, nil, nil) }
-            let request = PlanDeleteRequest(type: r.type, address: r.address, prior: ResourceObject(id: r.id, attributes: r.attributes))
+            let request = PlanDeleteRequest(
+                type: r.type, address: r.address, prior: ResourceObject(id: r.providerID(configuration.stateKey), attributes: r.attributes))
             do {
                 return (i, try await provider.call { try await $0.planDelete(request) }, nil)
             } catch {
@@ -281,7 +303,7 @@ public struct Planner: Sendable {
             }
         }
         var byID: [String: String] = [:]  // "type id" → address
-        for r in prior.resources { byID["\(r.type) \(r.id)"] = r.address }
+        for r in prior.resources { byID["\(r.type) \(r.providerID(configuration.stateKey))"] = r.address }
         let index = Dictionary(changes.indices.map { (changes[$0].address.description, $0) }, uniquingKeysWith: { a, _ in a })
         var diagnostics = Diagnostics()
         for (i, response, failure) in answers {
@@ -331,7 +353,7 @@ public struct Planner: Sendable {
 
     // MARK: outputs
 
-    func outputChanges(prior: StateFile, planned: [String: [String: Value]], diagnostics: inout Diagnostics) -> [OutputChange] {
+    func outputChanges(prior: StateFile, planned: [String: KnownInstance], diagnostics: inout Diagnostics) -> [OutputChange] {
         var evaluator = Evaluator(variables: configuration.variables, lookup: Self.lookup(in: planned, configuration: configuration))
         var result: [OutputChange] = []
         for output in configuration.spec.outputs {
@@ -339,7 +361,7 @@ public struct Planner: Sendable {
             let before = prior.outputs[output.name]
             let sensitive = output.sensitive || r.sensitive
             let after = r.value
-            let comparable = sensitive ? Secrets.redact(after, salt: prior.lineage) : after
+            let comparable = Secrets.redact(after, paths: output.sensitive ? [""] : r.sensitivePaths, key: configuration.stateKey)
             let action: ChangeAction = before == nil ? .create : (before!.value == comparable && !after.containsUnknown ? .noop : .update)
             result.append(OutputChange(name: output.name, action: action, before: before?.value, after: after, sensitive: sensitive))
         }
@@ -368,38 +390,51 @@ public struct Planner: Sendable {
         return Set(start).union(configuration.graph.ancestors(of: start))
     }
 
-    func currentAttributes(_ state: StateFile) -> [String: [String: Value]] {
-        var out: [String: [String: Value]] = [:]
-        for r in state.resources { out[r.address] = r.referenceable }
+    func currentAttributes(_ state: StateFile) -> [String: KnownInstance] {
+        var out: [String: KnownInstance] = [:]
+        for r in state.resources { out[r.address] = KnownInstance(r, key: configuration.stateKey) }
         return out
     }
 
     func schemaSensitive(_ type: String) -> Set<String> {
-        Set(configuration.providers.resourceSchema(type)?.attributes.filter(\.value.sensitive).keys ?? [:].keys)
+        configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
     }
 
-    static func lookup(in attributes: [String: [String: Value]], configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
+    static func lookup(in attributes: [String: KnownInstance], configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
         lookup(configuration: configuration) { attributes[$0] }
     }
 
+    /// References to resources, answered from `attributes`, with the sensitive paths of what they read.
     static func lookup(
-        configuration: Configuration, _ attributes: @escaping (String) -> [String: Value]?
+        configuration: Configuration, _ attributes: @escaping (String) -> KnownInstance?
     ) -> (String, String, String?) -> ResourceLookup {
         { type, name, key in
             let resource = "\(type).\(name)"
             guard let instances = configuration.instancesOfResource[resource] else { return .missing }
+            // Attributes a schema marks sensitive are sensitive even before anything is known of the instance.
+            let schemaPaths = configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
+            func known(_ address: String) -> KnownInstance {
+                var k = attributes(address) ?? KnownInstance(attributes: ["id": .unknown])
+                k.sensitive.formUnion(schemaPaths)
+                return k
+            }
             if let key {
-                let address = ResourceAddress(type: type, name: name, key: key).description
-                return .instance(attributes(address) ?? ["id": .unknown])
+                let k = known(ResourceAddress(type: type, name: name, key: key).description)
+                return .instance(k.attributes, sensitive: k.sensitive)
             }
             if configuration.spec.resource(resource)?.forEach != nil {
                 var byKey: [String: [String: Value]] = [:]
+                var sensitive = false
                 for address in instances {
-                    if let k = ResourceAddress(parsing: address)?.key { byKey[k] = attributes(address) ?? ["id": .unknown] }
+                    guard let k = ResourceAddress(parsing: address)?.key else { continue }
+                    let found = known(address)
+                    byKey[k] = found.attributes
+                    sensitive = sensitive || Secrets.covers(found.sensitive, "id")
                 }
-                return .instances(byKey)
+                return .instances(byKey, sensitive: sensitive)
             }
-            return .instance(attributes(resource) ?? ["id": .unknown])
+            let k = known(resource)
+            return .instance(k.attributes, sensitive: k.sensitive)
         }
     }
 
@@ -429,12 +464,6 @@ public struct Planner: Sendable {
         attributes.merging(inputs) { attribute, _ in attribute }
     }
 
-    static func attributeName(_ path: String) -> String? {
-        let parts = path.split(separator: ".")
-        guard parts.count >= 2 else { return parts.first.map(String.init) }
-        return String(parts[1])
-    }
-
     static func locate(_ items: [AttributeDiagnostic], instance: InstanceDecl) -> Diagnostics {
         Diagnostics(items.map { item in
             var d = item.diagnostic
@@ -452,25 +481,25 @@ public struct Planner: Sendable {
 final class PlanBox: @unchecked Sendable {
     private let lock = NSLock()
     private var _changes: [ResourceChange] = []
-    private var _visible: [String: [String: Value]] = [:]
+    private var _visible: [String: KnownInstance] = [:]
     private var _diagnostics = Diagnostics()
     private let removedOutside: Set<String>
 
-    init(prior: StateFile, removedOutside: Set<String>) {
+    init(prior: StateFile, removedOutside: Set<String>, key: StateKey) {
         self.removedOutside = removedOutside
-        for r in prior.resources { _visible[r.address] = r.referenceable }
+        for r in prior.resources { _visible[r.address] = KnownInstance(r, key: key) }
     }
 
     var changes: [ResourceChange] { lock.withLock { _changes } }
-    var visible: [String: [String: Value]] { lock.withLock { _visible } }
+    var visible: [String: KnownInstance] { lock.withLock { _visible } }
     var diagnostics: Diagnostics { lock.withLock { _diagnostics } }
 
     func deletedOutside(_ address: String) -> Bool { removedOutside.contains(address) }
 
-    func record(_ change: ResourceChange, visible: [String: Value], diagnostics: Diagnostics) {
+    func record(_ change: ResourceChange, visible: [String: Value], sensitive: Set<String>, diagnostics: Diagnostics) {
         lock.withLock {
             _changes.append(change)
-            _visible[change.address.description] = visible
+            _visible[change.address.description] = KnownInstance(attributes: visible, sensitive: sensitive)
             _diagnostics.append(contentsOf: diagnostics)
         }
     }
@@ -479,10 +508,25 @@ final class PlanBox: @unchecked Sendable {
         lock.withLock { _diagnostics.append(contentsOf: diagnostics) }
     }
 
-    func attributes(_ address: String) -> [String: Value]? { lock.withLock { _visible[address] } }
+    func attributes(_ address: String) -> KnownInstance? { lock.withLock { _visible[address] } }
 
     func lookup(_ configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
         Planner.lookup(configuration: configuration) { self.attributes($0) }
+    }
+}
+
+/// What a reference can read of an instance: its attributes (with its id) and which of their paths are secret.
+public struct KnownInstance: Sendable, Hashable {
+    public var attributes: [String: Value]
+    public var sensitive: Set<String>
+
+    public init(attributes: [String: Value], sensitive: Set<String> = []) {
+        self.attributes = attributes
+        self.sensitive = sensitive
+    }
+
+    init(_ r: ResourceInstanceState, key: StateKey) {
+        self.init(attributes: r.referenceable(key), sensitive: r.sensitiveAttributes)
     }
 }
 

@@ -12,8 +12,11 @@ public struct Workspace: Sendable {
     public var inputHash: String
 
     /// Loads the spec at `specPath` and everything that follows from it. All problems come back as diagnostics.
+    /// `loadsStateKey: false` (for `validate`, which never touches state) leaves the key file alone
+    /// and uses a key of this process only.
     public static func open(
-        specPath: String, inputs: VariableInputs, catalog: ProviderCatalog, stateOverride: String? = nil
+        specPath: String, inputs: VariableInputs, catalog: ProviderCatalog, stateOverride: String? = nil,
+        loadsStateKey: Bool = true
     ) async -> (Workspace?, Diagnostics) {
         var diagnostics = Diagnostics()
         let (loaded, specDiagnostics) = SpecLoader.load(path: specPath)
@@ -21,20 +24,31 @@ public struct Workspace: Sendable {
         guard let spec = loaded else { return (nil, diagnostics) }
         let (variables, variableDiagnostics) = VariableValues.resolve(spec, inputs: inputs)
         diagnostics.append(contentsOf: variableDiagnostics)
-        guard !diagnostics.hasErrors else { return (nil, diagnostics) }
+        // Whatever a provider or a check says from here on may quote a secret.
+        let redactor = Redactor.of(variables: variables)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
         let (providers, providerDiagnostics) = await ProviderSet.configure(spec: spec, variables: variables, catalog: catalog)
         diagnostics.append(contentsOf: providerDiagnostics)
-        guard !diagnostics.hasErrors else { return (nil, diagnostics) }
-        let (configuration, configurationDiagnostics) = Configuration.build(spec: spec, variables: variables, providers: providers)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
+        let (built, configurationDiagnostics) = Configuration.build(spec: spec, variables: variables, providers: providers)
         diagnostics.append(contentsOf: configurationDiagnostics)
-        guard let configuration, !diagnostics.hasErrors else { return (nil, diagnostics) }
+        guard var configuration = built, !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
         let statePath = stateOverride ?? Self.statePath(spec: spec, variables: variables, diagnostics: &diagnostics)
-        guard !diagnostics.hasErrors else { return (nil, diagnostics) }
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
+        if loadsStateKey {
+            do {
+                configuration.stateKey = try StateKey.load(forState: statePath, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                diagnostics.append(.error("cannot read or create the state key", detail: "\(error)"))
+                return (nil, redactor.scrub(diagnostics))
+            }
+        }
         return (
             Workspace(
                 spec: spec, variables: variables, configuration: configuration, statePath: statePath,
-                store: LocalStateStore(path: statePath, syncsJournal: Self.syncsJournal), inputHash: Self.inputHash(spec: spec, variables: variables)),
-            diagnostics
+                store: LocalStateStore(path: statePath, syncsJournal: Self.syncsJournal),
+                inputHash: Self.inputHash(spec: spec, variables: variables, key: configuration.stateKey)),
+            redactor.scrub(diagnostics)
         )
     }
 
@@ -58,7 +72,9 @@ public struct Workspace: Sendable {
         return URL(fileURLWithPath: spec.rootDirectory).appendingPathComponent(relative).standardizedFileURL.path
     }
 
-    static func inputHash(spec: SpecDocument, variables: VariableValues) -> String {
+    /// Sensitive values enter only as HMACs under the state key, so the hash a plan file keeps
+    /// cannot be checked against guesses of a secret.
+    static func inputHash(spec: SpecDocument, variables: VariableValues, key: StateKey) -> String {
         var hasher = SHA256()
         for file in spec.files.sorted() {
             hasher.update(data: Data((file + "\u{0}").utf8))
@@ -66,7 +82,9 @@ public struct Workspace: Sendable {
             hasher.update(data: Data([0]))
         }
         for name in variables.values.keys.sorted() {
-            hasher.update(data: Data((name + "=" + Secrets.canonicalText(variables.values[name]!) + "\u{0}").utf8))
+            let value = variables.values[name]!
+            let text = variables.sensitive.contains(name) ? "hmac:" + key.mac(Secrets.canonicalText(value)) : Secrets.canonicalText(value)
+            hasher.update(data: Data((name + "=" + text + "\u{0}").utf8))
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }

@@ -1,10 +1,31 @@
 /// What a reference to a resource finds.
 public enum ResourceLookup: Sendable {
-    /// A single instance's attributes (known, or `unknown` where only apply can tell).
-    case instance([String: Value])
-    /// A `for_each` resource referenced without a key: its instances by key.
-    case instances([String: [String: Value]])
+    /// A single instance's attributes (known, or `unknown` where only apply can tell), and the
+    /// paths among them whose values are sensitive (`id` when the id carries a secret).
+    case instance([String: Value], sensitive: Set<String>)
+    /// A `for_each` resource referenced without a key: its instances by key, and whether any id is sensitive.
+    case instances([String: [String: Value]], sensitive: Bool)
     case missing
+}
+
+/// A value the evaluator computed, and which parts of it are sensitive.
+public struct Evaluated: Sendable {
+    public var value: Value
+    /// Paths inside `value` whose content is secret ("" for all of it).
+    public var sensitivePaths: Set<String>
+
+    public init(_ value: Value, sensitivePaths: Set<String> = []) {
+        self.value = value
+        self.sensitivePaths = sensitivePaths
+    }
+
+    /// True when any part of the value is secret.
+    public var sensitive: Bool { !sensitivePaths.isEmpty }
+
+    /// The sensitive paths of this value once it is stored under `key`.
+    public func paths(under key: String) -> Set<String> {
+        Set(sensitivePaths.map { $0.isEmpty ? key : key + "." + $0 })
+    }
 }
 
 /// Evaluates spec expressions: variables, `each`, and references to other resources.
@@ -23,28 +44,30 @@ public struct Evaluator {
         self.lookup = lookup
     }
 
-    /// The value of `expr`, and whether it carries a sensitive variable's value.
-    public mutating func evaluate(_ expr: SpecExpr, diagnostics: inout Diagnostics) -> (value: Value, sensitive: Bool) {
+    /// The value of `expr`, with the paths inside it that carry a sensitive value: a sensitive
+    /// variable, a sensitive attribute of a resource, or text built from either.
+    public mutating func evaluate(_ expr: SpecExpr, diagnostics: inout Diagnostics) -> Evaluated {
         switch expr {
         case .literal(let v, _):
-            return (v, false)
+            return Evaluated(v)
         case .list(let items, _):
-            var sensitive = false
-            let values = items.map { item -> Value in
+            var paths = Set<String>()
+            var values: [Value] = []
+            for (i, item) in items.enumerated() {
                 let r = evaluate(item, diagnostics: &diagnostics)
-                sensitive = sensitive || r.sensitive
-                return r.value
+                paths.formUnion(r.paths(under: String(i)))
+                values.append(r.value)
             }
-            return (.list(values), sensitive)
+            return Evaluated(.list(values), sensitivePaths: paths)
         case .map(let entries, _):
-            var sensitive = false
+            var paths = Set<String>()
             var out: [String: Value] = [:]
             for entry in entries {
                 let r = evaluate(entry.value, diagnostics: &diagnostics)
-                sensitive = sensitive || r.sensitive
+                paths.formUnion(r.paths(under: entry.key))
                 out[entry.key] = r.value
             }
-            return (.map(out), sensitive)
+            return Evaluated(.map(out), sensitivePaths: paths)
         case .template(let template, _):
             if let (reference, location) = template.soleReference {
                 return resolve(reference, at: location, diagnostics: &diagnostics)
@@ -73,11 +96,12 @@ public struct Evaluator {
                     }
                 }
             }
-            return (unknown ? .unknown : .string(text), sensitive)
+            // Text built from a secret is a secret.
+            return Evaluated(unknown ? .unknown : .string(text), sensitivePaths: sensitive ? [""] : [])
         }
     }
 
-    mutating func resolve(_ reference: Reference, at location: SourceLocation, diagnostics: inout Diagnostics) -> (value: Value, sensitive: Bool) {
+    mutating func resolve(_ reference: Reference, at location: SourceLocation, diagnostics: inout Diagnostics) -> Evaluated {
         switch reference.root {
         case .variable(let name):
             guard let value = variables.values[name] else {
@@ -85,43 +109,49 @@ public struct Evaluator {
                     "`var.\(name)` is not a declared variable",
                     detail: "Declare it under `variables:`." + Suggestions.didYouMean(name, in: variables.values.keys),
                     at: location))
-                return (.null, false)
+                return Evaluated(.null)
             }
-            return (descend(value, reference.path, reference, location, &diagnostics), variables.sensitive.contains(name))
+            return Evaluated(
+                descend(value, reference.path, reference, location, &diagnostics),
+                sensitivePaths: variables.sensitive.contains(name) ? [""] : [])
         case .eachKey:
             guard let each else {
                 diagnostics.append(.error("`each.key` is only available in a resource with `for_each`", at: location))
-                return (.null, false)
+                return Evaluated(.null)
             }
-            return (.string(each.key), false)
+            return Evaluated(.string(each.key))
         case .eachValue:
             guard let each else {
                 diagnostics.append(.error("`each.value` is only available in a resource with `for_each`", at: location))
-                return (.null, false)
+                return Evaluated(.null)
             }
-            return (descend(each.value, reference.path, reference, location, &diagnostics), false)
+            return Evaluated(descend(each.value, reference.path, reference, location, &diagnostics))
         case .resource(let type, let name, let key):
             guard let lookup else {
                 diagnostics.append(.error(
                     "`${\(reference)}` cannot be used here", detail: "Only variables can be referenced in this place.", at: location))
-                return (.null, false)
+                return Evaluated(.null)
             }
             switch lookup(type, name, key) {
             case .missing:
                 diagnostics.append(.error("`${\(reference)}` refers to a resource that is not in the spec", at: location))
-                return (.null, false)
-            case .instance(let attributes):
-                guard let first = reference.path.first else { return (attributes["id"] ?? .unknown, false) }
-                guard let value = attributes[first] else { return (.unknown, false) }
-                return (descend(value, Array(reference.path.dropFirst()), reference, location, &diagnostics), false)
-            case .instances(let byKey):
+                return Evaluated(.null)
+            case .instance(let attributes, let sensitive):
+                // What the reference reads is sensitive where the instance's attributes are.
+                guard let first = reference.path.first else {
+                    return Evaluated(attributes["id"] ?? .unknown, sensitivePaths: Secrets.relative(sensitive, below: "id"))
+                }
+                let marks = Secrets.relative(sensitive, below: reference.path.joined(separator: "."))
+                guard let value = attributes[first] else { return Evaluated(.unknown, sensitivePaths: marks) }
+                return Evaluated(descend(value, Array(reference.path.dropFirst()), reference, location, &diagnostics), sensitivePaths: marks)
+            case .instances(let byKey, let sensitive):
                 if reference.path.isEmpty {
-                    return (.map(byKey.mapValues { $0["id"] ?? .unknown }), false)
+                    return Evaluated(.map(byKey.mapValues { $0["id"] ?? .unknown }), sensitivePaths: sensitive ? [""] : [])
                 }
                 diagnostics.append(.error(
                     "`\(type).\(name)` has `for_each`; name one instance",
                     detail: "Write `${\(type).\(name)[\"KEY\"].\(reference.path.joined(separator: "."))}`.", at: location))
-                return (.null, false)
+                return Evaluated(.null)
             }
         }
     }

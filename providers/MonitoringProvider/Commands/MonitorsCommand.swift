@@ -22,7 +22,7 @@ struct MonitorOptions: ParsableArguments {
     var spec: String?
 
     func validate() throws {
-        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
     }
 
     /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.

@@ -28,7 +28,7 @@ public struct RegistryOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw ValidationError("\(error)") }
+        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
     }
 
     /// `<data_dir>/registry`.

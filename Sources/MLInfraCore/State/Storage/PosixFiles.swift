@@ -110,6 +110,14 @@ enum PosixFiles {
         }
     }
 
+    /// Makes `dir` (and its parents) with the private directory itself mode 0700, and tightens
+    /// an existing one to 0700: for directories that hold secrets (state keys).
+    static func makePrivateDirectory(_ dir: String) throws {
+        try makeDirectories((dir as NSString).deletingLastPathComponent)
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw StateError.io("create the directory", path: dir, errno: errno) }
+        if chmod(dir, 0o700) != 0 { throw StateError.io("chmod 0700", path: dir, errno: errno) }
+    }
+
     /// Replaces `path` with `bytes` atomically and durably; the previous file (if any) becomes `backup`.
     /// Returns the new file's fingerprint.
     static func replace(_ path: String, with bytes: [UInt8], backup: String) throws -> Fingerprint {
