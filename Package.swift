@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
-                "ModelServing", "ModelRegistry", "FeatureStore", .product(name: "NIOCore", package: "swift-nio"),
+                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
