@@ -11,9 +11,16 @@ public struct Workspace: Sendable {
     /// A hash of everything the plan is computed from: spec files and variable values.
     public var inputHash: String
 
+    /// The workspace name (`--workspace`, `MLINFRA_WORKSPACE`, or `mlinfra workspace select`): one state per environment.
+    public var name: String
+    /// Where the state lives, as the backend resolved it.
+    public var backend: StateBackend
+
     /// Loads the spec at `specPath` and everything that follows from it. All problems come back as diagnostics.
+    /// `makeStore` opens the store for a backend; without it only the local backend is available.
     public static func open(
-        specPath: String, inputs: VariableInputs, catalog: ProviderCatalog, stateOverride: String? = nil
+        specPath: String, inputs: VariableInputs, catalog: ProviderCatalog, stateOverride: String? = nil,
+        workspace name: String = StateBackend.defaultWorkspace, makeStore: StateStoreMaker? = nil
     ) async -> (Workspace?, Diagnostics) {
         var diagnostics = Diagnostics()
         let (loaded, specDiagnostics) = SpecLoader.load(path: specPath)
@@ -28,12 +35,27 @@ public struct Workspace: Sendable {
         let (configuration, configurationDiagnostics) = Configuration.build(spec: spec, variables: variables, providers: providers)
         diagnostics.append(contentsOf: configurationDiagnostics)
         guard let configuration, !diagnostics.hasErrors else { return (nil, diagnostics) }
-        let statePath = stateOverride ?? Self.statePath(spec: spec, variables: variables, diagnostics: &diagnostics)
+        let backend: StateBackend
+        if let stateOverride {
+            backend = .local(path: stateOverride)
+        } else {
+            guard let resolved = StateBackend.resolve(spec: spec, variables: variables, workspace: name, diagnostics: &diagnostics) else {
+                return (nil, diagnostics)
+            }
+            backend = resolved
+        }
         guard !diagnostics.hasErrors else { return (nil, diagnostics) }
+        let store: any StateStore
+        do {
+            store = try (makeStore ?? StateBackend.localOnly)(backend)
+        } catch {
+            diagnostics.append(.error("\(error)", at: spec.backend?.location))
+            return (nil, diagnostics)
+        }
         return (
             Workspace(
-                spec: spec, variables: variables, configuration: configuration, statePath: statePath,
-                store: LocalStateStore(path: statePath, syncsJournal: Self.syncsJournal), inputHash: Self.inputHash(spec: spec, variables: variables)),
+                spec: spec, variables: variables, configuration: configuration, statePath: store.location,
+                store: store, inputHash: Self.inputHash(spec: spec, variables: variables), name: name, backend: backend),
             diagnostics
         )
     }
@@ -44,7 +66,7 @@ public struct Workspace: Sendable {
     /// always written with fsync.
     static var syncsJournal: Bool { ProcessInfo.processInfo.environment["MLINFRA_JOURNAL_FSYNC"] == "1" }
 
-    /// Where the state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
+    /// Where the default workspace's local state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
     public static func statePath(spec: SpecDocument, variables: VariableValues, diagnostics: inout Diagnostics) -> String {
         var relative = "state/\(spec.project).mlstate.json"
         if let path = spec.backend?.path {

@@ -12,21 +12,36 @@ public struct LockInfo: Sendable, Codable, Hashable {
     public var pid: Int32
     /// When it was taken; whole milliseconds, so it survives the ISO 8601 round trip.
     public var created: Date
+    /// The CI run that took it, when the CI environment names one (GitHub Actions, GitLab CI).
+    public var ciRunURL: String?
 
-    public init(id: String, operation: String, who: String, host: String, pid: Int32, created: Date) {
+    public init(id: String, operation: String, who: String, host: String, pid: Int32, created: Date, ciRunURL: String? = nil) {
         self.id = id
         self.operation = operation
         self.who = who
         self.host = host
         self.pid = pid
         self.created = Date(timeIntervalSince1970: (created.timeIntervalSince1970 * 1000).rounded() / 1000)
+        self.ciRunURL = ciRunURL
     }
 
     /// A lock for `operation` by this process, user and host, now.
     public static func make(operation: String) -> LockInfo {
         LockInfo(
             id: UUID().uuidString.lowercased(), operation: operation, who: currentUser(), host: currentHost(),
-            pid: getpid(), created: Date())
+            pid: getpid(), created: Date(), ciRunURL: ciRunURL(ProcessInfo.processInfo.environment))
+    }
+
+    /// The CI run's web address: GitHub Actions' `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`,
+    /// or GitLab's `CI_JOB_URL`; nil outside CI.
+    public static func ciRunURL(_ env: [String: String]) -> String? {
+        if let server = env["GITHUB_SERVER_URL"], let repository = env["GITHUB_REPOSITORY"], let run = env["GITHUB_RUN_ID"],
+            !server.isEmpty, !repository.isEmpty, !run.isEmpty
+        {
+            return "\(server)/\(repository)/actions/runs/\(run)"
+        }
+        if let job = env["CI_JOB_URL"], !job.isEmpty { return job }
+        return nil
     }
 
     /// Why the lock looks abandoned, when it can be told: its process is gone on this host.
@@ -42,6 +57,10 @@ public struct LockInfo: Sendable, Codable, Hashable {
     public func jsonBytes() -> [UInt8] {
         var w = CanonicalJSONWriter(pretty: true)
         w.openObject()
+        if let ciRunURL {
+            w.key("ci_run_url")
+            w.string(ciRunURL)
+        }
         w.key("created")
         w.string(LockInfo.timestamp(created))
         w.key("host")
@@ -66,10 +85,13 @@ public struct LockInfo: Sendable, Codable, Hashable {
         return LockInfo(
             id: id, operation: m["operation"]?.stringValue ?? "unknown", who: m["who"]?.stringValue ?? "unknown",
             host: m["host"]?.stringValue ?? "unknown", pid: Int32(truncatingIfNeeded: m["pid"]?.intValue ?? 0),
-            created: created)
+            created: created, ciRunURL: m["ci_run_url"]?.stringValue)
     }
 
-    private enum CodingKeys: String, CodingKey { case id, operation, who, host, pid, created }
+    private enum CodingKeys: String, CodingKey {
+        case id, operation, who, host, pid, created
+        case ciRunURL = "ci_run_url"
+    }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -81,7 +103,8 @@ public struct LockInfo: Sendable, Codable, Hashable {
         self.init(
             id: try c.decode(String.self, forKey: .id), operation: try c.decode(String.self, forKey: .operation),
             who: try c.decode(String.self, forKey: .who), host: try c.decode(String.self, forKey: .host),
-            pid: try c.decode(Int32.self, forKey: .pid), created: created)
+            pid: try c.decode(Int32.self, forKey: .pid), created: created,
+            ciRunURL: try c.decodeIfPresent(String.self, forKey: .ciRunURL))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -92,6 +115,7 @@ public struct LockInfo: Sendable, Codable, Hashable {
         try c.encode(host, forKey: .host)
         try c.encode(pid, forKey: .pid)
         try c.encode(LockInfo.timestamp(created), forKey: .created)
+        try c.encodeIfPresent(ciRunURL, forKey: .ciRunURL)
     }
 
     /// `2026-11-22T00:45:12.345Z`, rounded to the millisecond (the formatter would truncate, and 0.123 is stored as 0.12299…).
