@@ -43,7 +43,8 @@ struct Console: Sendable {
 enum Runner {
     static func workspace(_ spec: SpecOptions, console: Console, inputs: VariableInputs? = nil) async throws -> Workspace {
         let (workspace, diagnostics) = await Workspace.open(
-            specPath: spec.spec, inputs: inputs ?? spec.inputs, catalog: BuiltinProviders.catalog)
+            specPath: spec.spec, inputs: inputs ?? spec.inputs, catalog: BuiltinProviders.catalog,
+            workspace: WorkspaceSelection.name(flag: spec.workspace, specPath: spec.spec), makeStore: StateBackends.makeStore)
         console.show(diagnostics)
         guard let workspace else { throw ExitCode.failure }
         return workspace
@@ -63,6 +64,7 @@ enum Runner {
         _ workspace: Workspace, operation: String, timeout: Double, console: Console, _ body: () async throws -> T
     ) async throws -> T {
         let info = LockInfo.make(operation: operation)
+        (workspace.store as? any VersionedStateStore)?.setWriteContext(StateWriteContext(actor: actor, operation: operation))
         do {
             try await workspace.store.lock(info, timeout: timeout)
         } catch {
