@@ -39,6 +39,8 @@ public final class PostgresStateStore: VersionedStateStore {
 
     private let session: PostgresSession
     private let lockKey: Int64
+    /// Serialises taking and releasing the lock (a transaction-level advisory lock), so the row and the lock agree.
+    private let gateKey: Int64
 
     /// The stored state as this store last read or wrote it, so a write need not fetch and decode a large state to check it.
     private struct Known {
@@ -90,6 +92,7 @@ public final class PostgresStateStore: VersionedStateStore {
         self.retainVersions = retainVersions
         self.session = PostgresSession(url: url)
         self.lockKey = PostgresStateSchema.advisoryKey(["mlinfra-state", schema, project, workspace])
+        self.gateKey = PostgresStateSchema.advisoryKey(["mlinfra-state-gate", schema, project, workspace])
         let me = LockInfo.make(operation: "write")
         self.inner = Mutex(Inner(context: StateWriteContext(actor: "\(me.who)@\(me.host)", operation: "write")))
     }
@@ -331,13 +334,16 @@ public final class PostgresStateStore: VersionedStateStore {
                     return try await lockHolder(c, id).map(Attempt.heldBy) ?? .unrecorded
                 }
                 var got = false
-                for try await ok in try await c.query("SELECT pg_try_advisory_lock(\(lockKey))", logger: logger).decode(Bool.self) {
-                    got = ok
-                }
-                guard got else { return try await lockHolder(c, id).map(Attempt.heldBy) ?? .unrecorded }
                 do {
-                    // A row left here belongs to a session that ended (its advisory lock was free): take it over.
-                    try await transaction(c) {
+                    // Taking the advisory lock and recording the holder happen under a transaction-level gate, so
+                    // another session never sees the lock taken without its holder's row.
+                    return try await transaction(c) {
+                        try await c.query("SELECT pg_advisory_xact_lock(\(gateKey))", logger: logger)
+                        for try await ok in try await c.query("SELECT pg_try_advisory_lock(\(lockKey))", logger: logger).decode(Bool.self) {
+                            got = ok
+                        }
+                        guard got else { return try await lockHolder(c, id).map(Attempt.heldBy) ?? .unrecorded }
+                        // A row left here belongs to a session that ended (its advisory lock was free): take it over.
                         try await c.query("DELETE FROM \(unescaped: s).state_locks WHERE state_id = \(id)", logger: logger)
                         try await c.query(
                             """
@@ -345,13 +351,16 @@ public final class PostgresStateStore: VersionedStateStore {
                             VALUES (\(id), \(info.id), \(info.operation), \(info.who), \(info.host), \(info.pid), \(info.ciRunURL),
                                     pg_backend_pid(), \(info.created))
                             """, logger: logger)
+                        inner.withLock { $0.heldLocks[info.id] = generation }
+                        return .taken
                     }
                 } catch {
-                    try? await c.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+                    if got {
+                        inner.withLock { _ = $0.heldLocks.removeValue(forKey: info.id) }
+                        try? await c.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+                    }
                     throw error
                 }
-                inner.withLock { $0.heldLocks[info.id] = generation }
-                return .taken
             }
             let holder: LockInfo?
             switch attempt {
@@ -401,6 +410,14 @@ public final class PostgresStateStore: VersionedStateStore {
 
     /// Refuses a write while someone else holds the lock, or when this store's lock went with a lost session.
     private func checkLock(_ c: PostgresConnection, _ id: Int64, _ generation: Int) async throws {
+        let lost = inner.withLock { $0.heldLocks.first { $0.value != generation }?.key }
+        if let lost {
+            throw StateError(
+                .locked,
+                "this command's database session was lost after it took the state lock (lock ID \(lost)): the session ended "
+                    + "(server restart, network, or `mlinfra force-unlock`), so another command may hold the lock now; nothing more was written",
+                path: location, remedy: "run the command again; an interrupted apply is recovered from its journal")
+        }
         guard let holder = try await lockHolder(c, id) else { return }
         if let taken = inner.withLock({ $0.heldLocks[holder.id] }), taken != generation {
             throw StateError(
@@ -450,8 +467,11 @@ public final class PostgresStateStore: VersionedStateStore {
                     }
                 }
             }
-            try await c.query("DELETE FROM \(unescaped: s).state_locks WHERE state_id = \(id) AND lock_id = \(lockID)", logger: logger)
-            if mine { try await c.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger) }
+            try await transaction(c) {
+                try await c.query("SELECT pg_advisory_xact_lock(\(gateKey))", logger: logger)
+                try await c.query("DELETE FROM \(unescaped: s).state_locks WHERE state_id = \(id) AND lock_id = \(lockID)", logger: logger)
+                if mine { try await c.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger) }
+            }
             inner.withLock { _ = $0.heldLocks.removeValue(forKey: lockID) }
         }
     }

@@ -3,8 +3,11 @@ import Foundation
 /// Runs the real `mlinfra-dev` binary (mlinfra with the test `disk` provider built in) in a temp directory.
 final class CLIHarness: @unchecked Sendable {
     let directory: URL
+    /// The binary this harness runs: `mlinfra-dev` unless told otherwise (the shipped `mlinfra`).
+    let binaryPath: String
 
-    init() throws {
+    init(binary: String = CLIHarness.binary) throws {
+        binaryPath = binary
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
@@ -40,7 +43,7 @@ final class CLIHarness: @unchecked Sendable {
 
     func process(_ args: [String], env: [String: String] = [:]) -> (Process, Pipe, Pipe) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.executableURL = URL(fileURLWithPath: binaryPath)
         p.arguments = args
         p.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment

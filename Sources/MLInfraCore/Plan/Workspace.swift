@@ -80,10 +80,14 @@ public struct Workspace: Sendable {
         return URL(fileURLWithPath: spec.rootDirectory).appendingPathComponent(relative).standardizedFileURL.path
     }
 
+    /// Files are named relative to the spec's root, so a plan made in one checkout (a CI runner's)
+    /// still matches in another checkout of the same commit.
     static func inputHash(spec: SpecDocument, variables: VariableValues) -> String {
         var hasher = SHA256()
+        let root = URL(fileURLWithPath: spec.rootDirectory).standardizedFileURL.path + "/"
         for file in spec.files.sorted() {
-            hasher.update(data: Data((file + "\u{0}").utf8))
+            let name = file.hasPrefix(root) ? String(file.dropFirst(root.count)) : file
+            hasher.update(data: Data((name + "\u{0}").utf8))
             hasher.update(data: FileManager.default.contents(atPath: file) ?? Data())
             hasher.update(data: Data([0]))
         }
