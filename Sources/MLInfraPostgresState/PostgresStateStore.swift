@@ -690,6 +690,39 @@ public final class PostgresStateStore: VersionedStateStore {
         }
     }
 
+    // MARK: workspaces
+
+    /// The workspaces of this store's project that hold a state, sorted.
+    public func workspaces() async throws -> [String] {
+        try await db("could not list the workspaces", retry: true) { [self] c, _ in
+            var out: [String] = []
+            for try await name in try await c.query(
+                "SELECT workspace FROM \(unescaped: s).states WHERE project = \(project) AND body IS NOT NULL ORDER BY workspace",
+                logger: logger
+            ).decode(String.self) {
+                out.append(name)
+            }
+            return out
+        }
+    }
+
+    /// Removes this workspace's state, its versions and its journal. The caller holds the lock
+    /// (which goes with the row); refused while another holder has it.
+    public func deleteState() async throws {
+        try await db("could not delete the workspace's state") { [self] c, generation in
+            guard let id = try await stateID(c, create: false) else { return }
+            try await transaction(c) {
+                _ = try await lockRow(c, id)
+                try await checkLock(c, id, generation)
+                try await c.query("DELETE FROM \(unescaped: s).states WHERE id = \(id)", logger: logger)
+            }
+            if inner.withLock({ !$0.heldLocks.isEmpty }) {
+                try await c.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+                inner.withLock { $0.heldLocks = [:] }
+            }
+        }
+    }
+
     // MARK: errors
 
     private func journalOpen(_ call: String) -> StateError {

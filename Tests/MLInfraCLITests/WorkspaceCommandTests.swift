@@ -1,0 +1,52 @@
+import Foundation
+import MLInfraTesting
+import Testing
+
+/// `mlinfra workspace …` and `--workspace` / MLINFRA_WORKSPACE: one state per environment, on both backends.
+@Suite(.serialized) struct WorkspaceCommandTests {
+    /// Runs the same workspace story on a spec; `env` carries the backend's settings.
+    func story(_ h: CLIHarness, env: [String: String]) async throws {
+        let new = try await h.run(["workspace", "new", "staging"], env: env)
+        #expect(new.status == 0, "\(new.out)\(new.err)")
+        #expect(try await h.run(["workspace", "show"], env: env).out == "staging\n")
+        let apply = try await h.run(["apply", "--auto-approve"], env: env)
+        #expect(apply.status == 0, "\(apply.out)\(apply.err)")
+        #expect(try await h.run(["plan", "--detailed-exitcode"], env: env).status == 0)
+
+        #expect(try await h.run(["workspace", "select", "default"], env: env).status == 0)
+        let list = try await h.run(["workspace", "list"], env: env)
+        #expect(list.out == "* default\n  staging\n", "\(list.out)\(list.err)")
+        // The default workspace has its own, empty state.
+        #expect(try await h.run(["state", "list"], env: env).out.isEmpty)
+        var staging = env
+        staging["MLINFRA_WORKSPACE"] = "staging"
+        #expect(try await h.run(["plan", "--detailed-exitcode"], env: staging).status == 0)
+        let flagged = try await h.run(["state", "list", "--workspace", "staging"], env: env)
+        #expect(flagged.out.contains("item.i0"), "\(flagged.out)\(flagged.err)")
+
+        let refused = try await h.run(["workspace", "delete", "staging"], env: env)
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("records 2 resource(s)"), "\(refused.err)")
+        #expect(try await h.run(["workspace", "select", "nope"], env: env).status == 1)
+        let deleted = try await h.run(["workspace", "delete", "staging", "--force"], env: env)
+        #expect(deleted.status == 0, "\(deleted.out)\(deleted.err)")
+        #expect(try await h.run(["workspace", "list"], env: env).out == "* default\n")
+    }
+
+    @Test func workspacesKeepSeparateLocalStates() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", diskSpec(count: 2))
+        try await story(h, env: [:])
+        #expect(!FileManager.default.fileExists(atPath: h.directory.appendingPathComponent("state/e2e.mlstate.json.d/staging").path))
+    }
+
+    @Test func workspacesKeepSeparatePostgresStates() async throws {
+        let server = try await PostgresTestServer.shared()
+        let database = "ws_\(UUID().uuidString.prefix(8).lowercased())"
+        try await server.createDatabase(database)
+        let h = try CLIHarness()
+        try h.write(
+            "main.yaml", diskSpec(count: 2).replacingOccurrences(of: "project: e2e\n", with: "project: e2e\nbackend:\n  postgres: {}\n"))
+        try await story(h, env: ["MLINFRA_PG_URL": server.url(database: database)])
+    }
+}
