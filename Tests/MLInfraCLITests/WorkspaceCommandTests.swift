@@ -50,3 +50,40 @@ import Testing
         try await story(h, env: ["MLINFRA_PG_URL": server.url(database: database)])
     }
 }
+
+/// `mlinfra state history` and `state rollback` on the postgres backend.
+@Suite(.serialized) struct StateHistoryTests {
+    @Test func rollbackWritesAnOldVersionBackAsANewSerial() async throws {
+        let server = try await PostgresTestServer.shared()
+        let database = "hist_\(UUID().uuidString.prefix(8).lowercased())"
+        try await server.createDatabase(database)
+        let env = ["MLINFRA_PG_URL": server.url(database: database)]
+        let h = try CLIHarness()
+        let backend = "project: e2e\nbackend:\n  postgres: { schema: hist }\n"
+        try h.write("main.yaml", diskSpec(count: 2).replacingOccurrences(of: "project: e2e\n", with: backend))
+        #expect(try await h.run(["apply", "--auto-approve"], env: env).status == 0)
+        #expect(try await h.run(["state", "rm", "item.i1"], env: env).status == 0)
+
+        let history = try await h.run(["state", "history"], env: env)
+        #expect(history.status == 0, "\(history.err)")
+        let lines = history.out.split(separator: "\n")
+        #expect(lines.count == 2, "\(history.out)")
+        #expect(lines.first?.hasPrefix("2\t") == true && lines.first?.contains("state rm") == true, "\(history.out)")
+        #expect(lines.last?.hasPrefix("1\t") == true && lines.last?.contains("apply") == true, "\(history.out)")
+        #expect(try await h.run(["state", "history", "1"], env: env).out.contains("item.i1"))
+
+        let rollback = try await h.run(["state", "rollback", "1"], env: env)
+        #expect(rollback.status == 0, "\(rollback.err)")
+        #expect(rollback.out.contains("as serial 3"), "\(rollback.out)")
+        #expect(try await h.run(["state", "list"], env: env).out.contains("item.i1"))
+        #expect(try await h.run(["plan", "--detailed-exitcode"], env: env).status == 0)
+    }
+
+    @Test func historyOnTheLocalBackendSaysWhereToFindOne() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", diskSpec(count: 1))
+        let r = try await h.run("state", "history")
+        #expect(r.status == 1)
+        #expect(r.err.contains("the postgres backend keeps every version"), "\(r.err)")
+    }
+}
