@@ -87,3 +87,48 @@ import Testing
         #expect(r.err.contains("the postgres backend keeps every version"), "\(r.err)")
     }
 }
+
+/// `state migrate`, `state pull` and `state push`: moving a state between backends, lineage and serial checked.
+@Suite(.serialized) struct StateTransferTests {
+    @Test func localStateMigratesToPostgresAndPushChecksLineageAndSerial() async throws {
+        let server = try await PostgresTestServer.shared()
+        let database = "mig_\(UUID().uuidString.prefix(8).lowercased())"
+        try await server.createDatabase(database)
+        let env = ["MLINFRA_PG_URL": server.url(database: database)]
+        let h = try CLIHarness()
+        let local = diskSpec(count: 2)
+        try h.write("main.yaml", local)
+        #expect(try await h.run(["apply", "--auto-approve"], env: env).status == 0)
+        let migrate = try await h.run(["state", "migrate", "--to-backend", "postgres:moved"], env: env)
+        #expect(migrate.status == 0, "\(migrate.out)\(migrate.err)")
+        #expect(!(migrate.out + migrate.err).contains(server.password))
+
+        // The spec now points at PostgreSQL: nothing to change.
+        try h.write("main.yaml", local.replacingOccurrences(of: "project: e2e\n", with: "project: e2e\nbackend:\n  postgres: { schema: moved }\n"))
+        let plan = try await h.run(["plan", "--detailed-exitcode"], env: env)
+        #expect(plan.status == 0, "\(plan.out)\(plan.err)")
+        // A pulled copy, then one more write, so the copy falls behind.
+        #expect(try await h.run(["state", "rm", "item.i1"], env: env).status == 0)
+        let pull = try await h.run(["state", "pull", "pulled.json"], env: env)
+        #expect(pull.status == 0, "\(pull.err)")
+        #expect(try await h.run(["state", "list"], env: env).out == "item.i0\n")
+
+        // A state of another lineage, from another project directory.
+        let other = try CLIHarness()
+        try other.write("main.yaml", diskSpec(count: 1))
+        #expect(try await other.run(["apply", "--auto-approve"]).status == 0)
+        let foreign = try #require(other.read("state/e2e.mlstate.json"))
+        try h.write("foreign.json", foreign)
+        let refused = try await h.run(["state", "push", "foreign.json"], env: env)
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("lineage"), "\(refused.err)")
+        let forced = try await h.run(["state", "push", "foreign.json", "--force"], env: env)
+        #expect(forced.status == 0, "\(forced.err)")
+        #expect(forced.err.contains("Warning: pushing"), "\(forced.err)")
+        #expect(try await h.run(["state", "list"], env: env).out == "item.i0\n")
+        // The pulled file is behind now (serial), so pushing it back needs --force too.
+        let behind = try await h.run(["state", "push", "pulled.json"], env: env)
+        #expect(behind.status == 1)
+        #expect(behind.err.contains("is behind the stored serial"), "\(behind.err)")
+    }
+}
