@@ -106,4 +106,63 @@ import Testing
             for r in results { #expect(!(r.out + r.err).contains(server.password)) }
         }
     }
+
+    @Test func killNineAtTwentyPointsOfAnApplyLosesNothingAndConverges() async throws {
+        let server = try await PostgresTestServer.shared()
+        let database = "crash_\(UUID().uuidString.prefix(8).lowercased())"
+        try await server.createDatabase(database)
+        let env = ["MLINFRA_PG_URL": server.url(database: database)]
+        let h = try CLIHarness()
+        let count = 60
+        try h.write(
+            "main.yaml",
+            diskSpec(count: count, latency: "40ms").replacingOccurrences(of: "project: e2e\n", with: "project: e2e\nbackend:\n  postgres: {}\n"))
+        // Kill the apply at spread-out moments; each run picks up where the last one died.
+        for k in 0..<20 {
+            let (p, _, _) = h.process(["apply", "--auto-approve", "--parallelism", "3"], env: env)
+            try p.run()
+            try await Task.sleep(for: .milliseconds(60 + 45 * k))
+            kill(p.processIdentifier, SIGKILL)
+            await CLIHarness.offThePool { p.waitUntilExit() }
+            // The killed holder's session ended with it: the next command takes the lock and recovers the journal.
+            let list = try await h.run(["state", "list"], env: env)
+            #expect(list.status == 0, "kill \(k): \(list.err)")
+            let recorded = Set(list.out.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") })
+            #expect(recorded.isSubset(of: h.objects()), "kill \(k): recorded but not created: \(recorded.subtracting(h.objects()))")
+            #expect(h.objects().count - recorded.count <= 3, "kill \(k): \(h.objects().count) created, \(recorded.count) recorded")
+        }
+        let finish = try await h.run(["apply", "--auto-approve"], env: env)
+        #expect(finish.status == 0, "\(finish.err)")
+        #expect(h.objects().count == count)
+        let list = try await h.run(["state", "list"], env: env)
+        #expect(list.out.split(separator: "\n").count == count)
+        #expect(try await h.run(["plan", "--detailed-exitcode"], env: env).status == 0)
+    }
+
+    @Test func serverRestartedDuringAnApplyFailsItCleanlyAndTheNextOneConverges() async throws {
+        let server = try await PostgresTestServer.start()
+        defer { server.stop() }
+        let env = ["MLINFRA_PG_URL": server.url()]
+        let h = try CLIHarness()
+        let count = 20
+        try h.write(
+            "main.yaml",
+            diskSpec(count: count, latency: "100ms").replacingOccurrences(of: "project: e2e\n", with: "project: e2e\nbackend:\n  postgres: {}\n"))
+        let (p, out, err) = h.process(["apply", "--auto-approve", "--parallelism", "2"], env: env)
+        try p.run()
+        try await Task.sleep(for: .milliseconds(500))
+        try await server.restart()
+        let (status, text) = await CLIHarness.offThePool { () -> (Int32, String) in
+            let o = out.fileHandleForReading.readDataToEndOfFile()
+            let e = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: o + e, as: UTF8.self))
+        }
+        #expect(status == 1, "\(text)")
+        #expect(!text.contains(server.password))
+        let again = try await h.run(["apply", "--auto-approve"], env: env)
+        #expect(again.status == 0, "\(again.out)\(again.err)")
+        #expect(h.objects().count == count)
+        #expect(try await h.run(["plan", "--detailed-exitcode"], env: env).status == 0)
+    }
 }
