@@ -13,7 +13,7 @@ spec() {  # $1: backend block or empty
 mkdir -p "$work/local" "$work/pg"
 spec "" > "$work/local/main.yaml"
 spec $'backend:\n  postgres: { schema: bench }\n' > "$work/pg/main.yaml"
-t() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
+t() { local s e; s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
 for backend in local pg; do
   cd "$work/$backend"
   apply=$(MLINFRA_PG_URL=$url t "$bin" apply --auto-approve)
