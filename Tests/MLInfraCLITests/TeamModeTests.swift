@@ -165,4 +165,56 @@ import Testing
         #expect(h.objects().count == count)
         #expect(try await h.run(["plan", "--detailed-exitcode"], env: env).status == 0)
     }
+
+    @Test func theBackendURLAndItsPasswordAreNeverPrintedNotEvenInErrors() async throws {
+        let server = try await PostgresTestServer.shared()
+        let secret = "Pw-\(UUID().uuidString.prefix(10))"
+        let h = try CLIHarness()
+        let spec = diskSpec(count: 1).replacingOccurrences(
+            of: "project: e2e\n",
+            with: "project: e2e\nvariables:\n  pg_url: { type: string, sensitive: true }\nbackend:\n  postgres: { url: \"${var.pg_url}\" }\n")
+        try h.write("main.yaml", spec)
+        let cases = [
+            "postgres://\(server.username):\(secret)@127.0.0.1:\(server.port)/postgres",  // wrong password
+            "postgres://\(server.username):\(secret)@127.0.0.1:1/postgres",  // nothing listens there
+            "postgres://\(server.username):\(secret)@127.0.0.1:\(server.port)/postgres?sslmode=bogus",  // unreadable URL
+        ]
+        for url in cases {
+            for args in [["plan"], ["apply", "--auto-approve"], ["state", "list"], ["force-unlock", "x"]] {
+                let r = try await h.run(args, env: ["MLINFRA_VAR_pg_url": url])
+                #expect(r.status == 1, "\(args): \(r.out)\(r.err)")
+                #expect(!(r.out + r.err).contains(secret), "\(args) printed the password: \(r.out)\(r.err)")
+                #expect(!(r.out + r.err).contains(url))
+            }
+        }
+        // The real password is not printed either, on success.
+        let ok = try await h.run(["apply", "--auto-approve"], env: ["MLINFRA_VAR_pg_url": server.url()])
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect(!(ok.out + ok.err).contains(server.password))
+    }
+
+    @Test func aPasswordInAURLThatIsNotSensitiveIsWarnedAbout() async throws {
+        let server = try await PostgresTestServer.shared()
+        let h = try CLIHarness()
+        let spec = diskSpec(count: 1).replacingOccurrences(
+            of: "project: e2e\n",
+            with: "project: e2e\nvariables:\n  pg_url: { type: string }\nbackend:\n  postgres: { url: \"${var.pg_url}\", schema: warned }\n")
+        try h.write("main.yaml", spec)
+        let r = try await h.run(["plan"], env: ["MLINFRA_VAR_pg_url": server.url()])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("holds a password but does not come from a sensitive variable"), "\(r.err)")
+        #expect(!r.err.contains(server.password))
+    }
+
+    @Test func aPostgresBackendWithoutAURLSaysWhereToGiveOne() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", diskSpec(count: 1).replacingOccurrences(of: "project: e2e\n", with: "project: e2e\nbackend:\n  postgres: { schema: x, port: 5 }\n"))
+        let r = try await h.run(["plan"], env: ["MLINFRA_PG_URL": ""])
+        #expect(r.status == 1)
+        #expect(r.err.contains("unknown setting `port` for the postgres backend"), "\(r.err)")
+        try h.write("main.yaml", diskSpec(count: 1).replacingOccurrences(of: "project: e2e\n", with: "project: e2e\nbackend:\n  postgres: { schema: x }\n"))
+        let missing = try await h.run(["plan"], env: ["MLINFRA_PG_URL": ""])
+        #expect(missing.status == 1)
+        #expect(missing.err.contains("the postgres backend has no URL") && missing.err.contains("MLINFRA_PG_URL"), "\(missing.err)")
+    }
 }
