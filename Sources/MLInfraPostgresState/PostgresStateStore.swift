@@ -137,7 +137,7 @@ public final class PostgresStateStore: VersionedStateStore {
             try await c.query("COMMIT", logger: logger)
             return value
         } catch {
-            if !c.isClosed { try? await c.query("ROLLBACK", logger: logger) }
+            if !c.isClosed { _ = try? await c.query("ROLLBACK", logger: logger) }
             throw error
         }
     }
@@ -357,7 +357,7 @@ public final class PostgresStateStore: VersionedStateStore {
                 } catch {
                     if got {
                         inner.withLock { _ = $0.heldLocks.removeValue(forKey: info.id) }
-                        try? await c.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
+                        _ = try? await c.query("SELECT pg_advisory_unlock(\(lockKey))", logger: logger)
                     }
                     throw error
                 }

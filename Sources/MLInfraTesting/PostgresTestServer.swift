@@ -116,7 +116,7 @@ public final class PostgresTestServer: Sendable {
     /// Creates a database owned by the superuser (names are quoted, so any text works).
     public func createDatabase(_ name: String) async throws {
         try await withConnection(database: "postgres") { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.quoteIdentifier(name))"), logger: Self.logger)
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.quoteIdentifier(name))"), logger: Self.logger)
         }
     }
 
