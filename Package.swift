@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The executable: one Entrypoint.swift, nothing else.
@@ -29,7 +30,7 @@ let package = Package(
         .target(
             name: "MLInfraCLI",
             dependencies: [
-                "MLInfraCore", "RegistryProvider", "FeatureStoreProvider", "VectorProvider", "ServingProvider",
+                "MLInfraCore", "MLInfraPostgresState", "RegistryProvider", "FeatureStoreProvider", "VectorProvider", "ServingProvider",
                 "MonitoringProvider", "ServerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -49,7 +50,29 @@ let package = Package(
         // libyaml, wrapped the GRDB way.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Fakes, the in-memory state store, a manual clock and the conformance suites, for tests.
-        .target(name: "MLInfraTesting", dependencies: ["MLInfraCore"]),
+        .target(
+            name: "MLInfraTesting",
+            dependencies: [
+                "MLInfraCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The PostgreSQL state backend (team mode): StateStore on PostgresNIO, kept out of the core.
+        .target(
+            name: "MLInfraPostgresState",
+            dependencies: [
+                "MLInfraCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["README.md"]
+        ),
         // Test only: the FakeProvider served over the plugin protocol (mlinfra-test-provider); never shipped.
         .executableTarget(name: "MLInfraTestProvider", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["README.md"]),
         // Test and benchmark only: mlinfra with the `disk` test provider built in (mlinfra-dev); never shipped.
@@ -211,6 +234,12 @@ let package = Package(
         .target(name: "HTTPTesting", path: "Tests/HTTPTesting"),
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),
         .testTarget(name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting"], exclude: ["golden"]),
+        .testTarget(
+            name: "MLInfraPostgresStateTests",
+            dependencies: [
+                "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         // Test only: a second process registering versions concurrently.
         // A registry in a temporary directory, shared by the registry's test suites.
         .target(name: "ModelRegistryTesting", dependencies: ["ModelRegistry"], path: "Tests/ModelRegistryTesting"),

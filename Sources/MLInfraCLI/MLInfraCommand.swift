@@ -16,7 +16,7 @@ public struct MLInfraCommand: AsyncParsableCommand {
         version: MLInfraVersion.current,
         subcommands: [
             Validate.self, Plan.self, Apply.self, Destroy.self, Show.self, Graph.self, State.self, Import.self,
-            Output.self, ForceUnlock.self, Providers.self, ProviderCommand.self,
+            Output.self, ForceUnlock.self, WorkspaceCommand.self, Providers.self, ProviderCommand.self,
             ModelsCommand.self, TokensCommand.self, FeaturesCommand.self, VectorsCommand.self, EndpointsCommand.self, MonitorsCommand.self,
             AgentCommand.self,
         ]

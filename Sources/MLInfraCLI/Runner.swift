@@ -53,7 +53,8 @@ struct Console: Sendable {
 enum Runner {
     static func workspace(_ spec: SpecOptions, console: Console, inputs: VariableInputs? = nil) async throws -> Workspace {
         let (workspace, diagnostics) = await Workspace.open(
-            specPath: spec.spec, inputs: inputs ?? spec.inputs, catalog: BuiltinProviders.catalog)
+            specPath: spec.spec, inputs: inputs ?? spec.inputs, catalog: BuiltinProviders.catalog,
+            workspace: WorkspaceSelection.name(flag: spec.workspace, specPath: spec.spec), makeStore: StateBackends.makeStore)
         if let workspace { OutputRedaction.add(workspace.configuration.redactor) }
         console.show(diagnostics)
         guard let workspace else { throw ExitCode.failure }
@@ -77,6 +78,7 @@ enum Runner {
         // From the wait for the lock on, Ctrl-C and SIGTERM release it before exiting.
         SignalGuard.shared.install(console: console)
         SignalGuard.shared.acquiring()
+        (workspace.store as? any VersionedStateStore)?.setWriteContext(StateWriteContext(actor: actor, operation: operation))
         do {
             try await workspace.store.lock(info, timeout: timeout)
         } catch {

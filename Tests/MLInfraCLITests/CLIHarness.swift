@@ -3,8 +3,11 @@ import Foundation
 /// Runs the real `mlinfra-dev` binary (mlinfra with the test `disk` provider built in) in a temp directory.
 final class CLIHarness: @unchecked Sendable {
     let directory: URL
+    /// The binary this harness runs: `mlinfra-dev` unless told otherwise (the shipped `mlinfra`).
+    let binaryPath: String
 
-    init() throws {
+    init(binary: String = CLIHarness.binary) throws {
+        binaryPath = binary
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
@@ -38,13 +41,20 @@ final class CLIHarness: @unchecked Sendable {
 
     func read(_ name: String) -> String? { try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8) }
 
+    /// The state key of the team-mode tests' runners.
+    static let teamStateKey = "0123456789abcdef0123456789abcdef-team-test-key"
+
     func process(_ args: [String], env: [String: String] = [:]) -> (Process, Pipe, Pipe) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.executableURL = URL(fileURLWithPath: binaryPath)
         p.arguments = args
         p.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
+        // Runs on a shared PostgreSQL backend share one state key, as CI runners get it from the CI's secrets.
+        if env.keys.contains(where: { $0 == "MLINFRA_PG_URL" || $0 == "MLINFRA_VAR_pg_url" }) {
+            environment["MLINFRA_STATE_KEY"] = CLIHarness.teamStateKey
+        }
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         let out = Pipe(), err = Pipe()

@@ -88,6 +88,17 @@ struct ApplyRun {
         ) {
             var state = try await Runner.readState(workspace, console: console)
             if let saved {
+                if let versioned = workspace.store as? any VersionedStateStore {
+                    let applied: StateVersionInfo?
+                    do { applied = try await versioned.version(appliedPlan: saved.planID) } catch { throw console.fail("\(error)") }
+                    if let applied {
+                        throw console.fail(
+                            "the saved plan \(saved.planID) was already applied: it produced state serial \(applied.serial), written by "
+                                + "\(applied.writtenBy) at \(LockInfo.timestamp(applied.writtenAt)). A plan is applied once; run `mlinfra plan` again.")
+                    }
+                    versioned.setWriteContext(
+                        StateWriteContext(actor: Runner.actor, operation: destroy ? "destroy" : "apply", planID: saved.planID))
+                }
                 if try await workspace.store.read() == nil { state.lineage = saved.baseLineage }
                 if let reason = saved.staleness(state: state, workspace: workspace) {
                     throw console.fail("the saved plan is stale: \(reason)")

@@ -16,6 +16,13 @@ struct SpecOptions: ParsableArguments {
     @Flag(name: .customLong("no-color"), help: "Never colour the output.")
     var noColor = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The workspace (one state per environment); default: MLINFRA_WORKSPACE, then `mlinfra workspace select`, then `default`.",
+            valueName: "NAME"))
+    var workspace: String?
+
     var inputs: VariableInputs {
         VariableInputs(flags: vars, files: varFiles, environment: ProcessInfo.processInfo.environment)
     }

@@ -8,6 +8,8 @@ public struct PlanFile: Sendable {
     public static let formatName = "mlinfra-plan"
     public static let currentVersion = 1
 
+    /// A random id, recorded with the state version its apply produces, so the plan is applied once.
+    public var planID: String
     public var specPath: String
     public var baseLineage: String
     public var baseSerial: Int
@@ -23,6 +25,7 @@ public struct PlanFile: Sendable {
     public var created: Date
 
     public init(plan: Plan, workspace: Workspace, specPath: String, options: PlanOptions, rendered: Value) {
+        self.planID = UUID().uuidString.lowercased()
         self.specPath = specPath
         self.baseLineage = plan.baseLineage
         self.baseSerial = plan.baseSerial
@@ -46,6 +49,7 @@ public struct PlanFile: Sendable {
             "format": .string(Self.formatName),
             "version": .int(Self.currentVersion),
             "mlinfra_version": .string(MLInfraVersion.current),
+            "plan_id": .string(planID),
             "spec_path": .string(specPath),
             "base": .map(["lineage": .string(baseLineage), "serial": .int(baseSerial)]),
             "input_hash": .string(inputHash),
@@ -93,6 +97,8 @@ public struct PlanFile: Sendable {
             actions: (value["actions"]?.mapValue ?? [:]).compactMapValues(\.stringValue),
             rendered: value["plan"] ?? .null, created: Date())
         file.created = value["created"]?.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
+        // Plan files from before plan ids: an id fixed by what the plan was made from, so the same file still maps to one id.
+        file.planID = value["plan_id"]?.stringValue ?? "\(lineage)-\(serial)-\(hash.prefix(16))"
         return file
     }
 
@@ -100,6 +106,7 @@ public struct PlanFile: Sendable {
         specPath: String, baseLineage: String, baseSerial: Int, inputHash: String, providerVersions: [String: String],
         options: PlanOptions, variables: [String: Value], actions: [String: String], rendered: Value, created: Date
     ) {
+        self.planID = UUID().uuidString.lowercased()
         self.specPath = specPath
         self.baseLineage = baseLineage
         self.baseSerial = baseSerial

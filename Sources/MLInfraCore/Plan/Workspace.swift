@@ -11,12 +11,18 @@ public struct Workspace: Sendable {
     /// A hash of everything the plan is computed from: spec files and variable values.
     public var inputHash: String
 
+    /// The workspace name (`--workspace`, `MLINFRA_WORKSPACE`, or `mlinfra workspace select`): one state per environment.
+    public var name: String
+    /// Where the state lives, as the backend resolved it.
+    public var backend: StateBackend
+
     /// Loads the spec at `specPath` and everything that follows from it. All problems come back as diagnostics.
+    /// `makeStore` opens the store for a backend; without it only the local backend is available.
     /// `loadsStateKey: false` (for `validate`, which never touches state) leaves the key file alone
     /// and uses a key of this process only.
     public static func open(
         specPath: String, inputs: VariableInputs, catalog: ProviderCatalog, stateOverride: String? = nil,
-        loadsStateKey: Bool = true
+        workspace name: String = StateBackend.defaultWorkspace, makeStore: StateStoreMaker? = nil, loadsStateKey: Bool = true
     ) async -> (Workspace?, Diagnostics) {
         var diagnostics = Diagnostics()
         let (loaded, specDiagnostics) = SpecLoader.load(path: specPath)
@@ -33,21 +39,36 @@ public struct Workspace: Sendable {
         let (built, configurationDiagnostics) = Configuration.build(spec: spec, variables: variables, providers: providers)
         diagnostics.append(contentsOf: configurationDiagnostics)
         guard var configuration = built, !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
-        let statePath = stateOverride ?? Self.statePath(spec: spec, variables: variables, diagnostics: &diagnostics)
+        let backend: StateBackend
+        if let stateOverride {
+            backend = .local(path: stateOverride)
+        } else {
+            guard let resolved = StateBackend.resolve(spec: spec, variables: variables, workspace: name, diagnostics: &diagnostics) else {
+                return (nil, redactor.scrub(diagnostics))
+            }
+            backend = resolved
+        }
         guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
         if loadsStateKey {
             do {
-                configuration.stateKey = try StateKey.load(forState: statePath, environment: ProcessInfo.processInfo.environment)
+                configuration.stateKey = try StateKey.load(for: backend, environment: ProcessInfo.processInfo.environment)
             } catch {
                 diagnostics.append(.error("cannot read or create the state key", detail: "\(error)"))
                 return (nil, redactor.scrub(diagnostics))
             }
         }
+        let store: any StateStore
+        do {
+            store = try (makeStore ?? StateBackend.localOnly)(backend)
+        } catch {
+            diagnostics.append(.error("\(error)", at: spec.backend?.location))
+            return (nil, redactor.scrub(diagnostics))
+        }
         return (
             Workspace(
-                spec: spec, variables: variables, configuration: configuration, statePath: statePath,
-                store: LocalStateStore(path: statePath, syncsJournal: Self.syncsJournal),
-                inputHash: Self.inputHash(spec: spec, variables: variables, key: configuration.stateKey)),
+                spec: spec, variables: variables, configuration: configuration, statePath: store.location,
+                store: store, inputHash: Self.inputHash(spec: spec, variables: variables, key: configuration.stateKey), name: name,
+                backend: backend),
             redactor.scrub(diagnostics)
         )
     }
@@ -58,7 +79,7 @@ public struct Workspace: Sendable {
     /// always written with fsync.
     static var syncsJournal: Bool { ProcessInfo.processInfo.environment["MLINFRA_JOURNAL_FSYNC"] == "1" }
 
-    /// Where the state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
+    /// Where the default workspace's local state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
     public static func statePath(spec: SpecDocument, variables: VariableValues, diagnostics: inout Diagnostics) -> String {
         var relative = "state/\(spec.project).mlstate.json"
         if let path = spec.backend?.path {
@@ -72,12 +93,15 @@ public struct Workspace: Sendable {
         return URL(fileURLWithPath: spec.rootDirectory).appendingPathComponent(relative).standardizedFileURL.path
     }
 
-    /// Sensitive values enter only as HMACs under the state key, so the hash a plan file keeps
-    /// cannot be checked against guesses of a secret.
+    /// Files are named relative to the spec's root, so a plan made in one checkout (a CI runner's)
+    /// still matches in another checkout of the same commit. Sensitive values enter only as HMACs
+    /// under the state key, so the hash a plan file keeps cannot be checked against guesses of a secret.
     static func inputHash(spec: SpecDocument, variables: VariableValues, key: StateKey) -> String {
         var hasher = SHA256()
+        let root = URL(fileURLWithPath: spec.rootDirectory).standardizedFileURL.path + "/"
         for file in spec.files.sorted() {
-            hasher.update(data: Data((file + "\u{0}").utf8))
+            let name = file.hasPrefix(root) ? String(file.dropFirst(root.count)) : file
+            hasher.update(data: Data((name + "\u{0}").utf8))
             hasher.update(data: FileManager.default.contents(atPath: file) ?? Data())
             hasher.update(data: Data([0]))
         }

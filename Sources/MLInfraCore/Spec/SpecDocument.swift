@@ -99,10 +99,16 @@ public struct VariableDecl: Sendable, Hashable {
 }
 
 public struct BackendDecl: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable { case local }
+    public enum Kind: String, Sendable, Hashable { case local, postgres }
     public var kind: Kind
-    /// The state file path (may hold `${var.x}`).
+    /// The state file path (may hold `${var.x}`), for `local`.
     public var path: SpecExpr?
+    /// The server URL, for `postgres` (usually `${var.pg_url}` with a sensitive variable); MLINFRA_PG_URL when absent.
+    public var url: SpecExpr?
+    /// The schema holding mlinfra's tables, for `postgres` (default `mlinfra`).
+    public var schema: SpecExpr?
+    /// How many versions of each state to keep, for `postgres` (default: all).
+    public var retainVersions: SpecExpr?
     public var location: SourceLocation
 }
 

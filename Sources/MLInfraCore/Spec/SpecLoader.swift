@@ -201,25 +201,42 @@ private struct Builder {
             return
         }
         guard entries.count == 1, let entry = entries.first else {
-            error("`backend:` must name exactly one backend", "Only `local` is available: `backend: { local: { path: … } }`.", node.location)
+            error(
+                "`backend:` must name exactly one backend",
+                "Use `backend: { local: { path: … } }` or `backend: { postgres: { url: …, schema: mlinfra } }`.", node.location)
             return
         }
-        guard entry.key == "local" else {
-            error("unknown backend `\(entry.key)`", "Only `local` is available." + Suggestions.didYouMean(entry.key, in: ["local"]), entry.keyLocation)
+        let kinds = ["local", "postgres"]
+        guard let kind = BackendDecl.Kind(rawValue: entry.key) else {
+            error(
+                "unknown backend `\(entry.key)`", "The backends are `local` and `postgres`." + Suggestions.didYouMean(entry.key, in: kinds),
+                entry.keyLocation)
             return
         }
-        var path: SpecExpr?
+        let known = kind == .local ? ["path"] : ["url", "schema", "retain_versions"]
+        var decl = BackendDecl(kind: kind, location: node.location)
         if case .map(let settings, _) = entry.value {
             for setting in settings {
-                if setting.key == "path" { path = setting.value } else {
-                    error("unknown setting `\(setting.key)` for the local backend", "The local backend takes `path`." + Suggestions.didYouMean(setting.key, in: ["path"]), setting.keyLocation)
+                switch (kind, setting.key) {
+                case (.local, "path"): decl.path = setting.value
+                case (.postgres, "url"): decl.url = setting.value
+                case (.postgres, "schema"): decl.schema = setting.value
+                case (.postgres, "retain_versions"): decl.retainVersions = setting.value
+                default:
+                    error(
+                        "unknown setting `\(setting.key)` for the \(kind.rawValue) backend",
+                        "The \(kind.rawValue) backend takes \(known.map { "`\($0)`" }.joined(separator: ", "))."
+                            + Suggestions.didYouMean(setting.key, in: known), setting.keyLocation)
                 }
             }
         } else if case .literal(.null, _) = entry.value {
         } else {
-            error("`local:` must be a mapping", "Write `local: { path: state/app.mlstate.json }`.", entry.value.location)
+            error(
+                "`\(kind.rawValue):` must be a mapping",
+                kind == .local ? "Write `local: { path: state/app.mlstate.json }`." : "Write `postgres: { url: ${var.pg_url}, schema: mlinfra }`.",
+                entry.value.location)
         }
-        backend = BackendDecl(kind: .local, path: path, location: node.location)
+        backend = decl
     }
 
     mutating func readVariable(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {

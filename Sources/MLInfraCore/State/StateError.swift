@@ -27,6 +27,8 @@ public struct StateError: Error, CustomStringConvertible, Sendable, Hashable {
         case journalState
         /// The operating system refused a file operation.
         case io
+        /// A state backend on a server (PostgreSQL) could not be reached, or refused a request.
+        case backend
     }
 
     public var code: Code

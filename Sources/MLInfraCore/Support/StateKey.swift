@@ -30,6 +30,24 @@ public struct StateKey: Sendable, Hashable {
     }
 
     /// The key for the state at `statePath`: `MLINFRA_STATE_KEY` when set, else the key file, made when missing.
+    /// The key for a backend: `MLINFRA_STATE_KEY`, else, for a local state, its key file. A shared
+    /// backend (PostgreSQL) needs the variable: every runner that plans or applies must hold the
+    /// same key, which a file on one runner's disk cannot give (set it from the CI's secrets).
+    public static func load(for backend: StateBackend, environment: [String: String]) throws -> StateKey {
+        switch backend {
+        case .local(let path):
+            return try load(forState: path, environment: environment)
+        case .postgres:
+            guard let text = environment[environmentVariable], !text.isEmpty else {
+                throw StateError(
+                    .unreadable, "the postgres backend needs the state key in \(environmentVariable)", path: environmentVariable,
+                    remedy: "Set \(environmentVariable) to the same secret on every machine that plans or applies "
+                        + "(e.g. from the CI's secrets; `openssl rand -hex 32` makes one).")
+            }
+            return StateKey(bytes: Array(text.utf8))
+        }
+    }
+
     public static func load(forState statePath: String, environment: [String: String]) throws -> StateKey {
         if let text = environment[environmentVariable], !text.isEmpty { return StateKey(bytes: Array(text.utf8)) }
         let path = keyFilePath(forState: statePath)

@@ -15,8 +15,13 @@ public struct LockInfo: Sendable, Codable, Hashable {
     /// Which process `pid` was: the boot's id and the process's start time since boot, so a pid
     /// reused after the holder died (or after a reboot) is not taken for the holder.
     public var processStart: String?
+    /// The CI run that took it, when the CI environment names one (GitHub Actions, GitLab CI).
+    public var ciRunURL: String?
 
-    public init(id: String, operation: String, who: String, host: String, pid: Int32, created: Date, processStart: String? = nil) {
+    public init(
+        id: String, operation: String, who: String, host: String, pid: Int32, created: Date, processStart: String? = nil,
+        ciRunURL: String? = nil
+    ) {
         self.id = id
         self.operation = operation
         self.who = who
@@ -24,13 +29,27 @@ public struct LockInfo: Sendable, Codable, Hashable {
         self.pid = pid
         self.created = Date(timeIntervalSince1970: (created.timeIntervalSince1970 * 1000).rounded() / 1000)
         self.processStart = processStart
+        self.ciRunURL = ciRunURL
     }
 
     /// A lock for `operation` by this process, user and host, now.
     public static func make(operation: String) -> LockInfo {
         LockInfo(
             id: UUID().uuidString.lowercased(), operation: operation, who: currentUser(), host: currentHost(),
-            pid: getpid(), created: Date(), processStart: processStart(of: getpid()))
+            pid: getpid(), created: Date(), processStart: processStart(of: getpid()),
+            ciRunURL: ciRunURL(ProcessInfo.processInfo.environment))
+    }
+
+    /// The CI run's web address: GitHub Actions' `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`,
+    /// or GitLab's `CI_JOB_URL`; nil outside CI.
+    public static func ciRunURL(_ env: [String: String]) -> String? {
+        if let server = env["GITHUB_SERVER_URL"], let repository = env["GITHUB_REPOSITORY"], let run = env["GITHUB_RUN_ID"],
+            !server.isEmpty, !repository.isEmpty, !run.isEmpty
+        {
+            return "\(server)/\(repository)/actions/runs/\(run)"
+        }
+        if let job = env["CI_JOB_URL"], !job.isEmpty { return job }
+        return nil
     }
 
     /// Why the lock is provably abandoned, when it can be told: on this host, its process is gone,
@@ -64,6 +83,10 @@ public struct LockInfo: Sendable, Codable, Hashable {
     public func jsonBytes() -> [UInt8] {
         var w = CanonicalJSONWriter(pretty: true)
         w.openObject()
+        if let ciRunURL {
+            w.key("ci_run_url")
+            w.string(ciRunURL)
+        }
         w.key("created")
         w.string(LockInfo.timestamp(created))
         w.key("host")
@@ -92,12 +115,13 @@ public struct LockInfo: Sendable, Codable, Hashable {
         return LockInfo(
             id: id, operation: m["operation"]?.stringValue ?? "unknown", who: m["who"]?.stringValue ?? "unknown",
             host: m["host"]?.stringValue ?? "unknown", pid: Int32(truncatingIfNeeded: m["pid"]?.intValue ?? 0),
-            created: created, processStart: m["process_start"]?.stringValue)
+            created: created, processStart: m["process_start"]?.stringValue, ciRunURL: m["ci_run_url"]?.stringValue)
     }
 
     private enum CodingKeys: String, CodingKey {
         case id, operation, who, host, pid, created
         case processStart = "process_start"
+        case ciRunURL = "ci_run_url"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -111,7 +135,8 @@ public struct LockInfo: Sendable, Codable, Hashable {
             id: try c.decode(String.self, forKey: .id), operation: try c.decode(String.self, forKey: .operation),
             who: try c.decode(String.self, forKey: .who), host: try c.decode(String.self, forKey: .host),
             pid: try c.decode(Int32.self, forKey: .pid), created: created,
-            processStart: try c.decodeIfPresent(String.self, forKey: .processStart))
+            processStart: try c.decodeIfPresent(String.self, forKey: .processStart),
+            ciRunURL: try c.decodeIfPresent(String.self, forKey: .ciRunURL))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -123,6 +148,7 @@ public struct LockInfo: Sendable, Codable, Hashable {
         try c.encode(pid, forKey: .pid)
         try c.encode(LockInfo.timestamp(created), forKey: .created)
         try c.encodeIfPresent(processStart, forKey: .processStart)
+        try c.encodeIfPresent(ciRunURL, forKey: .ciRunURL)
     }
 
     /// `2026-11-22T00:45:12.345Z`, rounded to the millisecond (the formatter would truncate, and 0.123 is stored as 0.12299…).

@@ -103,6 +103,7 @@ public enum StateStoreRules {
     public static func lockedError(_ holder: LockInfo, location: String, waited: Double) -> StateError {
         var message = "the state is locked by \(holder.who)@\(holder.host) (pid \(holder.pid)), operation "
             + "\"\(holder.operation)\", since \(LockInfo.timestamp(holder.created)), lock ID \(holder.id)"
+        if let run = holder.ciRunURL { message += ", CI run \(run)" }
         if waited > 0 { message += "; gave up after waiting \(formatSeconds(waited))" }
         let remedy: String
         if let reason = holder.staleReason() {

@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import MLInfraCore
+import MLInfraPostgresState
+import MLInfraTesting
+import NIOPosix
+import PostgresNIO
+
+/// A `StateStoreFixture` over a PostgreSQL store: stores for one project (unique per fixture) in the
+/// shared test server, with a second connection of its own to read and damage the rows directly.
+final class PostgresFixture: Sendable {
+    let server: PostgresTestServer
+    let schema: String
+    let project: String
+    let raw: PostgresConnection
+
+    static let logger = Logger(label: "mlinfra.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    private init(server: PostgresTestServer, schema: String, project: String, raw: PostgresConnection) {
+        self.server = server
+        self.schema = schema
+        self.project = project
+        self.raw = raw
+    }
+
+    /// A fixture on the shared server; the schema is created by a first store call, so raw access works at once.
+    static func make(schema: String = "mlinfra", project: String = "conformance-" + UUID().uuidString.prefix(8).lowercased()) async throws -> PostgresFixture {
+        let server = try await PostgresTestServer.shared()
+        let raw = try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: server.configuration(), id: 99, logger: logger)
+        let fixture = PostgresFixture(server: server, schema: schema, project: project, raw: raw)
+        let store = fixture.store()
+        _ = try await store.currentLock()
+        await store.close()
+        return fixture
+    }
+
+    func close() async {
+        try? await raw.close()
+    }
+
+    var url: PostgresBackendURL { try! PostgresBackendURL(parsing: server.url()) }
+
+    func store(workspace: String = "default", retainVersions: Int? = nil) -> PostgresStateStore {
+        try! PostgresStateStore(url: url, schema: schema, project: project, workspace: workspace, retainVersions: retainVersions)
+    }
+
+    private var stateRow: String { "(SELECT id FROM \(schema).states WHERE project = '\(project)' AND workspace = 'default')" }
+
+    /// Runs SQL on the raw connection and waits (on the event loop, not the test's threads).
+    func rows(_ query: PostgresQuery) throws -> [PostgresRow] {
+        try raw.query(query, logger: Self.logger).wait().rows
+    }
+
+    func bytes(_ sql: String) throws -> [UInt8]? {
+        guard let row = try rows(PostgresQuery(unsafeSQL: sql)).first else { return nil }
+        return try row.decode(ByteBuffer?.self).map { Array($0.readableBytesView) }
+    }
+
+    var fixture: StateStoreFixture {
+        var fixture = StateStoreFixture(
+            open: { self.store() },
+            stateBytes: { try self.bytes("SELECT body FROM \(self.schema).states WHERE id = \(self.stateRow)") },
+            setStateBytes: { bytes in
+                var binds = PostgresBindings()
+                binds.append(ByteBuffer(bytes: bytes))
+                _ = try self.rows(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO \(self.schema).states (project, workspace, body) VALUES ('\(self.project)', 'default', $1)
+                            ON CONFLICT (project, workspace) DO UPDATE SET body = EXCLUDED.body
+                            """, binds: binds))
+            },
+            backupBytes: {
+                try self.bytes("SELECT body FROM \(self.schema).state_versions WHERE state_id = \(self.stateRow) ORDER BY id DESC OFFSET 1 LIMIT 1")
+            },
+            hasJournal: {
+                try !self.rows(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(self.schema).state_journal WHERE state_id = \(self.stateRow)")).isEmpty
+            },
+            appendToJournal: { bytes in
+                var binds = PostgresBindings()
+                binds.append(ByteBuffer(bytes: bytes))
+                _ = try self.rows(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO \(self.schema).state_journal (state_id, seq, line)
+                            SELECT \(self.stateRow), COALESCE((SELECT max(seq) + 1 FROM \(self.schema).state_journal WHERE state_id = \(self.stateRow)), 0), $1
+                            """, binds: binds))
+            })
+        // A holder process's death ends its database session, which frees its advisory lock.
+        fixture.endHolder = { store in await (store as? PostgresStateStore)?.close() }
+        return fixture
+    }
+}

@@ -1,0 +1,18 @@
+import MLInfraCore
+import MLInfraTesting
+import Testing
+
+/// The PostgreSQL store passes the same checks as the local file and in-memory stores.
+@Suite struct PostgresStateStoreConformanceTests {
+    @Test(arguments: StateStoreConformance.Check.allCases)
+    func postgresStore(_ check: StateStoreConformance.Check) async throws {
+        let fixture = try await PostgresFixture.make()
+        do {
+            try await StateStoreConformance.run(check, on: fixture.fixture)
+        } catch {
+            await fixture.close()
+            throw error
+        }
+        await fixture.close()
+    }
+}

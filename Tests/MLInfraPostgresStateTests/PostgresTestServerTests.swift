@@ -1,0 +1,57 @@
+import Foundation
+import MLInfraTesting
+import PostgresNIO
+import Testing
+
+/// The private PostgreSQL server that the team-mode suites start.
+@Suite struct PostgresTestServerTests {
+    @Test func serverListensOnLoopbackOnlyAndStopRemovesItsDirectory() async throws {
+        let server = try await PostgresTestServer.start()
+        let directory = server.directory
+        do {
+            try await server.createDatabase("helper check")
+            let (address, database) = try await server.withConnection(database: "helper check") { c in
+                var out = ("", "")
+                for try await row in try await c.query("SELECT host(inet_server_addr()), current_database()", logger: PostgresFixture.logger)
+                    .decode((String, String).self)
+                {
+                    out = row
+                }
+                return out
+            }
+            #expect(address == "127.0.0.1")
+            #expect(database == "helper check")
+            #expect(server.url(database: "x").hasPrefix("postgres://mlinfra:"))
+            #expect(FileManager.default.fileExists(atPath: server.dataDirectory + "/PG_VERSION"))
+        } catch {
+            server.stop()
+            throw error
+        }
+        server.stop()
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        await #expect(throws: (any Error).self) {
+            try await server.withConnection { _ in () }
+        }
+    }
+
+    @Test func missingBinariesFailSayingHowToInstallPostgreSQL() async throws {
+        let error = await #expect(throws: PostgresTestServerError.self) {
+            _ = try await PostgresTestServer.start(binDirectory: "/nonexistent/pg/bin")
+        }
+        #expect(error?.description.contains("apt-get install postgresql") == true)
+        #expect(error?.description.contains("MLINFRA_PG_BIN") == true)
+    }
+
+    @Test func restartKeepsTheDataAndThePort() async throws {
+        let server = try await PostgresTestServer.start()
+        defer { server.stop() }
+        try await server.createDatabase("kept")
+        try await server.restart()
+        let name = try await server.withConnection(database: "kept") { c in
+            var name = ""
+            for try await n in try await c.query("SELECT current_database()", logger: PostgresFixture.logger).decode(String.self) { name = n }
+            return name
+        }
+        #expect(name == "kept")
+    }
+}
