@@ -725,21 +725,9 @@ public final class PostgresStateStore: VersionedStateStore {
 
     // MARK: errors
 
-    private func journalOpen(_ call: String) -> StateError {
-        StateError(
-            .journalState, "\(call) was called while this store has a journal open", path: journalLocation,
-            remedy: "commit the journal (commitJournal) before reading, writing or beginning another one")
-    }
+    private func journalOpen(_ call: String) -> StateError { StateStoreRules.journalOpenError(call, location: journalLocation) }
 
-    private func noJournal(_ call: String) -> StateError {
-        StateError(.journalState, "\(call) was called with no journal begun", path: journalLocation, remedy: "call beginJournal first")
-    }
+    private func noJournal(_ call: String) -> StateError { StateStoreRules.noJournalError(call, location: journalLocation) }
 
-    private func pendingJournal() -> StateError {
-        StateError(
-            .journalState,
-            "a journal left by an interrupted command is waiting to be recovered (or another command is applying now)",
-            path: journalLocation,
-            remedy: "take the lock and read the state first, which recovers the journal into a new serial")
-    }
+    private func pendingJournal() -> StateError { StateStoreRules.pendingJournalError(location: journalLocation) }
 }

@@ -209,10 +209,5 @@ public final class InMemoryStateStore: StateStore {
         StateError(.journalState, message, path: journalLocation, remedy: "commit the journal before other calls; begin one before appending")
     }
 
-    private func pendingJournal() -> StateError {
-        StateError(
-            .journalState,
-            "a journal left by an interrupted command is waiting to be recovered (or another command is applying now)",
-            path: journalLocation, remedy: "take the lock and read the state first, which recovers the journal into a new serial")
-    }
+    private func pendingJournal() -> StateError { StateStoreRules.pendingJournalError(location: journalLocation) }
 }

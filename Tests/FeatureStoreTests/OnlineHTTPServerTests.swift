@@ -95,6 +95,15 @@ import MLInfraHTTP
         _ = try? await running.value
     }
 
+    /// Runs `server` on a free port until the returned task is cancelled.
+    static func serve(_ server: FeatureServer) async throws -> (Int, Task<Void, any Error>) {
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let running = Task { try await server.run(port: 0) { portSink.yield($0) } }
+        var iterator = ports.makeAsyncIterator()
+        let first = await iterator.next()
+        return (try #require(first), running)
+    }
+
     /// The production listener enforces the same `ServerPolicy` as the Hummingbird servers.
     @Test(.timeLimit(.minutes(1))) func refusesForeignHostsSimpleBodiesAndMissingTokensAndClosesIdleConnections() async throws {
         let dir = TempDir()
@@ -102,13 +111,9 @@ import MLInfraHTTP
         let tokens = AccessTokens(file: URL(fileURLWithPath: dir.path).appendingPathComponent("tokens.json"))
         let (_, reader) = try tokens.create(name: "serving", scopes: ["features:read"])
         let (_, other) = try tokens.create(name: "registry", scopes: ["registry:write"])
-        let server = FeatureServer(store: store, policy: ServerPolicy(server: "features", headerTimeout: .seconds(1), tokens: tokens))
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let running = Task { try await server.run(port: 0) { portSink.yield($0) } }
+        let (port, running) = try await Self.serve(
+            FeatureServer(store: store, policy: ServerPolicy(server: "features", headerTimeout: .seconds(1), tokens: tokens)))
         defer { running.cancel() }
-        var iterator = ports.makeAsyncIterator()
-        let first = await iterator.next()
-        let port = try #require(first)
 
         let body = #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[2]}}"#
         func post(host: String = "127.0.0.1", type: String = "application/json", token: String? = nil) -> String {
@@ -137,13 +142,8 @@ import MLInfraHTTP
         let certificate = try TestCertificate()
         defer { certificate.remove() }
         let policy = ServerPolicy(server: "features", tls: try ServerTLS(certificate: certificate.certificate, key: certificate.key))
-        let server = FeatureServer(store: store, policy: policy)
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let running = Task { try await server.run(port: 0) { portSink.yield($0) } }
+        let (port, running) = try await Self.serve(FeatureServer(store: store, policy: policy))
         defer { running.cancel() }
-        var iterator = ports.makeAsyncIterator()
-        let first = await iterator.next()
-        let port = try #require(first)
         let body = #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[2]}}"#
         let answer = try curl(
             "https://127.0.0.1:\(port)/get-online-features", cacert: certificate.certificate,

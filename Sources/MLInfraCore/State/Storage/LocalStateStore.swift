@@ -378,21 +378,9 @@ public final class LocalStateStore: StateStore {
         try PosixFiles.syncDirectory(PosixFiles.directory(of: journalPath))
     }
 
-    private func journalOpen(_ call: String) -> StateError {
-        StateError(
-            .journalState, "\(call) was called while this store has a journal open", path: journalPath,
-            remedy: "commit the journal (commitJournal) before reading, writing or beginning another one")
-    }
+    private func journalOpen(_ call: String) -> StateError { StateStoreRules.journalOpenError(call, location: journalPath) }
 
-    private func noJournal(_ call: String) -> StateError {
-        StateError(.journalState, "\(call) was called with no journal begun", path: journalPath, remedy: "call beginJournal first")
-    }
+    private func noJournal(_ call: String) -> StateError { StateStoreRules.noJournalError(call, location: journalPath) }
 
-    private func pendingJournal() -> StateError {
-        StateError(
-            .journalState,
-            "a journal left by an interrupted command is waiting to be recovered (or another command is applying now)",
-            path: journalPath,
-            remedy: "take the lock and read the state first, which recovers the journal into a new serial")
-    }
+    private func pendingJournal() -> StateError { StateStoreRules.pendingJournalError(location: journalPath) }
 }

@@ -129,6 +129,26 @@ public enum StateStoreRules {
             path: location, remedy: "pass the lock ID shown, `mlinfra force-unlock \(holder.id)`, if that lock is really stale")
     }
 
+    /// A call made while the store has a journal open.
+    public static func journalOpenError(_ call: String, location: String) -> StateError {
+        StateError(
+            .journalState, "\(call) was called while this store has a journal open", path: location,
+            remedy: "commit the journal (commitJournal) before reading, writing or beginning another one")
+    }
+
+    /// An append or commit with no journal begun.
+    public static func noJournalError(_ call: String, location: String) -> StateError {
+        StateError(.journalState, "\(call) was called with no journal begun", path: location, remedy: "call beginJournal first")
+    }
+
+    /// A write while an interrupted command's journal waits to be recovered.
+    public static func pendingJournalError(location: String) -> StateError {
+        StateError(
+            .journalState,
+            "a journal left by an interrupted command is waiting to be recovered (or another command is applying now)",
+            path: location, remedy: "take the lock and read the state first, which recovers the journal into a new serial")
+    }
+
     static func formatSeconds(_ s: Double) -> String {
         s < 10 ? String(format: "%.1fs", s) : "\(Int(s.rounded()))s"
     }
