@@ -71,6 +71,11 @@ import Testing
         #expect(lines.first?.hasPrefix("2\t") == true && lines.first?.contains("state rm") == true, "\(history.out)")
         #expect(lines.last?.hasPrefix("1\t") == true && lines.last?.contains("apply") == true, "\(history.out)")
         #expect(try await h.run(["state", "history", "1"], env: env).out.contains("item.i1"))
+        let diff = try await h.run(["state", "history", "1", "--diff", "2"], env: env)
+        #expect(diff.status == 0, "\(diff.err)")
+        #expect(diff.out == "# serial 1 → 2\n- item.i1\n", "\(diff.out)")
+        let back = try await h.run(["state", "history", "2", "--diff", "1"], env: env)
+        #expect(back.out.contains("+ item.i1") && !back.out.contains("item.i0"), "\(back.out)")
 
         let rollback = try await h.run(["state", "rollback", "1"], env: env)
         #expect(rollback.status == 0, "\(rollback.err)")

@@ -6,8 +6,10 @@ extension MLInfraCommand.State {
     /// `mlinfra state history [SERIAL]`: the versions a versioned backend keeps.
     struct History: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the kept versions of the state (newest first), or the addresses one version records.")
+            abstract: "List the kept versions of the state (newest first), the addresses one version records, or how two differ.")
         @Argument(help: "A serial: list what that version records.") var serial: Int?
+        @Option(name: .long, help: "Another serial: show what changed from SERIAL to it (+ added, - removed, ~ changed attributes).")
+        var diff: Int?
         @Option(name: .long, help: "How many versions to list.") var limit: Int = 20
         @OptionGroup var spec: SpecOptions
 
@@ -16,6 +18,14 @@ extension MLInfraCommand.State {
             let workspace = try await Runner.workspace(spec, console: console)
             let store = try Versioned.store(workspace, console: console)
             do {
+                if let serial, let other = diff {
+                    guard let from = try await store.state(atSerial: serial), let to = try await store.state(atSerial: other) else {
+                        throw console.fail("serial \(serial) or \(other) is not a kept version; `mlinfra state history` lists them.")
+                    }
+                    console.out("# serial \(serial) → \(other)\n")
+                    console.out(StateVersionDiff.lines(from: from, to: to).map { $0 + "\n" }.joined())
+                    return
+                }
                 if let serial {
                     guard let state = try await store.state(atSerial: serial) else {
                         throw console.fail("no kept version has serial \(serial); `mlinfra state history` lists them.")
@@ -62,6 +72,31 @@ extension MLInfraCommand.State {
             }
             console.out("Wrote version \(serial) back as serial \(written). Run `mlinfra plan` to see what differs from the infrastructure.\n")
         }
+    }
+}
+
+/// What changed between two versions of a state, by address: added, removed, and the attributes,
+/// inputs or status that differ (names only: values may be secrets' HMACs).
+enum StateVersionDiff {
+    static func lines(from: StateFile, to: StateFile) -> [String] {
+        let before = Dictionary(from.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        let after = Dictionary(to.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        var lines: [String] = []
+        for address in Set(before.keys).union(after.keys).sorted() {
+            switch (before[address], after[address]) {
+            case (nil, _?): lines.append("+ \(address)")
+            case (_?, nil): lines.append("- \(address)")
+            case let (old?, new?):
+                var changed = Set<String>()
+                for key in Set(old.attributes.keys).union(new.attributes.keys) where old.attributes[key] != new.attributes[key] { changed.insert(key) }
+                for key in Set(old.inputs.keys).union(new.inputs.keys) where old.inputs[key] != new.inputs[key] { changed.insert(key) }
+                if old.id != new.id { changed.insert("id") }
+                if old.status != new.status { changed.insert("status") }
+                if !changed.isEmpty { lines.append("~ \(address): " + changed.sorted().joined(separator: ", ")) }
+            default: break
+            }
+        }
+        return lines.isEmpty ? ["(no differences)"] : lines
     }
 }
 
