@@ -325,9 +325,7 @@ public final class PostgresStateStore: VersionedStateStore {
     private enum Attempt: Sendable { case taken, heldBy(LockInfo), unrecorded }
 
     public func lock(_ info: LockInfo, timeout: Double) async throws {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while true {
+        try await StateStoreRules.pollLock(timeout: timeout, location: location) {
             let attempt = try await db("could not take the state lock", retry: true) { [self] c, generation in
                 let id = try await stateID(c, create: true)!
                 if inner.withLock({ $0.heldLocks.values.contains(generation) }) {
@@ -362,21 +360,14 @@ public final class PostgresStateStore: VersionedStateStore {
                     throw error
                 }
             }
-            let holder: LockInfo?
             switch attempt {
-            case .taken: return
-            case .heldBy(let h): holder = h
-            case .unrecorded: holder = nil
-            }
-            let elapsed = (clock.now - start).components
-            let waited = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
-            if waited >= timeout {
-                if let holder { throw StateStoreRules.lockedError(holder, location: location, waited: waited) }
-                throw StateError(
+            case .taken: return .taken
+            case .heldBy(let holder): return .heldBy(holder)
+            case .unrecorded:
+                return .unrecorded(StateError(
                     .locked, "the state is locked by a database session that has not recorded its details yet", path: location,
-                    remedy: "retry in a moment, or with `--lock-timeout 30s`")
+                    remedy: "retry in a moment, or with `--lock-timeout 30s`"))
             }
-            try await Task.sleep(for: .milliseconds(Int(min(0.1, max(0.01, timeout - waited)) * 1000)))
         }
     }
 

@@ -118,9 +118,7 @@ public final class InMemoryStateStore: StateStore {
     }
 
     public func lock(_ info: LockInfo, timeout: Double) async throws {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while true {
+        try await StateStoreRules.pollLock(timeout: timeout, location: location) {
             // A holder that is provably dead (same host, process gone) is taken over, as LocalStateStore does.
             let holder: LockInfo? = storage.contents.withLock { c in
                 if let h = c.lock, h.staleReason() == nil { return h }
@@ -129,12 +127,9 @@ public final class InMemoryStateStore: StateStore {
             }
             guard let holder else {
                 inner.withLock { _ = $0.heldLocks.insert(info.id) }
-                return
+                return .taken
             }
-            let elapsed = (clock.now - start).components
-            let waited = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
-            if waited >= timeout { throw StateStoreRules.lockedError(holder, location: location, waited: waited) }
-            try await Task.sleep(for: .milliseconds(Int(min(0.1, max(0.01, timeout - waited)) * 1000)))
+            return .heldBy(holder)
         }
     }
 

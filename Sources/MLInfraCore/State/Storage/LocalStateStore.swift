@@ -160,26 +160,17 @@ public final class LocalStateStore: StateStore {
     // MARK: lock
 
     public func lock(_ info: LockInfo, timeout: Double) async throws {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while true {
-            let holder: LockInfo?
+        try await StateStoreRules.pollLock(timeout: timeout, location: path) {
             switch try tryLock(info) {
             case .taken:
                 inner.withLock { _ = $0.heldLocks.insert(info.id) }
-                return
-            case .heldBy(let h): holder = h
-            case .unreadable: holder = nil
-            }
-            let elapsed = (clock.now - start).components
-            let waited = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
-            if waited >= timeout {
-                if let holder { throw StateStoreRules.lockedError(holder, location: path, waited: waited) }
-                throw StateError(
+                return .taken
+            case .heldBy(let holder): return .heldBy(holder)
+            case .unreadable:
+                return .unrecorded(StateError(
                     .locked, "the lock file exists but holds no readable lock (it may be being written)", path: lockPath,
-                    remedy: "retry; if no mlinfra command is running, delete \(lockPath)")
+                    remedy: "retry; if no mlinfra command is running, delete \(lockPath)"))
             }
-            try await Task.sleep(for: .milliseconds(Int(min(0.1, max(0.01, timeout - waited)) * 1000)))
         }
     }
 

@@ -15,6 +15,15 @@ import Foundation
 /// - During apply, `beginJournal` / `append` / `commitJournal` persist each finished
 ///   operation at a cost independent of the state's size; `read` folds a journal left
 ///   by an interrupted command into a new serial before returning the state.
+/// One try at a state lock.
+public enum LockAttempt: Sendable {
+    case taken
+    case heldBy(LockInfo)
+    /// Held by someone who has not said who yet (a lock being written or recorded); the error
+    /// to give if that lasts until the timeout.
+    case unrecorded(StateError)
+}
+
 public protocol StateStore: Sendable {
     /// Where the state lives, for messages (`state/prod.json`, `memory://test`).
     var location: String { get }
@@ -127,6 +136,28 @@ public enum StateStoreRules {
             .lockNotHeld,
             "the lock has ID \(holder.id) (held by \(holder.who)@\(holder.host), pid \(holder.pid)), not \(id); it was left in place",
             path: location, remedy: "pass the lock ID shown, `mlinfra force-unlock \(holder.id)`, if that lock is really stale")
+    }
+
+    /// Tries `attempt` until it takes the lock or `timeout` seconds have passed, every 10–100 ms;
+    /// then fails with the holder's details (or the attempt's own error for a holder not yet
+    /// recorded). The polling every store's `lock` shares.
+    public static func pollLock(timeout: Double, location: String, _ attempt: () async throws -> LockAttempt) async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while true {
+            let outcome = try await attempt()
+            if case .taken = outcome { return }
+            let elapsed = (clock.now - start).components
+            let waited = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+            if waited >= timeout {
+                switch outcome {
+                case .heldBy(let holder): throw lockedError(holder, location: location, waited: waited)
+                case .unrecorded(let error): throw error
+                case .taken: return
+                }
+            }
+            try await Task.sleep(for: .milliseconds(Int(min(0.1, max(0.01, timeout - waited)) * 1000)))
+        }
     }
 
     /// A call made while the store has a journal open.
