@@ -485,13 +485,7 @@ public final class PostgresStateStore: VersionedStateStore {
                 guard try await journalCount(c, id) == 0 else { throw pendingJournal() }
                 try await checkLock(c, id, generation)
                 let stored = try await storedHeader(c, id, digest: digest)
-                if let stored, stored.lineage != base.lineage || stored.serial != base.serial {
-                    try StateStoreRules.checkWrite(existing: stored, incoming: base, location: location)
-                    throw StateError(
-                        .serialConflict,
-                        "the journal's base is serial \(base.serial) but the stored state is at serial \(stored.serial)",
-                        path: location, remedy: "read the state again and start from what was read")
-                }
+                try StateStoreRules.checkJournalBase(stored: stored, base: base, location: location)
                 let line = ByteBuffer(bytes: StateJournal.beginLine(base: base, embedBase: stored == nil))
                 try await c.query("INSERT INTO \(unescaped: s).state_journal (state_id, seq, line) VALUES (\(id), 0, \(line))", logger: logger)
             }

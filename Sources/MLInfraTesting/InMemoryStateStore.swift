@@ -155,13 +155,7 @@ public final class InMemoryStateStore: StateStore {
                 guard c.journal == nil else { throw pendingJournal() }
                 try StateStoreRules.checkLock(c.lock, heldByThisStore: c.lock.map { st.heldLocks.contains($0.id) } ?? false, location: location)
                 let stored = try c.state.map { try StateCodec.decode($0, path: location) }
-                if let stored, stored.lineage != base.lineage || stored.serial != base.serial {
-                    try StateStoreRules.checkWrite(existing: (stored.lineage, stored.serial), incoming: base, location: location)
-                    throw StateError(
-                        .serialConflict,
-                        "the journal's base is serial \(base.serial) but the stored state is at serial \(stored.serial)",
-                        path: location, remedy: "read the state again and start from what was read")
-                }
+                try StateStoreRules.checkJournalBase(stored: stored.map { ($0.lineage, $0.serial) }, base: base, location: location)
                 c.journal = StateJournal.beginLine(base: base, embedBase: stored == nil)
             }
             st.session = Session(lineage: base.lineage, baseSerial: base.serial, seq: 0)

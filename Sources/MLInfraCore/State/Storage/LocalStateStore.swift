@@ -265,13 +265,7 @@ public final class LocalStateStore: StateStore {
             guard !PosixFiles.exists(journalPath) else { throw pendingJournal() }
             try checkLock(st)
             let stored = try storedHeader(&st)
-            if let stored, stored.lineage != base.lineage || stored.serial != base.serial {
-                try StateStoreRules.checkWrite(existing: stored, incoming: base, location: path)
-                throw StateError(
-                    .serialConflict,
-                    "the journal's base is serial \(base.serial) but the stored state is at serial \(stored.serial)",
-                    path: path, remedy: "read the state again and start from what was read")
-            }
+            try StateStoreRules.checkJournalBase(stored: stored, base: base, location: path)
             try PosixFiles.makeDirectories(PosixFiles.directory(of: journalPath))
             let fd = open(journalPath, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StateError.io("create journal", path: journalPath, errno: errno) }

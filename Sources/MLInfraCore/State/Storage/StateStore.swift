@@ -160,6 +160,15 @@ public enum StateStoreRules {
         }
     }
 
+    /// Refuses a journal whose base is not the stored state: another lineage, or another serial.
+    public static func checkJournalBase(stored: (lineage: String, serial: Int)?, base: StateFile, location: String) throws {
+        guard let stored, stored.lineage != base.lineage || stored.serial != base.serial else { return }
+        try checkWrite(existing: stored, incoming: base, location: location)
+        throw StateError(
+            .serialConflict, "the journal's base is serial \(base.serial) but the stored state is at serial \(stored.serial)",
+            path: location, remedy: "read the state again and start from what was read")
+    }
+
     /// A call made while the store has a journal open.
     public static func journalOpenError(_ call: String, location: String) -> StateError {
         StateError(
