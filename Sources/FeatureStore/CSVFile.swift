@@ -80,7 +80,7 @@ struct CSVField {
 
 /// A CSV file (RFC 4180: comma separated, `"` quoting with `""` escapes, LF or CRLF line ends)
 /// read from a memory mapping, field by field, without building strings for the cells.
-final class CSVFile: @unchecked Sendable {
+public final class CSVFile: @unchecked Sendable {
     // @unchecked Sendable: all stored properties are immutable after init; MappedFile is read-only.
     let file: MappedFile
     let header: [String]
@@ -90,9 +90,13 @@ final class CSVFile: @unchecked Sendable {
 
     var path: String { file.path }
 
-    init(path: String) throws {
-        file = try MappedFile(path: path)
-        hasQuotes = CSVFile.contains(0x22, file)
+    /// The column names of the CSV file at `path`, read from its header line only.
+    public static func header(path: String) throws -> [String] {
+        let file = try MappedFile(path: path)
+        return try header(file, path: path).names
+    }
+
+    private static func header(_ file: MappedFile, path: String) throws -> (names: [String], next: Int) {
         var fields: [CSVField] = []
         let next = CSVFile.scanRecord(file.base, file.count, from: 0, into: &fields, limit: Int.max)
         guard next > 0, !fields.isEmpty else {
@@ -104,8 +108,13 @@ final class CSVFile: @unchecked Sendable {
             if i == 0, name.hasPrefix("\u{FEFF}") { name.removeFirst() }
             names.append(name.trimmingCharacters(in: .whitespaces))
         }
-        header = names
-        dataStart = next
+        return (names, next)
+    }
+
+    init(path: String) throws {
+        file = try MappedFile(path: path)
+        hasQuotes = CSVFile.contains(0x22, file)
+        (header, dataStart) = try CSVFile.header(file, path: path)
     }
 
     /// Whether `byte` occurs in the file; a large file is searched in slices on all cores (the

@@ -168,13 +168,19 @@ public struct FeatureStoreProvider: Provider {
                 err("value_type", "unknown value type '\(t)'", "Use int64, int32 or string.")
             }
         case "feature_view":
-            if let source = c["source"], !source.containsUnknown {
-                do { _ = try Convert.source(source, workingDirectory: workingDirectory) } catch let e as Convert.Problem {
+            var source: DataSource?
+            if let value = c["source"], !value.containsUnknown {
+                do { source = try Convert.source(value, workingDirectory: workingDirectory) } catch let e as Convert.Problem {
                     err(e.attribute, e.summary, e.detail)
                 }
             }
-            if let features = c["features"], !features.containsUnknown {
-                do { _ = try Convert.features(features) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
+            var features: [Feature]?
+            if let value = c["features"], !value.containsUnknown {
+                do { features = try Convert.features(value) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
+            }
+            if let source, case .csv(let path) = source.kind, problems.isEmpty {
+                problems += Self.csvProblems(path: path, written: c["source"]?["csv"]?.stringValue ?? path, source: source,
+                                             features: features ?? [], address: request.address)
             }
             if let ttl = c["ttl"], !ttl.isUnknown, !ttl.isNull {
                 do { _ = try Convert.ttl(ttl) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
@@ -187,6 +193,33 @@ public struct FeatureStoreProvider: Provider {
             err(nil, "unknown resource type \(request.type)", "The local feature store provider manages feature_store, entity, feature_view and feature_service.")
         }
         return ValidateResponse(diagnostics: problems)
+    }
+
+    /// A CSV source must be there and have the columns the view reads: every feature, the event
+    /// time and the created time. (The entities' join keys are checked at materialize, where the
+    /// entities are known.)
+    static func csvProblems(path: String, written: String, source: DataSource, features: [Feature], address: String) -> [AttributeDiagnostic] {
+        let header: [String]
+        do {
+            header = try CSVFile.header(path: path)
+        } catch {
+            let exists = FileManager.default.fileExists(atPath: path)
+            return [AttributeDiagnostic(attribute: "source.csv", .error(
+                exists ? "cannot read the source \(written)" : "source file not found: \(written)",
+                detail: exists ? "\(error)" : "Paths are relative to the spec directory; create the file or fix the path.", address: address))]
+        }
+        var problems: [AttributeDiagnostic] = []
+        func missing(_ column: String, attribute: String, what: String) {
+            guard !header.contains(column) else { return }
+            problems.append(AttributeDiagnostic(attribute: attribute, .error(
+                "\(what) \"\(column)\" is not a column of \(written)",
+                detail: "Its columns: \(header.joined(separator: ", "))." + Suggestions.didYouMean(column, in: header)
+                    + " Add the column to the file, or fix the name.", address: address)))
+        }
+        for feature in features { missing(feature.name, attribute: "features.\(feature.name)", what: "feature") }
+        missing(source.timestampField, attribute: "source.timestamp", what: "the event-time column")
+        if let created = source.createdTimestampField { missing(created, attribute: "source.created_timestamp", what: "the created-time column") }
+        return problems
     }
 
     // MARK: Plan

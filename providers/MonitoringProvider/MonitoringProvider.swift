@@ -220,7 +220,37 @@ public struct MonitoringProvider: Provider {
         guard request.type == "monitor" else {
             return ValidateResponse(diagnostics: [AttributeDiagnostic(.error("unknown resource type \(request.type)", address: request.address))])
         }
-        return ValidateResponse(diagnostics: Self.parse(request.config, address: request.address, workingDirectory: state.values.workingDirectory).diagnostics)
+        let parsed = Self.parse(request.config, address: request.address, workingDirectory: state.values.workingDirectory)
+        guard !parsed.diagnostics.contains(where: { $0.diagnostic.severity == .error }) else { return ValidateResponse(diagnostics: parsed.diagnostics) }
+        return ValidateResponse(diagnostics: parsed.diagnostics + Self.fileProblems(request.config, parsed.definition, address: request.address))
+    }
+
+    /// The reference and dataset files the spec names: readable CSVs with every checked column.
+    static func fileProblems(_ config: [String: Value], _ definition: MonitorDefinition, address: String) -> [AttributeDiagnostic] {
+        var files: [(attribute: String, path: String)] = []
+        if config["reference"]?.stringValue != nil { files.append(("reference", definition.reference)) }
+        if config["dataset"]?.stringValue != nil, case .dataset(let path) = definition.source { files.append(("dataset", path)) }
+        var problems: [AttributeDiagnostic] = []
+        for (attribute, path) in files {
+            let written = config[attribute]?.stringValue ?? path
+            let header: [String]
+            do {
+                header = try CSVReader.header(path: path)
+            } catch {
+                let exists = FileManager.default.fileExists(atPath: path)
+                problems.append(AttributeDiagnostic(attribute: attribute, .error(
+                    exists ? "cannot read \(attribute) \(written)" : "\(attribute) file not found: \(written)",
+                    detail: exists ? "\(error)" : "Paths are relative to the spec directory; create the file or fix the path.", address: address)))
+                continue
+            }
+            for (i, check) in definition.checks.enumerated() where !header.contains(check.feature) {
+                problems.append(AttributeDiagnostic(attribute: "checks.\(i).feature", .error(
+                    "the \(attribute) \(written) has no column \"\(check.feature)\"",
+                    detail: "Its columns: \(header.joined(separator: ", "))." + Suggestions.didYouMean(check.feature, in: header)
+                        + " Check a column the reference and the current data both have.", address: address)))
+            }
+        }
+        return problems
     }
 
     // MARK: Plan / apply / read
@@ -233,6 +263,8 @@ public struct MonitoringProvider: Provider {
         if parsed.diagnostics.contains(where: { $0.diagnostic.severity == .error }) {
             return PlanResponse(planned: request.proposed, diagnostics: parsed.diagnostics)
         }
+        let fileProblems = Self.fileProblems(request.proposed, parsed.definition, address: request.address)
+        if !fileProblems.isEmpty { return PlanResponse(planned: request.proposed, diagnostics: fileProblems) }
         var planned = request.proposed
         let name = parsed.definition.name
         planned["name"] = .string(name)

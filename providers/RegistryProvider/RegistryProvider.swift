@@ -36,11 +36,18 @@ public struct RegistryProvider: Provider {
     }
 
     public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
-        ValidateResponse(diagnostics: RegistryValidation.check(type: request.type, config: request.config))
+        var problems = RegistryValidation.check(type: request.type, config: request.config)
+        if request.type == "model_version", !problems.contains(where: { $0.diagnostic.severity == .error }) {
+            problems += ArtifactCheck.problems(request.config, workingDirectory: try state.settings().workingDirectory)
+        }
+        return ValidateResponse(diagnostics: problems)
     }
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
-        let problems = RegistryValidation.check(type: request.type, config: request.proposed)
+        var problems = RegistryValidation.check(type: request.type, config: request.proposed)
+        if request.type == "model_version", !problems.contains(where: { $0.diagnostic.severity == .error }) {
+            problems += ArtifactCheck.problems(request.proposed, workingDirectory: try state.settings().workingDirectory)
+        }
         if problems.contains(where: { $0.diagnostic.severity == .error }) {
             return PlanResponse(planned: request.proposed, diagnostics: problems)
         }

@@ -125,18 +125,6 @@ struct Resources {
             return PlanResponse(planned: p.merging(["version": .unknown, "id": .unknown, "sha256": .unknown]) { a, _ in a })
         }
         let file = artifactURL(artifactText)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            return PlanResponse(
-                planned: p,
-                diagnostics: [
-                    AttributeDiagnostic(
-                        attribute: "artifact",
-                        .error(
-                            "artifact file not found: \(file.path)",
-                            detail: "`artifact` is a file path relative to the spec directory (\(settings.workingDirectory.path))."))
-                ])
-        }
         let sha = try ModelRegistry.sha256(ofFile: file)
         let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
         var planned: [String: Value] = [
@@ -332,9 +320,7 @@ struct Resources {
     }
 
     private func artifactURL(_ path: String) -> URL {
-        path.hasPrefix("/")
-            ? URL(fileURLWithPath: path).standardizedFileURL
-            : settings.workingDirectory.appendingPathComponent(path).standardizedFileURL
+        ArtifactCheck.url(path, workingDirectory: settings.workingDirectory)
     }
 
     private func priorID(_ request: ApplyRequest) throws -> String {

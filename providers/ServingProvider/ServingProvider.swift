@@ -130,9 +130,13 @@ public struct ServingProvider: Provider {
                 fail("autoscaling.scale_down_window", "\"\(text)\" is not a duration", "write it like 300s or 5m")
             }
         }
+        func unknown(_ path: String) -> Bool { Value.map(attrs).value(at: path)?.isUnknown == true }
         var canary: EndpointConfig.Canary?
         if let c = string("traffic.canary") {
             canary = .init(model: c, percent: number("traffic.percent") ?? 10)
+        } else if unknown("traffic.canary") {
+            // A version this apply creates (`${model_version.v2}`): known after apply; the share is checked now.
+            canary = .init(model: "(known after apply)", percent: number("traffic.percent") ?? 10)
         } else if number("traffic.percent") != nil {
             fail("traffic.percent", "traffic.percent without traffic.canary", "name the canary version in traffic.canary, or remove traffic")
         }
@@ -140,17 +144,32 @@ public struct ServingProvider: Provider {
             fail("ready_timeout", "\"\(t)\" is not a duration", "write it like 120s or 5m")
         }
         let port = integer("port")
-        guard let model, let port else { return (nil, diagnostics) }
+        // Until references resolve, check the rest with stand-ins for what is not known yet.
         let config = EndpointConfig(
-            name: name, model: model, features: string("features"),
+            name: name, model: model ?? "(known after apply)", features: string("features"),
             replicas: .init(min: minReplicas, max: maxReplicas),
             autoscaling: .init(metric: metric, target: number("autoscaling.target") ?? 8, scaleDownWindow: window),
             canary: canary, captureSamplePercent: number("capture.sample_percent") ?? 0,
-            host: string("host") ?? "127.0.0.1", port: port)
-        for problem in config.problems() {
-            fail(problem.field, "endpoint \(name): \(problem.field) \(problem.message)", "fix \(problem.field) in the spec")
+            host: string("host") ?? "127.0.0.1", port: port ?? 8080)
+        for problem in config.problems() where !unknown(problem.field) {
+            fail(problem.field, "endpoint \(name): \(problem.field) \(problem.message)", Self.fix(for: problem.field))
         }
+        guard model != nil, port != nil, canary?.model != "(known after apply)" else { return (nil, diagnostics) }
         return (config, diagnostics)
+    }
+
+    /// How to fix a field `EndpointConfig.problems()` names.
+    static func fix(for field: String) -> String {
+        switch field {
+        case "traffic.percent": "Give the canary's share of requests as a number from 0 to 100, e.g. `traffic: { canary: ${model_version.v2}, percent: 10 }`."
+        case "capture.sample_percent": "Give the share of requests to capture as a number from 0 to 100, e.g. `capture: { sample_percent: 5 }`."
+        case "replicas.min", "replicas.max": "Set `replicas: { min: 1, max: 4 }` with 1 ≤ min ≤ max ≤ 64."
+        case "autoscaling.target": "Set `autoscaling: { metric: concurrency, target: 8 }` with a target above 0."
+        case "port": "Choose a port from 1 to 65535 that no other program uses."
+        case "features": "Write `features: ${feature_service.NAME.id}` or `${feature_view.NAME.id}`."
+        case "name": "Use letters, digits, `_` and `-`."
+        default: "Fix `\(field)` in the spec."
+        }
     }
 
     public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {

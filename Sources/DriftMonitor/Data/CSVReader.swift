@@ -38,6 +38,28 @@ public enum CSVReader {
         return try parse(UnsafeBufferPointer(bytes), source: path, columns: wanted, threads: threads)
     }
 
+    /// The column names of a CSV file, read from its first line only (so a plan can check a
+    /// monitor's columns without reading the data).
+    public static func header(path: String) throws -> [String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DriftError.io("cannot open CSV file \(path)", fix: "check the path (relative paths are relative to the spec directory)")
+        }
+        defer { try? handle.close() }
+        var head = (try? handle.read(upToCount: 1 << 20)) ?? Data()
+        guard !head.isEmpty else {
+            throw DriftError.badData("\(path) is empty", fix: "write a header line with the column names, then one row per line")
+        }
+        if let newline = head.firstIndex(of: UInt8(ascii: "\n")) { head = head[head.startIndex...newline] }
+        return head.withUnsafeBytes { raw in
+            let base = raw.bindMemory(to: UInt8.self).baseAddress!
+            var fields = [(Int, Int, Bool)]()
+            _ = splitRow(base, raw.count, from: 0, into: &fields)
+            var header = fields.map { fieldString(base, $0.0, $0.1, $0.2) }
+            if header.last == "" && header.count > 1 { header.removeLast() }
+            return header
+        }
+    }
+
     static func readAll(path: String) throws -> UnsafeMutableBufferPointer<UInt8> {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {

@@ -469,8 +469,10 @@ public struct Planner: Sendable {
             var d = item.diagnostic
             d.address = d.address ?? instance.address.description
             if d.location == nil {
-                let top = item.attribute?.split(separator: ".").first.map(String.init)
-                d.location = instance.decl.attributes.first { $0.key == top }?.keyLocation ?? instance.decl.location
+                // `checks[0].method` → checks, [0], method
+                let path = (item.attribute ?? "").replacingOccurrences(of: "[", with: ".[").split(separator: ".")
+                d.location = instance.decl.attributes.first { $0.key == path.first.map(String.init) }?.location(of: path.dropFirst())
+                    ?? instance.decl.location
             }
             return d
         })

@@ -39,6 +39,8 @@ public struct Workspace: Sendable {
         let (built, configurationDiagnostics) = Configuration.build(spec: spec, variables: variables, providers: providers)
         diagnostics.append(contentsOf: configurationDiagnostics)
         guard var configuration = built, !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
+        diagnostics.append(contentsOf: await configuration.validateWithProviders())
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
         let backend: StateBackend
         if let stateOverride {
             backend = .local(path: stateOverride)

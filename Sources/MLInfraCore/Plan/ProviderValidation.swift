@@ -1,0 +1,58 @@
+/// The providers' own checks of every instance, before anything reads state or an engine.
+///
+/// `Configuration.build` checks what the schemas say (names, types, required attributes,
+/// allowed values); here each instance's config goes to its provider's `validate`, which checks
+/// what only the provider knows (a cron expression, a canary share, a drift method, an artifact
+/// or a CSV named by the spec). References to resources are unknown at this point, so a
+/// provider checks only what is written. `validate` and `plan` both run it, so a mistake is
+/// reported before anything is applied, all of them in one pass, each at its line.
+extension Configuration {
+    public func validateWithProviders(parallelism: Int = 8) async -> Diagnostics {
+        let configuration = self
+        let results = await boundedMap(instances, parallelism: parallelism) { instance -> Diagnostics in
+            var diagnostics = Diagnostics()
+            let nothingKnown = Planner.lookup(configuration: configuration) { _ in nil }
+            var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: nothingKnown)
+            var config: [String: Value] = [:]
+            for entry in instance.decl.attributes {
+                config[entry.key] = evaluator.evaluate(entry.value, diagnostics: &diagnostics).value
+            }
+            // Evaluation problems (a reference into a missing attribute, say) come back again from plan.
+            guard !diagnostics.hasErrors, let provider = configuration.providers.providers[instance.providerName] else {
+                return diagnostics
+            }
+            let address = instance.address.description
+            let request = ValidateRequest(type: instance.address.type, address: address, config: config)
+            do {
+                let response = try await provider.call { try await $0.validate(request) }
+                return Planner.locate(response.diagnostics, instance: instance)
+            } catch {
+                return Diagnostics([.error(
+                    "provider `\(instance.providerName)` could not validate `\(address)`",
+                    detail: "\(error)", at: instance.decl.location, address: address)])
+            }
+        }
+        var all = Diagnostics()
+        for d in results { all.append(contentsOf: d) }
+        return redactor.scrub(all)
+    }
+}
+
+extension SpecEntry {
+    /// Where the value at a dotted path below this entry is written (`traffic.percent`,
+    /// `checks.0.method`), as deep as the spec spells it out; the entry's key otherwise.
+    func location(of path: ArraySlice<Substring>) -> SourceLocation {
+        guard let next = path.first else { return keyLocation }
+        switch value {
+        case .map(let entries, _):
+            if let child = entries.first(where: { $0.key == next }) { return child.location(of: path.dropFirst()) }
+        case .list(let items, _):
+            let index = next.hasPrefix("[") ? Int(next.dropFirst().dropLast()) : Int(next)
+            if let index, items.indices.contains(index) {
+                return SpecEntry(key: String(next), keyLocation: items[index].location, value: items[index]).location(of: path.dropFirst())
+            }
+        default: break
+        }
+        return keyLocation
+    }
+}
