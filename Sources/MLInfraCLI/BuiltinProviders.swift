@@ -48,6 +48,8 @@ public enum BuiltinProviders {
                 var entry: [String: Value] = ["command": .string(decl.command ?? "")]
                 if !decl.args.isEmpty { entry["args"] = .list(decl.args.map(Value.string)) }
                 if let sha = decl.sha256 { entry["sha256"] = .string(sha) }
+                if !decl.env.isEmpty { entry["env"] = .map(decl.env.mapValues(Value.string)) }
+                if let timeout = decl.timeout { entry["timeout"] = .string(timeout) }
                 let (spec, _) = try PluginSpec.parse(name: decl.name, entry: entry, specDirectory: root)
                 let plugin = PluginProvider(spec: spec)
                 plugins.withLock { $0.append(plugin) }

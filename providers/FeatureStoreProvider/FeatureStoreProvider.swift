@@ -17,6 +17,10 @@ public struct FeatureStoreProvider: Provider {
         let settings = Mutex(Settings())
         /// Open stores by directory, so repeated calls reuse one SQLite pool.
         let stores = Mutex([String: LocalFeatureStore]())
+        /// The features of each view the spec declares, by view name, as validate saw them. The
+        /// core validates a view before the services that name it (the name makes an edge), so
+        /// a service's `VIEW:FEATURE` can be checked before anything exists.
+        let declaredViews = Mutex([String: [Set<String>]]())
     }
 
     private let box = Box()
@@ -92,7 +96,9 @@ public struct FeatureStoreProvider: Provider {
                 attributes: [
                     "store": storeRef,
                     "name": nameAttr,
-                    "features": AttributeSchema(.list(.string), required: true, description: "VIEW:FEATURE references."),
+                    "features": AttributeSchema(
+                        .list(.string), required: true, namesResource: NameReference(type: "feature_view", separator: ":"),
+                        description: "VIEW:FEATURE references."),
                     "description": AttributeSchema(.string, description: "Free text."),
                     "id": .computed(.string, description: "STORE/NAME."),
                 ]),
@@ -178,6 +184,10 @@ public struct FeatureStoreProvider: Provider {
             if let value = c["features"], !value.containsUnknown {
                 do { features = try Convert.features(value) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
             }
+            if let features, c["name"]?.isUnknown != true {
+                let name = c["name"]?.stringValue ?? ResourceAddress(parsing: request.address)?.objectName ?? request.address
+                box.declaredViews.withLock { $0[name, default: []].append(Set(features.map(\.name))) }
+            }
             if let source, case .csv(let path) = source.kind, problems.isEmpty {
                 problems += Self.csvProblems(path: path, written: c["source"]?["csv"]?.stringValue ?? path, source: source,
                                              features: features ?? [], address: request.address)
@@ -187,12 +197,46 @@ public struct FeatureStoreProvider: Provider {
             }
         case "feature_service":
             if let features = c["features"], !features.containsUnknown {
-                do { _ = try Convert.references(features) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
+                do {
+                    let references = try Convert.references(features)
+                    let declared = box.declaredViews.withLock { $0 }
+                    for (i, reference) in references.enumerated() {
+                        if let views = declared[reference.view] {
+                            if !views.contains(where: { $0.contains(reference.feature) }) {
+                                let known = views.reduce(into: Set<String>()) { $0.formUnion($1) }.sorted()
+                                err("features.\(i)", "feature view \(reference.view) has no feature \"\(reference.feature)\"",
+                                    "Its features: \(known.joined(separator: ", "))." + Suggestions.didYouMean(reference.feature, in: known)
+                                        + " Fix the name, or add the feature to the view.")
+                            }
+                        } else if let store = c["store"]?.stringValue, let problem = engineProblem(reference, store: store) {
+                            err("features.\(i)", problem.summary, problem.detail)
+                        }
+                    }
+                } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
             }
         default:
             err(nil, "unknown resource type \(request.type)", "The local feature store provider manages feature_store, entity, feature_view and feature_service.")
         }
         return ValidateResponse(diagnostics: problems)
+    }
+
+    /// A reference to a view the spec does not declare must name one the store already has.
+    private func engineProblem(_ reference: FeatureReference, store: String) -> (summary: String, detail: String)? {
+        guard let definitions = try? existingStore(store)?.definitions() else {
+            return ("feature view \(reference.view) is not declared in the spec",
+                    "Declare `feature_view.\(reference.view)` with store ${feature_store.\(store)}, or fix the view's name.")
+        }
+        guard let view = try? definitions.view(named: reference.view) else {
+            let known = definitions.views.keys.sorted()
+            return ("feature view \(reference.view) is neither in the spec nor in store \(store)",
+                    "Its views: \(known.isEmpty ? "none" : known.joined(separator: ", "))." + Suggestions.didYouMean(reference.view, in: known))
+        }
+        let names = view.features.map(\.name)
+        guard names.contains(reference.feature) else {
+            return ("feature view \(reference.view) has no feature \"\(reference.feature)\"",
+                    "Its features: \(names.joined(separator: ", "))." + Suggestions.didYouMean(reference.feature, in: names))
+        }
+        return nil
     }
 
     /// A CSV source must be there and have the columns the view reads: every feature, the event
@@ -239,6 +283,11 @@ public struct FeatureStoreProvider: Provider {
             } else {
                 planned["id"] = .unknown
             }
+        }
+        if request.type == "feature_service" {
+            // The store is known now; a service naming a view the spec does not declare is checked against it.
+            let problems = try await validate(ValidateRequest(type: request.type, address: request.address, config: request.proposed)).diagnostics
+            if problems.contains(where: { $0.diagnostic.severity == .error }) { return PlanResponse(planned: planned, diagnostics: problems) }
         }
         var replace: [String] = []
         if request.type == "feature_view", let prior = request.prior {

@@ -184,6 +184,10 @@ public struct ServingProvider: Provider {
                 diagnostics.append(.init(attribute: "port", .error("endpoint needs a port", detail: "set port: 8080 (any free port)", address: request.address)))
             }
         }
+        if !diagnostics.contains(where: { $0.diagnostic.severity == .error }) {
+            let name = request.config["name"]?.stringValue ?? ResourceAddress(parsing: request.address)?.objectName ?? request.address
+            diagnostics += modelProblems(request.config, endpoint: name, address: request.address)
+        }
         return ValidateResponse(diagnostics: diagnostics)
     }
 
@@ -209,7 +213,49 @@ public struct ServingProvider: Provider {
         if let minimum = parsed?.replicas.min, minimum > 0, let ready = request.prior?.attributes["ready_replicas"]?.intValue, ready == 0 {
             planned["ready_replicas"] = .int(minimum)
         }
-        return PlanResponse(planned: planned, diagnostics: diagnostics)
+        guard let parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
+            return PlanResponse(planned: planned, diagnostics: diagnostics)
+        }
+        return PlanResponse(planned: planned, diagnostics: diagnostics + portProblems(parsed, prior: request.prior, address: request.address))
+    }
+
+    /// Models named by text in the spec must resolve now: unlike a reference
+    /// (`${model_alias.NAME.uri}`), text does not make the endpoint wait for this apply to register
+    /// them. Validate sees references as unknown, so what it sees known was written as text.
+    func modelProblems(_ config: [String: Value], endpoint: String, address: String) -> [AttributeDiagnostic] {
+        var problems: [AttributeDiagnostic] = []
+        let source = defaultModelSource(dataDirectory: dataDirectory)
+        for attribute in ["model", "traffic.canary"] {
+            guard let reference = Value.map(config).value(at: attribute)?.stringValue else { continue }
+            do { _ = try source.resolve(reference) } catch {
+                let because = (error as? ModelResolutionError).map { "\($0.message); \($0.fix)" } ?? "\(error)"
+                problems.append(AttributeDiagnostic(attribute: attribute, .error(
+                    "model \(reference) of endpoint \(endpoint) cannot be served: \(because)",
+                    detail: "Name a model version or alias that exists (`mlinfra models show NAME`), or refer to one this spec registers "
+                        + "(`${model_alias.NAME.uri}`, `${model_version.NAME.uri}`) so the endpoint waits for it.", address: address)))
+            }
+        }
+        return problems
+    }
+
+    /// The router's port must be free, unless this endpoint already holds it.
+    func portProblems(_ config: EndpointConfig, prior: ResourceObject?, address: String) -> [AttributeDiagnostic] {
+        var problems: [AttributeDiagnostic] = []
+        // The port this endpoint already holds (or another endpoint of this data directory) is no surprise.
+        let ours = (try? ControlStore(directory: servingDirectory).endpoints()) ?? []
+        if let holder = ours.first(where: { $0.config.port == config.port && $0.config.host == config.host }) {
+            if holder.config.name != config.name && holder.config.name != prior?.id {
+                problems.append(AttributeDiagnostic(attribute: "port", .error(
+                    "port \(config.port) is already the port of endpoint \(holder.config.name)",
+                    detail: "Give each endpoint its own port.", address: address)))
+            }
+        } else if let reason = PortProbe.inUse(host: config.host, port: config.port) {
+            problems.append(AttributeDiagnostic(attribute: "port", .error(
+                "port \(config.port) on \(config.host) is not free: \(reason)",
+                detail: "Another program listens there (`ss -ltnp 'sport = :\(config.port)'` names it); stop it or choose another port.",
+                address: address)))
+        }
+        return problems
     }
 
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
@@ -322,6 +368,27 @@ public struct ServingProvider: Provider {
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         return last
+    }
+}
+
+/// Whether a TCP port can be bound, asked the way the router will bind it.
+enum PortProbe {
+    /// Why `host:port` cannot be bound now, or nil when it can.
+    static func inUse(host: String, port: Int) -> String? {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }  // a name or IPv6: the agent reports
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound != 0 else { return nil }
+        return errno == EADDRINUSE ? "it is in use" : String(cString: strerror(errno))
     }
 }
 

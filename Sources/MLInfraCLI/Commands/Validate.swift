@@ -15,7 +15,9 @@ extension MLInfraCommand {
         func run() async throws {
             let console = Console(noColor: spec.noColor)
             let (workspace, diagnostics) = await Workspace.open(
-                specPath: spec.spec, inputs: spec.inputs, catalog: BuiltinProviders.catalog, loadsStateKey: false)
+                specPath: spec.spec, inputs: spec.inputs, catalog: BuiltinProviders.catalog,
+                // The store is made (its settings checked) but never opened: validate reads no state.
+                makeStore: StateBackends.makeStore, loadsStateKey: false)
             if format == .json {
                 let items: [Value] = diagnostics.map { d in
                     var m: [String: Value] = ["severity": .string(d.severity.rawValue), "summary": .string(d.summary), "detail": .string(d.detail)]

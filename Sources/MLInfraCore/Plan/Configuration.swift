@@ -127,7 +127,7 @@ public struct Configuration: Sendable {
                 guard resourceDecls[resource] != nil else {
                     let known = Array(resourceDecls.keys)
                     diagnostics.append(.error(
-                        "\(what) `\(resource)` is not a resource of this spec",
+                        "\(what) `\(resource)`, which is not a resource of this spec",
                         detail: "Declare it under `resources:`, or fix the name." + Suggestions.didYouMean(resource, in: known),
                         at: location, address: from))
                     return
@@ -181,9 +181,12 @@ public struct Configuration: Sendable {
                         at: location, address: from))
                 }
             }
+            for (target, location) in NamedResources.named(by: instance, in: spec) where target != instance.address.resource {
+                depend(on: target, key: nil, at: location, what: "the text names")
+            }
             for (target, location) in instance.decl.dependsOn {
                 let parsed = ResourceAddress(parsing: target)
-                depend(on: parsed?.resource ?? target, key: parsed?.key, at: location, what: "`depends_on`")
+                depend(on: parsed?.resource ?? target, key: parsed?.key, at: location, what: "`depends_on` names")
             }
             instances[i].dependencies = dependencies
             for d in dependencies { graph.connect(from, dependsOn: d) }
@@ -209,6 +212,37 @@ public struct Configuration: Sendable {
                 redactor: redactor),
             redactor.scrub(diagnostics)
         )
+    }
+}
+
+/// Resources an instance names in its text (`namesResource` in the schema): a feature service's
+/// `stats:total_spend` depends on the feature view named `stats`.
+enum NamedResources {
+    static func named(by instance: InstanceDecl, in spec: SpecDocument) -> [(String, SourceLocation)] {
+        var out: [(String, SourceLocation)] = []
+        for entry in instance.decl.attributes {
+            guard let naming = instance.schema.attributes[entry.key]?.namesResource else { continue }
+            let texts: [(String, SourceLocation)]
+            switch entry.value {
+            case .literal(.string(let text), let l): texts = [(text, l)]
+            case .list(let items, _):
+                texts = items.compactMap { if case .literal(.string(let t), let l) = $0 { (t, l) } else { nil } }
+            default: texts = []
+            }
+            for (text, location) in texts {
+                let name = naming.name(in: text)
+                for decl in spec.resources where decl.type == naming.type && objectName(decl) == name {
+                    if !out.contains(where: { $0.0 == decl.address }) { out.append((decl.address, location)) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The `name` a resource gives itself, else its resource name.
+    static func objectName(_ decl: ResourceDecl) -> String {
+        if case .literal(.string(let name), _)? = decl.attributes.first(where: { $0.key == "name" })?.value { return name }
+        return decl.name
     }
 }
 

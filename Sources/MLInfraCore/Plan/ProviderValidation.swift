@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The providers' own checks of every instance, before anything reads state or an engine.
 ///
 /// `Configuration.build` checks what the schemas say (names, types, required attributes,
@@ -9,33 +11,47 @@
 extension Configuration {
     public func validateWithProviders(parallelism: Int = 8) async -> Diagnostics {
         let configuration = self
-        let results = await boundedMap(instances, parallelism: parallelism) { instance -> Diagnostics in
-            var diagnostics = Diagnostics()
-            let nothingKnown = Planner.lookup(configuration: configuration) { _ in nil }
-            var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: nothingKnown)
-            var config: [String: Value] = [:]
-            for entry in instance.decl.attributes {
-                config[entry.key] = evaluator.evaluate(entry.value, diagnostics: &diagnostics).value
-            }
-            // Evaluation problems (a reference into a missing attribute, say) come back again from plan.
-            guard !diagnostics.hasErrors, let provider = configuration.providers.providers[instance.providerName] else {
-                return diagnostics
-            }
-            let address = instance.address.description
-            let request = ValidateRequest(type: instance.address.type, address: address, config: config)
-            do {
-                let response = try await provider.call { try await $0.validate(request) }
-                return Planner.locate(response.diagnostics, instance: instance)
-            } catch {
-                return Diagnostics([.error(
-                    "provider `\(instance.providerName)` could not validate `\(address)`",
-                    detail: "\(error)", at: instance.decl.location, address: address)])
-            }
+        let collected = ValidationBox()
+        // In dependency order, so a provider has seen what an instance names before it (a
+        // feature view before the services that list its features); every instance is visited.
+        _ = await graph.walk(parallelism: parallelism) { address in
+            guard let instance = configuration.instance(address) else { return true }
+            collected.add(await Self.validate(instance, configuration))
+            return true
         }
-        var all = Diagnostics()
-        for d in results { all.append(contentsOf: d) }
-        return redactor.scrub(all)
+        return redactor.scrub(collected.diagnostics)
     }
+
+    static func validate(_ instance: InstanceDecl, _ configuration: Configuration) async -> Diagnostics {
+        var diagnostics = Diagnostics()
+        let nothingKnown = Planner.lookup(configuration: configuration) { _ in nil }
+        var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: nothingKnown)
+        var config: [String: Value] = [:]
+        for entry in instance.decl.attributes {
+            config[entry.key] = evaluator.evaluate(entry.value, diagnostics: &diagnostics).value
+        }
+        // Evaluation problems (a reference into a missing attribute, say) come back again from plan.
+        guard !diagnostics.hasErrors, let provider = configuration.providers.providers[instance.providerName] else {
+            return diagnostics
+        }
+        let address = instance.address.description
+        let request = ValidateRequest(type: instance.address.type, address: address, config: config)
+        do {
+            let response = try await provider.call { try await $0.validate(request) }
+            return Planner.locate(response.diagnostics, instance: instance)
+        } catch {
+            return Diagnostics([.error(
+                "provider `\(instance.providerName)` could not validate `\(address)`",
+                detail: "\(error)", at: instance.decl.location, address: address)])
+        }
+    }
+}
+
+/// What the validation walk's tasks found, gathered under a lock.
+private final class ValidationBox: Sendable {
+    private let found = Mutex(Diagnostics())
+    func add(_ d: Diagnostics) { found.withLock { $0.append(contentsOf: d) } }
+    var diagnostics: Diagnostics { found.withLock { $0 } }
 }
 
 extension SpecEntry {

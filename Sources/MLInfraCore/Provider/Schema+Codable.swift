@@ -91,7 +91,7 @@ extension AttributeType: Codable {
 extension AttributeSchema: Codable {
     private enum CodingKeys: String, CodingKey {
         case type, required, computed, optional, forceNew = "force_new", sensitive, referenceType = "reference_type",
-            description, allowed
+            description, allowed, namesResource = "names_resource"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -105,6 +105,7 @@ extension AttributeSchema: Codable {
             sensitive: try c.decodeIfPresent(Bool.self, forKey: .sensitive) ?? false,
             referenceType: try c.decodeIfPresent(String.self, forKey: .referenceType),
             allowed: try c.decodeIfPresent([String].self, forKey: .allowed),
+            namesResource: try c.decodeIfPresent(NameReference.self, forKey: .namesResource),
             description: try c.decodeIfPresent(String.self, forKey: .description) ?? ""
         )
     }
@@ -119,6 +120,7 @@ extension AttributeSchema: Codable {
         if sensitive { try c.encode(true, forKey: .sensitive) }
         try c.encodeIfPresent(referenceType, forKey: .referenceType)
         try c.encodeIfPresent(allowed, forKey: .allowed)
+        try c.encodeIfPresent(namesResource, forKey: .namesResource)
         if !description.isEmpty { try c.encode(description, forKey: .description) }
     }
 }

@@ -46,6 +46,10 @@ public struct AttributeSchema: Sendable, Hashable {
     public var description: String
     /// Allowed values, for strings.
     public var allowed: [String]?
+    /// When the attribute's text names another resource by its name rather than by a `${…}`
+    /// reference (a feature service's `VIEW:FEATURE`), which type it names: the core makes the
+    /// dependency edge, so the named resource is planned and applied first.
+    public var namesResource: NameReference?
 
     public init(
         _ type: AttributeType,
@@ -56,6 +60,7 @@ public struct AttributeSchema: Sendable, Hashable {
         sensitive: Bool = false,
         referenceType: String? = nil,
         allowed: [String]? = nil,
+        namesResource: NameReference? = nil,
         description: String = ""
     ) {
         self.type = type
@@ -66,6 +71,7 @@ public struct AttributeSchema: Sendable, Hashable {
         self.sensitive = sensitive
         self.referenceType = referenceType
         self.allowed = allowed
+        self.namesResource = namesResource
         self.description = description
     }
 
@@ -76,6 +82,23 @@ public struct AttributeSchema: Sendable, Hashable {
 
     /// Whether a spec may set it.
     public var settable: Bool { !computed || optional || required }
+}
+
+/// A resource named inside an attribute's text: the part before `separator` (all of it when
+/// nil) is the `name` of a resource of `type` (its resource name when it sets no `name`).
+public struct NameReference: Sendable, Hashable, Codable {
+    public var type: String
+    public var separator: String?
+    public init(type: String, separator: String? = nil) {
+        self.type = type
+        self.separator = separator
+    }
+
+    /// The name `text` refers to.
+    public func name(in text: String) -> String {
+        guard let separator, let range = text.range(of: separator) else { return text }
+        return String(text[..<range.lowerBound])
+    }
 }
 
 /// A resource type a provider manages.

@@ -118,6 +118,10 @@ public struct ProviderDecl: Sendable, Hashable {
     public var command: String?
     public var args: [String]
     public var sha256: String?
+    /// Added to the plugin's environment (`env:`).
+    public var env: [String: String] = [:]
+    /// The per-call limit as written (`timeout: 10m`); nil for the default.
+    public var timeout: String?
     /// Settings passed to `configure`: the entry's `config:` block for plugins, the entry itself for built-ins.
     public var config: [SpecEntry]
     public var location: SourceLocation

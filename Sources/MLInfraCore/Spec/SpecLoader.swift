@@ -333,9 +333,29 @@ private struct Builder {
                             continue
                         }
                         decl.config = config
+                    case "env":
+                        guard case .map(let variables, _) = entry.value else {
+                            error("`env` must be a mapping of names to text", "For example `env: { ACME_LOG: debug }`.", entry.value.location)
+                            continue
+                        }
+                        for variable in variables {
+                            guard case .literal(let v, _) = variable.value, let text = v.interpolated else {
+                                error("`env.\(variable.key)` must be text", "Environment values are text, numbers or booleans.", variable.value.location)
+                                continue
+                            }
+                            decl.env[variable.key] = text
+                        }
+                    case "timeout":
+                        guard case .literal(.string(let text), _) = entry.value, let seconds = DurationText.seconds(text), seconds > 0 else {
+                            error("`timeout` must be a duration", "Write a number with a unit, e.g. `timeout: 10m`.", entry.value.location)
+                            continue
+                        }
+                        decl.timeout = text
                     default:
+                        let keys = ["command", "args", "env", "sha256", "timeout", "config"]
                         error("unknown setting `\(entry.key)` for an external provider",
-                              "External providers take command, args, sha256 and config." + Suggestions.didYouMean(entry.key, in: ["command", "args", "sha256", "config"]),
+                              "External providers take \(keys.joined(separator: ", ")); the provider's own settings go under `config:`."
+                                + Suggestions.didYouMean(entry.key, in: keys),
                               entry.keyLocation)
                     }
                 }

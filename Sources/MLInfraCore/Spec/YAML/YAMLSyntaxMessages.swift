@@ -56,6 +56,10 @@ enum YAMLSyntaxMessages {
             return .error(tabSummary, detail: tabDetail, at: tabAt)
         }
 
+        if let quoted = unquotedInterpolationInFlow(source, lines: (contextAt?.line ?? here.line)...here.line, file: file) {
+            return quoted
+        }
+
         let context = error.context ?? ""
         switch error.problem {
         case "found unexpected end of stream" where context.contains("quoted scalar"),
@@ -160,6 +164,47 @@ enum YAMLSyntaxMessages {
             if b != 0x20 { return false }
         }
         return false
+    }
+
+    /// `[${a.b}]` and `{ k: .x/${var.env} }`: in YAML `{` and `}` are flow brackets, so an
+    /// unquoted `${…}` inside `[ ]` or `{ }` breaks the collection. When a syntax error's lines
+    /// hold one, say so and show the quoted form.
+    static func unquotedInterpolationInFlow(_ source: YAMLSourceText, lines: ClosedRange<Int>, file: String) -> Diagnostic? {
+        let text = String(decoding: source.bytes, as: UTF8.self)
+        var lineNumber = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            guard lines.contains(lineNumber), line.contains("${") else { continue }
+            var depth = 0, quote: Character? = nil, column = 0
+            var index = line.startIndex
+            while index < line.endIndex {
+                let c = line[index]
+                column += 1
+                if let q = quote {
+                    if c == q { quote = nil }
+                } else if c == "\"" || c == "'" {
+                    quote = c
+                } else if c == "#" && (index == line.startIndex || line[line.index(before: index)] == " ") {
+                    break
+                } else if c == "[" || c == "{" {
+                    if c == "{", index > line.startIndex, line[line.index(before: index)] == "$", depth > 0 {
+                        let start = line.index(before: index)
+                        let end = line[index...].firstIndex(of: "}").map { line.index(after: $0) } ?? line.endIndex
+                        let expression = String(line[start..<end])
+                        return .error(
+                            "`\(expression)` inside a flow collection (`[ ]` or `{ }`) must be quoted",
+                            detail: "In YAML, `{` and `}` are the brackets of a flow mapping, so an unquoted `${…}` inside `[…]` or `{…}` "
+                                + "breaks the collection. Quote the value: \"\(expression)\" (for example `[\"\(expression)\"]`), or write the list or mapping in block style.",
+                            at: SourceLocation(file: file, line: lineNumber, column: column - 1))
+                    }
+                    depth += 1
+                } else if c == "]" || c == "}" {
+                    depth = max(0, depth - 1)
+                }
+                index = line.index(after: index)
+            }
+        }
+        return nil
     }
 
     private static func firstNonSpaceColumn(_ line: ArraySlice<UInt8>) -> Int {
