@@ -41,7 +41,8 @@ public struct MLInfraCommand: AsyncParsableCommand {
             await BuiltinProviders.shutdownPlugins()
         } catch {
             await BuiltinProviders.shutdownPlugins()
-            exit(withError: error)
+            // An error from a library (Foundation, SwiftNIO, Codable) is said in plain words, exit 1.
+            exit(withError: ErrorText.isForeign(error) ? CommandFailure(ErrorText.describe(error)) : error)
         }
     }
 }

@@ -128,7 +128,7 @@ public struct Applier: Sendable {
         do {
             try await journal.begin(base: plan.priorState)
         } catch {
-            diagnostics.append(.error("could not start the state journal", detail: "\(error)"))
+            diagnostics.append(.error("could not start the state journal", detail: ErrorText.describe(error)))
             return ApplyResult(state: plan.priorState, succeeded: [], failed: [], skipped: [], interrupted: false, diagnostics: diagnostics, outputs: plan.priorState.outputs)
         }
         let changes = Dictionary(plan.changes.map { ($0.address.description, $0) }, uniquingKeysWith: { a, _ in a })
@@ -178,7 +178,7 @@ public struct Applier: Sendable {
             if outputs != state.outputs {
                 state.outputs = outputs
                 do { try await journal.append(.outputs(outputs)) } catch {
-                    result.diagnostics.append(.error("could not record outputs in the state journal", detail: "\(error)"))
+                    result.diagnostics.append(.error("could not record outputs in the state journal", detail: ErrorText.describe(error)))
                 }
             }
             result.outputs = outputs
@@ -190,7 +190,7 @@ public struct Applier: Sendable {
             if let written = try await store.read() { state = written }
         } catch {
             result.diagnostics.append(.error(
-                "could not write the state file", detail: "\(error)\nEvery finished operation is in the journal; the next command recovers it."))
+                "could not write the state file", detail: "\(ErrorText.describe(error))\nEvery finished operation is in the journal; the next command recovers it."))
         }
         result.state = state
         result.diagnostics = seen.scrub(result.diagnostics)
@@ -216,13 +216,13 @@ public struct Applier: Sendable {
                 let problems = Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d })
                 if problems.hasErrors { return problems }
             } catch {
-                return Diagnostics([.error("could not delete `\(address)`", detail: "\(error)", address: address)])
+                return Diagnostics([.error("could not delete `\(address)`", detail: ErrorText.describe(error), address: address)])
             }
             // A create-before-destroy replacement already holds the address.
             if !(change.action == .replace && change.createBeforeDestroy) {
                 box.remove(address)
                 do { try await journal.append(.remove(address: address)) } catch {
-                    return Diagnostics([.error("deleted `\(address)` but could not record it in the state journal", detail: "\(error)", address: address)])
+                    return Diagnostics([.error("deleted `\(address)` but could not record it in the state journal", detail: ErrorText.describe(error), address: address)])
                 }
             }
             return nil
@@ -265,7 +265,7 @@ public struct Applier: Sendable {
             do {
                 response = try await provider.call { try await $0.apply(request) }
             } catch {
-                return Diagnostics([.error("could not \(action.rawValue) `\(address)`", detail: "\(error)", at: instance.decl.location, address: address)])
+                return Diagnostics([.error("could not \(action.rawValue) `\(address)`", detail: ErrorText.describe(error), at: instance.decl.location, address: address)])
             }
             let problems = Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d })
             guard let new = response.new else {
@@ -287,7 +287,7 @@ public struct Applier: Sendable {
             box.record(record, known: KnownInstance(
                 attributes: Planner.merge(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, config), sensitive: sensitive))
             do { try await journal.append(.upsert(record)) } catch {
-                return Diagnostics([.error("applied `\(address)` but could not record it in the state journal", detail: "\(error)", address: address)])
+                return Diagnostics([.error("applied `\(address)` but could not record it in the state journal", detail: ErrorText.describe(error), address: address)])
             }
             return problems.hasErrors ? problems : nil
         }

@@ -127,7 +127,7 @@ public struct Configuration: Sendable {
                 guard resourceDecls[resource] != nil else {
                     let known = Array(resourceDecls.keys)
                     diagnostics.append(.error(
-                        "\(what) `\(resource)`, which is not a resource of this spec",
+                        "\(what) `\(resource)` is not a resource of this spec",
                         detail: "Declare it under `resources:`, or fix the name." + Suggestions.didYouMean(resource, in: known),
                         at: location, address: from))
                     return
@@ -170,7 +170,7 @@ public struct Configuration: Sendable {
                 }
                 guard case .resource(let type, let name, let key) = reference.root else { continue }
                 let resource = "\(type).\(name)"
-                depend(on: resource, key: key, at: location, what: "`${\(reference)}` refers to")
+                depend(on: resource, key: key, at: location, what: "`${\(reference)}` refers to nothing:")
                 if let attribute = reference.path.first, let targetSchema = providers.resourceSchema(type),
                     attribute != "id", targetSchema.attributes[attribute] == nil
                 {
@@ -182,11 +182,11 @@ public struct Configuration: Sendable {
                 }
             }
             for (target, location) in NamedResources.named(by: instance, in: spec) where target != instance.address.resource {
-                depend(on: target, key: nil, at: location, what: "the text names")
+                depend(on: target, key: nil, at: location, what: "the text names nothing:")
             }
             for (target, location) in instance.decl.dependsOn {
                 let parsed = ResourceAddress(parsing: target)
-                depend(on: parsed?.resource ?? target, key: parsed?.key, at: location, what: "`depends_on` names")
+                depend(on: parsed?.resource ?? target, key: parsed?.key, at: location, what: "`depends_on` names nothing:")
             }
             instances[i].dependencies = dependencies
             for d in dependencies { graph.connect(from, dependsOn: d) }

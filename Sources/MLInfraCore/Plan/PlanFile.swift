@@ -74,7 +74,7 @@ public struct PlanFile: Sendable {
         }
         let value: Value
         do { value = try JSONText.decode(Array(data)) } catch {
-            throw PlanFileError("\(path) is not a plan file: \(error)", remedy: "Make a new plan with `mlinfra plan --out FILE`.")
+            throw PlanFileError("\(path) is not a plan file: \(ErrorText.describe(error))", remedy: "Make a new plan with `mlinfra plan --out FILE`.")
         }
         guard value["format"]?.stringValue == formatName else {
             throw PlanFileError("\(path) is not an mlinfra plan file", remedy: "Make one with `mlinfra plan --out FILE`.")

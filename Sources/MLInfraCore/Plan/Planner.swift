@@ -118,7 +118,7 @@ public struct Planner: Sendable {
                 }
                 return (r, response, nil)
             } catch {
-                return (r, nil, "\(error)")
+                return (r, nil, ErrorText.describe(error))
             }
         }
         var refreshed = state
@@ -198,7 +198,7 @@ public struct Planner: Sendable {
             do {
                 response = try await provider.call { try await $0.plan(request) }
             } catch {
-                box.fail(Diagnostics([.error("provider could not plan `\(address)`", detail: "\(error)", at: instance.decl.location, address: address)]))
+                box.fail(Diagnostics([.error("provider could not plan `\(address)`", detail: ErrorText.describe(error), at: instance.decl.location, address: address)]))
                 return false
             }
             let located = Self.locate(response.diagnostics, instance: instance)
@@ -299,7 +299,7 @@ public struct Planner: Sendable {
             do {
                 return (i, try await provider.call { try await $0.planDelete(request) }, nil)
             } catch {
-                return (i, nil, "\(error)")
+                return (i, nil, ErrorText.describe(error))
             }
         }
         var byID: [String: String] = [:]  // "type id" → address

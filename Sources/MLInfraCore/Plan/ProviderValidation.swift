@@ -42,7 +42,7 @@ extension Configuration {
         } catch {
             return Diagnostics([.error(
                 "provider `\(instance.providerName)` could not validate `\(address)`",
-                detail: "\(error)", at: instance.decl.location, address: address)])
+                detail: ErrorText.describe(error), at: instance.decl.location, address: address)])
         }
     }
 }

@@ -55,7 +55,7 @@ public struct Workspace: Sendable {
             do {
                 configuration.stateKey = try StateKey.load(for: backend, environment: ProcessInfo.processInfo.environment)
             } catch {
-                diagnostics.append(.error("cannot read or create the state key", detail: "\(error)"))
+                diagnostics.append(.error("cannot read or create the state key", detail: ErrorText.describe(error)))
                 return (nil, redactor.scrub(diagnostics))
             }
         }
@@ -63,7 +63,7 @@ public struct Workspace: Sendable {
         do {
             store = try (makeStore ?? StateBackend.localOnly)(backend)
         } catch {
-            diagnostics.append(.error("\(error)", at: spec.backend?.location))
+            diagnostics.append(.error(ErrorText.describe(error), at: spec.backend?.location))
             return (nil, redactor.scrub(diagnostics))
         }
         return (
