@@ -174,4 +174,19 @@ import Testing
         #expect(graph.status == 0, "\(graph.out)\(graph.err)")
         #expect(graph.out.contains("\"feature_service.scoring\" -> \"feature_view.stats\""), "\(graph.out)")
     }
+
+    /// A failure that is not the spec's (here the registry's directory is a file) names the
+    /// resource, says what failed in words and what to do; no Swift error value is printed.
+    @Test func aLateFailureNamesTheResourceAndWhatToDo() async throws {
+        let h = try CLIHarness()
+        try Self.prepare(h, spec: Self.base, port: try Self.freePort())
+        try h.write(".mlinfra/registry", "not a directory\n")
+        let apply = try await h.run("apply", "--auto-approve", "--no-color")
+        let text = apply.out + apply.err
+        #expect(apply.status == 1, "\(text)")
+        #expect(text.contains("model.fraud"), "\(text)")
+        #expect(text.contains("already exists") && text.contains(".mlinfra/registry"), "\(text)")
+        #expect(text.contains("Fix the cause"), "\(text)")
+        #expect(!text.contains("Error Domain") && !text.contains("NSCocoaErrorDomain") && !text.contains("Code="), "\(text)")
+    }
 }

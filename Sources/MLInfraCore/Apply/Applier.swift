@@ -216,7 +216,7 @@ public struct Applier: Sendable {
                 let problems = Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d })
                 if problems.hasErrors { return problems }
             } catch {
-                return Diagnostics([.error("could not delete `\(address)`", detail: ErrorText.describe(error), address: address)])
+                return Diagnostics([.error("could not delete `\(address)`", detail: ErrorText.afterFailedCall(error, applying: true), address: address)])
             }
             // A create-before-destroy replacement already holds the address.
             if !(change.action == .replace && change.createBeforeDestroy) {
@@ -265,7 +265,9 @@ public struct Applier: Sendable {
             do {
                 response = try await provider.call { try await $0.apply(request) }
             } catch {
-                return Diagnostics([.error("could not \(action.rawValue) `\(address)`", detail: ErrorText.describe(error), at: instance.decl.location, address: address)])
+                return Diagnostics([.error(
+                    "could not \(action.rawValue) `\(address)`", detail: ErrorText.afterFailedCall(error, applying: true), at: instance.decl.location,
+                    address: address)])
             }
             let problems = Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d })
             guard let new = response.new else {

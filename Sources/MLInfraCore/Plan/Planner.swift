@@ -198,7 +198,9 @@ public struct Planner: Sendable {
             do {
                 response = try await provider.call { try await $0.plan(request) }
             } catch {
-                box.fail(Diagnostics([.error("provider could not plan `\(address)`", detail: ErrorText.describe(error), at: instance.decl.location, address: address)]))
+                box.fail(Diagnostics([.error(
+                    "provider could not plan `\(address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: instance.decl.location,
+                    address: address)]))
                 return false
             }
             let located = Self.locate(response.diagnostics, instance: instance)

@@ -31,6 +31,16 @@ public enum ErrorText {
         return "\(error)"
     }
 
+    /// What to do after a provider call failed for a reason outside the spec (an engine's files or
+    /// server, the disk): the operation's words, then where things stand.
+    public static func afterFailedCall(_ error: any Error, applying: Bool) -> String {
+        describe(error) + "\n"
+            + (applying
+                ? "Nothing was recorded for this resource; the operations that finished are kept in state. Fix the cause "
+                    + "(the engine's directory or server, free disk space), then run `mlinfra apply` again."
+                : "Nothing was changed. Fix the cause (the engine's directory or server, free disk space), then plan again.")
+    }
+
     /// Whether `describe` would say it differently from the error's own description.
     public static func isForeign(_ error: any Error) -> Bool { describe(error) != "\(error)" }
 
