@@ -25,6 +25,7 @@ struct ScannedRequest {
         var service: Range<Int>?
         var full: Bool?
         var entities: EntityKeys?
+        var versionMetadata = false
         guard s.take(0x7B) else { return nil }
         repeat {
             guard let key = s.plainString() else { return nil }
@@ -41,6 +42,10 @@ struct ScannedRequest {
             case "entities" where entities == nil:
                 guard let keys = s.entities() else { return nil }
                 entities = keys
+            case "include_feature_view_version_metadata" where !versionMetadata:
+                // Feast's SDK sends `false` with every request; `true` goes to the full parser, which refuses it.
+                guard s.literal("false") else { return nil }
+                versionMetadata = true
             default:
                 return nil
             }

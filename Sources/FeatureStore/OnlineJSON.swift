@@ -37,7 +37,7 @@ public enum OnlineJSON {
         guard let top = reader.document(), case .object(let dict) = top else {
             throw FeatureStoreError.badRequest(field: "body", message: "expected a JSON object with \"features\" or \"feature_service\" and \"entities\"")
         }
-        let known: Set<String> = ["features", "feature_service", "entities", "full_feature_names"]
+        let known: Set<String> = ["features", "feature_service", "entities", "full_feature_names", "include_feature_view_version_metadata"]
         for key in dict.keys.sorted() where !known.contains(key) {
             throw FeatureStoreError.badRequest(field: key, message: "unknown field; expected one of \(known.sorted().joined(separator: ", "))")
         }
@@ -83,6 +83,13 @@ public enum OnlineJSON {
                     throw FeatureStoreError.badRequest(field: "entities.\(name)", message: "entity values must be numbers or strings")
                 }
             }
+        }
+        switch dict["include_feature_view_version_metadata"] {
+        case nil, .null?, .bool(false)?: break
+        case .bool(true)?:
+            throw FeatureStoreError.badRequest(
+                field: "include_feature_view_version_metadata", message: "this server keeps no feature view versions; send false or leave it out")
+        default: throw FeatureStoreError.badRequest(field: "include_feature_view_version_metadata", message: "expected true or false")
         }
         var full = false
         switch dict["full_feature_names"] {

@@ -39,6 +39,8 @@ import Testing
         #"{"features":["pairs:score"],"entities":{"user":["abé"],"shop":[1,2]}}"#,
         #"{"feature_service":"nope","entities":{"customer_id":[1]}}"#,
         #"{"features":["customer_stats:total_spend"],"entities":{"customer_id":["one"]}}"#,
+        // The Feast SDK's remote online store (0.67) sends this shape.
+        #"{"entities": {"customer_id": [1, 2]}, "full_feature_names": false, "include_feature_view_version_metadata": false, "features": ["customer_stats:total_spend"]}"#,
     ]
 
     /// Requests the scanner leaves to the full parser (escapes, other numbers, unknown or repeated

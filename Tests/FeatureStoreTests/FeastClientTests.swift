@@ -1,0 +1,93 @@
+import FeatureStore
+import Foundation
+import HTTPTesting
+import MLInfraHTTP
+import MLInfraTesting
+import Testing
+
+/// The real Feast SDK (`feast.FeatureStore` with its `remote` online store) reads online
+/// features from our feature server, with a bearer token (`auth: { type: oidc, token_env_var }`)
+/// over plain HTTP and over TLS (`cert:`); without the token it is refused. The Feast repo
+/// declares the same entity and view, as a team's repo would.
+@Suite struct FeastClientTests {
+    static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
+
+    static let script = #"""
+        import json, os, sys
+        from datetime import timedelta
+        from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
+        from feast.types import Float64, Int64
+
+        repo = sys.argv[1]
+        store = FeatureStore(repo_path=repo)
+        customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+        stats = FeatureView(
+            name="customer_stats", entities=[customer], ttl=timedelta(days=1),
+            schema=[Field(name="total_spend", dtype=Float64), Field(name="txn_count", dtype=Int64),
+                    Field(name="avg_basket", dtype=Float64)],
+            source=FileSource(path=os.path.join(repo, "unused.parquet"), timestamp_field="event_timestamp"))
+        store.apply([customer, stats])
+        rows = store.get_online_features(
+            features=["customer_stats:total_spend", "customer_stats:txn_count"],
+            entity_rows=[{"customer_id": 1}, {"customer_id": 2}, {"customer_id": 4}]).to_dict()
+        out = {"rows": rows}
+        os.environ[os.environ["TOKEN_VARIABLE"]] = "not-a-token"
+        try:
+            FeatureStore(repo_path=repo).get_online_features(
+                features=["customer_stats:total_spend"], entity_rows=[{"customer_id": 1}]).to_dict()
+            out["wrong_token"] = "served"
+        except Exception as e:
+            out["wrong_token"] = type(e).__name__ + ": " + str(e)[:200]
+        print(json.dumps(out))
+        """#
+
+    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python with feast (.ci/run makes one)"),
+          .timeLimit(.minutes(3)), arguments: [false, true])
+    func theFeastSDKReadsOnlineFeaturesWithATokenOverHTTPAndTLS(overTLS: Bool) async throws {
+        let dir = TempDir()
+        let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
+        let tokens = AccessTokens(file: URL(fileURLWithPath: dir.path).appendingPathComponent("tokens.json"))
+        let (_, token) = try tokens.create(name: "feast", scopes: ["features:read"])
+        let certificate = try TestCertificate()
+        defer { certificate.remove() }
+        var policy = ServerPolicy(server: "features", tokens: tokens)
+        if overTLS { policy.tls = try ServerTLS(certificate: certificate.certificate, key: certificate.key) }
+        let (port, running) = try await OnlineHTTPServerTests.serve(FeatureServer(store: store, policy: policy))
+        defer { running.cancel() }
+
+        let repo = dir.path + "/feast_repo"
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        try """
+            project: mlinfra_client_test
+            registry: \(repo)/registry.db
+            provider: local
+            online_store:
+              type: remote
+              path: \(overTLS ? "https" : "http")://127.0.0.1:\(port)
+            \(overTLS ? "  cert: \(certificate.certificate)" : "")
+            auth:
+              type: oidc
+              token_env_var: MLINFRA_FEAST_TOKEN
+            entity_key_serialization_version: 3
+
+            """.write(toFile: repo + "/feature_store.yaml", atomically: true, encoding: .utf8)
+        try "print('unused')\n".write(toFile: repo + "/unused.py", atomically: true, encoding: .utf8)
+        let scriptFile = dir.path + "/feast_client.py"
+        try Self.script.write(toFile: scriptFile, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["MLINFRA_FEAST_TOKEN"] = token
+        environment["TOKEN_VARIABLE"] = "MLINFRA_FEAST_TOKEN"
+        environment["FEAST_USAGE"] = "False"
+        let r = try run(Self.python!, [scriptFile, repo], environment: environment)
+        #expect(r.status == 0, "\(r.output)")
+        let last = r.output.split(separator: "\n").last.map(String.init) ?? ""
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(r.output)")
+        let rows = try #require(answer["rows"] as? [String: Any], "\(answer)")
+        #expect((rows["customer_id"] as? [Int]) == [1, 2, 4], "\(rows)")
+        #expect((rows["total_spend"] as? [Any])?.prefix(2).compactMap { $0 as? Double } == [1.5, 2.5], "\(rows)")
+        #expect((rows["txn_count"] as? [Any])?.prefix(2).compactMap { $0 as? Int } == [10, 20], "\(rows)")
+        #expect((rows["total_spend"] as? [Any])?.last is NSNull, "customer 4 was never seen: \(rows)")
+        let refused = answer["wrong_token"] as? String ?? ""
+        #expect(refused != "served" && refused.contains("401"), "\(refused)")
+    }
+}
