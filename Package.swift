@@ -233,7 +233,8 @@ let package = Package(
         // Test only: a client that writes HTTP byte for byte (any Host, any Content-Type, a dripped head).
         .target(name: "HTTPTesting", path: "Tests/HTTPTesting"),
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),
-        .testTarget(name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting"], exclude: ["golden"]),
+        .testTarget(
+            name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting", .product(name: "Crypto", package: "swift-crypto")], exclude: ["golden"]),
         .testTarget(
             name: "MLInfraPostgresStateTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -13,7 +14,7 @@ import Testing
 
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func spec(schedule: String = "0 * * * *", extra: String = "") -> String {
+    static func spec(schedule: String = "0 * * * *", extra: String = "", webhookPort: Int = 9, endpointPort: Int? = nil) -> String {
         """
         mlinfra: 1
         project: canary
@@ -52,7 +53,8 @@ import Testing
             reference: data/reference.csv
             schedule: "\(schedule)"
             checks: [ { feature: amount, method: psi, threshold: 0.2 } ]
-            alert: { webhook: "http://127.0.0.1:9/hooks/drift", token: "${var.canary}" }
+            alert: { webhook: "http://127.0.0.1:\(webhookPort)/hooks/drift", token: "${var.canary}" }
+        \(endpointPort.map { "  endpoint.fraud: { model: \"${model_alias.prod.uri}\", port: \($0), replicas: { min: 1, max: 1 } }" } ?? "")
         \(extra)
         outputs:
           token: ${monitor.drift.alert.token}
@@ -63,8 +65,8 @@ import Testing
         """
     }
 
-    func prepare(_ h: CLIHarness) throws {
-        try h.write("main.yaml", Self.spec())
+    func prepare(_ h: CLIHarness, webhookPort: Int = 9, endpointPort: Int? = nil) throws {
+        try h.write("main.yaml", Self.spec(webhookPort: webhookPort, endpointPort: endpointPort))
         try h.write("models/fraud-v1.json", String(contentsOf: Self.repository.appendingPathComponent("specs/quickstart/models/fraud-v1.json"), encoding: .utf8))
         try h.write("data/stats.csv", "customer_id,event_timestamp,total_spend,txn_count\n1,2024-01-01T00:00:00Z,5.5,2\n")
         var reference = "amount\n", current = "amount\n"
@@ -88,8 +90,16 @@ import Testing
 
     @Test func theSecretAppearsInNoOutputAndNoFileButThePrivateEngineDatabases() async throws {
         let h = try CLIHarness()
-        try prepare(h)
+        // A webhook receiver for the monitor's alert, and an endpoint whose agent and replica write logs.
+        let hook = try WebhookReceiver()
+        defer { hook.close() }
+        let endpointPort = try ValidateFindsMistakesTests.freePort()
+        func spec(schedule: String = "0 * * * *", extra: String = "") -> String {
+            Self.spec(schedule: schedule, extra: extra, webhookPort: hook.port, endpointPort: endpointPort)
+        }
+        try prepare(h, webhookPort: hook.port, endpointPort: endpointPort)
         let env = ["MLINFRA_VAR_canary": Self.secret]
+        defer { _ = try? h.process(["agent", "--stop"]).0.run() }
         var captured: [(String, CLIHarness.Run)] = []
         func run(_ args: String..., expect status: Int32? = 0, env extra: [String: String] = [:]) async throws -> CLIHarness.Run {
             let r = try await h.run(args, env: env.merging(extra) { $1 })
@@ -108,7 +118,7 @@ import Testing
         let monitor = try #require(changes.first { $0["address"] as? String == "monitor.drift" }?["change"] as? [String: Any])
         #expect(((monitor["after_sensitive"] as? [String: Any])?["alert"] as? [String: Any])?["token"] as? Bool == true)
         let alert = try #require((monitor["after"] as? [String: Any])?["alert"] as? [String: Any])
-        #expect(alert["token"] is NSNull && alert["webhook"] as? String == "http://127.0.0.1:9/hooks/drift")
+        #expect(alert["token"] is NSNull && alert["webhook"] as? String == "http://127.0.0.1:\(hook.port)/hooks/drift")
         let outputChanges = try #require(document["output_changes"] as? [String: [String: Any]])
         #expect(outputChanges["token"]?["after_sensitive"] as? Bool == true)
         _ = try await run("plan", "--format", "markdown")
@@ -134,15 +144,26 @@ import Testing
         }
         _ = try await run("plan", "--refresh-only")
         _ = try await run("apply", "--refresh-only", "--auto-approve")
+        _ = try await run("endpoints", "status", "fraud")
+        let agentLog = h.directory.appendingPathComponent(".mlinfra/serving/agent.log").path
+        #expect(((try? FileManager.default.attributesOfItem(atPath: agentLog)[.size] as? Int) ?? 0) > 0, "the agent wrote no log to scan")
+
+        // The alert: the token signs the body and is in neither the body nor any header.
+        _ = try await run("monitors", "run", "drift", "--now", expect: nil)
+        let received = try #require(hook.wait(seconds: 20), "no alert reached the webhook")
+        #expect(!received.head.contains(Self.secret) && received.body.range(of: Data(Self.secret.utf8)) == nil, "the alert carries the token")
+        let signature = "sha256=" + HMAC<SHA256>.authenticationCode(for: received.body, using: SymmetricKey(data: Data(Self.secret.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+        #expect(received.head.lowercased().contains("x-mlinfra-signature: \(signature)"), "\(received.head)")
         let (leaksWhileUp, keptWhileUp) = scan(h, captured)
         #expect(leaksWhileUp.isEmpty, "the secret leaked into: \(leaksWhileUp.joined(separator: ", "))")
         #expect(keptWhileUp.contains { $0.hasSuffix("monitoring/monitoring.sqlite") }, "the alert token is kept where the agent signs with it: \(keptWhileUp)")
 
         // Failures: a provider error about the secret, and an apply that cannot find a file named by it.
-        try h.write("main.yaml", Self.spec(schedule: "${var.canary}"))
+        try h.write("main.yaml", spec(schedule: "${var.canary}"))
         let badPlan = try await run("plan", expect: 1)
         #expect(badPlan.err.contains("the value of `var.canary` (sensitive)"), "\(badPlan.err)")
-        try h.write("main.yaml", Self.spec(extra: """
+        try h.write("main.yaml", spec(extra: """
               model_version.v2:
                 model: ${model.fraud}
                 artifact: "models/${var.canary}.json"
@@ -151,8 +172,9 @@ import Testing
             """))
         _ = try await run("apply", "--auto-approve", expect: 1)
 
-        try h.write("main.yaml", Self.spec())
+        try h.write("main.yaml", spec())
         _ = try await run("destroy", "--auto-approve")
+        _ = try await run("agent", "--stop")
 
         let (leaks, kept) = scan(h, captured)
         #expect(leaks.isEmpty, "the secret leaked into: \(leaks.joined(separator: ", "))")
@@ -186,4 +208,63 @@ import Testing
         }
         return (leaks, kept)
     }
+}
+
+/// One HTTP request received on a loopback port: the alert a monitor sends.
+final class WebhookReceiver: @unchecked Sendable {
+    let port: Int
+    private let fd: Int32
+    private let lock = NSLock()
+    private var received: (head: String, body: Data)?
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        listen(fd, 8)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = fd
+        let box = self
+        Thread.detachNewThread {
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                var data = Data()
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = read(client, &buffer, buffer.count)
+                    if n <= 0 { break }
+                    data.append(contentsOf: buffer[0..<n])
+                    guard let end = data.range(of: Data("\r\n\r\n".utf8)) else { continue }
+                    let head = String(decoding: data[..<end.lowerBound], as: UTF8.self)
+                    let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                        .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                    guard data.count - end.upperBound >= length else { continue }
+                    let reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    _ = reply.withCString { write(client, $0, strlen($0)) }
+                    let body = Data(data[end.upperBound..<(end.upperBound + length)])
+                    box.lock.withLock { box.received = (head, body) }
+                    break
+                }
+                Glibc.close(client)
+            }
+        }
+    }
+
+    /// The first request, once it has come (nil after `seconds`).
+    func wait(seconds: Double) -> (head: String, body: Data)? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let r = lock.withLock({ received }) { return r }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return nil
+    }
+
+    func close() { shutdown(fd, Int32(SHUT_RDWR)); Glibc.close(fd) }
 }

@@ -13,9 +13,8 @@ enum ArtifactCheck {
         let file = url(path, workingDirectory: workingDirectory)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            let what = isDirectory.boolValue ? "is a directory, not a file" : "does not exist"
             return [AttributeDiagnostic(attribute: "artifact", .error(
-                "artifact file not found: \(path) \(what)",
+                isDirectory.boolValue ? "artifact \(path) is a directory, not a file" : "artifact file not found: \(path)",
                 detail: "`artifact` is a file path relative to the spec directory (\(workingDirectory.path)); "
                     + "check the path, or add the file to the spec repository."))]
         }

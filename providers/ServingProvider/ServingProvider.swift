@@ -228,7 +228,9 @@ public struct ServingProvider: Provider {
         for attribute in ["model", "traffic.canary"] {
             guard let reference = Value.map(config).value(at: attribute)?.stringValue else { continue }
             do { _ = try source.resolve(reference) } catch {
-                let because = (error as? ModelResolutionError).map { "\($0.message); \($0.fix)" } ?? "\(error)"
+                // The registry's message may carry its own hint on later lines; the summary takes the first.
+                let because = ((error as? ModelResolutionError)?.message ?? ErrorText.describe(error))
+                    .split(separator: "\n").first.map(String.init) ?? ""
                 problems.append(AttributeDiagnostic(attribute: attribute, .error(
                     "model \(reference) of endpoint \(endpoint) cannot be served: \(because)",
                     detail: "Name a model version or alias that exists (`mlinfra models show NAME`), or refer to one this spec registers "
