@@ -18,7 +18,10 @@ struct CLI {
     }
 
     @discardableResult
-    func run(_ args: String...) async throws -> Run {
+    func run(_ args: String...) async throws -> Run { try await run(args) }
+
+    @discardableResult
+    func run(_ args: [String]) async throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
