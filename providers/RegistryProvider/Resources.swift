@@ -147,7 +147,9 @@ struct Resources {
             "tags": tagsValue(p["tags"]),
             "sha256": .string(sha),
             "size": .int(size),
-            "source": .string(file.path),
+            // The path it is registered from, on the machine that applies: a plan made in one
+            // checkout is applied in another (CI runners), so it is known only at apply.
+            "source": .unknown,
             "version": .unknown,
             "uri": .unknown,
             "id": .unknown,
@@ -163,7 +165,7 @@ struct Resources {
             planned["version"] = a["version"] ?? .unknown
             planned["uri"] = a["uri"] ?? .unknown
             planned["id"] = .string(prior.id)
-            planned["source"] = a["source"] ?? planned["source"]
+            planned["source"] = a["source"] ?? .unknown
             return PlanResponse(planned: planned)
         }
         // A replace deletes the old version: refuse it while aliases still point there.
