@@ -32,7 +32,7 @@ public struct FeatureStoreProvider: Provider {
     static let storeRef = AttributeSchema(
         .string, required: true, forceNew: true, referenceType: "feature_store", description: "The feature store: ${feature_store.NAME}.")
     static let nameAttr = AttributeSchema(
-        .string, computed: true, forceNew: true, description: "The object's name in the store; defaults to the resource name.")
+        .string, computed: true, optional: true, forceNew: true, description: "The object's name in the store; defaults to the resource name.")
 
     static let providerSchema = ProviderSchema(
         name: "local",
@@ -44,7 +44,7 @@ public struct FeatureStoreProvider: Provider {
             "feature_store": ResourceSchema(
                 description: "A feature store: definitions, online store (SQLite, WAL) and materialization log.",
                 attributes: [
-                    "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Store name; defaults to the resource name."),
+                    "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Store name; defaults to the resource name."),
                     "online": AttributeSchema(
                         .object(["kind": AttributeSchema(.string, allowed: ["sqlite"], description: "Online store kind.")]),
                         description: "Online store settings: { kind: sqlite }."),
@@ -148,12 +148,16 @@ public struct FeatureStoreProvider: Provider {
     // MARK: Validate
 
     public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
+        ValidateResponse(diagnostics: try problems(type: request.type, address: request.address, config: request.config))
+    }
+
+    /// Every problem with a resource's config, each naming its attribute; plan reports them too.
+    func problems(type: String, address: String, config c: [String: Value]) throws -> [AttributeDiagnostic] {
         var problems: [AttributeDiagnostic] = []
-        let c = request.config
         func err(_ attr: String?, _ summary: String, _ detail: String) {
-            problems.append(AttributeDiagnostic(attribute: attr, .error(summary, detail: detail, address: request.address)))
+            problems.append(AttributeDiagnostic(attribute: attr, .error(summary, detail: detail, address: address)))
         }
-        switch request.type {
+        switch type {
         case "feature_store":
             if let kind = c["online"]?["kind"], !kind.isUnknown, kind.stringValue != "sqlite" {
                 err("online.kind", "online store kind \(kind.rendered) is not supported", "Use { kind: sqlite }.")
@@ -184,14 +188,18 @@ public struct FeatureStoreProvider: Provider {
                 do { _ = try Convert.references(features) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
             }
         default:
-            err(nil, "unknown resource type \(request.type)", "The local feature store provider manages feature_store, entity, feature_view and feature_service.")
+            err(nil, "unknown resource type \(type)", "The local feature store provider manages feature_store, entity, feature_view and feature_service.")
         }
-        return ValidateResponse(diagnostics: problems)
+        return problems
     }
 
     // MARK: Plan
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
+        let problems = try problems(type: request.type, address: request.address, config: request.proposed)
+        if problems.contains(where: { $0.diagnostic.severity == .error }) {
+            return PlanResponse(planned: request.proposed, diagnostics: problems)
+        }
         var planned = request.proposed
         let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
         if planned["name"] == nil || planned["name"]?.isNull == true { planned["name"] = .string(objectName) }

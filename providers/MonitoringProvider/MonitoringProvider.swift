@@ -54,15 +54,15 @@ public struct MonitoringProvider: Provider {
         let monitor = ResourceSchema(
             description: "Drift monitor: compares an endpoint's captured traffic or a dataset with a reference, on a schedule, and alerts.",
             attributes: [
-                "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Monitor name; defaults to the resource name."),
+                "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Monitor name; defaults to the resource name."),
                 "endpoint": AttributeSchema(.string, referenceType: "endpoint", description: "Endpoint whose data capture is the current data."),
                 "dataset": AttributeSchema(.string, description: "CSV file used as the current data (instead of an endpoint)."),
                 "reference": AttributeSchema(.string, required: true, description: "Reference CSV, profiled at apply."),
                 "schedule": AttributeSchema(.string, description: "Five-field cron expression or @hourly/@daily/…, in UTC."),
-                "window": AttributeSchema(.duration, computed: true, description: "How much capture to compare (endpoint sources); default 1h."),
+                "window": AttributeSchema(.duration, computed: true, optional: true, description: "How much capture to compare (endpoint sources); default 1h."),
                 "checks": AttributeSchema(.list(check), description: "Per-feature checks; default: every reference column with default methods."),
                 "alert": AttributeSchema(alert, description: "Where drift alerts go (also always logged)."),
-                "drift_share": AttributeSchema(.number, computed: true, description: "Dataset drift when at least this share of features drift; default 0.5."),
+                "drift_share": AttributeSchema(.number, computed: true, optional: true, description: "Dataset drift when at least this share of features drift; default 0.5."),
                 "id": .computed(.string, description: "The monitor name."),
                 "reference_sha256": .computed(.string, description: "SHA-256 of the profiled reference."),
                 "last_run": .computed(.string, description: "Time of the last run (ISO 8601, UTC)."),

@@ -78,7 +78,7 @@ struct Resources {
     func applyModel(_ request: ApplyRequest) throws -> ApplyResponse {
         let c = request.config
         let context = changeContext(request.context)
-        let registryName = c["registry"]?.stringValue ?? request.prior?.attributes["registry"]?.stringValue ?? ""
+        let registryName = c["registry"]?.stringValue ?? request.prior?.attributes["registry"]?.stringValue
         switch request.action {
         case .create:
             let name = c["name"]?.stringValue ?? objectName(request.address)
@@ -99,22 +99,23 @@ struct Resources {
         }
     }
 
+    /// The model; `registry` only when `registryName` is given (the registry records no
+    /// resource name, so an import leaves it out rather than guess).
     func readModel(id: String, registryName: String? = nil) throws -> ResourceObject? {
         guard let model = try registry.model(id) else { return nil }
-        return modelObject(model, registryName: registryName ?? "")
+        return modelObject(model, registryName: registryName)
     }
 
-    private func modelObject(_ model: RegisteredModel, registryName: String) -> ResourceObject {
-        ResourceObject(
-            id: model.name,
-            attributes: [
-                "registry": .string(registryName),
-                "name": .string(model.name),
-                "description": .string(model.description),
-                "tags": tagsValue(model.tags),
-                "protected_aliases": .list(model.protectedAliases.sorted().map(Value.string)),
-                "id": .string(model.name),
-            ])
+    private func modelObject(_ model: RegisteredModel, registryName: String?) -> ResourceObject {
+        var attributes: [String: Value] = [
+            "name": .string(model.name),
+            "description": .string(model.description),
+            "tags": tagsValue(model.tags),
+            "protected_aliases": .list(model.protectedAliases.sorted().map(Value.string)),
+            "id": .string(model.name),
+        ]
+        if let registryName { attributes["registry"] = .string(registryName) }
+        return ResourceObject(id: model.name, attributes: attributes)
     }
 
     // MARK: - model_version
