@@ -148,16 +148,12 @@ public struct FeatureStoreProvider: Provider {
     // MARK: Validate
 
     public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
-        ValidateResponse(diagnostics: try problems(type: request.type, address: request.address, config: request.config))
-    }
-
-    /// Every problem with a resource's config, each naming its attribute; plan reports them too.
-    func problems(type: String, address: String, config c: [String: Value]) throws -> [AttributeDiagnostic] {
         var problems: [AttributeDiagnostic] = []
+        let c = request.config
         func err(_ attr: String?, _ summary: String, _ detail: String) {
-            problems.append(AttributeDiagnostic(attribute: attr, .error(summary, detail: detail, address: address)))
+            problems.append(AttributeDiagnostic(attribute: attr, .error(summary, detail: detail, address: request.address)))
         }
-        switch type {
+        switch request.type {
         case "feature_store":
             if let kind = c["online"]?["kind"], !kind.isUnknown, kind.stringValue != "sqlite" {
                 err("online.kind", "online store kind \(kind.rendered) is not supported", "Use { kind: sqlite }.")
@@ -188,15 +184,16 @@ public struct FeatureStoreProvider: Provider {
                 do { _ = try Convert.references(features) } catch let e as Convert.Problem { err(e.attribute, e.summary, e.detail) }
             }
         default:
-            err(nil, "unknown resource type \(type)", "The local feature store provider manages feature_store, entity, feature_view and feature_service.")
+            err(nil, "unknown resource type \(request.type)", "The local feature store provider manages feature_store, entity, feature_view and feature_service.")
         }
-        return problems
+        return ValidateResponse(diagnostics: problems)
     }
 
     // MARK: Plan
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
-        let problems = try problems(type: request.type, address: request.address, config: request.proposed)
+        // A plan of an invalid config reports what validate finds, and plans nothing from it.
+        let problems = try await validate(ValidateRequest(type: request.type, address: request.address, config: request.proposed)).diagnostics
         if problems.contains(where: { $0.diagnostic.severity == .error }) {
             return PlanResponse(planned: request.proposed, diagnostics: problems)
         }
