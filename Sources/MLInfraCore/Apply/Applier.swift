@@ -293,7 +293,11 @@ public struct Applier: Sendable {
             do { try await journal.append(.upsert(record)) } catch {
                 return Diagnostics([.error("applied `\(address)` but could not record it in the state journal", detail: "\(error)", address: address)])
             }
-            if inconsistent.hasErrors { return inconsistent }
+            if inconsistent.hasErrors {
+                var all = problems
+                all.append(contentsOf: inconsistent)
+                return all
+            }
             return problems.hasErrors ? problems : nil
         }
     }
