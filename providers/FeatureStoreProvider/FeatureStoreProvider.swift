@@ -192,10 +192,14 @@ public struct FeatureStoreProvider: Provider {
     // MARK: Plan
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
-        // A plan of an invalid config reports what validate finds, and plans nothing from it.
-        let problems = try await validate(ValidateRequest(type: request.type, address: request.address, config: request.proposed)).diagnostics
-        if problems.contains(where: { $0.diagnostic.severity == .error }) {
-            return PlanResponse(planned: request.proposed, diagnostics: problems)
+        // A plan of an invalid config reports what validate finds, and plans nothing from it. A
+        // view is the exception: it plans (its id, its replace paths) without its source file;
+        // checking the file is validate's part, which the core runs before planning.
+        if request.type != "feature_view" {
+            let problems = try await validate(ValidateRequest(type: request.type, address: request.address, config: request.proposed)).diagnostics
+            if problems.contains(where: { $0.diagnostic.severity == .error }) {
+                return PlanResponse(planned: request.proposed, diagnostics: problems)
+            }
         }
         var planned = request.proposed
         let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
