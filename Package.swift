@@ -257,15 +257,15 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore"]),
+        .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore", "MLInfraTesting"]),
         .testTarget(
             name: "FeatureStoreTests",
             dependencies: ["FeatureStore", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore"]),
+        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraCore"]),
+        .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraCore", "MLInfraTesting"]),
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
@@ -277,7 +277,7 @@ let package = Package(
         .testTarget(
             name: "ServingProviderTests",
             dependencies: [
-                "ServingProvider", "ModelServing", "ModelRegistry", "MLInfraCore", .product(name: "NIOCore", package: "swift-nio"),
+                "ServingProvider", "ModelServing", "ModelRegistry", "MLInfraCore", "MLInfraTesting", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -293,6 +293,6 @@ let package = Package(
             exclude: ["Fixtures/make_fixtures.py"],
             resources: [.copy("Fixtures/drift_fixtures.json")]
         ),
-        .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "MLInfraCore"]),
+        .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "MLInfraCore", "MLInfraTesting"]),
     ]
 )

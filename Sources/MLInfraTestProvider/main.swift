@@ -67,6 +67,9 @@ struct FaultyProvider: Provider {
     func importResource(_ request: ImportRequest) async throws -> ImportResponse {
         try await run("import") { try await base.importResource(request) }
     }
+    func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse {
+        try await run("plan_delete") { try await base.planDelete(request) }
+    }
 }
 
 let environment = ProcessInfo.processInfo.environment

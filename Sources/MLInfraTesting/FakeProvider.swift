@@ -9,6 +9,7 @@ import MLInfraCore
 ///   `size: int` (required, not negative), `tags: map(string)`, `secret` (sensitive),
 ///   `kind` (`standard` | `premium`, change ⇒ replace), computed `id` and `created_at`.
 /// - `fake_link`: `target` (a `fake_thing` id; change ⇒ replace), `label`, computed `id` (`TARGET/NAME`).
+///   A link holds its target: `planDelete` of a thing names the links that point at it.
 ///
 /// Tests can add latency, inject failures, count concurrent calls, and change
 /// objects behind the provider's back (drift). With `state_file` in the provider
@@ -262,6 +263,17 @@ public actor FakeProvider: Provider {
         }
         guard let attributes = objects[request.id] else { return ReadResponse(current: nil) }
         return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes))
+    }
+
+    /// A `fake_thing` is held by every `fake_link` whose `target` is its id.
+    public func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse {
+        try await begin("planDelete", request.address)
+        defer { end() }
+        guard request.type == "fake_thing" else { return PlanDeleteResponse() }
+        let holders = objects.filter { $0.value["target"] == .string(request.prior.id) }.keys.sorted().map { id in
+            DeleteHolder(type: "fake_link", id: id, attribute: "target", value: .string(request.prior.id), description: "link \(id)")
+        }
+        return PlanDeleteResponse(heldBy: holders)
     }
 
     public func importResource(_ request: ImportRequest) async throws -> ImportResponse {

@@ -83,6 +83,26 @@ import Testing
         #expect(plan.out.contains("Plan: 1 to add, 0 to change, 1 to destroy."), "\(plan.out)")
     }
 
+    @Test func savedPlanIsRefusedWhenAnArtifactChangedAfterReview() async throws {
+        let h = try CLIHarness()
+        try copyQuickstart(into: h)
+        let plan = try await h.run("plan", "--out", "reviewed.plan")
+        #expect(plan.status == 0, "\(plan.err)")
+        // The spec is unchanged, so the input hash is too; only the file it names has new content.
+        try h.write("models/fraud-v2.json", (h.read("models/fraud-v2.json") ?? "") + "\n")
+        let refused = try await h.run("apply", "reviewed.plan")
+        #expect(refused.status == 1)
+        #expect(refused.err.contains("the saved plan reviewed.plan is stale"), "\(refused.err)")
+        #expect(refused.err.contains("`model_version.fraud_v2`: attribute `sha256` was \""), "\(refused.err)")
+        #expect(refused.err.contains("in the saved plan, but a fresh plan makes it"), "\(refused.err)")
+        #expect(refused.err.contains("Nothing was applied."), "\(refused.err)")
+        #expect(try await h.stateAddresses().filter { !$0.isEmpty }.isEmpty)
+
+        #expect(try await h.run("plan", "--out", "again.plan").status == 0)
+        let applied = try await h.run("apply", "again.plan")
+        #expect(applied.status == 0, "\(applied.err)")
+    }
+
     @Test func deletingAVersionAnAliasPointsToIsAPlanErrorUnlessThePlanMovesTheAlias() async throws {
         let h = try CLIHarness()
         try copyQuickstart(into: h)

@@ -141,3 +141,24 @@ func temporaryDirectory() -> URL {
         #expect(command.dataDirOption == "/tmp/x")
     }
 }
+
+@Suite struct ServingPlanTests {
+    /// The agent picks the replica count and resolves the alias when it applies a changed config,
+    /// so a plan that knew them would be contradicted by the apply (an inconsistent result).
+    @Test func changedEndpointPlansServedVersionAndReadyReplicasAsUnknown() async throws {
+        let p = ServingProvider(agentExecutable: "/nonexistent/mlinfra", defaultReadyTimeout: 1)
+        _ = try await p.configure(ConfigureRequest(config: ["data_dir": .string(NSTemporaryDirectory())], workingDirectory: "/"))
+        let config: [String: Value] = ["model": "fraud@production", "port": 9000, "replicas": ["min": 1, "max": 1]]
+        var attributes = config
+        attributes.merge(["name": "fraud", "host": "127.0.0.1", "id": "fraud", "url": "http://127.0.0.1:9000", "served_version": "fraud/1", "ready_replicas": 1]) { a, _ in a }
+        let prior = ResourceObject(id: "fraud", attributes: attributes)
+        let same = try await p.plan(PlanRequest(type: "endpoint", address: "endpoint.fraud", prior: prior, proposed: config))
+        #expect(same.planned["served_version"] == "fraud/1")
+        #expect(same.planned["ready_replicas"] == 1)
+        var more = config
+        more["replicas"] = ["min": 2, "max": 2]
+        let changed = try await p.plan(PlanRequest(type: "endpoint", address: "endpoint.fraud", prior: prior, proposed: more))
+        #expect(changed.planned["served_version"] == .unknown)
+        #expect(changed.planned["ready_replicas"] == .unknown)
+    }
+}

@@ -36,7 +36,7 @@ public struct FeatureStoreProvider: Provider {
     static let storeRef = AttributeSchema(
         .string, required: true, forceNew: true, referenceType: "feature_store", description: "The feature store: ${feature_store.NAME}.")
     static let nameAttr = AttributeSchema(
-        .string, computed: true, forceNew: true, description: "The object's name in the store; defaults to the resource name.")
+        .string, computed: true, optional: true, forceNew: true, description: "The object's name in the store; defaults to the resource name.")
 
     static let providerSchema = ProviderSchema(
         name: "local",
@@ -48,7 +48,7 @@ public struct FeatureStoreProvider: Provider {
             "feature_store": ResourceSchema(
                 description: "A feature store: definitions, online store (SQLite, WAL) and materialization log.",
                 attributes: [
-                    "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Store name; defaults to the resource name."),
+                    "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Store name; defaults to the resource name."),
                     "online": AttributeSchema(
                         .object(["kind": AttributeSchema(.string, allowed: ["sqlite"], description: "Online store kind.")]),
                         description: "Online store settings: { kind: sqlite }."),
@@ -269,6 +269,15 @@ public struct FeatureStoreProvider: Provider {
     // MARK: Plan
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
+        // A plan of an invalid config reports what validate finds, and plans nothing from it. A
+        // view is the exception: it plans (its id, its replace paths) without its source file;
+        // checking the file is validate's part, which the core runs before planning.
+        if request.type != "feature_view" {
+            let problems = try await validate(ValidateRequest(type: request.type, address: request.address, config: request.proposed)).diagnostics
+            if problems.contains(where: { $0.diagnostic.severity == .error }) {
+                return PlanResponse(planned: request.proposed, diagnostics: problems)
+            }
+        }
         var planned = request.proposed
         let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
         if planned["name"] == nil || planned["name"]?.isNull == true { planned["name"] = .string(objectName) }

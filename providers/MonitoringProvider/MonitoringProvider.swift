@@ -54,7 +54,7 @@ public struct MonitoringProvider: Provider {
         let monitor = ResourceSchema(
             description: "Drift monitor: compares an endpoint's captured traffic or a dataset with a reference, on a schedule, and alerts.",
             attributes: [
-                "name": AttributeSchema(.string, computed: true, forceNew: true, description: "Monitor name; defaults to the resource name."),
+                "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Monitor name; defaults to the resource name."),
                 "endpoint": AttributeSchema(.string, referenceType: "endpoint", description: "Endpoint whose data capture is the current data."),
                 "dataset": AttributeSchema(.string, description: "CSV file used as the current data (instead of an endpoint)."),
                 "reference": AttributeSchema(.string, required: true, description: "Reference CSV, profiled at apply."),

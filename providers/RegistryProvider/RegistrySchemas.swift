@@ -131,7 +131,8 @@ enum RegistryValidation {
                 }
             }
         default:
-            break
+            problems.append(AttributeDiagnostic(.error(
+                "the registry provider has no resource type '\(type)'", detail: "It manages registry, model, model_version and model_alias.")))
         }
         return problems
     }

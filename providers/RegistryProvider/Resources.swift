@@ -78,7 +78,7 @@ struct Resources {
     func applyModel(_ request: ApplyRequest) throws -> ApplyResponse {
         let c = request.config
         let context = changeContext(request.context)
-        let registryName = c["registry"]?.stringValue ?? request.prior?.attributes["registry"]?.stringValue ?? ""
+        let registryName = c["registry"]?.stringValue ?? request.prior?.attributes["registry"]?.stringValue
         switch request.action {
         case .create:
             let name = c["name"]?.stringValue ?? objectName(request.address)
@@ -99,22 +99,23 @@ struct Resources {
         }
     }
 
+    /// The model; `registry` only when `registryName` is given (the registry records no
+    /// resource name, so an import leaves it out rather than guess).
     func readModel(id: String, registryName: String? = nil) throws -> ResourceObject? {
         guard let model = try registry.model(id) else { return nil }
-        return modelObject(model, registryName: registryName ?? "")
+        return modelObject(model, registryName: registryName)
     }
 
-    private func modelObject(_ model: RegisteredModel, registryName: String) -> ResourceObject {
-        ResourceObject(
-            id: model.name,
-            attributes: [
-                "registry": .string(registryName),
-                "name": .string(model.name),
-                "description": .string(model.description),
-                "tags": tagsValue(model.tags),
-                "protected_aliases": .list(model.protectedAliases.sorted().map(Value.string)),
-                "id": .string(model.name),
-            ])
+    private func modelObject(_ model: RegisteredModel, registryName: String?) -> ResourceObject {
+        var attributes: [String: Value] = [
+            "name": .string(model.name),
+            "description": .string(model.description),
+            "tags": tagsValue(model.tags),
+            "protected_aliases": .list(model.protectedAliases.sorted().map(Value.string)),
+            "id": .string(model.name),
+        ]
+        if let registryName { attributes["registry"] = .string(registryName) }
+        return ResourceObject(id: model.name, attributes: attributes)
     }
 
     // MARK: - model_version
@@ -135,7 +136,9 @@ struct Resources {
             "tags": tagsValue(p["tags"]),
             "sha256": .string(sha),
             "size": .int(size),
-            "source": .string(file.path),
+            // The path it is registered from, on the machine that applies: a plan made in one
+            // checkout is applied in another (CI runners), so it is known only at apply.
+            "source": .unknown,
             "version": .unknown,
             "uri": .unknown,
             "id": .unknown,
@@ -151,7 +154,7 @@ struct Resources {
             planned["version"] = a["version"] ?? .unknown
             planned["uri"] = a["uri"] ?? .unknown
             planned["id"] = .string(prior.id)
-            planned["source"] = a["source"] ?? planned["source"]
+            planned["source"] = a["source"] ?? .unknown
             return PlanResponse(planned: planned)
         }
         // A replace deletes the old version: refuse it while aliases still point there.

@@ -204,10 +204,12 @@ public struct ServingProvider: Provider {
         } else {
             planned["url"] = .unknown
         }
-        let modelChanged = request.prior?.attributes["model"] != request.proposed["model"]
-            || request.prior?.attributes["traffic"] != request.proposed["traffic"]
-        planned["served_version"] = (request.prior != nil && !modelChanged) ? (request.prior?.attributes["served_version"] ?? .unknown) : .unknown
-        planned["ready_replicas"] = request.prior?.attributes["ready_replicas"] ?? .unknown
+        // What the agent serves and how many replicas are ready are known only once it has
+        // applied a changed config (an alias may have moved; the autoscaler sets the count);
+        // an unchanged endpoint keeps what refresh found.
+        let unchanged = request.prior.map { prior in request.proposed.allSatisfy { prior.attributes[$0.key] ?? .null == $0.value } } ?? false
+        planned["served_version"] = unchanged ? (request.prior?.attributes["served_version"] ?? .unknown) : .unknown
+        planned["ready_replicas"] = unchanged ? (request.prior?.attributes["ready_replicas"] ?? .unknown) : .unknown
         // Refresh found fewer ready replicas than the minimum (a dead agent or router): the plan
         // restores them, as an update whose diff says so, instead of "no changes".
         if let minimum = parsed?.replicas.min, minimum > 0, let ready = request.prior?.attributes["ready_replicas"]?.intValue, ready == 0 {

@@ -107,9 +107,15 @@ struct ApplyRun {
             var planOptions = options
             planOptions.parallelism = parallelism
             let plan = try await Runner.plan(workspace, state: state, options: planOptions, console: console)
-            if let saved, PlanFile.actions(of: plan) != saved.actions {
-                throw console.fail(
-                    "the saved plan is stale: the infrastructure changed outside mlinfra since the plan was made, so applying it now would do something else. Plan again.")
+            if let saved {
+                let differences = saved.differences(from: plan, key: workspace.configuration.stateKey)
+                if !differences.isEmpty {
+                    throw console.fail(
+                        "the saved plan \(planFile ?? "") is stale: planned again now, it would not do what was reviewed:\n"
+                            + differences.map { "  - \($0)\n" }.joined()
+                            + "Something changed outside mlinfra since the plan was made (the infrastructure, or a file the spec names). "
+                            + "Nothing was applied. Plan again (`mlinfra plan --out FILE`), review it, and apply the new file.")
+                }
             }
             if saved == nil {
                 console.out(PlanHumanView(style: console.style).render(plan))

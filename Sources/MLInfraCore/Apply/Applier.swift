@@ -277,11 +277,15 @@ public struct Applier: Sendable {
             let secrets = Secrets.texts(in: config, paths: sensitive)
             sensitive.formUnion(Secrets.derived(new.attributes.merging(["id": .string(new.id)]) { a, _ in a }, from: secrets, besides: sensitive))
             seen.learn(new.attributes, paths: sensitive, address: address)
+            let inconsistent = problems.hasErrors ? Diagnostics() : Self.inconsistencies(
+                of: new, planned: change.after ?? [:], config: config, schema: instance.schema, sensitive: sensitive, key: key,
+                provider: change.providerName, address: address)
+            let failed = problems.hasErrors || inconsistent.hasErrors
             let record = ResourceInstanceState(
                 // An id built from a secret is kept sealed under the state key: state needs it, readers of the file must not see it.
                 address: address, type: instance.address.type, provider: instance.providerName,
                 id: sensitive.contains("id") ? key.seal(new.id) : new.id,
-                status: problems.hasErrors ? .tainted : .ready,
+                status: failed ? .tainted : .ready,
                 inputs: Secrets.redact(config, paths: sensitive, key: key),
                 attributes: Secrets.redact(new.attributes, paths: sensitive, key: key),
                 sensitivePaths: ResourceInstanceState.sensitivePaths(sensitive), dependencies: instance.dependencies,
@@ -291,7 +295,58 @@ public struct Applier: Sendable {
             do { try await journal.append(.upsert(record)) } catch {
                 return Diagnostics([.error("applied `\(address)` but could not record it in the state journal", detail: ErrorText.describe(error), address: address)])
             }
+            if inconsistent.hasErrors {
+                var all = problems
+                all.append(contentsOf: inconsistent)
+                return all
+            }
             return problems.hasErrors ? problems : nil
+        }
+    }
+
+    /// Where a provider's result departs from the plan it made, in Terraform's sense ("provider
+    /// produced an inconsistent result after apply"): an attribute whose planned value was known
+    /// came back with another value. Parts planned unknown may take any value, except that a
+    /// settable, non-computed attribute must come back as the config it was applied with.
+    /// Secrets compare by their HMACs under `key` and are never shown.
+    static func inconsistencies(
+        of new: ResourceObject, planned: [String: Value], config: [String: Value], schema: ResourceSchema, sensitive: Set<String>,
+        key: StateKey, provider: String, address: String
+    ) -> Diagnostics {
+        var result = new.attributes
+        result["id"] = .string(new.id)
+        var diagnostics = Diagnostics()
+        for name in planned.keys.sorted() {
+            var expected = planned[name]!
+            let attribute = schema.attributes[name]
+            if expected.containsUnknown, let attribute, !attribute.computed, let given = config[name] { expected = given }
+            // The core fills a null the provider did not plan; a computed attribute may then get its default.
+            if expected.isNull, attribute?.computed ?? true { continue }
+            let actual = result[name] ?? .null
+            if conforms(actual, to: expected, key: key) { continue }
+            let was = Secrets.display(expected, at: name, sensitive: sensitive)
+            let now = Secrets.display(actual, at: name, sensitive: sensitive)
+            diagnostics.append(.error(
+                "Provider \"\(provider)\" produced an inconsistent result after apply: \(address): attribute \"\(name)\" was \(was) in the plan, "
+                    + "but \(was == now ? "another \(now)" : now) after apply",
+                detail: "This is a bug in the provider; the resource is marked tainted and will be replaced on the next apply. "
+                    + "Report it to the provider's authors with the plan and this message.",
+                address: address))
+        }
+        return diagnostics
+    }
+
+    /// True when `value` is what `planned` said: equal where the plan knew, anything where it was unknown.
+    static func conforms(_ value: Value, to planned: Value, key: StateKey) -> Bool {
+        if Secrets.isRedacted(planned) { return Secrets.redact(value, key: key) == planned }
+        switch (planned, value) {
+        case (.unknown, _): return true
+        case (.list(let p), .list(let v)):
+            return p.count == v.count && zip(v, p).allSatisfy { conforms($0, to: $1, key: key) }
+        case (.map(let p), .map(let v)):
+            return Set(p.keys).union(v.keys).allSatisfy { conforms(v[$0] ?? .null, to: p[$0] ?? .null, key: key) }
+        default:
+            return planned.sameValue(as: value)
         }
     }
 }

@@ -4,9 +4,11 @@ import Foundation
 ///
 /// Sensitive variable values are not saved; `apply FILE` takes them again from the
 /// environment or `--var`, and the input hash shows whether they are the same.
+/// Version 2 keeps every changed instance's planned attributes (`PlannedInstance`), so
+/// `apply FILE` can refuse a fresh plan that differs from the reviewed one in any value.
 public struct PlanFile: Sendable {
     public static let formatName = "mlinfra-plan"
-    public static let currentVersion = 1
+    public static let currentVersion = 2
 
     /// A random id, recorded with the state version its apply produces, so the plan is applied once.
     public var planID: String
@@ -18,8 +20,8 @@ public struct PlanFile: Sendable {
     public var options: PlanOptions
     /// Non-sensitive variable values the plan was made with.
     public var variables: [String: Value]
-    /// Planned action per instance address (changes only).
-    public var actions: [String: String]
+    /// What the plan does to each instance it changes, by address, as it was reviewed.
+    public var instances: [String: PlannedInstance]
     /// The rendered plan (Terraform JSON shape), for `show FILE`.
     public var rendered: Value
     public var created: Date
@@ -33,14 +35,49 @@ public struct PlanFile: Sendable {
         self.providerVersions = workspace.configuration.providers.versions
         self.options = options
         self.variables = workspace.variables.values.filter { !workspace.variables.sensitive.contains($0.key) }
-        self.actions = Self.actions(of: plan)
+        self.instances = Self.instances(of: plan, key: workspace.configuration.stateKey)
         self.rendered = rendered
         self.created = Date()
     }
 
-    public static func actions(of plan: Plan) -> [String: String] {
-        var out: [String: String] = [:]
-        for c in plan.changes where c.isChange { out[c.address.description] = c.action.rawValue }
+    /// The changes of `plan` as a plan file keeps them: secrets as HMACs under `key`.
+    public static func instances(of plan: Plan, key: StateKey) -> [String: PlannedInstance] {
+        var out: [String: PlannedInstance] = [:]
+        for c in plan.changes where c.isChange {
+            out[c.address.description] = PlannedInstance(
+                action: c.action.rawValue, after: c.after.map { Secrets.redact($0, paths: c.sensitive, key: key) },
+                sensitive: c.sensitive.sorted())
+        }
+        return out
+    }
+
+    /// How a fresh plan differs from this saved one, one line per difference naming the
+    /// instance and attribute; empty when applying `plan` does exactly what was reviewed.
+    /// Secrets compare by their HMACs and are never shown.
+    public func differences(from plan: Plan, key: StateKey) -> [String] {
+        let fresh = Self.instances(of: plan, key: key)
+        var out: [String] = []
+        for address in Set(instances.keys).union(fresh.keys).sorted() {
+            let saved = instances[address], now = fresh[address]
+            guard let saved, let now, saved.action == now.action else {
+                out.append(
+                    "`\(address)`: the saved plan would \(saved.map(\.verb) ?? "leave it unchanged"), "
+                        + "a fresh plan would \(now.map(\.verb) ?? "leave it unchanged")")
+                continue
+            }
+            let before = saved.after ?? [:], after = now.after ?? [:]
+            for name in Set(before.keys).union(after.keys).sorted() {
+                let old = before[name] ?? .null, new = after[name] ?? .null
+                if old.sameValue(as: new) { continue }
+                if Secrets.isRedacted(old) && Secrets.isRedacted(new) {
+                    out.append("`\(address)`: attribute `\(name)` holds another secret than in the saved plan")
+                } else {
+                    out.append(
+                        "`\(address)`: attribute `\(name)` was \(Secrets.render(old)) in the saved plan, "
+                            + "but a fresh plan makes it \(Secrets.render(new))")
+                }
+            }
+        }
         return out
     }
 
@@ -61,7 +98,7 @@ public struct PlanFile: Sendable {
                 "replace": .list(options.replace.map(Value.string)),
             ]),
             "variables": .map(variables),
-            "actions": .map(actions.mapValues(Value.string)),
+            "instances": .map(instances.mapValues(\.wire)),
             "plan": rendered,
             "created": .string(ISO8601DateFormatter().string(from: created)),
         ])
@@ -82,9 +119,23 @@ public struct PlanFile: Sendable {
         guard let version = value["version"]?.intValue, version <= currentVersion else {
             throw PlanFileError("\(path) was written by a newer mlinfra", remedy: "Plan again with this mlinfra.")
         }
+        guard version == currentVersion else {
+            throw PlanFileError(
+                "\(path) is a version \(version) plan file, from an mlinfra that did not save the planned values, "
+                    + "so it cannot be checked against what apply would do",
+                remedy: "Plan again: `mlinfra plan --out FILE`, review it, and apply the new file.")
+        }
         guard let base = value["base"], let lineage = base["lineage"]?.stringValue, let serial = base["serial"]?.intValue,
-            let hash = value["input_hash"]?.stringValue, let options = value["options"]
+            let hash = value["input_hash"]?.stringValue, let options = value["options"], let planID = value["plan_id"]?.stringValue,
+            let instances = value["instances"]?.mapValue
         else { throw PlanFileError("\(path) is damaged: fields are missing", remedy: "Plan again.") }
+        var planned: [String: PlannedInstance] = [:]
+        for (address, entry) in instances {
+            guard let instance = PlannedInstance(wire: entry) else {
+                throw PlanFileError("\(path) is damaged: the planned values of `\(address)` are unreadable", remedy: "Plan again.")
+            }
+            planned[address] = instance
+        }
         var file = PlanFile(
             specPath: value["spec_path"]?.stringValue ?? ".", baseLineage: lineage, baseSerial: serial, inputHash: hash,
             providerVersions: (value["provider_versions"]?.mapValue ?? [:]).compactMapValues(\.stringValue),
@@ -94,17 +145,15 @@ public struct PlanFile: Sendable {
                 targets: (options["targets"]?.listValue ?? []).compactMap(\.stringValue),
                 replace: (options["replace"]?.listValue ?? []).compactMap(\.stringValue)),
             variables: value["variables"]?.mapValue ?? [:],
-            actions: (value["actions"]?.mapValue ?? [:]).compactMapValues(\.stringValue),
-            rendered: value["plan"] ?? .null, created: Date())
+            instances: planned, rendered: value["plan"] ?? .null, created: Date())
         file.created = value["created"]?.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
-        // Plan files from before plan ids: an id fixed by what the plan was made from, so the same file still maps to one id.
-        file.planID = value["plan_id"]?.stringValue ?? "\(lineage)-\(serial)-\(hash.prefix(16))"
+        file.planID = planID
         return file
     }
 
     init(
         specPath: String, baseLineage: String, baseSerial: Int, inputHash: String, providerVersions: [String: String],
-        options: PlanOptions, variables: [String: Value], actions: [String: String], rendered: Value, created: Date
+        options: PlanOptions, variables: [String: Value], instances: [String: PlannedInstance], rendered: Value, created: Date
     ) {
         self.planID = UUID().uuidString.lowercased()
         self.specPath = specPath
@@ -114,7 +163,7 @@ public struct PlanFile: Sendable {
         self.providerVersions = providerVersions
         self.options = options
         self.variables = variables
-        self.actions = actions
+        self.instances = instances
         self.rendered = rendered
         self.created = created
     }
@@ -136,6 +185,48 @@ public struct PlanFile: Sendable {
             return "provider `\(name)` changed since the plan was made (\(version), now \(versions[name] ?? "absent")). Plan again."
         }
         return nil
+    }
+}
+
+/// One instance's change as the saved plan records it.
+public struct PlannedInstance: Sendable, Hashable {
+    /// The change's action (`create`, `update`, `replace`, `delete`).
+    public var action: String
+    /// The planned attributes (nil for a delete): unknowns marked `{"$mlinfra_unknown": true}`,
+    /// values at `sensitive` paths as HMACs under the state key, never in clear.
+    public var after: [String: Value]?
+    /// The attribute paths whose values are secret.
+    public var sensitive: [String]
+
+    public init(action: String, after: [String: Value]?, sensitive: [String]) {
+        self.action = action
+        self.after = after
+        self.sensitive = sensitive
+    }
+
+    var verb: String {
+        switch action {
+        case "create": "create it"
+        case "update": "update it in place"
+        case "replace": "replace it"
+        case "delete": "delete it"
+        default: "\(action) it"
+        }
+    }
+
+    var wire: Value {
+        ["action": .string(action), "after": after.map(Value.map) ?? .null, "sensitive": .list(sensitive.map(Value.string))]
+    }
+
+    init?(wire: Value) {
+        guard let action = wire["action"]?.stringValue, let sensitive = wire["sensitive"]?.listValue else { return nil }
+        let after: [String: Value]?
+        switch wire["after"] {
+        case .map(let attributes)?: after = attributes
+        case .null?, nil: after = nil
+        default: return nil
+        }
+        self.init(action: action, after: after, sensitive: sensitive.compactMap(\.stringValue))
     }
 }
 

@@ -247,7 +247,10 @@ public struct Planner: Sendable {
                     for (name, attribute) in instance.schema.attributes where attribute.computed && config[name] == nil && name != "id" {
                         if planned[name] == priorResource.attributes[name] { planned[name] = .unknown }
                     }
-                    if planned["id"] == nil { planned["id"] = .unknown }
+                    // So is its id, unless the provider knows the new one (a provider plans a replace as an update of `prior`).
+                    if planned["id"] == nil || planned["id"] == .string(priorResource.providerID(configuration.stateKey)) {
+                        planned["id"] = .unknown
+                    }
                     change.after = planned
                 }
             } else {

@@ -14,7 +14,7 @@ public protocol Provider: Sendable {
     func read(_ request: ReadRequest) async throws -> ReadResponse
     func importResource(_ request: ImportRequest) async throws -> ImportResponse
     /// Asked for each instance a plan deletes: which other objects still point at it.
-    /// The default says none; plugins are not asked (the wire protocol has no such call yet).
+    /// The default says none; plugins are asked over the wire as `plan_delete`.
     func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse
 }
 

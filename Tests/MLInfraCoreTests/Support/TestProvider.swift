@@ -12,6 +12,8 @@ final class TestProvider: Provider, @unchecked Sendable {
     var failApply: Set<String> = []
     var failHalfway: Set<String> = []
     var latency: Duration = .zero
+    /// Attributes that apply reports with another value than it planned, by address: a provider bug.
+    var misreport: [String: [String: Value]] = [:]
 
     static let schemaValue = ProviderSchema(
         name: "test", version: "1.0.0",
@@ -51,7 +53,9 @@ final class TestProvider: Provider, @unchecked Sendable {
         if let prior = request.prior {
             planned["id"] = .string(prior.id)
             planned["url"] = prior.attributes["url"]
-            planned["serial"] = prior.attributes["serial"]
+            // Every apply counts the serial up, so only an unchanged thing keeps it.
+            let unchanged = request.proposed.allSatisfy { prior.attributes[$0.key] ?? .null == $0.value }
+            planned["serial"] = unchanged ? prior.attributes["serial"] : .unknown
         } else {
             planned["id"] = .unknown
             planned["url"] = .unknown
@@ -79,6 +83,7 @@ final class TestProvider: Provider, @unchecked Sendable {
             let serial = (request.prior?.attributes["serial"]?.intValue ?? 0) + 1
             attributes["serial"] = .int(serial)
             attributes["url"] = .string("mem://\(id)")
+            attributes.merge(lock.withLock { misreport[request.address] } ?? [:]) { _, wrong in wrong }
             setObject(id, attributes)
             if failHalfway.contains(request.address) {
                 return ApplyResponse(new: ResourceObject(id: id, attributes: attributes), diagnostics: [.error("half-way failure")])

@@ -9,6 +9,7 @@ public enum JSONRPC {
     public enum Method: String, Sendable, CaseIterable {
         case initialize, schema, configure, validate, plan, apply, read
         case importResource = "import"
+        case planDelete = "plan_delete"
         case shutdown
     }
 

@@ -94,6 +94,12 @@ public actor PluginProvider: Provider {
         try await call(.importResource, params: request.wire, address: request.address)
     }
 
+    /// A plugin written before `plan_delete` answers "method not found": it is taken to say
+    /// that nothing holds the instance, which is what a provider without the call means.
+    public func planDelete(_ request: PlanDeleteRequest) async throws -> PlanDeleteResponse {
+        try await call(.planDelete, params: request.wire, address: request.address)
+    }
+
     /// Starts the plugin now (checking its hash and protocol version) rather than on the first call.
     public func start() async throws {
         try await ensureStarted()
@@ -401,6 +407,11 @@ public actor PluginProvider: Provider {
         case .error(let id, let code, let message, let data):
             guard let call = pending[id] else {
                 deliver(id, .failure(CancellationError()), line: line)
+                return
+            }
+            if code == JSONRPC.ErrorCode.methodNotFound && call.method == JSONRPC.Method.planDelete.rawValue {
+                logger.debug("the plugin does not answer `plan_delete`: nothing holds what it deletes", metadata: ["plugin": .string(spec.name)])
+                deliver(id, .success(.map([:])), line: line)
                 return
             }
             var detail = data.map { data in data.stringValue ?? data["detail"]?.stringValue ?? data.rendered } ?? ""

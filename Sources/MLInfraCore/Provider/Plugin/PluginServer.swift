@@ -185,6 +185,8 @@ public struct PluginServer: Sendable {
             return try await provider.read(ReadRequest(wire: params)).wire
         case .importResource:
             return try await provider.importResource(ImportRequest(wire: params)).wire
+        case .planDelete:
+            return try await provider.planDelete(PlanDeleteRequest(wire: params)).wire
         case .shutdown:
             return .null
         }

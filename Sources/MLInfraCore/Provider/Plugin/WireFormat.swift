@@ -276,6 +276,32 @@ extension ImportResponse: WireConvertible {
     }
 }
 
+extension PlanDeleteRequest: WireConvertible {
+    var wire: Value { ["type": .string(type), "address": .string(address), "prior": prior.wire] }
+    init(fields f: WireFields) throws(WireError) {
+        self.init(type: try f.string("type"), address: try f.string("address"), prior: try f.object("prior"))
+    }
+}
+
+extension DeleteHolder: WireConvertible {
+    var wire: Value {
+        ["type": .string(type), "id": .string(id), "attribute": .string(attribute), "value": value, "description": .string(description)]
+    }
+    init(fields f: WireFields) throws(WireError) {
+        guard let value = f.entries["value"] else { throw WireError("`\(f.name("value"))` is missing") }
+        self.init(
+            type: try f.string("type"), id: try f.string("id"), attribute: try f.string("attribute"), value: value,
+            description: try f.optionalString("description") ?? "")
+    }
+}
+
+extension PlanDeleteResponse: WireConvertible {
+    var wire: Value { ["held_by": .list(heldBy.map(\.wire)), "diagnostics": .list(diagnostics.map(\.wire))] }
+    init(fields f: WireFields) throws(WireError) {
+        self.init(heldBy: try f.list("held_by"), diagnostics: try f.list("diagnostics"))
+    }
+}
+
 extension ProviderSchema: WireConvertible {
     var wire: Value {
         // Encoding a schema cannot fail: it holds only strings, numbers, flags and nested schemas.
