@@ -198,7 +198,7 @@ let package = Package(
         ),
         .target(
             name: "VectorProvider",
-            dependencies: ["VectorIndex", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VectorIndex", "MLInfraJSON", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "providers/VectorProvider",
             exclude: ["README.md"]
         ),
@@ -216,13 +216,16 @@ let package = Package(
         ),
         .target(
             name: "MonitoringProvider",
-            dependencies: ["DriftMonitor", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "DriftMonitor", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "providers/MonitoringProvider"
         ),
 
         // Benchmarks (outside the test run).
         .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
-        .executableTarget(name: "VectorBench", dependencies: ["VectorIndex"], path: "bench/vectors", exclude: ["run.sh", "peer_cpu.py"]),
+        .executableTarget(name: "VectorBench", dependencies: ["VectorIndex", "MLInfraJSON"], path: "bench/vectors", exclude: ["run.sh", "peer_cpu.py"]),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
         .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),
 
@@ -264,8 +267,8 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting"]),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraCore", "MLInfraTesting"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+        .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraJSON", "MLInfraCore", "MLInfraTesting"]),
         .testTarget(
             name: "ModelServingTests",
             dependencies: [

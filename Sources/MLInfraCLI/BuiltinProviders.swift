@@ -1,4 +1,3 @@
-import DriftMonitor
 import FeatureStoreProvider
 import Foundation
 import MLInfraCore

@@ -1,5 +1,5 @@
 import Foundation
-@_exported import MLInfraJSON
+import MLInfraJSON
 
 extension JSONValue {
     /// Parses JSON text; the error names `field` and shows the start of the text.

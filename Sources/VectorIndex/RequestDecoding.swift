@@ -1,3 +1,4 @@
+import MLInfraJSON
 /// Turns JSON request bodies and JSONL lines into engine values, naming the
 /// exact field at fault (`records[2].vector[5]`) when one is wrong.
 public enum RequestDecoding {

@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 import Hummingbird
 import MLInfraHTTP
 

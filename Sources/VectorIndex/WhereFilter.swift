@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 
 /// A metadata filter in Chroma's `where` syntax.
 ///

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import MLInfraJSON
 @testable import VectorIndex
 
 @Suite struct HTTPAPITests {

@@ -3,6 +3,7 @@ import HTTPTesting
 import Hummingbird
 import MLInfraHTTP
 import Testing
+import MLInfraJSON
 @testable import VectorIndex
 
 /// The vector API behind `ServerPolicy`, over a real socket: what a browser page or a

@@ -1,4 +1,5 @@
 import Testing
+import MLInfraJSON
 @testable import VectorIndex
 
 /// The AVX2 + FMA kernels (when this CPU has them) against the portable Swift code, and both

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MLInfraJSON
 @testable import VectorIndex
 
 @Suite struct SearchTests {

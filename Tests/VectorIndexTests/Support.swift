@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraTesting
+import MLInfraJSON
 @testable import VectorIndex
 
 func randomVectors(_ n: Int, dimension: Int, seed: UInt64 = 7) -> [[Float]] {

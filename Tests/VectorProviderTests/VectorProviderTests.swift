@@ -1,6 +1,7 @@
 import Foundation
 import MLInfraCore
 import Testing
+import MLInfraJSON
 import VectorIndex
 @testable import VectorProvider
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MLInfraCore
 import Testing
+import MLInfraJSON
 import VectorIndex
 @testable import VectorProvider
 

@@ -6,6 +6,7 @@
 //
 // `run.sh` beside this file runs it and the hnswlib/faiss reference in the same run.
 import Foundation
+import MLInfraJSON
 import VectorIndex
 
 func readVectors(_ path: String, limit: Int? = nil) throws -> [[Float]] {

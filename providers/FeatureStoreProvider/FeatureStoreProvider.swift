@@ -269,8 +269,9 @@ public struct FeatureStoreProvider: Provider {
     // MARK: Plan
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
-        // A plan of an invalid config reports what validate finds, and plans nothing from it. A
-        // view is the exception: it plans (its id, its replace paths) without its source file;
+        // A plan of an invalid config reports what validate finds, and plans nothing from it (a
+        // service's store is known now, so a view the spec does not declare is checked against the
+        // store). A view is the exception: it plans (its id, its replace paths) without its source file;
         // checking the file is validate's part, which the core runs before planning.
         if request.type != "feature_view" {
             let problems = try await validate(ValidateRequest(type: request.type, address: request.address, config: request.proposed)).diagnostics
@@ -292,11 +293,6 @@ public struct FeatureStoreProvider: Provider {
             } else {
                 planned["id"] = .unknown
             }
-        }
-        if request.type == "feature_service" {
-            // The store is known now; a service naming a view the spec does not declare is checked against it.
-            let problems = try await validate(ValidateRequest(type: request.type, address: request.address, config: request.proposed)).diagnostics
-            if problems.contains(where: { $0.diagnostic.severity == .error }) { return PlanResponse(planned: planned, diagnostics: problems) }
         }
         var replace: [String] = []
         if request.type == "feature_view", let prior = request.prior {

@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraCore
+import MLInfraJSON
 import VectorIndex
 
 /// A `vector_collection`'s attributes, normalised with their defaults.

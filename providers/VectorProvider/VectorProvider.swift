@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraCore
+import MLInfraJSON
 import VectorIndex
 
 /// The built-in provider for `vector_store` and `vector_collection`, backed by

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MLInfraCore
 import ServerCommands
+import MLInfraJSON
 import VectorIndex
 
 /// `mlinfra vectors …`: the data plane of the vector engine.

@@ -4,10 +4,12 @@ import ServiceLifecycle
 
 /// The monitors' cron scheduler as an agent service; a data directory that cannot be opened
 /// is reported once and the service then waits for shutdown instead of taking the agent down.
-struct MonitorSchedulerService: Service {
-    let directory: String
+public struct MonitorSchedulerService: Service {
+    public let directory: String
 
-    func run() async throws {
+    public init(directory: String) { self.directory = directory }
+
+    public func run() async throws {
         let scheduler: MonitorScheduler
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
