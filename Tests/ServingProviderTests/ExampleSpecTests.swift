@@ -62,6 +62,10 @@ import Testing
             .write(to: spec, atomically: true, encoding: .utf8)
         let plan = try await cli.run(["plan", "--detailed-exitcode"] + vars)
         #expect(plan.status == 2 && plan.out.contains("model_alias.production"), "\(plan.out)\(plan.err)")
+        // The plan says what the promotion means for serving, in the terminal and in the PR comment.
+        #expect(plan.out.contains("endpoint.fraud will serve fraud_detector v2 (was v1), canary models:/fraud_detector/2 at 10 %"), "\(plan.out)")
+        let comment = try await cli.run(["plan", "--format", "markdown"] + vars)
+        #expect(comment.out.contains("#### What this plan changes for serving") && comment.out.contains("| | v1 | v2 |"), "\(comment.out)")
         let promote = try await cli.run(["apply", "--auto-approve"] + vars)
         #expect(promote.status == 0, "\(promote.out)\(promote.err)")
         let status = try await cli.run("endpoints", "status", "fraud", "--format", "json")

@@ -41,6 +41,7 @@ struct PlanHumanView {
             }
             out += "\n"
         }
+        out += PlanInsights(plan).human(style)
         out += "mlinfra will perform the following actions:\n\n"
         let ordered = destructive + changes.filter { $0.action != .delete && $0.action != .replace }
         for c in ordered {

@@ -21,6 +21,7 @@ struct PlanMarkdownView {
             head += "\n> [!WARNING]\n> This plan destroys \(destructive.count) resource instance\(destructive.count == 1 ? "" : "s"): "
                 + destructive.map { "`\($0.address)`" }.joined(separator: ", ") + "\n"
         }
+        head += PlanInsights(plan).markdown(escape: escape)
         var sections: [String] = []
         if !changes.isEmpty {
             var table = "\n| | Resource | Action | Reason |\n|---|---|---|---|\n"
