@@ -114,7 +114,8 @@ public enum OnlineJSON {
         let text: StaticString
         switch status {
         case .present: text = "\"PRESENT\""
-        case .nullValue: text = "\"NULL_VALUE\""
+        // Feast (0.67's `feast serve` and its SDK) answer PRESENT for a stored null; so does this wire.
+        case .nullValue: text = "\"PRESENT\""
         case .notFound: text = "\"NOT_FOUND\""
         case .outsideMaxAge: text = "\"OUTSIDE_MAX_AGE\""
         }

@@ -29,7 +29,7 @@ import Testing
                     text == #"{"metadata":{"feature_names":["customer_id","total_spend","avg_basket"]},"results":["#
                         + #"{"values":[1,2,3,4],"statuses":["PRESENT","PRESENT","PRESENT","PRESENT"],"event_timestamps":["1970-01-01T00:00:00Z","1970-01-01T00:00:00Z","1970-01-01T00:00:00Z","1970-01-01T00:00:00Z"]},"#
                         + #"{"values":[1.5,2.5,null,null],"statuses":["PRESENT","PRESENT","OUTSIDE_MAX_AGE","NOT_FOUND"],"event_timestamps":["2024-01-09T12:00:00Z","2024-01-09T12:00:00Z","2024-01-01T00:00:00Z","1970-01-01T00:00:00Z"]},"#
-                        + #"{"values":[2.5,null,null,null],"statuses":["PRESENT","NULL_VALUE","OUTSIDE_MAX_AGE","NOT_FOUND"],"event_timestamps":["2024-01-09T12:00:00Z","2024-01-09T12:00:00Z","2024-01-01T00:00:00Z","1970-01-01T00:00:00Z"]}]}"#)
+                        + #"{"values":[2.5,null,null,null],"statuses":["PRESENT","PRESENT","OUTSIDE_MAX_AGE","NOT_FOUND"],"event_timestamps":["2024-01-09T12:00:00Z","2024-01-09T12:00:00Z","2024-01-01T00:00:00Z","1970-01-01T00:00:00Z"]}]}"#)
             }
         }
     }
