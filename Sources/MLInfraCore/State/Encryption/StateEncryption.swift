@@ -354,7 +354,10 @@ enum StateEnvelope {
                 remedy: "check that the path points at the right file")
         }
         guard let kdf = KDF(fields[4]) else { throw damaged("its key derivation `\(fields[4])` is not one mlinfra writes") }
-        guard let payload = Data(base64Encoded: String(fields[5])), payload.count >= 28 else { throw damaged("its payload is not base64") }
+        // Only the canonical base64 is read, so no changed character decodes to the same bytes.
+        guard let payload = Data(base64Encoded: String(fields[5])), payload.count >= 28, payload.base64EncodedString() == fields[5] else {
+            throw damaged("its payload is not the base64 mlinfra writes")
+        }
         let header = fields[0..<5].joined(separator: " ")
         return Parsed(header: header, kind: String(fields[2]), keyID: String(fields[3]), kdf: kdf, payload: payload)
     }
