@@ -238,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "MLInfraPostgresStateTests",
             dependencies: [
-                "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", "HTTPTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // Test only: a second process registering versions concurrently.
