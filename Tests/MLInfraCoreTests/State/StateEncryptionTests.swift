@@ -120,6 +120,16 @@ enum EncryptionSamples {
         #expect(try S.encryption(mode: .on).open(Array("{}".utf8), kind: .state, scope: "", location: "s") == Array("{}".utf8))
     }
 
+    @Test func aRotatedStateKeyStillOpensIdsSealedUnderTheFallback() {
+        let old = StateKey(bytes: Array(S.keyA.utf8))
+        let sealed = old.seal("main/secret-id")
+        let rotated = StateKey(bytes: Array(S.keyB.utf8)).withFallback(from: ["MLINFRA_STATE_KEY_FALLBACK": S.keyA])
+        #expect(rotated.unseal(sealed) == "main/secret-id")
+        #expect(StateKey(bytes: Array(S.keyB.utf8)).unseal(sealed) == nil)
+        #expect(rotated.unseal(rotated.seal("x")) == "x")
+        #expect(rotated.mac("v") == StateKey(bytes: Array(S.keyB.utf8)).mac("v"), "the fallback changed the HMACs")
+    }
+
     // MARK: configuration
 
     @Test func postgresEncryptsByDefaultAndALocalFileOnRequest() throws {
