@@ -11,7 +11,8 @@ enum StateBackends {
         case .postgres(let settings):
             return try PostgresStateStore(
                 url: try PostgresBackendURL(parsing: settings.url), schema: settings.schema, project: settings.project,
-                workspace: settings.workspace, retainVersions: settings.retainVersions, encryption: encryption)
+                workspace: settings.workspace, retainVersions: settings.retainVersions, encryption: encryption,
+                syncsJournal: Workspace.syncsJournal)
         }
     }
 }

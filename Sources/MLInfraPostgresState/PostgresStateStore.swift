@@ -35,6 +35,12 @@ public final class PostgresStateStore: VersionedStateStore {
     public let retainVersions: Int?
     /// How the state, its versions and the journal's rows are encrypted at rest.
     public let encryption: StateEncryption
+    /// Whether a journal row is flushed to the server's disk before `append` returns (the default).
+    /// Without it (`synchronous_commit = off` for journal inserts) a committed row is visible to every
+    /// session at once and survives a `kill -9` of mlinfra, but not a crash of the database server in
+    /// the following moment: the local store's guarantee without `MLINFRA_JOURNAL_FSYNC`. State
+    /// writes and journal commits are always synchronous.
+    public let syncsJournal: Bool
     /// What every envelope of this state is bound to, so a row copied to another state's does not open there.
     var scope: String { "postgres \(project)/\(workspace)" }
 
@@ -84,7 +90,7 @@ public final class PostgresStateStore: VersionedStateStore {
     /// A store for `project`/`workspace` in `schema` of the database at `url`; nothing is created until first use.
     public init(
         url: PostgresBackendURL, schema: String = "mlinfra", project: String, workspace: String = "default", retainVersions: Int? = nil,
-        encryption: StateEncryption = .none
+        encryption: StateEncryption = .none, syncsJournal: Bool = true
     ) throws {
         try PostgresStateSchema.checkName(schema)
         if let retainVersions, retainVersions < 2 {
@@ -98,6 +104,7 @@ public final class PostgresStateStore: VersionedStateStore {
         self.workspace = workspace
         self.retainVersions = retainVersions
         self.encryption = encryption
+        self.syncsJournal = syncsJournal
         self.session = PostgresSession(url: url)
         self.lockKey = PostgresStateSchema.advisoryKey(["mlinfra-state", schema, project, workspace])
         self.gateKey = PostgresStateSchema.advisoryKey(["mlinfra-state-gate", schema, project, workspace])
@@ -562,10 +569,16 @@ public final class PostgresStateStore: VersionedStateStore {
                         binds.append(ByteBuffer(bytes: entry.line))
                         values.append("($1, $\(2 + 2 * k), $\(3 + 2 * k))")
                     }
-                    try await c.query(
-                        PostgresQuery(
-                            unsafeSQL: "INSERT INTO \(s).state_journal (state_id, seq, line) VALUES " + values.joined(separator: ", "),
-                            binds: binds), logger: logger)
+                    let insert = PostgresQuery(
+                        unsafeSQL: "INSERT INTO \(s).state_journal (state_id, seq, line) VALUES " + values.joined(separator: ", "), binds: binds)
+                    if syncsJournal {
+                        try await c.query(insert, logger: logger)
+                    } else {
+                        try await transaction(c) {
+                            try await c.query("SET LOCAL synchronous_commit = off", logger: logger)
+                            try await c.query(insert, logger: logger)
+                        }
+                    }
                 }
                 let ready = inner.withLock { st -> [CheckedContinuation<Void, any Error>] in
                     guard var j = st.journal else { return [] }

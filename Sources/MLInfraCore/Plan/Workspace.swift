@@ -86,7 +86,7 @@ public struct Workspace: Sendable {
     /// (the kernel holds it); fsync adds safety against power loss at the cost of one sync per
     /// operation. Off by default; `MLINFRA_JOURNAL_FSYNC=1` turns it on. The state file itself is
     /// always written with fsync.
-    static var syncsJournal: Bool { ProcessInfo.processInfo.environment["MLINFRA_JOURNAL_FSYNC"] == "1" }
+    public static var syncsJournal: Bool { ProcessInfo.processInfo.environment["MLINFRA_JOURNAL_FSYNC"] == "1" }
 
     /// Where the default workspace's local state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
     public static func statePath(spec: SpecDocument, variables: VariableValues, diagnostics: inout Diagnostics) -> String {

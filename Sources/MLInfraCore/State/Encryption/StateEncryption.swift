@@ -73,7 +73,7 @@ public struct StateEncryption: Sendable {
         let header = "\(StateEnvelope.magic) \(StateEnvelope.version) \(kind.rawValue) \(derived.id) \(derived.kdf.text)"
         let box = try! AES.GCM.seal(  // only fails for a bad nonce size; the default is right
             plain, using: SymmetricKey(data: derived.key), authenticating: StateEnvelope.associatedData(header: header, scope: scope))
-        return Array((header + " " + box.combined!.base64EncodedString()).utf8)
+        return Array((header + " ").utf8) + Array(box.combined!.base64EncodedData())
     }
 
     /// `plain` sealed as a file's or a row's whole contents: the envelope and a newline, or `plain` itself when encryption is off.
@@ -333,10 +333,20 @@ enum StateEnvelope {
     /// The associated data: the header (version, kind, key id, KDF) and the store's scope.
     static func associatedData(header: String, scope: String) -> [UInt8] { Array((header + "\n" + scope).utf8) }
 
+    /// Reads an envelope; the header is split as text, the (large) payload stays bytes.
     static func parse(_ bytes: [UInt8], kind: StateEncryption.Kind?, location: String) throws -> Parsed {
-        var text = String(decoding: bytes, as: UTF8.self)
-        while text.last == "\n" || text.last == "\r" { text.removeLast() }
-        let fields = text.split(separator: " ", omittingEmptySubsequences: false)
+        var end = bytes.count
+        while end > 0 && (bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D) { end -= 1 }
+        var spaces: [Int] = []
+        var k = 0
+        while k < end && spaces.count < 5 {
+            if bytes[k] == 0x20 { spaces.append(k) }
+            k += 1
+        }
+        let payloadBytes = spaces.count == 5 ? bytes[(spaces[4] + 1)..<end] : []
+        var fields = (spaces.count == 5 ? String(decoding: bytes[..<spaces[4]], as: UTF8.self) : String(decoding: bytes[..<end], as: UTF8.self))
+            .split(separator: " ", omittingEmptySubsequences: false)
+        if spaces.count == 5 { fields.append("") }
         func damaged(_ what: String) -> StateError {
             StateError(
                 .encryption, "the encrypted \(kind?.noun ?? "data") is damaged: \(what); it was not read and was left unchanged",
@@ -355,7 +365,9 @@ enum StateEnvelope {
         }
         guard let kdf = KDF(fields[4]) else { throw damaged("its key derivation `\(fields[4])` is not one mlinfra writes") }
         // Only the canonical base64 is read, so no changed character decodes to the same bytes.
-        guard let payload = Data(base64Encoded: String(fields[5])), payload.count >= 28, payload.base64EncodedString() == fields[5] else {
+        let encoded = Data(payloadBytes)
+        guard payloadBytes.firstIndex(of: 0x20) == nil else { throw damaged("its envelope has more than 6 fields") }
+        guard let payload = Data(base64Encoded: encoded), payload.count >= 28, payload.base64EncodedData() == encoded else {
             throw damaged("its payload is not the base64 mlinfra writes")
         }
         let header = fields[0..<5].joined(separator: " ")
