@@ -83,6 +83,8 @@ public final class PostgresStateStore: VersionedStateStore {
         /// Lock id → the session generation it was taken on.
         var heldLocks: [String: Int] = [:]
         var context: StateWriteContext
+        /// The session generation on which `synchronous_commit` was turned off for journal inserts.
+        var asyncCommitGeneration: Int?
     }
 
     private let inner: Mutex<Inner>
@@ -148,6 +150,7 @@ public final class PostgresStateStore: VersionedStateStore {
     private func transaction<T: Sendable>(_ c: PostgresConnection, _ body: () async throws -> T) async throws -> T {
         try await c.query("BEGIN", logger: logger)
         do {
+            if !syncsJournal { try await c.query("SET LOCAL synchronous_commit = on", logger: logger) }
             let value = try await body()
             try await c.query("COMMIT", logger: logger)
             return value
@@ -571,14 +574,12 @@ public final class PostgresStateStore: VersionedStateStore {
                     }
                     let insert = PostgresQuery(
                         unsafeSQL: "INSERT INTO \(s).state_journal (state_id, seq, line) VALUES " + values.joined(separator: ", "), binds: binds)
-                    if syncsJournal {
-                        try await c.query(insert, logger: logger)
-                    } else {
-                        try await transaction(c) {
-                            try await c.query("SET LOCAL synchronous_commit = off", logger: logger)
-                            try await c.query(insert, logger: logger)
-                        }
+                    // Once per session, so each group stays one round trip; `transaction` turns it back on for state writes.
+                    if !syncsJournal, inner.withLock({ $0.asyncCommitGeneration }) != generation {
+                        try await c.query("SET synchronous_commit = off", logger: logger)
+                        inner.withLock { $0.asyncCommitGeneration = generation }
                     }
+                    try await c.query(insert, logger: logger)
                 }
                 let ready = inner.withLock { st -> [CheckedContinuation<Void, any Error>] in
                     guard var j = st.journal else { return [] }
