@@ -43,6 +43,7 @@ let package = Package(
             dependencies: [
                 "CYAML",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["State/README.md"]
@@ -241,7 +242,7 @@ let package = Package(
         .testTarget(
             name: "MLInfraPostgresStateTests",
             dependencies: [
-                "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", "HTTPTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // Test only: a second process registering versions concurrently.

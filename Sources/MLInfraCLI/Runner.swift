@@ -61,6 +61,28 @@ enum Runner {
         return workspace
     }
 
+    /// Reads a saved plan. An encrypted one opens with the keys the environment holds; one sealed
+    /// under a local state's key file opens with that file's key, found by opening the workspace
+    /// `spec` names (so such a plan is applied with the same `--spec` it was made with).
+    static func readPlanFile(_ path: String, spec: SpecOptions, console: Console) async throws -> PlanFile {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            let encryption = try StateEncryption.fromEnvironment(environment)
+            do {
+                return try PlanFile.read(path: path, encryption: encryption)
+            } catch let error as StateError where error.code == .encryption {
+                guard let bytes = FileManager.default.contents(atPath: path), StateEncryption.isEncrypted(Array(bytes)) else { throw error }
+                let (workspace, _) = await Workspace.open(
+                    specPath: spec.spec, inputs: spec.inputs, catalog: BuiltinProviders.catalog,
+                    workspace: WorkspaceSelection.name(flag: spec.workspace, specPath: spec.spec), makeStore: StateBackends.makeStore)
+                guard let workspace, workspace.encryption.primary != nil else { throw error }
+                return try PlanFile.read(path: path, encryption: workspace.encryption.adding(fallbacks: [encryption.primary].compactMap { $0 } + encryption.fallbacks))
+            }
+        } catch {
+            throw console.fail("\(error)")
+        }
+    }
+
     /// Reads state (recovering an interrupted apply's journal), or a new empty one.
     static func readState(_ workspace: Workspace, console: Console) async throws -> StateFile {
         do {

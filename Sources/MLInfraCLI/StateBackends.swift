@@ -4,14 +4,15 @@ import MLInfraPostgresState
 
 /// The state backends this mlinfra is built with: local files and PostgreSQL.
 enum StateBackends {
-    static let makeStore: StateStoreMaker = { backend in
+    static let makeStore: StateStoreMaker = { backend, encryption in
         switch backend {
         case .local:
-            return try StateBackend.localOnly(backend)
+            return try StateBackend.localOnly(backend, encryption)
         case .postgres(let settings):
             return try PostgresStateStore(
                 url: try PostgresBackendURL(parsing: settings.url), schema: settings.schema, project: settings.project,
-                workspace: settings.workspace, retainVersions: settings.retainVersions)
+                workspace: settings.workspace, retainVersions: settings.retainVersions, encryption: encryption,
+                syncsJournal: Workspace.syncsJournal)
         }
     }
 }

@@ -16,6 +16,9 @@ public struct PostgresBackendURL: Sendable, CustomStringConvertible {
     public var database: String
     /// libpq's sslmode: disable, prefer (the default), require, verify-ca or verify-full.
     public var sslMode: String
+    /// libpq's sslrootcert: a PEM file of the CA certificates that verify-ca and verify-full trust
+    /// (the system's trust store when nil).
+    public var sslRootCert: String?
 
     /// Reads `text`; a failure never quotes it, since it may hold a password.
     public init(parsing text: String) throws {
@@ -39,6 +42,7 @@ public struct PostgresBackendURL: Sendable, CustomStringConvertible {
         self.password = c.password
         self.database = database.isEmpty ? user : database
         var mode = "prefer"
+        var sslRootCert: String?
         for item in c.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -46,11 +50,15 @@ public struct PostgresBackendURL: Sendable, CustomStringConvertible {
                     throw problem("has an sslmode that is not one of disable, prefer, require, verify-ca, verify-full")
                 }
                 mode = value
+            case "sslrootcert":
+                guard let value = item.value, !value.isEmpty else { throw problem("has an empty sslrootcert") }
+                sslRootCert = value
             case "application_name", "connect_timeout": continue
-            default: throw problem("has the parameter `\(item.name)`, which mlinfra does not know (it knows sslmode)")
+            default: throw problem("has the parameter `\(item.name)`, which mlinfra does not know (it knows sslmode and sslrootcert)")
             }
         }
         self.sslMode = mode
+        self.sslRootCert = sslRootCert
     }
 
     public var description: String {
@@ -76,6 +84,14 @@ public struct PostgresBackendURL: Sendable, CustomStringConvertible {
             var config = TLSConfiguration.makeClientConfiguration()
             if sslMode != "verify-full" && sslMode != "verify-ca" { config.certificateVerification = .none }
             if sslMode == "verify-ca" { config.certificateVerification = .noHostnameVerification }
+            if let sslRootCert {
+                guard FileManager.default.isReadableFile(atPath: sslRootCert) else {
+                    throw StateError(
+                        .backend, "the backend URL's sslrootcert \(sslRootCert) cannot be read", path: description,
+                        remedy: "give the path of a readable PEM file holding the CA certificate that signed the server's certificate")
+                }
+                config.trustRoots = .file(sslRootCert)
+            }
             let context: NIOSSLContext
             do { context = try NIOSSLContext(configuration: config) } catch {
                 throw StateError(

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MLInfraCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import Synchronization
 
@@ -106,6 +107,9 @@ enum PostgresStateErrors {
     static func backend(_ what: String, _ error: any Error, url: PostgresBackendURL) -> StateError {
         if let state = error as? StateError { return state }
         let detail = url.scrub(describe(error))
+        if let tls = tlsProblem(error, url: url) {
+            return StateError(.backend, "\(what): \(tls.message) (\(detail))", path: url.description, remedy: tls.remedy)
+        }
         let lost = PostgresSession.isConnectionLoss(error)
         return StateError(
             .backend, "\(what): \(detail)", path: url.description,
@@ -113,6 +117,23 @@ enum PostgresStateErrors {
                 ? "check that the PostgreSQL server at \(url.host):\(url.port) is running and reachable, then run the command again; "
                     + "an interrupted apply is recovered from its journal by the next command"
                 : "check the backend URL's user, password and database, and that the user may create tables in the schema")
+    }
+
+    /// What went wrong with TLS, when that is why a connection failed, and how to fix it.
+    static func tlsProblem(_ error: any Error, url: PostgresBackendURL) -> (message: String, remedy: String)? {
+        guard let e = error as? PSQLError else { return nil }
+        if e.code == .sslUnsupported {
+            return (
+                "the server does not accept TLS, which sslmode=\(url.sslMode) requires",
+                "turn on TLS on the server (ssl = on in postgresql.conf, with a certificate), or, on a network you trust, use sslmode=prefer or disable")
+        }
+        guard let underlying = e.underlying, underlying is NIOSSLError || "\(underlying)".contains("CERTIFICATE") else { return nil }
+        let roots = url.sslRootCert.map { "the CA certificates in sslrootcert \($0)" } ?? "the system's trusted CA certificates"
+        return (
+            "the server's TLS certificate was not accepted: it is not signed by \(roots)"
+                + (url.sslMode == "verify-full" ? ", or does not name \(url.host)" : ""),
+            "give the CA that signed the server's certificate with ?sslrootcert=/path/to/ca.pem in the URL (verify-full also checks "
+                + "that the certificate names the host), or use sslmode=require to encrypt without verifying the server")
     }
 
     /// A description of a driver error with the server's own message, which PSQLError's `description` hides.

@@ -33,6 +33,16 @@ public final class PostgresStateStore: VersionedStateStore {
     public let workspace: String
     /// How many versions to keep per state (at least 2: the current one and its backup); nil keeps all.
     public let retainVersions: Int?
+    /// How the state, its versions and the journal's rows are encrypted at rest.
+    public let encryption: StateEncryption
+    /// Whether a journal row is flushed to the server's disk before `append` returns (the default).
+    /// Without it (`synchronous_commit = off` for journal inserts) a committed row is visible to every
+    /// session at once and survives a `kill -9` of mlinfra, but not a crash of the database server in
+    /// the following moment: the local store's guarantee without `MLINFRA_JOURNAL_FSYNC`. State
+    /// writes and journal commits are always synchronous.
+    public let syncsJournal: Bool
+    /// What every envelope of this state is bound to, so a row copied to another state's does not open there.
+    var scope: String { "postgres \(project)/\(workspace)" }
 
     public var location: String { "\(url) schema \(schema), state \(project)/\(workspace)" }
     var journalLocation: String { "\(url) \(schema).state_journal, state \(project)/\(workspace)" }
@@ -73,12 +83,17 @@ public final class PostgresStateStore: VersionedStateStore {
         /// Lock id → the session generation it was taken on.
         var heldLocks: [String: Int] = [:]
         var context: StateWriteContext
+        /// The session generation on which `synchronous_commit` was turned off for journal inserts.
+        var asyncCommitGeneration: Int?
     }
 
     private let inner: Mutex<Inner>
 
     /// A store for `project`/`workspace` in `schema` of the database at `url`; nothing is created until first use.
-    public init(url: PostgresBackendURL, schema: String = "mlinfra", project: String, workspace: String = "default", retainVersions: Int? = nil) throws {
+    public init(
+        url: PostgresBackendURL, schema: String = "mlinfra", project: String, workspace: String = "default", retainVersions: Int? = nil,
+        encryption: StateEncryption = .none, syncsJournal: Bool = true
+    ) throws {
         try PostgresStateSchema.checkName(schema)
         if let retainVersions, retainVersions < 2 {
             throw StateError(
@@ -90,6 +105,8 @@ public final class PostgresStateStore: VersionedStateStore {
         self.project = project
         self.workspace = workspace
         self.retainVersions = retainVersions
+        self.encryption = encryption
+        self.syncsJournal = syncsJournal
         self.session = PostgresSession(url: url)
         self.lockKey = PostgresStateSchema.advisoryKey(["mlinfra-state", schema, project, workspace])
         self.gateKey = PostgresStateSchema.advisoryKey(["mlinfra-state-gate", schema, project, workspace])
@@ -133,6 +150,7 @@ public final class PostgresStateStore: VersionedStateStore {
     private func transaction<T: Sendable>(_ c: PostgresConnection, _ body: () async throws -> T) async throws -> T {
         try await c.query("BEGIN", logger: logger)
         do {
+            if !syncsJournal { try await c.query("SET LOCAL synchronous_commit = on", logger: logger) }
             let value = try await body()
             try await c.query("COMMIT", logger: logger)
             return value
@@ -199,9 +217,10 @@ public final class PostgresStateStore: VersionedStateStore {
         try await c.query("DELETE FROM \(unescaped: s).state_journal WHERE state_id = \(id)", logger: logger)
     }
 
-    private func decode(_ bytes: [UInt8]) throws -> StateFile {
+    private func decode(_ bytes: [UInt8], at place: String? = nil) throws -> StateFile {
+        let place = place ?? location
         do {
-            return try StateCodec.decode(bytes, path: location)
+            return try StateCodec.decode(encryption.open(bytes, kind: .state, scope: scope, location: place), path: place)
         } catch var error as StateError where error.code == .unreadable {
             error.remedy = "restore the previous version, the backup kept in \(schema).state_versions: `mlinfra state history` lists "
                 + "the versions and `mlinfra state rollback SERIAL` writes one back as a new serial; or correct the row by hand"
@@ -225,7 +244,7 @@ public final class PostgresStateStore: VersionedStateStore {
         var st = state
         st.serial += 1
         st.mlinfraVersion = MLInfraVersion.current
-        let bytes = StateCodec.encode(st)
+        let bytes = encryption.sealWhole(StateCodec.encode(st), kind: .state, scope: scope)
         let buffer = ByteBuffer(bytes: bytes)
         let context = inner.withLock { $0.context }
         try await c.query(
@@ -276,7 +295,7 @@ public final class PostgresStateStore: VersionedStateStore {
                 var mayRecover = StateStoreRules.mayRecover(lock: holder, heldByThisStore: holder.map { held($0.id, generation) } ?? false)
                 if !mayRecover, try await !advisoryLockIsHeld(c) { mayRecover = true }
                 let recovery: StateJournal.Recovery
-                if let contents = try StateJournal.parse(journal.bytes, path: journalLocation) {
+                if let contents = try StateJournal.parse(journal.bytes, path: journalLocation, encryption: encryption, scope: scope) {
                     recovery = try StateJournal.recovery(stored: state, journal: contents, path: journalLocation)
                 } else {
                     recovery = .discard
@@ -486,7 +505,7 @@ public final class PostgresStateStore: VersionedStateStore {
                 try await checkLock(c, id, generation)
                 let stored = try await storedHeader(c, id, digest: digest)
                 try StateStoreRules.checkJournalBase(stored: stored, base: base, location: location)
-                let line = ByteBuffer(bytes: StateJournal.beginLine(base: base, embedBase: stored == nil))
+                let line = ByteBuffer(bytes: StateJournal.beginLine(base: base, embedBase: stored == nil, encryption: encryption, scope: scope))
                 try await c.query("INSERT INTO \(unescaped: s).state_journal (state_id, seq, line) VALUES (\(id), 0, \(line))", logger: logger)
             }
             return (id, generation)
@@ -500,7 +519,8 @@ public final class PostgresStateStore: VersionedStateStore {
             guard var j = st.journal else { throw noJournal("append") }
             if let broken = j.broken { throw broken }
             j.seq += 1
-            j.pending.append((j.seq, StateJournal.entryLine(entry, lineage: j.lineage, baseSerial: j.baseSerial, seq: j.seq)))
+            j.pending.append(
+                (j.seq, StateJournal.entryLine(entry, lineage: j.lineage, baseSerial: j.baseSerial, seq: j.seq, encryption: encryption, scope: scope)))
             j.inFlight += 1
             let start = !j.writing
             j.writing = true
@@ -552,10 +572,14 @@ public final class PostgresStateStore: VersionedStateStore {
                         binds.append(ByteBuffer(bytes: entry.line))
                         values.append("($1, $\(2 + 2 * k), $\(3 + 2 * k))")
                     }
-                    try await c.query(
-                        PostgresQuery(
-                            unsafeSQL: "INSERT INTO \(s).state_journal (state_id, seq, line) VALUES " + values.joined(separator: ", "),
-                            binds: binds), logger: logger)
+                    let insert = PostgresQuery(
+                        unsafeSQL: "INSERT INTO \(s).state_journal (state_id, seq, line) VALUES " + values.joined(separator: ", "), binds: binds)
+                    // Once per session, so each group stays one round trip; `transaction` turns it back on for state writes.
+                    if !syncsJournal, inner.withLock({ $0.asyncCommitGeneration }) != generation {
+                        try await c.query("SET synchronous_commit = off", logger: logger)
+                        inner.withLock { $0.asyncCommitGeneration = generation }
+                    }
+                    try await c.query(insert, logger: logger)
                 }
                 let ready = inner.withLock { st -> [CheckedContinuation<Void, any Error>] in
                     guard var j = st.journal else { return [] }
@@ -652,7 +676,7 @@ public final class PostgresStateStore: VersionedStateStore {
                 ORDER BY id DESC LIMIT 1
                 """, logger: logger
             ).decode(ByteBuffer.self) {
-                return try decode(Array(body.readableBytesView))
+                return try decode(Array(body.readableBytesView), at: "\(url) \(schema).state_versions serial \(serial), state \(project)/\(workspace)")
             }
             return nil
         }

@@ -34,10 +34,23 @@ public final class PostgresTestServer: Sendable {
     public let version: String
     /// The unprivileged user the server runs as, or nil when it runs as the current user.
     public let runAs: String?
+    /// Whether the server accepts TLS (`ssl=on`, with the certificate it was started with).
+    public let tls: Bool
+
+    /// A certificate and key (PEM files) for a server that accepts TLS.
+    public struct TLS: Sendable {
+        public var certificate: String
+        public var key: String
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
+    }
 
     private let stopped = Mutex(false)
 
-    private init(binDirectory: String, directory: String, port: Int, password: String, version: String, runAs: String?) {
+    private init(binDirectory: String, directory: String, port: Int, password: String, version: String, runAs: String?, tls: Bool) {
+        self.tls = tls
         self.binDirectory = binDirectory
         self.directory = directory
         self.port = port
@@ -63,8 +76,9 @@ public final class PostgresTestServer: Sendable {
     // MARK: starting and stopping
 
     /// Starts a new server; the caller stops it. Fails, saying how to install PostgreSQL, when no binaries are found.
-    public static func start(binDirectory: String? = nil) async throws -> PostgresTestServer {
-        try await offThread { try startBlocking(binDirectory: binDirectory) }
+    /// With `tls`, the server also accepts TLS connections (`ssl=on`) with that certificate; plain ones still work.
+    public static func start(binDirectory: String? = nil, tls: TLS? = nil) async throws -> PostgresTestServer {
+        try await offThread { try startBlocking(binDirectory: binDirectory, tls: tls) }
     }
 
     private static let sharedServer = Mutex<Task<PostgresTestServer, any Error>?>(nil)
@@ -143,7 +157,7 @@ public final class PostgresTestServer: Sendable {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    private static func startBlocking(binDirectory explicit: String?) throws -> PostgresTestServer {
+    private static func startBlocking(binDirectory explicit: String?, tls: TLS? = nil) throws -> PostgresTestServer {
         let bin = try findBinaries(explicit: explicit)
         let runAs = try unprivilegedUser()
         let version = try versionText(bin)
@@ -156,12 +170,18 @@ public final class PostgresTestServer: Sendable {
             let password = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
             try Data((password + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/pwfile"))
             try FileManager.default.createDirectory(atPath: directory + "/socket", withIntermediateDirectories: true)
+            if let tls {
+                // The server refuses a key file others can read; it must belong to the user the server runs as.
+                try FileManager.default.copyItem(atPath: tls.certificate, toPath: directory + "/server.crt")
+                try FileManager.default.copyItem(atPath: tls.key, toPath: directory + "/server.key")
+                chmod(directory + "/server.key", 0o600)
+            }
             if let runAs { try giveDirectory(directory, to: runAs) }
             try checkRunnable(bin, as: runAs)
             var lastError: (any Error)?
             for _ in 0..<5 {
                 let server = PostgresTestServer(
-                    binDirectory: bin, directory: directory, port: try freePort(), password: password, version: version, runAs: runAs)
+                    binDirectory: bin, directory: directory, port: try freePort(), password: password, version: version, runAs: runAs, tls: tls != nil)
                 do {
                     if !FileManager.default.fileExists(atPath: server.dataDirectory + "/PG_VERSION") { try server.initdb() }
                     try server.startServer()
@@ -189,10 +209,11 @@ public final class PostgresTestServer: Sendable {
     }
 
     private func startServer() throws {
-        let options = [
+        let settings: [String] = [
             "-c listen_addresses=127.0.0.1", "-p \(port)", "-k \(directory)/socket", "-c fsync=off",
             "-c full_page_writes=off", "-c max_connections=200", "-c shared_buffers=32MB",
-        ].joined(separator: " ")
+        ] + (tls ? ["-c ssl=on", "-c ssl_cert_file=\(directory)/server.crt", "-c ssl_key_file=\(directory)/server.key"] : [])
+        let options = settings.joined(separator: " ")
         let result = try pgCtl(["start", "-w", "-t", "60", "-l", logFile, "-o", options])
         if result.status != 0 {
             let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""

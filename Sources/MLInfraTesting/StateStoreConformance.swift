@@ -15,6 +15,10 @@ public struct StateStoreFixture: Sendable {
     /// Ends what a store holds beyond its process, as the process's death would (a database
     /// session); nothing for stores whose holder is known dead by its pid alone.
     public var endHolder: @Sendable (any StateStore) async -> Void = { _ in }
+    /// How the stores encrypt at rest, and the scope their envelopes are bound to, so the
+    /// suite's hand-made bytes are sealed as the store's own would be.
+    public var encryption: StateEncryption = .none
+    public var scope: String = ""
 
     public init(
         open: @escaping @Sendable () -> any StateStore, stateBytes: @escaping @Sendable () throws -> [UInt8]?,
@@ -39,11 +43,11 @@ public struct StateStoreFixture: Sendable {
     }
 
     /// A local file store at `directory/state.json` (the directory need not exist).
-    public static func localFile(directory: String) -> StateStoreFixture {
+    public static func localFile(directory: String, encryption: StateEncryption = .none) -> StateStoreFixture {
         let path = directory + "/state.json"
         @Sendable func read(_ p: String) -> [UInt8]? { FileManager.default.contents(atPath: p).map { [UInt8]($0) } }
-        return StateStoreFixture(
-            open: { LocalStateStore(path: path) }, stateBytes: { read(path) },
+        var fixture = StateStoreFixture(
+            open: { LocalStateStore(path: path, encryption: encryption) }, stateBytes: { read(path) },
             setStateBytes: { bytes in
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
@@ -57,6 +61,18 @@ public struct StateStoreFixture: Sendable {
                 try handle.seekToEnd()
                 try handle.write(contentsOf: Data(bytes))
             })
+        fixture.encryption = encryption
+        return fixture
+    }
+
+    /// The state in stored bytes, opened as the store would.
+    func decode(_ bytes: [UInt8], path: String) throws -> StateFile {
+        try StateCodec.decode(encryption.open(bytes, kind: .state, scope: scope, location: path), path: path)
+    }
+
+    /// A state's bytes as the store would keep them.
+    func encode(_ state: StateFile) -> [UInt8] {
+        encryption.sealWhole(StateCodec.encode(state), kind: .state, scope: scope)
     }
 }
 
@@ -159,7 +175,7 @@ public enum StateStoreConformance {
             s.remove("model.fraud")
             try await store.write(s)
             try t.expect(try f.backupBytes() == first, "the backup does not hold the previous state")
-            try t.expect(try StateCodec.decode(try f.backupBytes() ?? [], path: "backup").serial == 1, "the backup is not serial 1")
+            try t.expect(try f.decode(try f.backupBytes() ?? [], path: "backup").serial == 1, "the backup is not serial 1")
 
         case .lockContentionReportsHolder:
             let holder = LockInfo.make(operation: "apply")
@@ -296,7 +312,8 @@ public enum StateStoreConformance {
             try await applying.beginJournal(base: base)
             try await applying.append(.upsert(sampleResource("vector_store.docs")))
             let line = StateJournal.entryLine(
-                .upsert(sampleResource("endpoint.torn")), lineage: base.lineage, baseSerial: base.serial, seq: 2)
+                .upsert(sampleResource("endpoint.torn")), lineage: base.lineage, baseSerial: base.serial, seq: 2,
+                encryption: f.encryption, scope: f.scope)
             try f.appendToJournal(Array(line.prefix(line.count / 2)))
             let recovered = try await f.open().read()
             try t.expect(recovered?.resource("vector_store.docs") != nil, "the complete entry before the torn line was lost")
@@ -309,7 +326,9 @@ public enum StateStoreConformance {
             try await applying.beginJournal(base: base)
             try await applying.append(.upsert(sampleResource("vector_store.docs")))
             try f.appendToJournal(Array("0badc0de {\"garbage\": true}\n".utf8))
-            try f.appendToJournal(StateJournal.entryLine(.remove(address: "model.fraud"), lineage: base.lineage, baseSerial: base.serial, seq: 3))
+            try f.appendToJournal(
+                StateJournal.entryLine(
+                    .remove(address: "model.fraud"), lineage: base.lineage, baseSerial: base.serial, seq: 3, encryption: f.encryption, scope: f.scope))
             let before = try f.stateBytes()
             try await t.expectError(.journalMismatch, mentioning: ["line 3", "damaged"]) { _ = try await f.open().read() }
             try t.expect(try f.stateBytes() == before, "a refused journal changed the state")
@@ -324,11 +343,12 @@ public enum StateStoreConformance {
             }
             var replaced = StateFile.new()
             replaced.serial = 7
-            try f.setStateBytes(StateCodec.encode(replaced))
+            let replacedBytes = f.encode(replaced)
+            try f.setStateBytes(replacedBytes)
             try await t.expectError(.journalMismatch, mentioning: [base.lineage, replaced.lineage, "not applied"]) {
                 _ = try await f.open().read()
             }
-            try t.expect(try f.stateBytes() == StateCodec.encode(replaced), "a refused journal changed the state")
+            try t.expect(try f.stateBytes() == replacedBytes, "a refused journal changed the state")
             try t.expect(try f.hasJournal(), "a refused journal was removed")
 
         case .writeIsRefusedWhileJournalPending:

@@ -13,10 +13,13 @@ final class PostgresFixture: Sendable {
     let schema: String
     let project: String
     let raw: PostgresConnection
+    /// How this fixture's stores encrypt at rest.
+    let encryption: StateEncryption
 
     static let logger = Logger(label: "mlinfra.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    private init(server: PostgresTestServer, schema: String, project: String, raw: PostgresConnection) {
+    private init(server: PostgresTestServer, schema: String, project: String, raw: PostgresConnection, encryption: StateEncryption) {
+        self.encryption = encryption
         self.server = server
         self.schema = schema
         self.project = project
@@ -24,11 +27,13 @@ final class PostgresFixture: Sendable {
     }
 
     /// A fixture on the shared server; the schema is created by a first store call, so raw access works at once.
-    static func make(schema: String = "mlinfra", project: String = "conformance-" + UUID().uuidString.prefix(8).lowercased()) async throws -> PostgresFixture {
+    static func make(
+        schema: String = "mlinfra", project: String = "conformance-" + UUID().uuidString.prefix(8).lowercased(), encryption: StateEncryption = .none
+    ) async throws -> PostgresFixture {
         let server = try await PostgresTestServer.shared()
         let raw = try await PostgresConnection.connect(
             on: MultiThreadedEventLoopGroup.singleton.next(), configuration: server.configuration(), id: 99, logger: logger)
-        let fixture = PostgresFixture(server: server, schema: schema, project: project, raw: raw)
+        let fixture = PostgresFixture(server: server, schema: schema, project: project, raw: raw, encryption: encryption)
         let store = fixture.store()
         _ = try await store.currentLock()
         await store.close()
@@ -41,8 +46,10 @@ final class PostgresFixture: Sendable {
 
     var url: PostgresBackendURL { try! PostgresBackendURL(parsing: server.url()) }
 
-    func store(workspace: String = "default", retainVersions: Int? = nil) -> PostgresStateStore {
-        try! PostgresStateStore(url: url, schema: schema, project: project, workspace: workspace, retainVersions: retainVersions)
+    func store(workspace: String = "default", retainVersions: Int? = nil, encryption: StateEncryption? = nil) -> PostgresStateStore {
+        try! PostgresStateStore(
+            url: url, schema: schema, project: project, workspace: workspace, retainVersions: retainVersions,
+            encryption: encryption ?? self.encryption)
     }
 
     private var stateRow: String { "(SELECT id FROM \(schema).states WHERE project = '\(project)' AND workspace = 'default')" }
@@ -89,6 +96,8 @@ final class PostgresFixture: Sendable {
             })
         // A holder process's death ends its database session, which frees its advisory lock.
         fixture.endHolder = { store in await (store as? PostgresStateStore)?.close() }
+        fixture.encryption = encryption
+        fixture.scope = "postgres \(project)/default"
         return fixture
     }
 }

@@ -76,7 +76,7 @@ struct ApplyRun {
         var inputs = spec.inputs
         var specOptions = spec
         if let planFile {
-            do { saved = try PlanFile.read(path: planFile) } catch { throw console.fail("\(error)") }
+            saved = try await Runner.readPlanFile(planFile, spec: specOptions, console: console)
             // The saved plan's non-sensitive variables; sensitive ones come from the environment or --var again.
             inputs.flags = saved!.variables.keys.sorted().map { "\($0)=\(Self.flagText(saved!.variables[$0]!))" } + spec.vars
             if specOptions.spec == "." { specOptions.spec = saved!.specPath }

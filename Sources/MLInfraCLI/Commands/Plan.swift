@@ -40,7 +40,7 @@ extension MLInfraCommand {
                 let file = PlanFile(
                     plan: plan, workspace: workspace, specPath: spec.spec, options: options, rendered: PlanJSONView.value(plan))
                 do {
-                    try file.encoded().write(toFile: out, atomically: true, encoding: .utf8)
+                    try Data(file.encoded(encryption: workspace.encryption)).write(to: URL(fileURLWithPath: out), options: .atomic)
                 } catch {
                     throw console.fail("could not write the plan file \(out): \(error)")
                 }

@@ -17,8 +17,7 @@ extension MLInfraCommand {
         func run() async throws {
             let console = Console(noColor: spec.noColor)
             if let planFile {
-                let file: PlanFile
-                do { file = try PlanFile.read(path: planFile) } catch { throw console.fail("\(error)") }
+                let file = try await Runner.readPlanFile(planFile, spec: spec, console: console)
                 switch format {
                 case .json: console.out(JSONText.encode(file.rendered) + "\n")
                 default: console.out(SavedPlanView(style: format == .human ? console.style : .plain, markdown: format == .markdown).render(file))

@@ -6,7 +6,7 @@ extension MLInfraCommand {
     struct State: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Inspect and edit the recorded state.",
-            subcommands: [List.self, ShowResource.self, Remove.self, Move.self, History.self, Rollback.self, Pull.self, Push.self, Migrate.self])
+            subcommands: [List.self, ShowResource.self, Remove.self, Move.self, History.self, Rollback.self, Pull.self, Push.self, Migrate.self, Rekey.self])
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(commandName: "list", abstract: "List the addresses in state.")

@@ -35,9 +35,14 @@ extension MLInfraCommand.State {
         func run() async throws {
             let console = Console(noColor: spec.noColor)
             guard let bytes = FileManager.default.contents(atPath: file) else { throw console.fail("cannot read \(file).") }
-            var pushed: StateFile
-            do { pushed = try StateCodec.decode(Array(bytes), path: file) } catch { throw console.fail("\(error)") }
             let workspace = try await Runner.workspace(spec, console: console)
+            // A file given by hand is read encrypted (under this workspace's keys) or not, whatever the mode.
+            var encryption = workspace.encryption
+            encryption.acceptsUnencrypted = true
+            var pushed: StateFile
+            do { pushed = try StateCodec.decode(encryption.open(Array(bytes), kind: .state, scope: "", location: file), path: file) } catch {
+                throw console.fail("\(error)")
+            }
             let serial = try await Runner.withLock(workspace, operation: "state push", timeout: lock.seconds, console: console) {
                 let current = try await workspaceState(workspace, console: console)
                 if let current {
@@ -92,7 +97,9 @@ extension MLInfraCommand.State {
                 throw console.fail("--to-backend must be local:PATH or postgres[:SCHEMA], not `\(target)`.")
             }
             let destination: any StateStore
-            do { destination = try StateBackends.makeStore(backend) } catch { throw console.fail("\(error)") }
+            do {
+                destination = try StateBackends.makeStore(backend, StateEncryption.load(for: backend, environment: ProcessInfo.processInfo.environment))
+            } catch { throw console.fail("\(error)") }
             let serial = try await Runner.withLock(workspace, operation: "state migrate", timeout: lock.seconds, console: console) {
                 guard let state = try await workspaceState(workspace, console: console) else {
                     throw console.fail("there is no state to migrate in \(workspace.statePath).")

@@ -105,12 +105,19 @@ public struct PlanFile: Sendable {
         return JSONText.encode(value) + "\n"
     }
 
-    public static func read(path: String) throws -> PlanFile {
+    /// The file's bytes, sealed when `encryption` is on (see `StateEncryption`).
+    public func encoded(encryption: StateEncryption) -> [UInt8] {
+        encryption.sealWhole(Array(encoded().utf8), kind: .plan, scope: "")
+    }
+
+    /// Reads a plan file, opening it first when it is encrypted.
+    public static func read(path: String, encryption: StateEncryption = .none) throws -> PlanFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PlanFileError("cannot read the plan file \(path)", remedy: "Check the path; make a plan with `mlinfra plan --out FILE`.")
         }
+        let bytes = try encryption.open(Array(data), kind: .plan, scope: "", location: path)
         let value: Value
-        do { value = try JSONText.decode(Array(data)) } catch {
+        do { value = try JSONText.decode(bytes) } catch {
             throw PlanFileError("\(path) is not a plan file: \(ErrorText.describe(error))", remedy: "Make a new plan with `mlinfra plan --out FILE`.")
         }
         guard value["format"]?.stringValue == formatName else {

@@ -15,6 +15,8 @@ public struct Workspace: Sendable {
     public var name: String
     /// Where the state lives, as the backend resolved it.
     public var backend: StateBackend
+    /// How state, journal and saved plans are encrypted at rest (`StateEncryption.load`).
+    public var encryption: StateEncryption
 
     /// Loads the spec at `specPath` and everything that follows from it. All problems come back as diagnostics.
     /// `makeStore` opens the store for a backend; without it only the local backend is available.
@@ -51,6 +53,7 @@ public struct Workspace: Sendable {
             backend = resolved
         }
         guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
+        var encryption = StateEncryption.none
         if loadsStateKey {
             do {
                 configuration.stateKey = try StateKey.load(for: backend, environment: ProcessInfo.processInfo.environment)
@@ -58,10 +61,16 @@ public struct Workspace: Sendable {
                 diagnostics.append(.error("cannot read or create the state key", detail: ErrorText.describe(error)))
                 return (nil, redactor.scrub(diagnostics))
             }
+            do {
+                encryption = try StateEncryption.load(for: backend, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                diagnostics.append(.error("cannot set up state encryption", detail: "\(error)"))
+                return (nil, redactor.scrub(diagnostics))
+            }
         }
         let store: any StateStore
         do {
-            store = try (makeStore ?? StateBackend.localOnly)(backend)
+            store = try (makeStore ?? StateBackend.localOnly)(backend, encryption)
         } catch {
             diagnostics.append(.error(ErrorText.describe(error), at: spec.backend?.location))
             return (nil, redactor.scrub(diagnostics))
@@ -70,7 +79,7 @@ public struct Workspace: Sendable {
             Workspace(
                 spec: spec, variables: variables, configuration: configuration, statePath: store.location,
                 store: store, inputHash: Self.inputHash(spec: spec, variables: variables, key: configuration.stateKey), name: name,
-                backend: backend),
+                backend: backend, encryption: encryption),
             redactor.scrub(diagnostics)
         )
     }
@@ -79,7 +88,7 @@ public struct Workspace: Sendable {
     /// (the kernel holds it); fsync adds safety against power loss at the cost of one sync per
     /// operation. Off by default; `MLINFRA_JOURNAL_FSYNC=1` turns it on. The state file itself is
     /// always written with fsync.
-    static var syncsJournal: Bool { ProcessInfo.processInfo.environment["MLINFRA_JOURNAL_FSYNC"] == "1" }
+    public static var syncsJournal: Bool { ProcessInfo.processInfo.environment["MLINFRA_JOURNAL_FSYNC"] == "1" }
 
     /// Where the default workspace's local state lives: the backend's path, or `state/<project>.mlstate.json`, relative to the spec.
     public static func statePath(spec: SpecDocument, variables: VariableValues, diagnostics: inout Diagnostics) -> String {

@@ -29,6 +29,9 @@ public struct StateError: Error, CustomStringConvertible, Sendable, Hashable {
         case io
         /// A state backend on a server (PostgreSQL) could not be reached, or refused a request.
         case backend
+        /// Encrypted bytes could not be opened (no key, another key, failed authentication), or
+        /// unencrypted bytes were found where encryption is enforced.
+        case encryption
     }
 
     public var code: Code

@@ -10,8 +10,19 @@ import Foundation
 public struct StateKey: Sendable, Hashable {
     public static let environmentVariable = "MLINFRA_STATE_KEY"
     let bytes: [UInt8]
+    /// Old keys (`MLINFRA_STATE_KEY_FALLBACK`) that still open values sealed before a key rotation; never used to seal or MAC.
+    let fallbacks: [[UInt8]]
 
-    public init(bytes: [UInt8]) { self.bytes = bytes }
+    public init(bytes: [UInt8], fallbacks: [[UInt8]] = []) {
+        self.bytes = bytes
+        self.fallbacks = fallbacks
+    }
+
+    /// This key, opening values sealed under the environment's `MLINFRA_STATE_KEY_FALLBACK` too.
+    func withFallback(from environment: [String: String]) -> StateKey {
+        guard let old = environment[StateEncryption.fallbackKeyVariable], !old.isEmpty, Array(old.utf8) != bytes else { return self }
+        return StateKey(bytes: bytes, fallbacks: fallbacks + [Array(old.utf8)])
+    }
 
     /// A random key that lives as long as the process: for plans that are never stored (tests, tools).
     public static let ephemeral = StateKey(bytes: randomBytes(32))
@@ -36,7 +47,7 @@ public struct StateKey: Sendable, Hashable {
     public static func load(for backend: StateBackend, environment: [String: String]) throws -> StateKey {
         switch backend {
         case .local(let path):
-            return try load(forState: path, environment: environment)
+            return try load(forState: path, environment: environment).withFallback(from: environment)
         case .postgres:
             guard let text = environment[environmentVariable], !text.isEmpty else {
                 throw StateError(
@@ -44,7 +55,7 @@ public struct StateKey: Sendable, Hashable {
                     remedy: "Set \(environmentVariable) to the same secret on every machine that plans or applies "
                         + "(e.g. from the CI's secrets; `openssl rand -hex 32` makes one).")
             }
-            return StateKey(bytes: Array(text.utf8))
+            return StateKey(bytes: Array(text.utf8)).withFallback(from: environment)
         }
     }
 
@@ -89,16 +100,20 @@ public struct StateKey: Sendable, Hashable {
     public func unseal(_ text: String) -> String? {
         guard Self.isSealed(text) else { return text }
         guard let data = Data(base64Encoded: String(text.dropFirst(Self.sealedPrefix.count))),
-            let box = try? AES.GCM.SealedBox(combined: data),
-            let clear = try? AES.GCM.open(box, using: sealingKey)
+            let box = try? AES.GCM.SealedBox(combined: data)
         else { return nil }
-        return String(decoding: clear, as: UTF8.self)
+        for key in [bytes] + fallbacks {
+            if let clear = try? AES.GCM.open(box, using: Self.sealingKey(key)) { return String(decoding: clear, as: UTF8.self) }
+        }
+        return nil
     }
 
     public static func isSealed(_ text: String) -> Bool { text.hasPrefix(sealedPrefix) }
 
     /// A key of its own for sealing, derived from the state key, so the HMACs and the ciphertexts never share one.
-    private var sealingKey: SymmetricKey {
+    private var sealingKey: SymmetricKey { Self.sealingKey(bytes) }
+
+    private static func sealingKey(_ bytes: [UInt8]) -> SymmetricKey {
         SymmetricKey(data: SHA256.hash(data: Data(bytes + Array("mlinfra-seal".utf8))))
     }
 

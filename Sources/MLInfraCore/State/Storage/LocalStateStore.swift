@@ -59,10 +59,17 @@ public final class LocalStateStore: StateStore {
     /// Told when `lock` takes over the lock of a dead holder, with why it is known to be dead.
     public let onTakeover: @Sendable (LockInfo, String) -> Void
 
+    /// How the state, its backup and the journal's lines are encrypted at rest.
+    public let encryption: StateEncryption
+
     /// A store for the state file at `path`; nothing is created until the first lock, write or journal.
-    public init(path: String, syncsJournal: Bool = true, onTakeover: (@Sendable (LockInfo, String) -> Void)? = nil) {
+    public init(
+        path: String, syncsJournal: Bool = true, encryption: StateEncryption = .none,
+        onTakeover: (@Sendable (LockInfo, String) -> Void)? = nil
+    ) {
         self.path = path
         self.syncsJournal = syncsJournal
+        self.encryption = encryption
         self.onTakeover = onTakeover ?? LocalStateStore.announceTakeover
     }
 
@@ -89,14 +96,14 @@ public final class LocalStateStore: StateStore {
             guard st.session == nil else { throw journalOpen("read") }
             let stored = try PosixFiles.read(path)
             if stored == nil, !PosixFiles.exists(journalPath) { try refuseOrphanedBackup() }
-            let state = try stored.map { try StateCodec.decode($0.bytes, path: path) }
+            let state = try stored.map { try decode($0.bytes) }
             if let state, let stored {
                 st.known = Known(lineage: state.lineage, serial: state.serial, fingerprint: stored.fingerprint)
             }
             guard let journalBytes = try PosixFiles.read(journalPath)?.bytes else { return state }
             let holder = try readLock()
             let mayRecover = StateStoreRules.mayRecover(lock: holder, heldByThisStore: holder.map { st.heldLocks.contains($0.id) } ?? false)
-            guard let journal = try StateJournal.parse(journalBytes, path: journalPath) else {
+            guard let journal = try StateJournal.parse(journalBytes, path: journalPath, encryption: encryption, scope: "") else {
                 if mayRecover { try removeJournal() }
                 return state
             }
@@ -141,9 +148,15 @@ public final class LocalStateStore: StateStore {
         var s = state
         s.serial += 1
         s.mlinfraVersion = MLInfraVersion.current
-        let fingerprint = try PosixFiles.replace(path, with: StateCodec.encode(s), backup: backupPath)
+        let bytes = encryption.sealWhole(StateCodec.encode(s), kind: .state, scope: "")
+        let fingerprint = try PosixFiles.replace(path, with: bytes, backup: backupPath)
         st.known = Known(lineage: s.lineage, serial: s.serial, fingerprint: fingerprint)
         return s
+    }
+
+    /// The state in the stored bytes, opened first when they are encrypted.
+    private func decode(_ bytes: [UInt8]) throws -> StateFile {
+        try StateCodec.decode(encryption.open(bytes, kind: .state, scope: "", location: path), path: path)
     }
 
     /// Lineage and serial of the stored file, reading it only when it changed since this store last saw it.
@@ -152,7 +165,7 @@ public final class LocalStateStore: StateStore {
         guard let fingerprint = try PosixFiles.fingerprint(path) else { return nil }
         if let known = st.known, known.fingerprint == fingerprint { return (known.lineage, known.serial) }
         guard let stored = try PosixFiles.read(path) else { return nil }
-        let state = try StateCodec.decode(stored.bytes, path: path)
+        let state = try decode(stored.bytes)
         st.known = Known(lineage: state.lineage, serial: state.serial, fingerprint: stored.fingerprint)
         return (state.lineage, state.serial)
     }
@@ -270,7 +283,7 @@ public final class LocalStateStore: StateStore {
             let fd = open(journalPath, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StateError.io("create journal", path: journalPath, errno: errno) }
             do {
-                try PosixFiles.writeAll(fd, StateJournal.beginLine(base: base, embedBase: stored == nil), path: journalPath)
+                try PosixFiles.writeAll(fd, StateJournal.beginLine(base: base, embedBase: stored == nil, encryption: encryption), path: journalPath)
                 try PosixFiles.sync(fd, path: journalPath)
                 try PosixFiles.syncDirectory(PosixFiles.directory(of: journalPath))
             } catch {
@@ -294,7 +307,8 @@ public final class LocalStateStore: StateStore {
             guard var session = st.session else { throw noJournal("append") }
             if let broken = session.broken { throw broken }
             session.seq += 1
-            let line = StateJournal.entryLine(entry, lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq)
+            let line = StateJournal.entryLine(
+                entry, lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq, encryption: encryption)
             do {
                 try PosixFiles.writeAll(session.fd, line, path: journalPath)
             } catch let error as StateError {
@@ -338,7 +352,8 @@ public final class LocalStateStore: StateStore {
             do {
                 try PosixFiles.writeAll(
                     session.fd,
-                    StateJournal.commitLine(lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq, serial: serial),
+                    StateJournal.commitLine(
+                        lineage: session.lineage, baseSerial: session.baseSerial, seq: session.seq, serial: serial, encryption: encryption),
                     path: journalPath)
                 try PosixFiles.sync(session.fd, path: journalPath)
             } catch let error as StateError {

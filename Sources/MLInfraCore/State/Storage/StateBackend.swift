@@ -1,8 +1,8 @@
 import Foundation
 
-/// Opens the store for a backend. The CLI passes one that knows every backend it was built with;
-/// the core itself only opens local files (`StateBackend.localOnly`).
-public typealias StateStoreMaker = @Sendable (StateBackend) throws -> any StateStore
+/// Opens the store for a backend, encrypting at rest as told. The CLI passes one that knows every
+/// backend it was built with; the core itself only opens local files (`StateBackend.localOnly`).
+public typealias StateStoreMaker = @Sendable (StateBackend, StateEncryption) throws -> any StateStore
 
 /// Where a workspace's state lives, resolved from the spec's `backend:`, the variables and the environment.
 ///
@@ -23,10 +23,10 @@ public enum StateBackend: Sendable, Hashable, CustomStringConvertible, CustomDeb
     public var debugDescription: String { description }
 
     /// Opens local state files; refuses other backends.
-    public static let localOnly: StateStoreMaker = { backend in
+    public static let localOnly: StateStoreMaker = { backend, encryption in
         switch backend {
         case .local(let path):
-            return LocalStateStore(path: path, syncsJournal: Workspace.syncsJournal)
+            return LocalStateStore(path: path, syncsJournal: Workspace.syncsJournal, encryption: encryption)
         case .postgres:
             throw StateError(
                 .backend, "this build has no postgres backend", path: "backend.postgres",

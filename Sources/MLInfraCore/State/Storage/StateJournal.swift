@@ -39,8 +39,8 @@ public enum StateJournal {
 
     // MARK: writing lines
 
-    public static func beginLine(base: StateFile, embedBase: Bool) -> [UInt8] {
-        line { w in
+    public static func beginLine(base: StateFile, embedBase: Bool, encryption: StateEncryption = .none, scope: String = "") -> [UInt8] {
+        line(encryption, scope) { w in
             if embedBase {
                 w.key("base")
                 StateFileV1.write(base, to: &w)
@@ -63,8 +63,10 @@ public enum StateJournal {
     }
 
     /// One entry's line; its cost depends on the entry only, never on the state.
-    public static func entryLine(_ entry: JournalEntry, lineage: String, baseSerial: Int, seq: Int) -> [UInt8] {
-        line { w in
+    public static func entryLine(
+        _ entry: JournalEntry, lineage: String, baseSerial: Int, seq: Int, encryption: StateEncryption = .none, scope: String = ""
+    ) -> [UInt8] {
+        line(encryption, scope) { w in
             if case .remove(let address) = entry {
                 w.key("address")
                 w.string(address)
@@ -92,8 +94,10 @@ public enum StateJournal {
         }
     }
 
-    public static func commitLine(lineage: String, baseSerial: Int, seq: Int, serial: Int) -> [UInt8] {
-        line { w in
+    public static func commitLine(
+        lineage: String, baseSerial: Int, seq: Int, serial: Int, encryption: StateEncryption = .none, scope: String = ""
+    ) -> [UInt8] {
+        line(encryption, scope) { w in
             w.key("base_serial")
             w.int(baseSerial)
             w.key("kind")
@@ -107,12 +111,14 @@ public enum StateJournal {
         }
     }
 
-    private static func line(_ fields: (inout CanonicalJSONWriter) -> Void) -> [UInt8] {
+    /// A line's bytes; with encryption on, its JSON is sealed (one envelope per line) and the
+    /// checksum covers the envelope, so a torn line is still told from a tampered one.
+    private static func line(_ encryption: StateEncryption, _ scope: String, _ fields: (inout CanonicalJSONWriter) -> Void) -> [UInt8] {
         var w = CanonicalJSONWriter(pretty: false, capacity: 256)
         w.openObject()
         fields(&w)
         w.closeObject()
-        let body = w.bytes
+        let body = encryption.seal(w.bytes, kind: .journal, scope: scope)
         var out = hex8(CRC32.checksum(body))
         out.append(0x20)
         out.append(contentsOf: body)
@@ -132,7 +138,8 @@ public enum StateJournal {
     }
 
     /// Reads a journal; nil when it holds no complete begin line (a crash while it was being started).
-    public static func parse(_ bytes: [UInt8], path: String) throws -> Contents? {
+    /// A line whose checksum matches but whose envelope does not open is refused, never skipped.
+    public static func parse(_ bytes: [UInt8], path: String, encryption: StateEncryption = .none, scope: String = "") throws -> Contents? {
         var raws: [ArraySlice<UInt8>] = []
         var start = 0
         for k in bytes.indices where bytes[k] == 0x0A {
@@ -149,7 +156,8 @@ public enum StateJournal {
                 }
                 throw corrupt("line \(n + 1) is damaged (bad checksum) and later lines follow it", path: path)
             }
-            lines.append(try readLine(Array(body), number: n + 1, path: path))
+            let plain = try encryption.open(Array(body), kind: .journal, scope: scope, location: "\(path) line \(n + 1)")
+            lines.append(try readLine(plain, number: n + 1, path: path))
         }
         guard let header = lines.first else { return nil }
         guard header.fields["kind"] == .string("begin"), header.fields["format"] == .string(formatName) else {
