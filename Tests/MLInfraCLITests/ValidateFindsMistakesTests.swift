@@ -103,15 +103,9 @@ import Testing
 
     /// A port no one listens on (bound, read, released).
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        let (fd, port) = loopbackSocket(listening: false)
+        close(fd)
+        return port
     }
 
     @Test func theBaseSpecIsValidAndPlans() async throws {
@@ -126,16 +120,8 @@ import Testing
     @Test(arguments: mistakes) func eachMistakeIsReportedBeforeApply(_ mistake: Mistake) async throws {
         #expect(Self.base.contains(mistake.from), "the base spec has no \(mistake.from)")
         // A port another program holds, for the one case that needs it.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, busy) = loopbackSocket(listening: true)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        listen(listener, 1)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        let busy = Int(UInt16(bigEndian: address.sin_port))
 
         let h = try CLIHarness()
         let spec = Self.base.replacingOccurrences(of: mistake.from, with: mistake.to.replacingOccurrences(of: "BUSY", with: "\(busy)"))

@@ -12,7 +12,7 @@ public enum SpecLoader {
         diagnostics.append(contentsOf: listing)
         guard !listing.hasErrors else { return (nil, diagnostics) }
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         let root = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
         var roots: [(String, YAMLNode)] = []
         for file in files {
