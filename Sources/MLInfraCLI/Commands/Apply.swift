@@ -20,6 +20,8 @@ extension MLInfraCommand {
         @Option(name: .long, help: "How many operations run at once.")
         var parallelism: Int = 10
 
+        @Flag(name: .customLong("json"), help: "Write one JSON event per line (as terraform apply -json); needs --auto-approve or a saved plan.")
+        var json = false
         @Flag(name: .customLong("continue-on-error"), help: "Carry on with what does not depend on a failed operation.")
         var continueOnError = false
 
@@ -30,7 +32,7 @@ extension MLInfraCommand {
         func run() async throws {
             try await ApplyRun(
                 spec: spec, planOptions: shape.options(parallelism: parallelism), lock: lock, planFile: planFile,
-                autoApprove: autoApprove, parallelism: parallelism, continueOnError: continueOnError, destroy: shape.destroy
+                autoApprove: autoApprove, parallelism: parallelism, continueOnError: continueOnError, destroy: shape.destroy, json: json
             ).run()
         }
     }
@@ -50,10 +52,13 @@ extension MLInfraCommand {
         @Option(name: .long, help: "How many operations run at once.")
         var parallelism: Int = 10
 
+        @Flag(name: .customLong("json"), help: "Write one JSON event per line (as terraform destroy -json); needs --auto-approve.")
+        var json = false
+
         func run() async throws {
             try await ApplyRun(
                 spec: spec, planOptions: PlanOptions(mode: .destroy, targets: target, parallelism: parallelism), lock: lock,
-                planFile: nil, autoApprove: autoApprove, parallelism: parallelism, continueOnError: false, destroy: true
+                planFile: nil, autoApprove: autoApprove, parallelism: parallelism, continueOnError: false, destroy: true, json: json
             ).run()
         }
     }
@@ -69,9 +74,15 @@ struct ApplyRun {
     var parallelism: Int
     var continueOnError: Bool
     var destroy: Bool
+    var json = false
 
     func run() async throws {
         let console = Console(noColor: spec.noColor)
+        let events = json ? JSONEvents(console: console) : nil
+        if json && !autoApprove && planFile == nil {
+            throw console.fail("--json needs --auto-approve or a saved plan: there is no prompt in a JSON stream.")
+        }
+        events?.version()
         var saved: PlanFile?
         var inputs = spec.inputs
         var specOptions = spec
@@ -117,7 +128,9 @@ struct ApplyRun {
                             + "Nothing was applied. Plan again (`mlinfra plan --out FILE`), review it, and apply the new file.")
                 }
             }
-            if saved == nil {
+            if let events {
+                events.planned(plan)
+            } else if saved == nil {
                 console.out(PlanHumanView(style: console.style).render(plan))
             }
             guard plan.hasChanges || plan.mode == .refreshOnly || !plan.drift.isEmpty else { return nil }
@@ -136,14 +149,19 @@ struct ApplyRun {
                 options: ApplyOptions(
                     parallelism: parallelism, continueOnError: continueOnError,
                     context: ApplyContext(actor: Runner.actor, planID: saved?.inputHash ?? workspace.inputHash)),
-                observer: ProgressObserver(console: console))
-            return await applier.apply(interrupted: { SignalGuard.shared.isRaised })
+                observer: events ?? ProgressObserver(console: console) as any ApplyObserver)
+            let result = await applier.apply(interrupted: { SignalGuard.shared.isRaised })
+            if let events {
+                events.diagnostics(result.diagnostics)
+                events.summary(result, plan: Dictionary(plan.changes.map { ($0.address.description, $0.action) }) { a, _ in a }, destroy: destroy)
+            }
+            return result
         }
         guard let result else {
-            console.out("\nNothing to do.\n")
+            if let events { events.summary(nil, plan: [:], destroy: destroy) } else { console.out("\nNothing to do.\n") }
             return
         }
-        console.show(result.diagnostics)
+        if events == nil { console.show(result.diagnostics) }
         let added = result.succeeded.filter { if case .apply = $0 { true } else { false } }.count
         let destroyed = result.succeeded.filter { if case .delete = $0 { true } else { false } }.count
         if result.interrupted {
@@ -153,6 +171,7 @@ struct ApplyRun {
         if !result.ok {
             throw console.fail("\(result.failed.count) operation(s) failed, \(result.skipped.count) skipped; \(added + destroyed) finished and are saved in state.")
         }
+        if events != nil { return }
         console.out(console.style.green(console.style.bold("\n\(destroy ? "Destroy" : "Apply") complete! \(added) applied, \(destroyed) destroyed.")) + "\n")
         let shown = result.outputs.filter { !$0.value.sensitive }
         if !shown.isEmpty || result.outputs.count > 0 {

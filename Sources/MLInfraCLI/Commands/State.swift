@@ -143,7 +143,13 @@ extension MLInfraCommand {
         static let configuration = CommandConfiguration(abstract: "Print outputs recorded by the last apply.")
         @Argument(help: "One output's name.") var name: String?
         @Flag(name: .long, help: "Print JSON.") var json = false
+        @Flag(name: .long, help: "Print one output's text as it is, without quotes or a newline (for shell scripts).") var raw = false
         @OptionGroup var spec: SpecOptions
+
+        func validate() throws {
+            if raw && name == nil { throw ValidationError("--raw prints one output: name it, e.g. `mlinfra output --raw endpoint_url`.") }
+            if raw && json { throw ValidationError("--raw and --json cannot be used together.") }
+        }
 
         func run() async throws {
             let console = Console(noColor: spec.noColor)
@@ -154,6 +160,13 @@ extension MLInfraCommand {
                     throw console.fail("no output `\(name)`." + Suggestions.didYouMean(name, in: state.outputs.keys))
                 }
                 if o.sensitive { throw console.fail("output `\(name)` is sensitive; its value is not kept in plain state.") }
+                if raw {
+                    guard let text = o.value.interpolated else {
+                        throw console.fail("output `\(name)` is \(o.value.kindName), not text; --raw prints text, numbers and booleans. Use --json.")
+                    }
+                    console.out(text)
+                    return
+                }
                 console.out(json ? JSONText.encode(o.value, pretty: false) + "\n" : (o.value.stringValue ?? o.value.rendered) + "\n")
                 return
             }

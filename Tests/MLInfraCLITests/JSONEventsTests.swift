@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// `apply --json` and `destroy --json` write one JSON event per line on stdout, in the shape of
+/// `terraform apply -json`: nothing else goes to stdout, every line parses, and the events tell
+/// the whole run (planned changes, each operation's start and end, the summary, the outputs).
+@Suite struct JSONEventsTests {
+    static func events(_ text: String) throws -> [[String: Any]] {
+        try text.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON line: \(line)")
+        }
+    }
+
+    @Test func applyAndDestroyStreamOneEventPerLine() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", diskSpec(count: 3, chained: true))
+        let apply = try await h.run("apply", "--json", "--auto-approve")
+        #expect(apply.status == 0, "\(apply.out)\(apply.err)")
+        let events = try Self.events(apply.out)
+        let types = events.map { $0["type"] as? String ?? "" }
+        #expect(types.first == "version" && types.last == "outputs", "\(types)")
+        #expect(types.filter { $0 == "planned_change" }.count == 3 && types.filter { $0 == "apply_start" }.count == 3)
+        #expect(types.filter { $0 == "apply_complete" }.count == 3, "\(types)")
+        for event in events {
+            #expect(event["@level"] is String && event["@message"] is String && event["@timestamp"] is String && event["@module"] as? String == "mlinfra")
+        }
+        // Dependencies first: i0 completes before i1 starts.
+        let i0Done = try #require(events.firstIndex { $0["type"] as? String == "apply_complete" && Self.address($0) == "item.i0" })
+        let i1Start = try #require(events.firstIndex { $0["type"] as? String == "apply_start" && Self.address($0) == "item.i1" })
+        #expect(i0Done < i1Start)
+        let summaries = events.filter { $0["type"] as? String == "change_summary" }.compactMap { $0["changes"] as? [String: Any] }
+        #expect(summaries.map { $0["operation"] as? String } == ["plan", "apply"], "\(summaries)")
+        #expect(summaries.last?["add"] as? Int == 3 && summaries.last?["remove"] as? Int == 0)
+        let outputs = try #require(events.last?["outputs"] as? [String: Any])
+        #expect((outputs["first"] as? [String: Any])?["sensitive"] as? Bool == false)
+
+        let raw = try await h.run("output", "--raw", "first")
+        #expect(raw.status == 0 && !raw.out.isEmpty && !raw.out.hasSuffix("\n") && !raw.out.hasPrefix("\""), "\(raw.out)\(raw.err)")
+
+        let again = try Self.events(try await h.run("apply", "--json", "--auto-approve").out)
+        #expect((again.last?["changes"] as? [String: Any])?["add"] as? Int == 0, "nothing to do: \(again)")
+
+        let destroy = try await h.run("destroy", "--json", "--auto-approve")
+        #expect(destroy.status == 0, "\(destroy.out)\(destroy.err)")
+        let destroyed = try Self.events(destroy.out)
+        #expect(destroyed.filter { $0["type"] as? String == "apply_complete" }.count == 3)
+        let last = destroyed.last { $0["type"] as? String == "change_summary" }?["changes"] as? [String: Any]
+        #expect(last?["operation"] as? String == "destroy" && last?["remove"] as? Int == 3, "\(destroyed)")
+    }
+
+    @Test func jsonWithoutApprovalIsRefused() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", diskSpec(count: 1))
+        let r = try await h.run("apply", "--json")
+        #expect(r.status == 1 && r.err.contains("--json needs --auto-approve or a saved plan"), "\(r.out)\(r.err)")
+    }
+
+    @Test func versionPrintsTheBuildAndItsProviders() async throws {
+        let h = try CLIHarness()
+        let text = try await h.run("version")
+        #expect(text.status == 0 && text.out.hasPrefix("mlinfra ") && text.out.contains("+ provider local "), "\(text.out)")
+        let json = try await h.run("version", "--json")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any], "\(json.out)")
+        #expect(document["mlinfra_version"] is String && (document["platform"] as? String)?.hasPrefix("linux_") == true)
+        #expect((document["provider_selections"] as? [String: Any])?["local"] is String, "\(document)")
+    }
+
+    static func address(_ event: [String: Any]) -> String? {
+        ((event["hook"] as? [String: Any])?["resource"] as? [String: Any])?["addr"] as? String
+    }
+}
