@@ -145,15 +145,37 @@ enum Runner {
     }
 }
 
-/// Prints a line per operation as it starts and ends, with the elapsed time.
-struct ProgressObserver: ApplyObserver {
+/// Prints a line per operation as it starts and ends, with the elapsed time, and every
+/// `interval` seconds a line for each operation still running ("Still creating… [20s elapsed]"),
+/// as Terraform does, on a terminal or not.
+final class ProgressObserver: ApplyObserver, Sendable {
     let console: Console
+    let interval: Double
+    private let running = Mutex([String: Task<Void, Never>]())
+
+    /// `MLINFRA_PROGRESS_INTERVAL` (seconds) overrides the 10 s between "still" lines.
+    init(console: Console, interval: Double = Double(ProcessInfo.processInfo.environment["MLINFRA_PROGRESS_INTERVAL"] ?? "") ?? 10) {
+        self.console = console
+        self.interval = max(0.1, interval)
+    }
 
     func started(_ operation: ApplyOperation, action: ChangeAction) {
         console.err("\(operation.address): \(verb(operation, action, done: false))…\n")
+        let still = "\(operation.address): Still \(verb(operation, action, done: false).lowercased())…"
+        let (console, interval) = (self.console, self.interval)
+        let ticker = Task {
+            var elapsed = 0.0
+            while true {
+                do { try await Task.sleep(for: .milliseconds(Int(interval * 1000))) } catch { return }
+                elapsed += interval
+                console.err("\(still) [\(DurationText.format(seconds: elapsed.rounded())) elapsed]\n")
+            }
+        }
+        running.withLock { $0[operation.description] = ticker }
     }
 
     func finished(_ operation: ApplyOperation, action: ChangeAction, seconds: Double, error: Diagnostics?) {
+        running.withLock { $0.removeValue(forKey: operation.description) }?.cancel()
         let time = String(format: "%.1fs", seconds)
         if error != nil {
             console.err(console.errorStyle.red("\(operation.address): \(verb(operation, action, done: false)) failed after \(time)") + "\n")

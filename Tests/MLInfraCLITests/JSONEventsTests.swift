@@ -65,6 +65,17 @@ import Testing
         #expect((document["provider_selections"] as? [String: Any])?["local"] is String, "\(document)")
     }
 
+    /// An operation that takes a while says so on stderr, every interval (10 s unless told).
+    @Test func aLongOperationSaysItIsStillRunning() async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", diskSpec(count: 1, latency: "1500ms"))
+        let r = try await h.run(["apply", "--auto-approve"], env: ["MLINFRA_PROGRESS_INTERVAL": "0.4"])
+        #expect(r.status == 0, "\(r.out)\(r.err)")
+        #expect(r.err.contains("item.i0: Still creating… [") && r.err.contains(" elapsed]"), "\(r.err)")
+        let done = try #require(r.err.range(of: "item.i0: Creation complete"))
+        #expect(!r.err[done.upperBound...].contains("Still creating"), "a finished operation still ticks: \(r.err)")
+    }
+
     static func address(_ event: [String: Any]) -> String? {
         ((event["hook"] as? [String: Any])?["resource"] as? [String: Any])?["addr"] as? String
     }
