@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 
 @testable import ModelServing
+import ServingProvider
 
 /// `specs/fraud-detection/` as its README walks through it: generate the data, apply, load the
 /// online store, predict by entity (production and the canary both answer), run the drift
@@ -73,5 +74,8 @@ import Testing
 
         let destroy = try await cli.run(["destroy", "--auto-approve"] + vars)
         #expect(destroy.status == 0 && destroy.out.contains("11 destroyed"), "\(destroy.out)\(destroy.err)")
+        // Nothing is left for the agent: destroy stops it, and says what stays on disk.
+        #expect(destroy.out.contains("Stopped the serving agent (pid ") && destroy.out.contains("Left in place: "), "\(destroy.out)")
+        #expect(AgentProcess(dataDirectory: dir.appendingPathComponent(".mlinfra")).runningPID() == nil)
     }
 }

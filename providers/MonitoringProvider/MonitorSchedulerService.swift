@@ -26,3 +26,13 @@ public struct MonitorSchedulerService: Service {
         }
     }
 }
+
+/// What monitoring still has in a data directory, for `destroy` to say what it leaves.
+public enum MonitoringLeftovers {
+    /// Monitors the monitoring store still holds; the agent's scheduler runs them.
+    public static func monitorCount(dataDirectory: URL) -> Int {
+        let database = dataDirectory.appendingPathComponent("monitoring/monitoring.sqlite").path
+        guard FileManager.default.fileExists(atPath: database) else { return 0 }
+        return (try? DriftMonitorEngine(dataDirectory: dataDirectory.path).store.monitors().count) ?? 0
+    }
+}

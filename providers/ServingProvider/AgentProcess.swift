@@ -1,4 +1,5 @@
 import Foundation
+import ModelServing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -136,4 +137,14 @@ public func currentExecutablePath() -> String {
 public func resolveDataDirectory(_ path: String, base: String) -> URL {
     let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: base).appendingPathComponent(path)
     return url.standardizedFileURL
+}
+
+/// What serving still has in a data directory, for `destroy` to say what it leaves.
+public enum ServingLeftovers {
+    /// Endpoints the control store still holds (of this or another spec sharing the data directory).
+    public static func endpointCount(dataDirectory: URL) -> Int {
+        let serving = dataDirectory.appendingPathComponent("serving")
+        guard FileManager.default.fileExists(atPath: serving.appendingPathComponent("control.sqlite").path) else { return 0 }
+        return (try? ControlStore(directory: serving).endpoints().count) ?? 0
+    }
 }

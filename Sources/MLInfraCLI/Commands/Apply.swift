@@ -171,8 +171,10 @@ struct ApplyRun {
         if !result.ok {
             throw console.fail("\(result.failed.count) operation(s) failed, \(result.skipped.count) skipped; \(added + destroyed) finished and are saved in state.")
         }
+        let leftovers = destroy ? DestroyLeftovers.settle(spec: specOptions.spec) : []
         if events != nil { return }
         console.out(console.style.green(console.style.bold("\n\(destroy ? "Destroy" : "Apply") complete! \(added) applied, \(destroyed) destroyed.")) + "\n")
+        if !leftovers.isEmpty { console.out("\n" + leftovers.joined(separator: "\n") + "\n") }
         let shown = result.outputs.filter { !$0.value.sensitive }
         if !shown.isEmpty || result.outputs.count > 0 {
             console.out("\nOutputs:\n")
