@@ -129,11 +129,13 @@ enum Runner {
         return plan
     }
 
-    static func render(_ plan: Plan, format: OutputFormat, console: Console) -> String {
+    /// `specPath`: paths under the spec's directory are shown relative to it (human and Markdown).
+    static func render(_ plan: Plan, format: OutputFormat, console: Console, specPath: String? = nil) -> String {
+        let values = PlanValues(root: specPath.map(PlanValues.root(ofSpec:)))
         switch format {
-        case .human: PlanHumanView(style: console.style).render(plan)
-        case .json: PlanJSONView.render(plan)
-        case .markdown: PlanMarkdownView().render(plan)
+        case .human: return PlanHumanView(style: console.style, values: values).render(plan)
+        case .json: return PlanJSONView.render(plan)
+        case .markdown: return PlanMarkdownView(values: values).render(plan)
         }
     }
 

@@ -131,7 +131,7 @@ struct ApplyRun {
             if let events {
                 events.planned(plan)
             } else if saved == nil {
-                console.out(PlanHumanView(style: console.style).render(plan))
+                console.out(Runner.render(plan, format: .human, console: console, specPath: specOptions.spec))
             }
             guard plan.hasChanges || plan.mode == .refreshOnly || !plan.drift.isEmpty else { return nil }
             if saved == nil && !autoApprove {

@@ -35,7 +35,7 @@ extension MLInfraCommand {
                 let state = try await Runner.readState(workspace, console: console)
                 return try await Runner.plan(workspace, state: state, options: options, console: console)
             }
-            console.out(Runner.render(plan, format: format, console: console))
+            console.out(Runner.render(plan, format: format, console: console, specPath: spec.spec))
             if let out {
                 let file = PlanFile(
                     plan: plan, workspace: workspace, specPath: spec.spec, options: options, rendered: PlanJSONView.value(plan))

@@ -3,6 +3,7 @@ import MLInfraCore
 /// Renders a plan for a person at a terminal, in the manner of Terraform.
 struct PlanHumanView {
     var style: Style
+    var values = PlanValues()
 
     func render(_ plan: Plan) -> String {
         var out = ""
@@ -66,7 +67,7 @@ struct PlanHumanView {
         var lines = ["  " + head]
         switch c.action {
         case .create:
-            for key in (c.after ?? [:]).keys.sorted() {
+            for key in PlanValues.createKeys(c) {
                 lines.append("      " + style.green("+") + " \(key) = \(show(c.after?[key], key, c.sensitive))")
             }
         case .delete:
@@ -110,6 +111,6 @@ struct PlanHumanView {
     }
 
     func show(_ value: Value?, _ key: String, _ sensitive: Set<String>) -> String {
-        Secrets.display(value, at: key, sensitive: sensitive)
+        values.show(value, key, sensitive)
     }
 }

@@ -4,6 +4,7 @@ import MLInfraCore
 /// attribute diffs in collapsible blocks, and drift; kept under GitHub's comment size.
 struct PlanMarkdownView {
     static let sizeLimit = 65_000
+    var values = PlanValues()
 
     func render(_ plan: Plan) -> String {
         let counts = plan.counts
@@ -75,11 +76,11 @@ struct PlanMarkdownView {
     func details(_ c: ResourceChange) -> String {
         var diff = ""
         func show(_ key: String, _ v: Value?) -> String {
-            Secrets.display(v, at: key, sensitive: c.sensitive)
+            values.show(v, key, c.sensitive)
         }
         switch c.action {
         case .create:
-            for k in (c.after ?? [:]).keys.sorted() { diff += "+ \(k) = \(show(k, c.after?[k]))\n" }
+            for k in PlanValues.createKeys(c) { diff += "+ \(k) = \(show(k, c.after?[k]))\n" }
         case .delete:
             for k in (c.before ?? [:]).keys.sorted() { diff += "- \(k) = \(show(k, c.before?[k]))\n" }
         default:
