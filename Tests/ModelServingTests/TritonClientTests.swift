@@ -24,9 +24,19 @@ import Testing
         auth = {"Authorization": "Bearer " + token}
         out = {"ready": client.is_server_ready(headers=auth)}
         out["metadata"] = client.get_model_metadata("lin", headers=auth)
+        out["server"] = client.get_server_metadata(headers=auth)
+        out["model_ready"] = client.is_model_ready("lin", headers=auth)
+        out["version_ready"] = client.is_model_ready("lin", model_version="1", headers=auth)
+        out["other_version_ready"] = client.is_model_ready("lin", model_version="9", headers=auth)
+        try:
+            client.get_model_metadata("nope", headers=auth)
+        except InferenceServerException as e:
+            out["missing_model"] = str(e)
         x = httpclient.InferInput("input", [2, 2], "FP32")
         x.set_data_from_numpy(np.array([[1, 1], [2, 3]], dtype=np.float32), binary_data=False)
         result = client.infer("lin", [x], headers=auth)
+        versioned = client.infer("lin", [x], model_version="1", headers=auth)
+        out["versioned"] = versioned.as_numpy(versioned.get_response()["outputs"][0]["name"]).tolist()
         out["outputs"] = [o["name"] for o in result.get_response()["outputs"]]
         out["predictions"] = result.as_numpy(out["outputs"][0]).tolist()
         try:
@@ -74,5 +84,10 @@ import Testing
         let flat = predictions.flatMap { ($0 as? [Double]) ?? [($0 as? Double) ?? .nan] }
         #expect(flat == [3, 8], "\(answer)")
         #expect(answer["anonymous"] as? String == "401", "\(answer)")
+        #expect((answer["server"] as? [String: Any])?["name"] as? String == "mlinfra-replica", "\(answer)")
+        #expect(answer["model_ready"] as? Bool == true && answer["version_ready"] as? Bool == true, "\(answer)")
+        #expect(answer["other_version_ready"] as? Bool == false, "\(answer)")
+        #expect((answer["missing_model"] as? String)?.contains("no model \"nope\" here") == true, "the error prints as text: \(answer)")
+        #expect((answer["versioned"] as? [Any]).map { $0.flatMap { ($0 as? [Double]) ?? [($0 as? Double) ?? .nan] } } == [3, 8], "\(answer)")
     }
 }

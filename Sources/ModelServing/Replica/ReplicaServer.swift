@@ -7,8 +7,9 @@ import NIOPosix
 
 /// The replica worker's HTTP server: one model version on a loopback port.
 ///
-/// Routes: `POST /predict`, `POST /v2/models/{name}/infer`, `GET /v2/models/{name}`,
-/// `GET /v2/health/live`, `GET /v2/health/ready`, `GET /metrics`.
+/// Routes: `POST /predict`, `GET /v2`, `POST /v2/models/{name}[/versions/{v}]/infer`,
+/// `GET /v2/models/{name}[/versions/{v}][/ready]`, `GET /v2/health/live`, `GET /v2/health/ready`,
+/// `GET /metrics`.
 public enum ReplicaServer {
     /// The largest request body accepted.
     public static let maxBody = 16 << 20
@@ -32,17 +33,36 @@ public enum ReplicaServer {
             let body = try await collect(request)
             return respond(handler.predict(body))
         }
-        router.post("v2/models/:name/infer") { request, context -> Response in
-            let body = try await collect(request)
-            return respond(handler.infer(model: context.parameters.get("name") ?? "", body))
-        }
-        router.get("v2/models/:name") { _, context -> Response in
+        // The Open Inference Protocol's REST surface: server and model metadata and readiness,
+        // with or without `/versions/{v}`; its errors are `{"error": "message"}`.
+        @Sendable func model(_ context: some RequestContext) -> ReplicaHandler.Answer? {
             let name = context.parameters.get("name") ?? ""
             guard name == handler.modelName || name == handler.endpointName else {
-                return respond(.init(status: 404, body: RequestError(status: 404, field: "model_name", message: "no model \"\(name)\" here").json))
+                return oip(.init(status: 404, body: RequestError(status: 404, field: "model_name", message: "no model \"\(name)\" here").json))
             }
-            return respond(handler.metadata())
+            if let version = context.parameters.get("version"), version != handler.version,
+                version != handler.version.split(separator: "/").last.map(String.init)
+            {
+                return oip(.init(status: 404, body: RequestError(
+                    status: 404, field: "model_version", message: "no version \"\(version)\" of \"\(name)\" here; this replica serves \(handler.version)").json))
+            }
+            return nil
         }
+        for prefix in ["v2/models/:name", "v2/models/:name/versions/:version"] {
+            router.post("\(prefix)/infer") { request, context -> Response in
+                if let refused = model(context) { return respond(refused) }
+                let body = try await collect(request)
+                return respond(oip(handler.infer(model: context.parameters.get("name") ?? "", body)))
+            }
+            router.get(RouterPath(prefix)) { _, context -> Response in
+                respond(model(context) ?? handler.metadata())
+            }
+            router.get("\(prefix)/ready") { _, context -> Response in
+                respond(model(context) ?? .init(status: 200, body: #"{"ready":true}"#))
+            }
+        }
+        // Server metadata; `version` is the protocol's (the engine does not know the build's).
+        router.get("v2") { _, _ in respond(.init(status: 200, body: #"{"name":"mlinfra-replica","version":"2","extensions":[]}"#)) }
         router.get("v2/health/live") { _, _ in respond(.init(status: 200, body: #"{"live":true}"#)) }
         // The process listens only once the model is loaded and checked, so listening means ready.
         router.get("v2/health/ready") { _, _ in respond(.init(status: 200, body: #"{"ready":true}"#)) }
@@ -67,6 +87,16 @@ public enum ReplicaServer {
         } catch {
             throw HTTPError(.contentTooLarge, message: "request body over \(maxBody) bytes")
         }
+    }
+
+    /// An OIP error body is `{"error": "message"}` (tritonclient and kserve print it as text).
+    static func oip(_ answer: ReplicaHandler.Answer) -> ReplicaHandler.Answer {
+        guard answer.status >= 400, let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
+            let error = object["error"] as? [String: Any]
+        else { return answer }
+        let text = [error["field"] as? String, error["message"] as? String].compactMap { $0 }.joined(separator: ": ")
+        let data = (try? JSONSerialization.data(withJSONObject: ["error": text])) ?? Data()
+        return .init(status: answer.status, body: String(decoding: data, as: UTF8.self))
     }
 
     static func respond(_ answer: ReplicaHandler.Answer) -> Response {
