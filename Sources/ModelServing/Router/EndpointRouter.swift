@@ -124,6 +124,12 @@ public final class EndpointRouter: Sendable {
             let name = context.parameters.get("name") ?? ""
             return Self.response(await self.forward(method: .GET, path: "/v2/models/\(Self.pathEscape(name))", body: ByteBuffer(), kind: nil))
         }
+        router.get("v2/models/:name/ready") { _, context -> Response in
+            let name = context.parameters.get("name") ?? ""
+            return Self.response(await self.forward(method: .GET, path: "/v2/models/\(Self.pathEscape(name))/ready", body: ByteBuffer(), kind: nil))
+        }
+        // Server metadata; `version` is the protocol's, as the replicas answer.
+        router.get("v2") { _, _ in Self.json(200, #"{"name":"mlinfra-router","version":"2","extensions":[]}"#) }
         router.get("v2/health/live") { _, _ in Self.json(200, #"{"live":true}"#) }
         router.get("v2/health/ready") { _, _ in
             self.table.isServing ? Self.json(200, #"{"ready":true}"#) : Self.json(503, #"{"ready":false}"#)
