@@ -80,3 +80,44 @@ import Testing
         ((event["hook"] as? [String: Any])?["resource"] as? [String: Any])?["addr"] as? String
     }
 }
+
+/// The plan's serving summary shows two versions' tags side by side; a tag built from a secret
+/// is "(sensitive)" there too, in the terminal and in the PR comment.
+@Suite struct PlanInsightsSecretTests {
+    @Test func aPromotionShowsNoSecretInTheVersionComparison() async throws {
+        let secret = "INSIGHT-c4n4ry-s3cret"
+        let h = try CLIHarness()
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for v in ["v1", "v2"] {
+            try h.write("models/fraud-\(v).json", String(contentsOf: repository.appendingPathComponent("specs/quickstart/models/fraud-\(v).json"), encoding: .utf8))
+        }
+        func spec(_ production: String) -> String {
+            """
+            mlinfra: 1
+            project: insights
+            variables:
+              owner: { type: string, sensitive: true }
+            providers:
+              local: { data_dir: .mlinfra }
+            resources:
+              registry.main: {}
+              model.fraud: { registry: "${registry.main}" }
+              model_version.v1: { model: "${model.fraud}", artifact: models/fraud-v1.json, format: linear-json, tags: { owner: "${var.owner}", dataset: q1 } }
+              model_version.v2: { model: "${model.fraud}", artifact: models/fraud-v2.json, format: linear-json, tags: { owner: "${var.owner}", dataset: q2 }, depends_on: [model_version.v1] }
+              model_alias.prod: { model: "${model.fraud}", alias: production, version: "${model_version.\(production).version}" }
+
+            """
+        }
+        let env = ["MLINFRA_VAR_owner": secret]
+        try h.write("main.yaml", spec("v1"))
+        let apply = try await h.run(["apply", "--auto-approve"], env: env)
+        #expect(apply.status == 0, "\(apply.out)\(apply.err)")
+        try h.write("main.yaml", spec("v2"))
+        let plan = try await h.run(["plan", "--no-color"], env: env)
+        let comment = try await h.run(["plan", "--format", "markdown"], env: env)
+        #expect(plan.out.contains("model_alias.prod moves fraud@production from v1 to v2"), "\(plan.out)")
+        #expect(plan.out.contains("tags.dataset: q1 → q2"), "\(plan.out)")
+        for r in [plan, comment] { #expect(!(r.out + r.err).contains(secret), "\(r.out)") }
+        #expect(plan.out.contains("tags.owner: (sensitive) → (sensitive)"), "\(plan.out)")
+    }
+}

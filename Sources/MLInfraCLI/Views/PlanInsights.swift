@@ -37,22 +37,34 @@ struct PlanInsights {
             if value?.isUnknown == true { return "a version this apply registers" }
             return "no version"
         }
-        func attributes(of model: String, _ value: Value?) -> [String: Value]? {
+        /// A version's planned attributes and which of them are secret.
+        func version(of model: String, _ value: Value?) -> (attributes: [String: Value], sensitive: Set<String>)? {
             guard let number = value?.intValue else { return nil }
-            return versions.lazy.compactMap { $0.after ?? $0.before }.first { $0["model"]?.stringValue == model && $0["version"]?.intValue == number }
+            return versions.lazy.compactMap { c in (c.after ?? c.before).map { ($0, c.sensitive) } }
+                .first { $0.0["model"]?.stringValue == model && $0.0["version"]?.intValue == number }
         }
         for alias in plan.changes where alias.address.type == "model_alias" && (alias.action == .update || alias.action == .replace) {
             let before = alias.before?["version"], after = alias.after?["version"]
-            guard before != after, let model = (alias.after ?? alias.before)?["model"]?.stringValue else { continue }
+            // What is built from a secret is not shown here either (the diff below says "(sensitive)").
+            guard before != after, !["model", "alias", "version"].contains(where: { Secrets.covers(alias.sensitive, $0) }),
+                let model = (alias.after ?? alias.before)?["model"]?.stringValue
+            else { continue }
             let name = (alias.after ?? alias.before)?["alias"]?.stringValue ?? alias.address.name
             var comparison: [(String, String, String)] = []
-            let old = attributes(of: model, before), new = attributes(of: model, after)
+            let old = version(of: model, before), new = version(of: model, after)
             if old != nil || new != nil {
-                func text(_ v: Value?) -> String { v.flatMap { $0.isUnknown ? "(known after apply)" : $0.interpolated } ?? "—" }
-                let oldTags = old?["tags"]?.mapValue ?? [:], newTags = new?["tags"]?.mapValue ?? [:]
-                for key in Set(oldTags.keys).union(newTags.keys).sorted() { comparison.append(("tags.\(key)", text(oldTags[key]), text(newTags[key]))) }
-                for key in ["dataset", "run_id", "commit", "sha256"] where old?[key] != nil || new?[key] != nil {
-                    let was = text(old?[key]), will = text(new?[key])
+                func text(_ side: (attributes: [String: Value], sensitive: Set<String>)?, _ path: String) -> String {
+                    guard let side else { return "—" }
+                    if Secrets.covers(side.sensitive, path) { return "(sensitive)" }
+                    guard let v = Value.map(side.attributes).value(at: path) else { return "—" }
+                    return v.isUnknown ? "(known after apply)" : v.interpolated ?? "—"
+                }
+                let oldTags = old?.attributes["tags"]?.mapValue ?? [:], newTags = new?.attributes["tags"]?.mapValue ?? [:]
+                for key in Set(oldTags.keys).union(newTags.keys).sorted() {
+                    comparison.append(("tags.\(key)", text(old, "tags.\(key)"), text(new, "tags.\(key)")))
+                }
+                for key in ["dataset", "run_id", "commit", "sha256"] where old?.attributes[key] != nil || new?.attributes[key] != nil {
+                    let was = text(old, key), will = text(new, key)
                     if was != will { comparison.append((key, key == "sha256" ? String(was.prefix(12)) : was, key == "sha256" ? String(will.prefix(12)) : will)) }
                 }
             }
@@ -63,7 +75,7 @@ struct PlanInsights {
             for endpoint in endpoints {
                 base.endpoint = endpoint.address.description
                 let traffic = (endpoint.after ?? endpoint.before)?["traffic"]
-                if let canary = traffic?["canary"], !canary.isNull {
+                if let canary = traffic?["canary"], !canary.isNull, !Secrets.covers(endpoint.sensitive, "traffic") {
                     let percent = traffic?["percent"]?.doubleValue ?? 10
                     base.canary = (canary.isUnknown ? "a version this apply registers" : canary.interpolated ?? "?")
                         + " at \(percent == percent.rounded() ? String(Int(percent)) : String(percent)) %"
