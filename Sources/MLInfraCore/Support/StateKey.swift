@@ -3,7 +3,7 @@ import Foundation
 
 /// The key of the HMACs that state and plan files keep in place of secrets.
 ///
-/// It is never in the state file: it comes from `MLINFRA_STATE_KEY`, or from a key file beside the
+/// It is never in the state file: it comes from `MLINFRA_STATE_KEY` (or the file `MLINFRA_STATE_KEY_FILE` names), or from a key file beside the
 /// state (`<state dir>/.mlinfra-keys/<state file>.key`, 0600 in a 0700 directory) created on first
 /// use. With the state file alone an HMAC cannot be checked against guesses of the secret.
 /// See docs/decisions/secrets.md.
@@ -45,6 +45,7 @@ public struct StateKey: Sendable, Hashable {
     /// backend (PostgreSQL) needs the variable: every runner that plans or applies must hold the
     /// same key, which a file on one runner's disk cannot give (set it from the CI's secrets).
     public static func load(for backend: StateBackend, environment: [String: String]) throws -> StateKey {
+        let environment = try KeyFiles.resolve(environment)
         switch backend {
         case .local(let path):
             return try load(forState: path, environment: environment).withFallback(from: environment)
@@ -60,6 +61,7 @@ public struct StateKey: Sendable, Hashable {
     }
 
     public static func load(forState statePath: String, environment: [String: String]) throws -> StateKey {
+        let environment = try KeyFiles.resolve(environment)
         if let text = environment[environmentVariable], !text.isEmpty { return StateKey(bytes: Array(text.utf8)) }
         let path = keyFilePath(forState: statePath)
         let directory = (path as NSString).deletingLastPathComponent

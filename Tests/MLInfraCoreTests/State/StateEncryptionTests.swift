@@ -161,6 +161,34 @@ enum EncryptionSamples {
 
     // MARK: the local store
 
+    @Test func keysMayBeFilesAsCISecretsAreMounted() throws {
+        let dir = StateTestDirectory()
+        defer { dir.remove() }
+        let pg = StateBackend.postgres(PostgresBackendSettings(url: "postgres://x@h/db", project: "p"))
+        try (S.keyA + "\n").write(toFile: dir.path + "/key", atomically: true, encoding: .utf8)
+        try (S.keyB + "\n").write(toFile: dir.path + "/old", atomically: true, encoding: .utf8)
+        let fromFiles = try StateEncryption.load(
+            for: pg, environment: ["MLINFRA_STATE_KEY_FILE": dir.path + "/key", "MLINFRA_STATE_KEY_FALLBACK_FILE": dir.path + "/old"])
+        // The file's key (newline dropped) is the variable's key: same key id, and it opens what the variable's key sealed.
+        #expect(fromFiles.primary?.keyID == S.encryption(S.keyA).primary?.keyID)
+        let sealedUnderOld = S.encryption(S.keyB).seal(Array("v".utf8), kind: .state, scope: "")
+        #expect(try fromFiles.open(sealedUnderOld, kind: .state, scope: "", location: "row") == Array("v".utf8))
+        // The HMAC key follows the same file.
+        #expect(try StateKey.load(for: pg, environment: ["MLINFRA_STATE_KEY_FILE": dir.path + "/key"]).mac("v")
+            == StateKey(bytes: Array(S.keyA.utf8)).mac("v"))
+
+        let both = #expect(throws: StateError.self) {
+            try StateEncryption.load(for: pg, environment: ["MLINFRA_STATE_KEY": S.keyA, "MLINFRA_STATE_KEY_FILE": dir.path + "/key"])
+        }
+        #expect(both?.description.contains("both MLINFRA_STATE_KEY and MLINFRA_STATE_KEY_FILE") == true)
+        let missing = #expect(throws: StateError.self) {
+            try StateEncryption.fromEnvironment(["MLINFRA_STATE_KEY_FILE": dir.path + "/absent"])
+        }
+        #expect(missing?.description.contains("cannot be read") == true)
+        try "\n".write(toFile: dir.path + "/empty", atomically: true, encoding: .utf8)
+        #expect(throws: StateError.self) { try StateEncryption.fromEnvironment(["MLINFRA_STATE_PASSPHRASE_FILE": dir.path + "/empty"]) }
+    }
+
     @Test func stateBackupAndJournalOnDiskHoldNoPlaintext() async throws {
         let dir = StateTestDirectory()
         defer { dir.remove() }

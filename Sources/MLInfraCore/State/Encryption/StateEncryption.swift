@@ -119,8 +119,11 @@ public struct StateEncryption: Sendable {
     ///   `off` for a local file (whose key would sit beside it, and which is meant to be read and diffed);
     /// - the key: `MLINFRA_STATE_PASSPHRASE` (PBKDF2), else `MLINFRA_STATE_KEY`, else for a local
     ///   state its key file (`.mlinfra-keys/`, the one the HMACs use), made when missing;
-    /// - fallbacks for reading only: `MLINFRA_STATE_KEY_FALLBACK`, `MLINFRA_STATE_PASSPHRASE_FALLBACK`.
+    /// - fallbacks for reading only: `MLINFRA_STATE_KEY_FALLBACK`, `MLINFRA_STATE_PASSPHRASE_FALLBACK`;
+    /// - each of `MLINFRA_STATE_KEY`, `…_KEY_FALLBACK` and `…_PASSPHRASE` may instead be given as a file, by
+    ///   its `_FILE` twin (`KeyFiles`).
     public static func load(for backend: StateBackend, environment: [String: String]) throws -> StateEncryption {
+        let environment = try KeyFiles.resolve(environment)
         let (primary, fallbacks) = try environmentKeys(environment)
         let isPostgres: Bool
         if case .postgres = backend { isPostgres = true } else { isPostgres = false }
@@ -143,6 +146,7 @@ public struct StateEncryption: Sendable {
 
     /// The encryption the environment alone configures (no key file): for a saved plan read before its workspace is known.
     public static func fromEnvironment(_ environment: [String: String]) throws -> StateEncryption {
+        let environment = try KeyFiles.resolve(environment)
         let (primary, fallbacks) = try environmentKeys(environment)
         let mode = try mode(environment, default: primary == nil ? .off : .on)
         guard mode == .off || primary != nil else {
