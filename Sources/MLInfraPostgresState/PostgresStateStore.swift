@@ -57,6 +57,8 @@ public final class PostgresStateStore: VersionedStateStore {
         var lineage: String
         var serial: Int
         var digest: String
+        /// The state itself when this store wrote or read it, so a read of an unchanged row decodes nothing.
+        var state: StateFile?
     }
 
     private struct Journal {
@@ -173,20 +175,35 @@ public final class PostgresStateStore: VersionedStateStore {
         return try await stateID(c, create: false)
     }
 
+    /// The md5 of the stored state's bytes (nil when nothing is stored): the digest mlinfra keeps
+    /// beside the version it points at, or, for a body still in the row itself, its hash.
+    private func digestSQL(_ id: Int64) -> String {
+        "SELECT CASE WHEN body IS NULL THEN digest ELSE md5(body) END FROM \(s).states WHERE id = \(id)"
+    }
+
     /// Locks the state row for this transaction and returns the stored bytes' md5 (nil when nothing is stored).
     private func lockRow(_ c: PostgresConnection, _ id: Int64) async throws -> String? {
-        for try await digest in try await c.query(
-            "SELECT md5(body) FROM \(unescaped: s).states WHERE id = \(id) FOR UPDATE", logger: logger
-        ).decode(String?.self) {
+        for try await digest in try await c.query(PostgresQuery(unsafeSQL: digestSQL(id) + " FOR UPDATE"), logger: logger).decode(String?.self) {
             return digest
         }
         return nil
     }
 
+    private func storedDigest(_ c: PostgresConnection, _ id: Int64) async throws -> String? {
+        for try await digest in try await c.query(PostgresQuery(unsafeSQL: digestSQL(id)), logger: logger).decode(String?.self) {
+            return digest
+        }
+        return nil
+    }
+
+    /// The stored state's bytes: the row's own body when it has one, else the version it points at.
     private func body(_ c: PostgresConnection, _ id: Int64) async throws -> [UInt8]? {
-        for try await buffer in try await c.query("SELECT body FROM \(unescaped: s).states WHERE id = \(id)", logger: logger)
-            .decode(ByteBuffer?.self)
-        {
+        for try await buffer in try await c.query(
+            """
+            SELECT COALESCE(st.body, v.body) FROM \(unescaped: s).states st LEFT JOIN \(unescaped: s).state_versions v ON v.id = st.version_id
+            WHERE st.id = \(id)
+            """, logger: logger
+        ).decode(ByteBuffer?.self) {
             return buffer.map { Array($0.readableBytesView) }
         }
         return nil
@@ -235,7 +252,7 @@ public final class PostgresStateStore: VersionedStateStore {
         if let known = inner.withLock({ $0.known }), known.digest == digest { return (known.lineage, known.serial) }
         guard let bytes = try await body(c, id) else { return nil }
         let state = try decode(bytes)
-        inner.withLock { $0.known = Known(lineage: state.lineage, serial: state.serial, digest: digest) }
+        inner.withLock { $0.known = Known(lineage: state.lineage, serial: state.serial, digest: digest, state: state) }
         return (state.lineage, state.serial)
     }
 
@@ -245,25 +262,32 @@ public final class PostgresStateStore: VersionedStateStore {
         st.serial += 1
         st.mlinfraVersion = MLInfraVersion.current
         let bytes = encryption.sealWhole(StateCodec.encode(st), kind: .state, scope: scope)
-        let buffer = ByteBuffer(bytes: bytes)
+        let digest = Insecure.MD5.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
         let context = inner.withLock { $0.context }
-        try await c.query(
-            """
-            UPDATE \(unescaped: s).states SET body = \(buffer), lineage = \(st.lineage), serial = \(Int64(st.serial)), updated_at = now()
-            WHERE id = \(id)
-            """, logger: logger)
+        // The body goes once, into the version row; the state row points at it.
+        var versionID: Int64 = 0
         do {
-            try await c.query(
+            for try await row in try await c.query(
                 """
                 INSERT INTO \(unescaped: s).state_versions (state_id, serial, lineage, body, written_by, operation, plan_id, mlinfra_version)
-                VALUES (\(id), \(Int64(st.serial)), \(st.lineage), \(buffer), \(context.actor), \(operation ?? context.operation), \(planID),
-                        \(MLInfraVersion.current))
-                """, logger: logger)
+                VALUES (\(id), \(Int64(st.serial)), \(st.lineage), \(ByteBuffer(bytes: bytes)), \(context.actor), \(operation ?? context.operation),
+                        \(planID), \(MLInfraVersion.current))
+                RETURNING id
+                """, logger: logger
+            ).decode(Int64.self) {
+                versionID = row
+            }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && planID != nil {
             throw StateError(
                 .serialConflict, "the saved plan \(planID!) was already applied to this state; it was not applied again",
                 path: location, remedy: "run `mlinfra plan` for a new plan")
         }
+        try await c.query(
+            """
+            UPDATE \(unescaped: s).states SET body = NULL, version_id = \(versionID), digest = \(digest), lineage = \(st.lineage),
+                serial = \(Int64(st.serial)), updated_at = now()
+            WHERE id = \(id)
+            """, logger: logger)
         if let keep = retainVersions {
             try await c.query(
                 """
@@ -271,8 +295,7 @@ public final class PostgresStateStore: VersionedStateStore {
                     SELECT id FROM \(unescaped: s).state_versions WHERE state_id = \(id) ORDER BY id DESC OFFSET \(keep - 1) LIMIT 1)
                 """, logger: logger)
         }
-        let digest = Insecure.MD5.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
-        inner.withLock { $0.known = Known(lineage: st.lineage, serial: st.serial, digest: digest) }
+        inner.withLock { $0.known = Known(lineage: st.lineage, serial: st.serial, digest: digest, state: st) }
         return st
     }
 
@@ -283,11 +306,16 @@ public final class PostgresStateStore: VersionedStateStore {
         return try await db("could not read the state", retry: true) { [self] c, generation in
             for _ in 0..<5 {
                 guard let id = try await stateID(c, create: false) else { return nil }
-                let stored = try await body(c, id)
-                let state = try stored.map { try decode($0) }
-                if let state, let stored {
-                    let digest = Insecure.MD5.hash(data: stored).map { String(format: "%02x", $0) }.joined()
-                    inner.withLock { $0.known = Known(lineage: state.lineage, serial: state.serial, digest: digest) }
+                let state: StateFile?
+                if let known = inner.withLock({ $0.known }), let cached = known.state, try await storedDigest(c, id) == known.digest {
+                    state = cached  // the bytes this store last wrote or read: nothing to fetch or decode
+                } else {
+                    let stored = try await body(c, id)
+                    state = try stored.map { try decode($0) }
+                    if let state, let stored {
+                        let digest = Insecure.MD5.hash(data: stored).map { String(format: "%02x", $0) }.joined()
+                        inner.withLock { $0.known = Known(lineage: state.lineage, serial: state.serial, digest: digest, state: state) }
+                    }
                 }
                 let journal = try await journalBytes(c, id)
                 guard journal.rows > 0 else { return state }
@@ -706,7 +734,7 @@ public final class PostgresStateStore: VersionedStateStore {
         try await db("could not list the workspaces", retry: true) { [self] c, _ in
             var out: [String] = []
             for try await name in try await c.query(
-                "SELECT workspace FROM \(unescaped: s).states WHERE project = \(project) AND body IS NOT NULL ORDER BY workspace",
+                "SELECT workspace FROM \(unescaped: s).states WHERE project = \(project) AND (body IS NOT NULL OR version_id IS NOT NULL) ORDER BY workspace",
                 logger: logger
             ).decode(String.self) {
                 out.append(name)

@@ -54,6 +54,14 @@ final class PostgresFixture: Sendable {
 
     private var stateRow: String { "(SELECT id FROM \(schema).states WHERE project = '\(project)' AND workspace = 'default')" }
 
+    /// SQL for the stored bytes of the state with id `row`: the row's own body, else the version row it points at.
+    func currentBodySQL(_ row: String) -> String {
+        """
+        SELECT COALESCE(st.body, v.body) FROM \(schema).states st LEFT JOIN \(schema).state_versions v ON v.id = st.version_id
+        WHERE st.id = \(row)
+        """
+    }
+
     /// Runs SQL on the raw connection and waits (on the event loop, not the test's threads).
     func rows(_ query: PostgresQuery) throws -> [PostgresRow] {
         try raw.query(query, logger: Self.logger).wait().rows
@@ -67,7 +75,7 @@ final class PostgresFixture: Sendable {
     var fixture: StateStoreFixture {
         var fixture = StateStoreFixture(
             open: { self.store() },
-            stateBytes: { try self.bytes("SELECT body FROM \(self.schema).states WHERE id = \(self.stateRow)") },
+            stateBytes: { try self.bytes(self.currentBodySQL(self.stateRow)) },
             setStateBytes: { bytes in
                 var binds = PostgresBindings()
                 binds.append(ByteBuffer(bytes: bytes))

@@ -40,7 +40,10 @@ import Testing
     func setBody(_ f: PostgresFixture, _ bytes: [UInt8], workspace: String = "default") throws {
         var binds = PostgresBindings()
         binds.append(ByteBuffer(bytes: bytes))
-        _ = try f.rows(PostgresQuery(unsafeSQL: "UPDATE \(f.schema).states SET body = $1 WHERE id = \(stateID(f, workspace))", binds: binds))
+        // Where the bytes live: the version row the state row points at.
+        _ = try f.rows(PostgresQuery(
+            unsafeSQL: "UPDATE \(f.schema).state_versions SET body = $1 WHERE id = (SELECT version_id FROM \(f.schema).states WHERE id = \(stateID(f, workspace)))",
+            binds: binds))
     }
 
     @Test(arguments: StateStoreConformance.Check.allCases)
@@ -63,7 +66,7 @@ import Testing
         s.serial = try await store.write(s)
         try await store.beginJournal(base: s)
         try await store.append(.upsert(Self.marked("endpoint.journaled")))
-        let rows = try column(f, "SELECT body FROM \(f.schema).states WHERE id = \(stateID(f))")
+        let rows = try column(f, f.currentBodySQL(stateID(f)))
             + column(f, "SELECT body FROM \(f.schema).state_versions WHERE state_id = \(stateID(f))")
             + column(f, "SELECT line FROM \(f.schema).state_journal WHERE state_id = \(stateID(f))")
         #expect(rows.count == 1 + 2 + 2)
@@ -84,7 +87,7 @@ import Testing
         let f = try await PostgresFixture.make(encryption: Self.encryption())
         let store = f.store()
         try await store.write(Self.state())
-        var body = try #require(try column(f, "SELECT body FROM \(f.schema).states WHERE id = \(stateID(f))").first)
+        var body = try #require(try column(f, f.currentBodySQL(stateID(f))).first)
         body[body.count / 2] ^= 0x01
         try setBody(f, body)
         let reader = f.store()
@@ -94,7 +97,7 @@ import Testing
         #expect(text.contains("state \(f.project)/default"))
         #expect(text.contains("state history") && text.contains("rollback"))
         if let password = URLComponents(string: f.server.url())?.password, !password.isEmpty { #expect(!text.contains(password)) }
-        #expect(try column(f, "SELECT body FROM \(f.schema).states WHERE id = \(stateID(f))").first == body, "a refused row was overwritten")
+        #expect(try column(f, f.currentBodySQL(stateID(f))).first == body, "a refused row was overwritten")
         await store.close()
         await reader.close()
         await f.close()
@@ -138,7 +141,7 @@ import Testing
         let prod = f.store(), staging = f.store(workspace: "staging")
         try await prod.write(Self.state())
         try await staging.write(StateFile.new())
-        let body = try #require(try column(f, "SELECT body FROM \(f.schema).states WHERE id = \(stateID(f))").first)
+        let body = try #require(try column(f, f.currentBodySQL(stateID(f))).first)
         try setBody(f, body, workspace: "staging")
         let reader = f.store(workspace: "staging")
         let error = await #expect(throws: StateError.self) { _ = try await reader.read() }
@@ -163,7 +166,7 @@ import Testing
         let keyIDs = try column(f, "SELECT body FROM \(f.schema).state_versions WHERE state_id = \(stateID(f)) ORDER BY serial")
             .map { StateEncryption.keyID(of: $0) }
         #expect(keyIDs == [Self.encryption(Self.keyA).primary!.keyID, Self.encryption(Self.keyA).primary!.keyID, rotated.primary!.keyID])
-        #expect(StateEncryption.keyID(of: try column(f, "SELECT body FROM \(f.schema).states WHERE id = \(stateID(f))")[0]) == rotated.primary!.keyID)
+        #expect(StateEncryption.keyID(of: try column(f, f.currentBodySQL(stateID(f)))[0]) == rotated.primary!.keyID)
         await store.close()
         // Without the fallback the new state reads, an old version does not, and the error says what to set.
         let newOnly = f.store(encryption: Self.encryption(Self.keyB))

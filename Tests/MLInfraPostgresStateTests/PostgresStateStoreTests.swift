@@ -147,4 +147,36 @@ import Testing
         await store.close()
         await f.close()
     }
+
+    @Test func aStateWrittenBeforeMigrationTwoReadsAndItsNextWriteIsKeptOnce() async throws {
+        let f = try await PostgresFixture.make()
+        let store = f.store()
+        var state = StateFile.new()
+        state.outputs["url"] = OutputState(value: "http://old", sensitive: false)
+        state.serial = try await store.write(state)
+        await store.close()
+        // Put the schema back as migration 1 left it: the body in the state row, no pointer, no digest.
+        let s = f.schema
+        for sql in [
+            "UPDATE \(s).states st SET body = v.body FROM \(s).state_versions v WHERE v.id = st.version_id",
+            "ALTER TABLE \(s).states DROP COLUMN version_id, DROP COLUMN digest",
+            "DELETE FROM \(s).mlinfra_migrations WHERE version = 2",
+        ] { _ = try f.rows(PostgresQuery(unsafeSQL: sql)) }
+
+        let upgraded = f.store()
+        let read = try #require(try await upgraded.read())
+        #expect(read.serial == state.serial && read.outputs["url"]?.value == "http://old")
+        state = read
+        state.outputs["url"] = OutputState(value: "http://new", sensitive: false)
+        let serial = try await upgraded.write(state)
+        await upgraded.close()
+        // The new write lives once, in its version row; the old body left the state row.
+        #expect(try f.bytes("SELECT body FROM \(s).states") == nil)
+        let fresh = f.store()
+        #expect(try await fresh.read()?.outputs["url"]?.value == "http://new")
+        #expect(try await fresh.read()?.serial == serial)
+        #expect(try await fresh.state(atSerial: serial - 1)?.outputs["url"]?.value == "http://old")
+        await fresh.close()
+        await f.close()
+    }
 }
