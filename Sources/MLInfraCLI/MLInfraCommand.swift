@@ -30,6 +30,10 @@ public struct MLInfraCommand: AsyncParsableCommand {
         // Everything mlinfra writes (state, key files, plan files, engine databases that hold
         // alert tokens and the spec's values) is the user's alone: files 0600, directories 0700.
         umask(0o077)
+        if let problem = LogSetup.bootstrap(ProcessInfo.processInfo.environment) {
+            FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
+            Foundation.exit(1)
+        }
         BuiltinProviders.registerAgentServices()
         do {
             var command = try parseAsRoot()

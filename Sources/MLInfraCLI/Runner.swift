@@ -86,7 +86,7 @@ enum Runner {
     /// Reads state (recovering an interrupted apply's journal), or a new empty one.
     static func readState(_ workspace: Workspace, console: Console) async throws -> StateFile {
         do {
-            return try await workspace.store.read() ?? StateFile.new()
+            return try await DebugLog.timed("state: read \(workspace.backend)") { try await workspace.store.read() } ?? StateFile.new()
         } catch {
             throw console.fail("\(error)")
         }
@@ -102,7 +102,7 @@ enum Runner {
         SignalGuard.shared.acquiring()
         (workspace.store as? any VersionedStateStore)?.setWriteContext(StateWriteContext(actor: actor, operation: operation))
         do {
-            try await workspace.store.lock(info, timeout: timeout)
+            try await DebugLog.timed("state: lock \(info.id) for \(operation)") { try await workspace.store.lock(info, timeout: timeout) }
         } catch {
             SignalGuard.shared.notAcquired()
             throw console.fail("\(error)")
@@ -120,11 +120,16 @@ enum Runner {
         }
     }
 
-    static func plan(_ workspace: Workspace, state: StateFile, options: PlanOptions, console: Console) async throws -> Plan {
-        let planner = Planner(configuration: workspace.configuration, options: options)
+    /// With `events` (`plan --json-stream`), refreshes are reported as events and so are the diagnostics.
+    static func plan(
+        _ workspace: Workspace, state: StateFile, options: PlanOptions, console: Console, events: JSONEvents? = nil
+    ) async throws -> Plan {
+        let planner = Planner(configuration: workspace.configuration, options: options, observer: events)
+        let start = ContinuousClock.now
         let (plan, diagnostics) = await planner.plan(state: state)
+        DebugLog.logger.debug("plan: \(plan?.resourceChanges.count ?? 0) changes, \(diagnostics.items.count) diagnostics, \(DebugLog.milliseconds(since: start))")
         OutputRedaction.add(planner.seen.current)
-        console.show(diagnostics)
+        if let events { events.diagnostics(diagnostics) } else { console.show(diagnostics) }
         guard let plan else { throw ExitCode.failure }
         return plan
     }

@@ -11,9 +11,6 @@ extension MLInfraCommand {
         @OptionGroup var shape: PlanShapeOptions
         @OptionGroup var lock: LockOptions
 
-        @Option(name: .long, help: "Output format: human, json or markdown.")
-        var format: OutputFormat = .human
-
         @Option(name: .long, help: "Save the plan to this file, for `mlinfra apply FILE`.")
         var out: String?
 
@@ -23,19 +20,32 @@ extension MLInfraCommand {
         @Option(name: .long, help: "How many provider calls run at once.")
         var parallelism: Int = 10
 
+        @Flag(name: .customLong("json-stream"), help: "Write one JSON event per line as the plan runs (as terraform plan -json), instead of the rendered plan.")
+        var jsonStream = false
+
+        @Option(name: .long, help: "Output format: human, json or markdown.")
+        var format: OutputFormat = .human
+
         func validate() throws {
             guard parallelism >= 1 else { throw ValidationError("--parallelism must be at least 1.") }
+            if jsonStream && format != .human { throw ValidationError("--json-stream writes events, not a rendered plan: leave out --format.") }
         }
 
         func run() async throws {
             let console = Console(noColor: spec.noColor)
+            let events = jsonStream ? JSONEvents(console: console) : nil
+            events?.version()
             let workspace = try await Runner.workspace(spec, console: console)
             let options = shape.options(parallelism: parallelism)
             let plan = try await Runner.withLock(workspace, operation: "plan", timeout: lock.seconds, console: console) {
                 let state = try await Runner.readState(workspace, console: console)
-                return try await Runner.plan(workspace, state: state, options: options, console: console)
+                return try await Runner.plan(workspace, state: state, options: options, console: console, events: events)
             }
-            console.out(Runner.render(plan, format: format, console: console, specPath: spec.spec))
+            if let events {
+                events.planned(plan)
+            } else {
+                console.out(Runner.render(plan, format: format, console: console, specPath: spec.spec))
+            }
             if let out {
                 let file = PlanFile(
                     plan: plan, workspace: workspace, specPath: spec.spec, options: options, rendered: PlanJSONView.value(plan))
@@ -44,7 +54,7 @@ extension MLInfraCommand {
                 } catch {
                     throw console.fail("could not write the plan file \(out): \(error)")
                 }
-                if format == .human { console.out("\nSaved the plan to \(out). Apply it with: mlinfra apply \(out)\n") }
+                if format == .human && events == nil { console.out("\nSaved the plan to \(out). Apply it with: mlinfra apply \(out)\n") }
             }
             if detailedExitcode && plan.hasChanges { throw ExitCode(2) }
         }

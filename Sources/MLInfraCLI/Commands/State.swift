@@ -123,7 +123,7 @@ extension MLInfraCommand {
                 let provider = workspace.configuration.providers.providers[instance.providerName]!
                 let response: ImportResponse
                 do {
-                    response = try await provider.call { try await $0.importResource(ImportRequest(type: instance.address.type, address: address, id: id)) }
+                    response = try await provider.call("import \(address)") { try await $0.importResource(ImportRequest(type: instance.address.type, address: address, id: id)) }
                 } catch { throw console.fail("could not import `\(address)`: \(error)") }
                 console.show(Diagnostics(response.diagnostics))
                 guard let object = response.imported else { throw console.fail("no `\(instance.address.type)` with id `\(id)` exists.") }

@@ -2,12 +2,14 @@ import Foundation
 import MLInfraCore
 import Synchronization
 
-/// `apply --json` / `destroy --json`: one JSON object per line on stdout, as `terraform apply
-/// -json` writes them, for CI systems that draw their own view. Every line has `@level`,
-/// `@message`, `@module` (`mlinfra`), `@timestamp` and `type`: `version`, `planned_change`,
+/// `apply --json` / `destroy --json` / `plan --json-stream`: one JSON object per line on stdout,
+/// as `terraform apply -json` and `terraform plan -json` write them, for CI systems that draw
+/// their own view. Every line has `@level`, `@message`, `@module` (`mlinfra`), `@timestamp` and
+/// `type`: `version`, `refresh_start`, `refresh_complete`, `resource_drift`, `planned_change`,
 /// `change_summary`, `apply_start`, `apply_complete`, `apply_errored`, `diagnostic`, `outputs`.
-/// No line carries an attribute value: sensitive outputs are sent without theirs.
-final class JSONEvents: ApplyObserver, Sendable {
+/// No line carries an attribute value (drift and changes name attributes only), and sensitive
+/// outputs are sent without theirs.
+final class JSONEvents: ApplyObserver, PlanObserver, Sendable {
     private let console: Console
     private let written = Mutex(0)
 
@@ -41,7 +43,24 @@ final class JSONEvents: ApplyObserver, Sendable {
         emit("version", "mlinfra \(MLInfraVersion.current)", ["mlinfra": .string(MLInfraVersion.current), "ui": "1.0"])
     }
 
+    func refreshStarted(_ address: String) {
+        emit("refresh_start", "\(address): Refreshing state...", ["hook": .map(["resource": Self.resource(address)])])
+    }
+
+    func refreshFinished(_ address: String, seconds: Double, failed: Bool) {
+        emit(
+            "refresh_complete", "\(address): Refresh \(failed ? "errored" : "complete")", level: failed ? "error" : "info",
+            ["hook": .map(["resource": Self.resource(address), "elapsed_seconds": .number((seconds * 1000).rounded() / 1000)])])
+    }
+
     func planned(_ plan: Plan) {
+        for d in plan.drift {
+            let change: [String: Value] = [
+                "resource": Self.resource(d.address.description), "action": .string(d.kind.rawValue),
+                "changed_attributes": .list(d.changed.map { .string($0) }),
+            ]
+            emit("resource_drift", "\(d.address): Drift detected (\(d.kind.rawValue))", ["change": .map(change)])
+        }
         for c in plan.resourceChanges {
             var change: [String: Value] = ["resource": Self.resource(c.address.description), "action": .string(c.action.rawValue)]
             if let reason = c.reason { change["reason"] = .string(reason.description) }

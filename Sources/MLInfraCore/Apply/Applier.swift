@@ -186,7 +186,7 @@ public struct Applier: Sendable {
             result.outputs = state.outputs
         }
         do {
-            try await journal.commit(state)
+            try await DebugLog.timed("state: commit the journal") { try await journal.commit(state) }
             if let written = try await store.read() { state = written }
         } catch {
             result.diagnostics.append(.error(
@@ -212,7 +212,7 @@ public struct Applier: Sendable {
                 type: prior.type, address: address, action: .delete, prior: ResourceObject(id: prior.providerID(key), attributes: prior.attributes),
                 config: [:], planned: [:], context: options.context)
             do {
-                let response = try await provider.call { try await $0.apply(request) }
+                let response = try await provider.call("apply delete \(address)") { try await $0.apply(request) }
                 let problems = Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d })
                 if problems.hasErrors { return problems }
             } catch {
@@ -263,7 +263,7 @@ public struct Applier: Sendable {
                 planned: change.after ?? [:], context: context)
             let response: ApplyResponse
             do {
-                response = try await provider.call { try await $0.apply(request) }
+                response = try await provider.call("apply \(request.action.rawValue) \(address)") { try await $0.apply(request) }
             } catch {
                 return Diagnostics([.error(
                     "could not \(action.rawValue) `\(address)`", detail: ErrorText.afterFailedCall(error, applying: true), at: instance.decl.location,

@@ -18,17 +18,25 @@ public struct PlanOptions: Sendable {
     }
 }
 
+/// Hears of the refresh of each resource in state while a plan runs (`plan --json-stream`).
+public protocol PlanObserver: Sendable {
+    func refreshStarted(_ address: String)
+    func refreshFinished(_ address: String, seconds: Double, failed: Bool)
+}
+
 /// Computes a plan: refresh state through the providers, then diff the spec against it.
 public struct Planner: Sendable {
     public let configuration: Configuration
     public let options: PlanOptions
     /// The spec's secrets and those providers report while planning: scrubbed from every diagnostic.
     public let seen: SecretsSeen
+    let observer: (any PlanObserver)?
 
-    public init(configuration: Configuration, options: PlanOptions) {
+    public init(configuration: Configuration, options: PlanOptions, observer: (any PlanObserver)? = nil) {
         self.configuration = configuration
         self.options = options
         self.seen = SecretsSeen(configuration.redactor)
+        self.observer = observer
     }
 
     public func plan(state stored: StateFile) async -> (Plan?, Diagnostics) {
@@ -104,6 +112,11 @@ public struct Planner: Sendable {
         return (diagnostics.hasErrors ? nil : plan, diagnostics)
     }
 
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
     // MARK: refresh
 
     func refresh(_ state: StateFile, key: StateKey) async -> (StateFile, [DriftChange], Diagnostics) {
@@ -112,12 +125,16 @@ public struct Planner: Sendable {
             guard let provider = configuration.providers.providers[r.provider] ?? configuration.providers.provider(forType: r.type) else {
                 return (r, nil, "state holds `\(r.address)` of provider `\(r.provider)`, which the spec does not configure")
             }
+            observer?.refreshStarted(r.address)
+            let started = ContinuousClock.now
             do {
-                let response = try await provider.call {
+                let response = try await provider.call("read \(r.address)") {
                     try await $0.read(ReadRequest(type: r.type, address: r.address, id: r.providerID(key), prior: ResourceObject(id: r.providerID(key), attributes: r.attributes)))
                 }
+                observer?.refreshFinished(r.address, seconds: Self.seconds(since: started), failed: response.diagnostics.contains { $0.severity == .error })
                 return (r, response, nil)
             } catch {
+                observer?.refreshFinished(r.address, seconds: Self.seconds(since: started), failed: true)
                 return (r, nil, ErrorText.describe(error))
             }
         }
@@ -196,7 +213,7 @@ public struct Planner: Sendable {
             let response: PlanResponse
             let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
             do {
-                response = try await provider.call { try await $0.plan(request) }
+                response = try await provider.call("plan \(address)") { try await $0.plan(request) }
             } catch {
                 box.fail(Diagnostics([.error(
                     "provider could not plan `\(address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: instance.decl.location,
@@ -268,6 +285,7 @@ public struct Planner: Sendable {
             }
             var visibleSensitive = sensitive
             if change.action == .noop, let priorResource { visibleSensitive.formUnion(priorResource.sensitiveAttributes) }
+            DebugLog.logger.debug("planned \(address): \(change.action.rawValue)\(change.reason.map { " (\($0))" } ?? "")")
             box.record(change, visible: visible, sensitive: visibleSensitive, diagnostics: located)
             return true
         }
@@ -302,7 +320,7 @@ public struct Planner: Sendable {
             let request = PlanDeleteRequest(
                 type: r.type, address: r.address, prior: ResourceObject(id: r.providerID(configuration.stateKey), attributes: r.attributes))
             do {
-                return (i, try await provider.call { try await $0.planDelete(request) }, nil)
+                return (i, try await provider.call("plan_delete \(r.address)") { try await $0.planDelete(request) }, nil)
             } catch {
                 return (i, nil, ErrorText.describe(error))
             }

@@ -37,7 +37,7 @@ extension Configuration {
         let address = instance.address.description
         let request = ValidateRequest(type: instance.address.type, address: address, config: config)
         do {
-            let response = try await provider.call { try await $0.validate(request) }
+            let response = try await provider.call("validate \(address)") { try await $0.validate(request) }
             return Planner.locate(response.diagnostics, instance: instance)
         } catch {
             return Diagnostics([.error(

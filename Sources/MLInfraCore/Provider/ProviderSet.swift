@@ -30,17 +30,20 @@ public struct ConfiguredProvider: Sendable {
         self.limiter = schema.concurrencyLimit.map { ConcurrencyLimiter(limit: $0) }
     }
 
-    /// Runs a provider call within the provider's concurrency limit.
-    public func call<T: Sendable>(_ body: @Sendable (any Provider) async throws -> T) async throws -> T {
-        guard let limiter else { return try await body(provider) }
-        await limiter.acquire()
-        do {
-            let result = try await body(provider)
-            await limiter.release()
-            return result
-        } catch {
-            await limiter.release()
-            throw error
+    /// Runs a provider call within the provider's concurrency limit; `what` (e.g. `read endpoint.fraud`)
+    /// names it in the debug log, with how long it took.
+    public func call<T: Sendable>(_ what: @autoclosure () -> String, _ body: @Sendable (any Provider) async throws -> T) async throws -> T {
+        try await DebugLog.timed("provider \(name): \(what())") {
+            guard let limiter else { return try await body(provider) }
+            await limiter.acquire()
+            do {
+                let result = try await body(provider)
+                await limiter.release()
+                return result
+            } catch {
+                await limiter.release()
+                throw error
+            }
         }
     }
 }
