@@ -64,4 +64,75 @@ import Testing
         let expected = try String(contentsOf: golden, encoding: .utf8)
         #expect(output == expected, "plan --format \(format) differs from \(file); rerun with MLINFRA_UPDATE_GOLDEN=1 and review the diff")
     }
+
+    /// Compares `output` with the golden file `name`, rewriting it under MLINFRA_UPDATE_GOLDEN=1.
+    static func expectGolden(_ output: String, _ name: String) throws {
+        let golden = goldenDirectory.appendingPathComponent(name)
+        if ProcessInfo.processInfo.environment["MLINFRA_UPDATE_GOLDEN"] == "1" {
+            try output.write(to: golden, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: golden, encoding: .utf8)
+        #expect(output == expected, "\(name) differs; rerun with MLINFRA_UPDATE_GOLDEN=1 and review the diff")
+    }
+
+    /// A replace that drops records: the provider's warning is in every format, first in the comment.
+    @Test func aReplaceThatDropsRecordsWarnsInEveryFormat() async throws {
+        let h = try CLIHarness()
+        let spec = """
+            mlinfra: 1
+            project: golden
+            resources:
+              vector_store.main: {}
+              vector_collection.docs: { store: main, dimension: 3 }
+              vector_collection.notes: { store: main, dimension: 2, hnsw: { m: 16 } }
+
+            """
+        try h.write("main.yaml", spec)
+        #expect(try await h.run("apply", "--auto-approve").status == 0)
+        try h.write("docs.jsonl", #"{"id": "a", "vector": [1, 0, 0]}"# + "\n" + #"{"id": "b", "vector": [0, 1, 0]}"# + "\n")
+        let upsert = try await h.run("vectors", "upsert", "docs", "--file", h.directory.appendingPathComponent("docs.jsonl").path)
+        #expect(upsert.status == 0, "\(upsert.out)\(upsert.err)")
+        try h.write("main.yaml", spec.replacingOccurrences(of: "dimension: 3", with: "dimension: 4")
+            .replacingOccurrences(of: "m: 16", with: "m: 32"))
+        for (format, file) in [("human", "replace-drops-records.txt"), ("json", "replace-drops-records.json"), ("markdown", "replace-drops-records.md")] {
+            let plan = try await h.run("plan", "--format", format, "--no-color")
+            #expect(plan.status == 0, "\(plan.err)")
+            #expect(plan.out.contains("its 2 records will be dropped"), "\(format): \(plan.out)")
+            try Self.expectGolden(Self.normalise(plan.out).replacingOccurrences(of: h.directory.path, with: "SPEC_DIR"), file)
+        }
+        // Ranked first in the comment: the data loss before the in-place rebuild.
+        let md = try await h.run("plan", "--format", "markdown")
+        let caution = try #require(md.out.range(of: "> [!CAUTION]"))
+        #expect(md.out.range(of: "<details>")!.lowerBound > caution.lowerBound)
+        #expect(md.out.range(of: "`vector_collection.docs`")!.lowerBound < md.out.range(of: "`vector_collection.notes`")!.lowerBound)
+    }
+
+    /// A plan over the comment limit keeps its summary and the risky changes, and says what it cut;
+    /// `show PLANFILE` prints exactly what `plan` printed.
+    @Test func anOverLongCommentKeepsTheRiskyChangesAndSaysWhatWasCut() async throws {
+        let h = try CLIHarness()
+        var before = "mlinfra: 1\nproject: golden\nproviders:\n  disk: { dir: objects }\nresources:\n"
+        for i in 0..<6 { before += "  item.old\(i): { size: \(i), label: \"an old item with a label long enough to fill the comment\" }\n" }
+        try h.write("main.yaml", before)
+        #expect(try await h.run("apply", "--auto-approve").status == 0)
+        var after = "mlinfra: 1\nproject: golden\nproviders:\n  disk: { dir: objects }\nresources:\n"
+        for i in 0..<3 { after += "  item.old\(i): { size: \(i), label: \"a changed label `with backticks ```` inside` for the update\" }\n" }
+        for i in 0..<40 { after += "  item.new\(i): { size: \(i), label: \"a new item with a label long enough to fill the comment\" }\n" }
+        try h.write("main.yaml", after)
+        let plan = try await h.run("plan", "--format", "markdown", "--comment-limit", "4000", "--out", "plan.bin")
+        #expect(plan.status == 0, "\(plan.err)")
+        #expect(plan.out.utf8.count <= 4000, "\(plan.out.utf8.count) characters")
+        #expect(plan.out.contains("**Plan: 40 to add, 3 to change, 3 to destroy.**"))
+        #expect(plan.out.contains("Left out to stay under the 4000-character comment limit"), "\(plan.out)")
+        for i in 0..<3 { #expect(plan.out.contains("<code>item.old\(i + 3)</code> — 🗑️ destroy"), "a destroy was cut") }
+        // Backticks in a value are shown as they are, inside a longer fence.
+        #expect(plan.out.contains("`with backticks ```` inside`") && plan.out.contains("`````diff"), "\(plan.out)")
+        try Self.expectGolden(Self.normalise(plan.out), "over-long.md")
+
+        let shown = try await h.run("show", "plan.bin", "--format", "markdown")
+        #expect(shown.status == 0 && shown.out == plan.out, "show differs from plan:\n\(shown.out)")
+        let human = try await h.run("plan", "--no-color")
+        let shownHuman = try await h.run("show", "plan.bin")
+        #expect(shownHuman.status == 0 && shownHuman.out == human.out, "show differs from plan:\n\(shownHuman.out)\n---\n\(human.out)")
+    }
 }

@@ -20,6 +20,9 @@ extension MLInfraCommand {
         @Option(name: .long, help: "How many provider calls run at once.")
         var parallelism: Int = 10
 
+        @Option(name: .customLong("comment-limit"), help: "With --format markdown: the comment's size limit in characters (GitHub's 65000 by default).")
+        var commentLimit: Int = PlanMarkdownView.defaultSizeLimit
+
         @Flag(name: .customLong("json-stream"), help: "Write one JSON event per line as the plan runs (as terraform plan -json), instead of the rendered plan.")
         var jsonStream = false
 
@@ -29,6 +32,7 @@ extension MLInfraCommand {
         func validate() throws {
             guard parallelism >= 1 else { throw ValidationError("--parallelism must be at least 1.") }
             if jsonStream && format != .human { throw ValidationError("--json-stream writes events, not a rendered plan: leave out --format.") }
+            guard commentLimit >= 2000 else { throw ValidationError("--comment-limit must be at least 2000 characters.") }
         }
 
         func run() async throws {
@@ -44,11 +48,15 @@ extension MLInfraCommand {
             if let events {
                 events.planned(plan)
             } else {
-                console.out(Runner.render(plan, format: format, console: console, specPath: spec.spec))
+                console.out(Runner.render(plan, format: format, console: console, specPath: spec.spec, commentLimit: commentLimit))
             }
             if let out {
-                let file = PlanFile(
+                var file = PlanFile(
                     plan: plan, workspace: workspace, specPath: spec.spec, options: options, rendered: PlanJSONView.value(plan))
+                let plain = Console(noColor: true)
+                for (name, format) in [("human", OutputFormat.human), ("markdown", .markdown)] {
+                    file.renderings[name] = Runner.render(plan, format: format, console: plain, specPath: spec.spec, commentLimit: commentLimit)
+                }
                 do {
                     try Data(file.encoded(encryption: workspace.encryption)).write(to: URL(fileURLWithPath: out), options: .atomic)
                 } catch {

@@ -20,7 +20,13 @@ extension MLInfraCommand {
                 let file = try await Runner.readPlanFile(planFile, spec: spec, console: console)
                 switch format {
                 case .json: console.out(JSONText.encode(file.rendered) + "\n")
-                default: console.out(SavedPlanView(style: format == .human ? console.style : .plain, markdown: format == .markdown).render(file))
+                default:
+                    // The plan exactly as `plan` printed it; a file from before renderings were saved gets a summary.
+                    if let text = file.renderings[format == .markdown ? "markdown" : "human"] {
+                        console.out(text)
+                    } else {
+                        console.out(SavedPlanView(style: format == .human ? console.style : .plain, markdown: format == .markdown).render(file))
+                    }
                 }
                 return
             }

@@ -37,7 +37,11 @@ enum PlanJSONView {
             "mode": .string(plan.mode.rawValue),
             "base_lineage": .string(plan.baseLineage),
             "base_serial": .int(plan.baseSerial),
-            "summary": .map(["add": .int(plan.counts.add), "change": .int(plan.counts.change), "destroy": .int(plan.counts.destroy)]),
+            "summary": .map([
+                "add": .int(plan.counts.add), "change": .int(plan.counts.change), "destroy": .int(plan.counts.destroy),
+                "replace": .int(plan.changes.filter { $0.action == .replace }.count), "drift": .int(plan.drift.count),
+                "warnings": .int(plan.changes.reduce(0) { $0 + $1.warnings.count }),
+            ]),
             "has_changes": .bool(plan.hasChanges),
         ])
         return .map(root)
@@ -73,6 +77,8 @@ enum PlanJSONView {
             if let tf = reason.terraformReason { entry["action_reason"] = .string(tf) }
             entry["mlinfra_reason"] = .string(reason.description)
         }
+        // What the provider warned of (records a replace drops, an index rebuilt in place).
+        if !c.warnings.isEmpty { entry["mlinfra_warnings"] = .list(c.warnings.map(Value.string)) }
         return .map(entry)
     }
 

@@ -24,6 +24,8 @@ public struct PlanFile: Sendable {
     public var instances: [String: PlannedInstance]
     /// The rendered plan (Terraform JSON shape), for `show FILE`.
     public var rendered: Value
+    /// The plan as `plan` printed it, by format (`human`, uncoloured, and `markdown`), so `show FILE` prints exactly what was reviewed.
+    public var renderings: [String: String] = [:]
     public var created: Date
 
     public init(plan: Plan, workspace: Workspace, specPath: String, options: PlanOptions, rendered: Value) {
@@ -100,6 +102,7 @@ public struct PlanFile: Sendable {
             "variables": .map(variables),
             "instances": .map(instances.mapValues(\.wire)),
             "plan": rendered,
+            "renderings": .map(renderings.mapValues(Value.string)),
             "created": .string(ISO8601DateFormatter().string(from: created)),
         ])
         return JSONText.encode(value) + "\n"
@@ -155,6 +158,7 @@ public struct PlanFile: Sendable {
             instances: planned, rendered: value["plan"] ?? .null, created: Date())
         file.created = value["created"]?.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date()
         file.planID = planID
+        file.renderings = (value["renderings"]?.mapValue ?? [:]).compactMapValues(\.stringValue)
         return file
     }
 
