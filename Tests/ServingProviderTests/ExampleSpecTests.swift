@@ -78,4 +78,83 @@ import ServingProvider
         #expect(destroy.out.contains("Stopped the serving agent (pid ") && destroy.out.contains("Left in place: "), "\(destroy.out)")
         #expect(AgentProcess(dataDirectory: dir.appendingPathComponent(".mlinfra")).runningPID() == nil)
     }
+
+    /// `specs/rag-search/` as its README walks through it: generate, apply, upsert the embeddings,
+    /// retrieve with and without a filter, re-rank through the endpoint, see the plan of an index
+    /// change, destroy.
+    @Test(.enabled(if: TestBinary.path != nil), .timeLimit(.minutes(3)))
+    func ragSearchAppliesRetrievesReRanksAndDestroys() async throws {
+        let dir = temporaryDirectory()
+        let source = Self.repository.appendingPathComponent("specs/rag-search")
+        for name in ["main.yaml", "generate.py", "embed.py", "models"] {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        let cli = CLI(binary: TestBinary.path!, directory: dir)
+        let port = freePort()
+        let vars = ["--var", "port=\(port)"]
+        defer { _ = try? Process.run(URL(fileURLWithPath: TestBinary.path!), arguments: ["agent", "--stop", "--data-dir", dir.appendingPathComponent(".mlinfra").path]).waitUntilExit() }
+        func python(_ args: [String]) throws -> String {
+            let p = Process()
+            let out = Pipe()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3"] + args
+            p.currentDirectoryURL = dir
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "python3 \(args)")
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try python(["generate.py", "--passages", "300"])
+
+        let apply = try await cli.run(["apply", "--auto-approve"] + vars)
+        #expect(apply.status == 0 && apply.out.contains("Apply complete! 7 applied"), "\(apply.out)\(apply.err)")
+        guard apply.status == 0 else { return }
+        let upsert = try await cli.run("vectors", "upsert", "passages", "--file", "data/passages.jsonl")
+        #expect(upsert.status == 0 && upsert.out.contains("300 in all"), "\(upsert.out)\(upsert.err)")
+
+        let query = try python(["embed.py", "how do I get a refund for a damaged parcel"])
+        func matches(_ extra: [String]) async throws -> [[String: Any]] {
+            let r = try await cli.run(["vectors", "query", "passages", "--vector", query, "--k", "5", "--format", "json"] + extra)
+            #expect(r.status == 0, "\(r.out)\(r.err)")
+            let answer = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(r.out)")
+            return try #require(answer["matches"] as? [[String: Any]])
+        }
+        let nearest = try await matches([])
+        let topics = nearest.compactMap { ($0["metadata"] as? [String: Any])?["topic"] as? String }
+        #expect(nearest.count == 5 && topics.filter { $0 == "returns" }.count >= 3, "the refund question retrieves returns passages: \(topics)")
+        let filtered = try await matches(["--where", #"{"topic": "returns", "year": {"$gte": 2024}}"#])
+        #expect(filtered.count == 5, "a selective filter still returns k")
+        for m in filtered {
+            let metadata = try #require(m["metadata"] as? [String: Any])
+            #expect(metadata["topic"] as? String == "returns" && (metadata["year"] as? Int ?? 0) >= 2024, "\(metadata)")
+        }
+
+        // Re-rank the candidates through the endpoint: similarity, age, length.
+        let rows = filtered.map { m -> [Double] in
+            let metadata = m["metadata"] as? [String: Any] ?? [:]
+            return [1 - (m["distance"] as? Double ?? 1), Double((2026 - (metadata["year"] as? Int ?? 2026)) * 365), Double(metadata["words"] as? Int ?? 0)]
+        }
+        let body = try JSONSerialization.data(withJSONObject: ["instances": rows])
+        let reply = try await HTTPClientPool().execute(port: port, path: "/predict", body: ByteBuffer(bytes: Array(body)), timeout: 10)
+        #expect(reply.status == 200, "\(String(buffer: reply.body))")
+        let scores = try #require((try JSONSerialization.jsonObject(with: Data(reply.body.readableBytesView)) as? [String: Any])?["predictions"] as? [Double])
+        #expect(scores.count == 5 && scores.allSatisfy { $0 > 0 && $0 < 1 }, "\(scores)")
+
+        // An index change rebuilds in place; a dimension change warns of the records it drops.
+        let spec = dir.appendingPathComponent("main.yaml")
+        let text = try String(contentsOf: spec, encoding: .utf8)
+        try text.replacingOccurrences(of: "m: 16", with: "m: 32").write(to: spec, atomically: true, encoding: .utf8)
+        let rebuild = try await cli.run(["plan"] + vars)
+        #expect(rebuild.out.contains("will rebuild its index in place (300 records kept)"), "\(rebuild.out)\(rebuild.err)")
+        try text.replacingOccurrences(of: "dimension: 64", with: "dimension: 128").write(to: spec, atomically: true, encoding: .utf8)
+        let replace = try await cli.run(["plan", "--format", "markdown"] + vars)
+        #expect(replace.out.contains("its 300 records will be dropped"), "\(replace.out)\(replace.err)")
+        try text.write(to: spec, atomically: true, encoding: .utf8)
+
+        let destroy = try await cli.run(["destroy", "--auto-approve"] + vars)
+        #expect(destroy.status == 0 && destroy.out.contains("7 destroyed"), "\(destroy.out)\(destroy.err)")
+        #expect(AgentProcess(dataDirectory: dir.appendingPathComponent(".mlinfra")).runningPID() == nil)
+    }
 }
