@@ -4,7 +4,7 @@ import MLInfraCore
 
 /// Where the spec is, and the variables it gets.
 struct SpecOptions: ParsableArguments {
-    @Option(name: .long, help: "The spec: a YAML file or a directory of them (default: the current directory).")
+    @Option(name: .long, help: "The spec: a YAML file or a directory of them.")
     var spec: String = "."
 
     @Option(name: .customLong("var"), help: ArgumentHelp("Set a variable: NAME=VALUE (repeatable).", valueName: "NAME=VALUE"))
@@ -30,7 +30,7 @@ struct SpecOptions: ParsableArguments {
 
 /// Options of commands that write state.
 struct LockOptions: ParsableArguments {
-    @Option(name: .customLong("lock-timeout"), help: "How long to wait for the state lock, e.g. 30s (default: fail at once).")
+    @Option(name: .customLong("lock-timeout"), help: "How long to wait for the state lock, e.g. 30s; 0s fails at once.")
     var lockTimeout: String = "0s"
 
     func validate() throws {

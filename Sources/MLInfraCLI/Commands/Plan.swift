@@ -20,7 +20,7 @@ extension MLInfraCommand {
         @Option(name: .long, help: "How many provider calls run at once.")
         var parallelism: Int = 10
 
-        @Option(name: .customLong("comment-limit"), help: "With --format markdown: the comment's size limit in characters (GitHub's 65000 by default).")
+        @Option(name: .customLong("comment-limit"), help: "With --format markdown: the comment's size limit in characters; 65000 is GitHub's.")
         var commentLimit: Int = PlanMarkdownView.defaultSizeLimit
 
         @Flag(name: .customLong("json-stream"), help: "Write one JSON event per line as the plan runs (as terraform plan -json), instead of the rendered plan.")
