@@ -171,7 +171,7 @@ import Testing
         let serial = try await upgraded.write(state)
         await upgraded.close()
         // The new write lives once, in its version row; the old body left the state row.
-        #expect(try f.bytes("SELECT body FROM \(s).states") == nil)
+        #expect(try f.bytes("SELECT body FROM \(s).states WHERE project = '\(f.project)' AND workspace = 'default'") == nil)
         let fresh = f.store()
         #expect(try await fresh.read()?.outputs["url"]?.value == "http://new")
         #expect(try await fresh.read()?.serial == serial)
