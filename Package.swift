@@ -234,7 +234,12 @@ let package = Package(
         // Benchmarks (outside the test run).
         .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
         .executableTarget(
-            name: "VectorBench", dependencies: ["VectorIndex", "MLInfraJSON", "MLInfraTesting"], path: "bench/vectors",
+            name: "VectorBench",
+            dependencies: [
+                "VectorIndex", "MLInfraJSON", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/vectors",
             exclude: ["run.sh", "pgvector.sh", "peer_cpu.py"]),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
         .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),

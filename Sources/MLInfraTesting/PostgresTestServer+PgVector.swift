@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Servers with the pgvector extension, for the vector store's tests.
 ///
@@ -14,30 +13,11 @@ extension PostgresTestServer {
         try await start(binDirectory: try pgvectorBinaries())
     }
 
-    private static let sharedPgvectorServer = Mutex<Task<PostgresTestServer, any Error>?>(nil)
+    private static let sharedPgvectorServer = SharedTestServer()
 
     /// The pgvector server this test process shares between suites, started on first use and stopped at exit.
     public static func sharedPgvector() async throws -> PostgresTestServer {
-        let task = sharedPgvectorServer.withLock { task in
-            if let task { return task }
-            let started = Task { try await startWithPgvector() }
-            task = started
-            atexit { PostgresTestServer.stopSharedPgvector() }
-            return started
-        }
-        return try await task.value
-    }
-
-    private static func stopSharedPgvector() {
-        let semaphore = DispatchSemaphore(value: 0)
-        guard let task = sharedPgvectorServer.withLock({ $0 }) else { return }
-        Thread {
-            Task {
-                if let server = try? await task.value { server.stop() }
-                semaphore.signal()
-            }
-        }.start()
-        _ = semaphore.wait(timeout: .now() + 30)
+        try await sharedPgvectorServer.server { try await startWithPgvector() }
     }
 
     /// A bin directory of PostgreSQL binaries beside which pgvector's `vector.so` is installed.

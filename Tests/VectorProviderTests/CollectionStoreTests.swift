@@ -261,6 +261,53 @@ struct StoreFixture {
         #expect(missing.diagnostics.first?.summary.contains("\(f.storeID)/nope") == true)
     }
 
+    @Test func aPgvectorURLNeverShowsItsPassword() async throws {
+        let f = try await StoreFixture.make(.pgvector)
+        let secret = "s3cret-\(UUID().uuidString.prefix(6))"
+        let wrong: [String: Value] = ["kind": "pgvector", "url": .string("postgres://mlinfra:\(secret)@127.0.0.1:\(f.server!.port)/\(f.database)?sslmode=disable")]
+        let plan = try await f.provider.plan(PlanRequest(type: "vector_store", address: "vector_store.main", prior: nil, proposed: wrong))
+        #expect(plan.planned["id"] == "pgvector:main")
+        #expect(!"\(plan.planned["path"] ?? .null)".contains(secret), "path names the database without the password")
+        let applied = try await f.provider.apply(ApplyRequest(
+            type: "vector_store", address: "vector_store.main", action: .create, prior: nil, config: wrong, planned: plan.planned, context: f.context))
+        let message = try #require(applied.diagnostics.first).summary
+        #expect(message.contains("postgres://mlinfra@127.0.0.1:\(f.server!.port)/\(f.database)"), "\(message)")
+        #expect(!message.contains(secret))
+
+        let unreadable = try await f.provider.validate(ValidateRequest(
+            type: "vector_store", address: "vector_store.main", config: ["kind": "pgvector", "url": .string("mysql://u:\(secret)@h/db")]))
+        #expect(unreadable.diagnostics.map(\.attribute) == ["url"])
+        #expect(!"\(unreadable.diagnostics)".contains(secret))
+        let missing = try await f.provider.validate(ValidateRequest(type: "vector_store", address: "vector_store.main", config: ["kind": "pgvector"]))
+        #expect(missing.diagnostics.first?.diagnostic.summary == "a pgvector store needs url")
+        let stray = try await f.provider.validate(ValidateRequest(type: "vector_store", address: "vector_store.main", config: ["url": "postgres://u@h/db"]))
+        #expect(stray.diagnostics.first?.diagnostic.summary == "url is for pgvector stores")
+        let schema = try await f.provider.schema()
+        #expect(schema.resourceTypes["vector_store"]?.attributes["url"]?.sensitive == true)
+    }
+
+    @Test func ivfflatIsForPgvectorAndQueriesLikeTheOthers() async throws {
+        let local = try await StoreFixture.make(.local)
+        _ = try await local.create("vector_store", "vector_store.main", [:])
+        let refused = try await local.provider.plan(PlanRequest(
+            type: "vector_collection", address: "vector_collection.ivf", prior: nil, proposed: ["store": "main", "dimension": 4, "index": "ivfflat"]))
+        #expect(refused.diagnostics.map(\.attribute) == ["index"])
+
+        let f = try await StoreFixture.make(.pgvector)
+        let created = try await f.collection("ivf", ["dimension": 4, "index": "ivfflat", "ivfflat": ["lists": 4, "probes": 1]])
+        #expect(created.attributes["ivfflat"] == ["lists": 4, "probes": 1])
+        let store = try f.reopen()
+        let records = Self.records(400, dimension: 4, seed: 23)
+        try await store.upsert("ivf", records)
+        // An IVFFlat index built on an empty table has poor lists; rebuild it over the rows (lists ⇒ rebuild).
+        try await store.ensureCollection("ivf", config: CollectionConfig(dimension: 4, ivfflat: IVFFlatParameters(lists: 8, probes: 2)))
+        #expect(try await store.info("ivf").config.ivfflat == IVFFlatParameters(lists: 8, probes: 2))
+        let filter = try WhereFilter.parse(json: #"{"colour": {"$in": ["red", "blue"]}}"#)
+        let found = try await store.query("ivf", [0.1, 0.2, 0.3, 0.4], k: 20, ef: nil, where: filter)
+        #expect(found.matches.count == 20)
+        #expect(found.matches.allSatisfy { filter.matches($0.metadata) })
+    }
+
     func expectRefusal(field: String, _ body: () async throws -> Void) async {
         do {
             try await body()

@@ -1,5 +1,8 @@
 import Foundation
+import Logging
 import MLInfraTesting
+import NIOPosix
+import PostgresNIO
 import VectorIndex
 
 /// `VectorBench pgvector`: the collection path (`PgVectorStore`, what `mlinfra vectors query`
@@ -54,7 +57,43 @@ enum PgVectorBench {
                 "lat_p99_ms": latencies[latencies.count * 99 / 100] * 1e3, "recall@10": Double(hits) / Double(10 * queries.count),
             ]) { a, _ in a })
         }
+        /// The peer's SQL (`SELECT id … ORDER BY embedding <-> q LIMIT 10`) sent by PostgresNIO
+        /// alone, to tell the driver's cost from the collection path's.
+        func driverPass(_ label: String) async throws {
+            let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+            let connection = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: server.configuration(database: "bench"), id: 2, logger: logger)
+            for try await _ in try await connection.query("SET hnsw.ef_search = \(unescaped: String(ef))", logger: logger) {}
+            var hits = 0
+            var latencies: [Double] = []
+            for (i, q) in queries.enumerated() {
+                let s = now()
+                var ids: [Int] = []
+                let text = PgVectorStore.vectorText(q)
+                for try await row in try await connection.query(
+                    "SELECT id FROM bench.items ORDER BY embedding <-> \(text)::vector LIMIT 10", logger: logger)
+                {
+                    ids.append(Int(try row.decode(String.self))!)
+                }
+                latencies.append(now() - s)
+                let want = Set(truth[i].prefix(10))
+                hits += ids.filter { want.contains($0) }.count
+            }
+            try await connection.close()
+            let total = latencies.reduce(0, +)
+            latencies.sort()
+            let qps: Double = (Double(queries.count) / total).rounded()
+            let p50: Double = latencies[latencies.count / 2] * 1e3
+            let p99: Double = latencies[latencies.count * 99 / 100] * 1e3
+            let recall: Double = Double(hits) / Double(10 * queries.count)
+            let fields: [String: Any] = [
+                "tool": "PostgresNIO, the peer's SQL", "pass": label, "ef": ef, "qps_1conn": qps, "lat_p50_ms": p50, "lat_p99_ms": p99,
+                "recall@10": recall,
+            ]
+            emit(common.merging(fields) { a, _ in a })
+        }
         try await pass("before peer")
+        try await driverPass("before peer")
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
@@ -74,6 +113,7 @@ enum PgVectorBench {
             exit(1)
         }
         try await pass("after peer")
+        try await driverPass("after peer")
         await store.close()
     }
 }

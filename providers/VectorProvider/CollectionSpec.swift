@@ -118,44 +118,27 @@ struct CollectionSpec {
         if let index = config["index"], !index.isUnknown, !["hnsw", "exact", "ivfflat"].contains(index.stringValue ?? "") {
             bad("index", "unknown index \(index.rendered)", "Use hnsw or exact (or ivfflat, on a pgvector store).")
         }
-        if let ivfflat = config["ivfflat"], !ivfflat.isUnknown {
-            if let map = ivfflat.mapValue {
-                let lists = map["lists"]?.intValue ?? IVFFlatParameters().lists
-                let limits = ["lists": 1...32_768, "probes": 1...max(1, lists)]
-                for key in map.keys.sorted() {
-                    guard let range = limits[key] else {
-                        bad("ivfflat.\(key)", "unknown ivfflat setting \(key)", "Known settings: lists, probes.")
-                        continue
-                    }
-                    let v = map[key]!
-                    if v.isUnknown { continue }
-                    if let n = v.intValue, range.contains(n) {} else {
-                        bad("ivfflat.\(key)", "ivfflat.\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(v.rendered)",
-                            "pgvector suggests lists = rows / 1000 (up to 1M rows) and probes = sqrt(lists).")
-                    }
+        /// A settings block: a map of whole numbers, each in its range.
+        func block(_ name: String, _ limits: [String: ClosedRange<Int>], hint: String, example: String) {
+            guard let value = config[name], !value.isUnknown else { return }
+            guard let map = value.mapValue else { return bad(name, "\(name) must be a block", "Write \(name): \(example).") }
+            for key in map.keys.sorted() {
+                guard let range = limits[key] else {
+                    bad("\(name).\(key)", "unknown \(name) setting \(key)", "Known settings: \(limits.keys.sorted().joined(separator: ", ")).")
+                    continue
                 }
-            } else {
-                bad("ivfflat", "ivfflat must be a block", "Write ivfflat: { lists: 100, probes: 10 }.")
+                let v = map[key]!
+                if v.isUnknown { continue }
+                if let n = v.intValue, range.contains(n) {} else {
+                    bad("\(name).\(key)", "\(name).\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(v.rendered)", hint)
+                }
             }
         }
-        if let hnsw = config["hnsw"], !hnsw.isUnknown {
-            if let map = hnsw.mapValue {
-                let limits = ["m": 2...256, "ef_construction": 1...100_000, "ef_search": 1...100_000]
-                for key in map.keys.sorted() {
-                    guard let range = limits[key] else {
-                        bad("hnsw.\(key)", "unknown hnsw setting \(key)", "Known settings: ef_construction, ef_search, m.")
-                        continue
-                    }
-                    let v = map[key]!
-                    if v.isUnknown { continue }
-                    if let n = v.intValue, range.contains(n) {} else {
-                        bad("hnsw.\(key)", "hnsw.\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(v.rendered)", "hnswlib's defaults are m 16, ef_construction 200; ef_search 64 is a good start.")
-                    }
-                }
-            } else {
-                bad("hnsw", "hnsw must be a block", "Write hnsw: { m: 16, ef_construction: 200, ef_search: 64 }.")
-            }
-        }
+        let lists = config["ivfflat"]?.mapValue?["lists"]?.intValue ?? IVFFlatParameters().lists
+        block("ivfflat", ["lists": 1...32_768, "probes": 1...max(1, lists)],
+              hint: "pgvector suggests lists = rows / 1000 (up to 1M rows) and probes = sqrt(lists).", example: "{ lists: 100, probes: 10 }")
+        block("hnsw", ["m": 2...256, "ef_construction": 1...100_000, "ef_search": 1...100_000],
+              hint: "hnswlib's defaults are m 16, ef_construction 200; ef_search 64 is a good start.", example: "{ m: 16, ef_construction: 200, ef_search: 64 }")
         return out
     }
 }

@@ -150,10 +150,13 @@ public struct VectorProvider: Provider {
     }
 
     /// A store's attributes; a pgvector store's `url` is passed through as given (core stores its HMAC).
+    /// A local store has `kind` only when the spec writes it, so stores made before there were
+    /// kinds read back unchanged.
     private func storeAttributes(_ spec: StoreSpec, config: [String: Value]) -> [String: Value] {
         var out: [String: Value] = ["name": .string(spec.name), "kind": .string(spec.kind.rawValue)]
         switch spec.location {
         case .local:
+            out["kind"] = config["kind"]
             out["id"] = .string(spec.name)
             out["path"] = .string(VectorStore.directory(dataDir: state.dataDir, store: spec.name))
         case .pgvector(let url):
@@ -263,9 +266,9 @@ public struct VectorProvider: Provider {
             let storeID = StoreID(id)
             guard let store = try state.collectionStore(storeID, mustExist: true) else { return nil }
             guard let pgvector = store as? PgVectorStore else {
-                return ResourceObject(id: id, attributes: [
-                    "name": .string(id), "kind": .string(StoreKind.local.rawValue), "id": .string(id), "path": .string(store.location),
-                ])
+                var attributes: [String: Value] = ["name": .string(id), "id": .string(id), "path": .string(store.location)]
+                attributes["kind"] = prior?.attributes["kind"]
+                return ResourceObject(id: id, attributes: attributes)
             }
             guard try await pgvector.exists() else { return nil }
             var attributes = prior?.attributes ?? [:]

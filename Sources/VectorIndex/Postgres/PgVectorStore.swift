@@ -279,7 +279,7 @@ public actor PgVectorStore: CollectionStore {
                     binds.append(record.id)
                     binds.append(Self.vectorText(record.vector))
                     binds.append(String(decoding: try encoder.encode(record.metadata), as: UTF8.self))
-                    try binds.append(record.document)
+                    binds.append(record.document)
                 }
                 let sql = "INSERT INTO \(table) (id, embedding, metadata, document) VALUES \(values.joined(separator: ", ")) "
                     + "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, metadata = EXCLUDED.metadata, document = EXCLUDED.document"
@@ -494,7 +494,8 @@ public actor PgVectorStore: CollectionStore {
         return nil
     }
 
-    static func vectorText(_ vector: [Float]) -> String {
+    /// pgvector's text form of a vector (`[1.0,2.5]`), as statements bind it.
+    public static func vectorText(_ vector: [Float]) -> String {
         "[" + vector.map { "\($0)" }.joined(separator: ",") + "]"
     }
 
