@@ -65,7 +65,7 @@ public actor PgVectorStore: CollectionStore {
         try? await connection.close()
     }
 
-    /// The pgvector version installed in the database (`0.6.0`), nil before the extension exists.
+    /// The pgvector version installed in the database (`0.6.2`), nil before the extension exists.
     public func pgvectorVersion() async throws -> String? {
         try await rows("SELECT extversion FROM pg_extension WHERE extname = 'vector'", PostgresBindings(), as: String.self).first
     }
