@@ -113,7 +113,8 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
-        // Vector index: collections, HNSW and exact search, where-filters, persistence, HTTP API.
+        // Vector index: collections, HNSW and exact search, where-filters, persistence, HTTP API;
+        // the same collections on PostgreSQL with pgvector (PgVectorStore).
         .target(
             name: "VectorIndex",
             dependencies: [
@@ -121,6 +122,9 @@ let package = Package(
                 "CVectorKernels", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["README.md"]
         ),
@@ -199,7 +203,10 @@ let package = Package(
         ),
         .target(
             name: "VectorProvider",
-            dependencies: ["VectorIndex", "MLInfraJSON", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "VectorIndex", "MLInfraJSON", "MLInfraCore", "MLInfraPostgresState", "ServerCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "providers/VectorProvider",
             exclude: ["README.md"]
         ),
@@ -226,7 +233,14 @@ let package = Package(
 
         // Benchmarks (outside the test run).
         .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
-        .executableTarget(name: "VectorBench", dependencies: ["VectorIndex", "MLInfraJSON"], path: "bench/vectors", exclude: ["run.sh", "peer_cpu.py"]),
+        .executableTarget(
+            name: "VectorBench",
+            dependencies: [
+                "VectorIndex", "MLInfraJSON", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/vectors",
+            exclude: ["run.sh", "pgvector.sh", "peer_cpu.py"]),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
         .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),
 
@@ -268,8 +282,19 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting"]),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraJSON", "MLInfraCore", "MLInfraTesting"]),
+        .testTarget(
+            name: "VectorIndexTests",
+            dependencies: [
+                "VectorIndex", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "VectorProviderTests",
+            dependencies: [
+                "VectorProvider", "VectorIndex", "MLInfraJSON", "MLInfraCore", "MLInfraTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "ModelServingTests",
             dependencies: [

@@ -21,11 +21,15 @@ public struct PostgresBackendURL: Sendable, CustomStringConvertible {
     public var sslRootCert: String?
 
     /// Reads `text`; a failure never quotes it, since it may hold a password.
-    public init(parsing text: String) throws {
-        let problem = { (what: String) in
+    ///
+    /// `field` is where the URL was written (the state backend's `backend.postgres.url`, or a
+    /// pgvector `vector_store`'s `url`); errors name it.
+    public init(parsing text: String, field: String = "backend.postgres.url") throws {
+        let what = field == "backend.postgres.url" ? "backend URL" : "URL in \(field)"
+        let problem = { (problem: String) in
             StateError(
-                .backend, "the PostgreSQL backend URL \(what) (the URL itself is not shown, as it may hold a password)",
-                path: "backend.postgres.url",
+                .backend, "the PostgreSQL \(what) \(problem) (the URL itself is not shown, as it may hold a password)",
+                path: field,
                 remedy: "give a URL of the form postgres://USER:PASSWORD@HOST:PORT/DATABASE, for example through a "
                     + "sensitive variable (`url: ${var.pg_url}`) or MLINFRA_PG_URL")
         }
@@ -76,7 +80,7 @@ public struct PostgresBackendURL: Sendable, CustomStringConvertible {
     }
 
     /// Connection settings for PostgresNIO, TLS as `sslmode` asks.
-    func configuration() throws -> PostgresConnection.Configuration {
+    public func configuration() throws -> PostgresConnection.Configuration {
         let tls: PostgresConnection.Configuration.TLS
         switch sslMode {
         case "disable": tls = .disable

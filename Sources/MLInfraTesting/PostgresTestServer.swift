@@ -81,31 +81,11 @@ public final class PostgresTestServer: Sendable {
         try await offThread { try startBlocking(binDirectory: binDirectory, tls: tls) }
     }
 
-    private static let sharedServer = Mutex<Task<PostgresTestServer, any Error>?>(nil)
+    private static let sharedServer = SharedTestServer()
 
     /// The server this test process shares between suites, started on first use and stopped at exit.
     public static func shared() async throws -> PostgresTestServer {
-        let task = sharedServer.withLock { task in
-            if let task { return task }
-            let started = Task { try await start() }
-            task = started
-            atexit { PostgresTestServer.stopShared() }
-            return started
-        }
-        return try await task.value
-    }
-
-    private static func stopShared() {
-        let semaphore = DispatchSemaphore(value: 0)
-        let task = sharedServer.withLock { $0 }
-        guard let task else { return }
-        Thread {
-            Task {
-                if let server = try? await task.value { server.stop() }
-                semaphore.signal()
-            }
-        }.start()
-        _ = semaphore.wait(timeout: .now() + 30)
+        try await sharedServer.server { try await start() }
     }
 
     /// Stops the server (fast shutdown) and removes its directory. Safe to call twice.

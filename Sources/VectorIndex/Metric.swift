@@ -32,17 +32,41 @@ public struct HNSWParameters: Sendable, Hashable, Codable {
     }
 }
 
+/// An IVFFlat index (pgvector stores only): `lists` clusters, `probes` of them searched per query.
+public struct IVFFlatParameters: Sendable, Hashable, Codable {
+    public var lists: Int
+    public var probes: Int
+
+    public init(lists: Int = 100, probes: Int = 10) {
+        self.lists = lists
+        self.probes = probes
+    }
+}
+
 /// What a collection is: its vectors' dimension, the metric, and the index it keeps.
 public struct CollectionConfig: Sendable, Hashable, Codable {
     public var dimension: Int
     public var metric: Metric
     /// nil: no graph, every query is an exact scan.
     public var hnsw: HNSWParameters?
+    /// An IVFFlat index instead of HNSW (pgvector stores only; `hnsw` is then nil).
+    public var ivfflat: IVFFlatParameters?
 
-    public init(dimension: Int, metric: Metric = .l2, hnsw: HNSWParameters? = HNSWParameters()) {
+    public init(dimension: Int, metric: Metric = .l2, hnsw: HNSWParameters? = HNSWParameters(), ivfflat: IVFFlatParameters? = nil) {
         self.dimension = dimension
         self.metric = metric
-        self.hnsw = hnsw
+        self.hnsw = ivfflat == nil ? hnsw : nil
+        self.ivfflat = ivfflat
+    }
+
+    /// `hnsw`, `ivfflat` or `exact`, as the spec's `index` attribute spells it.
+    public var indexKind: String { hnsw != nil ? "hnsw" : ivfflat != nil ? "ivfflat" : "exact" }
+
+    /// Whether going from `old` to this config rebuilds the index (kind, `m`, `ef_construction`
+    /// or `lists` changed); `ef_search` and `probes` are query settings, changed in place.
+    public func rebuildsIndex(from old: CollectionConfig) -> Bool {
+        indexKind != old.indexKind || hnsw?.m != old.hnsw?.m || hnsw?.efConstruction != old.hnsw?.efConstruction
+            || ivfflat?.lists != old.ivfflat?.lists
     }
 
     /// Problems with the settings, each naming its field; empty when they are usable.
@@ -60,6 +84,14 @@ public struct CollectionConfig: Sendable, Hashable, Codable {
             }
             if hnsw.efSearch < 1 || hnsw.efSearch > 100_000 {
                 out.append(.invalidField("hnsw.ef_search", "must be between 1 and 100000, got \(hnsw.efSearch)"))
+            }
+        }
+        if let ivfflat {
+            if ivfflat.lists < 1 || ivfflat.lists > 32_768 {
+                out.append(.invalidField("ivfflat.lists", "must be between 1 and 32768, got \(ivfflat.lists)"))
+            }
+            if ivfflat.probes < 1 || ivfflat.probes > ivfflat.lists {
+                out.append(.invalidField("ivfflat.probes", "must be between 1 and lists (\(ivfflat.lists)), got \(ivfflat.probes)"))
             }
         }
         return out

@@ -57,39 +57,13 @@ public final class VectorCollection: @unchecked Sendable {
 
     // MARK: - Validation
 
-    /// Checks a vector for the collection: its length and that every component is finite.
+    /// Checks a vector for the collection (`CollectionConfig.check`).
     func check(_ vector: [Float], field: String) throws {
-        let dimension = _config.dimension
-        guard vector.count == dimension else {
-            throw VectorError.invalidField(field, "has \(vector.count) components, but collection '\(name)' has dimension \(dimension)")
-        }
-        if let bad = vector.firstIndex(where: { !$0.isFinite }) {
-            throw VectorError.invalidField(
-                "\(field)[\(bad)]", "is \(vector[bad]); vectors must hold finite numbers (no NaN or infinity)")
-        }
-        // Distances are summed in Float: |a − b|² ≤ 2|a|² + 2|b|², so a squared norm under a
-        // quarter of Float's range keeps every distance and dot product finite and ordered.
-        var squaredNorm: Float = 0
-        for x in vector { squaredNorm += x * x }
-        guard squaredNorm.isFinite, squaredNorm < Float.greatestFiniteMagnitude / 4 else {
-            throw VectorError.invalidField(
-                field, "has a magnitude too large for 32-bit distances (|v|² must stay under 8.5e37); scale the vectors down")
-        }
-        if _config.metric == .cosine && !vector.contains(where: { $0 != 0 }) {
-            throw VectorError.invalidField(field, "is all zeros, which has no direction for the cosine metric")
-        }
+        try _config.check(vector, field: field, collection: name)
     }
 
     private func validate(_ records: [VectorRecord]) throws {
-        var seen: [String: Int] = [:]
-        for (i, record) in records.enumerated() {
-            guard !record.id.isEmpty else { throw VectorError.invalidField("records[\(i)].id", "is empty; give every record an id") }
-            if let first = seen[record.id] {
-                throw VectorError.invalidField("records[\(i)].id", "'\(record.id)' also appears at records[\(first)]; ids in one upsert must be unique")
-            }
-            seen[record.id] = i
-            try check(record.vector, field: "records[\(i)].vector")
-        }
+        try _config.check(records, collection: name)
     }
 
     // MARK: - Writes
@@ -290,8 +264,7 @@ public final class VectorCollection: @unchecked Sendable {
     /// matching records are scanned. Either way a filtered query returns `k`
     /// results whenever `k` records match.
     public func query(_ vector: [Float], k: Int = 10, ef: Int? = nil, where filter: WhereFilter? = nil) throws -> QueryResult {
-        guard k >= 1 && k <= 10_000 else { throw VectorError.invalidField("k", "must be between 1 and 10000, got \(k)") }
-        if let ef, ef < 1 || ef > 100_000 { throw VectorError.invalidField("ef", "must be between 1 and 100000, got \(ef)") }
+        try QueryLimits.check(k: k, ef: ef)
         return try lock.read {
             try check(vector, field: "vector")
             let query = PaddedVector(vector, stride: storage.stride, normalize: _config.metric == .cosine)
@@ -332,7 +305,7 @@ public final class VectorCollection: @unchecked Sendable {
 
     /// Exact top-`k` for many queries at once (the blocked scan), ignoring any graph.
     public func exactSearch(_ vectors: [[Float]], k: Int) throws -> [[QueryMatch]] {
-        guard k >= 1 && k <= 10_000 else { throw VectorError.invalidField("k", "must be between 1 and 10000, got \(k)") }
+        try QueryLimits.check(k: k, ef: nil)
         return try lock.read {
             for (i, v) in vectors.enumerated() { try check(v, field: "vectors[\(i)]") }
             let queries = vectors.map { PaddedVector($0, stride: storage.stride, normalize: _config.metric == .cosine) }

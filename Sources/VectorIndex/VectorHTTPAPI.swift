@@ -3,7 +3,7 @@ import MLInfraJSON
 import Hummingbird
 import MLInfraHTTP
 
-/// The HTTP API of a vector store (JSON in and out; loopback by default).
+/// The HTTP API of a vector store, local or pgvector (JSON in and out; loopback by default).
 ///
 ///     GET  /healthz
 ///     GET  /collections                      → {"collections": [info…]}
@@ -16,13 +16,13 @@ import MLInfraHTTP
 /// Bad input gets 400 and `{"error": {"code", "field", "message"}}` naming the
 /// field; an unknown collection 404; a storage failure 500.
 public struct VectorHTTPAPI: Sendable {
-    public let store: VectorStore
+    public let store: any CollectionStore
     /// Largest request body accepted.
     public var maxBodyBytes = 256 << 20
     /// Host names, body types, tokens, timeouts (`ServerPolicy`); `get` and `query` are reads.
     public var policy: ServerPolicy
 
-    public init(store: VectorStore, policy: ServerPolicy = ServerPolicy(server: "vectors")) {
+    public init(store: any CollectionStore, policy: ServerPolicy = ServerPolicy(server: "vectors")) {
         self.store = store
         self.policy = policy
     }
@@ -39,10 +39,10 @@ public struct VectorHTTPAPI: Sendable {
         let router = policy.router(rules: Self.rules)
         router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("collections") { _, _ in
-            try await handle { Self.json(["collections": try store.listCollections()]) }
+            try await handle { Self.json(["collections": try await store.listCollections()]) }
         }
         router.get("collections/:name") { _, context in
-            try await handle { Self.json(try store.info(try context.parameters.require("name"))) }
+            try await handle { Self.json(try await store.info(try context.parameters.require("name"))) }
         }
         router.post("collections/:name/upsert") { request, context in
             try await handle {
@@ -51,32 +51,32 @@ public struct VectorHTTPAPI: Sendable {
                     throw VectorError.invalidField("records", "is required: a list of record objects")
                 }
                 let records = try items.enumerated().map { try RequestDecoding.record($0.element, field: "records[\($0.offset)]") }
-                let collection = try store.collection(try context.parameters.require("name"))
-                try collection.upsert(records)
-                return Self.json(["upserted": records.count, "count": collection.count])
+                let name = try context.parameters.require("name")
+                try await store.upsert(name, records)
+                return Self.json(["upserted": records.count, "count": try await store.count(name, where: nil)])
             }
         }
         router.post("collections/:name/delete") { request, context in
             try await handle {
                 let body = try await decodeBody(request)
                 let ids = try RequestDecoding.strings(body["ids"], field: "ids")
-                let collection = try store.collection(try context.parameters.require("name"))
-                let deleted = try collection.delete(ids: ids)
-                return Self.json(["deleted": deleted, "count": collection.count])
+                let name = try context.parameters.require("name")
+                let deleted = try await store.delete(name, ids: ids)
+                return Self.json(["deleted": deleted, "count": try await store.count(name, where: nil)])
             }
         }
         router.post("collections/:name/get") { request, context in
             try await handle {
                 let body = try await decodeBody(request)
-                let collection = try store.collection(try context.parameters.require("name"))
+                let name = try context.parameters.require("name")
                 if body["ids"] != nil {
-                    return Self.json(["records": collection.get(ids: try RequestDecoding.strings(body["ids"], field: "ids"))])
+                    return Self.json(["records": try await store.get(name, ids: try RequestDecoding.strings(body["ids"], field: "ids"))])
                 }
                 let filter = try body["where"].map { try WhereFilter.parse($0, path: "where") }
                 let limit = try RequestDecoding.int(body["limit"], field: "limit", default: nil)
                 let offset = try RequestDecoding.int(body["offset"], field: "offset", default: 0) ?? 0
                 if let limit, limit < 0 { throw VectorError.invalidField("limit", "must not be negative") }
-                return Self.json(["records": collection.get(where: filter, limit: limit, offset: max(offset, 0))])
+                return Self.json(["records": try await store.get(name, where: filter, limit: limit, offset: max(offset, 0))])
             }
         }
         router.post("collections/:name/query") { request, context in
@@ -86,8 +86,7 @@ public struct VectorHTTPAPI: Sendable {
                 let k = try RequestDecoding.int(body["k"], field: "k", default: 10) ?? 10
                 let ef = try RequestDecoding.int(body["ef"], field: "ef", default: nil)
                 let filter = try body["where"].flatMap { $0 == .null ? nil : try WhereFilter.parse($0, path: "where") }
-                let collection = try store.collection(try context.parameters.require("name"))
-                return Self.json(try collection.query(vector, k: k, ef: ef, where: filter))
+                return Self.json(try await store.query(try context.parameters.require("name"), vector, k: k, ef: ef, where: filter))
             }
         }
         return router

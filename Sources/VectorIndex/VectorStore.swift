@@ -99,6 +99,9 @@ public final class VectorStore: @unchecked Sendable {
     public func createCollection(_ name: String, config: CollectionConfig) throws -> VectorCollection {
         try VectorStore.checkName(name)
         if let problem = config.problems().first { throw problem }
+        if config.ivfflat != nil {
+            throw VectorError.invalidField("index", "ivfflat is an index of pgvector stores; a local store keeps hnsw or exact")
+        }
         if let existing = try pool.read({ db in try CollectionRow.fetchOne(db, key: name) }) {
             let old = try decodeConfig(existing)
             guard old.dimension == config.dimension && old.metric == config.metric else {

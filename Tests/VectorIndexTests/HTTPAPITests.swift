@@ -1,14 +1,24 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import MLInfraJSON
+import MLInfraTesting
+import Testing
 @testable import VectorIndex
 
 @Suite struct HTTPAPITests {
-    func withAPI(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let store = try VectorStore(directory: temporaryDirectory(), buildThreads: 1)
-        try store.createCollection("docs", config: CollectionConfig(dimension: 3, metric: .l2, hnsw: HNSWParameters(m: 4, efConstruction: 20)))
+    /// The API on a local store, or (`pgvector: true`) on a pgvector store of the shared test server.
+    func withAPI(pgvector: Bool = false, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let store: any CollectionStore
+        if pgvector {
+            let server = try await PostgresTestServer.sharedPgvector()
+            let database = "http_" + UUID().uuidString.prefix(8).lowercased()
+            try await server.createDatabase(database)
+            store = try PgVectorStore(configuration: server.configuration(database: database), schema: "main", location: "test database")
+        } else {
+            store = try VectorStore(directory: temporaryDirectory(), buildThreads: 1)
+        }
+        try await store.ensureCollection("docs", config: CollectionConfig(dimension: 3, metric: .l2, hnsw: HNSWParameters(m: 4, efConstruction: 20)))
         let app = Application(router: VectorHTTPAPI(store: store).router())
         try await app.test(.router, body)
     }
@@ -17,8 +27,9 @@ import MLInfraJSON
         try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
     }
 
-    @Test func upsertQueryGetDeleteRoundTrip() async throws {
-        try await withAPI { client in
+    @Test(arguments: [false, true])
+    func upsertQueryGetDeleteRoundTrip(onPgvector: Bool) async throws {
+        try await withAPI(pgvector: onPgvector) { client in
             let records = #"{"records": [{"id": "a", "vector": [0, 0, 1], "metadata": {"lang": "en", "n": 1}, "document": "alpha"}, {"id": "b", "vector": [0, 1, 0], "metadata": {"lang": "de"}}]}"#
             try await client.execute(uri: "/collections/docs/upsert", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: records)) { response in
                 #expect(response.status == .ok)

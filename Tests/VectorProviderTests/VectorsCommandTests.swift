@@ -3,6 +3,7 @@ import Foundation
 import MLInfraCore
 import Testing
 import MLInfraJSON
+import MLInfraTesting
 import VectorIndex
 @testable import VectorProvider
 
@@ -80,5 +81,33 @@ import VectorIndex
         } catch let error as CommandFailure {
             #expect(error.message.hasPrefix("--where.n.$gt: needs a number"))
         }
+    }
+
+    @Test func commandsReachAPgvectorStoreThroughURLEnv() async throws {
+        let server = try await PostgresTestServer.sharedPgvector()
+        let database = "cli_" + UUID().uuidString.prefix(8).lowercased()
+        try await server.createDatabase(database)
+        let store = try PgVectorStore(configuration: server.configuration(database: database), schema: "team", location: "test database")
+        try await store.ensureCollection("docs", config: CollectionConfig(dimension: 3, metric: .cosine))
+        let variable = "MLINFRA_TEST_VECTORS_URL_\(UUID().uuidString.prefix(6))"
+        setenv(variable, server.url(database: database), 1)
+        defer { unsetenv(variable) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = dir + "/records.jsonl"
+        try [
+            #"{"id": "a", "vector": [1, 0, 0], "metadata": {"lang": "en"}}"#,
+            #"{"id": "b", "vector": [0, 1, 0], "metadata": {"lang": "de"}}"#,
+        ].joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try await run(["upsert", "docs", "--file", file, "--url-env", variable])
+        #expect(try await store.count("docs", where: nil) == 2, "NAME alone finds the one schema holding it")
+        try await run(["delete", "team/docs", "--ids", "a", "--url-env", variable])
+        #expect(try await store.get("docs", ids: ["a", "b"]).map(\.id) == ["b"])
+        do {
+            try await run(["count", "docs", "--url-env", variable + "_UNSET"])
+            Issue.record("expected a refusal")
+        } catch let error as CommandFailure {
+            #expect(error.message.contains("the environment variable is not set"))
+        }
+        await store.close()
     }
 }

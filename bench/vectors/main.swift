@@ -4,7 +4,8 @@
 //   .build/release/VectorBench [--data /tmp/peers-data/vectors] [--m 16] [--ef-construction 200]
 //       [--efs 16,32,64,128] [--k 10] [--build-threads 1] [--limit N]
 //
-// `run.sh` beside this file runs it and the hnswlib/faiss reference in the same run.
+// `run.sh` beside this file runs it and the hnswlib/faiss reference in the same run;
+// `VectorBench pgvector` (PgVectorBench.swift, `pgvector.sh`) the pgvector comparison.
 import Foundation
 import MLInfraJSON
 import VectorIndex
@@ -50,6 +51,11 @@ func cpu() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+if CommandLine.arguments.dropFirst().first == "pgvector" {
+    try await PgVectorBench.run()
+    exit(0)
 }
 
 let dir = option("--data", "/tmp/peers-data/vectors")

@@ -13,11 +13,14 @@ struct CollectionSpec {
     var m: Int
     var efConstruction: Int
     var efSearch: Int
+    var lists: Int
+    var probes: Int
     /// True when the store reference is not known yet (plan time).
     var storeUnknown = false
 
     init(_ config: [String: Value], address: String) {
         let hnsw = config["hnsw"]?.mapValue ?? [:]
+        let ivfflat = config["ivfflat"]?.mapValue ?? [:]
         storeUnknown = config["store"]?.isUnknown ?? false
         store = config["store"]?.stringValue
         name = VectorProvider.objectName(config, address: address)
@@ -28,6 +31,8 @@ struct CollectionSpec {
         m = hnsw["m"]?.intValue ?? defaults.m
         efConstruction = hnsw["ef_construction"]?.intValue ?? defaults.efConstruction
         efSearch = hnsw["ef_search"]?.intValue ?? defaults.efSearch
+        lists = ivfflat["lists"]?.intValue ?? IVFFlatParameters().lists
+        probes = ivfflat["probes"]?.intValue ?? IVFFlatParameters().probes
     }
 
     init(store: String, name: String, config: CollectionConfig) {
@@ -35,18 +40,22 @@ struct CollectionSpec {
         self.name = name
         dimension = config.dimension
         metric = config.metric.rawValue
-        index = config.hnsw == nil ? "exact" : "hnsw"
+        index = config.indexKind
         let h = config.hnsw ?? HNSWParameters()
         m = h.m
         efConstruction = h.efConstruction
         efSearch = h.efSearch
+        let i = config.ivfflat ?? IVFFlatParameters()
+        lists = i.lists
+        probes = i.probes
     }
 
     var config: CollectionConfig? {
         guard let dimension, let metric = Metric(rawValue: metric) else { return nil }
         return CollectionConfig(
             dimension: dimension, metric: metric,
-            hnsw: index == "exact" ? nil : HNSWParameters(m: m, efConstruction: efConstruction, efSearch: efSearch))
+            hnsw: index == "hnsw" ? HNSWParameters(m: m, efConstruction: efConstruction, efSearch: efSearch) : nil,
+            ivfflat: index == "ivfflat" ? IVFFlatParameters(lists: lists, probes: probes) : nil)
     }
 
     var attributes: [String: Value] {
@@ -54,6 +63,7 @@ struct CollectionSpec {
             "name": .string(name), "metric": .string(metric), "index": .string(index),
             "hnsw": .map(["m": .int(m), "ef_construction": .int(efConstruction), "ef_search": .int(efSearch)]),
         ]
+        if index == "ivfflat" { out["ivfflat"] = .map(["lists": .int(lists), "probes": .int(probes)]) }
         out["dimension"] = dimension.map(Value.int) ?? .unknown
         if let store {
             out["store"] = .string(store)
@@ -77,7 +87,7 @@ struct CollectionSpec {
         func bad(_ attribute: String, _ summary: String, _ detail: String) {
             out.append(AttributeDiagnostic(attribute: attribute, .error(summary, detail: detail)))
         }
-        let known: Set = ["store", "name", "dimension", "metric", "index", "hnsw"]
+        let known: Set = ["store", "name", "dimension", "metric", "index", "hnsw", "ivfflat"]
         for key in config.keys.sorted() where !known.contains(key) && !["depends_on", "lifecycle", "for_each", "count"].contains(key) {
             bad(key, "unknown attribute \(key) on vector_collection", "Known attributes: \(known.sorted().joined(separator: ", ")).")
         }
@@ -105,27 +115,30 @@ struct CollectionSpec {
         if let metric = config["metric"], !metric.isUnknown, Metric(rawValue: metric.stringValue ?? "") == nil {
             bad("metric", "unknown metric \(metric.rendered)", "Use l2, cosine or ip.")
         }
-        if let index = config["index"], !index.isUnknown, !["hnsw", "exact"].contains(index.stringValue ?? "") {
-            bad("index", "unknown index \(index.rendered)", "Use hnsw or exact.")
+        if let index = config["index"], !index.isUnknown, !["hnsw", "exact", "ivfflat"].contains(index.stringValue ?? "") {
+            bad("index", "unknown index \(index.rendered)", "Use hnsw or exact (or ivfflat, on a pgvector store).")
         }
-        if let hnsw = config["hnsw"], !hnsw.isUnknown {
-            if let map = hnsw.mapValue {
-                let limits = ["m": 2...256, "ef_construction": 1...100_000, "ef_search": 1...100_000]
-                for key in map.keys.sorted() {
-                    guard let range = limits[key] else {
-                        bad("hnsw.\(key)", "unknown hnsw setting \(key)", "Known settings: ef_construction, ef_search, m.")
-                        continue
-                    }
-                    let v = map[key]!
-                    if v.isUnknown { continue }
-                    if let n = v.intValue, range.contains(n) {} else {
-                        bad("hnsw.\(key)", "hnsw.\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(v.rendered)", "hnswlib's defaults are m 16, ef_construction 200; ef_search 64 is a good start.")
-                    }
+        /// A settings block: a map of whole numbers, each in its range.
+        func block(_ name: String, _ limits: [String: ClosedRange<Int>], hint: String, example: String) {
+            guard let value = config[name], !value.isUnknown else { return }
+            guard let map = value.mapValue else { return bad(name, "\(name) must be a block", "Write \(name): \(example).") }
+            for key in map.keys.sorted() {
+                guard let range = limits[key] else {
+                    bad("\(name).\(key)", "unknown \(name) setting \(key)", "Known settings: \(limits.keys.sorted().joined(separator: ", ")).")
+                    continue
                 }
-            } else {
-                bad("hnsw", "hnsw must be a block", "Write hnsw: { m: 16, ef_construction: 200, ef_search: 64 }.")
+                let v = map[key]!
+                if v.isUnknown { continue }
+                if let n = v.intValue, range.contains(n) {} else {
+                    bad("\(name).\(key)", "\(name).\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(v.rendered)", hint)
+                }
             }
         }
+        let lists = config["ivfflat"]?.mapValue?["lists"]?.intValue ?? IVFFlatParameters().lists
+        block("ivfflat", ["lists": 1...32_768, "probes": 1...max(1, lists)],
+              hint: "pgvector suggests lists = rows / 1000 (up to 1M rows) and probes = sqrt(lists).", example: "{ lists: 100, probes: 10 }")
+        block("hnsw", ["m": 2...256, "ef_construction": 1...100_000, "ef_search": 1...100_000],
+              hint: "hnswlib's defaults are m 16, ef_construction 200; ef_search 64 is a good start.", example: "{ m: 16, ef_construction: 200, ef_search: 64 }")
         return out
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MLInfraCore
+import MLInfraPostgresState
 import ServerCommands
 import MLInfraJSON
 import VectorIndex
@@ -35,6 +36,24 @@ struct VectorOptions: ParsableArguments {
     @Option(help: "The vector store; needed only when several stores hold a collection of that name.")
     var store: String?
 
+    @Option(
+        name: .customLong("url-env"),
+        help: "Use a pgvector store: the environment variable holding its database URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE); the store is a schema there.")
+    var urlVariable: String?
+
+    /// The pgvector database named by --url-env, or nil for local stores.
+    func pgvectorURL() throws -> PostgresBackendURL? {
+        guard let urlVariable else { return nil }
+        guard let text = ProcessInfo.processInfo.environment[urlVariable], !text.isEmpty else {
+            throw CommandFailure("--url-env \(urlVariable): the environment variable is not set; export it with the pgvector store's postgres:// URL")
+        }
+        do {
+            return try PostgresBackendURL(parsing: text, field: "--url-env \(urlVariable)")
+        } catch let error as StateError {
+            throw CommandFailure("\(error.message); \(error.remedy)")
+        }
+    }
+
     /// The store directories under `<data_dir>/vectors/`.
     func storeNames() -> [String] {
         let root = (dataDir as NSString).appendingPathComponent("vectors")
@@ -42,7 +61,9 @@ struct VectorOptions: ParsableArguments {
         return names.filter { FileManager.default.fileExists(atPath: "\(root)/\($0)/vectors.sqlite") }.sorted()
     }
 
-    func openStore(_ name: String) throws -> VectorStore {
+    /// The store named `name`: a schema of the --url-env database, or a directory under the data directory.
+    func openStore(_ name: String) throws -> any CollectionStore {
+        if let url = try pgvectorURL() { return try engine { try PgVectorStore(configuration: try url.configuration(), schema: name, location: url.description, scrub: url.scrub) } }
         let dir = VectorStore.directory(dataDir: dataDir, store: name)
         guard FileManager.default.fileExists(atPath: dir + "/vectors.sqlite") else {
             let known = storeNames()
@@ -53,24 +74,30 @@ struct VectorOptions: ParsableArguments {
         return try VectorStore(directory: dir)
     }
 
-    /// Finds `STORE/NAME` or `NAME` (searching every store when `--store` is not given).
-    func resolve(_ collection: String) throws -> (VectorStore, String) {
+    /// Finds `STORE/NAME` or `NAME` (searching every store when `--store` is not given): the store, its name, the collection.
+    func resolve(_ collection: String) async throws -> (store: any CollectionStore, storeName: String, name: String) {
         let parts = collection.split(separator: "/", maxSplits: 1).map(String.init)
-        if parts.count == 2 { return (try openStore(parts[0]), parts[1]) }
-        if let store { return (try openStore(store), collection) }
-        let names = storeNames()
-        var found: [(VectorStore, String)] = []
-        for name in names {
-            let s = try openStore(name)
-            if (try? s.info(collection)) != nil { found.append((s, name)) }
+        if parts.count == 2 { return (try openStore(parts[0]), parts[0], parts[1]) }
+        if let store { return (try openStore(store), store, collection) }
+        let names: [String]
+        if let url = try pgvectorURL() {
+            let probe = try engine { try PgVectorStore(configuration: try url.configuration(), schema: "public", location: url.description, scrub: url.scrub) }
+            names = try await engine { try await probe.schemas(holding: collection) }
+            await probe.close()
+            if names.count == 1 { return (try openStore(names[0]), names[0], collection) }
+            if names.isEmpty { throw CommandFailure("no collection '\(collection)' in \(url): no schema has a vector table of that name") }
+        } else {
+            names = storeNames()
+            var found: [String] = []
+            for name in names where (try? await openStore(name).info(collection)) != nil { found.append(name) }
+            if found.count == 1 { return (try openStore(found[0]), found[0], collection) }
+            if found.isEmpty {
+                throw CommandFailure(
+                    "no collection '\(collection)' in \(dataDir)/vectors"
+                        + (names.isEmpty ? " (no vector store exists yet; apply a spec with a vector_store first)" : " (stores: \(names.joined(separator: ", ")))"))
+            }
         }
-        if found.count == 1 { return (found[0].0, collection) }
-        if found.isEmpty {
-            throw CommandFailure(
-                "no collection '\(collection)' in \(dataDir)/vectors"
-                    + (names.isEmpty ? " (no vector store exists yet; apply a spec with a vector_store first)" : " (stores: \(names.joined(separator: ", ")))"))
-        }
-        throw CommandFailure("collection '\(collection)' exists in several stores (\(found.map(\.1).joined(separator: ", "))); write STORE/\(collection) or pass --store")
+        throw CommandFailure("collection '\(collection)' exists in several stores; write STORE/\(collection) or pass --store")
     }
 }
 
@@ -88,6 +115,14 @@ func printJSON(_ value: some Encodable) throws {
 func engine<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
+    } catch let error as VectorError {
+        throw CommandFailure(error.description)
+    }
+}
+
+func engine<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
     } catch let error as VectorError {
         throw CommandFailure(error.description)
     }
@@ -113,8 +148,8 @@ extension VectorsCommand {
         }
 
         func run() async throws {
-            let (store, name) = try options.resolve(collection)
-            let target = try engine { try store.collection(name) }
+            let (store, storeName, name) = try await options.resolve(collection)
+            _ = try await engine { try await store.info(name) }
             let text: String
             if file == "-" {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
@@ -142,7 +177,7 @@ extension VectorsCommand {
                 let batch = Array(records[start..<min(start + batchSize, records.count)])
                 let before = done
                 do {
-                    try target.upsert(batch) { inserted, _ in bar.update(before + inserted) }
+                    try await store.upsert(name, batch) { inserted, _ in bar.update(before + inserted) }
                 } catch let error as VectorError {
                     bar.finish()
                     let detail = error.field.flatMap { f -> String? in
@@ -159,9 +194,10 @@ extension VectorsCommand {
                 start += batchSize
             }
             bar.finish()
-            try engine { try store.saveIndexes() }
-            for note in store.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
-            print("Upserted \(records.count) records into \(store.directory.split(separator: "/").last ?? "")/\(name) (\(target.count) in all).")
+            try await engine { try await store.flush() }
+            for note in (store as? VectorStore)?.notes ?? [] { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+            let total = try await engine { try await store.count(name, where: nil) }
+            print("Upserted \(records.count) records into \(storeName)/\(name) (\(total) in all).")
         }
     }
 
@@ -177,10 +213,10 @@ extension VectorsCommand {
         @Option(help: "human or json.") var format: OutputFormat = .human
 
         func run() async throws {
-            let (store, name) = try options.resolve(collection)
+            let (store, _, name) = try await options.resolve(collection)
             let filter = try parseWhere(whereFilter)
             let vectorValue = try engine { try RequestDecoding.vector(try JSONValue.parse(vector, field: "--vector"), field: "--vector") }
-            let result = try engine { try store.collection(name).query(vectorValue, k: k, ef: ef, where: filter) }
+            let result = try await engine { try await store.query(name, vectorValue, k: k, ef: ef, where: filter) }
             if format == .json { return try printJSON(result) }
             if result.matches.isEmpty {
                 print("No records\(filter == nil ? "" : " match the filter").")
@@ -208,13 +244,14 @@ extension VectorsCommand {
         @Option(help: "human or json.") var format: OutputFormat = .human
 
         func run() async throws {
-            let (store, name) = try options.resolve(collection)
-            let target = try engine { try store.collection(name) }
+            let (store, _, name) = try await options.resolve(collection)
             let records: [VectorRecord]
             if let ids {
-                records = target.get(ids: ids.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+                let list = ids.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+                records = try await engine { try await store.get(name, ids: list) }
             } else {
-                records = target.get(where: try parseWhere(whereFilter), limit: limit)
+                let filter = try parseWhere(whereFilter)
+                records = try await engine { try await store.get(name, where: filter, limit: limit, offset: 0) }
             }
             if format == .json { return try printJSON(records) }
             for r in records {
@@ -234,11 +271,12 @@ extension VectorsCommand {
         @Option(help: "Record ids, comma-separated.") var ids: String
 
         func run() async throws {
-            let (store, name) = try options.resolve(collection)
-            let target = try engine { try store.collection(name) }
-            let n = try engine { try target.delete(ids: ids.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }) }
-            try engine { try store.saveIndexes() }
-            print("Deleted \(n) record\(n == 1 ? "" : "s") (\(target.count) left).")
+            let (store, _, name) = try await options.resolve(collection)
+            let list = ids.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            let n = try await engine { try await store.delete(name, ids: list) }
+            try await engine { try await store.flush() }
+            let left = try await engine { try await store.count(name, where: nil) }
+            print("Deleted \(n) record\(n == 1 ? "" : "s") (\(left) left).")
         }
     }
 
@@ -250,13 +288,9 @@ extension VectorsCommand {
         @Option(name: .customLong("where"), help: "A metadata filter as JSON.") var whereFilter: String?
 
         func run() async throws {
-            let (store, name) = try options.resolve(collection)
-            let target = try engine { try store.collection(name) }
-            if let filter = try parseWhere(whereFilter) {
-                print(target.get(where: filter).count)
-            } else {
-                print(target.count)
-            }
+            let (store, _, name) = try await options.resolve(collection)
+            let filter = try parseWhere(whereFilter)
+            print(try await engine { try await store.count(name, where: filter) })
         }
     }
 
@@ -270,10 +304,12 @@ extension VectorsCommand {
         @Option(help: "Seconds between index saves while serving.") var saveInterval: Int = 10
 
         func run() async throws {
-            let names = options.storeNames()
+            let names = options.urlVariable == nil ? options.storeNames() : []
             let storeName: String
             if let chosen = options.store {
                 storeName = chosen
+            } else if options.urlVariable != nil {
+                throw CommandFailure("--url-env serves one schema of that database; choose it with --store")
             } else if names.count == 1 {
                 storeName = names[0]
             } else {
@@ -290,7 +326,7 @@ extension VectorsCommand {
             let saver = Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(interval))
-                    try? store.saveIndexes()
+                    try? await store.flush()
                 }
             }
             let app = api.application(host: host, port: port) { bound in
@@ -298,7 +334,7 @@ extension VectorsCommand {
             }
             try await app.runService()
             saver.cancel()
-            try engine { try store.saveIndexes() }
+            try await engine { try await store.flush() }
         }
     }
 }

@@ -1,0 +1,119 @@
+import Foundation
+import Logging
+import MLInfraTesting
+import NIOPosix
+import PostgresNIO
+import VectorIndex
+
+/// `VectorBench pgvector`: the collection path (`PgVectorStore`, what `mlinfra vectors query`
+/// and the HTTP API call) against the same SQL sent by psycopg (shared/peers/pgvector_ref.py),
+/// on one private PostgreSQL server with pgvector, the same data and the same index settings.
+///
+///     VectorBench pgvector [--data /tmp/peers-data/vectors] [--m 16] [--ef-construction 64] [--ef 64]
+///         [--python /tmp/mlinfra-ci-venv/bin/python] [--peer ../shared/peers/pgvector_ref.py]
+enum PgVectorBench {
+    static func run() async throws {
+        let dir = option("--data", "/tmp/peers-data/vectors")
+        let m = Int(option("--m", "16"))!
+        let efConstruction = Int(option("--ef-construction", "64"))!
+        let ef = Int(option("--ef", "64"))!
+        let python = option("--python", "/tmp/mlinfra-ci-venv/bin/python")
+        let peer = option("--peer", "/work/shared/peers/pgvector_ref.py")
+        let base = try readVectors(dir + "/base.fvecs")
+        let queries = try readVectors(dir + "/query.fvecs")
+        let truth = try readInts(dir + "/gt.ivecs")
+        let server = try await PostgresTestServer.startWithPgvector()
+        defer { server.stop() }
+        try await server.createDatabase("bench")
+        let store = try PgVectorStore(configuration: server.configuration(database: "bench"), schema: "bench", location: "bench server")
+        let common: [String: Any] = ["n": base.count, "dim": base[0].count, "queries": queries.count, "k": 10, "server": server.version]
+
+        var t = now()
+        try await store.ensureCollection("items", config: CollectionConfig(dimension: base[0].count, hnsw: nil))
+        try await store.upsert("items", base.enumerated().map { VectorRecord(id: String($0.offset), vector: $0.element) })
+        let load = now() - t
+        t = now()
+        let hnsw = HNSWParameters(m: m, efConstruction: efConstruction, efSearch: ef)
+        try await store.ensureCollection("items", config: CollectionConfig(dimension: base[0].count, hnsw: hnsw))
+        let build = now() - t
+        let version = try await store.pgvectorVersion() ?? "?"
+
+        func pass(_ label: String) async throws {
+            var hits = 0
+            var latencies: [Double] = []
+            for (i, q) in queries.enumerated() {
+                let s = now()
+                let found = try await store.query("items", q, k: 10, ef: nil, where: nil)
+                latencies.append(now() - s)
+                let want = Set(truth[i].prefix(10))
+                hits += found.matches.filter { want.contains(Int($0.id)!) }.count
+            }
+            let total = latencies.reduce(0, +)
+            latencies.sort()
+            emit(common.merging([
+                "tool": "mlinfra PgVectorStore.query", "pass": label, "pgvector": version, "M": m, "ef_construction": efConstruction, "ef": ef,
+                "load_s": (load * 10).rounded() / 10, "build_s": (build * 10).rounded() / 10, "build": "CREATE INDEX CONCURRENTLY",
+                "qps_1conn": (Double(queries.count) / total).rounded(), "lat_p50_ms": latencies[latencies.count / 2] * 1e3,
+                "lat_p99_ms": latencies[latencies.count * 99 / 100] * 1e3, "recall@10": Double(hits) / Double(10 * queries.count),
+            ]) { a, _ in a })
+        }
+        /// The peer's SQL (`SELECT id … ORDER BY embedding <-> q LIMIT 10`) sent by PostgresNIO
+        /// alone, to tell the driver's cost from the collection path's.
+        func driverPass(_ label: String) async throws {
+            let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+            let connection = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: server.configuration(database: "bench"), id: 2, logger: logger)
+            for try await _ in try await connection.query("SET hnsw.ef_search = \(unescaped: String(ef))", logger: logger) {}
+            var hits = 0
+            var latencies: [Double] = []
+            for (i, q) in queries.enumerated() {
+                let s = now()
+                var ids: [Int] = []
+                let text = PgVectorStore.vectorText(q)
+                for try await row in try await connection.query(
+                    "SELECT id FROM bench.items ORDER BY embedding <-> \(text)::vector LIMIT 10", logger: logger)
+                {
+                    ids.append(Int(try row.decode(String.self))!)
+                }
+                latencies.append(now() - s)
+                let want = Set(truth[i].prefix(10))
+                hits += ids.filter { want.contains($0) }.count
+            }
+            try await connection.close()
+            let total = latencies.reduce(0, +)
+            latencies.sort()
+            let qps: Double = (Double(queries.count) / total).rounded()
+            let p50: Double = latencies[latencies.count / 2] * 1e3
+            let p99: Double = latencies[latencies.count * 99 / 100] * 1e3
+            let recall: Double = Double(hits) / Double(10 * queries.count)
+            let fields: [String: Any] = [
+                "tool": "PostgresNIO, the peer's SQL", "pass": label, "ef": ef, "qps_1conn": qps, "lat_p50_ms": p50, "lat_p99_ms": p99,
+                "recall@10": recall,
+            ]
+            emit(common.merging(fields) { a, _ in a })
+        }
+        try await pass("before peer")
+        try await driverPass("before peer")
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [
+            peer, "--port", String(server.port), "--user", server.username, "--data", (dir as NSString).deletingLastPathComponent,
+            "--m", String(m), "--ef-construction", String(efConstruction), "--efs", String(ef),
+        ]
+        process.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": server.password]) { _, new in new }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        FileHandle.standardOutput.write(output)
+        guard process.terminationStatus == 0 else {
+            FileHandle.standardError.write(Data("pgvector_ref.py exited with \(process.terminationStatus)\n".utf8))
+            exit(1)
+        }
+        try await pass("after peer")
+        try await driverPass("after peer")
+        await store.close()
+    }
+}
