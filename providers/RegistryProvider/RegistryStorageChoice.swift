@@ -24,15 +24,21 @@ enum RegistryStorageChoice {
         }
         var location = RegistryLocation(directory: directory)
         var unknown = false
-
-        switch config["storage"] {
-        case nil, .null?: break
-        case let storage? where storage.isUnknown: unknown = true
-        case let storage?:
-            guard let map = storage.mapValue, map.count == 1, let (kind, settings) = map.first else {
-                problem("storage", "`storage` must hold exactly one of `sqlite` or `postgres`", "e.g. storage: { postgres: { url: \"${var.registry_db}\" } }")
-                break
+        /// The one `KIND: SETTINGS` entry of `config[key]`; nil when it is absent, not known yet, or malformed (reported).
+        func choice(_ key: String, of kinds: String, example: String) -> (kind: String, settings: Value)? {
+            guard let value = config[key], !value.isNull else { return nil }
+            if value.isUnknown {
+                unknown = true
+                return nil
             }
+            guard let map = value.mapValue, map.count == 1, let entry = map.first else {
+                problem(key, "`\(key)` must hold exactly one of \(kinds)", example)
+                return nil
+            }
+            return (entry.key, entry.value)
+        }
+
+        if let (kind, settings) = choice("storage", of: "`sqlite` or `postgres`", example: "e.g. storage: { postgres: { url: \"${var.registry_db}\" } }") {
             switch kind {
             case "sqlite": break
             case "postgres":
@@ -66,16 +72,8 @@ enum RegistryStorageChoice {
             }
         }
 
-        switch config["artifacts"] {
-        case nil, .null?:
-            // Files beside SQLite records; chunks in the database beside PostgreSQL ones.
-            break
-        case let artifacts? where artifacts.isUnknown: unknown = true
-        case let artifacts?:
-            guard let map = artifacts.mapValue, map.count == 1, let (kind, setting) = map.first else {
-                problem("artifacts", "`artifacts` must hold exactly one of `path` or `postgres`", "e.g. artifacts: { postgres: {} } or artifacts: { path: /mnt/models }")
-                break
-            }
+        // Left out: files beside SQLite records, chunks in the database beside PostgreSQL ones.
+        if let (kind, setting) = choice("artifacts", of: "`path` or `postgres`", example: "e.g. artifacts: { postgres: {} } or artifacts: { path: /mnt/models }") {
             switch kind {
             case "path":
                 guard let path = setting.stringValue, !path.isEmpty else {
