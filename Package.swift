@@ -245,7 +245,7 @@ let package = Package(
         .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
         .executableTarget(name: "VectorBench", dependencies: ["VectorIndex", "MLInfraJSON"], path: "bench/vectors", exclude: ["run.sh", "peer_cpu.py"]),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
-        .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry", "EnginePostgres"], path: "bench/registry", exclude: ["run.sh"]),
+        .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry", "EnginePostgres"], path: "bench/registry", exclude: ["run.sh", "run-postgres.sh"]),
 
         .testTarget(
             name: "MLInfraHTTPTests",

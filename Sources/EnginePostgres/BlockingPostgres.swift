@@ -29,9 +29,14 @@ public final class BlockingPostgres: Sendable {
     /// One event-loop thread for every blocking client of the process: its futures complete there.
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
-    public init(url: PostgresURL, keep: Int = 4) {
+    /// Whether a commit waits for the server's disk flush (`synchronous_commit`, on unless the
+    /// client was made with `waitsForDisk: false`, which sets it off for each of its sessions).
+    public let waitsForDisk: Bool
+
+    public init(url: PostgresURL, keep: Int = 4, waitsForDisk: Bool = true) {
         self.url = url
         self.keep = keep
+        self.waitsForDisk = waitsForDisk
     }
 
     deinit { close() }
@@ -64,10 +69,14 @@ public final class BlockingPostgres: Sendable {
     /// serialisation failure, a deadlock or a unique violation (two writers that each found a
     /// row missing and inserted it) runs again from the start, up to `attempts` times: what it
     /// reads is then the other writer's committed work.
-    /// `readOnly` runs it as one REPEATABLE READ snapshot that may not write.
+    /// `readOnly` runs it as one REPEATABLE READ snapshot that may not write. `waitsForDisk: false`
+    /// commits without waiting for the WAL flush (`synchronous_commit = off`): the change is
+    /// visible at once and is on disk no later than the next change committed with a wait, since
+    /// the server flushes its log in order.
     @discardableResult
     public func transaction<T>(
-        readOnly: Bool = false, retryConflicts: Bool = true, attempts: Int = 20, _ body: (Session) throws -> T
+        readOnly: Bool = false, waitsForDisk: Bool = true, retryConflicts: Bool = true, attempts: Int = 20,
+        _ body: (Session) throws -> T
     ) throws -> T {
         let begin: PostgresQuery = readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN"
         var attempt = 0
@@ -84,6 +93,7 @@ public final class BlockingPostgres: Sendable {
             }
             let session = Session(connection: connection)
             do {
+                if !waitsForDisk && self.waitsForDisk { try session.query("SET LOCAL synchronous_commit = off") }
                 let result = try body(session)
                 _ = try session.query("COMMIT")
                 give(connection)
@@ -99,6 +109,16 @@ public final class BlockingPostgres: Sendable {
                 // Back off a little, more each time, so the writers that collided spread out.
                 usleep(UInt32.random(in: 0...UInt32(200 * attempt)))
             }
+        }
+    }
+
+    /// Runs one statement, committed without waiting for the disk (see `transaction`): on its own
+    /// when the sessions already commit that way, else in a transaction that does.
+    public func commitWithoutWaiting(_ query: PostgresQuery) throws {
+        if waitsForDisk {
+            try transaction(waitsForDisk: false, retryConflicts: false) { try $0.query(query) }
+        } else {
+            try withSession { try $0.query(query) }
         }
     }
 
@@ -126,6 +146,12 @@ public final class BlockingPostgres: Sendable {
             let c = try PostgresConnection.connect(
                 on: Self.group.next(), configuration: configuration, id: id, logger: Self.logger
             ).wait()
+            if !waitsForDisk {
+                do { try Session(connection: c).query("SET synchronous_commit = off") } catch {
+                    c.close().whenComplete { _ in withExtendedLifetime(c) {} }
+                    throw error
+                }
+            }
             return (c, false)
         } catch {
             throw PostgresFailure(url: url, what: "could not connect to \(url)", error)

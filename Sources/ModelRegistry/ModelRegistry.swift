@@ -38,7 +38,7 @@ public final class ModelRegistry: Sendable {
             storage = try SQLiteRegistryStorage(path: directory.appendingPathComponent("registry.sqlite").path)
             artifacts = local
         case .postgres(let url, let schema):
-            let client = BlockingPostgres(url: url)
+            let client = BlockingPostgres(url: url, waitsForDisk: location.waitsForDisk)
             storage = try PostgresRegistryStorage(client: client, schema: schema)
             artifacts = location.artifactDirectory == nil
                 ? PostgresArtifactStore(client: client, schema: schema, cache: local) : local
@@ -353,7 +353,7 @@ public final class ModelRegistry: Sendable {
             if record.protectedAliases.contains(alias) && context.origin != .apply {
                 throw RegistryError.protectedAlias(model, alias)
             }
-            _ = try requireVersion(db, model, number)
+            guard try db.version(model, number) != nil else { throw RegistryError.versionNotFound(model, number) }
             let existing = try db.alias(model, alias)
             if existing?.version == number { return number }
             try db.save(AliasRecord(model: model, alias: alias, version: number, updatedAt: now().timeIntervalSince1970))

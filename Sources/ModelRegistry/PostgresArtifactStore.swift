@@ -13,6 +13,10 @@ import PostgresNIO
 /// chunk at a time and hashes as it goes: nothing is ever held whole, and content that does not
 /// hash to its name (a changed chunk, a missing one) is refused. Readers that need a file get a
 /// checked copy in a local cache (`verify`), itself checked again on every use.
+///
+/// An artifact's transaction does not wait for the disk: the version that names it commits after
+/// it with a wait, and PostgreSQL flushes its log in order, so the artifact is on disk before
+/// any version can point to it (and an artifact no version names is harmless).
 struct PostgresArtifactStore: ArtifactStorage {
     let client: BlockingPostgres
     let schema: String
@@ -26,11 +30,30 @@ struct PostgresArtifactStore: ArtifactStorage {
     func ingest(file: URL) throws -> (sha256: String, size: Int64) {
         let (input, info) = try ArtifactStore.openArtifact(file)
         defer { close(input) }
+        if info.st_size <= Self.chunkSize {
+            // One chunk: read it (at most 1 MiB) and store it in one statement.
+            var data = Data()
+            try ArtifactStore.readChunks(input, path: file.path, sizeHint: Int64(info.st_size)) { data.append(contentsOf: $0) }
+            return try ingest(data: data)
+        }
         return try store { send in try ArtifactStore.readChunks(input, path: file.path, sizeHint: Int64(info.st_size), send) }
     }
 
     func ingest(data: Data) throws -> (sha256: String, size: Int64) {
-        try store { send in
+        if data.count <= Self.chunkSize {
+            let sha256 = ArtifactStore.sha256(of: data)
+            try PostgresRegistryStorage.failing("store an artifact", client.url) {
+                try client.commitWithoutWaiting(
+                    """
+                    WITH stored AS (
+                        INSERT INTO \(unescaped: schema).artifact (sha256, size, chunks) VALUES (\(sha256), \(Int64(data.count)), 1)
+                        ON CONFLICT (sha256) DO NOTHING RETURNING sha256)
+                    INSERT INTO \(unescaped: schema).artifact_chunk (sha256, seq, bytes) SELECT sha256, 0, \(ByteBuffer(bytes: data)) FROM stored
+                    """)
+            }
+            return (sha256, Int64(data.count))
+        }
+        return try store { send in
             try data.withUnsafeBytes { bytes in
                 var offset = 0
                 repeat {
@@ -77,7 +100,7 @@ struct PostgresArtifactStore: ArtifactStorage {
         _ produce: (_ send: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
     ) throws -> (sha256: String, size: Int64) {
         try PostgresRegistryStorage.failing("store an artifact", client.url) {
-            try client.transaction(retryConflicts: false) { session in
+            try client.transaction(waitsForDisk: false, retryConflicts: false) { session in
                 let pending = "pending-\(UUID().uuidString)"
                 var hasher = SHA256()
                 var size: Int64 = 0

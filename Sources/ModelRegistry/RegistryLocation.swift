@@ -19,6 +19,13 @@ public struct RegistryLocation: Sendable, Hashable {
     /// with PostgreSQL records means in PostgreSQL too.
     public var artifactDirectory: URL?
 
+    /// Whether a change to PostgreSQL records returns only once the server has flushed it to disk
+    /// (the default). Without it (`synchronous_commit = off`) a change is committed and visible to
+    /// everyone at once and survives any crash of mlinfra, but a crash of the database server in
+    /// the following moment (under a second) may lose it — SQLite's guarantee here, whose WAL
+    /// runs with `synchronous = NORMAL`. Saves a disk flush per change.
+    public var waitsForDisk = true
+
     /// The schema the PostgreSQL records go to when the spec names none.
     public static let defaultSchema = "mlinfra_registry"
 

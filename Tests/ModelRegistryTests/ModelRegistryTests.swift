@@ -442,3 +442,18 @@ import Testing
         #expect(throws: RegistryError.self) { try f.registry.register(request, context: applyContext) }
     }
 }
+
+@Suite struct PostgresCommitTests {
+    /// Without waiting for the disk, changes are still transactions that every other session sees at once.
+    @Test func aRegistryThatDoesNotWaitForTheDiskIsSeenByOthersAtOnce() async throws {
+        let f = try await RegistryFixture.make(.postgres)
+        var location = f.location
+        location.waitsForDisk = false
+        let fast = try ModelRegistry(location: location)
+        let v = try fast.register(RegistrationRequest(model: "m", artifact: try f.artifact("fast")), context: .command())
+        try fast.setAlias("m", "champion", version: v.version, context: .command())
+        #expect(try f.registry.resolve("models:/m@champion").version == 1)
+        #expect(try f.registry.loadArtifact(model: "m", version: 1) == Data("fast".utf8))
+        #expect(try f.registry.history(of: "m").map(\.action) == ["model.create", "version.create", "alias.set"])
+    }
+}

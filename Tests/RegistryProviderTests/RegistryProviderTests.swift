@@ -394,5 +394,7 @@ final class ProviderFixture {
         #expect(try await problems(["artifacts": ["path": "a", "postgres": .map([:])]]).map(\.attribute) == ["artifacts"])
         #expect(try await problems(["storage": ["postgres": ["url": "postgres://a@h/d"]], "artifacts": ["postgres": .map([:])]]).isEmpty)
         #expect(try await problems(["storage": ["postgres": ["url": .unknown]]]).isEmpty, "unknown until apply: nothing to say yet")
+        #expect(try await problems(["storage": ["postgres": ["url": "postgres://a@h/d", "synchronous_commit": "yes"]]]).map(\.attribute)
+            == ["storage.postgres.synchronous_commit"])
     }
 }

@@ -2,7 +2,7 @@
 // alias N times through the ModelRegistry engine; prints one JSON line with p50/p99 per op.
 //
 // usage: registry-bench [--versions N] [--artifact PATH] [--durability synced|os] [--root DIR]
-//                       [--postgres URL [--schema S] [--artifacts postgres|files]]
+//                       [--postgres URL [--schema S] [--artifacts postgres|files] [--synchronous-commit on|off]]
 // With --postgres the records (and, by default, the artifacts) are in that PostgreSQL database;
 // the URL may also come from MLINFRA_BENCH_PG_URL, so it need not be on the command line.
 import EnginePostgres
@@ -16,8 +16,9 @@ var root = FileManager.default.temporaryDirectory.appendingPathComponent("regist
 var postgres = ProcessInfo.processInfo.environment["MLINFRA_BENCH_PG_URL"]
 var schema = "registry_bench_\(getpid())"
 var artifactsInPostgres = true
+var waitsForDisk = true
 func usage(_ problem: String) -> Never {
-    FileHandle.standardError.write(Data("registry-bench: \(problem)\nusage: registry-bench [--versions N] [--artifact PATH] [--durability synced|os] [--root DIR] [--postgres URL [--schema S] [--artifacts postgres|files]]\n".utf8))
+    FileHandle.standardError.write(Data("registry-bench: \(problem)\nusage: registry-bench [--versions N] [--artifact PATH] [--durability synced|os] [--root DIR] [--postgres URL [--schema S] [--artifacts postgres|files] [--synchronous-commit on|off]]\n".utf8))
     exit(2)
 }
 var args = CommandLine.arguments.dropFirst()
@@ -33,6 +34,7 @@ while let flag = args.popFirst() {
     case "--postgres": postgres = value
     case "--schema": schema = value
     case "--artifacts": artifactsInPostgres = value == "postgres"
+    case "--synchronous-commit": waitsForDisk = value != "off"
     default: usage("unknown flag \(flag)")
     }
 }
@@ -63,6 +65,7 @@ var location = RegistryLocation(directory: root.appendingPathComponent("registry
 if let postgres {
     location.records = .postgres(try PostgresURL(parsing: postgres), schema: schema)
     if !artifactsInPostgres { location.artifactDirectory = root.appendingPathComponent("registry/artifacts") }
+    location.waitsForDisk = waitsForDisk
 }
 let registry = try ModelRegistry(location: location, durability: durability)
 let context = ChangeContext(actor: "bench", origin: .apply, planID: "bench")
@@ -94,6 +97,7 @@ let result: [String: Any] = [
     "tool": "mlinfra-registry",
     "records": postgres == nil ? "sqlite" : "postgres",
     "artifacts": postgres != nil && artifactsInPostgres ? "postgres" : "files",
+    "synchronous_commit": postgres == nil ? "n/a" : waitsForDisk ? "on" : "off",
     "versions": versions,
     "artifact_bytes": base.count,
     "durability": durability == .synced ? "synced" : "os",

@@ -21,6 +21,10 @@ enum RegistrySchemas {
                                 .string, required: true, sensitive: true,
                                 description: "postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…]; give it through a sensitive variable."),
                             "schema": AttributeSchema(.string, description: "The schema of the registry's tables; default mlinfra_registry."),
+                            "synchronous_commit": AttributeSchema(
+                                .bool,
+                                description: "Wait for the server's disk flush on every change (default true); false keeps a change through any "
+                                    + "crash of mlinfra but not through a crash of the database server in the following moment, as SQLite's NORMAL sync."),
                         ]),
                         description: "Records in a PostgreSQL schema shared by everyone who names it; tables created and migrated by mlinfra."),
                 ]),

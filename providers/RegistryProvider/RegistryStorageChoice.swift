@@ -60,6 +60,14 @@ enum RegistryStorageChoice {
                         "Use lower-case letters, digits and `_`, starting with a letter (at most 63 characters), e.g. mlinfra_registry.")
                     break
                 }
+                switch settings["synchronous_commit"] {
+                case nil, .null?: break
+                case .bool(let waits)?: location.waitsForDisk = waits
+                case let other?:
+                    if other.isUnknown { unknown = true } else {
+                        problem("storage.postgres.synchronous_commit", "`synchronous_commit` must be true or false", "Leave it out to wait for the disk on every change (the default).")
+                    }
+                }
                 do {
                     location.records = .postgres(try PostgresURL(parsing: text), schema: schema)
                 } catch {
