@@ -304,7 +304,7 @@ let package = Package(
         .testTarget(
             name: "ServingProviderTests",
             dependencies: [
-                "ServingProvider", "ModelServing", "ModelRegistry", "MLInfraCore", "MLInfraTesting", .product(name: "NIOCore", package: "swift-nio"),
+                "ServingProvider", "ModelServing", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
