@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "MLInfraPostgresState",
             dependencies: [
-                "MLInfraCore",
+                "MLInfraCore", "EnginePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +85,10 @@ let package = Package(
             name: "ModelRegistry",
             dependencies: [
                 "EngineStorage",
+                "EnginePostgres",
                 "MLInfraJSON",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -145,6 +148,20 @@ let package = Package(
         ),
         // What the engines' SQLite stores share: schema migrations that several processes may start at once.
         .target(name: "EngineStorage", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // What the engines' PostgreSQL stores share: the URL that never shows its password, blocking
+        // calls for synchronous engine APIs, numbered schema migrations.
+        .target(
+            name: "EnginePostgres",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            exclude: ["README.md"]
+        ),
         // The JSON value the engines' HTTP APIs and filters share.
         .target(name: "MLInfraJSON"),
         // AVX2 + FMA distance kernels for VectorIndex, chosen at run time (no machine-specific flags).
@@ -189,7 +206,7 @@ let package = Package(
         .target(
             name: "RegistryProvider",
             dependencies: [
-                "ModelRegistry", "ModelRegistryHTTP", "MLInfraCore", "ServerCommands",
+                "ModelRegistry", "ModelRegistryHTTP", "MLInfraCore", "ServerCommands", "EnginePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "providers/RegistryProvider",
@@ -242,7 +259,7 @@ let package = Package(
             path: "bench/vectors",
             exclude: ["run.sh", "pgvector.sh", "peer_cpu.py"]),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
-        .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry"], path: "bench/registry", exclude: ["run.sh"]),
+        .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry", "EnginePostgres"], path: "bench/registry", exclude: ["run.sh", "run-postgres.sh"]),
 
         .testTarget(
             name: "MLInfraHTTPTests",
@@ -261,8 +278,14 @@ let package = Package(
         ),
         // Test only: a second process registering versions concurrently.
         // A registry in a temporary directory, shared by the registry's test suites.
-        .target(name: "ModelRegistryTesting", dependencies: ["ModelRegistry"], path: "Tests/ModelRegistryTesting"),
-        .executableTarget(name: "ModelRegistryWorker", dependencies: ["ModelRegistry"], path: "Tests/ModelRegistryWorker"),
+        .target(
+            name: "ModelRegistryTesting",
+            dependencies: [
+                "ModelRegistry", "EnginePostgres", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Tests/ModelRegistryTesting"),
+        .executableTarget(name: "ModelRegistryWorker", dependencies: ["ModelRegistry", "EnginePostgres"], path: "Tests/ModelRegistryWorker"),
         .testTarget(
             name: "ModelRegistryTests",
             dependencies: ["ModelRegistry", "ModelRegistryTesting", "ModelRegistryWorker", .product(name: "GRDB", package: "GRDB.swift")]
@@ -306,7 +329,7 @@ let package = Package(
         .testTarget(
             name: "ServingProviderTests",
             dependencies: [
-                "ServingProvider", "ModelServing", "ModelRegistry", "MLInfraCore", "MLInfraTesting", .product(name: "NIOCore", package: "swift-nio"),
+                "ServingProvider", "ModelServing", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

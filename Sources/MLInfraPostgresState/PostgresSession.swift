@@ -1,3 +1,4 @@
+import EnginePostgres
 import Foundation
 import Logging
 import MLInfraCore
@@ -85,19 +86,10 @@ actor PostgresSession {
 
     /// Whether `error` means the session is gone (so the next call must reconnect).
     static func isConnectionLoss(_ error: any Error) -> Bool {
-        if let e = error as? PSQLError {
-            switch e.code {
-            case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown: return true
-            default:
-                // admin_shutdown (57P01), crash_shutdown (57P02), cannot_connect_now (57P03)
-                if let state = e.serverInfo?[.sqlState], state.hasPrefix("57P") { return true }
-                return false
-            }
-        }
         if let e = error as? PostgresTransactionError {
             return [e.beginError, e.closureError, e.commitError, e.rollbackError].contains { $0.map(isConnectionLoss) ?? false }
         }
-        return false
+        return PostgresFailure.isConnectionLoss(error)
     }
 }
 
@@ -107,7 +99,7 @@ enum PostgresStateErrors {
     static func backend(_ what: String, _ error: any Error, url: PostgresBackendURL) -> StateError {
         if let state = error as? StateError { return state }
         let detail = url.scrub(describe(error))
-        if let tls = tlsProblem(error, url: url) {
+        if let tls = PostgresFailure.tlsProblem(error, url: url.url) {
             return StateError(.backend, "\(what): \(tls.message) (\(detail))", path: url.description, remedy: tls.remedy)
         }
         let lost = PostgresSession.isConnectionLoss(error)
@@ -119,39 +111,11 @@ enum PostgresStateErrors {
                 : "check the backend URL's user, password and database, and that the user may create tables in the schema")
     }
 
-    /// What went wrong with TLS, when that is why a connection failed, and how to fix it.
-    static func tlsProblem(_ error: any Error, url: PostgresBackendURL) -> (message: String, remedy: String)? {
-        guard let e = error as? PSQLError else { return nil }
-        if e.code == .sslUnsupported {
-            return (
-                "the server does not accept TLS, which sslmode=\(url.sslMode) requires",
-                "turn on TLS on the server (ssl = on in postgresql.conf, with a certificate), or, on a network you trust, use sslmode=prefer or disable")
-        }
-        guard let underlying = e.underlying, underlying is NIOSSLError || "\(underlying)".contains("CERTIFICATE") else { return nil }
-        let roots = url.sslRootCert.map { "the CA certificates in sslrootcert \($0)" } ?? "the system's trusted CA certificates"
-        return (
-            "the server's TLS certificate was not accepted: it is not signed by \(roots)"
-                + (url.sslMode == "verify-full" ? ", or does not name \(url.host)" : ""),
-            "give the CA that signed the server's certificate with ?sslrootcert=/path/to/ca.pem in the URL (verify-full also checks "
-                + "that the certificate names the host), or use sslmode=require to encrypt without verifying the server")
-    }
-
     /// A description of a driver error with the server's own message, which PSQLError's `description` hides.
     static func describe(_ error: any Error) -> String {
-        if let e = error as? PSQLError {
-            if let info = e.serverInfo, let message = info[.message] {
-                var text = "the server said: \(message)"
-                if let state = info[.sqlState] { text += " (SQLSTATE \(state))" }
-                if let detail = info[.detail] { text += "; \(detail)" }
-                return text
-            }
-            var text = "\(e.code)"
-            if let underlying = e.underlying { text += ": \(underlying)" }
-            return text
-        }
         if let e = error as? PostgresTransactionError {
             if let inner = e.closureError ?? e.commitError ?? e.beginError ?? e.rollbackError { return describe(inner) }
         }
-        return "\(error)"
+        return PostgresFailure.describe(error)
     }
 }

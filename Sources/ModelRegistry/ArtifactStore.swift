@@ -21,12 +21,34 @@ public enum ArtifactDurability: Sendable, Hashable {
     case osBuffered
 }
 
+/// Where a registry keeps artifacts by their sha256, and how it hands them out checked.
+///
+/// Every way out (load, verify, export) hashes the bytes again: content that no longer matches
+/// its sha256 is refused, never returned. `verify` returns a local file holding the checked
+/// bytes, for readers that need a path (serving, the HTTP download).
+protocol ArtifactStorage: Sendable {
+    /// Copies a file in while hashing it, in bounded memory; returns its sha256 and size.
+    func ingest(file: URL) throws -> (sha256: String, size: Int64)
+    func ingest(data: Data) throws -> (sha256: String, size: Int64)
+    /// The bytes, after checking they hash to `sha256` (for small artifacts).
+    func load(sha256: String, what: String) throws -> Data
+    /// Checks the artifact in bounded memory; returns a local file holding exactly those bytes.
+    @discardableResult
+    func verify(sha256: String, what: String) throws -> URL
+    /// Writes the artifact to `destination` in bounded memory, only if it hashes to `sha256`; returns the size.
+    func export(sha256: String, what: String, to destination: URL) throws -> Int64
+    /// The local file `verify` returns (not checked).
+    func path(for sha256: String) -> URL
+    /// A path for a temporary local file (an upload on its way in).
+    func temporaryPath(_ purpose: String) -> String
+}
+
 /// Content-addressed artifact files: `ROOT/sha256/ab/abcdef…`, one file per distinct content.
 ///
 /// Files are written to a temporary name in the store, flushed, and renamed into
 /// place, so a reader never sees half a file. Every load hashes the bytes again:
 /// a file that no longer matches its name is refused, never returned.
-struct ArtifactStore: Sendable {
+struct ArtifactStore: ArtifactStorage {
     let root: URL
     let durability: ArtifactDurability
 
@@ -40,7 +62,7 @@ struct ArtifactStore: Sendable {
 
     /// A new temporary file's path in the store: `tmp/HOST.PID.UUID`, so whoever opens the store
     /// next can tell whose it is.
-    func temporaryPath(_ purpose: String = "ingest") -> String {
+    func temporaryPath(_ purpose: String) -> String {
         "\(root.path)/tmp/\(Self.host).\(getpid()).\(purpose)-\(UUID().uuidString)"
     }
 
@@ -70,20 +92,8 @@ struct ArtifactStore: Sendable {
 
     /// Copies a file into the store while hashing it; returns its sha256 and size.
     func ingest(file: URL) throws -> (sha256: String, size: Int64) {
-        let input = open(file.path, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else {
-            throw RegistryError(
-                .artifactUnreadable, "cannot read artifact \(file.path): \(String(cString: strerror(errno)))",
-                hint: "Check that the file exists and is readable (a directory is not accepted: pass one file).",
-                field: "artifact")
-        }
+        let (input, info) = try Self.openArtifact(file)
         defer { close(input) }
-        var info = stat()
-        if fstat(input, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            throw RegistryError(
-                .artifactUnreadable, "artifact \(file.path) is a directory",
-                hint: "Register one file (archive a directory first, e.g. with tar).", field: "artifact")
-        }
         return try write { output in
             var hasher = SHA256()
             var size: Int64 = 0
@@ -94,6 +104,25 @@ struct ArtifactStore: Sendable {
             }
             return (ArtifactStore.hex(hasher.finalize()), size)
         }
+    }
+
+    /// Opens a file to register, refusing a directory; the caller closes it.
+    static func openArtifact(_ file: URL) throws -> (Int32, stat) {
+        let input = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else {
+            throw RegistryError(
+                .artifactUnreadable, "cannot read artifact \(file.path): \(String(cString: strerror(errno)))",
+                hint: "Check that the file exists and is readable (a directory is not accepted: pass one file).",
+                field: "artifact")
+        }
+        var info = stat()
+        if fstat(input, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            close(input)
+            throw RegistryError(
+                .artifactUnreadable, "artifact \(file.path) is a directory",
+                hint: "Register one file (archive a directory first, e.g. with tar).", field: "artifact")
+        }
+        return (input, info)
     }
 
     /// Reads an open file to its end in chunks of at most 1 MiB, so no artifact is ever held whole.
@@ -131,19 +160,29 @@ struct ArtifactStore: Sendable {
     @discardableResult
     func verify(sha256: String, what: String) throws -> URL {
         let url = path(for: sha256)
-        guard let (actual, _) = try Self.sha256(ofFile: url.path) else { throw missing(what, url) }
-        guard actual == sha256 else { throw corrupted(what, url, expected: sha256, actual: actual) }
+        guard let (actual, _) = try Self.sha256(ofFile: url.path) else { throw Self.missing(what, at: url.path) }
+        guard actual == sha256 else { throw Self.corrupted(what, at: url.path, expected: sha256, actual: actual) }
         return url
     }
 
-    /// Copies the artifact stored under `sha256` to `destination` while hashing it: written to a
-    /// temporary file beside it and renamed into place only once the hash matches, so a tampered
-    /// artifact never appears at the destination. Bounded memory; returns the size.
+    /// Copies the artifact stored under `sha256` to `destination` while hashing it (see `writeChecked`). Bounded memory; returns the size.
     func export(sha256: String, what: String, to destination: URL) throws -> Int64 {
         let url = path(for: sha256)
         let input = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw missing(what, url) }
+        guard input >= 0 else { throw Self.missing(what, at: url.path) }
         defer { close(input) }
+        return try Self.writeChecked(to: destination, sha256: sha256) { output in
+            try Self.readChunks(input, path: url.path) { try output($0) }
+        } corrupted: { actual in Self.corrupted(what, at: url.path, expected: sha256, actual: actual) }
+    }
+
+    /// Writes what `produce` hands over to `destination` while hashing it: to a temporary file
+    /// beside it, renamed into place only once the hash is `sha256`, so a tampered artifact never
+    /// appears at the destination (`corrupted` makes the error for the hash found instead).
+    static func writeChecked(
+        to destination: URL, sha256: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void,
+        corrupted: (String) -> RegistryError
+    ) throws -> Int64 {
         let temp = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString)")
         let output = open(temp.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard output >= 0 else {
@@ -158,7 +197,7 @@ struct ArtifactStore: Sendable {
         }
         var hasher = SHA256()
         var size: Int64 = 0
-        try Self.readChunks(input, path: url.path) { chunk in
+        try produce { chunk in
             hasher.update(bufferPointer: chunk)
             var offset = 0
             while offset < chunk.count {
@@ -173,8 +212,8 @@ struct ArtifactStore: Sendable {
             }
             size += Int64(chunk.count)
         }
-        let actual = Self.hex(hasher.finalize())
-        guard actual == sha256 else { throw corrupted(what, url, expected: sha256, actual: actual) }
+        let actual = hex(hasher.finalize())
+        guard actual == sha256 else { throw corrupted(actual) }
         close(output)
         closed = true
         guard rename(temp.path, destination.path) == 0 else {
@@ -185,16 +224,16 @@ struct ArtifactStore: Sendable {
         return size
     }
 
-    private func missing(_ what: String, _ url: URL) -> RegistryError {
+    static func missing(_ what: String, at place: String) -> RegistryError {
         RegistryError(
-            .artifactMissing, "the artifact of \(what) is missing from the store (\(url.path))",
+            .artifactMissing, "the artifact of \(what) is missing from the store (\(place))",
             hint: "Register the version again from its source, or restore the registry directory from a backup.")
     }
 
-    private func corrupted(_ what: String, _ url: URL, expected: String, actual: String) -> RegistryError {
+    static func corrupted(_ what: String, at place: String, expected: String, actual: String) -> RegistryError {
         RegistryError(
             .artifactCorrupted,
-            "the artifact of \(what) does not match its sha256: expected \(expected), found \(actual) (\(url.path))",
+            "the artifact of \(what) does not match its sha256: expected \(expected), found \(actual) (\(place))",
             hint: "The file was changed after registration and is refused. Register the model again from a trusted source.")
     }
 
@@ -209,9 +248,9 @@ struct ArtifactStore: Sendable {
     /// The bytes stored under `sha256`, after checking they still hash to it.
     func load(sha256: String, what: String) throws -> Data {
         let url = path(for: sha256)
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw missing(what, url) }
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw Self.missing(what, at: url.path) }
         let actual = ArtifactStore.sha256(of: data)
-        guard actual == sha256 else { throw corrupted(what, url, expected: sha256, actual: actual) }
+        guard actual == sha256 else { throw Self.corrupted(what, at: url.path, expected: sha256, actual: actual) }
         return data
     }
 
@@ -234,7 +273,7 @@ struct ArtifactStore: Sendable {
     private func write(
         _ body: ((UnsafeRawBufferPointer) throws -> Void) throws -> (sha256: String, size: Int64)
     ) throws -> (sha256: String, size: Int64) {
-        let temp = temporaryPath()
+        let temp = temporaryPath("ingest")
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw RegistryError(

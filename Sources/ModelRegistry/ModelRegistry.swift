@@ -1,40 +1,48 @@
-import EngineStorage
+import EnginePostgres
 import Foundation
-import GRDB
 
-/// A model registry kept in one directory: `registry.sqlite` (WAL) and a content-addressed `artifacts/` store.
+/// A model registry: models, numbered versions, aliases, stages, an append-only audit log, and
+/// content-addressed artifacts.
 ///
-/// Several processes may open the same directory at once: every change runs in
-/// one `BEGIN IMMEDIATE` transaction, so concurrent registrations get distinct
-/// version numbers, and every change appends to the audit log in that same transaction.
+/// Its records live in a `RegistryStorage` (a SQLite file in `directory`, or a PostgreSQL
+/// schema) and its artifacts in an `ArtifactStorage` (files under `directory/artifacts`, or
+/// PostgreSQL); `RegistryLocation` chooses. Every change is one transaction of the storage that
+/// also appends to the audit log, and changes to one model never interleave, so several
+/// processes (on one host for SQLite, on many for PostgreSQL) may use one registry at once and
+/// concurrent registrations get distinct, gapless version numbers.
 public final class ModelRegistry: Sendable {
+    /// The local directory: the SQLite file and artifact files, or the checked-artifact cache.
     public let directory: URL
-    let db: DatabasePool
-    let artifacts: ArtifactStore
+    let storage: any RegistryStorage
+    let artifacts: any ArtifactStorage
     let now: @Sendable () -> Date
 
-    /// Opens (creating if needed) the registry in `directory`.
-    public init(
+    /// Opens (creating if needed) the registry in `directory`: SQLite and artifact files.
+    public convenience init(
         directory: URL, durability: ArtifactDurability = .synced, now: @escaping @Sendable () -> Date = Date.init
     ) throws {
-        self.directory = directory
+        try self.init(location: RegistryLocation(directory: directory), durability: durability, now: now)
+    }
+
+    /// Opens (creating or migrating what is missing) the registry `location` names.
+    public init(
+        location: RegistryLocation, durability: ArtifactDurability = .synced, now: @escaping @Sendable () -> Date = Date.init
+    ) throws {
+        directory = location.directory
         self.now = now
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var config = Configuration()
-        config.busyMode = .timeout(30)
-        config.prepareDatabase { db in
-            // WAL with NORMAL sync: a commit never corrupts the database; the last commits may be
-            // lost on power failure (not on a process crash).
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        let local = try ArtifactStore(
+            root: location.artifactDirectory ?? directory.appendingPathComponent("artifacts"), durability: durability)
+        switch location.records {
+        case .sqlite:
+            storage = try SQLiteRegistryStorage(path: directory.appendingPathComponent("registry.sqlite").path)
+            artifacts = local
+        case .postgres(let url, let schema):
+            let client = BlockingPostgres(url: url, waitsForDisk: location.waitsForDisk)
+            storage = try PostgresRegistryStorage(client: client, schema: schema)
+            artifacts = location.artifactDirectory == nil
+                ? PostgresArtifactStore(client: client, schema: schema, cache: local) : local
         }
-        do {
-            db = try RegistrySchema.migrator.openPool(path: directory.appendingPathComponent("registry.sqlite").path, configuration: config)
-        } catch let error as DatabaseError {
-            throw RegistryError(
-                .invalidArgument, "cannot open the registry database in \(directory.path): \(error.message ?? "\(error)")",
-                hint: "Check that the directory is writable and holds an mlinfra registry.")
-        }
-        artifacts = try ArtifactStore(root: directory.appendingPathComponent("artifacts"), durability: durability)
     }
 
     // MARK: - Models
@@ -49,7 +57,7 @@ public final class ModelRegistry: Sendable {
         for alias in protectedAliases { try Naming.checkAlias(alias) }
         for key in tags.keys { try Naming.checkTagKey(key) }
         return try write { db in
-            if let existing = try ModelRecord.fetchOne(db, key: name) {
+            if let existing = try db.model(name) {
                 // The same create, retried after a crash: the model it made is the answer.
                 if let creationKey, existing.creationKey == creationKey { return try loadModel(db, name) }
                 throw RegistryError(
@@ -60,7 +68,7 @@ public final class ModelRegistry: Sendable {
             let record = ModelRecord(
                 name: name, description: description, tags: tags, protectedAliases: protectedAliases.sorted(),
                 lastVersion: 0, createdAt: t, updatedAt: t, creationKey: creationKey)
-            try record.insert(db)
+            try db.insert(record)
             try audit(db, context, "model.create", model: name, before: nil, after: ModelSnapshot(record),
                       summary: "model \(name) created")
             return try loadModel(db, name)
@@ -84,7 +92,7 @@ public final class ModelRegistry: Sendable {
             let after = ModelSnapshot(record)
             if after != before {
                 record.updatedAt = now().timeIntervalSince1970
-                try record.update(db)
+                try db.update(record)
                 try audit(db, context, "model.update", model: name, before: before, after: after,
                           summary: "model \(name) updated: " + before.changes(to: after))
             }
@@ -110,10 +118,8 @@ public final class ModelRegistry: Sendable {
     public func deleteModel(_ name: String, context: ChangeContext) throws {
         try write { db in
             let record = try requireModel(db, name)
-            let versions = try VersionRecord.filter(Column("model") == name).fetchCount(db)
-            try AliasRecord.filter(Column("model") == name).deleteAll(db)
-            try VersionRecord.filter(Column("model") == name).deleteAll(db)
-            try record.delete(db)
+            let versions = try db.versionCount(of: name)
+            try db.deleteModel(name)
             try audit(db, context, "model.delete", model: name, before: ModelSnapshot(record), after: nil,
                       summary: "model \(name) deleted with \(versions) version(s)")
         }
@@ -121,8 +127,8 @@ public final class ModelRegistry: Sendable {
 
     /// The model of that name, or nil.
     public func model(_ name: String) throws -> RegisteredModel? {
-        try db.read { db in
-            guard try ModelRecord.fetchOne(db, key: name) != nil else { return nil }
+        try storage.read { db in
+            guard try db.model(name) != nil else { return nil }
             return try loadModel(db, name)
         }
     }
@@ -135,8 +141,8 @@ public final class ModelRegistry: Sendable {
 
     /// All models, by name.
     public func models() throws -> [RegisteredModel] {
-        try db.read { db in
-            try ModelRecord.order(Column("name")).fetchAll(db).map { try loadModel(db, $0.name) }
+        try storage.read { db in
+            try db.models().map { try loadModel(db, $0.name) }
         }
     }
 
@@ -155,7 +161,7 @@ public final class ModelRegistry: Sendable {
         let stored = try artifacts.ingest(file: request.artifact)
         return try write { db in
             if let key = request.creationKey,
-               let existing = try VersionRecord.filter(Column("model") == request.model && Column("creation_key") == key).fetchOne(db)
+               let existing = try db.version(of: request.model, creationKey: key)
             {
                 guard existing.sha256 == stored.sha256 else {
                     throw RegistryError(
@@ -168,18 +174,15 @@ public final class ModelRegistry: Sendable {
             }
             let t = now().timeIntervalSince1970
             // The next number, taken in this write transaction: concurrent registrations get distinct ones.
-            let taken = try Int.fetchOne(
-                db.cachedStatement(sql: "UPDATE model SET last_version = last_version + 1, updated_at = ? WHERE name = ? RETURNING last_version"),
-                arguments: [t, request.model])
             let number: Int
-            if let taken {
+            if let taken = try db.takeVersionNumber(of: request.model, at: t) {
                 number = taken
             } else {
                 guard request.createModelIfMissing else { throw RegistryError.modelNotFound(request.model) }
                 let model = ModelRecord(
                     name: request.model, description: "", tags: [:], protectedAliases: [], lastVersion: 1,
                     createdAt: t, updatedAt: t)
-                try model.insert(db)
+                try db.insert(model)
                 try audit(db, context, "model.create", model: request.model, before: nil, after: ModelSnapshot(model),
                           summary: "model \(request.model) created")
                 number = 1
@@ -190,7 +193,7 @@ public final class ModelRegistry: Sendable {
                 tags: request.tags, runId: request.lineage.runID, dataset: request.lineage.dataset,
                 gitCommit: request.lineage.commit, status: "READY", stage: Stage.none.rawValue,
                 createdBy: context.actor, createdAt: t, updatedAt: t, creationKey: request.creationKey)
-            try record.insert(db)
+            try db.insert(record)
             try audit(db, context, "version.create", model: request.model, subject: "/\(record.version)",
                       before: nil, after: VersionSnapshot(record),
                       summary: "version \(record.version) registered (sha256 \(stored.sha256.prefix(12)), \(stored.size) bytes)")
@@ -200,37 +203,34 @@ public final class ModelRegistry: Sendable {
 
     /// Whether a model of that name exists.
     public func modelExists(_ name: String) throws -> Bool {
-        try db.read { db in try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM model WHERE name = ?"), arguments: [name]) ?? false }
+        try storage.read { db in try db.model(name) != nil }
     }
 
     /// The version, or nil.
     public func version(_ model: String, _ number: Int) throws -> ModelVersion? {
-        try db.read { db in
-            guard try VersionRecord.fetchOne(db, key: ["model": model, "version": number]) != nil else { return nil }
-            return try loadVersion(db, model, number)
+        try storage.read { db in
+            guard let record = try db.version(model, number) else { return nil }
+            return ModelVersion(record, aliases: try db.aliases(of: model, version: number).map(\.alias))
         }
     }
 
     /// All versions of a model, by number; throws when the model does not exist.
     public func versions(of model: String) throws -> [ModelVersion] {
-        try db.read { db in
+        try storage.read { db in
             _ = try requireModel(db, model)
-            return try versionList(db, VersionRecord.filter(Column("model") == model))
+            return try versionList(db, of: model)
         }
     }
 
     /// Every version of every model (for search).
     public func allVersions() throws -> [ModelVersion] {
-        try db.read { db in try versionList(db, VersionRecord.all()) }
+        try storage.read { db in try versionList(db, of: nil) }
     }
 
     /// The newest version of a model whose artifact has this sha256, if any.
     public func version(of model: String, sha256: String) throws -> ModelVersion? {
-        try db.read { db in
-            guard
-                let record = try VersionRecord.filter(Column("model") == model && Column("sha256") == sha256)
-                    .order(Column("version").desc).fetchOne(db)
-            else { return nil }
+        try storage.read { db in
+            guard let record = try db.newestVersion(of: model, sha256: sha256, stage: nil) else { return nil }
             return try loadVersion(db, model, record.version)
         }
     }
@@ -255,7 +255,7 @@ public final class ModelRegistry: Sendable {
             let after = VersionSnapshot(record)
             if after != before {
                 record.updatedAt = now().timeIntervalSince1970
-                try record.update(db)
+                try db.update(record)
                 try audit(db, context, "version.update", model: model, subject: "/\(number)", before: before, after: after,
                           summary: "version \(number) updated: " + before.changes(to: after))
             }
@@ -281,8 +281,7 @@ public final class ModelRegistry: Sendable {
     public func deleteVersion(_ model: String, _ number: Int, removingAliases: Bool = false, context: ChangeContext) throws {
         try write { db in
             let record = try requireVersion(db, model, number)
-            let aliases = try AliasRecord.filter(Column("model") == model && Column("version") == number)
-                .order(Column("alias")).fetchAll(db)
+            let aliases = try db.aliases(of: model, version: number)
             if !aliases.isEmpty {
                 let names = aliases.map(\.alias).joined(separator: ", ")
                 guard removingAliases else {
@@ -295,13 +294,13 @@ public final class ModelRegistry: Sendable {
                     if protected.contains(alias.alias) && context.origin != .apply {
                         throw RegistryError.protectedAlias(model, alias.alias)
                     }
-                    try alias.delete(db)
+                    try db.deleteAlias(model, alias.alias)
                     try audit(db, context, "alias.delete", model: model, subject: "@\(alias.alias)",
                               before: AliasSnapshot(version: alias.version), after: nil,
                               summary: "alias \(alias.alias) removed (was version \(alias.version))")
                 }
             }
-            try record.delete(db)
+            try db.deleteVersion(model, number)
             try audit(db, context, "version.delete", model: model, subject: "/\(number)", before: VersionSnapshot(record),
                       after: nil, summary: "version \(number) deleted")
         }
@@ -320,13 +319,10 @@ public final class ModelRegistry: Sendable {
             var record = try requireVersion(db, model, number)
             let t = now().timeIntervalSince1970
             if archiveExisting {
-                let others = try VersionRecord
-                    .filter(Column("model") == model && Column("stage") == stage.rawValue && Column("version") != number)
-                    .fetchAll(db)
-                for var other in others {
+                for var other in try db.versions(of: model, inStage: stage.rawValue, excluding: number) {
                     other.stage = Stage.archived.rawValue
                     other.updatedAt = t
-                    try other.update(db)
+                    try db.update(other)
                     try audit(db, context, "stage.transition", model: model, subject: "/\(other.version)",
                               before: StageSnapshot(stage: stage.rawValue), after: StageSnapshot(stage: Stage.archived.rawValue),
                               summary: "version \(other.version) stage: \(stage.rawValue) → Archived (archive existing)")
@@ -336,7 +332,7 @@ public final class ModelRegistry: Sendable {
             if old != stage.rawValue {
                 record.stage = stage.rawValue
                 record.updatedAt = t
-                try record.update(db)
+                try db.update(record)
                 try audit(db, context, "stage.transition", model: model, subject: "/\(number)",
                           before: StageSnapshot(stage: old), after: StageSnapshot(stage: stage.rawValue),
                           summary: "version \(number) stage: \(old) → \(stage.rawValue)")
@@ -357,10 +353,10 @@ public final class ModelRegistry: Sendable {
             if record.protectedAliases.contains(alias) && context.origin != .apply {
                 throw RegistryError.protectedAlias(model, alias)
             }
-            _ = try requireVersion(db, model, number)
-            let existing = try AliasRecord.fetchOne(db, key: ["model": model, "alias": alias])
+            guard try db.version(model, number) != nil else { throw RegistryError.versionNotFound(model, number) }
+            let existing = try db.alias(model, alias)
             if existing?.version == number { return number }
-            try AliasRecord(model: model, alias: alias, version: number, updatedAt: now().timeIntervalSince1970).save(db)
+            try db.save(AliasRecord(model: model, alias: alias, version: number, updatedAt: now().timeIntervalSince1970))
             let summary = existing.map { "alias \(alias): \($0.version) → \(number)" } ?? "alias \(alias) → \(number)"
             try audit(db, context, "alias.set", model: model, subject: "@\(alias)",
                       before: existing.map { AliasSnapshot(version: $0.version) }, after: AliasSnapshot(version: number),
@@ -376,10 +372,10 @@ public final class ModelRegistry: Sendable {
             if record.protectedAliases.contains(alias) && context.origin != .apply {
                 throw RegistryError.protectedAlias(model, alias)
             }
-            guard let existing = try AliasRecord.fetchOne(db, key: ["model": model, "alias": alias]) else {
+            guard let existing = try db.alias(model, alias) else {
                 throw RegistryError.aliasNotFound(model, alias)
             }
-            try existing.delete(db)
+            try db.deleteAlias(model, alias)
             try audit(db, context, "alias.delete", model: model, subject: "@\(alias)",
                       before: AliasSnapshot(version: existing.version), after: nil,
                       summary: "alias \(alias) removed (was version \(existing.version))")
@@ -388,7 +384,7 @@ public final class ModelRegistry: Sendable {
 
     /// The version an alias points to, or nil.
     public func aliasTarget(_ model: String, _ alias: String) throws -> Int? {
-        try db.read { db in try AliasRecord.fetchOne(db, key: ["model": model, "alias": alias])?.version }
+        try storage.read { db in try db.alias(model, alias)?.version }
     }
 
     // MARK: - Resolution and loading
@@ -397,41 +393,35 @@ public final class ModelRegistry: Sendable {
     /// (the `models:/` prefix is optional) and checks the artifact against its sha256.
     public func resolve(_ uri: String) throws -> ResolvedModelVersion {
         let reference = try ModelReference(parsing: uri)
-        let (version, via): (ModelVersion, String?) = try db.read { db in
+        let (version, via): (ModelVersion, String?) = try storage.read { db in
             _ = try requireModel(db, reference.model)
             switch reference.selector {
             case .version(let n):
                 return (try loadVersion(db, reference.model, n), nil)
             case .alias(let alias):
-                guard let record = try AliasRecord.fetchOne(db, key: ["model": reference.model, "alias": alias]) else {
+                guard let record = try db.alias(reference.model, alias) else {
                     throw RegistryError.aliasNotFound(reference.model, alias)
                 }
                 return (try loadVersion(db, reference.model, record.version), "@" + alias)
             case .stage(let stage):
-                guard
-                    let record = try VersionRecord
-                        .filter(Column("model") == reference.model && Column("stage") == stage.rawValue)
-                        .order(Column("version").desc).fetchOne(db)
-                else {
+                guard let record = try db.newestVersion(of: reference.model, sha256: nil, stage: stage.rawValue) else {
                     throw RegistryError(
                         .noVersionInStage, "model '\(reference.model)' has no version in stage \(stage.rawValue)",
                         hint: "Move a version there with a stage transition, or use an alias.")
                 }
                 return (try loadVersion(db, reference.model, record.version), stage.rawValue)
             case .latest:
-                guard let record = try VersionRecord.filter(Column("model") == reference.model)
-                    .order(Column("version").desc).fetchOne(db)
-                else {
+                guard let record = try db.newestVersion(of: reference.model, sha256: nil, stage: nil) else {
                     throw RegistryError(.versionNotFound, "model '\(reference.model)' has no versions",
                                         hint: "Register one with `mlinfra models register \(reference.model) --artifact PATH`.")
                 }
                 return (try loadVersion(db, reference.model, record.version), "latest")
             }
         }
-        try artifacts.verify(sha256: version.sha256, what: "\(version.model) version \(version.version)")
+        let path = try artifacts.verify(sha256: version.sha256, what: "\(version.model) version \(version.version)")
         return ResolvedModelVersion(
             name: version.model, version: version.version, format: version.format, sha256: version.sha256,
-            size: version.size, artifactPath: artifacts.path(for: version.sha256), via: via, tags: version.tags)
+            size: version.size, artifactPath: path, via: via, tags: version.tags)
     }
 
     /// The artifact's bytes, checked against the version's sha256 as they are read.
@@ -480,10 +470,8 @@ public final class ModelRegistry: Sendable {
 
     /// The audit log, oldest first: of one model, or of all when `model` is nil.
     public func history(of model: String? = nil) throws -> [AuditEntry] {
-        try db.read { db in
-            var request = AuditRecord.order(Column("id"))
-            if let model { request = request.filter(Column("model") == model) }
-            return try request.fetchAll(db).map { r in
+        try storage.read { db in
+            try db.audit(of: model).map { r in
                 AuditEntry(
                     id: r.id ?? 0, time: Date(timeIntervalSince1970: r.time), actor: r.actor,
                     origin: ChangeContext.Origin(rawValue: r.origin) ?? .api, action: r.action, model: r.model,
@@ -495,38 +483,30 @@ public final class ModelRegistry: Sendable {
 
     // MARK: - Internals
 
-    /// Runs a change in one IMMEDIATE transaction, so two processes never interleave their changes.
-    func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try db.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
-            }
-            return result!
-        }
+    /// Runs a change as one transaction of the storage, so two writers never interleave their changes.
+    func write<T>(_ body: (any RegistryRecordWriter) throws -> T) throws -> T {
+        try storage.write(body)
     }
 
     private func notFound(_ model: String, _ number: Int) throws -> RegistryError {
         try self.model(model) == nil ? .modelNotFound(model) : .versionNotFound(model, number)
     }
 
-    func requireModel(_ db: Database, _ name: String) throws -> ModelRecord {
-        guard let record = try ModelRecord.fetchOne(db, key: name) else { throw RegistryError.modelNotFound(name) }
+    func requireModel(_ db: any RegistryRecords, _ name: String) throws -> ModelRecord {
+        guard let record = try db.model(name) else { throw RegistryError.modelNotFound(name) }
         return record
     }
 
-    func requireVersion(_ db: Database, _ model: String, _ number: Int) throws -> VersionRecord {
-        guard let record = try VersionRecord.fetchOne(db, key: ["model": model, "version": number]) else {
-            _ = try requireModel(db, model)
-            throw RegistryError.versionNotFound(model, number)
-        }
+    /// The version's record; in a write, after the model's (whose row then serialises the change).
+    func requireVersion(_ db: any RegistryRecords, _ model: String, _ number: Int) throws -> VersionRecord {
+        _ = try requireModel(db, model)
+        guard let record = try db.version(model, number) else { throw RegistryError.versionNotFound(model, number) }
         return record
     }
 
-    func loadModel(_ db: Database, _ name: String) throws -> RegisteredModel {
+    func loadModel(_ db: any RegistryRecords, _ name: String) throws -> RegisteredModel {
         let record = try requireModel(db, name)
-        let aliases = try AliasRecord.filter(Column("model") == name).fetchAll(db)
+        let aliases = try db.aliases(of: name, version: nil)
         return RegisteredModel(
             name: record.name, description: record.description, tags: record.tags,
             protectedAliases: record.protectedAliases,
@@ -535,31 +515,28 @@ public final class ModelRegistry: Sendable {
             updatedAt: Date(timeIntervalSince1970: record.updatedAt))
     }
 
-    func loadVersion(_ db: Database, _ model: String, _ number: Int) throws -> ModelVersion {
+    func loadVersion(_ db: any RegistryRecords, _ model: String, _ number: Int) throws -> ModelVersion {
         let record = try requireVersion(db, model, number)
-        let aliases = try AliasRecord.filter(Column("model") == model && Column("version") == number)
-            .order(Column("alias")).fetchAll(db).map(\.alias)
-        return ModelVersion(record, aliases: aliases)
+        return ModelVersion(record, aliases: try db.aliases(of: model, version: number).map(\.alias))
     }
 
-    private func versionList(_ db: Database, _ request: QueryInterfaceRequest<VersionRecord>) throws -> [ModelVersion] {
-        let records = try request.order(Column("model"), Column("version")).fetchAll(db)
+    private func versionList(_ db: any RegistryRecords, of model: String?) throws -> [ModelVersion] {
+        let records = try db.versions(of: model)
         var aliases: [String: [String]] = [:]
-        for alias in try AliasRecord.order(Column("alias")).fetchAll(db) {
+        for alias in try db.aliases(of: model, version: nil) {
             aliases["\(alias.model)/\(alias.version)", default: []].append(alias.alias)
         }
         return records.map { ModelVersion($0, aliases: aliases["\($0.model)/\($0.version)"] ?? []) }
     }
 
     private func audit(
-        _ db: Database, _ context: ChangeContext, _ action: String, model: String, subject: String = "",
+        _ db: any RegistryRecordWriter, _ context: ChangeContext, _ action: String, model: String, subject: String = "",
         before: (any AuditSnapshot)?, after: (any AuditSnapshot)?, summary: String
     ) throws {
-        try AuditRecord(
+        try db.append(AuditRecord(
             id: nil, time: now().timeIntervalSince1970, actor: context.actor, origin: context.origin.rawValue,
             action: action, model: model, subject: subject, before: before?.auditJSON,
-            after: after?.auditJSON, summary: summary, reason: context.reason, planId: context.planID
-        ).insert(db)
+            after: after?.auditJSON, summary: summary, reason: context.reason, planId: context.planID))
     }
 }
 

@@ -15,6 +15,8 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         case artifactUnreadable
         case artifactMissing
         case artifactCorrupted
+        /// The storage (a PostgreSQL server) could not be reached or refused the change.
+        case storageUnavailable
     }
 
     public var code: Code

@@ -63,6 +63,7 @@ struct MLflowRoutes {
             case .protectedAlias: ("PERMISSION_DENIED", .forbidden)
             case .invalidArgument, .invalidURI, .artifactUnreadable, .versionHasAliases: ("INVALID_PARAMETER_VALUE", .badRequest)
             case .artifactMissing, .artifactCorrupted: ("DATA_LOSS", .internalServerError)
+            case .storageUnavailable: ("TEMPORARILY_UNAVAILABLE", .serviceUnavailable)
             }
         var body: [String: JSONValue] = ["error_code": .string(code), "message": .string(error.description)]
         if let field = error.field { body["field"] = .string(field) }

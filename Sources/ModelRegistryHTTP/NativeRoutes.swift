@@ -144,6 +144,7 @@ struct NativeRoutes {
             case .protectedAlias: .forbidden
             case .invalidArgument, .invalidURI, .artifactUnreadable: .badRequest
             case .artifactMissing, .artifactCorrupted: .internalServerError
+            case .storageUnavailable: .serviceUnavailable
             }
         var body: [String: JSONValue] = [
             "error": .string(error.message), "code": .string(error.code.rawValue), "hint": .string(error.hint),

@@ -17,8 +17,9 @@ func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
 func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
 @Suite struct NativeHTTPAPITests {
-    @Test func uploadResolveDownloadAndMoveAnAlias() async throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases)
+    func uploadResolveDownloadAndMoveAnAlias(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
             try await client.execute(uri: "/api/v1/models/fraud/versions?format=linear-json&tag=dataset=q1", method: .post, headers: [.contentType: "application/octet-stream"], body: body("{\"w\":[1]}")) { r in
@@ -115,10 +116,11 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         #expect(try f.registry.aliasTarget("fraud", "production") == nil)
     }
 
-    @Test func tamperedArtifactIsNotServed() async throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases)
+    func tamperedArtifactIsNotServed(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let v = try f.register("fraud", "good")
-        try Data("evil".utf8).write(to: f.registry.artifactPath(sha256: v.sha256))
+        try f.tamper(sha256: v.sha256, with: Data("evil".utf8))
         let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
         try await app.test(.router) { client in
             try await client.execute(uri: "/api/v1/models/fraud/versions/1/artifact", method: .get) { r in
@@ -265,12 +267,12 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 @Suite struct MLflowClientTests {
     static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
 
-    /// Plain; with the server requiring a token (`MLFLOW_TRACKING_TOKEN`); and with a token over
-    /// TLS (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
+    /// Plain; with the server requiring a token (`MLFLOW_TRACKING_TOKEN`); with a token over
+    /// TLS (`MLFLOW_TRACKING_SERVER_CERT_PATH`); and plain on a registry kept in PostgreSQL.
     @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python that has mlflow installed (e.g. /tmp/peers-venv/bin/python)"),
-          arguments: [(false, false), (true, false), (true, true)])
-    func realMlflowClientRegistersSearchesAndResolvesAliases(withToken: Bool, overTLS: Bool) async throws {
-        let f = try RegistryFixture()
+          arguments: [(false, false, RegistryBackend.sqlite), (true, false, .sqlite), (true, true, .sqlite), (false, false, .postgres)])
+    func realMlflowClientRegistersSearchesAndResolvesAliases(withToken: Bool, overTLS: Bool, backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.registry.createModel("guarded", context: .command())
         try f.registry.updateModel("guarded", protectedAliases: ["production"], context: applyContext)
         let artifact1 = try f.artifact(#"{"weights": [1.0]}"#, name: "model-1.json")

@@ -1,12 +1,11 @@
 import Foundation
-import GRDB
 import ModelRegistry
 import ModelRegistryTesting
 import Testing
 
 @Suite struct VersionRegistrationTests {
-    @Test func versionsAreNumberedPerModelFromOne() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func versionsAreNumberedPerModelFromOne(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         #expect(try f.register("fraud", "a").version == 1)
         #expect(try f.register("fraud", "b").version == 2)
         #expect(try f.register("churn", "a").version == 1)
@@ -25,23 +24,23 @@ import Testing
         #expect(v.stage == .none)
     }
 
-    @Test func sha256MatchesAnIndependentHash() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func sha256MatchesAnIndependentHash(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let v = try f.register("m", "abc")
         // Known SHA-256 of "abc".
         #expect(v.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
-    @Test func versionNumbersAreNeverReusedAfterDeletion() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func versionNumbersAreNeverReusedAfterDeletion(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "a")
         try f.register("m", "b")
         try f.registry.deleteVersion("m", 2, context: .command())
         #expect(try f.register("m", "c").version == 3)
     }
 
-    @Test func registeringIntoMissingModelCanBeRefused() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func registeringIntoMissingModelCanBeRefused(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let error = #expect(throws: RegistryError.self) {
             try f.registry.register(
                 RegistrationRequest(model: "ghost", artifact: try f.artifact("x"), createModelIfMissing: false),
@@ -50,8 +49,8 @@ import Testing
         #expect(error?.code == .modelNotFound)
     }
 
-    @Test func unreadableArtifactIsAnErrorNamingThePath() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func unreadableArtifactIsAnErrorNamingThePath(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let missing = f.root.appendingPathComponent("nope.json")
         let error = #expect(throws: RegistryError.self) {
             try f.registry.register(RegistrationRequest(model: "m", artifact: missing), context: .command())
@@ -61,15 +60,15 @@ import Testing
         #expect(try f.registry.model("m") == nil)
     }
 
-    @Test(arguments: ["", "a/b", "a@b", "-x", "with space"])
-    func invalidModelNamesAreRefused(_ name: String) throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases, ["", "a/b", "a@b", "-x", "with space"])
+    func invalidModelNamesAreRefused(_ backend: RegistryBackend, _ name: String) async throws {
+        let f = try await RegistryFixture.make(backend)
         let error = #expect(throws: RegistryError.self) { try f.registry.createModel(name, context: .command()) }
         #expect(error?.field == "name")
     }
 
-    @Test func lineageAndTagsAreKept() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func lineageAndTagsAreKept(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let v = try f.registry.register(
             RegistrationRequest(
                 model: "m", artifact: try f.artifact("x"), format: "xgboost-json", description: "first",
@@ -83,8 +82,8 @@ import Testing
         #expect(try f.registry.version(of: "m", sha256: v.sha256)?.version == v.version)
     }
 
-    @Test func tagsAndDescriptionUpdateInPlace() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func tagsAndDescriptionUpdateInPlace(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "x", tags: ["a": "1"])
         try f.registry.setVersionTag("m", 1, key: "b", value: "2", context: .command())
         try f.registry.deleteVersionTag("m", 1, key: "a", context: .command())
@@ -98,11 +97,11 @@ import Testing
 }
 
 @Suite struct ArtifactIntegrityTests {
-    @Test func tamperedArtifactIsRefusedOnLoadAndResolve() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func tamperedArtifactIsRefusedOnLoadAndResolve(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let v = try f.register("fraud", "{\"weights\": [0.5]}")
         #expect(try f.registry.loadArtifact(model: "fraud", version: 1) == Data("{\"weights\": [0.5]}".utf8))
-        try Data("{\"weights\": [9.9]}".utf8).write(to: f.registry.artifactPath(sha256: v.sha256))
+        try f.tamper(sha256: v.sha256, with: Data("{\"weights\": [9.9]}".utf8))
 
         let load = #expect(throws: RegistryError.self) { try f.registry.loadArtifact(model: "fraud", version: 1) }
         #expect(load?.code == .artifactCorrupted)
@@ -111,20 +110,55 @@ import Testing
         #expect(resolve?.code == .artifactCorrupted)
     }
 
-    @Test func resolvedArtifactTamperedAfterResolveIsRefusedOnLoad() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func resolvedArtifactTamperedAfterResolveIsRefusedOnLoad(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("fraud", "original")
         let resolved = try f.registry.resolve("models:/fraud/1")
         try Data("changed".utf8).write(to: resolved.artifactPath)
-        #expect(throws: RegistryError.self) { try f.registry.loadArtifact(resolved) }
+        switch backend {
+        case .sqlite:
+            #expect(throws: RegistryError.self) { try f.registry.loadArtifact(resolved) }
+        case .postgres:
+            // The path is a checked copy, not the store: loading reads the chunks again, and the
+            // next resolve finds the copy changed and replaces it.
+            #expect(try f.registry.loadArtifact(resolved) == Data("original".utf8))
+            #expect(try Data(contentsOf: f.registry.resolve("models:/fraud/1").artifactPath) == Data("original".utf8))
+        }
     }
 
-    @Test func missingArtifactIsAnError() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func missingArtifactIsAnError(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let v = try f.register("fraud", "bytes")
-        try FileManager.default.removeItem(at: f.registry.artifactPath(sha256: v.sha256))
+        try f.removeArtifact(sha256: v.sha256)
         let error = #expect(throws: RegistryError.self) { try f.registry.loadArtifact(model: "fraud", version: 1) }
         #expect(error?.code == .artifactMissing)
+    }
+
+    /// 2.5 MiB: three chunks in PostgreSQL. A download is checked as it streams, and a changed
+    /// chunk leaves nothing at the destination.
+    @Test(arguments: RegistryBackend.allCases)
+    func aLargeArtifactRoundTripsAndATamperedChunkIsRefusedOnDownload(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
+        let bytes = Data((0..<(5 << 19)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) })
+        let file = f.root.appendingPathComponent("big.bin")
+        try bytes.write(to: file)
+        let v = try f.registry.register(RegistrationRequest(model: "big", artifact: file), context: .command())
+        #expect(v.size == Int64(bytes.count))
+        #expect(v.sha256 == (try ModelRegistry.sha256(ofFile: file)))
+        let resolved = try f.registry.resolve("models:/big/1")
+        #expect(try Data(contentsOf: resolved.artifactPath) == bytes)
+        let out = f.root.appendingPathComponent("out.bin")
+        #expect(try f.registry.exportArtifact(resolved, to: out) == Int64(bytes.count))
+        #expect(try Data(contentsOf: out) == bytes)
+
+        try f.tamper(sha256: v.sha256, with: Data("evil".utf8))
+        let again = f.root.appendingPathComponent("again.bin")
+        let error = #expect(throws: RegistryError.self) { try f.registry.exportArtifact(resolved, to: again) }
+        #expect(error?.code == .artifactCorrupted)
+        #expect(error?.description.contains(v.sha256) == true)
+        #expect(!FileManager.default.fileExists(atPath: again.path))
+        #expect(throws: RegistryError.self) { try f.registry.resolve("models:/big/1") }
+        #expect(throws: RegistryError.self) { try f.registry.loadArtifact(model: "big", version: 1) }
     }
 
     @Test func sameContentIsStoredOnce() throws {
@@ -139,8 +173,8 @@ import Testing
 }
 
 @Suite struct ResolutionTests {
-    func fixture() throws -> RegistryFixture {
-        let f = try RegistryFixture()
+    func fixture(_ backend: RegistryBackend) async throws -> RegistryFixture {
+        let f = try await RegistryFixture.make(backend)
         try f.register("fraud", "v1")
         try f.register("fraud", "v2")
         try f.register("fraud", "v3")
@@ -150,35 +184,43 @@ import Testing
         return f
     }
 
-    @Test(arguments: [
+    static let forms = [
         ("models:/fraud/1", 1), ("models:/fraud@production", 2), ("models:/fraud/Staging", 3),
         ("models:/fraud/staging", 3), ("models:/fraud/latest", 3), ("fraud@production", 2), ("fraud/3", 3),
-    ])
-    func uriFormsResolve(_ uri: String, _ expected: Int) throws {
-        let f = try fixture()
-        let resolved = try f.registry.resolve(uri)
-        #expect(resolved.name == "fraud")
-        #expect(resolved.version == expected)
-        #expect(resolved.format == "linear-json")
-        #expect(try f.registry.loadArtifact(resolved) == Data("v\(expected)".utf8))
+    ]
+
+    @Test(arguments: RegistryBackend.allCases)
+    func uriFormsResolve(_ backend: RegistryBackend) async throws {
+        let f = try await fixture(backend)
+        for (uri, expected) in Self.forms {
+            let resolved = try f.registry.resolve(uri)
+            #expect(resolved.name == "fraud", "\(uri)")
+            #expect(resolved.version == expected, "\(uri)")
+            #expect(resolved.format == "linear-json")
+            #expect(try f.registry.loadArtifact(resolved) == Data("v\(expected)".utf8))
+        }
     }
 
-    @Test(arguments: [
+    static let bad = [
         ("models:/fraud/9", RegistryError.Code.versionNotFound), ("models:/ghost/1", .modelNotFound),
         ("models:/fraud@canary", .aliasNotFound), ("models:/fraud/Production", .noVersionInStage),
         ("models:/fraud", .invalidURI), ("models:/fraud/Prod", .invalidURI), ("models:/@x", .invalidURI),
         ("models:/fraud/0", .invalidURI),
-    ])
-    func badReferencesSayWhy(_ uri: String, _ code: RegistryError.Code) throws {
-        let f = try fixture()
-        let error = #expect(throws: RegistryError.self) { try f.registry.resolve(uri) }
-        #expect(error?.code == code)
+    ]
+
+    @Test(arguments: RegistryBackend.allCases)
+    func badReferencesSayWhy(_ backend: RegistryBackend) async throws {
+        let f = try await fixture(backend)
+        for (uri, code) in Self.bad {
+            let error = #expect(throws: RegistryError.self) { try f.registry.resolve(uri) }
+            #expect(error?.code == code, "\(uri)")
+        }
     }
 }
 
 @Suite struct AliasAndStageTests {
-    @Test func aliasPointsToOneVersionAndAVersionMayCarrySeveral() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func aliasPointsToOneVersionAndAVersionMayCarrySeveral(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
         try f.register("m", "2")
         #expect(try f.registry.setAlias("m", "production", version: 1, context: .command()) == nil)
@@ -190,8 +232,8 @@ import Testing
         #expect(try f.registry.aliasTarget("m", "champion") == nil)
     }
 
-    @Test func aliasToMissingVersionIsRefused() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func aliasToMissingVersionIsRefused(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
         let error = #expect(throws: RegistryError.self) {
             try f.registry.setAlias("m", "production", version: 7, context: .command())
@@ -199,9 +241,9 @@ import Testing
         #expect(error?.code == .versionNotFound)
     }
 
-    @Test(arguments: ["latest", "v3", "", "1abc", "a/b"])
-    func reservedOrInvalidAliasesAreRefused(_ alias: String) throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases, ["latest", "v3", "", "1abc", "a/b"])
+    func reservedOrInvalidAliasesAreRefused(_ backend: RegistryBackend, _ alias: String) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
         let error = #expect(throws: RegistryError.self) {
             try f.registry.setAlias("m", alias, version: 1, context: .command())
@@ -209,8 +251,8 @@ import Testing
         #expect(error?.field == "alias")
     }
 
-    @Test func protectedAliasIsRefusedOutsideApply() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func protectedAliasIsRefusedOutsideApply(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
         try f.register("m", "2")
         try f.registry.updateModel("m", protectedAliases: ["production"], context: applyContext)
@@ -231,8 +273,8 @@ import Testing
         try f.registry.setAlias("m", "staging-candidate", version: 2, context: .command())
     }
 
-    @Test func deletingAVersionAnAliasPointsToNamesTheAlias() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func deletingAVersionAnAliasPointsToNamesTheAlias(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
         try f.registry.setAlias("m", "production", version: 1, context: .command())
         let error = #expect(throws: RegistryError.self) { try f.registry.deleteVersion("m", 1, context: .command()) }
@@ -243,8 +285,8 @@ import Testing
         #expect(try f.registry.requireModel("m").aliases.isEmpty)
     }
 
-    @Test func stageTransitionWithArchiveExistingArchivesTheOthers() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func stageTransitionWithArchiveExistingArchivesTheOthers(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         for i in 1...4 { try f.register("m", "\(i)") }
         try f.registry.transitionStage("m", 1, to: .production, context: .command())
         try f.registry.transitionStage("m", 2, to: .production, context: .command())
@@ -255,8 +297,8 @@ import Testing
         #expect(try f.registry.resolve("models:/m/Production").version == 4)
     }
 
-    @Test func stageTransitionWithoutArchiveKeepsOthers() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func stageTransitionWithoutArchiveKeepsOthers(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         for i in 1...2 { try f.register("m", "\(i)") }
         try f.registry.transitionStage("m", 1, to: .production, context: .command())
         try f.registry.transitionStage("m", 2, to: .production, context: .command())
@@ -270,8 +312,8 @@ import Testing
 }
 
 @Suite struct AuditLogTests {
-    @Test func everyChangeIsRecordedWithActorReasonAndPlan() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func everyChangeIsRecordedWithActorReasonAndPlan(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.registry.createModel("m", description: "d", context: .command(reason: "new model"))
         try f.register("m", "1")
         try f.register("m", "2")
@@ -304,8 +346,8 @@ import Testing
         #expect(zip(log, log.dropFirst()).allSatisfy { $0.id < $1.id && $0.time <= $1.time })
     }
 
-    @Test func unchangedUpdatesAndRepeatedAliasSetsAreNotLogged() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func unchangedUpdatesAndRepeatedAliasSetsAreNotLogged(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
         try f.registry.setAlias("m", "a", version: 1, context: .command())
         let count = try f.registry.history(of: "m").count
@@ -314,8 +356,8 @@ import Testing
         #expect(try f.registry.history(of: "m").count == count)
     }
 
-    @Test func failedChangesLeaveNoTrace() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func failedChangesLeaveNoTrace(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
         let count = try f.registry.history().count
         #expect(throws: RegistryError.self) { try f.registry.setAlias("m", "a", version: 5, context: .command()) }
@@ -323,12 +365,13 @@ import Testing
         #expect(try f.registry.history().count == count)
     }
 
-    @Test func theAuditTableRefusesEditsAndDeletions() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func theAuditTableRefusesEditsAndDeletions(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         try f.register("m", "1")
-        let queue = try DatabaseQueue(path: f.registry.directory.appendingPathComponent("registry.sqlite").path)
-        #expect(throws: DatabaseError.self) { try queue.write { try $0.execute(sql: "UPDATE audit SET actor = 'x'") } }
-        #expect(throws: DatabaseError.self) { try queue.write { try $0.execute(sql: "DELETE FROM audit") } }
+        #expect(!f.rawSQLSucceeds("UPDATE {s}.audit SET actor = 'x'"))
+        #expect(!f.rawSQLSucceeds("DELETE FROM {s}.audit"))
+        if backend == .postgres { #expect(!f.rawSQLSucceeds("TRUNCATE {s}.audit")) }
+        #expect(f.rawSQLSucceeds("UPDATE {s}.model SET description = 'edited'"), "other tables stay writable")
         #expect(try f.registry.history().count == 2)
     }
 }
@@ -346,16 +389,18 @@ import Testing
         throw RegistryError(.invalidArgument, "ModelRegistryWorker not found beside \(exe.path)")
     }
 
-    @Test func twoProcessesRegisteringAtOnceGetDistinctVersionNumbers() throws {
-        let f = try RegistryFixture()
-        try f.registry.createModel("shared", context: .command())
+    /// Two processes register into one model that neither created first (so both race to create
+    /// it too); on PostgreSQL 500 each, as two hosts of a team would.
+    @Test(arguments: [(RegistryBackend.sqlite, 40), (.postgres, 500)])
+    func twoProcessesRegisteringAtOnceGetDistinctGaplessNumbers(_ backend: RegistryBackend, _ perProcess: Int) async throws {
+        let f = try await RegistryFixture.make(backend)
         let worker = try Self.workerURL()
-        let perProcess = 40
         var processes: [(Process, Pipe)] = []
         for tag in ["a", "b"] {
             let p = Process()
             p.executableURL = worker
             p.arguments = [f.registry.directory.path, "shared", "\(perProcess)", tag]
+            p.environment = ProcessInfo.processInfo.environment.merging(f.workerEnvironment) { _, new in new }
             let out = Pipe()
             p.standardOutput = out
             try p.run()
@@ -373,14 +418,17 @@ import Testing
         let versions = try f.registry.versions(of: "shared")
         #expect(versions.map(\.version) == Array(1...(2 * perProcess)))
         #expect(Set(versions.compactMap { $0.tags["worker"] }) == ["a", "b"])
-        #expect(try f.registry.history(of: "shared").filter { $0.action == "version.create" }.count == 2 * perProcess)
-        for v in versions { _ = try f.registry.loadArtifact(model: "shared", version: v.version) }
+        let history = try f.registry.history(of: "shared")
+        #expect(history.filter { $0.action == "version.create" }.count == 2 * perProcess)
+        #expect(history.filter { $0.action == "model.create" }.count == 1)
+        #expect(try f.registry.model("shared")?.lastVersion == 2 * perProcess)
+        for v in versions.suffix(20) { _ = try f.registry.loadArtifact(model: "shared", version: v.version) }
     }
 }
 
 @Suite struct CreationKeyTests {
-    @Test func aKeyedRegistrationOrModelCreateIsDoneOnce() throws {
-        let f = try RegistryFixture()
+    @Test(arguments: RegistryBackend.allCases) func aKeyedRegistrationOrModelCreateIsDoneOnce(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
         let first = try f.registry.createModel("fraud", creationKey: "L/model.fraud", context: applyContext)
         #expect(try f.registry.createModel("fraud", creationKey: "L/model.fraud", context: applyContext).name == first.name)
         #expect(throws: RegistryError.self) { try f.registry.createModel("fraud", creationKey: "other", context: applyContext) }
@@ -392,5 +440,20 @@ import Testing
         #expect(try f.registry.versions(of: "fraud").count == 1)
         try Data("other weights".utf8).write(to: artifact)
         #expect(throws: RegistryError.self) { try f.registry.register(request, context: applyContext) }
+    }
+}
+
+@Suite struct PostgresCommitTests {
+    /// Without waiting for the disk, changes are still transactions that every other session sees at once.
+    @Test func aRegistryThatDoesNotWaitForTheDiskIsSeenByOthersAtOnce() async throws {
+        let f = try await RegistryFixture.make(.postgres)
+        var location = f.location
+        location.waitsForDisk = false
+        let fast = try ModelRegistry(location: location)
+        let v = try fast.register(RegistrationRequest(model: "m", artifact: try f.artifact("fast")), context: .command())
+        try fast.setAlias("m", "champion", version: v.version, context: .command())
+        #expect(try f.registry.resolve("models:/m@champion").version == 1)
+        #expect(try f.registry.loadArtifact(model: "m", version: 1) == Data("fast".utf8))
+        #expect(try f.registry.history(of: "m").map(\.action) == ["model.create", "version.create", "alias.set"])
     }
 }

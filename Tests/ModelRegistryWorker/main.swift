@@ -2,6 +2,9 @@
 // and prints the version numbers it got, one per line.
 //
 // usage: ModelRegistryWorker REGISTRY_DIR MODEL COUNT TAG
+// With MLINFRA_TEST_REGISTRY_PG_URL (and MLINFRA_TEST_REGISTRY_PG_SCHEMA) set, the records and
+// artifacts are in that PostgreSQL schema; REGISTRY_DIR is then only the local cache.
+import EnginePostgres
 import Foundation
 import ModelRegistry
 
@@ -14,7 +17,13 @@ let directory = URL(fileURLWithPath: args[1])
 let model = args[2]
 let tag = args[4]
 do {
-    let registry = try ModelRegistry(directory: directory)
+    let environment = ProcessInfo.processInfo.environment
+    var location = RegistryLocation(directory: directory)
+    if let url = environment["MLINFRA_TEST_REGISTRY_PG_URL"] {
+        location.records = .postgres(
+            try PostgresURL(parsing: url), schema: environment["MLINFRA_TEST_REGISTRY_PG_SCHEMA"] ?? RegistryLocation.defaultSchema)
+    }
+    let registry = try ModelRegistry(location: location)
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(tag)-\(getpid())")
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: scratch) }

@@ -371,3 +371,30 @@ final class ProviderFixture {
         #expect(try f.registry().versions(of: "fraud").count == 2)
     }
 }
+
+/// The `registry` resource's `storage` and `artifacts`, checked before anything opens.
+@Suite struct RegistryStorageChoiceTests {
+    func problems(_ config: [String: Value]) async throws -> [AttributeDiagnostic] {
+        let f = try await ProviderFixture()
+        return try await f.provider.validate(ValidateRequest(type: "registry", address: "registry.main", config: config)).diagnostics
+    }
+
+    @Test func aBadURLIsNamedByItsAttributeAndNeverQuoted() async throws {
+        let found = try await problems(["storage": ["postgres": ["url": "postgres://ml:s3cret-pw@/nodb"]]])
+        #expect(found.map(\.attribute) == ["storage.postgres.url"])
+        #expect(found.allSatisfy { !"\($0)".contains("s3cret-pw") }, "\(found)")
+        #expect(found.first?.diagnostic.summary.contains("names no host") == true)
+    }
+
+    @Test func wrongShapesAndKindsSayWhatIsAccepted() async throws {
+        #expect(try await problems(["storage": ["mysql": ["url": "x"]]]).map(\.attribute) == ["storage.mysql"])
+        #expect(try await problems(["storage": ["postgres": ["url": "postgres://a@h/d", "schema": "Bad-Name"]]]).map(\.attribute)
+            == ["storage.postgres.schema"])
+        #expect(try await problems(["artifacts": ["postgres": .map([:])]]).map(\.attribute) == ["artifacts.postgres"])
+        #expect(try await problems(["artifacts": ["path": "a", "postgres": .map([:])]]).map(\.attribute) == ["artifacts"])
+        #expect(try await problems(["storage": ["postgres": ["url": "postgres://a@h/d"]], "artifacts": ["postgres": .map([:])]]).isEmpty)
+        #expect(try await problems(["storage": ["postgres": ["url": .unknown]]]).isEmpty, "unknown until apply: nothing to say yet")
+        #expect(try await problems(["storage": ["postgres": ["url": "postgres://a@h/d", "synchronous_commit": "yes"]]]).map(\.attribute)
+            == ["storage.postgres.synchronous_commit"])
+    }
+}

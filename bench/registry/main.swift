@@ -2,6 +2,10 @@
 // alias N times through the ModelRegistry engine; prints one JSON line with p50/p99 per op.
 //
 // usage: registry-bench [--versions N] [--artifact PATH] [--durability synced|os] [--root DIR]
+//                       [--postgres URL [--schema S] [--artifacts postgres|files] [--synchronous-commit on|off]]
+// With --postgres the records (and, by default, the artifacts) are in that PostgreSQL database;
+// the URL may also come from MLINFRA_BENCH_PG_URL, so it need not be on the command line.
+import EnginePostgres
 import Foundation
 import ModelRegistry
 
@@ -9,8 +13,12 @@ var versions = 1000
 var artifactPath: String? = nil
 var durability = ArtifactDurability.synced
 var root = FileManager.default.temporaryDirectory.appendingPathComponent("registry-bench-\(getpid())")
+var postgres = ProcessInfo.processInfo.environment["MLINFRA_BENCH_PG_URL"]
+var schema = "registry_bench_\(getpid())"
+var artifactsInPostgres = true
+var waitsForDisk = true
 func usage(_ problem: String) -> Never {
-    FileHandle.standardError.write(Data("registry-bench: \(problem)\nusage: registry-bench [--versions N] [--artifact PATH] [--durability synced|os] [--root DIR]\n".utf8))
+    FileHandle.standardError.write(Data("registry-bench: \(problem)\nusage: registry-bench [--versions N] [--artifact PATH] [--durability synced|os] [--root DIR] [--postgres URL [--schema S] [--artifacts postgres|files] [--synchronous-commit on|off]]\n".utf8))
     exit(2)
 }
 var args = CommandLine.arguments.dropFirst()
@@ -23,6 +31,10 @@ while let flag = args.popFirst() {
     case "--artifact": artifactPath = value
     case "--durability": durability = value == "os" ? .osBuffered : .synced
     case "--root": root = URL(fileURLWithPath: value)
+    case "--postgres": postgres = value
+    case "--schema": schema = value
+    case "--artifacts": artifactsInPostgres = value == "postgres"
+    case "--synchronous-commit": waitsForDisk = value != "off"
     default: usage("unknown flag \(flag)")
     }
 }
@@ -49,7 +61,13 @@ for i in 0..<versions {
     inputs.append(url)
 }
 
-let registry = try ModelRegistry(directory: root.appendingPathComponent("registry"), durability: durability)
+var location = RegistryLocation(directory: root.appendingPathComponent("registry"))
+if let postgres {
+    location.records = .postgres(try PostgresURL(parsing: postgres), schema: schema)
+    if !artifactsInPostgres { location.artifactDirectory = root.appendingPathComponent("registry/artifacts") }
+    location.waitsForDisk = waitsForDisk
+}
+let registry = try ModelRegistry(location: location, durability: durability)
 let context = ChangeContext(actor: "bench", origin: .apply, planID: "bench")
 try registry.createModel("churn-xgb", description: "benchmark model", context: context)
 
@@ -77,6 +95,9 @@ for _ in 0..<100 {
 
 let result: [String: Any] = [
     "tool": "mlinfra-registry",
+    "records": postgres == nil ? "sqlite" : "postgres",
+    "artifacts": postgres != nil && artifactsInPostgres ? "postgres" : "files",
+    "synchronous_commit": postgres == nil ? "n/a" : waitsForDisk ? "on" : "off",
     "versions": versions,
     "artifact_bytes": base.count,
     "durability": durability == .synced ? "synced" : "os",

@@ -37,6 +37,7 @@ public struct RegistryProvider: Provider {
 
     public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
         var problems = RegistryValidation.check(type: request.type, config: request.config)
+        if request.type == "registry" { problems += try state.choose(request.config) }
         if request.type == "model_version", !problems.contains(where: { $0.diagnostic.severity == .error }) {
             problems += ArtifactCheck.problems(request.config, workingDirectory: try state.settings().workingDirectory)
         }
@@ -48,6 +49,7 @@ public struct RegistryProvider: Provider {
         if request.type == "model_version", !problems.contains(where: { $0.diagnostic.severity == .error }) {
             problems += ArtifactCheck.problems(request.proposed, workingDirectory: try state.settings().workingDirectory)
         }
+        if request.type == "registry" { problems += try state.choose(request.proposed) }
         if problems.contains(where: { $0.diagnostic.severity == .error }) {
             return PlanResponse(planned: request.proposed, diagnostics: problems)
         }
@@ -89,7 +91,7 @@ public struct RegistryProvider: Provider {
         let resources = try Resources(settings: state.settings(), state: state)
         let current: ResourceObject?
         switch request.type {
-        case "registry": current = try resources.readRegistry(id: request.id)
+        case "registry": current = try resources.readRegistry(id: request.id, prior: request.prior.attributes)
         case "model": current = try resources.readModel(id: request.id, registryName: request.prior.attributes["registry"]?.stringValue)
         case "model_version": current = try resources.readVersion(id: request.id, prior: request.prior.attributes)
         case "model_alias": current = try resources.readAlias(id: request.id)
@@ -102,7 +104,7 @@ public struct RegistryProvider: Provider {
         let resources = try Resources(settings: state.settings(), state: state)
         let imported: ResourceObject?
         switch request.type {
-        case "registry": imported = try resources.readRegistry(id: request.id)
+        case "registry": imported = try resources.readRegistry(id: request.id, prior: [:])
         case "model": imported = try resources.readModel(id: request.id)
         case "model_version": imported = try resources.readVersion(id: request.id, prior: [:])
         case "model_alias": imported = try resources.readAlias(id: request.id)
@@ -137,30 +139,62 @@ struct Settings: Sendable {
 }
 
 /// The provider's configuration and its open registry, shared by the calls the core makes concurrently.
+///
+/// One registry per provider configuration: the `registry` resource's `storage` and `artifacts`
+/// choose where it lives (SQLite under the data directory when it says nothing). Every command
+/// that loads the spec validates each resource, in dependency order, before it plans, refreshes
+/// or applies, so the registry's choice is made before any model, version or alias is touched.
 final class ProviderState: Sendable {
-    private let storage = Mutex<(settings: Settings?, registry: ModelRegistry?)>((nil, nil))
+    private struct Inner {
+        var settings: Settings?
+        var location: RegistryLocation?
+        var registry: ModelRegistry?
+    }
+
+    private let storage = Mutex(Inner())
 
     func configure(_ settings: Settings) {
-        storage.withLock { $0 = (settings, nil) }
+        storage.withLock { $0 = Inner(settings: settings) }
     }
 
     func settings() throws -> Settings {
-        guard let settings = storage.withLock({ $0.settings }) else {
-            throw ProviderError(provider: "local", message: "the registry provider was used before configure")
-        }
+        guard let settings = storage.withLock({ $0.settings }) else { throw Self.unconfigured }
         return settings
+    }
+
+    /// Takes the registry resource's choice of storage (a registry opened on another closes);
+    /// returns what is wrong with it.
+    func choose(_ config: [String: Value]) throws -> [AttributeDiagnostic] {
+        let settings = try settings()
+        let (location, problems) = RegistryStorageChoice.location(
+            config, directory: settings.registryDirectory, workingDirectory: settings.workingDirectory)
+        if let location {
+            storage.withLock { inner in
+                if inner.location != location { inner.registry = nil }
+                inner.location = location
+            }
+        }
+        return problems
+    }
+
+    /// Where the registry lives: as the registry resource chose, else SQLite under the data directory.
+    func location() throws -> RegistryLocation {
+        try storage.withLock { inner in
+            guard let settings = inner.settings else { throw Self.unconfigured }
+            return inner.location ?? RegistryLocation(directory: settings.registryDirectory)
+        }
     }
 
     /// The registry, opened (and created) on first use.
     func registry() throws -> ModelRegistry {
-        try storage.withLock { state in
-            if let registry = state.registry { return registry }
-            guard let settings = state.settings else {
-                throw ProviderError(provider: "local", message: "the registry provider was used before configure")
-            }
-            let registry = try ModelRegistry(directory: settings.registryDirectory)
-            state.registry = registry
+        try storage.withLock { inner in
+            if let registry = inner.registry { return registry }
+            guard let settings = inner.settings else { throw Self.unconfigured }
+            let registry = try ModelRegistry(location: inner.location ?? RegistryLocation(directory: settings.registryDirectory))
+            inner.registry = registry
             return registry
         }
     }
+
+    private static let unconfigured = ProviderError(provider: "local", message: "the registry provider was used before configure")
 }

@@ -8,10 +8,34 @@ enum RegistrySchemas {
     ]
 
     static let registry = ResourceSchema(
-        description: "The model registry kept under <data_dir>/registry (one per data directory).",
+        description: "The model registry (one per data directory): SQLite and artifact files under <data_dir>/registry, "
+            + "or a team's shared PostgreSQL database.",
         attributes: [
             "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Defaults to the resource name."),
-            "path": .computed(.string, description: "The registry's directory."),
+            "storage": AttributeSchema(
+                .object([
+                    "sqlite": AttributeSchema(.object([:]), description: "registry.sqlite under <data_dir>/registry (the default)."),
+                    "postgres": AttributeSchema(
+                        .object([
+                            "url": AttributeSchema(
+                                .string, required: true, sensitive: true,
+                                description: "postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…]; give it through a sensitive variable."),
+                            "schema": AttributeSchema(.string, description: "The schema of the registry's tables; default mlinfra_registry."),
+                            "synchronous_commit": AttributeSchema(
+                                .bool,
+                                description: "Wait for the server's disk flush on every change (default true); false keeps a change through any "
+                                    + "crash of mlinfra but not through a crash of the database server in the following moment, as SQLite's NORMAL sync."),
+                        ]),
+                        description: "Records in a PostgreSQL schema shared by everyone who names it; tables created and migrated by mlinfra."),
+                ]),
+                description: "Where models, versions, aliases and the audit log are kept: { sqlite: {} } (default) or { postgres: { url: … } }."),
+            "artifacts": AttributeSchema(
+                .object([
+                    "path": AttributeSchema(.string, description: "A directory (local or a shared mount), relative to the spec."),
+                    "postgres": AttributeSchema(.object([:]), description: "In the storage's PostgreSQL database, in chunks checked on every read."),
+                ]),
+                description: "Where artifacts are kept: files under <data_dir>/registry/artifacts by default; with PostgreSQL storage, in the database."),
+            "path": .computed(.string, description: "The registry's local directory (with PostgreSQL, the cache of checked artifact copies)."),
             "id": .computed(.string),
         ])
 

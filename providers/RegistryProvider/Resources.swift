@@ -13,7 +13,7 @@ struct Resources {
 
     func planRegistry(_ request: PlanRequest) -> PlanResponse {
         let name = request.proposed["name"]?.stringValue ?? objectName(request.address)
-        return PlanResponse(planned: registryAttributes(name: name))
+        return PlanResponse(planned: registryAttributes(name: name, config: request.proposed))
     }
 
     func applyRegistry(_ request: ApplyRequest) throws -> ApplyResponse {
@@ -21,28 +21,41 @@ struct Resources {
         case .create, .update:
             _ = try registry
             let name = request.config["name"]?.stringValue ?? objectName(request.address)
-            return ApplyResponse(new: ResourceObject(id: name, attributes: registryAttributes(name: name)))
+            return ApplyResponse(new: ResourceObject(id: name, attributes: registryAttributes(name: name, config: request.config)))
         case .delete:
-            // The audit log is append-only, so the registry's files outlive the resource.
+            // The audit log is append-only, so the registry's records outlive the resource.
+            let kept: String
+            if case .postgres(let url, let schema) = try state.location().records {
+                kept = "tables are kept in schema \(schema) of \(url)"
+            } else {
+                kept = "files are kept in \(settings.registryDirectory.path)"
+            }
             return ApplyResponse(
                 new: nil,
                 diagnostics: [
                     .warning(
-                        "\(request.address): the registry's files are kept in \(settings.registryDirectory.path)",
-                        detail: "Its audit log is append-only. Delete the directory by hand to erase the registry.",
+                        "\(request.address): the registry's \(kept)",
+                        detail: "Its audit log is append-only. Remove the directory or schema by hand to erase the registry.",
                         address: request.address)
                 ])
         }
     }
 
-    func readRegistry(id: String) throws -> ResourceObject? {
-        let database = settings.registryDirectory.appendingPathComponent("registry.sqlite")
-        guard FileManager.default.fileExists(atPath: database.path) else { return nil }
-        return ResourceObject(id: id, attributes: registryAttributes(name: id))
+    func readRegistry(id: String, prior: [String: Value]) throws -> ResourceObject? {
+        if case .sqlite = try state.location().records {
+            let database = settings.registryDirectory.appendingPathComponent("registry.sqlite")
+            guard FileManager.default.fileExists(atPath: database.path) else { return nil }
+        } else {
+            _ = try registry  // the shared schema: there when it opens (created, if missing, as apply would)
+        }
+        return ResourceObject(id: id, attributes: registryAttributes(name: id, config: prior))
     }
 
-    private func registryAttributes(name: String) -> [String: Value] {
-        ["name": .string(name), "path": .string(settings.registryDirectory.path), "id": .string(name)]
+    /// The registry's attributes; `storage` and `artifacts` as the spec (or the state) gives them.
+    private func registryAttributes(name: String, config: [String: Value]) -> [String: Value] {
+        var attributes: [String: Value] = ["name": .string(name), "path": .string(settings.registryDirectory.path), "id": .string(name)]
+        for key in ["storage", "artifacts"] { if let value = config[key], !value.isNull { attributes[key] = value } }
+        return attributes
     }
 
     // MARK: - model

@@ -3,14 +3,18 @@ import ModelRegistry
 import Synchronization
 
 /// Resolves `NAME@alias`, `NAME/3`, `NAME/Production`, `NAME/latest` and `models:/…` through
-/// the model registry in `<data_dir>/registry` (the artifact's sha256 is checked on resolve,
-/// and again by the replica that loads it).
+/// the model registry in `<data_dir>/registry`, or wherever its `RegistryLocation` says (a
+/// shared PostgreSQL registry). The artifact's sha256 is checked on resolve, and again by the
+/// replica that loads it.
 public final class RegistryModelSource: ModelSource {
-    public let directory: URL
+    public let location: RegistryLocation
+    public var directory: URL { location.directory }
     private let opened = Mutex<ModelRegistry?>(nil)
 
     /// `directory` is the registry's directory, `<data_dir>/registry`.
-    public init(directory: URL) { self.directory = directory }
+    public convenience init(directory: URL) { self.init(location: RegistryLocation(directory: directory)) }
+
+    public init(location: RegistryLocation) { self.location = location }
 
     public func resolve(_ reference: String) throws -> ResolvedModel {
         let registry = try open(reference)
@@ -31,12 +35,14 @@ public final class RegistryModelSource: ModelSource {
     private func open(_ reference: String) throws -> ModelRegistry {
         try opened.withLock { opened in
             if let registry = opened { return registry }
-            // Opening creates a registry; only open one that exists.
-            guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("registry.sqlite").path) else {
+            // Opening creates a local registry; only open one that exists (a shared one is created by apply).
+            if case .sqlite = location.records,
+                !FileManager.default.fileExists(atPath: directory.appendingPathComponent("registry.sqlite").path)
+            {
                 throw ModelResolutionError(reference: reference, message: "there is no model registry in \(directory.path)",
                                            fix: "add a `registry` resource and register the model, or serve a file: reference")
             }
-            let registry = try ModelRegistry(directory: directory)
+            let registry = try ModelRegistry(location: location)
             opened = registry
             return registry
         }

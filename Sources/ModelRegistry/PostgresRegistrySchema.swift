@@ -1,0 +1,98 @@
+import EnginePostgres
+
+/// The registry's tables in PostgreSQL, created and upgraded by mlinfra's numbered migrations
+/// (listed in `<schema>.registry_migrations`): the same tables and columns as the SQLite file,
+/// so both storages keep one record layout. Names sort by byte (`COLLATE "C"`), as SQLite's do.
+enum PostgresRegistrySchema {
+    static let migrations: [PostgresMigration] = [
+        PostgresMigration(version: 1, name: "models, versions, aliases and the append-only audit log") { s in
+            [
+                """
+                CREATE TABLE \(s).model (
+                    name text COLLATE "C" PRIMARY KEY,
+                    description text NOT NULL DEFAULT '',
+                    tags text NOT NULL DEFAULT '{}',
+                    protected_aliases text NOT NULL DEFAULT '[]',
+                    last_version bigint NOT NULL DEFAULT 0,
+                    created_at double precision NOT NULL,
+                    updated_at double precision NOT NULL,
+                    creation_key text)
+                """,
+                """
+                CREATE TABLE \(s).version (
+                    model text COLLATE "C" NOT NULL REFERENCES \(s).model (name) ON DELETE CASCADE,
+                    version bigint NOT NULL,
+                    source text NOT NULL,
+                    sha256 text NOT NULL,
+                    size bigint NOT NULL,
+                    format text NOT NULL,
+                    description text NOT NULL DEFAULT '',
+                    tags text NOT NULL DEFAULT '{}',
+                    run_id text,
+                    dataset text,
+                    git_commit text,
+                    status text NOT NULL,
+                    stage text NOT NULL,
+                    created_by text NOT NULL,
+                    created_at double precision NOT NULL,
+                    updated_at double precision NOT NULL,
+                    creation_key text,
+                    PRIMARY KEY (model, version))
+                """,
+                "CREATE INDEX version_sha256 ON \(s).version (model, sha256)",
+                "CREATE UNIQUE INDEX version_creation_key ON \(s).version (model, creation_key) WHERE creation_key IS NOT NULL",
+                """
+                CREATE TABLE \(s).alias (
+                    model text COLLATE "C" NOT NULL REFERENCES \(s).model (name) ON DELETE CASCADE,
+                    alias text COLLATE "C" NOT NULL,
+                    version bigint NOT NULL,
+                    updated_at double precision NOT NULL,
+                    PRIMARY KEY (model, alias),
+                    FOREIGN KEY (model, version) REFERENCES \(s).version (model, version))
+                """,
+                """
+                CREATE TABLE \(s).audit (
+                    id bigserial PRIMARY KEY,
+                    time double precision NOT NULL,
+                    actor text NOT NULL,
+                    origin text NOT NULL,
+                    action text NOT NULL,
+                    model text NOT NULL,
+                    subject text NOT NULL,
+                    before text,
+                    after text,
+                    summary text NOT NULL,
+                    reason text,
+                    plan_id text)
+                """,
+                "CREATE INDEX audit_model ON \(s).audit (model, id)",
+                // The audit log is append-only: the database itself refuses edits, deletions and TRUNCATE.
+                """
+                CREATE FUNCTION \(s).audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$
+                """,
+                "CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON \(s).audit FOR EACH ROW EXECUTE FUNCTION \(s).audit_append_only()",
+                "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON \(s).audit FOR EACH STATEMENT EXECUTE FUNCTION \(s).audit_append_only()",
+            ]
+        },
+        PostgresMigration(version: 2, name: "artifact chunks") { s in
+            [
+                // One row per artifact; its bytes in chunks of at most 1 MiB, stored whole or not at all.
+                """
+                CREATE TABLE \(s).artifact (
+                    sha256 text PRIMARY KEY,
+                    size bigint NOT NULL,
+                    chunks integer NOT NULL,
+                    created_at timestamptz NOT NULL DEFAULT now())
+                """,
+                """
+                CREATE TABLE \(s).artifact_chunk (
+                    sha256 text NOT NULL REFERENCES \(s).artifact (sha256) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+                    seq integer NOT NULL,
+                    bytes bytea NOT NULL,
+                    PRIMARY KEY (sha256, seq))
+                """,
+            ]
+        },
+    ]
+}

@@ -1,0 +1,59 @@
+import Foundation
+
+/// Where a registry keeps its records: models, versions, aliases and the audit log.
+///
+/// `ModelRegistry` holds the rules (numbering, protected aliases, archive-existing, what the
+/// audit log says); a storage only keeps records and runs each change as one transaction.
+/// Two implementations pass one conformance suite: `SQLiteRegistryStorage` (a file beside the
+/// artifacts, the default) and `PostgresRegistryStorage` (a schema of a shared database).
+///
+/// The rules every implementation keeps:
+/// - `write` runs its body as one transaction: all of it is stored, or none of it.
+/// - Changes to one model are serialised: in a `write`, `model(_:)` and `takeVersionNumber`
+///   hold that model's row until the transaction ends, so two writers (threads, processes or
+///   hosts) never interleave changes to one model, and version numbers are taken one at a time.
+/// - A body may run more than once when two writers collided (it must only read and write
+///   through the records it is given); the storage decides, the result is the same.
+/// - The audit log is append-only in the database itself: an UPDATE or DELETE of it fails.
+/// - Lists come back in a fixed order: models by name, versions by model then number, aliases
+///   by name, audit entries by id.
+protocol RegistryStorage: Sendable {
+    func read<T>(_ body: (any RegistryRecords) throws -> T) throws -> T
+    func write<T>(_ body: (any RegistryRecordWriter) throws -> T) throws -> T
+}
+
+/// What a storage reads, inside a transaction.
+protocol RegistryRecords {
+    func model(_ name: String) throws -> ModelRecord?
+    func models() throws -> [ModelRecord]
+    func version(_ model: String, _ number: Int) throws -> VersionRecord?
+    /// Every version of `model`, or of all models when nil.
+    func versions(of model: String?) throws -> [VersionRecord]
+    func versionCount(of model: String) throws -> Int
+    func version(of model: String, creationKey: String) throws -> VersionRecord?
+    /// The highest-numbered version of `model` matching the filter (nil filters match all).
+    func newestVersion(of model: String, sha256: String?, stage: String?) throws -> VersionRecord?
+    /// The versions of `model` in `stage`, besides version `excluding`.
+    func versions(of model: String, inStage stage: String, excluding: Int) throws -> [VersionRecord]
+    func alias(_ model: String, _ alias: String) throws -> AliasRecord?
+    /// The aliases of `model` (of all models when nil), optionally only those pointing to `version`.
+    func aliases(of model: String?, version: Int?) throws -> [AliasRecord]
+    func audit(of model: String?) throws -> [AuditRecord]
+}
+
+/// What a storage changes, inside the one transaction of a `write`.
+protocol RegistryRecordWriter: RegistryRecords {
+    func insert(_ model: ModelRecord) throws
+    func update(_ model: ModelRecord) throws
+    /// Deletes the model with its versions and aliases.
+    func deleteModel(_ name: String) throws
+    /// Takes the model's next version number (raising `last_version`), or nil when there is no such model.
+    func takeVersionNumber(of model: String, at time: Double) throws -> Int?
+    func insert(_ version: VersionRecord) throws
+    func update(_ version: VersionRecord) throws
+    func deleteVersion(_ model: String, _ number: Int) throws
+    /// Inserts or replaces the alias.
+    func save(_ alias: AliasRecord) throws
+    func deleteAlias(_ model: String, _ alias: String) throws
+    func append(_ entry: AuditRecord) throws
+}
