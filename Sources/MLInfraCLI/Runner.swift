@@ -136,12 +136,13 @@ enum Runner {
 
     /// `specPath`: paths under the spec's directory are shown relative to it (human and Markdown).
     static func render(
-        _ plan: Plan, format: OutputFormat, console: Console, specPath: String? = nil, commentLimit: Int = PlanMarkdownView.defaultSizeLimit
+        _ plan: Plan, format: OutputFormat, console: Console, specPath: String? = nil, commentLimit: Int = PlanMarkdownView.defaultSizeLimit,
+        configuration: Configuration? = nil
     ) -> String {
         let values = PlanValues(root: specPath.map(PlanValues.root(ofSpec:)))
         switch format {
         case .human: return PlanHumanView(style: console.style, values: values).render(plan)
-        case .json: return PlanJSONView.render(plan)
+        case .json: return PlanJSONView.render(plan, configuration: configuration)
         case .markdown: return PlanMarkdownView(values: values, sizeLimit: commentLimit).render(plan)
         }
     }

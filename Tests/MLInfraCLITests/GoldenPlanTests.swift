@@ -41,9 +41,17 @@ import Testing
           fresh_url: ${item.fresh.url}
         """
 
-    /// Removes what differs from run to run (the state's random lineage).
+    /// Removes what differs from run to run (the state's random lineage, the JSON plan's timestamp); a JSON plan
+    /// (one line, as tools read it) is laid out with sorted keys, one value per line, so its golden file reviews well.
     static func normalise(_ text: String) -> String {
-        text.replacing(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, with: "LINEAGE")
+        var text = text.replacing(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/, with: "LINEAGE")
+            .replacing(/"timestamp":"[0-9T:\-Z]+"/, with: "\"timestamp\":\"TIMESTAMP\"")
+        if text.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
+            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        {
+            text = String(decoding: pretty, as: UTF8.self) + "\n"
+        }
+        return text
     }
 
     @Test(arguments: [("human", "plan.txt"), ("json", "plan.json"), ("markdown", "plan.md")])

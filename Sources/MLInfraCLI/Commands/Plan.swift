@@ -48,11 +48,12 @@ extension MLInfraCommand {
             if let events {
                 events.planned(plan)
             } else {
-                console.out(Runner.render(plan, format: format, console: console, specPath: spec.spec, commentLimit: commentLimit))
+                console.out(Runner.render(
+                    plan, format: format, console: console, specPath: spec.spec, commentLimit: commentLimit, configuration: workspace.configuration))
             }
             if let out {
                 var file = PlanFile(
-                    plan: plan, workspace: workspace, specPath: spec.spec, options: options, rendered: PlanJSONView.value(plan))
+                    plan: plan, workspace: workspace, specPath: spec.spec, options: options, rendered: PlanJSONView.value(plan, configuration: workspace.configuration))
                 let plain = Console(noColor: true)
                 for (name, format) in [("human", OutputFormat.human), ("markdown", .markdown)] {
                     file.renderings[name] = Runner.render(plan, format: format, console: plain, specPath: spec.spec, commentLimit: commentLimit)

@@ -19,7 +19,7 @@ extension MLInfraCommand {
             if let planFile {
                 let file = try await Runner.readPlanFile(planFile, spec: spec, console: console)
                 switch format {
-                case .json: console.out(JSONText.encode(file.rendered) + "\n")
+                case .json: console.out(JSONText.encode(file.rendered, pretty: false) + "\n")
                 default:
                     // The plan exactly as `plan` printed it; a file from before renderings were saved gets a summary.
                     if let text = file.renderings[format == .markdown ? "markdown" : "human"] {
@@ -37,7 +37,7 @@ extension MLInfraCommand {
                 console.out(JSONText.encode(.map([
                     "format_version": "1.0", "values": PlanJSONView.priorState(state)["values"] ?? .null,
                     "mlinfra": .map(["serial": .int(state.serial), "lineage": .string(state.lineage)]),
-                ])) + "\n")
+                ]), pretty: false) + "\n")
             default:
                 if state.count == 0 { console.out("The state is empty. Run `mlinfra apply` to create resources.\n") }
                 for r in state.resources {

@@ -4,11 +4,16 @@ import MLInfraCore
 /// mlinfra's own fields sit under `mlinfra` keys, which Terraform never uses.
 enum PlanJSONView {
     static let formatVersion = "1.2"
+    /// Plan tools check that this names a Terraform version whose plan format they know (terraform-compliance
+    /// takes 0.12 to 1.16); a pre-release tag of the release whose format this follows says what wrote it
+    /// without naming a real Terraform release (docs/decisions/plan-json.md).
+    static var terraformVersion: String { "1.5.0-mlinfra.\(MLInfraVersion.current)" }
 
-    static func value(_ plan: Plan) -> Value {
+    /// The plan as Terraform's JSON plan; with `configuration`, also the spec-derived parts plan tools read.
+    static func value(_ plan: Plan, configuration: Configuration? = nil) -> Value {
         var root: [String: Value] = [
             "format_version": .string(formatVersion),
-            "terraform_version": .string("mlinfra-\(MLInfraVersion.current)"),
+            "terraform_version": .string(terraformVersion),
             "applyable": .bool(plan.hasChanges),
             "complete": .bool(true),
             "errored": .bool(false),
@@ -43,11 +48,16 @@ enum PlanJSONView {
                 "warnings": .int(plan.changes.reduce(0) { $0 + $1.warnings.count }),
             ]),
             "has_changes": .bool(plan.hasChanges),
+            "mlinfra_version": .string(MLInfraVersion.current),
         ])
+        if let configuration { addConfiguration(&root, plan: plan, configuration: configuration) }
         return .map(root)
     }
 
-    static func render(_ plan: Plan) -> String { JSONText.encode(value(plan)) + "\n" }
+    /// One JSON document on one line, as `terraform show -json` writes it (tools read the first line).
+    static func render(_ plan: Plan, configuration: Configuration? = nil) -> String {
+        JSONText.encode(value(plan, configuration: configuration), pretty: false) + "\n"
+    }
 
     static func resourceHeader(_ address: ResourceAddress, provider: String) -> [String: Value] {
         var header: [String: Value] = [
