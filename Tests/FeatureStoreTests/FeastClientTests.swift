@@ -10,7 +10,7 @@ import Testing
 /// over plain HTTP and over TLS (`cert:`); without the token it is refused. The Feast repo
 /// declares the same entity and view, as a team's repo would.
 @Suite struct FeastClientTests {
-    static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
+    static func python() throws -> String { try PeerPython.require(["feast"]) }
 
     static let script = #"""
         import json, os, sys
@@ -41,8 +41,7 @@ import Testing
         print(json.dumps(out))
         """#
 
-    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python with feast (.ci/run makes one)"),
-          .timeLimit(.minutes(3)), arguments: [false, true])
+    @Test(.timeLimit(.minutes(3)), arguments: [false, true])
     func theFeastSDKReadsOnlineFeaturesWithATokenOverHTTPAndTLS(overTLS: Bool) async throws {
         let dir = TempDir()
         let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
@@ -78,7 +77,7 @@ import Testing
         environment["MLINFRA_FEAST_TOKEN"] = token
         environment["TOKEN_VARIABLE"] = "MLINFRA_FEAST_TOKEN"
         environment["FEAST_USAGE"] = "False"
-        let r = try run(Self.python!, [scriptFile, repo], environment: environment)
+        let r = try run(try Self.python(), [scriptFile, repo], environment: environment)
         #expect(r.status == 0, "\(r.output)")
         let last = r.output.split(separator: "\n").last.map(String.init) ?? ""
         let answer = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], "\(r.output)")
@@ -143,7 +142,7 @@ import Testing
     /// SDK's `get_online_features(...)` gives the same values and statuses through both, for a
     /// feature list, `full_feature_names` and a feature service. (Customer 3's row is older than
     /// the ttl; we refuse to serve it, Feast serves it: docs/decisions/feature-store-semantics.md.)
-    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python with feast (.ci/run makes one)"), .timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(3)))
     func theFeastSDKGetsWhatFeastsOwnSqliteStoreGives() async throws {
         let dir = TempDir()
         let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
@@ -156,7 +155,7 @@ import Testing
         try Self.parity.write(toFile: script, atomically: true, encoding: .utf8)
         var environment = ProcessInfo.processInfo.environment
         environment["FEAST_USAGE"] = "False"
-        let r = try run(Self.python!, [script, dir.path + "/f.csv", "http://127.0.0.1:\(port)", work], environment: environment)
+        let r = try run(try Self.python(), [script, dir.path + "/f.csv", "http://127.0.0.1:\(port)", work], environment: environment)
         #expect(r.status == 0, "\(r.output)")
         let last = r.output.split(separator: "\n").last.map(String.init) ?? ""
         let cases = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: [String: Any]], "\(r.output)")

@@ -265,12 +265,11 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
 /// Drives the real `mlflow` Python client against a live server.
 @Suite struct MLflowClientTests {
-    static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
+    static func python() throws -> String { try PeerPython.require(["mlflow"]) }
 
     /// Plain; with the server requiring a token (`MLFLOW_TRACKING_TOKEN`); with a token over
     /// TLS (`MLFLOW_TRACKING_SERVER_CERT_PATH`); and plain on a registry kept in PostgreSQL.
-    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python that has mlflow installed (e.g. /tmp/peers-venv/bin/python)"),
-          arguments: [(false, false, RegistryBackend.sqlite), (true, false, .sqlite), (true, true, .sqlite), (false, false, .postgres)])
+    @Test(arguments: [(false, false, RegistryBackend.sqlite), (true, false, .sqlite), (true, true, .sqlite), (false, false, .postgres)])
     func realMlflowClientRegistersSearchesAndResolvesAliases(withToken: Bool, overTLS: Bool, backend: RegistryBackend) async throws {
         let f = try await RegistryFixture.make(backend)
         try f.registry.createModel("guarded", context: .command())
@@ -298,7 +297,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         let port = try #require(await iterator.next())
 
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: MLflowClientTests.python!)
+        process.executableURL = URL(fileURLWithPath: try MLflowClientTests.python())
         let uri = "\(overTLS ? "https" : "http")://127.0.0.1:\(port)"
         process.arguments = [script.path, uri, artifact1.path, artifact2.path]
         var environment = ProcessInfo.processInfo.environment

@@ -10,7 +10,7 @@ import Testing
 /// that asks for a bearer token, over plain HTTP and over TLS: readiness, model metadata and
 /// inference work with the token, and a call without it is refused.
 @Suite struct TritonClientTests {
-    static let python = ProcessInfo.processInfo.environment["MLINFRA_TEST_PYTHON"]
+    static func python() throws -> String { try PeerPython.require(["tritonclient.http"]) }
 
     static let script = #"""
         import json, os, sys
@@ -47,8 +47,7 @@ import Testing
         print(json.dumps(out))
         """#
 
-    @Test(.enabled(if: python != nil, "set MLINFRA_TEST_PYTHON to a python with tritonclient[http] (.ci/run makes one)"),
-          arguments: [false, true])
+    @Test(arguments: [false, true])
     func tritonclientInfersWithATokenOverHTTPAndTLS(overTLS: Bool) async throws {
         let handler = ReplicaHandler(
             runtime: LinearModel(weights: [1, 2], intercept: 0, link: .identity, featureNames: ["a", "b"]),
@@ -73,7 +72,7 @@ import Testing
 
         let scriptFile = dir.appendingPathComponent("triton_client.py")
         try Self.script.write(to: scriptFile, atomically: true, encoding: .utf8)
-        let r = try run(Self.python!, [scriptFile.path, "127.0.0.1:\(port)", token, overTLS ? "tls" : "plain"],
+        let r = try run(try Self.python(), [scriptFile.path, "127.0.0.1:\(port)", token, overTLS ? "tls" : "plain"],
                         environment: ProcessInfo.processInfo.environment.merging(["CA_FILE": certificate.certificate]) { $1 })
         #expect(r.status == 0, "\(r.output)")
         let last = r.output.split(separator: "\n").last.map(String.init) ?? ""
