@@ -50,6 +50,8 @@ let package = Package(
         ),
         // libyaml, wrapped the GRDB way.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // hiredis (the Redis client library), wrapped the same way, for the feature store's Redis online store.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         // Fakes, the in-memory state store, a manual clock and the conformance suites, for tests.
         .target(
             name: "MLInfraTesting",
@@ -101,7 +103,7 @@ let package = Package(
         .target(
             name: "FeatureStore",
             dependencies: [
-                "EngineStorage",
+                "EngineStorage", "CHiredis",
                 "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -267,14 +269,14 @@ let package = Package(
             dependencies: ["FeatureStore", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting"]),
+        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting", "HTTPTesting"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "VectorProviderTests", dependencies: ["VectorProvider", "MLInfraJSON", "MLInfraCore", "MLInfraTesting"]),
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
-                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
         ),
