@@ -200,17 +200,6 @@ public final class RedisTestServer: Sendable {
     }
 }
 
-/// Why a Redis test server could not be started, and what to do about it.
-public struct RedisTestServerError: Error, CustomStringConvertible {
-    public var message: String
-    public var remedy: String
-    var portInUse = false
-
-    init(_ message: String, remedy: String, portInUse: Bool = false) {
-        self.message = message
-        self.remedy = remedy
-        self.portInUse = portInUse
-    }
-
-    public var description: String { "\(message)\n  How to fix: \(remedy)" }
-}
+/// Why a Redis test server could not be started, and what to do about it: the same error the
+/// PostgreSQL test server throws (message, remedy, whether the port was taken).
+public typealias RedisTestServerError = PostgresTestServerError

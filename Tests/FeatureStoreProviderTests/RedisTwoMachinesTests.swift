@@ -40,23 +40,8 @@ import Testing
     }
 
     /// Runs `mlinfra` in `directory` with the Redis URL in the sensitive variable.
-    static func mlinfra(_ args: [String], in directory: String, url: String) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try CrossProcessTests.binary())
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        env["MLINFRA_VAR_redis_url"] = url
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func mlinfra(_ args: [String], in directory: String, url: String) async throws -> (status: Int32, output: String) {
+        try await CrossProcessTests.mlinfra(args, in: directory, environment: ["MLINFRA_VAR_redis_url": url])
     }
 
     /// Every file under `directory` that holds `text`.
@@ -78,19 +63,19 @@ import Testing
         let a = try Self.machine(namespace: namespace)
         let b = try Self.machine(namespace: namespace)
 
-        let plan = try Self.mlinfra(["plan"], in: a.path, url: url)
+        let plan = try await Self.mlinfra(["plan"], in: a.path, url: url)
         #expect(plan.status == 0, "\(plan.output)")
         #expect(!plan.output.contains(redis.password))
-        let apply = try Self.mlinfra(["apply", "--auto-approve"], in: a.path, url: url)
+        let apply = try await Self.mlinfra(["apply", "--auto-approve"], in: a.path, url: url)
         #expect(apply.status == 0, "\(apply.output)")
-        let materialize = try Self.mlinfra(["features", "materialize-incremental", "2024-01-03"], in: a.path, url: url)
+        let materialize = try await Self.mlinfra(["features", "materialize-incremental", "2024-01-03"], in: a.path, url: url)
         #expect(materialize.status == 0, "\(materialize.output)")
         #expect(materialize.output.contains("2 entities, 2 online rows written"), "\(materialize.output)")
         #expect(!(apply.output + materialize.output).contains(redis.password))
 
-        let applyB = try Self.mlinfra(["apply", "--auto-approve"], in: b.path, url: url)
+        let applyB = try await Self.mlinfra(["apply", "--auto-approve"], in: b.path, url: url)
         #expect(applyB.status == 0, "\(applyB.output)")
-        let get = try Self.mlinfra(["features", "get", "--entity", "customer_id=1,2,3", "--features", "customer_stats:txn_count", "--format", "json"], in: b.path, url: url)
+        let get = try await Self.mlinfra(["features", "get", "--entity", "customer_id=1,2,3", "--features", "customer_stats:txn_count", "--format", "json"], in: b.path, url: url)
         #expect(get.status == 0, "\(get.output)")
         #expect(get.output.contains(#"{"values":[3,1,null],"statuses":["PRESENT","PRESENT","NOT_FOUND"]"#), "\(get.output)")
 
@@ -129,9 +114,9 @@ import Testing
             let holding = Self.files(under: machine.path, holding: redis.password)
             #expect(holding == [".mlinfra/features/main/online.json"], "\(holding)")
         }
-        let destroy = try Self.mlinfra(["destroy", "--auto-approve"], in: a.path, url: url)
+        let destroy = try await Self.mlinfra(["destroy", "--auto-approve"], in: a.path, url: url)
         #expect(destroy.status == 0, "\(destroy.output)")
-        let after = try Self.mlinfra(["features", "get", "--entity", "customer_id=1", "--features", "customer_stats:txn_count"], in: b.path, url: url)
+        let after = try await Self.mlinfra(["features", "get", "--entity", "customer_id=1", "--features", "customer_stats:txn_count"], in: b.path, url: url)
         #expect(after.output.contains("NOT_FOUND"), "destroy on A removes the values from Redis: \(after.output)")
     }
 }

@@ -6,8 +6,10 @@
 # tools materialize all of them (the latest row per entity lands in Redis) and are timed end to end
 # (read the source, pick the latest rows, write them). Then in-process lookups: ours 1 × 3, 1 × 50
 # (a 50-feature view) and 100 × 3; Feast's 1 × 3 and 100 × 3.
+# ONE_ROW_PER_ENTITY=1 writes ENTITIES entities with one row each instead (gen_entities.py), so that
+# every source row is written to Redis: ONE_ROW_PER_ENTITY=1 bash bench/features/redis.sh 1000000.
 # Needs redis-server and a Python with feast 0.67 and redis (PY, default /tmp/mlinfra-ci-venv/bin/python).
-# BUILD=debug uses the debug build instead of building release.
+# BUILD=debug uses the debug build instead of building release; SKIP_BUILD=1 uses the binary as built.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$HERE/../.."
@@ -15,7 +17,7 @@ PEERS="${PEERS_DIR:-$ROOT/../shared/peers}"
 PY="${PY:-/tmp/mlinfra-ci-venv/bin/python}"
 ENTITIES="${1:-26400}"
 LOOKUPS="${2:-20000}"
-DATA="${DATA:-/tmp/fs-redis-bench/data-$ENTITIES}"
+DATA="${DATA:-/tmp/fs-redis-bench/data-$ENTITIES${ONE_ROW_PER_ENTITY:+-one-row}}"
 OUT="${OUT:-/tmp/fs-redis-bench/out}"
 BUILD="${BUILD:-release}"
 mkdir -p "$DATA" "$OUT"
@@ -23,11 +25,15 @@ RES="$OUT/results.jsonl"
 : > "$RES"
 
 if [ ! -f "$DATA/features/meta.json" ]; then
-  "$PY" "$PEERS/gen_data.py" "$DATA" --only features --entities "$ENTITIES" --entity-rows 1000 | tee -a "$RES"
+  if [ -n "${ONE_ROW_PER_ENTITY:-}" ]; then
+    "$PY" "$HERE/gen_entities.py" "$DATA" "$ENTITIES" | tee -a "$RES"
+  else
+    "$PY" "$PEERS/gen_data.py" "$DATA" --only features --entities "$ENTITIES" --entity-rows 1000 | tee -a "$RES"
+  fi
 fi
 TTL=$("$PY" -c "import json;print(json.load(open('$DATA/features/meta.json'))['ttl_seconds_designed_for'])")
 
-(cd "$ROOT" && swift build -c "$BUILD" --product fsbench >/dev/null)
+[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && swift build -c "$BUILD" --product fsbench >/dev/null)
 BIN="$ROOT/.build/$BUILD/fsbench"
 
 # A private redis-server on a free loopback port, no persistence; stopped on exit.
