@@ -50,6 +50,8 @@ let package = Package(
         ),
         // libyaml, wrapped the GRDB way.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // hiredis (the Redis client library), wrapped the same way, for the feature store's Redis online store.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         // Fakes, the in-memory state store, a manual clock and the conformance suites, for tests.
         .target(
             name: "MLInfraTesting",
@@ -104,7 +106,7 @@ let package = Package(
         .target(
             name: "FeatureStore",
             dependencies: [
-                "EngineStorage",
+                "EngineStorage", "CHiredis",
                 "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -304,7 +306,7 @@ let package = Package(
             dependencies: ["FeatureStore", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting"]),
+        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting", "HTTPTesting"]),
         .testTarget(
             name: "VectorIndexTests",
             dependencies: [
@@ -321,8 +323,8 @@ let package = Package(
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
-                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]
         ),

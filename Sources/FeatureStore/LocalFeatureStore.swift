@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import Synchronization
 
-/// A feature store kept in one directory: definitions, online table and materialization log
-/// in `store.sqlite` (WAL), offline data read from the views' sources where they are.
+/// A feature store kept in one directory: definitions and materialization log in
+/// `store.sqlite` (WAL), online values in its `online` table or on a Redis server
+/// (`OnlineStoreSetting`), offline data read from the views' sources where they are.
 ///
 /// Safe to share across tasks and threads; several processes may open the same directory
 /// (definitions written by one are picked up by the others on their next call).
@@ -16,6 +17,9 @@ public final class LocalFeatureStore: Sendable {
     /// The same plans found by the request's bytes (the feature server's path).
     let rawPlans = Mutex<[RawPlanKey: OnlinePlan]>([:])
     let clock: @Sendable () -> Int64
+    /// Where materialized values are written and looked up.
+    let online: any OnlineStore
+    public let onlineSetting: OnlineStoreSetting
     private let cache = Mutex(Cache())
 
     struct Cache {
@@ -24,13 +28,35 @@ public final class LocalFeatureStore: Sendable {
     }
 
     /// Opens (creating when needed) the store in `directory`.
-    /// - Parameter clock: now, in microseconds since the epoch; tests pass a fixed one.
-    public init(directory: String, clock: @escaping @Sendable () -> Int64 = Timestamp.now) throws {
+    /// - Parameters:
+    ///   - online: where online values live; saved in the directory (`online.json`, owner-only,
+    ///     as it may hold a password), so that later opens without one — `mlinfra features`,
+    ///     serving replicas — use the same store. Nil: the saved setting, else SQLite.
+    ///   - clock: now, in microseconds since the epoch; tests pass a fixed one.
+    public init(directory: String, online: OnlineStoreSetting? = nil, clock: @escaping @Sendable () -> Int64 = Timestamp.now) throws {
         self.directory = directory
         let pool = try StoreDatabase.open(directory: directory)
         self.pool = pool
         self.reader = OnlineReader(path: pool.path)
         self.clock = clock
+        let setting: OnlineStoreSetting
+        if let online {
+            setting = online
+            if try OnlineStoreSetting.saved(in: directory) != online { try online.save(in: directory) }
+        } else {
+            setting = try OnlineStoreSetting.saved(in: directory)
+        }
+        self.onlineSetting = setting
+        switch setting {
+        case .sqlite: self.online = SQLiteOnlineStore(pool: pool)
+        case .redis(let url, let namespace): self.online = RedisOnlineStore(url: url, namespace: namespace)
+        }
+    }
+
+    /// Removes every online value of the store, of every view (for a store being deleted: the
+    /// directory is the caller's to remove, the values on a server are not in it).
+    public func removeOnlineValues() throws {
+        try storage { try online.removeAll() }
     }
 
     // MARK: Definitions
@@ -146,18 +172,19 @@ public final class LocalFeatureStore: Sendable {
     /// Removes a definition (and, for a view, its online rows). Returns false when there was none.
     @discardableResult
     public func remove(_ kind: ObjectKind, named name: String) throws -> Bool {
-        try storage {
+        let removed = try storage {
             try pool.write { db in
                 try db.execute(sql: "DELETE FROM definitions WHERE kind = ? AND name = ?", arguments: [kind.rawValue, name])
                 let removed = db.changesCount > 0
                 if kind == .view {
-                    try db.execute(sql: "DELETE FROM online WHERE view = ?", arguments: [name])
                     try db.execute(sql: "DELETE FROM materializations WHERE view = ?", arguments: [name])
                 }
                 try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
                 return removed
             }
         }
+        if kind == .view { try storage { try online.remove(view: name) } }
+        return removed
     }
 
     // MARK: Historical retrieval
@@ -241,40 +268,19 @@ public final class LocalFeatureStore: Sendable {
             if let held = best[row.key], (held.ts, held.cts, held.id) > (row.ts, row.cts, row.id) { return }
             best[row.key] = row
         }
-        let names = view.features.map(\.name)
-        let namesJSON = String(decoding: try JSONEncoder().encode(names), as: UTF8.self)
         let items = best.sorted { $0.key < $1.key }
-        var written = 0
+        let online = items.map { key, row in
+            OnlineRow(key: rows.keySpace.text(of: key), eventTs: row.ts, createdTs: row.cts, payload: Payload.encode(rows.values(ofRow: row.id)))
+        }
         let total = items.count
+        let written = try storage {
+            try self.online.write(view: view.name, names: view.features.map(\.name), rows: online) { done in
+                progress?("materializing \(view.name)", done)
+            }
+        }
+        // Recorded after the rows: a run cut short is not taken as done, and running it again changes nothing.
         try storage {
             try pool.write { db in
-                try db.execute(sql: "INSERT OR IGNORE INTO layouts (view, names) VALUES (?, ?)", arguments: [view.name, namesJSON])
-                if db.changesCount > 0 {
-                    // Readers compile the layouts into their plans; tell them there is a new one.
-                    try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
-                }
-                let layout = try Int64.fetchOne(
-                    db, sql: "SELECT id FROM layouts WHERE view = ? AND names = ?", arguments: [view.name, namesJSON])!
-                let stmt = try db.makeStatement(
-                    sql: """
-                        INSERT INTO online (view, entity_key, event_ts, created_ts, layout, payload) VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (view, entity_key) DO UPDATE SET
-                            event_ts = excluded.event_ts, created_ts = excluded.created_ts,
-                            layout = excluded.layout, payload = excluded.payload
-                        WHERE excluded.event_ts > online.event_ts
-                           OR (excluded.event_ts = online.event_ts AND excluded.created_ts > online.created_ts)
-                           OR (excluded.event_ts = online.event_ts AND excluded.created_ts = online.created_ts
-                               AND (excluded.payload IS NOT online.payload OR excluded.layout != online.layout))
-                        """)
-                let step = max(1, total / 100)
-                for (n, (key, row)) in items.enumerated() {
-                    if n % step == 0 { progress?("materializing \(view.name)", Double(n) / Double(max(1, total))) }
-                    try stmt.execute(arguments: [
-                        view.name, rows.keySpace.text(of: key), row.ts, row.cts, layout,
-                        Payload.encode(rows.values(ofRow: row.id)),
-                    ])
-                    written += db.changesCount
-                }
                 try db.execute(
                     sql: "INSERT INTO materializations (view, start_ts, end_ts, rows, at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [view.name, start, end, total, Date().timeIntervalSince1970])

@@ -114,34 +114,28 @@ extension LocalFeatureStore {
                         }
                         keyColumns.append(column)
                     }
-                    conn.bindView(group.view)
-                    var layoutID: Int64 = .min
-                    var layout = OnlinePlan.Layout(positions: [], needed: 0)
-                    for row in 0..<n {
-                        guard try Self.keyBytes(keyColumns, group, row, into: &conn.key) else { continue }
-                        _ = try conn.lookup { eventTs, storedLayout, payload in
-                            if storedLayout != layoutID {
-                                layout = try group.layouts[storedLayout] ?? self.unplannedLayout(storedLayout, group, conn)
-                                layoutID = storedLayout
-                            }
-                            guard layout.needed > 0 else { return }
-                            guard Payload.decode(payload, count: layout.needed, into: &conn.scratch) else {
-                                throw FeatureStoreError.storage(
-                                    message: "damaged online row for view '\(group.view)', key '\(String(decoding: conn.key, as: UTF8.self))'; materialize again")
-                            }
-                            let stale = group.ttlMicros > 0 && now - eventTs > group.ttlMicros
-                            for (c, pos) in layout.positions.enumerated() where pos >= 0 {
-                                let at = group.outputs[c] * n + row
-                                stamps[at] = eventTs
-                                let value = conn.scratch[pos]
-                                if stale {
-                                    statuses[at] = .outsideMaxAge
-                                } else if value.isNull {
-                                    statuses[at] = .nullValue
-                                } else {
-                                    statuses[at] = .present
-                                    values[at] = value
-                                }
+                    try online.read(
+                        group, count: n, connection: conn, key: { row, out in try Self.keyBytes(keyColumns, group, row, into: &out) }
+                    ) { row, eventTs, layout, payload in
+                        guard layout.needed > 0 else { return }
+                        guard Payload.decode(payload, count: layout.needed, into: &conn.scratch) else {
+                            var key: [UInt8] = []
+                            _ = try Self.keyBytes(keyColumns, group, row, into: &key)
+                            throw FeatureStoreError.storage(
+                                message: "damaged online row for view '\(group.view)', key '\(String(decoding: key, as: UTF8.self))'; materialize again")
+                        }
+                        let stale = group.ttlMicros > 0 && now - eventTs > group.ttlMicros
+                        for (c, pos) in layout.positions.enumerated() where pos >= 0 {
+                            let at = group.outputs[c] * n + row
+                            stamps[at] = eventTs
+                            let value = conn.scratch[pos]
+                            if stale {
+                                statuses[at] = .outsideMaxAge
+                            } else if value.isNull {
+                                statuses[at] = .nullValue
+                            } else {
+                                statuses[at] = .present
+                                values[at] = value
                             }
                         }
                     }
@@ -166,18 +160,6 @@ extension LocalFeatureStore {
             plans[key] = plan
         }
         return plan
-    }
-
-    /// A layout written after the plan was made (by a program that did not bump the generation).
-    func unplannedLayout(_ id: Int64, _ group: OnlinePlan.Group, _ conn: ReaderConnection) throws -> OnlinePlan.Layout {
-        var names: [String]?
-        try conn.query("SELECT names FROM layouts WHERE id = \(id)") { stmt in
-            names = try OnlinePlan.decodeNames(ReaderConnection.text(stmt, 0), layout: id)
-        }
-        guard let names else {
-            throw FeatureStoreError.storage(message: "online row refers to layout \(id), which is missing")
-        }
-        return group.layout(storing: names)
     }
 
     /// Writes the canonical key text of entity `row` into `out`; false when a key value is null.

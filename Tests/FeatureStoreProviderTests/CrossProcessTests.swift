@@ -17,12 +17,14 @@ import Testing
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "mlinfra beside \(CommandLine.arguments[0])"])
     }
 
-    /// Runs the CLI to its end, waiting on a Dispatch thread rather than on the task pool.
-    static func mlinfra(_ args: [String]) async throws -> (status: Int32, output: String) {
+    /// Runs the CLI to its end (in `directory`, with `environment` added), waiting on a Dispatch
+    /// thread rather than on the task pool.
+    static func mlinfra(_ args: [String], in directory: String? = nil, environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try binary())
         p.arguments = args
-        var env = ProcessInfo.processInfo.environment
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        var env = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
         env["NO_COLOR"] = "1"
         p.environment = env
         let out = Pipe()

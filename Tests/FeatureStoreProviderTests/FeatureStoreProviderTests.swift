@@ -159,8 +159,17 @@ final class Workspace: @unchecked Sendable {
                 type: "feature_view", address: "feature_view.v",
                 config: ["store": "main", "entities": ["main/c"], "source": ["parquet": "x"], "features": ["a": "decimal"], "ttl": "soon"]))
         #expect(Set(r.diagnostics.compactMap(\.attribute)) == ["source.parquet", "features.a", "ttl"])
-        let store = try await p.validate(ValidateRequest(type: "feature_store", address: "feature_store.main", config: ["online": ["kind": "redis"]]))
-        #expect(store.diagnostics.first?.attribute == "online.kind")
+        for (online, attribute) in [
+            (["kind": "memcached"], "online.kind"), (["kind": "redis"], "online.url"), (["kind": "redis", "url": "http://:pw-1@h"], "online.url"),
+            (["kind": "sqlite", "url": "redis://h"], "online.url"), (["kind": "redis", "url": "redis://h", "namespace": ""], "online.namespace"),
+        ] as [(Value, String)] {
+            let store = try await p.validate(ValidateRequest(type: "feature_store", address: "feature_store.main", config: ["online": online]))
+            #expect(store.diagnostics.map(\.attribute) == [attribute], "\(online)")
+            #expect(!"\(store.diagnostics)".contains("pw-1"))
+        }
+        let fine = try await p.validate(
+            ValidateRequest(type: "feature_store", address: "feature_store.main", config: ["online": ["kind": "redis", "url": "redis://:pw@h:1/2"]]))
+        #expect(fine.diagnostics.isEmpty)
     }
 }
 

@@ -142,10 +142,11 @@ import Testing
     /// SDK's `get_online_features(...)` gives the same values and statuses through both, for a
     /// feature list, `full_feature_names` and a feature service. (Customer 3's row is older than
     /// the ttl; we refuse to serve it, Feast serves it: docs/decisions/feature-store-semantics.md.)
-    @Test(.timeLimit(.minutes(3)))
-    func theFeastSDKGetsWhatFeastsOwnSqliteStoreGives() async throws {
+    /// Our server reads its SQLite store, then its Redis store.
+    @Test(.timeLimit(.minutes(3)), arguments: OnlineKind.allCases)
+    func theFeastSDKGetsWhatFeastsOwnSqliteStoreGives(_ kind: OnlineKind) async throws {
         let dir = TempDir()
-        let store = try OnlineTests.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
+        let store = try OnlineTests.store(dir, online: try await kind.setting(), clock: ManualClock("2024-01-10T00:00:00Z"))
         try store.apply(FeatureService(name: "scoring", features: [MaterializationTests.refs[0], MaterializationTests.refs[2]]))
         let (port, running) = try await OnlineHTTPServerTests.serve(FeatureServer(store: store))
         defer { running.cancel() }

@@ -133,10 +133,10 @@ import Testing
         }
     }
 
-    @Test func compositeAndNonASCIIStringKeys() throws {
+    @Test(arguments: OnlineKind.allCases) func compositeAndNonASCIIStringKeys(_ kind: OnlineKind) async throws {
         let dir = TempDir()
         let csv = dir.write("f.csv", "user,shop,event_timestamp,score\nab\u{e9},1,2024-01-01T00:00:00Z,1\nab\u{e9},2,2024-01-01T00:00:00Z,2\n")
-        let store = try LocalFeatureStore(directory: dir.path + "/store")
+        let store = try LocalFeatureStore(directory: dir.path + "/store", online: try await kind.setting())
         try store.apply(Entity(name: "user", joinKeys: ["user"], valueType: .string))
         try store.apply(Entity(name: "shop", joinKeys: ["shop"], valueType: .int64))
         try store.apply(

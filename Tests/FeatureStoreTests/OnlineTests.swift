@@ -20,7 +20,8 @@ final class ManualClock: Sendable {
         try store.onlineFeatures(features: [refs[0]], entities: EntityKeys("customer_id", ids.map { .int($0) })).column("total_spend")!.values
     }
 
-    @Test func onlyRowsInsideTheWindowCountAndTheLatestWins() throws {
+    @Test(arguments: OnlineKind.allCases) func onlyRowsInsideTheWindowCountAndTheLatestWins(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
         let store = try makeStore(
             dir,
@@ -33,17 +34,18 @@ final class ManualClock: Sendable {
                     2,2024-01-09T00:00:00Z,,20,1,1
                     3,2024-01-02T00:00:00Z,2024-01-02T00:00:00Z,30,1,1
                     3,2024-01-02T00:00:00Z,2024-01-02T01:00:00Z,31,1,1
-                    """))
+                    """), online: online)
         let summary = try store.materialize(start: micros("2024-01-01T00:00:00Z"), end: micros("2024-01-05T00:00:00Z"))
         #expect(summary.views.map(\.entities) == [2])
         #expect(try Self.spend(store, [1, 2, 3]) == [.double(5), .null, .double(31)])
     }
 
-    @Test func incrementalRunsContinueFromTheLastEndAndNeverWriteOlderOverNewer() throws {
+    @Test(arguments: OnlineKind.allCases) func incrementalRunsContinueFromTheLastEndAndNeverWriteOlderOverNewer(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
         let clock = ManualClock("2024-01-10T00:00:00Z")
         let path = dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,,8,1,1\n1,2024-01-09T12:00:00Z,,9,1,1\n2,2024-01-01T00:00:00Z,,2,1,1\n")
-        let store = try makeStore(dir, csv: path, ttl: 3 * 86_400, clock: clock.read)
+        let store = try makeStore(dir, csv: path, ttl: 3 * 86_400, online: online, clock: clock.read)
         // First run: no history, so it starts at now − ttl = 2024-01-07; customer 2's row is older.
         let first = try store.materializeIncremental(end: micros("2024-01-09T00:00:00Z"))
         #expect(first.views[0].start == micros("2024-01-07T00:00:00Z"))
@@ -64,9 +66,10 @@ final class ManualClock: Sendable {
         #expect(try store.lastMaterialized(view: "customer_stats") == micros("2024-01-10T00:00:00Z"))
     }
 
-    @Test func materializingTwiceChangesNothing() throws {
+    @Test(arguments: OnlineKind.allCases) func materializingTwiceChangesNothing(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
-        let store = try makeStore(dir, csv: dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,,8,1,1\n2,2024-01-08T00:00:00Z,,7,1,\n"))
+        let store = try makeStore(dir, csv: dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,,8,1,1\n2,2024-01-08T00:00:00Z,,7,1,\n"), online: online)
         let a = try store.materialize(start: 0, end: micros("2024-02-01T00:00:00Z"))
         let b = try store.materialize(start: 0, end: micros("2024-02-01T00:00:00Z"))
         #expect(a.views[0].written == 2)
@@ -74,10 +77,11 @@ final class ManualClock: Sendable {
         #expect(try Self.spend(store, [1, 2]) == [.double(8), .double(7)])
     }
 
-    @Test func aNewerCreatedTimestampForTheSameEventTimeReplaces() throws {
+    @Test(arguments: OnlineKind.allCases) func aNewerCreatedTimestampForTheSameEventTimeReplaces(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
         let path = dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,2024-01-08T00:00:00Z,8,1,1\n")
-        let store = try makeStore(dir, csv: path)
+        let store = try makeStore(dir, csv: path, online: online)
         _ = try store.materialize(start: 0, end: micros("2024-02-01T00:00:00Z"))
         dir.write("f.csv", Self.header + "1,2024-01-08T00:00:00Z,2024-01-08T05:00:00Z,80,1,1\n")
         _ = try store.materialize(start: 0, end: micros("2024-02-01T00:00:00Z"))
@@ -98,21 +102,22 @@ final class ManualClock: Sendable {
     static let header = MaterializationTests.header
 
     /// Customers: 1 fresh, 2 with a null avg_basket, 3 stale (older than the 1-day ttl); 4 never seen.
-    static func store(_ dir: TempDir, clock: ManualClock) throws -> LocalFeatureStore {
+    static func store(_ dir: TempDir, online: OnlineStoreSetting = .sqlite, clock: ManualClock) throws -> LocalFeatureStore {
         let store = try makeStore(
             dir,
             csv: dir.write(
                 "f.csv",
                 Self.header + "1,2024-01-09T12:00:00Z,,1.5,10,2.5\n2,2024-01-09T12:00:00Z,,2.5,20,\n3,2024-01-01T00:00:00Z,,3.5,30,3\n"),
-            ttl: 86_400, clock: clock.read)
+            ttl: 86_400, online: online, clock: clock.read)
         _ = try store.materialize(start: 0, end: micros("2024-01-10T00:00:00Z"))
         return store
     }
 
-    @Test func everyStatus() throws {
+    @Test(arguments: OnlineKind.allCases) func everyStatus(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
         let clock = ManualClock("2024-01-10T00:00:00Z")
-        let store = try Self.store(dir, clock: clock)
+        let store = try Self.store(dir, online: online, clock: clock)
         let r = try store.onlineFeatures(
             features: MaterializationTests.refs, entities: EntityKeys("customer_id", [1, 2, 3, 4].map { .int($0) }))
         #expect(r.featureNames == ["customer_id", "total_spend", "txn_count", "avg_basket"])
@@ -133,21 +138,23 @@ final class ManualClock: Sendable {
         #expect(edge.column("total_spend")!.statuses == [.present])
     }
 
-    @Test func keysAsStringsAndFullNamesAndServices() throws {
+    @Test(arguments: OnlineKind.allCases) func keysAsStringsAndFullNamesAndServices(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
-        let store = try Self.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
+        let store = try Self.store(dir, online: online, clock: ManualClock("2024-01-10T00:00:00Z"))
         try store.apply(FeatureService(name: "fraud", features: [MaterializationTests.refs[1]]))
         let r = try store.onlineFeatures(service: "fraud", entities: EntityKeys("customer_id", [.string("2")]), fullFeatureNames: true)
         #expect(r.featureNames == ["customer_id", "customer_stats__txn_count"])
         #expect(r.columns[1].values == [.int(20)])
     }
 
-    @Test func aFeatureAddedAfterMaterializationIsNotFoundUntilMaterializedAgain() throws {
+    @Test(arguments: OnlineKind.allCases) func aFeatureAddedAfterMaterializationIsNotFoundUntilMaterializedAgain(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
         let clock = ManualClock("2024-01-10T00:00:00Z")
         let store = try makeStore(
             dir, csv: dir.write("f.csv", Self.header + "1,2024-01-09T12:00:00Z,,1.5,10,2.5\n"),
-            features: [Feature(name: "total_spend", type: .float64)], clock: clock.read)
+            features: [Feature(name: "total_spend", type: .float64)], online: online, clock: clock.read)
         _ = try store.materialize(start: 0, end: micros("2024-01-10T00:00:00Z"))
         var view = try store.definitions().views["customer_stats"]!
         view.features.append(Feature(name: "txn_count", type: .int64))
@@ -161,10 +168,11 @@ final class ManualClock: Sendable {
         #expect(after.columns[2].values == [.int(10)])
     }
 
-    @Test func definitionsWrittenByAnotherInstanceAreSeen() throws {
+    @Test(arguments: OnlineKind.allCases) func definitionsWrittenByAnotherInstanceAreSeen(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
         let clock = ManualClock("2024-01-10T00:00:00Z")
-        let a = try Self.store(dir, clock: clock)
+        let a = try Self.store(dir, online: online, clock: clock)
         _ = try a.onlineFeatures(features: MaterializationTests.refs, entities: EntityKeys("customer_id", [.int(1)]))
         let b = try LocalFeatureStore(directory: a.directory)
         try b.remove(.view, named: "customer_stats")
@@ -173,9 +181,10 @@ final class ManualClock: Sendable {
         }
     }
 
-    @Test func badRequestsNameTheField() throws {
+    @Test(arguments: OnlineKind.allCases) func badRequestsNameTheField(_ kind: OnlineKind) async throws {
+        let online = try await kind.setting()
         let dir = TempDir()
-        let store = try Self.store(dir, clock: ManualClock("2024-01-10T00:00:00Z"))
+        let store = try Self.store(dir, online: online, clock: ManualClock("2024-01-10T00:00:00Z"))
         #expect(throws: FeatureStoreError.badRequest(field: "entities", message: "feature view 'customer_stats' needs the join key 'customer_id'; add it to entities")) {
             _ = try store.onlineFeatures(features: MaterializationTests.refs, entities: EntityKeys("driver_id", [.int(1)]))
         }

@@ -1,4 +1,6 @@
 import Foundation
+import MLInfraTesting
+import Testing
 
 @testable import FeatureStore
 
@@ -43,13 +45,30 @@ let fixtureDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent
 func makeStore(
     _ dir: TempDir, csv: String, ttl: Int64 = 0, created: String? = "created_timestamp",
     features: [Feature] = [Feature(name: "total_spend", type: .float64), Feature(name: "txn_count", type: .int64), Feature(name: "avg_basket", type: .float64)],
-    view: String = "customer_stats", keyType: ValueType = .int64, clock: @escaping @Sendable () -> Int64 = Timestamp.now
+    view: String = "customer_stats", keyType: ValueType = .int64, online: OnlineStoreSetting = .sqlite,
+    clock: @escaping @Sendable () -> Int64 = Timestamp.now
 ) throws -> LocalFeatureStore {
-    let store = try LocalFeatureStore(directory: dir.path + "/store", clock: clock)
+    let store = try LocalFeatureStore(directory: dir.path + "/store", online: online, clock: clock)
     try store.apply(Entity(name: "customer", joinKeys: ["customer_id"], valueType: keyType))
     try store.apply(
         FeatureView(
             name: view, entities: ["customer"], source: .csv(csv, timestamp: "event_timestamp", createdTimestamp: created),
             features: features, ttlSeconds: ttl))
     return store
+}
+
+/// The online stores the online tests run against, each test on both: SQLite, and Redis on the
+/// test process's private server (a fresh namespace per test, so tests never see each other's keys).
+enum OnlineKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case redis
+
+    var testDescription: String { rawValue }
+
+    func setting() async throws -> OnlineStoreSetting {
+        switch self {
+        case .sqlite: return .sqlite
+        case .redis: return .redis(try RedisURL(parsing: try await RedisTestServer.shared().url()), namespace: "test-" + UUID().uuidString)
+        }
+    }
 }

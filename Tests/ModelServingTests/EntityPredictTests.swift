@@ -1,5 +1,6 @@
 import FeatureStore
 import Foundation
+import MLInfraTesting
 import Testing
 
 @testable import ModelServing
@@ -19,7 +20,7 @@ import Testing
         let inputs: [[Double?]]
         let binding: FeatureBinding
 
-        init(rows: Int) throws {
+        init(rows: Int, online: OnlineStoreSetting = .sqlite) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("entity-predict-\(UUID().uuidString)")
             let storeDir = directory.appendingPathComponent("features/shop")
             try FileManager.default.createDirectory(at: storeDir, withIntermediateDirectories: true)
@@ -36,7 +37,7 @@ import Testing
             b += "1000,\(now - 2 * 86_400),1,1,1\n"
             try a.write(to: directory.appendingPathComponent("a.csv"), atomically: true, encoding: .utf8)
             try b.write(to: directory.appendingPathComponent("b.csv"), atomically: true, encoding: .utf8)
-            let store = try LocalFeatureStore(directory: storeDir.path)
+            let store = try LocalFeatureStore(directory: storeDir.path, online: online)
             try store.apply(Entity(name: "customer", joinKeys: ["customer_id"]))
             let floats = { (names: [String]) in names.map { Feature(name: $0, type: .float64) } }
             try store.apply(FeatureView(name: "stats_a", entities: ["customer"], source: .csv(directory.appendingPathComponent("a.csv").path),
@@ -60,8 +61,11 @@ import Testing
         try #require(try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any])
     }
 
-    @Test func entityRowsPredictLikeTheSameInstancesSentByHand() throws {
-        let store = try Store(rows: 8)
+    /// On the Redis online store too: the replica's lookup opens the store as `apply` saved it.
+    @Test(arguments: ["sqlite", "redis"]) func entityRowsPredictLikeTheSameInstancesSentByHand(_ kind: String) async throws {
+        let online: OnlineStoreSetting = kind == "sqlite"
+            ? .sqlite : .redis(try RedisURL(parsing: try await RedisTestServer.shared().url()), namespace: "serving-" + UUID().uuidString)
+        let store = try Store(rows: 8, online: online)
         let model = try Self.model()
         let handler = ReplicaHandler(runtime: model, modelName: "fraud", endpointName: "ep", version: "fraud/1",
                                      features: try FeatureLookup(binding: store.binding, featureNames: model.featureNames))

@@ -4,6 +4,7 @@
     python feast_bench.py historical DATA_DIR REPO_DIR   apply + get_historical_features(...).to_df()
     python feast_bench.py online DATA_DIR REPO_DIR N     apply + materialize + N single lookups, N/20 batches of 100
 
+FEAST_REDIS=HOST:PORT: Feast's Redis online store on that server instead of its sqlite one.
 Reuses the peer harness (shared/peers/feast_ref.py) for the repo layout; run it under /usr/bin/time -v
 to read peak memory. The historical step times only the retrieval, not `import feast` or apply.
 """
@@ -22,6 +23,8 @@ import pandas as pd  # noqa: E402
 
 
 def store(data, repo):
+    if os.environ.get("FEAST_REDIS"):
+        feast_ref.ONLINE = 'online_store:\n    type: redis\n    connection_string: "%s"' % os.environ["FEAST_REDIS"]
     fdir = os.path.join(data, "features")
     meta = json.load(open(os.path.join(fdir, "meta.json")))
     parquet = os.path.abspath(os.path.join(fdir, "customer_features.parquet"))
@@ -52,7 +55,8 @@ def main():
         end = pd.Timestamp(meta["t0"]) + pd.Timedelta(days=meta["horizon_days"] + 3)
         t = time.perf_counter()
         fs.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
-        print(json.dumps({"tool": "feast", "step": "materialize", "seconds": round(time.perf_counter() - t, 3)}), flush=True)
+        print(json.dumps({"tool": "feast", "step": "materialize", "seconds": round(time.perf_counter() - t, 3),
+                          "feature_rows": meta["feature_rows"], "online": os.environ.get("FEAST_REDIS") and "redis" or "sqlite"}), flush=True)
         lo, hi = meta["entity_ids"]
         rng = np.random.default_rng(7)
         ids = rng.integers(lo, hi + 1, size=n).tolist()

@@ -37,6 +37,51 @@ enum Convert {
         ref.split(separator: "/").last.map(String.init) ?? ref
     }
 
+    /// The online store a `feature_store`'s `online` block names (nil or null: SQLite).
+    static func online(_ v: Value?, store: String) throws -> OnlineStoreSetting {
+        guard let v, !v.isNull else { return .sqlite }
+        let kind = v["kind"]?.stringValue ?? "sqlite"
+        let url = v["url"].flatMap { $0.isNull ? nil : $0 }
+        switch kind {
+        case "sqlite":
+            guard url == nil else {
+                throw Problem(attribute: "online.url", summary: "online.url is for kind redis", detail: "Remove url, or set kind: redis.")
+            }
+            return .sqlite
+        case "redis":
+            guard let text = url?.stringValue, !text.isEmpty else {
+                throw Problem(
+                    attribute: "online.url", summary: "online kind redis needs a url",
+                    detail: "Add url: redis://[:PASSWORD@]HOST[:PORT][/DB], for example from a sensitive variable: url: ${var.redis_url}.")
+            }
+            let parsed: RedisURL
+            do { parsed = try RedisURL(parsing: text) } catch let e as FeatureStoreError {
+                guard case .badRequest(_, let message) = e else { throw e }
+                throw Problem(attribute: "online.url", summary: "online.url is not a Redis URL", detail: message)
+            }
+            let namespace = v["namespace"]?.stringValue ?? store
+            guard !namespace.isEmpty else {
+                throw Problem(attribute: "online.namespace", summary: "online.namespace must not be empty", detail: "Leave it out to use the store name.")
+            }
+            return .redis(parsed, namespace: namespace)
+        default:
+            throw Problem(attribute: "online.kind", summary: "online store kind \"\(kind)\" is not supported", detail: "Use { kind: sqlite } or { kind: redis, url: … }.")
+        }
+    }
+
+    /// What is wrong with an `online` block, checked as far as its known values go.
+    static func onlineProblem(_ v: Value?) -> Problem? {
+        guard let v, !v.containsUnknown else { return nil }
+        do {
+            _ = try online(v, store: "validate")
+            return nil
+        } catch let problem as Problem {
+            return problem
+        } catch {
+            return Problem(attribute: "online", summary: "online is not valid", detail: "\(error)")
+        }
+    }
+
     static func entity(_ a: [String: Value]) throws -> Entity {
         let keys = (a["join_keys"]?.listValue ?? []).compactMap(\.stringValue)
         guard !keys.isEmpty else {

@@ -46,12 +46,19 @@ public struct FeatureStoreProvider: Provider {
         ],
         resourceTypes: [
             "feature_store": ResourceSchema(
-                description: "A feature store: definitions, online store (SQLite, WAL) and materialization log.",
+                description: "A feature store: definitions and materialization log (SQLite, WAL), online store in SQLite or on Redis.",
                 attributes: [
                     "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Store name; defaults to the resource name."),
                     "online": AttributeSchema(
-                        .object(["kind": AttributeSchema(.string, allowed: ["sqlite"], description: "Online store kind.")]),
-                        description: "Online store settings: { kind: sqlite }."),
+                        .object([
+                            "kind": AttributeSchema(.string, allowed: ["sqlite", "redis"], description: "Online store kind: sqlite (default) or redis."),
+                            "url": AttributeSchema(
+                                .string, sensitive: true,
+                                description: "kind redis: redis://[:PASSWORD@]HOST[:PORT][/DB]. Sensitive: never shown, sealed in state."),
+                            "namespace": AttributeSchema(
+                                .string, description: "kind redis: the keys' prefix, mlinfra:NAMESPACE: (default: the store name)."),
+                        ]),
+                        description: "Online store settings: { kind: sqlite } or { kind: redis, url: … }. Changing it does not move values; materialize again."),
                     "description": AttributeSchema(.string, description: "Free text."),
                     "id": .computed(.string, description: "The store name."),
                     "path": .computed(.string, description: "The store's directory."),
@@ -138,10 +145,11 @@ public struct FeatureStoreProvider: Provider {
 
     func storeDirectory(_ name: String) -> String { featuresDirectory + "/" + name }
 
-    func openStore(_ name: String) throws -> LocalFeatureStore {
+    /// The open store `name`; with `online`, one that uses that online store (and saves it for later opens).
+    func openStore(_ name: String, online: OnlineStoreSetting? = nil) throws -> LocalFeatureStore {
         let dir = storeDirectory(name)
-        if let hit = box.stores.withLock({ $0[dir] }) { return hit }
-        let store = try LocalFeatureStore(directory: dir)
+        if let hit = box.stores.withLock({ $0[dir] }), online == nil || hit.onlineSetting == online { return hit }
+        let store = try LocalFeatureStore(directory: dir, online: online)
         box.stores.withLock { $0[dir] = store }
         return store
     }
@@ -161,9 +169,7 @@ public struct FeatureStoreProvider: Provider {
         }
         switch request.type {
         case "feature_store":
-            if let kind = c["online"]?["kind"], !kind.isUnknown, kind.stringValue != "sqlite" {
-                err("online.kind", "online store kind \(kind.rendered) is not supported", "Use { kind: sqlite }.")
-            }
+            if let problem = Convert.onlineProblem(c["online"]) { err(problem.attribute, problem.summary, problem.detail) }
         case "entity":
             if let keys = c["join_keys"], !keys.containsUnknown {
                 if (keys.listValue ?? []).isEmpty || !(keys.listValue ?? []).allSatisfy({ $0.stringValue?.isEmpty == false }) {
@@ -331,7 +337,7 @@ public struct FeatureStoreProvider: Provider {
         let name = a["name"]!.stringValue!
         switch type {
         case "feature_store":
-            _ = try openStore(name)
+            _ = try openStore(name, online: try Convert.online(a["online"], store: name))
             return name
         case "entity":
             let (store, _) = try Convert.storeName(a)
@@ -353,6 +359,8 @@ public struct FeatureStoreProvider: Provider {
     private func delete(type: String, id: String) throws {
         if type == "feature_store" {
             let dir = storeDirectory(id)
+            // Values on a server are not in the directory: remove them first.
+            if let store = try existingStore(id) { try store.removeOnlineValues() }
             box.stores.withLock { $0[dir] = nil }
             if FileManager.default.fileExists(atPath: dir) { try FileManager.default.removeItem(atPath: dir) }
             return

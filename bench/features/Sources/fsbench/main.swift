@@ -9,6 +9,9 @@ import Synchronization
 ///   fsbench online STORE_DIR LOOKUPS                     in-process p50/p99: 1 entity × 3 features, 100 entities,
 ///                                                        and 1 entity × 50 features (a synthetic wide view)
 ///   fsbench serve STORE_DIR PORT                         HTTP feature server on 127.0.0.1
+///
+/// FSBENCH_REDIS=redis://HOST:PORT/DB at `setup` puts the store's online values on that Redis server
+/// (namespace FSBENCH_NAMESPACE, default fsbench); later steps open the store as saved, so they read there.
 
 let args = CommandLine.arguments
 func emit(_ pairs: KeyValuePairs<String, Any>) {
@@ -36,7 +39,9 @@ let refs = features.map { FeatureReference(view: "customer_stats", feature: $0) 
 
 switch args[1] {
 case "setup":
-    let store = try LocalFeatureStore(directory: args[2])
+    let env = ProcessInfo.processInfo.environment
+    let online = try env["FSBENCH_REDIS"].map { OnlineStoreSetting.redis(try RedisURL(parsing: $0), namespace: env["FSBENCH_NAMESPACE"] ?? "fsbench") }
+    let store = try LocalFeatureStore(directory: args[2], online: online ?? .sqlite)
     try store.apply(Entity(name: "customer", joinKeys: ["customer_id"]))
     try store.apply(
         FeatureView(
@@ -54,9 +59,14 @@ case "setup":
     try store.apply(
         FeatureView(
             name: "wide", entities: ["customer"], source: .csv(wide), features: (0..<50).map { Feature(name: "f\($0)", type: .float64) }))
-    let t = Date()
-    let m = try store.materialize(start: Timestamp.parse("2023-01-01")!, end: Timestamp.parse("2024-03-01")!)
-    emit(["step": "materialize", "seconds": Date().timeIntervalSince(t), "entities": m.views.map(\.entities).reduce(0, +)])
+    for view in ["customer_stats", "wide"] {
+        let t = Date()
+        let m = try store.materialize(start: Timestamp.parse("2023-01-01")!, end: Timestamp.parse("2024-03-01")!, views: [view])
+        emit([
+            "step": view == "wide" ? "materialize_wide" : "materialize", "seconds": Date().timeIntervalSince(t),
+            "entities": m.views.map(\.entities).reduce(0, +), "online": "\(store.onlineSetting)",
+        ])
+    }
 
 case "historical":
     let store = try LocalFeatureStore(directory: args[2])

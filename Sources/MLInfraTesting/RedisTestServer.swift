@@ -1,0 +1,205 @@
+import Foundation
+import Synchronization
+
+/// A private Redis server for tests: its own config and directory in a temporary directory, on a
+/// free port of 127.0.0.1, with a random password; stopped and its directory removed by `stop()`.
+///
+/// ```swift
+/// let redis = try await RedisTestServer.start()
+/// defer { redis.stop() }
+/// let url = redis.url()   // redis://:PASSWORD@127.0.0.1:PORT/0
+/// ```
+///
+/// Nothing is persisted (no RDB snapshots, no append-only file) unless `persistence` is asked
+/// for. Suites share one server per test process (`shared()`, stopped when the process exits)
+/// and keep apart by key prefix. The binary is `MLINFRA_REDIS_SERVER`, else `redis-server` on
+/// `PATH`; Redis runs as root as well, so no other user is involved.
+public final class RedisTestServer: Sendable {
+    public let binary: String
+    /// The temporary directory holding the config, the log, the pid file and any data files.
+    public let directory: String
+    public let host = "127.0.0.1"
+    public let port: Int
+    public let password: String
+    private let stopped = Mutex(false)
+
+    private init(binary: String, directory: String, port: Int, password: String) {
+        self.binary = binary
+        self.directory = directory
+        self.port = port
+        self.password = password
+    }
+
+    public var logFile: String { directory + "/redis.log" }
+    var pidFile: String { directory + "/redis.pid" }
+
+    /// A `redis://` URL of database `database`, with the password in it.
+    public func url(database: Int = 0) -> String {
+        "redis://:\(password)@\(host):\(port)/\(database)"
+    }
+
+    // MARK: starting and stopping
+
+    /// Starts a new server; the caller stops it. Fails, saying how to install Redis, when there is no `redis-server`.
+    public static func start(persistence: Bool = false) async throws -> RedisTestServer {
+        try await PostgresTestServer.offThread { try startBlocking(persistence: persistence) }
+    }
+
+    private static let sharedServer = Mutex<Task<RedisTestServer, any Error>?>(nil)
+    /// The shared server once started, for the exit handler (which must not wait on a task).
+    private static let sharedStarted = Mutex<RedisTestServer?>(nil)
+
+    /// The server this test process shares between suites, started on first use and stopped at exit.
+    public static func shared() async throws -> RedisTestServer {
+        let task = sharedServer.withLock { task in
+            if let task { return task }
+            let started = Task {
+                let server = try await start()
+                sharedStarted.withLock { $0 = server }
+                return server
+            }
+            task = started
+            atexit { RedisTestServer.sharedStarted.withLock { $0 }?.stop() }
+            return started
+        }
+        return try await task.value
+    }
+
+    /// Stops the server (SIGTERM, waiting for it to exit) and removes its directory. Safe to call twice.
+    public func stop() {
+        let already = stopped.withLock { s in
+            defer { s = true }
+            return s
+        }
+        guard !already else { return }
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+        {
+            kill(pid, SIGTERM)
+            let deadline = Date().addingTimeInterval(20)
+            while kill(pid, 0) == 0, Date() < deadline { usleep(10_000) }
+            if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private static func startBlocking(persistence: Bool) throws -> RedisTestServer {
+        let binary = try findBinary()
+        var template = Array((NSTemporaryDirectory() + "/mlinfra-redis-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw RedisTestServerError(
+                "could not create a temporary directory for the server (errno \(errno))", remedy: "check that \(NSTemporaryDirectory()) is writable")
+        }
+        let directory = String(cString: made)
+        do {
+            let password = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            var lastError: (any Error)?
+            for _ in 0..<5 {
+                let server = RedisTestServer(binary: binary, directory: directory, port: try PostgresTestServer.freePort(), password: password)
+                do {
+                    try server.launch(persistence: persistence)
+                    return server
+                } catch let error as RedisTestServerError where error.portInUse {
+                    lastError = error
+                }
+            }
+            throw lastError!
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
+    }
+
+    private func launch(persistence: Bool) throws {
+        let config = [
+            "bind 127.0.0.1", "port \(port)", "protected-mode yes", "daemonize yes", "dir \(directory)",
+            "pidfile \(pidFile)", "logfile \(logFile)", "requirepass \(password)", "databases 4",
+        ] + (persistence ? ["appendonly yes", "save 60 1"] : ["appendonly no", "save \"\""])
+        let configFile = directory + "/redis.conf"
+        try Data((config.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: configFile))
+        let status = try Self.spawn(binary, [configFile])
+        guard status == 0 else {
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            throw RedisTestServerError("redis-server failed to start (exit \(status)):\n\(log.suffix(2000))", remedy: "see the server log above")
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if Self.accepts(port: port) { return }
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            if log.contains("Address already in use") || log.contains("Could not create server TCP listening socket") {
+                throw RedisTestServerError("port \(port) is taken", remedy: "retry", portInUse: true)
+            }
+            usleep(10_000)
+        }
+        let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+        throw RedisTestServerError("redis-server did not listen on 127.0.0.1:\(port) within 30 s:\n\(log.suffix(2000))", remedy: "see the server log above")
+    }
+
+    /// Runs `program` (which daemonizes and returns) with no signal blocked and every signal at its
+    /// default: a test process blocks signals on its threads, and a child inherits the mask, so a
+    /// daemon started as `PostgresTestServer.run` starts it would never see `stop()`'s SIGTERM.
+    private static func spawn(_ program: String, _ arguments: [String]) throws -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let cArgs = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, &attributes, cArgs, environ)
+        guard spawned == 0 else {
+            throw RedisTestServerError("could not start \(program) (error \(spawned))", remedy: "check that it exists and is executable")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { throw RedisTestServerError("waitpid failed (errno \(errno))", remedy: "retry") }
+        }
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// Whether something accepts a TCP connection on 127.0.0.1:`port`.
+    private static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
+
+    static func findBinary(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let path = environment["MLINFRA_REDIS_SERVER"], !path.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw RedisTestServerError("MLINFRA_REDIS_SERVER (\(path)) is not an executable file", remedy: "point it at redis-server, or unset it")
+            }
+            return path
+        }
+        for entry in (environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin"] {
+            let candidate = entry + "/redis-server"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw RedisTestServerError(
+            "redis-server was not found on PATH (nor in /usr/bin, /usr/sbin) and MLINFRA_REDIS_SERVER is unset",
+            remedy: "install Redis with `apt-get install redis-server` (Debian/Ubuntu), or set MLINFRA_REDIS_SERVER to the redis-server binary")
+    }
+}
+
+/// Why a Redis test server could not be started, and what to do about it: the same error the
+/// PostgreSQL test server throws (message, remedy, whether the port was taken).
+public typealias RedisTestServerError = PostgresTestServerError
