@@ -19,6 +19,8 @@ import Testing
             for line in help.split(separator: "\n") where line.contains("(default:") && line.components(separatedBy: "default").count > 2 {
                 Issue.record("`\(path) --help` states a default twice: \(line.trimmingCharacters(in: .whitespaces))")
             }
+            // One spelling per flag: files are written with --out everywhere.
+            #expect(!help.contains("--output"), "`\(path)` spells --out as --output")
         }
     }
 }

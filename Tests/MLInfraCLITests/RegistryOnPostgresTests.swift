@@ -59,7 +59,7 @@ import Testing
         outputs.append(show.out + show.err)
         #expect(show.status == 0, "\(show.out)\(show.err)")
         #expect(show.out.contains("\"production\""), "\(show.out)")
-        let download = try await reader.run(["models", "download", "models:/fraud@production", "--output", "got.json"], env: env)
+        let download = try await reader.run(["models", "download", "models:/fraud@production", "--out", "got.json"], env: env)
         outputs.append(download.out + download.err)
         #expect(download.status == 0, "\(download.out)\(download.err)")
         #expect(reader.read("got.json") == #"{"weights": [0.25, -1.5], "bias": 0.1}"#)

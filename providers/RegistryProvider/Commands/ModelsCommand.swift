@@ -147,20 +147,20 @@ extension ModelsCommand {
 
         @OptionGroup var options: RegistryOptions
         @Argument(help: "NAME/VERSION, NAME@ALIAS or NAME/STAGE.") var reference: String
-        @Option(name: [.short, .long], help: "Where to write it (default: NAME-vVERSION in the current directory; - for stdout).")
-        var output: String?
+        @Option(name: [.customShort("o"), .customLong("out")], help: "Where to write it (default: NAME-vVERSION in the current directory; - for stdout).")
+        var out: String?
 
         func run() async throws {
             let registry = try options.open()
             // `resolve` checks the sha256; both paths below stream in bounded memory.
             let resolved = try registry.resolve(reference)
-            if output == "-" {
+            if out == "-" {
                 let input = try FileHandle(forReadingFrom: resolved.artifactPath)
                 defer { try? input.close() }
                 while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
                 return
             }
-            let path = output ?? "\(resolved.name)-v\(resolved.version)"
+            let path = out ?? "\(resolved.name)-v\(resolved.version)"
             let size = try registry.exportArtifact(resolved, to: URL(fileURLWithPath: path))
             FileHandle.standardError.write(Data("Wrote \(resolved.name) version \(resolved.version) to \(path) (\(size) bytes, sha256 verified)\n".utf8))
         }
