@@ -57,7 +57,7 @@ enum RegistrySchemas {
         attributes: [
             "model": AttributeSchema(.string, required: true, forceNew: true, referenceType: "model", description: "The model, e.g. ${model.fraud}."),
             "artifact": AttributeSchema(.string, required: true, description: "The artifact file, relative to the spec."),
-            "format": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "e.g. linear-json, xgboost-json, onnx; default file."),
+            "format": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "e.g. linear-json, xgboost-json (which endpoints serve; docs/model-formats.md), onnx; default file."),
             "description": AttributeSchema(.string, computed: true, optional: true),
             "tags": AttributeSchema(.map(.string), computed: true, optional: true),
             "run_id": AttributeSchema(.string, description: "Lineage: the training run."),
