@@ -177,23 +177,18 @@ public final class PostgresStateStore: VersionedStateStore {
 
     /// The md5 of the stored state's bytes (nil when nothing is stored): the digest mlinfra keeps
     /// beside the version it points at, or, for a body still in the row itself, its hash.
-    private func digestSQL(_ id: Int64) -> String {
-        "SELECT CASE WHEN body IS NULL THEN digest ELSE md5(body) END FROM \(s).states WHERE id = \(id)"
+    /// With `locking`, the row is locked for the caller's transaction.
+    private func storedDigest(_ c: PostgresConnection, _ id: Int64, locking: Bool = false) async throws -> String? {
+        let sql = "SELECT CASE WHEN body IS NULL THEN digest ELSE md5(body) END FROM \(s).states WHERE id = \(id)" + (locking ? " FOR UPDATE" : "")
+        for try await digest in try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(String?.self) {
+            return digest
+        }
+        return nil
     }
 
     /// Locks the state row for this transaction and returns the stored bytes' md5 (nil when nothing is stored).
     private func lockRow(_ c: PostgresConnection, _ id: Int64) async throws -> String? {
-        for try await digest in try await c.query(PostgresQuery(unsafeSQL: digestSQL(id) + " FOR UPDATE"), logger: logger).decode(String?.self) {
-            return digest
-        }
-        return nil
-    }
-
-    private func storedDigest(_ c: PostgresConnection, _ id: Int64) async throws -> String? {
-        for try await digest in try await c.query(PostgresQuery(unsafeSQL: digestSQL(id)), logger: logger).decode(String?.self) {
-            return digest
-        }
-        return nil
+        try await storedDigest(c, id, locking: true)
     }
 
     /// The stored state's bytes: the row's own body when it has one, else the version it points at.

@@ -141,8 +141,7 @@ public struct Applier: Sendable {
             let started = ContinuousClock.now
             observer?.started(operation, action: change.action)
             let problems = await perform(operation, change: change, box: box, journal: journal).map(seen.scrub)
-            let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = (ContinuousClock.now - started).seconds
             observer?.finished(operation, action: change.action, seconds: seconds, error: problems)
             if let problems {
                 box.failed(problems)

@@ -112,11 +112,6 @@ public struct Planner: Sendable {
         return (diagnostics.hasErrors ? nil : plan, diagnostics)
     }
 
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
     // MARK: refresh
 
     func refresh(_ state: StateFile, key: StateKey) async -> (StateFile, [DriftChange], Diagnostics) {
@@ -131,10 +126,10 @@ public struct Planner: Sendable {
                 let response = try await provider.call("read \(r.address)") {
                     try await $0.read(ReadRequest(type: r.type, address: r.address, id: r.providerID(key), prior: ResourceObject(id: r.providerID(key), attributes: r.attributes)))
                 }
-                observer?.refreshFinished(r.address, seconds: Self.seconds(since: started), failed: response.diagnostics.contains { $0.severity == .error })
+                observer?.refreshFinished(r.address, seconds: (ContinuousClock.now - started).seconds, failed: response.diagnostics.contains { $0.severity == .error })
                 return (r, response, nil)
             } catch {
-                observer?.refreshFinished(r.address, seconds: Self.seconds(since: started), failed: true)
+                observer?.refreshFinished(r.address, seconds: (ContinuousClock.now - started).seconds, failed: true)
                 return (r, nil, ErrorText.describe(error))
             }
         }

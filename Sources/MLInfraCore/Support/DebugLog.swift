@@ -10,9 +10,7 @@ public enum DebugLog {
 
     /// Milliseconds since `start`, rounded to 0.1, for a message.
     public static func milliseconds(since start: ContinuousClock.Instant) -> String {
-        let d = ContinuousClock.now - start
-        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-        return String(format: "%.1f ms", ms)
+        String(format: "%.1f ms", (ContinuousClock.now - start).seconds * 1000)
     }
 
     /// Runs `body`, logging at debug how long it took and whether it threw (its error is not
@@ -29,4 +27,9 @@ public enum DebugLog {
             throw error
         }
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double` (for timings in messages and events).
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

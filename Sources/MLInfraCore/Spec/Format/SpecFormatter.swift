@@ -186,7 +186,7 @@ public enum SpecFormatter {
             out.append(String(repeating: " ", count: newIndent) + rendered)
         }
         flushComments(&pendingComments, at: 0, into: &out)
-        if block?.keepsTrailingLines != true || !pendingComments.isEmpty { while out.last == "" { out.removeLast() } }
+        if block?.keepsTrailingLines != true { while out.last == "" { out.removeLast() } }
         while out.first == "" { out.removeFirst() }
         return out.isEmpty ? "" : out.joined(separator: "\n") + "\n"
     }
