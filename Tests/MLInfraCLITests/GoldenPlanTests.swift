@@ -143,4 +143,30 @@ import Testing
         let shownHuman = try await h.run("show", "plan.bin")
         #expect(shownHuman.status == 0 && shownHuman.out == human.out, "show differs from plan:\n\(shownHuman.out)\n---\n\(human.out)")
     }
+
+    /// A secret written as a literal inside a nested block (`alert.token`) is in no plan format,
+    /// the JSON plan's `configuration` included.
+    @Test func aNestedLiteralSecretIsInNoPlanFormat() async throws {
+        let h = try CLIHarness()
+        let secret = "nested-literal-token-93kq"
+        try h.write("ref.csv", "x\n1\n2\n3\n")
+        try h.write("cur.csv", "x\n1\n2\n4\n")
+        try h.write("main.yaml", """
+            mlinfra: 1
+            project: golden
+            resources:
+              monitor.quality:
+                dataset: cur.csv
+                reference: ref.csv
+                alert: { webhook: "http://127.0.0.1:9/hook", token: "\(secret)" }
+
+            """)
+        for format in ["human", "json", "markdown"] {
+            let plan = try await h.run("plan", "--format", format)
+            #expect(plan.status == 0, "\(plan.err)")
+            #expect(!plan.out.contains(secret) && !plan.err.contains(secret), "\(format) shows the secret")
+        }
+        let json = try await h.run("plan", "--format", "json")
+        #expect(json.out.contains("\"webhook\":\"http://127.0.0.1:9/hook\""), "the rest of the block is still shown: \(json.out)")
+    }
 }

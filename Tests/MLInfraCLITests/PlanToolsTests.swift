@@ -17,8 +17,10 @@ import Testing
         """
 
     static func tools() throws -> String {
-        if let dir = ProcessInfo.processInfo.environment["MLINFRA_TEST_PLAN_TOOLS"], !dir.isEmpty,
-            FileManager.default.isExecutableFile(atPath: dir + "/terraform-compliance"), FileManager.default.isExecutableFile(atPath: dir + "/checkov")
+        // MLINFRA_TEST_PLAN_TOOLS, else the venv .ci/run makes.
+        let candidates = [ProcessInfo.processInfo.environment["MLINFRA_TEST_PLAN_TOOLS"], "/tmp/mlinfra-ci-plan-tools/bin"].compactMap { $0 }
+        for dir in candidates where !dir.isEmpty
+            && FileManager.default.isExecutableFile(atPath: dir + "/terraform-compliance") && FileManager.default.isExecutableFile(atPath: dir + "/checkov")
         {
             return dir
         }

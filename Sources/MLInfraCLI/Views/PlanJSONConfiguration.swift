@@ -13,11 +13,16 @@ extension PlanJSONView {
         let spec = configuration.spec
         var resources: [Value] = []
         for decl in spec.resources {
-            let schema = configuration.providers.resourceSchema(decl.type)
+            // Sensitive paths, nested ones included (`alert.token`): a constant is shown with them masked.
+            let sensitive = configuration.providers.resourceSchema(decl.type).map(Secrets.paths(of:)) ?? []
+            var constants: [String: Value] = [:]
+            for entry in decl.attributes where entry.value.references.isEmpty { constants[entry.key] = constant(entry.value) }
+            let shown = masked(constants, sensitive)
             var expressions: [String: Value] = [:]
             for entry in decl.attributes {
-                let secret = schema?.attributes[entry.key]?.sensitive == true
-                expressions[entry.key] = expression(entry.value, secret: secret)
+                expressions[entry.key] = entry.value.references.isEmpty
+                    ? (sensitive.contains(entry.key) || shown[entry.key] == nil ? .map([:]) : .map(["constant_value": shown[entry.key]!]))
+                    : expression(entry.value, secret: false)
             }
             var resource: [String: Value] = [
                 "address": .string(decl.address), "mode": "managed", "type": .string(decl.type), "name": .string(decl.name),
