@@ -261,6 +261,8 @@ let package = Package(
             path: "bench/vectors",
             exclude: ["run.sh", "pgvector.sh", "peer_cpu.py"]),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
+        .executableTarget(name: "StateBench", dependencies: ["MLInfraCore"], path: "bench/state", exclude: ["run.sh"]),
+        .executableTarget(name: "YAMLLoaderBench", dependencies: ["MLInfraCore"], path: "bench/yaml", exclude: ["libyaml_events.c", "pyyaml_peer.py"]),
         .executableTarget(name: "registry-bench", dependencies: ["ModelRegistry", "EnginePostgres"], path: "bench/registry", exclude: ["run.sh", "run-postgres.sh"]),
 
         .testTarget(
