@@ -170,14 +170,15 @@ extension VectorsCommand {
                 }
                 records.append(try engine { try RequestDecoding.record(value, field: field) })
             }
-            let bar = ProgressBar(total: records.count, label: "upserting")
+            let bar = TerminalProgress()
+            let count = records.count
             var done = 0
             var start = 0
             while start < records.count {
                 let batch = Array(records[start..<min(start + batchSize, records.count)])
                 let before = done
                 do {
-                    try await store.upsert(name, batch) { inserted, _ in bar.update(before + inserted) }
+                    try await store.upsert(name, batch) { inserted, _ in bar.update("upserting", done: before + inserted, of: count) }
                 } catch let error as VectorError {
                     bar.finish()
                     let detail = error.field.flatMap { f -> String? in

@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -7,7 +8,8 @@ import Synchronization
     import Darwin
 #endif
 
-/// A one-line progress bar on standard error, drawn only when standard error is a terminal.
+/// A one-line progress bar on standard error, drawn only when standard error is a terminal: the
+/// one bar of every provider command (materialize, historical retrieval, vector upserts).
 public final class TerminalProgress: Sendable {
     private struct State {
         var phase = ""
@@ -16,7 +18,7 @@ public final class TerminalProgress: Sendable {
     }
 
     private let enabled: Bool
-    private let start = Date()
+    private let start = ContinuousClock.now
     private let state = Mutex(State())
 
     /// - Parameter enabled: draw at all; by default only when standard error is a TTY.
@@ -24,14 +26,20 @@ public final class TerminalProgress: Sendable {
         self.enabled = enabled
     }
 
-    /// A handler to pass to the engine's long operations.
-    public var handler: ProgressHandler? {
+    /// A handler to pass to the engine's long operations: a phase and the fraction done.
+    public var handler: (@Sendable (_ phase: String, _ fraction: Double) -> Void)? {
         guard enabled else { return nil }
         return { [self] phase, fraction in draw(phase, fraction) }
     }
 
-    private func draw(_ phase: String, _ fraction: Double) {
-        let now = Date().timeIntervalSince(start)
+    /// Draws `done` of `total` items of one phase.
+    public func update(_ phase: String, done: Int, of total: Int) {
+        guard enabled, total > 0 else { return }
+        draw(phase, Double(min(done, total)) / Double(total), count: " (\(min(done, total))/\(total))")
+    }
+
+    private func draw(_ phase: String, _ fraction: Double, count: String = "") {
+        let now = (ContinuousClock.now - start).seconds
         let line: String? = state.withLock { s in
             guard phase != s.phase || now - s.lastDraw > 0.1 || fraction >= 1 else { return nil }
             s.phase = phase
@@ -41,7 +49,7 @@ public final class TerminalProgress: Sendable {
             let filled = max(0, min(width, Int(fraction * Double(width))))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
             let pct = Int((fraction * 100).rounded())
-            return "\r\u{1B}[2K\(phase.padding(toLength: 28, withPad: " ", startingAt: 0)) \(bar) \(pct)% \(String(format: "%.1fs", now))"
+            return "\r\u{1B}[2K\(phase.padding(toLength: 28, withPad: " ", startingAt: 0)) \(bar) \(pct)%\(count) \(String(format: "%.1fs", now))"
         }
         if let line { FileHandle.standardError.write(Data(line.utf8)) }
     }
