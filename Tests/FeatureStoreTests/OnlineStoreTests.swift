@@ -3,6 +3,7 @@ import MLInfraTesting
 import Testing
 
 @testable import FeatureStore
+import Synchronization
 
 /// What the online stores must do alike (the online tests run on both; these compare them and
 /// race them), and what only the Redis store has: its URL, its saved setting, its keys.
@@ -83,12 +84,10 @@ import Testing
             features: [Feature(name: "total_spend", type: .float64), Feature(name: "txn_count", type: .int64), Feature(name: "avg_basket", type: .float64)])
     }
 
-    final class FailureBox: @unchecked Sendable {
-        // @unchecked Sendable: `items` is only touched under `lock`.
-        private let lock = NSLock()
-        private var items: [String] = []
-        func add(_ s: String) { lock.withLock { items.append(s) } }
-        var all: [String] { lock.withLock { items } }
+    final class FailureBox: Sendable {
+        private let items = Mutex<[String]>([])
+        func add(_ s: String) { items.withLock { $0.append(s) } }
+        var all: [String] { items.withLock { $0 } }
     }
 
     // MARK: Redis only

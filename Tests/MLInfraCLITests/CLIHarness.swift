@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs the real `mlinfra-dev` binary (mlinfra with the test `disk` provider built in) in a temp directory.
 final class CLIHarness: @unchecked Sendable {
@@ -120,10 +121,8 @@ func diskSpec(count: Int, latency: String = "0s", label: String = "one", chained
 }
 
 /// Bytes handed from one thread to another.
-final class LockedData: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ d: Data) { lock.withLock { data = d } }
-    func get() -> Data { lock.withLock { data } }
+final class LockedData: Sendable {
+    private let data = Mutex(Data())
+    func set(_ d: Data) { data.withLock { $0 = d } }
+    func get() -> Data { data.withLock { $0 } }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Testing
+import Synchronization
 
 /// The secret canary: a sensitive variable reaches every local resource type that takes free
 /// text, a monitor's alert token and outputs; the real binary plans (every format), saves and
@@ -211,11 +212,10 @@ import Testing
 }
 
 /// One HTTP request received on a loopback port: the alert a monitor sends.
-final class WebhookReceiver: @unchecked Sendable {
+final class WebhookReceiver: Sendable {
     let port: Int
     private let fd: Int32
-    private let lock = NSLock()
-    private var received: (head: String, body: Data)?
+    private let received = Mutex<(head: String, body: Data)?>(nil)
 
     init() throws {
         let (fd, port) = loopbackSocket(listening: true)
@@ -241,7 +241,7 @@ final class WebhookReceiver: @unchecked Sendable {
                     let reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                     _ = reply.withCString { write(client, $0, strlen($0)) }
                     let body = Data(data[end.upperBound..<(end.upperBound + length)])
-                    box.lock.withLock { box.received = (head, body) }
+                    box.received.withLock { $0 = (head, body) }
                     break
                 }
                 Glibc.close(client)
@@ -253,7 +253,7 @@ final class WebhookReceiver: @unchecked Sendable {
     func wait(seconds: Double) -> (head: String, body: Data)? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if let r = lock.withLock({ received }) { return r }
+            if let r = received.withLock({ $0 }) { return r }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return nil

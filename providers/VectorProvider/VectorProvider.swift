@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import MLInfraCore
 import MLInfraJSON
 import VectorIndex
@@ -296,54 +297,56 @@ public struct VectorProvider: Provider {
 }
 
 /// The provider's mutable settings, the pgvector URLs it has learnt and its open stores, shared by copies of the struct.
-final class ProviderState: @unchecked Sendable {
-    // Every field is read and written under `lock`.
-    private let lock = NSLock()
-    private var _dataDir = ".mlinfra"
-    private var stores: [String: any CollectionStore] = [:]
-    private var urls: [String: StoreURL] = [:]
+final class ProviderState: Sendable {
+    private struct Inner {
+        var dataDir = ".mlinfra"
+        var stores: [String: any CollectionStore] = [:]
+        var urls: [String: StoreURL] = [:]
+    }
 
-    var dataDir: String { lock.withLock { _dataDir } }
-    func setDataDir(_ dir: String) { lock.withLock { _dataDir = dir } }
+    private let inner = Mutex(Inner())
+
+    var dataDir: String { inner.withLock { $0.dataDir } }
+    func setDataDir(_ dir: String) { inner.withLock { $0.dataDir = dir } }
 
     /// Remembers a pgvector store's URL (a new URL for the same store reconnects).
     func learn(store name: String, url: StoreURL) {
-        lock.withLock {
-            if urls[name]?.text != url.text { stores[StoreID.pgvector(name)] = nil }
-            urls[name] = url
+        inner.withLock {
+            if $0.urls[name]?.text != url.text { $0.stores[StoreID.pgvector(name)] = nil }
+            $0.urls[name] = url
         }
     }
 
-    func url(store name: String) -> StoreURL? { lock.withLock { urls[name] } }
+    func url(store name: String) -> StoreURL? { inner.withLock { $0.urls[name] } }
 
     /// The store an id names: a local directory under the data directory, or a pgvector schema
     /// whose URL was learnt. nil when `mustExist` and a local store has no files. A pgvector store
     /// whose URL this process has not seen is refused: its records cannot be reached without it.
     func collectionStore(_ id: StoreID, mustExist: Bool) throws -> (any CollectionStore)? {
         if id.isPgvector { return try pgvectorStore(id) }
-        return try lock.withLock {
-            let directory = VectorStore.directory(dataDir: _dataDir, store: id.name)
-            if let open = stores[directory] { return open }
+        return try inner.withLock { state -> (any CollectionStore)? in
+            let directory = VectorStore.directory(dataDir: state.dataDir, store: id.name)
+            if let open = state.stores[directory] { return open }
             if mustExist && !FileManager.default.fileExists(atPath: directory + "/vectors.sqlite") { return nil }
             let store = try VectorStore(directory: directory)
-            stores[directory] = store
+            state.stores[directory] = store
             return store
         }
     }
 
     func pgvectorStore(_ id: StoreID) throws -> PgVectorStore {
-        try lock.withLock {
-            if let open = stores[id.text] as? PgVectorStore { return open }
-            guard let url = urls[id.name] else {
+        try inner.withLock { state in
+            if let open = state.stores[id.text] as? PgVectorStore { return open }
+            guard let url = state.urls[id.name] else {
                 throw VectorError(.storage, field: "store",
                     "vector store \(id.text) is a pgvector store whose url this run has not been given; "
                         + "run mlinfra with the spec that declares vector_store \(id.name) (its url reaches the tables)")
             }
             let store = try url.open(schema: id.name)
-            stores[id.text] = store
+            state.stores[id.text] = store
             return store
         }
     }
 
-    func forget(_ directory: String) { lock.withLock { stores[directory] = nil } }
+    func forget(_ directory: String) { inner.withLock { $0.stores[directory] = nil } }
 }

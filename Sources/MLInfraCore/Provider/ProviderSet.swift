@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The providers a command may use, as the CLI hands them to the core.
 public struct ProviderCatalog: Sendable {
@@ -195,12 +196,11 @@ actor ConcurrencyLimiter {
 }
 
 /// Several built-in providers served under one name (`local`), each owning its resource types.
-public final class CompositeProvider: Provider, @unchecked Sendable {
+public final class CompositeProvider: Provider {
     public let name: String
     public let members: [any Provider]
-    // Filled once by the first `schema()`; guarded by `lock`, so the class is safe to share.
-    private let lock = NSLock()
-    private var owners: [String: Int]?
+    /// Which member owns each resource type: filled by the first `schema()`.
+    private let owners = Mutex<[String: Int]?>(nil)
 
     public init(name: String, members: [any Provider]) {
         self.name = name
@@ -217,7 +217,7 @@ public final class CompositeProvider: Provider, @unchecked Sendable {
             merged.config.merge(s.config) { a, _ in a }
             if let limit = s.concurrencyLimit { merged.concurrencyLimit = min(merged.concurrencyLimit ?? limit, limit) }
         }
-        lock.withLock { owners = index }
+        owners.withLock { $0 = index }
         return merged
     }
 
@@ -233,8 +233,8 @@ public final class CompositeProvider: Provider, @unchecked Sendable {
     }
 
     private func member(for type: String) async throws -> any Provider {
-        if lock.withLock({ owners }) == nil { _ = try await schema() }
-        guard let i = lock.withLock({ owners?[type] }) else {
+        if owners.withLock({ $0 }) == nil { _ = try await schema() }
+        guard let i = owners.withLock({ $0?[type] }) else {
             throw ProviderError(provider: name, message: "no built-in provider serves resource type `\(type)`")
         }
         return members[i]
