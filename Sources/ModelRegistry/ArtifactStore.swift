@@ -112,7 +112,7 @@ struct ArtifactStore: ArtifactStorage {
         guard input >= 0 else {
             throw RegistryError(
                 .artifactUnreadable, "cannot read artifact \(file.path): \(String(cString: strerror(errno)))",
-                hint: "Check that the file exists and is readable (a directory is not accepted: pass one file).",
+                remedy: "Check that the file exists and is readable (a directory is not accepted: pass one file).",
                 field: "artifact")
         }
         var info = stat()
@@ -120,7 +120,7 @@ struct ArtifactStore: ArtifactStorage {
             close(input)
             throw RegistryError(
                 .artifactUnreadable, "artifact \(file.path) is a directory",
-                hint: "Register one file (archive a directory first, e.g. with tar).", field: "artifact")
+                remedy: "Register one file (archive a directory first, e.g. with tar).", field: "artifact")
         }
         return (input, info)
     }
@@ -135,7 +135,7 @@ struct ArtifactStore: ArtifactStorage {
                 if errno == EINTR { continue }
                 throw RegistryError(
                     .artifactUnreadable, "cannot read \(path): \(String(cString: strerror(errno)))",
-                    hint: "Check that the file is readable.", field: "artifact")
+                    remedy: "Check that the file is readable.", field: "artifact")
             }
             if n == 0 { return }
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
@@ -188,7 +188,7 @@ struct ArtifactStore: ArtifactStorage {
         guard output >= 0 else {
             throw RegistryError(
                 .artifactUnreadable, "cannot write \(temp.path): \(String(cString: strerror(errno)))",
-                hint: "Check that the directory is writable.", field: "output")
+                remedy: "Check that the directory is writable.", field: "output")
         }
         var closed = false
         defer {
@@ -206,7 +206,7 @@ struct ArtifactStore: ArtifactStorage {
                     if errno == EINTR { continue }
                     throw RegistryError(
                         .artifactUnreadable, "cannot write \(temp.path): \(String(cString: strerror(errno)))",
-                        hint: "Check that the disk is not full.", field: "output")
+                        remedy: "Check that the disk is not full.", field: "output")
                 }
                 offset += n
             }
@@ -219,7 +219,7 @@ struct ArtifactStore: ArtifactStorage {
         guard rename(temp.path, destination.path) == 0 else {
             throw RegistryError(
                 .artifactUnreadable, "cannot write \(destination.path): \(String(cString: strerror(errno)))",
-                hint: "Check that the directory is writable.", field: "output")
+                remedy: "Check that the directory is writable.", field: "output")
         }
         return size
     }
@@ -227,14 +227,14 @@ struct ArtifactStore: ArtifactStorage {
     static func missing(_ what: String, at place: String) -> RegistryError {
         RegistryError(
             .artifactMissing, "the artifact of \(what) is missing from the store (\(place))",
-            hint: "Register the version again from its source, or restore the registry directory from a backup.")
+            remedy: "Register the version again from its source, or restore the registry directory from a backup.")
     }
 
     static func corrupted(_ what: String, at place: String, expected: String, actual: String) -> RegistryError {
         RegistryError(
             .artifactCorrupted,
             "the artifact of \(what) does not match its sha256: expected \(expected), found \(actual) (\(place))",
-            hint: "The file was changed after registration and is refused. Register the model again from a trusted source.")
+            remedy: "The file was changed after registration and is refused. Register the model again from a trusted source.")
     }
 
     /// Stores bytes; returns their sha256 and size.
@@ -278,7 +278,7 @@ struct ArtifactStore: ArtifactStorage {
         guard fd >= 0 else {
             throw RegistryError(
                 .artifactUnreadable, "cannot write into the artifact store \(root.path): \(String(cString: strerror(errno)))",
-                hint: "Check that the registry directory is writable and the disk is not full.")
+                remedy: "Check that the registry directory is writable and the disk is not full.")
         }
         var isOpen = true
         defer { if isOpen { close(fd) } }
@@ -291,7 +291,7 @@ struct ArtifactStore: ArtifactStorage {
                         if errno == EINTR { continue }
                         throw RegistryError(
                             .artifactUnreadable, "cannot write into the artifact store \(root.path): \(String(cString: strerror(errno)))",
-                            hint: "Check that the disk is not full.")
+                            remedy: "Check that the disk is not full.")
                     }
                     offset += n
                 }
@@ -299,7 +299,7 @@ struct ArtifactStore: ArtifactStorage {
             if durability == .synced, fsync(fd) != 0 {
                 throw RegistryError(
                     .artifactUnreadable, "cannot flush an artifact to disk in \(root.path): \(String(cString: strerror(errno)))",
-                    hint: "Check the disk.")
+                    remedy: "Check the disk.")
             }
             close(fd)
             isOpen = false
@@ -312,7 +312,7 @@ struct ArtifactStore: ArtifactStorage {
                 }
                 throw RegistryError(
                     .artifactUnreadable, "cannot move artifact into place at \(final): \(String(cString: strerror(errno)))",
-                    hint: "Check that the registry directory is writable.")
+                    remedy: "Check that the registry directory is writable.")
             }
             return result
         } catch {

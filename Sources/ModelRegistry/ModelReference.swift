@@ -22,7 +22,7 @@ public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
         if rest.hasPrefix("models:/") { rest = rest.dropFirst("models:/".count) }
         let invalid = RegistryError(
             .invalidURI, "'\(text)' is not a model URI",
-            hint: "Write models:/NAME/3 (a version), models:/NAME@alias, models:/NAME/Production (a stage) or models:/NAME/latest.",
+            remedy: "Write models:/NAME/3 (a version), models:/NAME@alias, models:/NAME/Production (a stage) or models:/NAME/latest.",
             field: "uri")
         if let at = rest.firstIndex(of: "@") {
             let name = String(rest[..<at])

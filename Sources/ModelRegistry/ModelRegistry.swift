@@ -62,7 +62,7 @@ public final class ModelRegistry: Sendable {
                 if let creationKey, existing.creationKey == creationKey { return try loadModel(db, name) }
                 throw RegistryError(
                     .modelExists, "model '\(name)' already exists",
-                    hint: "Pick another name, or register a new version of it.", field: "name")
+                    remedy: "Pick another name, or register a new version of it.", field: "name")
             }
             let t = now().timeIntervalSince1970
             let record = ModelRecord(
@@ -153,7 +153,7 @@ public final class ModelRegistry: Sendable {
         try Naming.checkModelName(request.model)
         for key in request.tags.keys { try Naming.checkTagKey(key) }
         guard !request.format.isEmpty else {
-            throw RegistryError.invalid("format", "the format of a version must not be empty", hint: "e.g. linear-json, xgboost-json, onnx or file")
+            throw RegistryError.invalid("format", "the format of a version must not be empty", remedy: "e.g. linear-json, xgboost-json, onnx or file")
         }
         if !request.createModelIfMissing, try !modelExists(request.model) {
             throw RegistryError.modelNotFound(request.model)
@@ -168,7 +168,7 @@ public final class ModelRegistry: Sendable {
                         .modelExists,
                         "version \(existing.version) of \(request.model) was registered by the same create with other content "
                             + "(sha256 \(existing.sha256.prefix(12))…, now \(stored.sha256.prefix(12))…)",
-                        hint: "The artifact changed between an interrupted apply and its retry: run `mlinfra plan` again.")
+                        remedy: "The artifact changed between an interrupted apply and its retry: run `mlinfra plan` again.")
                 }
                 return try loadVersion(db, request.model, existing.version)
             }
@@ -287,7 +287,7 @@ public final class ModelRegistry: Sendable {
                 guard removingAliases else {
                     throw RegistryError(
                         .versionHasAliases, "version \(number) of model '\(model)' is still the target of alias(es) \(names)",
-                        hint: "Move or delete the alias(es) first.", field: "version")
+                        remedy: "Move or delete the alias(es) first.", field: "version")
                 }
                 let protected = try requireModel(db, model).protectedAliases
                 for alias in aliases {
@@ -407,13 +407,13 @@ public final class ModelRegistry: Sendable {
                 guard let record = try db.newestVersion(of: reference.model, sha256: nil, stage: stage.rawValue) else {
                     throw RegistryError(
                         .noVersionInStage, "model '\(reference.model)' has no version in stage \(stage.rawValue)",
-                        hint: "Move a version there with a stage transition, or use an alias.")
+                        remedy: "Move a version there with a stage transition, or use an alias.")
                 }
                 return (try loadVersion(db, reference.model, record.version), stage.rawValue)
             case .latest:
                 guard let record = try db.newestVersion(of: reference.model, sha256: nil, stage: nil) else {
                     throw RegistryError(.versionNotFound, "model '\(reference.model)' has no versions",
-                                        hint: "Register one with `mlinfra models register \(reference.model) --artifact PATH`.")
+                                        remedy: "Register one with `mlinfra models register \(reference.model) --artifact PATH`.")
                 }
                 return (try loadVersion(db, reference.model, record.version), "latest")
             }
@@ -461,7 +461,7 @@ public final class ModelRegistry: Sendable {
     /// The sha256 of a file's bytes, computed the way the store does.
     public static func sha256(ofFile url: URL) throws -> String {
         guard let (sha256, _) = try ArtifactStore.sha256(ofFile: url.path) else {
-            throw RegistryError(.artifactUnreadable, "cannot read \(url.path)", hint: "Check the path.", field: "artifact")
+            throw RegistryError(.artifactUnreadable, "cannot read \(url.path)", remedy: "Check the path.", field: "artifact")
         }
         return sha256
     }

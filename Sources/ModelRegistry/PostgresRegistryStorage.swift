@@ -19,7 +19,7 @@ final class PostgresRegistryStorage: RegistryStorage {
         guard PostgresMigrations.isPlainIdentifier(schema) else {
             throw RegistryError.invalid(
                 "storage.postgres.schema", "the schema name `\(schema)` is not a plain SQL identifier",
-                hint: "Use lower-case letters, digits and `_`, starting with a letter (at most 63 characters), e.g. mlinfra_registry.")
+                remedy: "Use lower-case letters, digits and `_`, starting with a letter (at most 63 characters), e.g. mlinfra_registry.")
         }
         self.client = client
         self.schema = schema
@@ -50,7 +50,7 @@ final class PostgresRegistryStorage: RegistryStorage {
             throw error
         } catch {
             let failure = PostgresFailure(url: url, what: "cannot \(what) at \(url)", error)
-            throw RegistryError(.storageUnavailable, failure.message, hint: failure.remedy)
+            throw RegistryError(.storageUnavailable, failure.message, remedy: failure.remedy)
         }
     }
 }

@@ -22,48 +22,48 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
     public var code: Code
     public var message: String
     /// How to fix it.
-    public var hint: String
+    public var remedy: String
     /// The argument the error concerns, when it is about one (HTTP answers name it).
     public var field: String?
 
-    public init(_ code: Code, _ message: String, hint: String = "", field: String? = nil) {
+    public init(_ code: Code, _ message: String, remedy: String = "", field: String? = nil) {
         self.code = code
         self.message = message
-        self.hint = hint
+        self.remedy = remedy
         self.field = field
     }
 
-    public var description: String { hint.isEmpty ? message : "\(message)\n  \(hint)" }
+    public var description: String { remedy.isEmpty ? message : "\(message)\n  \(remedy)" }
 
     public static func modelNotFound(_ name: String) -> RegistryError {
         RegistryError(
             .modelNotFound, "model '\(name)' is not registered",
-            hint: "List models with `mlinfra models list`, or register one with `mlinfra models register \(name) --artifact PATH`.",
+            remedy: "List models with `mlinfra models list`, or register one with `mlinfra models register \(name) --artifact PATH`.",
             field: "name")
     }
 
     public static func versionNotFound(_ name: String, _ version: Int) -> RegistryError {
         RegistryError(
             .versionNotFound, "model '\(name)' has no version \(version)",
-            hint: "See its versions with `mlinfra models show \(name)`.", field: "version")
+            remedy: "See its versions with `mlinfra models show \(name)`.", field: "version")
     }
 
     public static func aliasNotFound(_ name: String, _ alias: String) -> RegistryError {
         RegistryError(
             .aliasNotFound, "model '\(name)' has no alias '\(alias)'",
-            hint: "See its aliases with `mlinfra models show \(name)`.", field: "alias")
+            remedy: "See its aliases with `mlinfra models show \(name)`.", field: "alias")
     }
 
     public static func protectedAlias(_ name: String, _ alias: String) -> RegistryError {
         RegistryError(
             .protectedAlias, "alias '\(alias)' of model '\(name)' is protected: only `mlinfra apply` may move it",
-            hint: "Change the `version` of the model_alias resource for \(name)@\(alias) in the spec, "
+            remedy: "Change the `version` of the model_alias resource for \(name)@\(alias) in the spec, "
                 + "get the pull request reviewed, and run `mlinfra apply`.",
             field: "alias")
     }
 
-    public static func invalid(_ field: String, _ message: String, hint: String = "") -> RegistryError {
-        RegistryError(.invalidArgument, message, hint: hint, field: field)
+    public static func invalid(_ field: String, _ message: String, remedy: String = "") -> RegistryError {
+        RegistryError(.invalidArgument, message, remedy: remedy, field: field)
     }
 }
 
@@ -76,7 +76,7 @@ public enum Naming {
         else {
             throw RegistryError.invalid(
                 "name", "invalid model name '\(name)'",
-                hint: "Use letters, digits, '_', '-' and '.', starting with a letter or digit (no '/' or '@').")
+                remedy: "Use letters, digits, '_', '-' and '.', starting with a letter or digit (no '/' or '@').")
         }
     }
 
@@ -88,14 +88,14 @@ public enum Naming {
         guard valid else {
             throw RegistryError.invalid(
                 "alias", "invalid alias '\(alias)'",
-                hint: "Use letters, digits, '_' and '-', starting with a letter or '_'.")
+                remedy: "Use letters, digits, '_' and '-', starting with a letter or '_'.")
         }
         let lower = alias.lowercased()
         let looksLikeVersion = lower.hasPrefix("v") && lower.dropFirst().allSatisfy(\.isNumber) && lower.count > 1
         if lower == "latest" || looksLikeVersion {
             throw RegistryError.invalid(
                 "alias", "alias '\(alias)' is reserved",
-                hint: "'latest' and 'v<number>' already mean something in models:/ URIs; pick another name.")
+                remedy: "'latest' and 'v<number>' already mean something in models:/ URIs; pick another name.")
         }
     }
 

@@ -25,7 +25,7 @@ final class SQLiteRegistryStorage: RegistryStorage {
         } catch let error as DatabaseError {
             throw RegistryError(
                 .invalidArgument, "cannot open the registry database \(path): \(error.message ?? "\(error)")",
-                hint: "Check that the directory is writable and holds an mlinfra registry.")
+                remedy: "Check that the directory is writable and holds an mlinfra registry.")
         }
     }
 

@@ -129,7 +129,7 @@ struct MLflowRoutes {
         let name = try p.requireString("name")
         let stages = try p.strings("stages").map { text -> Stage in
             guard let stage = Stage(parsing: text) else {
-                throw RegistryError.invalid("stages", "unknown stage '\(text)'", hint: "Use None, Staging, Production or Archived.")
+                throw RegistryError.invalid("stages", "unknown stage '\(text)'", remedy: "Use None, Staging, Production or Archived.")
             }
             return stage
         }
@@ -207,7 +207,7 @@ struct MLflowRoutes {
     func transitionStage(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let text = try p.requireString("stage")
         guard let stage = Stage(parsing: text) else {
-            throw RegistryError.invalid("stage", "unknown stage '\(text)'", hint: "Use None, Staging, Production or Archived.")
+            throw RegistryError.invalid("stage", "unknown stage '\(text)'", remedy: "Use None, Staging, Production or Archived.")
         }
         let version = try registry.transitionStage(
             try p.requireString("name"), try p.requireVersion(), to: stage,
@@ -306,7 +306,7 @@ struct MLflowRoutes {
         let start: Int
         if let token = p.string("page_token"), !token.isEmpty {
             guard let offset = Int(token), offset >= 0 else {
-                throw RegistryError.invalid("page_token", "invalid page_token '\(token)'", hint: "Pass the next_page_token of the previous page.")
+                throw RegistryError.invalid("page_token", "invalid page_token '\(token)'", remedy: "Pass the next_page_token of the previous page.")
             }
             start = offset
         } else {

@@ -54,7 +54,7 @@ struct NativeRoutes {
             let p = try await Parameters.from(request)
             let text = try p.requireString("stage")
             guard let stage = Stage(parsing: text) else {
-                throw RegistryError.invalid("stage", "unknown stage '\(text)'", hint: "Use None, Staging, Production or Archived.")
+                throw RegistryError.invalid("stage", "unknown stage '\(text)'", remedy: "Use None, Staging, Production or Archived.")
             }
             let version = try registry.transitionStage(name, number, to: stage, archiveExisting: try p.bool("archive_existing"), context: ctx)
             return try encode(version)
@@ -81,7 +81,7 @@ struct NativeRoutes {
         }
         handle(router, .get, "/api/v1/resolve") { request, _, _ in
             guard let uri = Parameters.query(request).string("uri") else {
-                throw RegistryError.invalid("uri", "missing query parameter 'uri'", hint: "e.g. /api/v1/resolve?uri=models:/fraud@production")
+                throw RegistryError.invalid("uri", "missing query parameter 'uri'", remedy: "e.g. /api/v1/resolve?uri=models:/fraud@production")
             }
             let r = try registry.resolve(uri)
             return HTTPSupport.json([
@@ -147,7 +147,7 @@ struct NativeRoutes {
             case .storageUnavailable: .serviceUnavailable
             }
         var body: [String: JSONValue] = [
-            "error": .string(error.message), "code": .string(error.code.rawValue), "hint": .string(error.hint),
+            "error": .string(error.message), "code": .string(error.code.rawValue), "hint": .string(error.remedy),
         ]
         if let field = error.field { body["field"] = .string(field) }
         return HTTPSupport.json(.object(body), status: status)

@@ -26,7 +26,7 @@ struct SearchFilter {
         func fail(_ why: String) -> RegistryError {
             RegistryError.invalid(
                 "filter", "invalid filter \"\(text)\": \(why)",
-                hint: "Write conditions like name = 'fraud', name LIKE 'fr%', tags.team = 'risk', joined with AND; allowed keys: \(keys.sorted().joined(separator: ", ")), tags.KEY.")
+                remedy: "Write conditions like name = 'fraud', name LIKE 'fr%', tags.team = 'risk', joined with AND; allowed keys: \(keys.sorted().joined(separator: ", ")), tags.KEY.")
         }
         while let first = tokens.popFirst() {
             guard case .word(var key) = first else { throw fail("expected a key") }
@@ -140,11 +140,11 @@ struct SearchOrder {
             guard let key = parts.first, allowed.contains(key), parts.count <= 2 else {
                 throw RegistryError.invalid(
                     "order_by", "invalid order_by clause '\(clause)'",
-                    hint: "Use KEY [ASC|DESC] with KEY one of \(allowed.sorted().joined(separator: ", ")).")
+                    remedy: "Use KEY [ASC|DESC] with KEY one of \(allowed.sorted().joined(separator: ", ")).")
             }
             let direction = parts.count == 2 ? parts[1].uppercased() : "ASC"
             guard direction == "ASC" || direction == "DESC" else {
-                throw RegistryError.invalid("order_by", "invalid direction '\(parts[1])' in order_by", hint: "Use ASC or DESC.")
+                throw RegistryError.invalid("order_by", "invalid direction '\(parts[1])' in order_by", remedy: "Use ASC or DESC.")
             }
             return (key, direction == "ASC")
         }

@@ -33,7 +33,7 @@ struct SourcePaths: Sendable {
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw RegistryError.invalid("source", "source '\(source)' is not a regular file", hint: "Name one file under a source root.")
+            throw RegistryError.invalid("source", "source '\(source)' is not a regular file", remedy: "Name one file under a source root.")
         }
         return URL(fileURLWithPath: real)
     }
@@ -45,7 +45,7 @@ struct SourcePaths: Sendable {
     private func refusal(_ source: String, reason: String) -> RegistryError {
         RegistryError.invalid(
             "source", "source '\(source)' \(reason)",
-            hint: "Upload the artifact's bytes (POST /api/v1/models/NAME/versions, or `mlinfra models register`), "
+            remedy: "Upload the artifact's bytes (POST /api/v1/models/NAME/versions, or `mlinfra models register`), "
                 + "or have the operator start the server with `--source-root DIR` and name a file under it.")
     }
 

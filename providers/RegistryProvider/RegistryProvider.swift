@@ -83,7 +83,7 @@ public struct RegistryProvider: Provider {
         } catch let error as RegistryError {
             return ApplyResponse(
                 new: request.action == .create ? nil : request.prior,
-                diagnostics: [.error("\(request.address): \(error.message)", detail: error.hint, address: request.address)])
+                diagnostics: [.error("\(request.address): \(error.message)", detail: error.remedy, address: request.address)])
         }
     }
 

@@ -107,7 +107,7 @@ enum RegistryValidation {
             do {
                 if alias { try Naming.checkAlias(name) } else { try Naming.checkModelName(name) }
             } catch let error as RegistryError {
-                problems.append(AttributeDiagnostic(attribute: key, .error(error.message, detail: error.hint)))
+                problems.append(AttributeDiagnostic(attribute: key, .error(error.message, detail: error.remedy)))
             } catch {
                 problems.append(AttributeDiagnostic(attribute: key, .error("\(error)")))
             }
@@ -129,7 +129,7 @@ enum RegistryValidation {
                             continue
                         }
                         do { try Naming.checkAlias(alias) } catch let error as RegistryError {
-                            problems.append(AttributeDiagnostic(attribute: "protected_aliases.\(i)", .error(error.message, detail: error.hint)))
+                            problems.append(AttributeDiagnostic(attribute: "protected_aliases.\(i)", .error(error.message, detail: error.remedy)))
                         } catch {}
                     }
                 } else {

@@ -129,6 +129,6 @@ enum RegistryStorageChoice {
             .invalidArgument,
             "cannot tell where \(decl.address) keeps the registry"
                 + (said.isEmpty ? ": its storage uses a value that is not set" : ":\n" + said.joined(separator: "\n")),
-            hint: "Set the variables it uses (MLINFRA_VAR_NAME=…), or fix the spec.")
+            remedy: "Set the variables it uses (MLINFRA_VAR_NAME=…), or fix the spec.")
     }
 }

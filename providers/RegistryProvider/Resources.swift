@@ -203,7 +203,7 @@ struct Resources {
                     throw RegistryError(
                         .artifactCorrupted,
                         "the artifact \(file.path) changed since the plan (sha256 \(planned.prefix(12))… then, \(now.prefix(12))… now)",
-                        hint: "Run `mlinfra plan` again and review the new content.")
+                        remedy: "Run `mlinfra plan` again and review the new content.")
                 }
             }
             let version = try registry.register(
@@ -348,7 +348,7 @@ struct Resources {
 
     private func badID(_ request: ApplyRequest) -> RegistryError {
         RegistryError(.invalidArgument, "\(request.address) has a malformed id '\(request.prior?.id ?? "")'",
-                      hint: RegistryProvider.idHelp(request.type))
+                      remedy: RegistryProvider.idHelp(request.type))
     }
 
     /// The aliases pointing at version `MODEL/N` now, as holders of a planned delete.
