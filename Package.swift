@@ -106,8 +106,9 @@ let package = Package(
         .target(
             name: "FeatureStore",
             dependencies: [
-                "EngineStorage", "CHiredis",
+                "EngineStorage", "EnginePostgres", "CHiredis",
                 "MLInfraJSON", "MLInfraHTTP",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -216,7 +217,7 @@ let package = Package(
         ),
         .target(
             name: "FeatureStoreProvider",
-            dependencies: ["FeatureStore", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FeatureStore", "EnginePostgres", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "providers/FeatureStoreProvider",
             exclude: ["README.md"]
         ),

@@ -3,7 +3,8 @@ import GRDB
 import Synchronization
 
 /// A feature store kept in one directory: definitions and materialization log in
-/// `store.sqlite` (WAL), online values in its `online` table or on a Redis server
+/// `store.sqlite` (WAL) or in a PostgreSQL schema shared by several machines (`CatalogSetting`,
+/// mirrored into `store.sqlite`), online values in its `online` table or on a Redis server
 /// (`OnlineStoreSetting`), offline data read from the views' sources where they are.
 ///
 /// Safe to share across tasks and threads; several processes may open the same directory
@@ -20,6 +21,11 @@ public final class LocalFeatureStore: Sendable {
     /// Where materialized values are written and looked up.
     let online: any OnlineStore
     public let onlineSetting: OnlineStoreSetting
+    /// Where definitions and the materialization log live; nil `shared` is `store.sqlite`.
+    public let catalogSetting: CatalogSetting
+    let shared: PostgresCatalog?
+    /// The shared catalog's generation the mirror in `store.sqlite` holds (-1: not yet synced by this process).
+    private let mirrored = Atomic<Int64>(-1)
     private let cache = Mutex(Cache())
 
     struct Cache {
@@ -32,8 +38,13 @@ public final class LocalFeatureStore: Sendable {
     ///   - online: where online values live; saved in the directory (`online.json`, owner-only,
     ///     as it may hold a password), so that later opens without one — `mlinfra features`,
     ///     serving replicas — use the same store. Nil: the saved setting, else SQLite.
+    ///   - storage: where definitions and the materialization log live; saved like `online`
+    ///     (`catalog.json`). Nil: the saved setting, else SQLite.
     ///   - clock: now, in microseconds since the epoch; tests pass a fixed one.
-    public init(directory: String, online: OnlineStoreSetting? = nil, clock: @escaping @Sendable () -> Int64 = Timestamp.now) throws {
+    public init(
+        directory: String, online: OnlineStoreSetting? = nil, storage: CatalogSetting? = nil,
+        clock: @escaping @Sendable () -> Int64 = Timestamp.now
+    ) throws {
         self.directory = directory
         let pool = try StoreDatabase.open(directory: directory)
         self.pool = pool
@@ -47,10 +58,24 @@ public final class LocalFeatureStore: Sendable {
             setting = try OnlineStoreSetting.saved(in: directory)
         }
         self.onlineSetting = setting
+        let catalog: CatalogSetting
+        if let storage {
+            catalog = storage
+            if try CatalogSetting.saved(in: directory) != storage { try storage.save(in: directory) }
+        } else {
+            catalog = try CatalogSetting.saved(in: directory)
+        }
+        self.catalogSetting = catalog
+        switch catalog {
+        case .sqlite: self.shared = nil
+        case .postgres(let url, let schema): self.shared = try PostgresCatalog(url: url, schema: schema)
+        }
         switch setting {
         case .sqlite: self.online = SQLiteOnlineStore(pool: pool)
         case .redis(let url, let namespace): self.online = RedisOnlineStore(url: url, namespace: namespace)
         }
+        // The online read path reads definitions from store.sqlite: mirror the shared ones first.
+        try syncSharedDefinitions()
     }
 
     /// Removes every online value of the store, of every view (for a store being deleted: the
@@ -67,9 +92,48 @@ public final class LocalFeatureStore: Sendable {
         return e
     }()
 
-    /// The definitions as stored now.
+    /// The definitions as stored now (with a shared catalog: as the catalog holds them now).
     public func definitions() throws -> Definitions {
-        try storage { try pool.read { db in try self.currentDefinitions(db) } }
+        try syncSharedDefinitions()
+        return try storage { try pool.read { db in try self.currentDefinitions(db) } }
+    }
+
+    /// Brings the mirror of a shared catalog's definitions in `store.sqlite` up to the catalog's
+    /// generation: one query when it is current. The mirror bumps the local generation, so the
+    /// online read path (which reads definitions from `store.sqlite`) picks the change up.
+    public func syncSharedDefinitions() throws {
+        guard let shared else { return }
+        let known = mirrored.load(ordering: .acquiring)
+        guard let (generation, rows) = try shared.definitions(unless: known < 0 ? nil : known) else { return }
+        try storage {
+            try pool.write { db in
+                let held = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'catalog_generation'")
+                guard held != generation else { return }
+                try db.execute(sql: "DELETE FROM definitions")
+                let now = Date().timeIntervalSince1970
+                for (kind, name, body) in rows {
+                    try db.execute(
+                        sql: "INSERT INTO definitions (kind, name, body, updated_at) VALUES (?, ?, ?, ?)",
+                        arguments: [kind, name, body, now])
+                }
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('catalog_generation', ?)", arguments: [generation])
+                try db.execute(sql: "UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+            }
+        }
+        mirrored.store(generation, ordering: .releasing)
+    }
+
+    /// Keeps the mirror of a shared catalog current from a thread of its own, checking every
+    /// `interval`, for long-running readers (`features serve`); a failed check is retried at the next.
+    public func followSharedDefinitions(every interval: Duration = .seconds(1)) {
+        guard shared != nil else { return }
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        Thread.detachNewThread { [weak self] in
+            while let store = self {
+                try? store.syncSharedDefinitions()
+                Thread.sleep(forTimeInterval: seconds)
+            }
+        }
     }
 
     /// The cached definitions, reloaded when another writer bumped the generation.
@@ -120,6 +184,10 @@ public final class LocalFeatureStore: Sendable {
 
     private func put(kind: String, name: String, body: some Encodable) throws {
         let json = String(decoding: try Self.encoder.encode(body), as: UTF8.self)
+        if let shared {
+            try shared.put(kind: kind, name: name, body: json)
+            return try syncSharedDefinitions()
+        }
         try storage {
             try pool.write { db in
                 try db.execute(
@@ -163,6 +231,13 @@ public final class LocalFeatureStore: Sendable {
         try put(kind: "service", name: service.name, body: service)
     }
 
+    /// Writes every definition of `definitions` here (entities first), e.g. those of the store's former storage.
+    public func adopt(_ definitions: Definitions) throws {
+        for e in definitions.entities.values.sorted(by: { $0.name < $1.name }) { try apply(e) }
+        for v in definitions.views.values.sorted(by: { $0.name < $1.name }) { try apply(v) }
+        for s in definitions.services.values.sorted(by: { $0.name < $1.name }) { try apply(s) }
+    }
+
     public enum ObjectKind: String, Sendable {
         case entity
         case view
@@ -172,6 +247,12 @@ public final class LocalFeatureStore: Sendable {
     /// Removes a definition (and, for a view, its online rows). Returns false when there was none.
     @discardableResult
     public func remove(_ kind: ObjectKind, named name: String) throws -> Bool {
+        if let shared {
+            let removed = try shared.remove(kind: kind.rawValue, name: name)
+            try syncSharedDefinitions()
+            if kind == .view { try storage { try online.remove(view: name) } }
+            return removed
+        }
         let removed = try storage {
             try pool.write { db in
                 try db.execute(sql: "DELETE FROM definitions WHERE kind = ? AND name = ?", arguments: [kind.rawValue, name])
@@ -236,11 +317,7 @@ public final class LocalFeatureStore: Sendable {
         let views = try selectViews(names, defs)
         var results: [MaterializeSummary.ViewResult] = []
         for view in views {
-            let last = try storage {
-                try pool.read { db in
-                    try Int64.fetchOne(db, sql: "SELECT MAX(end_ts) FROM materializations WHERE view = ?", arguments: [view.name])
-                }
-            }
+            let last = try lastMaterialized(view: view.name)
             let start = last ?? (view.ttlSeconds > 0 ? clock() - view.ttlSeconds * Timestamp.microsPerSecond : Int64.min / 2)
             guard start <= end else {
                 results.append(.init(view: view.name, start: start, end: end, entities: 0, written: 0))
@@ -279,11 +356,18 @@ public final class LocalFeatureStore: Sendable {
             }
         }
         // Recorded after the rows: a run cut short is not taken as done, and running it again changes nothing.
-        try storage {
-            try pool.write { db in
-                try db.execute(
-                    sql: "INSERT INTO materializations (view, start_ts, end_ts, rows, at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [view.name, start, end, total, Date().timeIntervalSince1970])
+        let run = MaterializationRun(
+            view: view.name, start: start, end: end, rows: total, at: Date().timeIntervalSince1970,
+            host: ProcessInfo.processInfo.hostName)
+        if let shared {
+            try shared.record(run)
+        } else {
+            try storage {
+                try pool.write { db in
+                    try db.execute(
+                        sql: "INSERT INTO materializations (view, start_ts, end_ts, rows, at) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [run.view, run.start, run.end, run.rows, run.at])
+                }
             }
         }
         progress?("materialized \(view.name)", 1)
@@ -292,9 +376,22 @@ public final class LocalFeatureStore: Sendable {
 
     /// The end of the last materialization of a view, if any.
     public func lastMaterialized(view: String) throws -> Int64? {
-        try storage {
+        if let shared { return try shared.lastMaterialized(view: view) }
+        return try storage {
             try pool.read { db in
                 try Int64.fetchOne(db, sql: "SELECT MAX(end_ts) FROM materializations WHERE view = ?", arguments: [view])
+            }
+        }
+    }
+
+    /// Every materialization run of a view, oldest first: the run history.
+    public func materializations(view: String) throws -> [MaterializationRun] {
+        if let shared { return try shared.history(view: view) }
+        return try storage {
+            try pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT start_ts, end_ts, rows, at FROM materializations WHERE view = ? ORDER BY id", arguments: [view]
+                ).map { MaterializationRun(view: view, start: $0["start_ts"], end: $0["end_ts"], rows: $0["rows"], at: $0["at"], host: "") }
             }
         }
     }

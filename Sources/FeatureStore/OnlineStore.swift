@@ -58,8 +58,7 @@ public enum OnlineStoreSetting: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The file in the store's directory that keeps a non-default setting for every later open.
-    /// It holds the URL with its password, so it is written readable by the owner only (0600),
-    /// as a `.pgpass` file is.
+    /// It holds the URL with its password, so it is written readable by the owner only (`OwnerOnlyFile`).
     static func file(in directory: String) -> String { directory + "/online.json" }
 
     private struct Saved: Codable {
@@ -94,13 +93,7 @@ public enum OnlineStoreSetting: Sendable, Equatable, CustomStringConvertible {
             if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
             return
         }
-        let data = try JSONEncoder().encode(Saved(kind: "redis", url: url.text, namespace: namespace))
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw FeatureStoreError.storage(message: "cannot write \(path) (errno \(errno))") }
-        defer { close(fd) }
-        fchmod(fd, 0o600)
-        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) == $0.count }
-        guard ok else { throw FeatureStoreError.storage(message: "cannot write \(path) (errno \(errno))") }
+        try OwnerOnlyFile.write(try JSONEncoder().encode(Saved(kind: "redis", url: url.text, namespace: namespace)), to: path)
     }
 }
 
