@@ -56,6 +56,32 @@ import Testing
         return found
     }
 
+    /// Starts `mlinfra features serve` in `directory` on a free port: the process and its port.
+    static func serve(in directory: String, environment: [String: String]) throws -> (Process, Int) {
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: try CrossProcessTests.binary())
+        server.arguments = ["features", "serve", "--port", "0", "--event-loops", "1"]
+        server.currentDirectoryURL = URL(fileURLWithPath: directory)
+        server.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        let out = Pipe()
+        server.standardOutput = out
+        server.standardError = FileHandle.nullDevice
+        server.standardInput = FileHandle.nullDevice
+        try server.run()
+        var line = ""
+        while !line.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let port = line.split(separator: ":").last.flatMap({ Int($0.prefix { $0.isNumber }) }) else {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "features serve printed no port: \(line)"])
+        }
+        return (server, port)
+    }
+
     @Test(.timeLimit(.minutes(2))) func oneMachineMaterializesTheOtherServes() async throws {
         let redis = try await RedisTestServer.shared()
         let url = redis.url()
@@ -80,29 +106,11 @@ import Testing
         #expect(get.output.contains(#"{"values":[3,1,null],"statuses":["PRESENT","PRESENT","NOT_FOUND"]"#), "\(get.output)")
 
         // Machine B serves what machine A wrote.
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: try CrossProcessTests.binary())
-        server.arguments = ["features", "serve", "--port", "0", "--event-loops", "1"]
-        server.currentDirectoryURL = URL(fileURLWithPath: b.path)
-        var env = ProcessInfo.processInfo.environment
-        env["MLINFRA_VAR_redis_url"] = url
-        server.environment = env
-        let out = Pipe()
-        server.standardOutput = out
-        server.standardError = FileHandle.nullDevice
-        server.standardInput = FileHandle.nullDevice
-        try server.run()
+        let (server, port) = try Self.serve(in: b.path, environment: ["MLINFRA_VAR_redis_url": url])
         defer {
             kill(server.processIdentifier, SIGKILL)
             server.waitUntilExit()
         }
-        var line = ""
-        while !line.contains("\n") {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        let port = try #require(line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) }, "\(line)")
         let response = try rawRequest(
             port: port, "POST", "/get-online-features",
             json: #"{"features":["customer_stats:total_spend","customer_stats:txn_count"],"entities":{"customer_id":[1,2]}}"#)
@@ -118,5 +126,109 @@ import Testing
         #expect(destroy.status == 0, "\(destroy.output)")
         let after = try await Self.mlinfra(["features", "get", "--entity", "customer_id=1", "--features", "customer_stats:txn_count"], in: b.path, url: url)
         #expect(after.output.contains("NOT_FOUND"), "destroy on A removes the values from Redis: \(after.output)")
+    }
+
+    static let sharedSpec = """
+        mlinfra: 1
+        project: shared-services
+        variables:
+          redis_url: { type: string, sensitive: true }
+          team_db: { type: string, sensitive: true }
+        providers:
+          local: { data_dir: .mlinfra }
+        resources:
+          feature_store.main:
+            storage: { postgres: { url: "${var.team_db}", schema: team_features } }
+            online: { kind: redis, url: "${var.redis_url}", namespace: NAMESPACE }
+          entity.customer:
+            store: ${feature_store.main}
+            join_keys: [customer_id]
+          feature_view.customer_stats:
+            store: ${feature_store.main}
+            entities: ["${entity.customer}"]
+            source: { csv: data/stats.csv, timestamp: event_timestamp }
+            features: { total_spend: float64, txn_count: int64 }
+          registry.main:
+            storage: { postgres: { url: "${var.team_db}", schema: team_models } }
+            artifacts: { postgres: {} }
+          model.churn:
+            registry: ${registry.main}
+          model_version.churn_v1:
+            model: ${model.churn}
+            artifact: models/churn.json
+            format: linear-json
+
+        """
+
+    /// Two machines sharing PostgreSQL (definitions, watermarks, registry) and Redis (online values):
+    /// A applies and materializes; B, which never applies, reads the same features with `features get`
+    /// and `features serve`, continues the incremental materialization from A's watermark, and
+    /// downloads the same model. Neither password is in any output, nor in any file but B's and A's
+    /// owner-only store settings.
+    @Test(.timeLimit(.minutes(3))) func withSharedDefinitionsTheOtherMachineNeedsNoApply() async throws {
+        let redis = try await RedisTestServer.shared()
+        let postgres = try await PostgresTestServer.shared()
+        let database = "shared_\(UUID().uuidString.prefix(8).lowercased())"
+        try await postgres.createDatabase(database)
+        let env = ["MLINFRA_VAR_redis_url": redis.url(), "MLINFRA_VAR_team_db": postgres.url(database: database)]
+        let namespace = "shared-" + UUID().uuidString
+        func machine() throws -> Workspace {
+            let ws = try Self.machine(namespace: namespace)
+            try Self.sharedSpec.replacingOccurrences(of: "NAMESPACE", with: namespace).write(toFile: ws.path + "/main.yaml", atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: ws.path + "/models", withIntermediateDirectories: true)
+            try #"{"feature_names": ["total_spend"], "weights": [0.5], "intercept": 0.1, "link": "identity"}"#
+                .write(toFile: ws.path + "/models/churn.json", atomically: true, encoding: .utf8)
+            return ws
+        }
+        let a = try machine(), b = try machine()
+        var outputs: [String] = []
+        func run(_ args: [String], on m: Workspace) async throws -> (status: Int32, output: String) {
+            let r = try await CrossProcessTests.mlinfra(args, in: m.path, environment: env)
+            outputs.append(r.output)
+            return r
+        }
+
+        let apply = try await run(["apply", "--auto-approve"], on: a)
+        #expect(apply.status == 0, "\(apply.output)")
+        let first = try await run(["features", "materialize-incremental", "2024-01-01T12:00:00Z"], on: a)
+        #expect(first.status == 0 && first.output.contains("1 entities"), "\(first.output)")
+
+        // B: no apply. The definitions and the watermark come from PostgreSQL, the values from Redis.
+        #expect(!FileManager.default.fileExists(atPath: b.path + "/.mlinfra"))
+        let unset = try await CrossProcessTests.mlinfra(["features", "get", "--entity", "customer_id=1", "--features", "customer_stats:txn_count"], in: b.path)
+        #expect(unset.status != 0 && unset.output.contains("uses a variable that is not set"), "\(unset.output)")
+        let get = try await run(
+            ["features", "get", "--entity", "customer_id=1,2", "--features", "customer_stats:txn_count", "--format", "json"], on: b)
+        #expect(get.status == 0, "\(get.output)")
+        #expect(get.output.contains(#"{"values":[2,null],"statuses":["PRESENT","NOT_FOUND"]"#), "\(get.output)")
+        let second = try await run(["features", "materialize-incremental", "2024-01-03"], on: b)
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.output.contains("2024-01-01T12:00:00Z"), "B's run starts at A's watermark: \(second.output)")
+
+        let (server, port) = try Self.serve(in: b.path, environment: env)
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
+        let response = try rawRequest(
+            port: port, "POST", "/get-online-features",
+            json: #"{"features":["customer_stats:txn_count"],"entities":{"customer_id":[1,2]}}"#)
+        #expect(response.status == 200, "\(response.text)")
+        #expect(response.text.contains(#"{"values":[3,1],"statuses":["PRESENT","PRESENT"]"#), "values B materialized, read by B's server: \(response.text)")
+
+        let download = try await run(["models", "download", "models:/churn/1", "--out", "churn.json"], on: b)
+        #expect(download.status == 0, "\(download.output)")
+        #expect((try? String(contentsOfFile: b.path + "/churn.json", encoding: .utf8))?.contains("feature_names") == true)
+
+        for text in outputs + [response.text] {
+            #expect(!text.contains(redis.password) && !text.contains(postgres.password), "a password was printed: \(text)")
+        }
+        for (m, expected) in [(a, [".mlinfra/features/main/catalog.json", ".mlinfra/features/main/online.json"]),
+                              (b, [".mlinfra/features/main/catalog.json", ".mlinfra/features/main/online.json"])] {
+            let holding = Set(Self.files(under: m.path, holding: redis.password) + Self.files(under: m.path, holding: postgres.password))
+            #expect(holding == Set(expected), "\(holding)")
+        }
+        let destroy = try await run(["destroy", "--auto-approve"], on: a)
+        #expect(destroy.status == 0, "\(destroy.output)")
     }
 }

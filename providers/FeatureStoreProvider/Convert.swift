@@ -1,3 +1,4 @@
+import EnginePostgres
 import FeatureStore
 import Foundation
 import MLInfraCore
@@ -70,6 +71,49 @@ enum Convert {
     }
 
     /// What is wrong with an `online` block, checked as far as its known values go.
+    /// Where a `feature_store`'s `storage` block keeps definitions and the materialization log (nil or null: SQLite).
+    static func storage(_ v: Value?) throws -> CatalogSetting {
+        guard let v, !v.isNull else { return .sqlite }
+        guard let map = v.mapValue, map.count == 1, let (kind, settings) = map.first else {
+            throw Problem(
+                attribute: "storage", summary: "storage must hold exactly one of `sqlite` or `postgres`",
+                detail: "e.g. storage: { postgres: { url: \"${var.features_db}\" } }")
+        }
+        switch kind {
+        case "sqlite": return .sqlite
+        case "postgres":
+            guard let url = settings["url"]?.stringValue, !url.isEmpty else {
+                throw Problem(
+                    attribute: "storage.postgres.url", summary: "storage.postgres.url must be a postgres:// URL",
+                    detail: "Give it through a sensitive variable: url: \"${var.features_db}\", set with MLINFRA_VAR_features_db.")
+            }
+            do { _ = try PostgresURL(parsing: url) } catch {
+                throw Problem(attribute: "storage.postgres.url", summary: "storage.postgres.url \(error)", detail: "Write postgres://USER:PASSWORD@HOST:PORT/DATABASE.")
+            }
+            let schema = settings["schema"]?.stringValue ?? CatalogSetting.defaultSchema
+            guard PostgresMigrations.isPlainIdentifier(schema) else {
+                throw Problem(
+                    attribute: "storage.postgres.schema", summary: "the schema name `\(schema)` is not a plain SQL identifier",
+                    detail: "Use lower-case letters, digits and `_`, starting with a letter (at most 63 characters), e.g. \(CatalogSetting.defaultSchema).")
+            }
+            return .postgres(url: url, schema: schema)
+        default:
+            throw Problem(attribute: "storage", summary: "storage kind `\(kind)` is not supported", detail: "Use { sqlite: {} } or { postgres: { url: … } }.")
+        }
+    }
+
+    static func storageProblem(_ v: Value?) -> Problem? {
+        guard let v, !v.containsUnknown else { return nil }
+        do {
+            _ = try storage(v)
+            return nil
+        } catch let problem as Problem {
+            return problem
+        } catch {
+            return Problem(attribute: "storage", summary: "storage is not valid", detail: "\(error)")
+        }
+    }
+
     static func onlineProblem(_ v: Value?) -> Problem? {
         guard let v, !v.containsUnknown else { return nil }
         do {

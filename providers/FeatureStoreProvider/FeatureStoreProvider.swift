@@ -46,7 +46,7 @@ public struct FeatureStoreProvider: Provider {
         ],
         resourceTypes: [
             "feature_store": ResourceSchema(
-                description: "A feature store: definitions and materialization log (SQLite, WAL), online store in SQLite or on Redis.",
+                description: "A feature store: definitions and materialization log in SQLite (WAL) or PostgreSQL, online store in SQLite or on Redis.",
                 attributes: [
                     "name": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "Store name; defaults to the resource name."),
                     "online": AttributeSchema(
@@ -59,6 +59,20 @@ public struct FeatureStoreProvider: Provider {
                                 .string, description: "kind redis: the keys' prefix, mlinfra:NAMESPACE: (default: the store name)."),
                         ]),
                         description: "Online store settings: { kind: sqlite } or { kind: redis, url: … }. Changing it does not move values; materialize again."),
+                    "storage": AttributeSchema(
+                        .object([
+                            "sqlite": AttributeSchema(.object([:]), description: "store.sqlite in the store's directory (the default)."),
+                            "postgres": AttributeSchema(
+                                .object([
+                                    "url": AttributeSchema(
+                                        .string, required: true, sensitive: true,
+                                        description: "postgres://USER:PASSWORD@HOST:PORT/DATABASE[?sslmode=…]; give it through a sensitive variable."),
+                                    "schema": AttributeSchema(.string, description: "The schema of the store's tables; default mlinfra_features."),
+                                ]),
+                                description: "Definitions and the materialization log in a PostgreSQL schema shared by every machine that names it."),
+                        ]),
+                        description: "Where definitions, watermarks and run history are kept: { sqlite: {} } (default) or { postgres: { url: … } }. "
+                            + "A change copies the definitions to the new place; materialize again for watermarks."),
                     "description": AttributeSchema(.string, description: "Free text."),
                     "id": .computed(.string, description: "The store name."),
                     "path": .computed(.string, description: "The store's directory."),
@@ -145,11 +159,15 @@ public struct FeatureStoreProvider: Provider {
 
     func storeDirectory(_ name: String) -> String { featuresDirectory + "/" + name }
 
-    /// The open store `name`; with `online`, one that uses that online store (and saves it for later opens).
-    func openStore(_ name: String, online: OnlineStoreSetting? = nil) throws -> LocalFeatureStore {
+    /// The open store `name`; with `online` or `storage`, one that uses them (and saves them for later opens).
+    func openStore(_ name: String, online: OnlineStoreSetting? = nil, storage: CatalogSetting? = nil) throws -> LocalFeatureStore {
         let dir = storeDirectory(name)
-        if let hit = box.stores.withLock({ $0[dir] }), online == nil || hit.onlineSetting == online { return hit }
-        let store = try LocalFeatureStore(directory: dir, online: online)
+        let held = box.stores.withLock { $0[dir] }
+        if let held, online == nil || held.onlineSetting == online, storage == nil || held.catalogSetting == storage { return held }
+        // Definitions kept elsewhere before: carried to the new place, so the store keeps its views.
+        let before = try storage == nil ? nil : (held ?? existingStore(name)).flatMap { $0.catalogSetting == storage ? nil : try $0.definitions() }
+        let store = try LocalFeatureStore(directory: dir, online: online, storage: storage)
+        if let before { try store.adopt(before) }
         box.stores.withLock { $0[dir] = store }
         return store
     }
@@ -170,6 +188,7 @@ public struct FeatureStoreProvider: Provider {
         switch request.type {
         case "feature_store":
             if let problem = Convert.onlineProblem(c["online"]) { err(problem.attribute, problem.summary, problem.detail) }
+            if let problem = Convert.storageProblem(c["storage"]) { err(problem.attribute, problem.summary, problem.detail) }
         case "entity":
             if let keys = c["join_keys"], !keys.containsUnknown {
                 if (keys.listValue ?? []).isEmpty || !(keys.listValue ?? []).allSatisfy({ $0.stringValue?.isEmpty == false }) {
@@ -337,7 +356,7 @@ public struct FeatureStoreProvider: Provider {
         let name = a["name"]!.stringValue!
         switch type {
         case "feature_store":
-            _ = try openStore(name, online: try Convert.online(a["online"], store: name))
+            _ = try openStore(name, online: try Convert.online(a["online"], store: name), storage: try Convert.storage(a["storage"]))
             return name
         case "entity":
             let (store, _) = try Convert.storeName(a)

@@ -36,29 +36,47 @@ public struct FeaturesCommand: AsyncParsableCommand {
 
         public init() {}
 
-        /// Opens the chosen store; it must have been created by `apply`.
+        /// The storage and online settings of the spec's `feature_store` (variables from
+        /// `MLINFRA_VAR_*`), so a machine that did not apply reaches a shared store; nil when the
+        /// spec has none, and then the store's directory says.
+        func settings(store name: String?) throws -> (name: String, storage: CatalogSetting, online: OnlineStoreSetting)? {
+            guard let found = EngineDataDirectory.settings(
+                ofResource: "feature_store", named: name, keys: ["storage", "online"], specPath: EngineDataDirectory.specPath(spec))
+            else { return nil }
+            guard !found.incomplete else {
+                throw Failure(
+                    description: "cannot tell where \(found.address) keeps its definitions and values: its storage or online uses a variable "
+                        + "that is not set; set it (MLINFRA_VAR_NAME=…), or fix the spec")
+            }
+            do {
+                return (found.name, try Convert.storage(found.config["storage"]), try Convert.online(found.config["online"], store: found.name))
+            } catch let problem as Convert.Problem {
+                throw Failure(description: "\(found.address): \(problem)")
+            }
+        }
+
+        /// Opens the chosen store: one `apply` created here, or one whose definitions the spec keeps in PostgreSQL.
         func open() throws -> LocalFeatureStore {
             let base = URL(fileURLWithPath: dataDir).appendingPathComponent("features").path
-            let name: String
-            if let store {
-                name = store
-            } else {
-                let found = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter {
-                    FileManager.default.fileExists(atPath: base + "/" + $0 + "/store.sqlite")
-                }.sorted()
-                if found.count == 1 {
-                    name = found[0]
-                } else if found.count > 1 {
-                    throw Failure(description: "several feature stores in \(base) (\(found.joined(separator: ", "))); choose one with --store")
-                } else {
-                    name = "main"
-                }
+            let local = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter {
+                FileManager.default.fileExists(atPath: base + "/" + $0 + "/store.sqlite")
+            }.sorted()
+            if store == nil, local.count > 1 {
+                throw Failure(description: "several feature stores in \(base) (\(local.joined(separator: ", "))); choose one with --store")
             }
-            let dir = base + "/" + name
-            guard FileManager.default.fileExists(atPath: dir + "/store.sqlite") else {
-                throw Failure(description: "no feature store '\(name)' in \(base); run `mlinfra apply` first, or pass --data-dir / --store")
+            if let name = store ?? local.first, FileManager.default.fileExists(atPath: base + "/" + name + "/store.sqlite") {
+                // Opened here before: the directory keeps where its definitions and values are.
+                return try run { try LocalFeatureStore(directory: base + "/" + name) }
             }
-            return try run { try LocalFeatureStore(directory: dir) }
+            // Not here: a store whose spec keeps its definitions in PostgreSQL needs no apply on this machine.
+            let fromSpec = try settings(store: store)
+            let name = store ?? fromSpec?.name ?? "main"
+            guard let fromSpec, case .postgres = fromSpec.storage else {
+                throw Failure(
+                    description: "no feature store '\(name)' in \(base); run `mlinfra apply` first, or pass --data-dir / --store "
+                        + "(a store whose spec keeps its definitions in PostgreSQL, storage: { postgres: … }, needs no apply here)")
+            }
+            return try run { try LocalFeatureStore(directory: base + "/" + name, online: fromSpec.online, storage: fromSpec.storage) }
         }
     }
 
@@ -266,6 +284,8 @@ public struct FeaturesCommand: AsyncParsableCommand {
 
         public func run() async throws {
             let store = try options.open()
+            // Definitions applied elsewhere reach this server within a second.
+            store.followSharedDefinitions()
             var server = FeatureServer(
                 store: store, policy: try self.server.policy(server: "features", dataDirectory: URL(fileURLWithPath: options.dataDir)))
             server.eventLoops = eventLoops

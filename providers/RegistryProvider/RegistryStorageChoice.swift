@@ -108,26 +108,14 @@ enum RegistryStorageChoice {
     /// apply to tell them: variables come from `MLINFRA_VAR_*`. SQLite in `directory` when the
     /// spec has no registry resource or cannot be read (the commands then say what they find).
     static func location(specPath: String?, directory: URL, environment: [String: String]) throws -> RegistryLocation {
-        let fallback = RegistryLocation(directory: directory)
-        guard let specPath else { return fallback }
-        let (loaded, _) = SpecLoader.load(path: specPath)
-        guard let document = loaded else { return fallback }
-        let registries = document.resources.filter { $0.type == "registry" }
-        guard let decl = registries.first else { return fallback }
-        let (variables, _) = VariableValues.resolve(document, inputs: VariableInputs(environment: environment))
-        var evaluator = Evaluator(variables: variables)
-        var diagnostics = Diagnostics()
-        var config: [String: Value] = [:]
-        for entry in decl.attributes where entry.key == "storage" || entry.key == "artifacts" {
-            config[entry.key] = evaluator.evaluate(entry.value, diagnostics: &diagnostics).value
-        }
-        let root = URL(fileURLWithPath: document.rootDirectory, isDirectory: true)
-        let (location, problems) = location(config, directory: directory, workingDirectory: root)
-        if let location, !diagnostics.hasErrors { return location }
+        guard let found = EngineDataDirectory.settings(ofResource: "registry", keys: ["storage", "artifacts"], specPath: specPath, environment: environment)
+        else { return RegistryLocation(directory: directory) }
+        let (location, problems) = location(found.config, directory: directory, workingDirectory: found.root)
+        if let location, !found.incomplete { return location }
         let said = problems.map { "  \($0.attribute ?? "storage"): \($0.diagnostic.summary)" }
         throw RegistryError(
             .invalidArgument,
-            "cannot tell where \(decl.address) keeps the registry"
+            "cannot tell where \(found.address) keeps the registry"
                 + (said.isEmpty ? ": its storage uses a value that is not set" : ":\n" + said.joined(separator: "\n")),
             remedy: "Set the variables it uses (MLINFRA_VAR_NAME=…), or fix the spec.")
     }

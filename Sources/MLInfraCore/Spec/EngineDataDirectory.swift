@@ -45,6 +45,52 @@ public enum EngineDataDirectory {
         return place(text, in: root)
     }
 
+    /// What an engine command needs from the spec's resource of `type`: the attributes `keys`,
+    /// evaluated with the variables' defaults and `MLINFRA_VAR_*` (where `models` and `features`
+    /// find a shared server without an apply on this machine).
+    public struct ResourceSettings: Sendable {
+        public var address: String
+        /// Its `name` attribute when that is a literal, else the resource's name.
+        public var name: String
+        public var config: [String: Value]
+        /// The spec's directory, for relative paths.
+        public var root: URL
+        /// Whether a value could not be evaluated (a variable not set).
+        public var incomplete: Bool
+    }
+
+    /// The settings of the first resource of `type` (the one whose name or `name` attribute is
+    /// `name`, when given) in the spec at `specPath`; nil when there is no spec or no such resource.
+    public static func settings(
+        ofResource type: String, named name: String? = nil, keys: Set<String>, specPath: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> ResourceSettings? {
+        guard let specPath, let document = SpecLoader.load(path: specPath).0 else { return nil }
+        let candidates = document.resources.filter { $0.type == type }
+        func declaredName(_ decl: ResourceDecl) -> String {
+            if case .literal(let v, _)? = decl.attributes.first(where: { $0.key == "name" })?.value, let text = v.stringValue { return text }
+            return decl.name
+        }
+        guard let decl = name.map({ n in candidates.first { declaredName($0) == n } }) ?? candidates.first else { return nil }
+        let (variables, _) = VariableValues.resolve(document, inputs: VariableInputs(environment: environment))
+        var evaluator = Evaluator(variables: variables)
+        var diagnostics = Diagnostics()
+        var config: [String: Value] = [:]
+        for entry in decl.attributes where keys.contains(entry.key) {
+            config[entry.key] = evaluator.evaluate(entry.value, diagnostics: &diagnostics).value
+        }
+        return ResourceSettings(
+            address: decl.address, name: declaredName(decl), config: config, root: URL(fileURLWithPath: document.rootDirectory, isDirectory: true),
+            incomplete: diagnostics.hasErrors)
+    }
+
+    /// The spec the engine commands read: `--spec`, else the current directory when it holds YAML files.
+    public static func specPath(_ spec: String?, currentDirectory: String = FileManager.default.currentDirectoryPath) -> String? {
+        let cwd = URL(fileURLWithPath: currentDirectory, isDirectory: true)
+        if let spec { return URL(fileURLWithPath: spec, relativeTo: cwd).standardizedFileURL.path }
+        return holdsYAML(cwd.path) ? cwd.path : nil
+    }
+
     private static func place(_ path: String, in base: URL) -> URL {
         path.hasPrefix("/") ? URL(fileURLWithPath: path).standardizedFileURL : base.appendingPathComponent(path).standardizedFileURL
     }

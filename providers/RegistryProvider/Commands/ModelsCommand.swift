@@ -40,12 +40,8 @@ public struct RegistryOptions: ParsableArguments {
     /// The registry where the spec's `registry` resource keeps it (its `storage` and `artifacts`,
     /// with variables from `MLINFRA_VAR_*`), else SQLite under the data directory.
     func open() throws -> ModelRegistry {
-        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
-        let specPath = spec.map { URL(fileURLWithPath: $0, relativeTo: cwd).standardizedFileURL.path }
-            ?? (((try? FileManager.default.contentsOfDirectory(atPath: cwd.path)) ?? []).contains { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
-                ? cwd.path : nil)
         let location = try RegistryStorageChoice.location(
-            specPath: specPath, directory: registryDirectory, environment: ProcessInfo.processInfo.environment)
+            specPath: EngineDataDirectory.specPath(spec), directory: registryDirectory, environment: ProcessInfo.processInfo.environment)
         return try ModelRegistry(location: location)
     }
 }
