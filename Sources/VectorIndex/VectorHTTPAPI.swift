@@ -12,6 +12,7 @@ import MLInfraHTTP
 ///     POST /collections/{name}/delete  {"ids": […]}
 ///     POST /collections/{name}/get     {"ids": […]} or {"where": {…}, "limit": n, "offset": n}
 ///     POST /collections/{name}/query   {"vector": […], "k": 10, "ef": 64, "where": {…}}
+///     /api/v2/…                        Chroma's HTTP API v2 (`serveChroma`, see `ChromaAPI`)
 ///
 /// Bad input gets 400 and `{"error": {"code", "field", "message"}}` naming the
 /// field; an unknown collection 404; a storage failure 500.
@@ -22,9 +23,18 @@ public struct VectorHTTPAPI: Sendable {
     /// Host names, body types, tokens, timeouts (`ServerPolicy`); `get` and `query` are reads.
     public var policy: ServerPolicy
 
+    /// Chroma's HTTP API v2 under `/api/v2`, when `serveChroma` turned it on.
+    var chroma: ChromaAPI?
+
     public init(store: any CollectionStore, policy: ServerPolicy = ServerPolicy(server: "vectors")) {
         self.store = store
         self.policy = policy
+    }
+
+    /// Serves Chroma's HTTP API v2 as well (`chromadb.HttpClient(host, port)`), keeping the
+    /// Chroma-only collection metadata in `catalogPath` (nil: in memory).
+    public mutating func serveChroma(catalogPath: String?) throws {
+        chroma = ChromaAPI(store: store, catalog: try ChromaCatalog(path: catalogPath))
     }
 
     static let rules = RouteRules { method, path in
@@ -38,6 +48,7 @@ public struct VectorHTTPAPI: Sendable {
         policy.maxBodyBytes = maxBodyBytes
         let router = policy.router(rules: Self.rules)
         router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
+        chroma?.add(to: router)
         router.get("collections") { _, _ in
             try await handle { Self.json(["collections": try await store.listCollections()]) }
         }

@@ -322,7 +322,11 @@ extension VectorsCommand {
             let scheme = server.scheme
             let policy = try server.policy(server: "vectors", dataDirectory: URL(fileURLWithPath: options.dataDir))
             try policy.check(bindHost: host)
-            let api = VectorHTTPAPI(store: store, policy: policy)
+            var api = VectorHTTPAPI(store: store, policy: policy)
+            // Chroma's clients create collections before their first add; those wait here.
+            let catalogDirectory = (store as? VectorStore)?.directory ?? options.dataDir + "/vectors/" + storeName
+            try FileManager.default.createDirectory(atPath: catalogDirectory, withIntermediateDirectories: true)
+            try engine { try api.serveChroma(catalogPath: catalogDirectory + "/chroma.json") }
             let interval = saveInterval
             let saver = Task {
                 while !Task.isCancelled {
