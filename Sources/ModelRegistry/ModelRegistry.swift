@@ -158,7 +158,8 @@ public final class ModelRegistry: Sendable {
         if !request.createModelIfMissing, try !modelExists(request.model) {
             throw RegistryError.modelNotFound(request.model)
         }
-        let stored = try artifacts.ingest(file: request.artifact)
+        let kind: ArtifactKind = DirectoryArtifact.isDirectory(request.artifact) ? .directory : .file
+        let stored = kind == .directory ? try DirectoryArtifact.ingest(request.artifact, into: artifacts) : try artifacts.ingest(file: request.artifact)
         return try write { db in
             if let key = request.creationKey,
                let existing = try db.version(of: request.model, creationKey: key)
@@ -192,7 +193,7 @@ public final class ModelRegistry: Sendable {
                 sha256: stored.sha256, size: stored.size, format: request.format, description: request.description,
                 tags: request.tags, runId: request.lineage.runID, dataset: request.lineage.dataset,
                 gitCommit: request.lineage.commit, status: "READY", stage: Stage.none.rawValue,
-                createdBy: context.actor, createdAt: t, updatedAt: t, creationKey: request.creationKey)
+                createdBy: context.actor, createdAt: t, updatedAt: t, creationKey: request.creationKey, kind: kind.rawValue)
             try db.insert(record)
             try audit(db, context, "version.create", model: request.model, subject: "/\(record.version)",
                       before: nil, after: VersionSnapshot(record),
@@ -418,28 +419,36 @@ public final class ModelRegistry: Sendable {
                 return (try loadVersion(db, reference.model, record.version), "latest")
             }
         }
-        let path = try artifacts.verify(sha256: version.sha256, what: "\(version.model) version \(version.version)")
+        let what = "\(version.model) version \(version.version)"
+        let path = try artifacts.verify(sha256: version.sha256, what: what)
+        if version.kind == .directory { try DirectoryArtifact.verify(manifest: path, in: artifacts, what: what) }
         return ResolvedModelVersion(
             name: version.model, version: version.version, format: version.format, sha256: version.sha256,
-            size: version.size, artifactPath: path, via: via, tags: version.tags)
+            size: version.size, artifactPath: path, via: via, tags: version.tags, kind: version.kind)
     }
 
     /// The artifact's bytes, checked against the version's sha256 as they are read.
     public func loadArtifact(_ resolved: ResolvedModelVersion) throws -> Data {
-        try artifacts.load(sha256: resolved.sha256, what: "\(resolved.name) version \(resolved.version)")
+        let what = "\(resolved.name) version \(resolved.version)"
+        guard resolved.kind == .file else { throw DirectoryArtifact.notAFile(what) }
+        return try artifacts.load(sha256: resolved.sha256, what: what)
     }
 
     /// The artifact's bytes of a version, checked against its sha256.
     public func loadArtifact(model: String, version number: Int) throws -> Data {
         guard let version = try version(model, number) else { throw try notFound(model, number) }
+        guard version.kind == .file else { throw DirectoryArtifact.notAFile("\(model) version \(number)") }
         return try artifacts.load(sha256: version.sha256, what: "\(model) version \(number)")
     }
 
-    /// Writes a resolved version's artifact to `destination`, checked against its sha256 as it is
-    /// copied (bounded memory; nothing appears at `destination` when the check fails). Returns the size.
+    /// Writes a resolved version's artifact to `destination` (a file, or for a directory version a
+    /// new directory), checked against its sha256 as it is copied (bounded memory; nothing appears
+    /// at `destination` when a check fails). Returns the size.
     @discardableResult
     public func exportArtifact(_ resolved: ResolvedModelVersion, to destination: URL) throws -> Int64 {
-        try artifacts.export(sha256: resolved.sha256, what: "\(resolved.name) version \(resolved.version)", to: destination)
+        let what = "\(resolved.name) version \(resolved.version)"
+        if resolved.kind == .directory { return try DirectoryArtifact.export(manifest: resolved.artifactPath, from: artifacts, what: what, to: destination) }
+        return try artifacts.export(sha256: resolved.sha256, what: what, to: destination)
     }
 
     /// Checks a resolved version's artifact against its sha256 in bounded memory; returns its path.
@@ -457,6 +466,18 @@ public final class ModelRegistry: Sendable {
 
     /// Stores raw bytes in the artifact store (for uploads); returns the sha256 and size.
     public func storeArtifact(_ data: Data) throws -> (sha256: String, size: Int64) { try artifacts.ingest(data: data) }
+
+    /// The sha256 a registration of `url` records: of a file's bytes, or of a directory's manifest.
+    public static func sha256(ofArtifact url: URL) throws -> String { try digest(ofArtifact: url).sha256 }
+
+    /// The sha256 and size a registration of `url` records (a directory: its manifest's sha256, its files' total size).
+    public static func digest(ofArtifact url: URL) throws -> (sha256: String, size: Int64) {
+        if DirectoryArtifact.isDirectory(url) { return try DirectoryArtifact.hash(url) }
+        guard let found = try ArtifactStore.sha256(ofFile: url.path) else {
+            throw RegistryError(.artifactUnreadable, "cannot read \(url.path)", remedy: "Check the path.", field: "artifact")
+        }
+        return found
+    }
 
     /// The sha256 of a file's bytes, computed the way the store does.
     public static func sha256(ofFile url: URL) throws -> String {
@@ -547,6 +568,7 @@ extension ModelVersion {
             description: r.description, tags: r.tags,
             lineage: Lineage(runID: r.runId, dataset: r.dataset, commit: r.gitCommit), status: r.status,
             stage: Stage(rawValue: r.stage) ?? .none, aliases: aliases, createdBy: r.createdBy,
-            createdAt: Date(timeIntervalSince1970: r.createdAt), updatedAt: Date(timeIntervalSince1970: r.updatedAt))
+            createdAt: Date(timeIntervalSince1970: r.createdAt), updatedAt: Date(timeIntervalSince1970: r.updatedAt),
+            kind: ArtifactKind(rawValue: r.kind) ?? .file)
     }
 }

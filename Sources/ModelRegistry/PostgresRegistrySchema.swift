@@ -94,5 +94,8 @@ enum PostgresRegistrySchema {
                 """,
             ]
         },
+        PostgresMigration(version: 3, name: "directory versions") { s in
+            ["ALTER TABLE \(s).version ADD COLUMN kind text NOT NULL DEFAULT 'file'"]
+        },
     ]
 }

@@ -66,7 +66,7 @@ private struct PostgresRecords: RegistryRecordWriter {
     static let modelColumns = "name, description, tags, protected_aliases, last_version, created_at, updated_at, creation_key"
     static let versionColumns = """
         model, version, source, sha256, size, format, description, tags, run_id, dataset, git_commit, status, stage, \
-        created_by, created_at, updated_at, creation_key
+        created_by, created_at, updated_at, creation_key, kind
         """
 
     func model(_ name: String) throws -> ModelRecord? {
@@ -186,7 +186,7 @@ private struct PostgresRecords: RegistryRecordWriter {
             INSERT INTO \(unescaped: s).version (\(unescaped: Self.versionColumns)) VALUES (
                 \(v.model), \(v.version), \(v.source), \(v.sha256), \(v.size), \(v.format), \(v.description),
                 \(JSONWriter.object(v.tags)), \(v.runId), \(v.dataset), \(v.gitCommit), \(v.status), \(v.stage),
-                \(v.createdBy), \(v.createdAt), \(v.updatedAt), \(v.creationKey))
+                \(v.createdBy), \(v.createdAt), \(v.updatedAt), \(v.creationKey), \(v.kind))
             """)
     }
 
@@ -251,7 +251,7 @@ private struct PostgresRecords: RegistryRecordWriter {
                 gitCommit: try r["git_commit"].decode(String?.self), status: try r["status"].decode(String.self),
                 stage: try r["stage"].decode(String.self), createdBy: try r["created_by"].decode(String.self),
                 createdAt: try r["created_at"].decode(Double.self), updatedAt: try r["updated_at"].decode(Double.self),
-                creationKey: try r["creation_key"].decode(String?.self))
+                creationKey: try r["creation_key"].decode(String?.self), kind: try r["kind"].decode(String.self))
         }
     }
 

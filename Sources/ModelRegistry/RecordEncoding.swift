@@ -39,6 +39,7 @@ extension VersionRecord {
         container["created_at"] = createdAt
         container["updated_at"] = updatedAt
         container["creation_key"] = creationKey
+        container["kind"] = kind
     }
 }
 

@@ -62,6 +62,13 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
             field: "alias")
     }
 
+    /// A directory version asked for as one file (to load, serve or stream).
+    public static func directoryVersion(_ what: String) -> RegistryError {
+        RegistryError.invalid(
+            "artifact", "\(what) is a directory, not one file",
+            remedy: "Export it with `mlinfra models download URI --out DIR`, or use a version registered from one file.")
+    }
+
     public static func invalid(_ field: String, _ message: String, remedy: String = "") -> RegistryError {
         RegistryError(.invalidArgument, message, remedy: remedy, field: field)
     }

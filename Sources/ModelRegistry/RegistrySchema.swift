@@ -74,6 +74,10 @@ enum RegistrySchema {
             try db.alter(table: "model") { t in t.add(column: "creation_key", .text) }
             try db.execute(sql: "CREATE UNIQUE INDEX version_creation_key ON version(model, creation_key) WHERE creation_key IS NOT NULL")
         }
+        // A version's artifact may be a directory (an MLflow model folder): its sha256 is then that of its manifest.
+        migrator.registerMigration("v3-directory-versions") { db in
+            try db.alter(table: "version") { t in t.add(column: "kind", .text).notNull().defaults(to: "file") }
+        }
         return migrator
     }
 }
@@ -115,6 +119,8 @@ struct VersionRecord: Codable, FetchableRecord, PersistableRecord {
     var createdAt: Double
     var updatedAt: Double
     var creationKey: String? = nil
+    /// `file`, or `directory` when `sha256` names a manifest (`DirectoryArtifact`).
+    var kind: String = ArtifactKind.file.rawValue
 }
 
 struct AliasRecord: Codable, FetchableRecord, PersistableRecord {

@@ -70,6 +70,17 @@ public struct ModelVersion: Sendable, Hashable, Codable {
     public var createdBy: String
     public var createdAt: Date
     public var updatedAt: Date
+    /// A file, or a directory (an MLflow model folder) whose `sha256` is that of its manifest.
+    public var kind: ArtifactKind = .file
+}
+
+/// What a version's artifact is.
+public enum ArtifactKind: String, Sendable, Hashable, Codable {
+    /// One file: `sha256` is of its bytes.
+    case file
+    /// A directory of files: `sha256` is of its manifest, a sorted list of every file's path,
+    /// sha256, size and mode (`DirectoryArtifact`); `size` is the files' total.
+    case directory
 }
 
 /// A version found through `models:/…`, whose artifact was checked against its sha256.
@@ -84,6 +95,8 @@ public struct ResolvedModelVersion: Sendable, Hashable {
     /// The alias or stage the URI named, if any.
     public var via: String?
     public var tags: [String: String]
+    /// For a directory, `artifactPath` is its manifest and every file was checked; export it to read them.
+    public var kind: ArtifactKind = .file
 }
 
 /// Who makes a change and through which path; recorded in the audit log.
@@ -145,7 +158,7 @@ public struct AuditEntry: Sendable, Hashable, Codable {
 /// What to register as a new version.
 public struct RegistrationRequest: Sendable, Hashable {
     public var model: String
-    /// A local file; its bytes are hashed and copied into the store.
+    /// A local file, or a directory (every regular file in it); the bytes are hashed and copied into the store.
     public var artifact: URL
     public var format: String
     public var description: String

@@ -44,6 +44,7 @@ struct NativeRoutes {
             // `resolve` has checked the bytes against the sha256 in bounded memory; they are then
             // streamed in chunks, never held whole (a 2 GiB artifact costs a chunk, not 2 GiB).
             let resolved = try registry.resolve("models:/\(name)/\(number)")
+            guard resolved.kind == .file else { throw RegistryError.directoryVersion("\(name) version \(number)") }
             var headers = HTTPFields()
             headers[.contentType] = "application/octet-stream"
             headers[.modelSha256] = resolved.sha256

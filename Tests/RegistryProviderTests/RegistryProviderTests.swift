@@ -110,6 +110,24 @@ final class ProviderFixture {
         #expect(plan.planned["format"] == "file")
     }
 
+    @Test func aDirectoryArtifactIsPlannedAppliedAndPlannedAgainWithoutChanges() async throws {
+        let f = try await ProviderFixture()
+        let (model, _, _, _) = try await f.quickstart()
+        try FileManager.default.createDirectory(at: f.root.appendingPathComponent("models/mlflow"), withIntermediateDirectories: true)
+        try f.write("models/mlflow/MLmodel", "flavors: {}\n")
+        try f.write("models/mlflow/model.json", #"{"learner": {}}"#)
+        let config: [String: Value] = ["model": .string(model.id), "artifact": "models/mlflow", "format": "mlflow"]
+        let v3 = try await f.converge("model_version", "model_version.fraud_dir", prior: nil, config: config)
+        #expect(v3.attributes["size"] == .int(12 + 15), "the files' total, as registration records it")
+        #expect(v3.attributes["sha256"] == .string(try ModelRegistry.sha256(ofArtifact: f.root.appendingPathComponent("models/mlflow"))))
+        #expect(try f.registry().resolve("models:/fraud/3").kind == .directory)
+        let again = try await f.provider.plan(PlanRequest(type: "model_version", address: "model_version.fraud_dir", prior: v3, proposed: config))
+        #expect(ProviderFixture.changed(v3.attributes, again.planned) == [])
+        try f.write("models/mlflow/model.json", #"{"learner": {"x": 1}}"#)
+        let changed = try await f.provider.plan(PlanRequest(type: "model_version", address: "model_version.fraud_dir", prior: v3, proposed: config))
+        #expect(changed.requiresReplace.contains("sha256"), "a changed file inside is new content")
+    }
+
     @Test func unchangedSpecPlansNoChanges() async throws {
         let f = try await ProviderFixture()
         let (model, v1, _, alias) = try await f.quickstart()

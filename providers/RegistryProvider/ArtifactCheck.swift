@@ -12,12 +12,14 @@ enum ArtifactCheck {
         guard let path = config["artifact"]?.stringValue, !path.isEmpty else { return [] }
         let file = url(path, workingDirectory: workingDirectory)
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory) else {
             return [AttributeDiagnostic(attribute: "artifact", .error(
-                isDirectory.boolValue ? "artifact \(path) is a directory, not a file" : "artifact file not found: \(path)",
-                detail: "`artifact` is a file path relative to the spec directory (\(workingDirectory.path)); "
+                "artifact file not found: \(path)",
+                detail: "`artifact` is a file or directory path relative to the spec directory (\(workingDirectory.path)); "
                     + "check the path, or add the file to the spec repository."))]
         }
+        // A directory (an MLflow model folder) is stored as its files; its formats are not sniffed.
+        if isDirectory.boolValue { return [] }
         guard let format = config["format"]?.stringValue, let problem = mismatch(format: format, file: file) else { return [] }
         return [AttributeDiagnostic(attribute: "format", .error(
             "artifact \(path) is not \(format): \(problem)",

@@ -56,7 +56,7 @@ enum RegistrySchemas {
         description: "One version of a model: its artifact is content-hashed, and new content is a new version.",
         attributes: [
             "model": AttributeSchema(.string, required: true, forceNew: true, referenceType: "model", description: "The model, e.g. ${model.fraud}."),
-            "artifact": AttributeSchema(.string, required: true, description: "The artifact file, relative to the spec."),
+            "artifact": AttributeSchema(.string, required: true, description: "The artifact file, or a directory (an MLflow model folder: every regular file in it), relative to the spec."),
             "format": AttributeSchema(.string, computed: true, optional: true, forceNew: true, description: "e.g. linear-json, xgboost-json (which endpoints serve; docs/model-formats.md), onnx; default file."),
             "description": AttributeSchema(.string, computed: true, optional: true),
             "tags": AttributeSchema(.map(.string), computed: true, optional: true),

@@ -139,8 +139,7 @@ struct Resources {
             return PlanResponse(planned: p.merging(["version": .unknown, "id": .unknown, "sha256": .unknown]) { a, _ in a })
         }
         let file = artifactURL(artifactText)
-        let sha = try ModelRegistry.sha256(ofFile: file)
-        let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
+        let (sha, size) = try ModelRegistry.digest(ofArtifact: file)
         var planned: [String: Value] = [
             "model": p["model"] ?? .unknown,
             "artifact": .string(artifactText),
@@ -148,7 +147,7 @@ struct Resources {
             "description": p["description"] ?? .string(""),
             "tags": tagsValue(p["tags"]),
             "sha256": .string(sha),
-            "size": .int(size),
+            "size": .int(Int(size)),
             // The path it is registered from, on the machine that applies: a plan made in one
             // checkout is applied in another (CI runners), so it is known only at apply.
             "source": .unknown,
@@ -198,7 +197,7 @@ struct Resources {
             }
             let file = artifactURL(artifact)
             if let planned = request.planned["sha256"]?.stringValue {
-                let now = try ModelRegistry.sha256(ofFile: file)
+                let now = try ModelRegistry.sha256(ofArtifact: file)
                 guard now == planned else {
                     throw RegistryError(
                         .artifactCorrupted,

@@ -57,7 +57,7 @@ extension ModelsCommand {
 
         @OptionGroup var options: RegistryOptions
         @Argument(help: "The model's name (created when new).") var name: String
-        @Option(help: "The artifact file; it is hashed and copied into the registry.") var artifact: String
+        @Option(help: "The artifact file, or a directory (an MLflow model folder); it is hashed and copied into the registry.") var artifact: String
         @Option(name: .customLong("tag"), help: "A tag KEY=VALUE (repeatable).") var tags: [String] = []
         @Option(help: "The artifact's format: linear-json, xgboost-json, onnx, file …") var format: String = "file"
         @Option(help: "A description of the version.") var description: String = ""
@@ -139,7 +139,7 @@ extension ModelsCommand {
     }
 
     struct Download: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a version's artifact to a file, after checking its sha256.")
+        static let configuration = CommandConfiguration(abstract: "Write a version's artifact to a file (or a directory version to a new directory), after checking its sha256.")
 
         @OptionGroup var options: RegistryOptions
         @Argument(help: "NAME/VERSION, NAME@ALIAS or NAME/STAGE.") var reference: String
@@ -151,6 +151,9 @@ extension ModelsCommand {
             // `resolve` checks the sha256; both paths below stream in bounded memory.
             let resolved = try registry.resolve(reference)
             if out == "-" {
+                guard resolved.kind == .file else {
+                    throw CommandFailure("\(resolved.name) version \(resolved.version) is a directory; write it with --out DIR")
+                }
                 let input = try FileHandle(forReadingFrom: resolved.artifactPath)
                 defer { try? input.close() }
                 while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
