@@ -260,7 +260,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/vectors",
-            exclude: ["run.sh", "pgvector.sh", "peer_cpu.py"]),
+            exclude: ["run.sh", "pgvector.sh", "peer_cpu.py", "psycopg_query.py"]),
         .executableTarget(name: "fsbench", dependencies: ["FeatureStore"], path: "bench/features/Sources/fsbench"),
         .executableTarget(name: "StateBench", dependencies: ["MLInfraCore"], path: "bench/state", exclude: ["run.sh"]),
         .executableTarget(name: "YAMLLoaderBench", dependencies: ["MLInfraCore"], path: "bench/yaml", exclude: ["libyaml_events.c", "pyyaml_peer.py"]),

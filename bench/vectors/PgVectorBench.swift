@@ -10,7 +10,10 @@ import VectorIndex
 /// on one private PostgreSQL server with pgvector, the same data and the same index settings.
 ///
 ///     VectorBench pgvector [--data /tmp/peers-data/vectors] [--m 16] [--ef-construction 64] [--ef 64]
-///         [--python /tmp/mlinfra-ci-venv/bin/python] [--peer ../shared/peers/pgvector_ref.py]
+///         [--python /tmp/mlinfra-ci-venv/bin/python] [--peer ../shared/peers/pgvector_ref.py] [--rounds N]
+///
+/// With `--rounds N` it instead interleaves mlinfra and psycopg (psycopg_query.py) on mlinfra's
+/// table, 200 queries each per round, and reports the median ratio.
 enum PgVectorBench {
     static func run() async throws {
         let dir = option("--data", "/tmp/peers-data/vectors")
@@ -57,6 +60,63 @@ enum PgVectorBench {
                 "lat_p99_ms": latencies[latencies.count * 99 / 100] * 1e3, "recall@10": Double(hits) / Double(10 * queries.count),
             ]) { a, _ in a })
         }
+        /// `rounds` rounds on this table and index, each 200 queries by mlinfra and then the same 200
+        /// by psycopg (bench/vectors/psycopg_query.py, the peer's loop), so both see the same load
+        /// minute by minute; the ratio is taken per round and its median reported.
+        func interleaved(rounds: Int) async throws {
+            let count = 200
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("psycopg_query.py").path
+            var ratios: [Double] = []
+            for round in 0..<rounds {
+                let start = (round * count) % max(queries.count - count, 1)
+                var hits = 0
+                var latencies: [Double] = []
+                for i in start..<(start + count) {
+                    let s = now()
+                    let found = try await store.query("items", queries[i], k: 10, ef: nil, where: nil)
+                    latencies.append(now() - s)
+                    let want = Set(truth[i].prefix(10))
+                    hits += found.matches.filter { want.contains(Int($0.id)!) }.count
+                }
+                let ours = Double(count) / latencies.reduce(0, +)
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: python)
+                process.arguments = [
+                    script, "--port", String(server.port), "--user", server.username, "--dbname", "bench", "--table", "bench.items",
+                    "--start", String(start), "--count", String(count), "--ef", String(ef), "--data", (dir as NSString).deletingLastPathComponent,
+                ]
+                process.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": server.password]) { _, new in new }
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                try process.run()
+                let output = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                guard process.terminationStatus == 0,
+                    let peer = try JSONSerialization.jsonObject(with: output) as? [String: Any], let theirs = peer["qps_1conn"] as? Double
+                else {
+                    FileHandle.standardError.write(Data("psycopg_query.py failed: \(String(decoding: output, as: UTF8.self))\n".utf8))
+                    exit(1)
+                }
+                let ratio: Double = ours / theirs
+                ratios.append(ratio)
+                let load: String = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? "?"
+                var fields: [String: Any] = ["tool": "interleaved round", "round": round + 1, "queries": count]
+                fields["mlinfra_qps"] = ours.rounded()
+                fields["psycopg_qps"] = theirs
+                fields["ratio"] = (ratio * 100).rounded() / 100
+                fields["mlinfra_recall@10"] = Double(hits) / Double(10 * count)
+                fields["psycopg_recall@10"] = peer["recall@10"] ?? 0
+                fields["load"] = load
+                emit(common.merging(fields) { _, own in own })
+            }
+            ratios.sort()
+            var summary: [String: Any] = ["tool": "interleaved summary", "rounds": rounds, "pgvector": version]
+            summary["ratio_median"] = (ratios[ratios.count / 2] * 100).rounded() / 100
+            summary["ratio_min"] = (ratios[0] * 100).rounded() / 100
+            summary["ratio_max"] = (ratios[ratios.count - 1] * 100).rounded() / 100
+            summary["build_s"] = (build * 10).rounded() / 10
+            emit(common.merging(summary) { _, own in own })
+        }
         /// The peer's SQL (`SELECT id … ORDER BY embedding <-> q LIMIT 10`) sent by PostgresNIO
         /// alone, to tell the driver's cost from the collection path's.
         func driverPass(_ label: String) async throws {
@@ -91,6 +151,12 @@ enum PgVectorBench {
                 "recall@10": recall,
             ]
             emit(common.merging(fields) { a, _ in a })
+        }
+        let rounds = Int(option("--rounds", "0"))!
+        if rounds > 0 {
+            try await interleaved(rounds: rounds)
+            await store.close()
+            return
         }
         try await pass("before peer")
         try await driverPass("before peer")
