@@ -9,7 +9,7 @@ import Synchronization
 /// Ids: `feature_store.main` → `main`; entities, views and services → `STORE/NAME`.
 public struct FeatureStoreProvider: Provider {
     private struct Settings: Sendable {
-        var dataDir = ".mlinfra"
+        var dataDir = EngineDataDirectory.defaultName
         var workingDirectory = FileManager.default.currentDirectoryPath
     }
 
@@ -129,7 +129,7 @@ public struct FeatureStoreProvider: Provider {
     // MARK: Configure
 
     public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
-        var dataDir = ".mlinfra"
+        var dataDir = EngineDataDirectory.defaultName
         if let value = request.config["data_dir"], !value.isNull {
             guard let s = value.stringValue, !s.isEmpty else {
                 return ConfigureResponse(diagnostics: [

@@ -16,20 +16,10 @@ public struct FeaturesCommand: AsyncParsableCommand {
 
     /// Options every `features` subcommand takes.
     public struct StoreOptions: ParsableArguments {
-        @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
-        public var dataDirOption: String?
-
-        @Option(name: .long, help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
-        public var spec: String?
-
-        public func validate() throws {
-            do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
-        }
+        @OptionGroup public var location: EngineDirectoryOptions
 
         /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
-        public var dataDir: String {
-            ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))?.path) ?? ".mlinfra"
-        }
+        public var dataDir: String { location.dataDir }
 
         @Option(name: .long, help: "The feature store's name (default: the only store in DATA_DIR/features, or main).")
         public var store: String?
@@ -41,7 +31,7 @@ public struct FeaturesCommand: AsyncParsableCommand {
         /// spec has none, and then the store's directory says.
         func settings(store name: String?) throws -> (name: String, storage: CatalogSetting, online: OnlineStoreSetting)? {
             guard let found = EngineDataDirectory.settings(
-                ofResource: "feature_store", named: name, keys: ["storage", "online"], specPath: EngineDataDirectory.specPath(spec))
+                ofResource: "feature_store", named: name, keys: ["storage", "online"], specPath: location.specPath)
             else { return nil }
             guard !found.incomplete else {
                 throw Failure(

@@ -25,7 +25,7 @@ public struct RegistryProvider: Provider {
     }
 
     public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
-        let dataDir = request.config["data_dir"]?.stringValue ?? ".mlinfra"
+        let dataDir = request.config["data_dir"]?.stringValue ?? EngineDataDirectory.defaultName
         let base = URL(fileURLWithPath: request.workingDirectory, isDirectory: true)
         let resolved = dataDir.hasPrefix("/") ? URL(fileURLWithPath: dataDir) : base.appendingPathComponent(dataDir)
         state.configure(

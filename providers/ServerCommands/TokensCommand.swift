@@ -17,16 +17,13 @@ public struct TokensCommand: AsyncParsableCommand {
     public static func defaultFile(in dataDirectory: URL) -> URL { dataDirectory.appendingPathComponent("tokens.json") }
 
     struct Options: ParsableArguments {
-        @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
-        var dataDir: String?
-        @Option(help: "The spec file or directory, where the data directory is found.")
-        var spec: String?
+        @OptionGroup var location: EngineDirectoryOptions
         @Option(help: "The token file (default: tokens.json in the data directory).")
         var file: String?
 
         func tokens() throws -> AccessTokens {
             if let file { return AccessTokens(file: URL(fileURLWithPath: file)) }
-            return AccessTokens(file: TokensCommand.defaultFile(in: try EngineDataDirectory.resolve(dataDir: dataDir, spec: spec)))
+            return AccessTokens(file: TokensCommand.defaultFile(in: location.directory))
         }
     }
 

@@ -64,7 +64,7 @@ public struct VectorProvider: Provider {
     }
 
     public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
-        var dataDir = ".mlinfra"
+        var dataDir = EngineDataDirectory.defaultName
         if let value = request.config["data_dir"] {
             guard let text = value.stringValue, !text.isEmpty else {
                 return ConfigureResponse(diagnostics: [.error("data_dir must be a non-empty string", detail: "Set providers: local: { data_dir: DIR }.")])
@@ -299,7 +299,7 @@ public struct VectorProvider: Provider {
 /// The provider's mutable settings, the pgvector URLs it has learnt and its open stores, shared by copies of the struct.
 final class ProviderState: Sendable {
     private struct Inner {
-        var dataDir = ".mlinfra"
+        var dataDir = EngineDataDirectory.defaultName
         var stores: [String: any CollectionStore] = [:]
         var urls: [String: StoreURL] = [:]
     }

@@ -18,20 +18,10 @@ public struct VectorsCommand: AsyncParsableCommand {
 
 /// Options every `vectors` subcommand takes.
 struct VectorOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
-    var dataDirOption: String?
-
-    @Option(help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
-    var spec: String?
-
-    func validate() throws {
-        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
-    }
+    @OptionGroup var location: EngineDirectoryOptions
 
     /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
-    var dataDir: String {
-        ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))?.path) ?? ".mlinfra"
-    }
+    var dataDir: String { location.dataDir }
 
     @Option(help: "The vector store; needed only when several stores hold a collection of that name.")
     var store: String?

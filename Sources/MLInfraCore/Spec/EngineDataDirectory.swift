@@ -9,6 +9,9 @@ import Foundation
 /// `.mlinfra` in the spec directory. The spec is `--spec`, or the current directory when it
 /// holds YAML files.
 public enum EngineDataDirectory {
+    /// The directory's name when nothing names one.
+    public static let defaultName = ".mlinfra"
+
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
@@ -24,7 +27,7 @@ public enum EngineDataDirectory {
 
         // No --data-dir: ask the spec, when there is one.
         let specPath = specURL?.path ?? (holdsYAML(cwd.path) ? cwd.path : nil)
-        guard let specPath else { return cwd.appendingPathComponent(".mlinfra").standardizedFileURL }
+        guard let specPath else { return cwd.appendingPathComponent(defaultName).standardizedFileURL }
         let (document, diagnostics) = SpecLoader.load(path: specPath)
         guard let document else {
             throw Failure(description: "cannot read the spec at \(specPath) to find the data directory:\n"
@@ -34,7 +37,7 @@ public enum EngineDataDirectory {
         let root = URL(fileURLWithPath: document.rootDirectory, isDirectory: true)
         guard let local = document.providers.first(where: { $0.name == "local" }),
               let entry = local.config.first(where: { $0.key == "data_dir" })
-        else { return root.appendingPathComponent(".mlinfra").standardizedFileURL }
+        else { return root.appendingPathComponent(defaultName).standardizedFileURL }
         let (variables, _) = VariableValues.resolve(document, inputs: VariableInputs(environment: environment))
         var evaluator = Evaluator(variables: variables)
         var problems = Diagnostics()

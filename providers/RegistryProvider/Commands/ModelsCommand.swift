@@ -19,29 +19,18 @@ public struct ModelsCommand: AsyncParsableCommand {
 
 /// Options every `models` subcommand takes.
 public struct RegistryOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra); relative to the spec directory when --spec is given.")
-    var dataDirOption: String?
-
-    @Option(help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
-    var spec: String?
+    @OptionGroup var location: EngineDirectoryOptions
 
     public init() {}
 
-    public func validate() throws {
-        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
-    }
-
     /// `<data_dir>/registry`.
-    var registryDirectory: URL {
-        ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))
-            ?? URL(fileURLWithPath: ".mlinfra")).appendingPathComponent("registry")
-    }
+    var registryDirectory: URL { location.directory.appendingPathComponent("registry") }
 
     /// The registry where the spec's `registry` resource keeps it (its `storage` and `artifacts`,
     /// with variables from `MLINFRA_VAR_*`), else SQLite under the data directory.
     func open() throws -> ModelRegistry {
         let location = try RegistryStorageChoice.location(
-            specPath: EngineDataDirectory.specPath(spec), directory: registryDirectory, environment: ProcessInfo.processInfo.environment)
+            specPath: location.specPath, directory: registryDirectory, environment: ProcessInfo.processInfo.environment)
         return try ModelRegistry(location: location)
     }
 }
