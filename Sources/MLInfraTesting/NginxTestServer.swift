@@ -115,18 +115,6 @@ public final class NginxTestServer: Sendable {
     }
 
     static func findBinary(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        if let path = environment["MLINFRA_NGINX"], !path.isEmpty {
-            guard FileManager.default.isExecutableFile(atPath: path) else {
-                throw PostgresTestServerError("MLINFRA_NGINX (\(path)) is not an executable file", remedy: "point it at the nginx binary, or unset it")
-            }
-            return path
-        }
-        for entry in (environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin"] {
-            let candidate = entry + "/nginx"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        throw PostgresTestServerError(
-            "nginx was not found on PATH (nor in /usr/sbin, /usr/bin) and MLINFRA_NGINX is unset",
-            remedy: "install it with `apt-get install nginx-light` (Debian/Ubuntu; `.ci/run` does), or set MLINFRA_NGINX to the nginx binary")
+        try TestDaemon.findBinary("nginx", variable: "MLINFRA_NGINX", install: "`apt-get install nginx` (Debian/Ubuntu; `.ci/run` does)", environment: environment)
     }
 }

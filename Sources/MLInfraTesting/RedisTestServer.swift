@@ -136,19 +136,7 @@ public final class RedisTestServer: Sendable {
     }
 
     static func findBinary(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        if let path = environment["MLINFRA_REDIS_SERVER"], !path.isEmpty {
-            guard FileManager.default.isExecutableFile(atPath: path) else {
-                throw RedisTestServerError("MLINFRA_REDIS_SERVER (\(path)) is not an executable file", remedy: "point it at redis-server, or unset it")
-            }
-            return path
-        }
-        for entry in (environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin"] {
-            let candidate = entry + "/redis-server"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        throw RedisTestServerError(
-            "redis-server was not found on PATH (nor in /usr/bin, /usr/sbin) and MLINFRA_REDIS_SERVER is unset",
-            remedy: "install Redis with `apt-get install redis-server` (Debian/Ubuntu), or set MLINFRA_REDIS_SERVER to the redis-server binary")
+        try TestDaemon.findBinary("redis-server", variable: "MLINFRA_REDIS_SERVER", install: "`apt-get install redis-server` (Debian/Ubuntu)", environment: environment)
     }
 }
 

@@ -51,4 +51,21 @@ enum TestDaemon {
         } == 0
     }
 
+
+    /// The binary `variable` names, else `name` on `PATH` or in /usr/sbin and /usr/bin; fails saying how to install it.
+    static func findBinary(_ name: String, variable: String, install: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let path = environment[variable], !path.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw PostgresTestServerError("\(variable) (\(path)) is not an executable file", remedy: "point it at the \(name) binary, or unset it")
+            }
+            return path
+        }
+        for entry in (environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin"] {
+            let candidate = entry + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw PostgresTestServerError(
+            "\(name) was not found on PATH (nor in /usr/sbin, /usr/bin) and \(variable) is unset",
+            remedy: "install it with \(install), or set \(variable) to the \(name) binary")
+    }
 }

@@ -72,6 +72,8 @@ func processes(of binary: String) -> [(pid: Int32, parent: Int32, arguments: [St
 /// errors), then `destroy` (the endpoint gone from every host and from nginx).
 @Suite(.serialized)
 struct ServingHostsTests {
+    /// The endpoint is named `serve` because of how it ranks the hosts (rendezvous hashing):
+    /// b, a, c. With c joining, it stays on a and b; with a dead, it goes to b and c.
     static func spec(routerPort: Int, balancerPort: Int, alias: String) -> String {
         """
         mlinfra: 1
@@ -99,28 +101,18 @@ struct ServingHostsTests {
             model: ${model.scorer}
             alias: production
             version: ${model_version.\(alias).version}
-          endpoint.scorer:
+          endpoint.serve:
             model: ${model_alias.production.uri}
             port: \(routerPort)
             hosts: { count: 2 }
             control: { postgres: { url: "${var.pg}" } }
             ready_timeout: 60s
           load_balancer.front:
-            endpoint: ${endpoint.scorer.id}
+            endpoint: ${endpoint.serve.id}
             port: \(balancerPort)
             control: { postgres: { url: "${var.pg}" } }
             ready_timeout: 30s
         """
-    }
-
-    static func waitUntil(_ what: String, timeout: Double, _ condition: () throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
-        Issue.record("timed out after \(timeout)s waiting for: \(what)")
-        throw CancellationError()
     }
 
     @Test func endpointMovesBetweenHostsBehindNginxWithoutClientErrors() async throws {
@@ -159,22 +151,22 @@ struct ServingHostsTests {
         func stopAll() async { for agent in agents.values { _ = await agent.stop() } }
         let store = try PostgresControlStore(url: try PostgresURL(parsing: url))
         do {
-            try await Self.waitUntil("hosts a and b hold leases", timeout: 30) { Set(try store.liveHosts().map(\.host)) == ["a", "b"] }
+            try await EndToEndTests.waitUntil("hosts a and b hold leases", timeout: 30) { Set(try store.liveHosts().map(\.host)) == ["a", "b"] }
 
             // The CI job: apply records the endpoint and waits; it starts nothing that outlives it.
             let cli = CLI(binary: binary, directory: specDir, environment: ["MLINFRA_VAR_pg": url])
             let ours = Set(agents.values.map(\.pid))
             let applied = try await cli.run("apply", "--auto-approve")
             #expect(applied.status == 0, "apply failed:\n\(applied.out)\n\(applied.err)")
-            #expect(applied.err.contains("endpoint scorer on host a: ready"), "\(applied.err)")
-            #expect(applied.err.contains("endpoint scorer on host b: ready"), "\(applied.err)")
+            #expect(applied.err.contains("endpoint serve on host a: ready"), "\(applied.err)")
+            #expect(applied.err.contains("endpoint serve on host b: ready"), "\(applied.err)")
             #expect(!(applied.out + applied.err).contains(server.password), "the control URL's password reached apply's output")
             let leftovers = processes(of: binary).filter { !ours.contains($0.pid) && !ours.contains($0.parent) }
             #expect(leftovers.isEmpty, "processes left from apply: \(leftovers.map { "\($0.pid) \($0.arguments.joined(separator: " "))" })")
             #expect(!FileManager.default.fileExists(atPath: specDir.appendingPathComponent(".mlinfra/serving/agent.pid").path))
 
             #expect(nginx.waitListening(port: balancerPort))
-            try await Self.waitUntil("nginx passes to a and b", timeout: 10) {
+            try await EndToEndTests.waitUntil("nginx passes to a and b", timeout: 10) {
                 try store.loadBalancerStatuses().first?.upstreams.count == 2
             }
             let client = HTTPClientPool()
@@ -184,18 +176,20 @@ struct ServingHostsTests {
 
             // A third host joins; then "a" dies without a word.
             try startHost("c")
-            try await Self.waitUntil("host c holds a lease", timeout: 30) { try store.liveHosts().map(\.host).contains("c") }
+            try await EndToEndTests.waitUntil("host c holds a lease", timeout: 30) { try store.liveHosts().map(\.host).contains("c") }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            #expect(try store.status("serve", host: "c") == nil, "c ranks last for serve: it must not take it while a and b live")
             let killed = Date()
             agents["a"]!.signal(SIGKILL)
-            try await Self.waitUntil("c serves in a's place", timeout: 30) {
-                let routers = try store.servingRouters(of: "scorer")
-                let cReady = try store.status("scorer", host: "c")?.ready == true
+            try await EndToEndTests.waitUntil("c serves in a's place", timeout: 30) {
+                let routers = try store.servingRouters(of: "serve")
+                let cReady = try store.status("serve", host: "c")?.ready == true
                 let aLive = try store.liveHosts().map(\.host).contains("a")
                 return Set(routers).count == 2 && cReady && !aLive
             }
             let moved = Date().timeIntervalSince(killed)
-            try await Self.waitUntil("nginx passes to b and c", timeout: 10) {
-                try store.loadBalancerStatuses().first.map { Set($0.upstreams) == Set(try store.servingRouters(of: "scorer")) } == true
+            try await EndToEndTests.waitUntil("nginx passes to b and c", timeout: 10) {
+                try store.loadBalancerStatuses().first.map { Set($0.upstreams) == Set(try store.servingRouters(of: "serve")) } == true
             }
             print("SIGKILL of host a → c serving in its place: \(String(format: "%.2f", moved)) s (lease 3 s)")
             #expect(moved < 15)
@@ -206,8 +200,8 @@ struct ServingHostsTests {
             try Self.spec(routerPort: routerPort, balancerPort: balancerPort, alias: "v2").write(to: specDir.appendingPathComponent("main.yaml"), atomically: true, encoding: .utf8)
             let moveAlias = try await cli.run("apply", "--auto-approve")
             #expect(moveAlias.status == 0, "apply failed:\n\(moveAlias.out)\n\(moveAlias.err)")
-            try await Self.waitUntil("b and c serve scorer/2", timeout: 60) {
-                try ["b", "c"].allSatisfy { try store.status("scorer", host: $0).map { $0.ready && $0.servedVersion == "scorer/2" } == true }
+            try await EndToEndTests.waitUntil("b and c serve scorer/2", timeout: 60) {
+                try ["b", "c"].allSatisfy { try store.status("serve", host: $0).map { $0.ready && $0.servedVersion == "scorer/2" } == true }
             }
             let before = load.snapshot.versions["scorer/2"] ?? 0
             try await Task.sleep(nanoseconds: 500_000_000)
@@ -226,8 +220,8 @@ struct ServingHostsTests {
             let destroyed = try await cli.run("destroy", "--auto-approve")
             #expect(destroyed.status == 0, "destroy failed:\n\(destroyed.out)\n\(destroyed.err)")
             #expect(try store.endpoints().isEmpty)
-            try await Self.waitUntil("no host runs scorer", timeout: 30) { try store.statuses("scorer").isEmpty }
-            try await Self.waitUntil("no replica process is left", timeout: 30) {
+            try await EndToEndTests.waitUntil("no host runs serve", timeout: 30) { try store.statuses("serve").isEmpty }
+            try await EndToEndTests.waitUntil("no replica process is left", timeout: 30) {
                 processes(of: binary).allSatisfy { !$0.arguments.contains("replica") }
             }
             #expect(try !String(contentsOfFile: nginx.includeFile, encoding: .utf8).contains("upstream"))

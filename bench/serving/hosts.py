@@ -21,10 +21,8 @@ import argparse
 import glob
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,17 +30,10 @@ import threading
 import time
 import urllib.request
 
-HOST = "127.0.0.1"
+from bench import HOST, free_port, wrk  # the one-host serving benchmark's helpers, same directory
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BODY = {"instances": [[1.0, 2.0]]}
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def post(port, timeout=5):
@@ -52,26 +43,8 @@ def post(port, timeout=5):
         return r.status, r.headers.get("x-mlinfra-version")
 
 
-def to_ms(s):
-    m = re.match(r"([\d.]+)(us|ms|s)", s)
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-
-
-def wrk(port, threads, connections, duration):
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = {json.dumps(json.dumps(BODY))}\n")
-        lua = f.name
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "--latency",
-                          "-s", lua, f"http://{HOST}:{port}/predict"], capture_output=True, text=True, check=True).stdout
-    os.unlink(lua)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {p: to_ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M)}
-    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": lat.get("50"), "p90_ms": lat.get("90"), "p99_ms": lat.get("99"), "non2xx": non2xx,
-            "socket_errors": errors.group(1) if errors else None}
+def wrk_port(port, threads, connections, duration):
+    return wrk(f"http://{HOST}:{port}/predict", BODY, threads, connections, duration)
 
 
 class Postgres:
@@ -99,7 +72,9 @@ class Postgres:
         cmd = [f"{self.bin}/{program}", *args]
         if self.user:
             cmd = ["runuser", "-u", self.user, "--"] + cmd
-        subprocess.run(cmd, check=True, capture_output=True)
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"{program} failed: {r.stdout}{r.stderr}")
 
     def stop(self):
         self.run("pg_ctl", "-D", self.dir + "/data", "stop", "-m", "fast", "-w")
@@ -224,6 +199,7 @@ def main():
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     root = tempfile.mkdtemp(prefix="mlinfra-hosts-bench-")
+    os.chmod(root, 0o755)  # the postgres user must reach its directory inside
     pg = Postgres(root)
     nginx = Nginx(root)
     b = Bench(args, root, pg, nginx)
@@ -241,12 +217,12 @@ def main():
         time.sleep(2)
         b.apply(spec_dir, "apply")
         time.sleep(1)
-        via_nginx = wrk(lb, args.threads, args.connections, args.duration)
-        direct = wrk(router + offsets["a"], args.threads, args.connections, args.duration)
+        via_nginx = wrk_port(lb, args.threads, args.connections, args.duration)
+        direct = wrk_port(router + offsets["a"], args.threads, args.connections, args.duration)
         print(json.dumps({"measure": "wrk through nginx (hosts a and b)", **via_nginx}))
         print(json.dumps({"measure": "wrk direct to host a's router", **direct}))
-        print(json.dumps({"measure": "nginx / direct", "rps_ratio": round(via_nginx["rps"] / direct["rps"], 3),
-                          "p99_ratio": round(via_nginx["p99_ms"] / direct["p99_ms"], 3)}))
+        print(json.dumps({"measure": "nginx / direct", "rps_ratio": round(via_nginx["requests_per_s"] / direct["requests_per_s"], 3),
+                          "p99_ratio": round(via_nginx["lat_p99_ms"] / direct["lat_p99_ms"], 3)}))
 
         b.agent("c", offset=offsets["c"])
         result = {}

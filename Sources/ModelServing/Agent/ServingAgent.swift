@@ -123,13 +123,23 @@ actor Reconciler {
             return
         }
         var mine: [(config: EndpointConfig, generation: Int)] = []
+        var reports: [EndpointStatus]?
         for (config, generation) in desired {
             let hosts = (config.placement ?? Placement()).hosts(for: config.name, live: live)
             if placed[config.name] != hosts {
                 agent.logger.info("endpoint \(config.name) runs on \(hosts.isEmpty ? "no live host" : hosts.joined(separator: ", ")) (live hosts: \(live.joined(separator: ", ")))")
                 placed[config.name] = hosts
             }
-            guard hosts.contains(me.name) else { continue }
+            if !hosts.contains(me.name) {
+                // Moved to another host: keep serving until every host it is placed on serves it,
+                // so a load balancer always has a router to send requests to.
+                guard controllers[config.name] != nil else { continue }
+                if reports == nil { reports = (try? store.statuses()) ?? [] }
+                let takenOver = hosts.allSatisfy { host in
+                    reports!.contains { $0.name == config.name && $0.host == host && $0.serving && $0.generation >= generation }
+                }
+                if takenOver && !hosts.isEmpty { continue }
+            }
             // This host's router: the spec's address, on the port shifted by the host's offset.
             var local = config
             local.port += me.portOffset
