@@ -11,8 +11,9 @@ Usage (from the repository root, after `swift build -c release --product mlinfra
    nginx-writer agent, then `mlinfra apply` of a spec with an endpoint (hosts: { count: 2 }) and
    a load_balancer, both on the PostgreSQL control store. The model is a linear-json file.
 3. wrk POST /predict through nginx, then straight to host a's router, same settings, back to back.
-4. `--requests` requests through nginx from 8 client threads while agent "a" is SIGKILLed and a
-   third agent "c" takes its place; counts client errors.
+4. `--requests` requests through nginx from 8 client threads while a third agent "c" joins (it
+   outranks b for this endpoint, so b hands over to it) and agent "a" is SIGKILLed (the endpoint
+   is re-placed on b and c); counts client errors and the time from the kill to b and c serving.
 5. Failover time with one host: an endpoint on one host (hosts: { count: 1 }) and a spare; the
    serving host's agent is SIGKILLed; the time until nginx answers from the spare.
 Prints one JSON line per measurement. Only 127.0.0.1 is used; every process started is stopped by pid.
@@ -239,9 +240,9 @@ def main():
         killer.start()
         ok, errors, secs = hammer(lb, args.requests, 8)
         killer.join()
-        print(json.dumps({"measure": f"{args.requests} requests through nginx, agent a SIGKILLed, c takes its place",
+        print(json.dumps({"measure": f"{args.requests} requests through nginx; c joins, a is SIGKILLed, the endpoint re-placed on b and c",
                           "ok": ok, "errors": len(errors), "first_errors": errors[:3], "seconds": round(secs, 2),
-                          "rps": round(ok / secs), "c_serving_after_kill_s": result.get("c_ready_s")}))
+                          "rps": round(ok / secs), "b_and_c_serving_after_kill_s": result.get("c_ready_s")}))
 
         # One host serves, one spare: the time from SIGKILL to nginx answering from the spare.
         open(os.path.join(spec_dir, "main.yaml"), "w").write(spec(router, lb, model, 1))
