@@ -173,8 +173,9 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
-                "EngineStorage",
+                "EngineStorage", "EnginePostgres",
                 "ModelRegistry", "FeatureStore", "MLInfraJSON", "MLInfraHTTP",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -233,7 +234,7 @@ let package = Package(
         .target(
             name: "ServingProvider",
             dependencies: [
-                "ModelServing", "MLInfraCore",
+                "ModelServing", "ModelRegistry", "MLInfraCore", "EnginePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -326,7 +327,7 @@ let package = Package(
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
-                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
+                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting", "EnginePostgres",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]

@@ -117,14 +117,14 @@ public final class RedisTestServer: Sendable {
         ] + (persistence ? ["appendonly yes", "save 60 1"] : ["appendonly no", "save \"\""])
         let configFile = directory + "/redis.conf"
         try Data((config.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: configFile))
-        let status = try Self.spawn(binary, [configFile])
+        let status = try TestDaemon.spawn(binary, [configFile])
         guard status == 0 else {
             let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
             throw RedisTestServerError("redis-server failed to start (exit \(status)):\n\(log.suffix(2000))", remedy: "see the server log above")
         }
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if Self.accepts(port: port) { return }
+            if TestDaemon.accepts(port: port) { return }
             let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
             if log.contains("Address already in use") || log.contains("Could not create server TCP listening socket") {
                 throw RedisTestServerError("port \(port) is taken", remedy: "retry", portInUse: true)
@@ -135,68 +135,8 @@ public final class RedisTestServer: Sendable {
         throw RedisTestServerError("redis-server did not listen on 127.0.0.1:\(port) within 30 s:\n\(log.suffix(2000))", remedy: "see the server log above")
     }
 
-    /// Runs `program` (which daemonizes and returns) with no signal blocked and every signal at its
-    /// default: a test process blocks signals on its threads, and a child inherits the mask, so a
-    /// daemon started as `PostgresTestServer.run` starts it would never see `stop()`'s SIGTERM.
-    private static func spawn(_ program: String, _ arguments: [String]) throws -> Int32 {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let cArgs = ([program] + arguments).map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, program, &actions, &attributes, cArgs, environ)
-        guard spawned == 0 else {
-            throw RedisTestServerError("could not start \(program) (error \(spawned))", remedy: "check that it exists and is executable")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw RedisTestServerError("waitpid failed (errno \(errno))", remedy: "retry") }
-        }
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
-
-    /// Whether something accepts a TCP connection on 127.0.0.1:`port`.
-    private static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
-    }
-
     static func findBinary(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        if let path = environment["MLINFRA_REDIS_SERVER"], !path.isEmpty {
-            guard FileManager.default.isExecutableFile(atPath: path) else {
-                throw RedisTestServerError("MLINFRA_REDIS_SERVER (\(path)) is not an executable file", remedy: "point it at redis-server, or unset it")
-            }
-            return path
-        }
-        for entry in (environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin"] {
-            let candidate = entry + "/redis-server"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        throw RedisTestServerError(
-            "redis-server was not found on PATH (nor in /usr/bin, /usr/sbin) and MLINFRA_REDIS_SERVER is unset",
-            remedy: "install Redis with `apt-get install redis-server` (Debian/Ubuntu), or set MLINFRA_REDIS_SERVER to the redis-server binary")
+        try TestDaemon.findBinary("redis-server", variable: "MLINFRA_REDIS_SERVER", install: "`apt-get install redis-server` (Debian/Ubuntu)", environment: environment)
     }
 }
 

@@ -10,6 +10,8 @@ import Testing
 struct CLI {
     let binary: String
     let directory: URL
+    /// Added to this process's environment (e.g. `MLINFRA_VAR_…`).
+    var environment: [String: String] = [:]
 
     struct Run: Sendable {
         var status: Int32
@@ -28,6 +30,7 @@ struct CLI {
         p.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         environment["NO_COLOR"] = "1"
+        environment.merge(self.environment) { $1 }
         p.environment = environment
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

@@ -139,7 +139,7 @@ struct EndToEndTests {
         let provider = ServingProvider(agentExecutable: TestBinary.path!, defaultReadyTimeout: 60)
         _ = try await provider.configure(ConfigureRequest(config: ["data_dir": .string(dir.path)], workingDirectory: "/"))
         let client = HTTPClientPool()
-        let store = try ControlStore(directory: dir.appendingPathComponent("serving"))
+        let store = try SQLiteControlStore(directory: dir.appendingPathComponent("serving"))
         let load = LoadGenerator(port: port, client: client)
         do {
             var config: [String: Value] = [

@@ -69,13 +69,13 @@ import Testing
         }
         #expect(error?.description.contains("/nonexistent/mlinfra") == true)
         // The desired config was written: an agent started later serves it.
-        #expect(try ControlStore(directory: dir.appendingPathComponent("serving")).endpoint("fraud")?.config.port == 9000)
+        #expect(try SQLiteControlStore(directory: dir.appendingPathComponent("serving")).endpoint("fraud")?.config.port == 9000)
         try? FileManager.default.removeItem(at: dir)
     }
 
     @Test func controlStoreBumpsGenerationOnlyOnChange() throws {
         let dir = temporaryDirectory()
-        let store = try ControlStore(directory: dir)
+        let store = try SQLiteControlStore(directory: dir)
         let config = EndpointConfig(name: "e", model: "m/1", port: 9000)
         #expect(try store.putEndpoint(config) == 1)
         #expect(try store.putEndpoint(config) == 1)

@@ -145,6 +145,6 @@ public enum ServingLeftovers {
     public static func endpointCount(dataDirectory: URL) -> Int {
         let serving = dataDirectory.appendingPathComponent("serving")
         guard FileManager.default.fileExists(atPath: serving.appendingPathComponent("control.sqlite").path) else { return 0 }
-        return (try? ControlStore(directory: serving).endpoints().count) ?? 0
+        return (try? SQLiteControlStore(directory: serving).endpoints().count) ?? 0
     }
 }

@@ -29,14 +29,14 @@ public struct EndpointsCommand: AsyncParsableCommand {
         public var format: Format = .human
         public init() {}
 
-        var store: ControlStore {
+        var store: SQLiteControlStore {
             get throws {
-                try ControlStore(directory: EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec).appendingPathComponent("serving"))
+                try SQLiteControlStore(directory: EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec).appendingPathComponent("serving"))
             }
         }
 
         /// The agent's last report on `name`, corrected when nothing serves it now (`ServingLiveness`).
-        func observedStatus(_ store: ControlStore, _ name: String) async throws -> EndpointStatus? {
+        func observedStatus(_ store: any ControlStore, _ name: String) async throws -> EndpointStatus? {
             let reported = try store.status(name)
             let dataDirectory = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec)
             return ServingLiveness.observed(reported, down: await ServingLiveness.downReason(dataDirectory: dataDirectory, status: reported))

@@ -5,8 +5,9 @@ import Synchronization
 
 /// The `endpoint` resource: a model served over HTTP by the agent's routers and replicas.
 ///
-/// `apply` writes the desired config into `<data_dir>/serving/control.sqlite`, starts the
-/// agent when none runs, and waits until the endpoint is ready. `read` reports the version
+/// `apply` writes the desired config into the control store — `<data_dir>/serving/control.sqlite`,
+/// whose agent it starts when none runs, or a PostgreSQL schema that the agents of the serving
+/// hosts read (then it starts nothing) — and waits until every host it is placed on reports it ready. `read` reports the version
 /// served and the ready replicas; the replica count the autoscaler picks is not drift
 /// (it is reported only in the computed `ready_replicas`).
 public struct ServingProvider: Provider {
@@ -15,6 +16,10 @@ public struct ServingProvider: Provider {
     /// The data directory `configure` sets; shared by the copies of the provider value.
     private final class Settings: Sendable {
         let dataDirectory = Mutex(URL(fileURLWithPath: ".mlinfra"))
+        let stores = ControlStores()
+        /// Each resource's control store as validate last read it from the spec: state keeps
+        /// `control.postgres.url` masked (it is sensitive), so refresh and delete find it here.
+        let chosen = Mutex<[String: ControlChoice]>([:])
     }
     private let settings = Settings()
     /// The executable started as `EXECUTABLE agent --detach`; nil means this process's own.
@@ -40,7 +45,7 @@ public struct ServingProvider: Provider {
         ProviderSchema(
             name: Self.name, version: MLInfraVersion.current,
             config: ["data_dir": AttributeSchema(.string, description: "Where the local engines keep their files (default .mlinfra).")],
-            resourceTypes: ["endpoint": Self.endpointSchema])
+            resourceTypes: ["endpoint": Self.endpointSchema, "load_balancer": LoadBalancerResource.schema])
     }
 
     static let endpointSchema = ResourceSchema(
@@ -66,13 +71,19 @@ public struct ServingProvider: Provider {
             "capture": AttributeSchema(.object([
                 "sample_percent": AttributeSchema(.number, description: "Share of requests whose inputs and outputs go to the capture store, 0–100."),
             ]), description: "Data capture for drift monitoring."),
-            "port": AttributeSchema(.int, required: true, description: "The router's port."),
+            "port": AttributeSchema(.int, required: true, description: "The router's port (on each host, plus the host agent's --port-offset)."),
+            "control": ControlChoice.schema,
+            "hosts": AttributeSchema(.object([
+                "count": AttributeSchema(.int, description: "How many of the live hosts run it (default 1); a dead host's share moves to another."),
+                "names": AttributeSchema(.list(.string), description: "The hosts that run it, by their agents' --host names."),
+            ]), description: "Where it runs, with a PostgreSQL control store: { count: N } or { names: [a, b] }."),
             "host": AttributeSchema(.string, description: "The router's address (default 127.0.0.1)."),
             "ready_timeout": AttributeSchema(.duration, description: "How long apply waits for the endpoint to be ready (default 120s)."),
             "id": .computed(.string, description: "The endpoint's name."),
             "url": .computed(.string, description: "http://HOST:PORT"),
             "served_version": .computed(.string, description: "The model version that gets the main share of traffic."),
-            "ready_replicas": .computed(.int, description: "Replicas ready now (changes with autoscaling; not drift)."),
+            "ready_replicas": .computed(.int, description: "Replicas ready now, on every host (changes with autoscaling; not drift)."),
+            "serving_hosts": .computed(.list(.string), description: "The hosts whose routers serve it now (changes when a host dies; not drift)."),
         ])
 
     public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
@@ -144,13 +155,21 @@ public struct ServingProvider: Provider {
             fail("ready_timeout", "\"\(t)\" is not a duration", "write it like 120s or 5m")
         }
         let port = integer("port")
+        var placement: Placement?
+        if let hosts = Value.map(attrs).value(at: "hosts"), !hosts.isNull, !hosts.isUnknown {
+            let names = hosts.mapValue?["names"].flatMap { $0.isNull ? nil : $0 }
+            if let names, !names.isUnknown, names.listValue?.allSatisfy({ $0.stringValue != nil }) != true {
+                fail("hosts.names", "hosts.names must be a list of host names", "e.g. hosts: { names: [serve-1, serve-2] }")
+            }
+            placement = Placement(count: integer("hosts.count"), names: names?.listValue?.compactMap(\.stringValue))
+        }
         // Until references resolve, check the rest with stand-ins for what is not known yet.
         let config = EndpointConfig(
             name: name, model: model ?? "(known after apply)", features: string("features"),
             replicas: .init(min: minReplicas, max: maxReplicas),
             autoscaling: .init(metric: metric, target: number("autoscaling.target") ?? 8, scaleDownWindow: window),
             canary: canary, captureSamplePercent: number("capture.sample_percent") ?? 0,
-            host: string("host") ?? "127.0.0.1", port: port ?? 8080)
+            host: string("host") ?? "127.0.0.1", port: port ?? 8080, placement: placement)
         for problem in config.problems() where !unknown(problem.field) {
             fail(problem.field, "endpoint \(name): \(problem.field) \(problem.message)", Self.fix(for: problem.field))
         }
@@ -168,14 +187,18 @@ public struct ServingProvider: Provider {
         case "port": "Choose a port from 1 to 65535 that no other program uses."
         case "features": "Write `features: ${feature_service.NAME.id}` or `${feature_view.NAME.id}`."
         case "name": "Use letters, digits, `_` and `-`."
+        case "hosts", "hosts.count", "hosts.names": "Write `hosts: { count: 2 }` (any live hosts) or `hosts: { names: [a, b] }` (the agents' --host names)."
         default: "Fix `\(field)` in the spec."
         }
     }
 
     public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
+        if request.type == "load_balancer" { return LoadBalancerResource(provider: self).validate(request) }
         try checkType(request.type)
         let (config, diagnostics0) = Self.config(address: request.address, request.config)
-        var diagnostics = diagnostics0
+        let (choice, controlProblems) = ControlChoice.parse(request.config)
+        remember(request.config, address: request.address)
+        var diagnostics = diagnostics0 + controlProblems
         if config == nil && request.config["model"]?.isUnknown != true && request.config["port"]?.isUnknown != true {
             if request.config["model"] == nil {
                 diagnostics.append(.init(attribute: "model", .error("endpoint needs a model", detail: "set model: ${model_alias.NAME} or ${model_version.NAME}", address: request.address)))
@@ -186,12 +209,14 @@ public struct ServingProvider: Provider {
         }
         if !diagnostics.contains(where: { $0.diagnostic.severity == .error }) {
             let name = request.config["name"]?.stringValue ?? ResourceAddress(parsing: request.address)?.objectName ?? request.address
-            diagnostics += modelProblems(request.config, endpoint: name, address: request.address)
+            // Serving hosts resolve models in their own registry; only the local one can be checked here.
+            if choice == .sqlite { diagnostics += modelProblems(request.config, endpoint: name, address: request.address) }
         }
         return ValidateResponse(diagnostics: diagnostics)
     }
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
+        if request.type == "load_balancer" { return LoadBalancerResource(provider: self).plan(request) }
         try checkType(request.type)
         let (parsed, diagnostics) = Self.config(address: request.address, request.proposed)
         var planned = request.proposed
@@ -210,14 +235,18 @@ public struct ServingProvider: Provider {
         let unchanged = request.prior.map { prior in request.proposed.allSatisfy { prior.attributes[$0.key] ?? .null == $0.value } } ?? false
         planned["served_version"] = unchanged ? (request.prior?.attributes["served_version"] ?? .unknown) : .unknown
         planned["ready_replicas"] = unchanged ? (request.prior?.attributes["ready_replicas"] ?? .unknown) : .unknown
+        planned["serving_hosts"] = unchanged ? (request.prior?.attributes["serving_hosts"] ?? .unknown) : .unknown
         // Refresh found fewer ready replicas than the minimum (a dead agent or router): the plan
         // restores them, as an update whose diff says so, instead of "no changes".
         if let minimum = parsed?.replicas.min, minimum > 0, let ready = request.prior?.attributes["ready_replicas"]?.intValue, ready == 0 {
             planned["ready_replicas"] = .int(minimum)
+            planned["serving_hosts"] = .unknown
         }
         guard let parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
             return PlanResponse(planned: planned, diagnostics: diagnostics)
         }
+        // The routers of a shared control store listen on the serving hosts, not here.
+        guard ControlChoice.parse(request.proposed).0 == .sqlite else { return PlanResponse(planned: planned, diagnostics: diagnostics) }
         return PlanResponse(planned: planned, diagnostics: diagnostics + portProblems(parsed, prior: request.prior, address: request.address))
     }
 
@@ -246,7 +275,7 @@ public struct ServingProvider: Provider {
     func portProblems(_ config: EndpointConfig, prior: ResourceObject?, address: String) -> [AttributeDiagnostic] {
         var problems: [AttributeDiagnostic] = []
         // The port this endpoint already holds (or another endpoint of this data directory) is no surprise.
-        let ours = (try? ControlStore(directory: servingDirectory).endpoints()) ?? []
+        let ours = (try? SQLiteControlStore(directory: servingDirectory).endpoints()) ?? []
         if let holder = ours.first(where: { $0.config.port == config.port && $0.config.host == config.host }) {
             if holder.config.name != config.name && holder.config.name != prior?.id {
                 problems.append(AttributeDiagnostic(attribute: "port", .error(
@@ -262,64 +291,89 @@ public struct ServingProvider: Provider {
         return problems
     }
 
+    /// Remembers the control store the spec gives `address` (see `Settings.chosen`).
+    func remember(_ attributes: [String: Value], address: String) {
+        guard let choice = ControlChoice.parse(attributes).0 else { return }
+        settings.chosen.withLock { $0[address] = choice }
+    }
+
+    /// The control store a resource's `control` names, with the choice: the spec's as validate
+    /// saw it, else (a resource gone from the spec) the one PostgreSQL store the spec names, else
+    /// what `attributes` say.
+    func control(_ attributes: [String: Value], address: String? = nil) throws -> (store: any ControlStore, choice: ControlChoice) {
+        let chosen = settings.chosen.withLock { $0 }
+        let shared = Set(chosen.values.filter(\.isShared))
+        let (parsed, problems) = ControlChoice.parse(attributes)
+        let fallback = attributes["control"].map { !$0.isNull } == true && shared.count == 1 ? shared.first : parsed
+        guard let choice = address.flatMap({ chosen[$0] }) ?? fallback else {
+            throw ProviderError(provider: Self.name, message: problems.first?.diagnostic.summary ?? "the control store is not known yet",
+                                detail: problems.first?.diagnostic.detail ?? "give control.postgres.url a known value")
+        }
+        return (try settings.stores.store(choice, servingDirectory: servingDirectory), choice)
+    }
+
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
+        if request.type == "load_balancer" { return try await LoadBalancerResource(provider: self).apply(request) }
         try checkType(request.type)
-        let store = try ControlStore(directory: servingDirectory)
         if request.action == .delete {
             guard let prior = request.prior else { return ApplyResponse(new: nil) }
+            let (store, choice) = try control(prior.attributes, address: request.address)
             try store.removeEndpoint(prior.id)
-            if AgentProcess(dataDirectory: dataDirectory).runningPID() != nil {
-                let deadline = Date().addingTimeInterval(60)
-                while try store.status(prior.id) != nil && Date() < deadline { try await Task.sleep(nanoseconds: 100_000_000) }
+            // Each host's agent stops it and removes its own status; a dead host has nothing to stop.
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let live = Set(try store.liveHosts().map(\.host))
+                let running = try store.statuses(prior.id).filter { live.contains($0.host) }
+                if running.isEmpty || (choice == .sqlite && AgentProcess(dataDirectory: dataDirectory).runningPID() == nil) { break }
+                try await Task.sleep(nanoseconds: 100_000_000)
             }
-            try store.removeStatus(prior.id)
+            try store.removeStatus(prior.id, host: nil)
             return ApplyResponse(new: nil)
         }
         let (parsed, diagnostics) = Self.config(address: request.address, request.config)
         guard let config = parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
             return ApplyResponse(new: nil, diagnostics: diagnostics.map(\.diagnostic))
         }
+        let (store, choice) = try control(request.config)
         if let prior = request.prior, prior.id != config.name { try store.removeEndpoint(prior.id) }
         let generation = try store.putEndpoint(config)
-        try ensureAgent()
+        // One machine: the data directory's agent, started here. Team: the serving hosts' agents; nothing starts here.
+        if choice == .sqlite { try ensureAgent() }
         let timeout = request.config["ready_timeout"]?.stringValue.flatMap(DurationText.seconds) ?? defaultReadyTimeout
-        let status = try await waitReady(store: store, name: config.name, generation: generation, timeout: timeout)
-        let new = ResourceObject(id: config.name, attributes: Self.attributes(request.config, config: config, status: status))
-        guard status?.ready == true, status!.generation >= generation else {
-            let what = status?.message ?? "the agent has not reported on it yet"
+        let readiness = try await waitReady(store: store, choice: choice, config: config, generation: generation, timeout: timeout)
+        let new = ResourceObject(id: config.name, attributes: Self.attributes(request.config, config: config, readiness: readiness))
+        guard readiness.problems.isEmpty else {
+            let log = choice == .sqlite ? " and \(AgentProcess(dataDirectory: dataDirectory).logFile.path)" : " and the agents' logs (journalctl -u mlinfra-agent)"
             return ApplyResponse(new: new, diagnostics: [.error(
                 "endpoint \(config.name) is not ready after \(DurationText.format(seconds: timeout))",
-                detail: "\(what). See `mlinfra endpoints status \(config.name)` and \(AgentProcess(dataDirectory: dataDirectory).logFile.path).",
+                detail: "\(readiness.problems.joined(separator: "; ")). See `mlinfra endpoints status \(config.name)`\(log).",
                 address: request.address)])
         }
         return ApplyResponse(new: new)
     }
 
     public func read(_ request: ReadRequest) async throws -> ReadResponse {
+        if request.type == "load_balancer" { return try await LoadBalancerResource(provider: self).read(request) }
         try checkType(request.type)
-        let store = try ControlStore(directory: servingDirectory)
+        let (store, choice) = try control(request.prior.attributes, address: request.address)
         guard let desired = try store.endpoint(request.id) else { return ReadResponse(current: nil) }
-        let reported = try store.status(request.id)
-        let down = await ServingLiveness.downReason(dataDirectory: dataDirectory, status: reported)
-        let status = ServingLiveness.observed(reported, down: down)
-        var attributes = request.prior.attributes
+        let readiness = try await observe(store: store, choice: choice, config: desired.config, generation: desired.generation)
+        var attributes = Self.attributes(request.prior.attributes, config: desired.config, readiness: readiness)
         attributes["id"] = .string(request.id)
-        attributes["url"] = .string(desired.config.url)
-        attributes["served_version"] = status?.servedVersion.map(Value.string) ?? .null
-        attributes["ready_replicas"] = .int(status?.readyReplicas ?? 0)
         var diagnostics: [Diagnostic] = []
-        if let down {
-            diagnostics.append(.warning("endpoint \(request.id) is not served: \(down)",
-                                        detail: "the next apply restarts it; or start the agent with `mlinfra agent --detach --data-dir \(dataDirectory.path)`",
-                                        address: request.address))
-            attributes["ready_replicas"] = 0
+        if readiness.serving.isEmpty {
+            let why = readiness.problems.joined(separator: "; ")
+            let remedy = choice == .sqlite
+                ? "the next apply restarts it; or start the agent with `mlinfra agent --detach --data-dir \(dataDirectory.path)`"
+                : "start an agent on a serving host: `mlinfra agent --control URL --host NAME` (docs/serving-hosts.md)"
+            diagnostics.append(.warning("endpoint \(request.id) is not served: \(why)", detail: remedy, address: request.address))
         }
         return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes), diagnostics: diagnostics)
     }
 
     public func importResource(_ request: ImportRequest) async throws -> ImportResponse {
         try checkType(request.type)
-        let store = try ControlStore(directory: servingDirectory)
+        let store = try SQLiteControlStore(directory: servingDirectory)
         guard let desired = try store.endpoint(request.id) else { return ImportResponse(imported: nil) }
         let c = desired.config
         var attrs: [String: Value] = [
@@ -331,26 +385,27 @@ public struct ServingProvider: Provider {
         ]
         if let f = c.features { attrs["features"] = .string(f) }
         if let canary = c.canary { attrs["traffic"] = ["canary": .string(canary.model), "percent": .number(canary.percent)] }
-        let status = try store.status(request.id)
-        return ImportResponse(imported: ResourceObject(id: c.name, attributes: Self.attributes(attrs, config: c, status: status)))
+        let readiness = try await observe(store: store, choice: .sqlite, config: c, generation: desired.generation)
+        return ImportResponse(imported: ResourceObject(id: c.name, attributes: Self.attributes(attrs, config: c, readiness: readiness)))
     }
 
     // MARK: Helpers
 
-    static func attributes(_ config: [String: Value], config c: EndpointConfig, status: EndpointStatus?) -> [String: Value] {
+    static func attributes(_ config: [String: Value], config c: EndpointConfig, readiness: Readiness) -> [String: Value] {
         var attributes = config
         attributes["name"] = .string(c.name)
         attributes["host"] = .string(c.host)
         attributes["id"] = .string(c.name)
         attributes["url"] = .string(c.url)
-        attributes["served_version"] = status?.servedVersion.map(Value.string) ?? .null
-        attributes["ready_replicas"] = .int(status?.readyReplicas ?? 0)
+        attributes["served_version"] = readiness.servedVersion.map(Value.string) ?? .null
+        attributes["ready_replicas"] = .int(readiness.readyReplicas)
+        attributes["serving_hosts"] = .list(readiness.serving.map { .string($0.host) })
         return attributes
     }
 
     private func checkType(_ type: String) throws {
         guard type == "endpoint" else {
-            throw ProviderError(provider: Self.name, message: "resource type \(type) is not served by the serving provider", detail: "it manages `endpoint` only")
+            throw ProviderError(provider: Self.name, message: "resource type \(type) is not served by the serving provider", detail: "it manages `endpoint` and `load_balancer` only")
         }
     }
 
@@ -361,16 +416,76 @@ public struct ServingProvider: Provider {
         _ = try files.spawnDetached(executable: agentExecutable ?? currentExecutablePath(), dataDirectory: dataDirectory)
     }
 
-    private func waitReady(store: ControlStore, name: String, generation: Int, timeout: Double) async throws -> EndpointStatus? {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: EndpointStatus?
-        while Date() < deadline {
-            last = try store.status(name)
-            // Ready in the agent's report and really served now (the report outlives a dead agent).
-            if let s = last, s.generation >= generation, s.ready,
-               await ServingLiveness.downReason(dataDirectory: dataDirectory, status: s) == nil { return s }
-            try await Task.sleep(nanoseconds: 100_000_000)
+    /// Where an endpoint stands on the hosts it is placed on.
+    struct Readiness {
+        /// The hosts it is placed on now, by the live leases.
+        var placed: [String] = []
+        /// The placed hosts' reports that say ready at the generation and are served now.
+        var serving: [EndpointStatus] = []
+        /// What one line per placed host says.
+        var lines: [String: String] = [:]
+        /// What keeps it from being ready everywhere; empty when it is.
+        var problems: [String] = []
+        var servedVersion: String? { serving.first?.servedVersion }
+        var readyReplicas: Int { serving.reduce(0) { $0 + $1.readyReplicas } }
+    }
+
+    /// Reads where `config` runs and whether each host that should run it reports it ready at
+    /// `generation` — and, with one machine, whether it really is served (a report outlives a dead agent).
+    func observe(store: any ControlStore, choice: ControlChoice, config: EndpointConfig, generation: Int) async throws -> Readiness {
+        var out = Readiness()
+        let live = try store.liveHosts().map(\.host)
+        let placement = config.placement ?? Placement()
+        out.placed = placement.hosts(for: config.name, live: live)
+        let statuses = try store.statuses(config.name)
+        if out.placed.count < placement.wanted {
+            if choice == .sqlite && placement.wanted > 1 {
+                out.problems.append("it asks for \(placement.wanted) hosts, but the one-machine control store has one; use control: { postgres: … } with agents on the serving hosts")
+            } else if choice == .sqlite {
+                out.problems.append("no agent runs for \(dataDirectory.path)")
+            } else {
+                let missing = placement.names.map { names in " (not live: \(names.filter { !live.contains($0) }.joined(separator: ", ")))" } ?? ""
+                out.problems.append("it asks for \(placement.wanted) hosts but \(out.placed.count) live hosts can take it\(missing); live hosts: "
+                    + (live.isEmpty ? "none" : live.joined(separator: ", ")) + "; start `mlinfra agent --control URL --host NAME` on a serving host")
+            }
         }
+        for host in out.placed {
+            var status = statuses.first { $0.host == host }
+            if choice == .sqlite {
+                status = ServingLiveness.observed(status, down: await ServingLiveness.downReason(dataDirectory: dataDirectory, status: status))
+            }
+            let line: String
+            if let status, status.ready, status.generation >= generation {
+                out.serving.append(status)
+                line = "ready at \(status.url), \(status.servedVersion ?? "?"), \(status.readyReplicas) replica\(status.readyReplicas == 1 ? "" : "s")"
+            } else if let status, status.generation < generation {
+                line = "not ready: its agent is at generation \(status.generation), applying \(generation)"
+            } else {
+                line = "not ready: " + (status?.message ?? "its agent has not reported on it yet")
+            }
+            out.lines[host] = line
+            if !line.hasPrefix("ready") { out.problems.append("host \(host): \(line.dropFirst("not ready: ".count))") }
+        }
+        return out
+    }
+
+    /// Waits until every host the endpoint is placed on reports it ready, printing a line per
+    /// host when what it reports changes.
+    private func waitReady(store: any ControlStore, choice: ControlChoice, config: EndpointConfig, generation: Int, timeout: Double) async throws -> Readiness {
+        let deadline = Date().addingTimeInterval(timeout)
+        var printed: [String: String] = [:]
+        var last = Readiness()
+        repeat {
+            last = try await observe(store: store, choice: choice, config: config, generation: generation)
+            if choice.isShared {
+                for host in last.placed where printed[host] != last.lines[host] {
+                    printed[host] = last.lines[host]
+                    FileHandle.standardError.write(Data("endpoint \(config.name) on host \(host): \(last.lines[host] ?? "")\n".utf8))
+                }
+            }
+            if last.problems.isEmpty { return last }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        } while Date() < deadline
         return last
     }
 }

@@ -59,7 +59,7 @@ public actor EndpointController {
     private let client: HTTPClientPool
     private let clock: any ServingClock
     private let logger: Logger
-    private let store: ControlStore?
+    private let store: (any ControlStore)?
     private let timing: Timing
 
     private var routerTask: Task<Void, Never>?
@@ -88,7 +88,7 @@ public actor EndpointController {
     private var stopped = false
 
     public init(config: EndpointConfig, generation: Int, launcher: any ReplicaLauncher, client: HTTPClientPool,
-                capture: CaptureWriter?, store: ControlStore?, clock: any ServingClock, logger: Logger, timing: Timing = Timing()) {
+                capture: CaptureWriter?, store: (any ControlStore)?, clock: any ServingClock, logger: Logger, timing: Timing = Timing()) {
         name = config.name
         self.config = config
         self.generation = generation
@@ -443,7 +443,8 @@ public actor EndpointController {
             if (activeWeights[w.model.version] ?? 0) != w.weight { problems.append("\(w.model.version): traffic not shifted yet") }
         }
         if wanted.isEmpty && resolveError == nil { problems.append("model \(config.model) not resolved yet") }
-        return EndpointStatus(name: name, url: config.url, generation: generation, ready: problems.isEmpty,
+        let serving = routerListening && activeWeights.contains { version, weight in weight > 0 && (sets[version]?.readyCount ?? 0) > 0 }
+        return EndpointStatus(name: name, url: config.url, generation: generation, ready: problems.isEmpty, serving: serving,
                               message: problems.isEmpty ? nil : problems.joined(separator: "; "), versions: versions, updatedAt: clock.now())
     }
 

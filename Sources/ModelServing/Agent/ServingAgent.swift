@@ -3,16 +3,21 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The serving data plane as a long-running service: it reads the desired endpoint configs
-/// from `<data_dir>/serving/control.sqlite`, resolves their models, and reconciles one
-/// `EndpointController` per endpoint, writing each endpoint's status back. On graceful
-/// shutdown it stops every router and replica.
+/// The serving data plane of one host as a long-running service: it holds the host's lease in
+/// the control store, reads the desired endpoint configs, runs the endpoints placed on this host
+/// (resolving their models and reconciling one `EndpointController` each) and writes each one's
+/// status back. It wakes at once when a config changes and resyncs every `pollInterval`
+/// (a dead host's lease expires without anyone being told). On graceful shutdown it stops every
+/// router and replica and gives its lease up, so the others take its endpoints at once.
 public struct ServingAgent: Service {
     public struct Options: Sendable {
-        /// How often the control store is read and models are resolved.
+        /// The longest wait between two reads of the control store (and model resolutions).
         public var pollInterval: Double = 0.5
         /// How often each endpoint takes a reconcile step.
         public var tickInterval: Double = 0.1
+        /// How long the host's lease lasts unless renewed (every third of it): the time
+        /// before another host takes over the endpoints of a host that died.
+        public var leaseSeconds: Double = 6
         public var timing = EndpointController.Timing()
         public init() {}
     }
@@ -21,17 +26,23 @@ public struct ServingAgent: Service {
     /// Where feature stores live (`<data_dir>/features`): an endpoint's `features: STORE/NAME`
     /// is the store in `featuresDirectory/STORE`.
     public let featuresDirectory: URL
+    public let control: any ControlStore
+    public let identity: HostIdentity
     public let modelSource: any ModelSource
     public let launcher: any ReplicaLauncher
     public let clock: any ServingClock
     public let logger: Logger
     public let options: Options
 
-    /// `servingDirectory` is `<data_dir>/serving`; `featuresDirectory` defaults to `<data_dir>/features`.
-    public init(servingDirectory: URL, featuresDirectory: URL? = nil, modelSource: any ModelSource, launcher: any ReplicaLauncher,
-                clock: any ServingClock = SystemServingClock(), logger: Logger, options: Options = Options()) {
+    /// `servingDirectory` is `<data_dir>/serving` (capture, and the SQLite control store unless
+    /// `control` names another); `featuresDirectory` defaults to `<data_dir>/features`.
+    public init(servingDirectory: URL, featuresDirectory: URL? = nil, control: (any ControlStore)? = nil, identity: HostIdentity = HostIdentity(),
+                modelSource: any ModelSource, launcher: any ReplicaLauncher, clock: any ServingClock = SystemServingClock(), logger: Logger,
+                options: Options = Options()) throws {
         self.servingDirectory = servingDirectory
         self.featuresDirectory = featuresDirectory ?? servingDirectory.deletingLastPathComponent().appendingPathComponent("features")
+        self.control = try control ?? SQLiteControlStore(directory: servingDirectory)
+        self.identity = identity
         self.modelSource = modelSource
         self.launcher = launcher
         self.clock = clock
@@ -39,18 +50,24 @@ public struct ServingAgent: Service {
         self.options = options
     }
 
+    /// Names this agent's installation: a restart of the same agent (same machine and data
+    /// directory) takes its host's lease back at once; another agent claiming the name is refused.
+    var holder: String { "\(HostIdentity.machineName):\(servingDirectory.path)" }
+
     public func run() async throws {
-        let store = try ControlStore(directory: servingDirectory)
+        let store = control
+        try store.renewLease(identity, holder: holder, seconds: options.leaseSeconds)
         let capture = CaptureWriter(store: try CaptureStore(directory: servingDirectory), logger: logger)
         let client = HTTPClientPool()
         let reconciler = Reconciler(store: store, capture: capture, client: client, agent: self)
-        logger.info("serving agent started (pid \(getpid()), control store \(store.path))")
+        logger.info("serving agent started as host \(identity.name) (pid \(getpid()), control store \(store.location))")
         let captureTask = Task { await capture.run() }
         await cancelWhenGracefulShutdown {
             await reconciler.loop()
         }
         logger.info("serving agent stopping: stopping routers and replicas")
         await reconciler.stopAll()
+        do { try store.releaseLease(host: identity.name, holder: holder) } catch { logger.error("\(error)") }
         captureTask.cancel()
         await captureTask.value
         client.closeIdle()
@@ -60,15 +77,18 @@ public struct ServingAgent: Service {
 
 /// The agent's state: one controller per endpoint.
 actor Reconciler {
-    let store: ControlStore
+    let store: any ControlStore
     let capture: CaptureWriter
     let client: HTTPClientPool
     let agent: ServingAgent
     var controllers: [String: EndpointController] = [:]
     var tickers: [String: Task<Void, Never>] = [:]
     var lastStatus: [String: EndpointStatus] = [:]
+    var renewedAt = 0.0
+    /// Where each endpoint ran at the last reconcile, to log moves once.
+    var placed: [String: [String]] = [:]
 
-    init(store: ControlStore, capture: CaptureWriter, client: HTTPClientPool, agent: ServingAgent) {
+    init(store: any ControlStore, capture: CaptureWriter, client: HTTPClientPool, agent: ServingAgent) {
         self.store = store
         self.capture = capture
         self.client = client
@@ -78,28 +98,64 @@ actor Reconciler {
     func loop() async {
         while !Task.isCancelled {
             await reconcileOnce()
-            try? await agent.clock.sleep(seconds: agent.options.pollInterval)
+            await store.waitForChange(timeout: agent.options.pollInterval)
         }
     }
 
     func reconcileOnce() async {
+        let me = agent.identity
+        let now = agent.clock.now()
+        if now - renewedAt >= agent.options.leaseSeconds / 3 {
+            do {
+                try store.renewLease(me, holder: agent.holder, seconds: agent.options.leaseSeconds)
+                renewedAt = now
+            } catch {
+                agent.logger.error("cannot renew the lease of host \(me.name): \(error)")
+            }
+        }
         let desired: [(config: EndpointConfig, generation: Int)]
+        let live: [String]
         do {
             desired = try store.endpoints()
+            live = Set(try store.liveHosts().map(\.host) + [me.name]).sorted()
         } catch {
             agent.logger.error("cannot read the control store: \(error)")
             return
         }
-        let names = Set(desired.map(\.config.name))
+        var mine: [(config: EndpointConfig, generation: Int)] = []
+        var reports: [EndpointStatus]?
+        for (config, generation) in desired {
+            let hosts = (config.placement ?? Placement()).hosts(for: config.name, live: live)
+            if placed[config.name] != hosts {
+                agent.logger.info("endpoint \(config.name) runs on \(hosts.isEmpty ? "no live host" : hosts.joined(separator: ", ")) (live hosts: \(live.joined(separator: ", ")))")
+                placed[config.name] = hosts
+            }
+            if !hosts.contains(me.name) {
+                // Moved to another host: keep serving until every host it is placed on serves it,
+                // so a load balancer always has a router to send requests to.
+                guard controllers[config.name] != nil else { continue }
+                if reports == nil { reports = (try? store.statuses()) ?? [] }
+                let takenOver = hosts.allSatisfy { host in
+                    reports!.contains { $0.name == config.name && $0.host == host && $0.serving && $0.generation >= generation }
+                }
+                if takenOver && !hosts.isEmpty { continue }
+            }
+            // This host's router: the spec's address, on the port shifted by the host's offset.
+            var local = config
+            local.port += me.portOffset
+            mine.append((local, generation))
+        }
+        let names = Set(mine.map(\.config.name))
+        for name in placed.keys where !desired.contains(where: { $0.config.name == name }) { placed.removeValue(forKey: name) }
         for (name, controller) in controllers where !names.contains(name) {
-            agent.logger.info("endpoint \(name) removed: stopping it")
+            agent.logger.info("endpoint \(name) removed from host \(me.name): stopping it")
             tickers.removeValue(forKey: name)?.cancel()
             controllers.removeValue(forKey: name)
             await controller.stop()
-            try? store.removeStatus(name)
+            try? store.removeStatus(name, host: me.name)
             lastStatus.removeValue(forKey: name)
         }
-        for (config, generation) in desired {
+        for (config, generation) in mine {
             let primary = Result { try agent.modelSource.resolve(config.model) }
             let canary = config.canary.map { c in Result { try agent.modelSource.resolve(c.model) } }
             let features = config.features.map { f in Result { try FeatureBinding.resolve(f, featuresDirectory: agent.featuresDirectory) } }
@@ -122,6 +178,8 @@ actor Reconciler {
             }
             await controller.update(config: config, generation: generation, primary: primary, canary: canary, features: features)
             var status = await controller.status()
+            status.host = me.name
+            status.url = me.advertise.map { "http://\($0):\(config.port)" } ?? config.url
             let previous = lastStatus[config.name]
             // Write when something changed, and at least every few seconds so readers see the agent is alive.
             status.updatedAt = agent.clock.now()
@@ -147,6 +205,7 @@ actor Reconciler {
         for name in controllers.keys {
             if var status = lastStatus[name] {
                 status.ready = false
+                status.serving = false
                 status.message = "the agent is stopped"
                 status.versions = []
                 try? store.setStatus(status)

@@ -54,11 +54,13 @@ public struct EndpointConfig: Sendable, Codable, Hashable {
     public var captureSamplePercent: Double
     public var host: String
     public var port: Int
+    /// Which hosts run it; nil means one host.
+    public var placement: Placement?
 
     public init(
         name: String, model: String, features: String? = nil, replicas: Replicas = Replicas(min: 1, max: 1),
         autoscaling: Autoscaling = Autoscaling(), canary: Canary? = nil, captureSamplePercent: Double = 0,
-        host: String = "127.0.0.1", port: Int
+        host: String = "127.0.0.1", port: Int, placement: Placement? = nil
     ) {
         self.name = name
         self.model = model
@@ -69,6 +71,7 @@ public struct EndpointConfig: Sendable, Codable, Hashable {
         self.captureSamplePercent = captureSamplePercent
         self.host = host
         self.port = port
+        self.placement = placement
     }
 
     public var url: String { "http://\(host):\(port)" }
@@ -103,6 +106,7 @@ public struct EndpointConfig: Sendable, Codable, Hashable {
         }
         if !(1...65535).contains(port) { out.append(ConfigProblem(field: "port", message: "must be between 1 and 65535, got \(port)")) }
         if host.isEmpty { out.append(ConfigProblem(field: "host", message: "must not be empty")) }
+        if let placement { out += placement.problems() }
         return out
     }
 }
