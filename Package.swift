@@ -234,7 +234,7 @@ let package = Package(
         .target(
             name: "ServingProvider",
             dependencies: [
-                "ModelServing", "ModelRegistry", "MLInfraCore", "EnginePostgres",
+                "ModelServing", "ModelRegistry", "MLInfraCore", "EnginePostgres", "ServerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -246,7 +246,7 @@ let package = Package(
         .target(
             name: "MonitoringProvider",
             dependencies: [
-                "DriftMonitor", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "DriftMonitor", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "providers/MonitoringProvider"

@@ -138,7 +138,7 @@ func temporaryDirectory() -> URL {
     @Test func detachAndStopTogetherAreRefused() throws {
         #expect(throws: (any Error).self) { _ = try AgentCommand.parse(["--detach", "--stop"]) }
         let command = try AgentCommand.parse(["--data-dir", "/tmp/x"])
-        #expect(command.dataDirOption == "/tmp/x")
+        #expect(command.location.dataDirOption == "/tmp/x")
     }
 }
 

@@ -7,6 +7,7 @@ import ModelRegistry
 import ModelServing
 import ServiceLifecycle
 import Synchronization
+import ServerCommands
 
 /// `mlinfra agent`: the data plane — endpoint routers, replicas and autoscalers, plus any
 /// services other engines register (e.g. the drift monitor's schedules) — with graceful
@@ -25,10 +26,7 @@ public struct AgentCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
-    public var dataDirOption: String?
-    @Option(name: .long, help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
-    public var spec: String?
+    @OptionGroup public var location: EngineDirectoryOptions
     @Flag(name: .long, help: "Start the agent in the background and return.")
     public var detach = false
     @Flag(name: .long, help: "Stop the background agent of this data directory.")
@@ -107,8 +105,7 @@ public struct AgentCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        let dataDirectory: URL
-        do { dataDirectory = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
+        let dataDirectory = location.directory
         let files = AgentProcess(dataDirectory: dataDirectory)
         if stop {
             if let pid = try files.stop() {
@@ -135,7 +132,7 @@ public struct AgentCommand: AsyncParsableCommand {
         let files = AgentProcess(dataDirectory: dataDirectory)
         guard try files.claim() != nil else {
             throw AgentError(message: "an agent already runs for \(dataDirectory.path) (pid \(files.runningPID().map(String.init) ?? "unknown"))",
-                             fix: "use it, or stop it with `mlinfra agent --stop --data-dir \(dataDirectory.path)`")
+                             remedy: "use it, or stop it with `mlinfra agent --stop --data-dir \(dataDirectory.path)`")
         }
         defer { files.removePIDFile() }
         var logger = Logger(label: "mlinfra.agent", factory: { StreamLogHandler.standardError(label: $0) })

@@ -32,7 +32,7 @@ public struct AgentProcess: Sendable {
     public func claim() throws -> Int32? {
         try FileManager.default.createDirectory(at: servingDirectory, withIntermediateDirectories: true)
         let fd = open(lockFile.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw AgentError(message: "cannot open \(lockFile.path): \(String(cString: strerror(errno)))", fix: "check the data directory's permissions") }
+        guard fd >= 0 else { throw AgentError(message: "cannot open \(lockFile.path): \(String(cString: strerror(errno)))", remedy: "check the data directory's permissions") }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             close(fd)
             return nil
@@ -74,7 +74,7 @@ public struct AgentProcess: Sendable {
         defer { for p in argv { free(p) } }
         let rc = posix_spawn(&pid, executable, &fileActions, &attributes, argv, environ)
         guard rc == 0 else {
-            throw AgentError(message: "cannot start \(executable) agent: \(String(cString: strerror(rc)))", fix: "check that the mlinfra executable is runnable")
+            throw AgentError(message: "cannot start \(executable) agent: \(String(cString: strerror(rc)))", remedy: "check that the mlinfra executable is runnable")
         }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -82,11 +82,11 @@ public struct AgentProcess: Sendable {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 if let other = runningPID() { return other }
-                throw AgentError(message: "the agent exited at once (status \(status))", fix: "see \(logFile.path)")
+                throw AgentError(message: "the agent exited at once (status \(status))", remedy: "see \(logFile.path)")
             }
             usleep(50_000)
         }
-        throw AgentError(message: "the agent did not start within \(Int(timeout))s", fix: "see \(logFile.path)")
+        throw AgentError(message: "the agent did not start within \(Int(timeout))s", remedy: "see \(logFile.path)")
     }
 
     /// Makes the spawned process start with only descriptors 0, 1 and 2: glibc's
@@ -116,15 +116,15 @@ public struct AgentProcess: Sendable {
             if kill(pid, 0) != 0 && errno == ESRCH { return pid }
             usleep(50_000)
         }
-        throw AgentError(message: "the agent (pid \(pid)) did not stop within \(Int(timeout))s", fix: "see \(logFile.path); `kill -9 \(pid)` stops it for sure")
+        throw AgentError(message: "the agent (pid \(pid)) did not stop within \(Int(timeout))s", remedy: "see \(logFile.path); `kill -9 \(pid)` stops it for sure")
     }
 }
 
 /// An agent problem, with how to fix it.
 public struct AgentError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public var fix: String
-    public var description: String { "\(message); \(fix)" }
+    public var remedy: String
+    public var description: String { "\(message); \(remedy)" }
 }
 
 /// The path of the running executable, for starting the agent and replicas as the same binary.

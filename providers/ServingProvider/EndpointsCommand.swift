@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import ModelServing
 import ServiceLifecycle
+import ServerCommands
 
 /// `mlinfra endpoints`: look at the endpoints the agent serves.
 public struct EndpointsCommand: AsyncParsableCommand {
@@ -21,24 +22,21 @@ public struct EndpointsCommand: AsyncParsableCommand {
     }
 
     public struct Common: ParsableArguments {
-        @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
-        public var dataDirOption: String?
-        @Option(name: .long, help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
-        public var spec: String?
+        @OptionGroup public var location: EngineDirectoryOptions
         @Option(name: .long, help: "human or json.")
         public var format: Format = .human
         public init() {}
 
         var store: SQLiteControlStore {
             get throws {
-                try SQLiteControlStore(directory: EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec).appendingPathComponent("serving"))
+                try SQLiteControlStore(directory: location.directory.appendingPathComponent("serving"))
             }
         }
 
         /// The agent's last report on `name`, corrected when nothing serves it now (`ServingLiveness`).
         func observedStatus(_ store: any ControlStore, _ name: String) async throws -> EndpointStatus? {
             let reported = try store.status(name)
-            let dataDirectory = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec)
+            let dataDirectory = location.directory
             return ServingLiveness.observed(reported, down: await ServingLiveness.downReason(dataDirectory: dataDirectory, status: reported))
         }
     }

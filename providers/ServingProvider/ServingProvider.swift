@@ -15,7 +15,7 @@ public struct ServingProvider: Provider {
 
     /// The data directory `configure` sets; shared by the copies of the provider value.
     private final class Settings: Sendable {
-        let dataDirectory = Mutex(URL(fileURLWithPath: ".mlinfra"))
+        let dataDirectory = Mutex(URL(fileURLWithPath: EngineDataDirectory.defaultName))
         let stores = ControlStores()
         /// Each resource's control store as validate last read it from the spec: state keeps
         /// `control.postgres.url` masked (it is sensitive), so refresh and delete find it here.
@@ -87,7 +87,7 @@ public struct ServingProvider: Provider {
         ])
 
     public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
-        let path = request.config["data_dir"]?.stringValue ?? ".mlinfra"
+        let path = request.config["data_dir"]?.stringValue ?? EngineDataDirectory.defaultName
         settings.dataDirectory.withLock { $0 = resolveDataDirectory(path, base: request.workingDirectory) }
         return ConfigureResponse()
     }
@@ -171,14 +171,14 @@ public struct ServingProvider: Provider {
             canary: canary, captureSamplePercent: number("capture.sample_percent") ?? 0,
             host: string("host") ?? "127.0.0.1", port: port ?? 8080, placement: placement)
         for problem in config.problems() where !unknown(problem.field) {
-            fail(problem.field, "endpoint \(name): \(problem.field) \(problem.message)", Self.fix(for: problem.field))
+            fail(problem.field, "endpoint \(name): \(problem.field) \(problem.message)", Self.remedy(for: problem.field))
         }
         guard model != nil, port != nil, canary?.model != "(known after apply)" else { return (nil, diagnostics) }
         return (config, diagnostics)
     }
 
     /// How to fix a field `EndpointConfig.problems()` names.
-    static func fix(for field: String) -> String {
+    static func remedy(for field: String) -> String {
         switch field {
         case "traffic.percent": "Give the canary's share of requests as a number from 0 to 100, e.g. `traffic: { canary: ${model_version.v2}, percent: 10 }`."
         case "capture.sample_percent": "Give the share of requests to capture as a number from 0 to 100, e.g. `capture: { sample_percent: 5 }`."

@@ -66,7 +66,7 @@ public final class PostgresControlStore: ControlStore {
     public init(url: PostgresURL, schema: String = PostgresControlStore.defaultSchema) throws {
         guard PostgresMigrations.isPlainIdentifier(schema) else {
             throw ControlStoreError(message: "the control schema name `\(schema)` is not a plain SQL identifier",
-                                    fix: "use lower-case letters, digits and `_`, starting with a letter, e.g. mlinfra_control")
+                                    remedy: "use lower-case letters, digits and `_`, starting with a letter, e.g. mlinfra_control")
         }
         client = BlockingPostgres(url: url)
         self.schema = schema
@@ -90,7 +90,7 @@ public final class PostgresControlStore: ControlStore {
             throw error
         } catch {
             let failure = PostgresFailure(url: client.url, what: "cannot \(what) at \(client.url)", error)
-            throw ControlStoreError(message: failure.message, fix: failure.remedy)
+            throw ControlStoreError(message: failure.message, remedy: failure.remedy)
         }
     }
 
@@ -313,10 +313,10 @@ final class ChangeSignal: Sendable {
 /// A control store that cannot be opened or read, with how to fix it; never shows a password.
 public struct ControlStoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public var fix: String
-    public init(message: String, fix: String) {
+    public var remedy: String
+    public init(message: String, remedy: String) {
         self.message = message
-        self.fix = fix
+        self.remedy = remedy
     }
-    public var description: String { "\(message); \(fix)" }
+    public var description: String { "\(message); \(remedy)" }
 }

@@ -53,7 +53,7 @@ public struct NginxWriter: Service {
             try Data(text.utf8).write(to: temporary)
             guard rename(temporary.path, configFile.path) == 0 else {
                 throw ControlStoreError(message: "cannot replace \(configFile.path): \(String(cString: strerror(errno)))",
-                                        fix: "check that the agent may write in \(configFile.deletingLastPathComponent().path)")
+                                        remedy: "check that the agent may write in \(configFile.deletingLastPathComponent().path)")
             }
             problem = reload()
             if problem == nil {

@@ -34,13 +34,13 @@ public protocol ModelSource: Sendable {
 public struct ModelResolutionError: Error, Sendable, CustomStringConvertible, Equatable {
     public var reference: String
     public var message: String
-    public var fix: String
-    public init(reference: String, message: String, fix: String) {
+    public var remedy: String
+    public init(reference: String, message: String, remedy: String) {
         self.reference = reference
         self.message = message
-        self.fix = fix
+        self.remedy = remedy
     }
-    public var description: String { "cannot resolve model \"\(reference)\": \(message); \(fix)" }
+    public var description: String { "cannot resolve model \"\(reference)\": \(message); \(remedy)" }
 }
 
 /// Resolves `file:PATH` references (an artifact outside any registry), guessing the format from the content.
@@ -50,11 +50,11 @@ public struct FileModelSource: ModelSource {
     public func resolve(_ reference: String) throws -> ResolvedModel {
         guard reference.hasPrefix("file:") else {
             throw ModelResolutionError(reference: reference, message: "not a file: reference",
-                                       fix: "write file:/path/to/model.json, or register the model in the registry")
+                                       remedy: "write file:/path/to/model.json, or register the model in the registry")
         }
         let path = String(reference.dropFirst("file:".count))
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelResolutionError(reference: reference, message: "no readable file at \(path)", fix: "check the path")
+            throw ModelResolutionError(reference: reference, message: "no readable file at \(path)", remedy: "check the path")
         }
         let digest = SHA256Digest.hex(data)
         let format: ModelFormat
@@ -64,7 +64,7 @@ public struct FileModelSource: ModelSource {
             format = .linearJSON
         } else {
             throw ModelResolutionError(reference: reference, message: "the file is neither an XGBoost JSON model nor a linear-json model",
-                                       fix: "serve one of: \(ModelFormat.supportedList)")
+                                       remedy: "serve one of: \(ModelFormat.supportedList)")
         }
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         return ResolvedModel(name: name, version: "file:" + digest.prefix(12), format: format, path: path, sha256: digest)
@@ -83,7 +83,7 @@ public struct ChainedModelSource: ModelSource {
             do { return try source.resolve(reference) } catch { last = error }
         }
         throw last ?? ModelResolutionError(reference: reference, message: "no model registry is configured",
-                                           fix: "create a registry resource and register the model, or use file:PATH")
+                                           remedy: "create a registry resource and register the model, or use file:PATH")
     }
 }
 
@@ -97,12 +97,12 @@ enum SHA256Digest {
 public func loadVerifiedModel(_ model: ResolvedModel) throws -> any ModelRuntime {
     guard let data = FileManager.default.contents(atPath: model.path) else {
         throw ModelLoadError(source: model.path, message: "the artifact of \(model.version) is missing",
-                             fix: "re-register the model version, or restore the file")
+                             remedy: "re-register the model version, or restore the file")
     }
     let digest = SHA256Digest.hex(data)
     guard digest == model.sha256.lowercased() else {
         throw ModelLoadError(source: model.path, message: "sha256 \(digest) does not match \(model.version)'s recorded \(model.sha256)",
-                             fix: "the artifact was changed after registration; register it as a new version")
+                             remedy: "the artifact was changed after registration; register it as a new version")
     }
     return try model.format.load(data, source: model.path)
 }

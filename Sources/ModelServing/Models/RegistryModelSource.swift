@@ -22,11 +22,16 @@ public final class RegistryModelSource: ModelSource {
         do {
             resolved = try registry.resolve(reference)
         } catch {
-            throw ModelResolutionError(reference: reference, message: "\(error)", fix: "check the model, version or alias in the registry (`mlinfra models …`)")
+            throw ModelResolutionError(reference: reference, message: "\(error)", remedy: "check the model, version or alias in the registry (`mlinfra models …`)")
+        }
+        guard resolved.kind == .file else {
+            throw ModelResolutionError(
+                reference: reference, message: "\(resolved.name) version \(resolved.version) is a directory (a model folder), and a replica loads one model file",
+                remedy: "register the model file itself (e.g. the folder's model.json) as a version with its format, and serve that version")
         }
         guard let format = ModelFormat(rawValue: resolved.format) else {
             throw ModelResolutionError(reference: reference, message: "\(resolved.name) version \(resolved.version) has format \"\(resolved.format)\", which cannot be served",
-                                       fix: "register the model with format \(ModelFormat.supportedList)")
+                                       remedy: "register the model with format \(ModelFormat.supportedList)")
         }
         return ResolvedModel(name: resolved.name, version: "\(resolved.name)/\(resolved.version)", format: format,
                              path: resolved.artifactPath.path, sha256: resolved.sha256)
@@ -40,7 +45,7 @@ public final class RegistryModelSource: ModelSource {
                 !FileManager.default.fileExists(atPath: directory.appendingPathComponent("registry.sqlite").path)
             {
                 throw ModelResolutionError(reference: reference, message: "there is no model registry in \(directory.path)",
-                                           fix: "add a `registry` resource and register the model, or serve a file: reference")
+                                           remedy: "add a `registry` resource and register the model, or serve a file: reference")
             }
             let registry = try ModelRegistry(location: location)
             opened = registry

@@ -50,28 +50,28 @@ public struct LinearModel: ModelRuntime {
             doc = try JSONDecoder().decode(Document.self, from: json)
         } catch {
             throw ModelLoadError(source: source, message: "not a linear-json document (\(error))",
-                                 fix: #"write {"format": "linear-json", "version": 1, "weights": [...], "intercept": 0, "link": "identity"}"#)
+                                 remedy: #"write {"format": "linear-json", "version": 1, "weights": [...], "intercept": 0, "link": "identity"}"#)
         }
         if let format = doc.format, format != ModelFormat.linearJSON.rawValue {
             throw ModelLoadError(source: source, message: "format is \"\(format)\", expected \"linear-json\"",
-                                 fix: "set \"format\": \"linear-json\" or declare the artifact's real format")
+                                 remedy: "set \"format\": \"linear-json\" or declare the artifact's real format")
         }
         if let version = doc.version, version != 1 {
             throw ModelLoadError(source: source, message: "linear-json version \(version) is not supported",
-                                 fix: "write version 1")
+                                 remedy: "write version 1")
         }
         guard let weights = doc.weights, !weights.isEmpty else {
             throw ModelLoadError(source: source, message: "field \"weights\" is missing or empty",
-                                 fix: "give one weight per input feature")
+                                 remedy: "give one weight per input feature")
         }
         if let names = doc.feature_names, names.count != weights.count {
             throw ModelLoadError(source: source, message: "\"feature_names\" has \(names.count) names for \(weights.count) weights",
-                                 fix: "give one name per weight")
+                                 remedy: "give one name per weight")
         }
         let linkName = doc.link ?? "identity"
         guard let link = Link(rawValue: linkName) else {
             throw ModelLoadError(source: source, message: "link \"\(linkName)\" is not supported",
-                                 fix: "use \"identity\" or \"logistic\"")
+                                 remedy: "use \"identity\" or \"logistic\"")
         }
         self.init(weights: weights, intercept: doc.intercept ?? 0, link: link, featureNames: doc.feature_names)
     }

@@ -83,7 +83,7 @@ public enum ModelFormat: String, Sendable, Codable, CaseIterable {
             data = try Data(contentsOf: url)
         } catch {
             throw ModelLoadError(source: url.path, message: "cannot read the model file: \(error.localizedDescription)",
-                                 fix: "check that the artifact exists and is readable")
+                                 remedy: "check that the artifact exists and is readable")
         }
         return try load(data, source: url.path)
     }
@@ -97,13 +97,13 @@ public struct ModelLoadError: Error, Sendable, CustomStringConvertible, Equatabl
     /// The file (or artifact id) that was being loaded.
     public var source: String
     public var message: String
-    public var fix: String
+    public var remedy: String
 
-    public init(source: String, message: String, fix: String) {
+    public init(source: String, message: String, remedy: String) {
         self.source = source
         self.message = message
-        self.fix = fix
+        self.remedy = remedy
     }
 
-    public var description: String { "cannot load model \(source): \(message); \(fix)" }
+    public var description: String { "cannot load model \(source): \(message); \(remedy)" }
 }

@@ -63,7 +63,7 @@ public struct XGBoostModel: ModelRuntime {
             doc = try JSONDecoder().decode(XGBoostDocument.self, from: json)
         } catch {
             throw ModelLoadError(source: source, message: "not an XGBoost JSON model (\(Self.describe(error)))",
-                                 fix: "save the model with Booster.save_model(\"model.json\") (XGBoost 1.6 or later)")
+                                 remedy: "save the model with Booster.save_model(\"model.json\") (XGBoost 1.6 or later)")
         }
         try self.init(doc, source: source)
     }
@@ -72,27 +72,27 @@ public struct XGBoostModel: ModelRuntime {
         let learner = doc.learner
         guard let objective = Objective(rawValue: learner.objective.name) else {
             throw ModelLoadError(source: source, message: "objective \"\(learner.objective.name)\" is not supported",
-                                 fix: "serve a model trained with one of: \(Objective.allCases.map(\.rawValue).joined(separator: ", "))")
+                                 remedy: "serve a model trained with one of: \(Objective.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard learner.gradient_booster.name == "gbtree", let model = learner.gradient_booster.model else {
             throw ModelLoadError(source: source, message: "booster \"\(learner.gradient_booster.name)\" is not supported",
-                                 fix: "train with booster=\"gbtree\"")
+                                 remedy: "train with booster=\"gbtree\"")
         }
         let params = learner.learner_model_param
         guard let featureCount = Int(params.num_feature), featureCount > 0 else {
             throw ModelLoadError(source: source, message: "learner_model_param.num_feature \"\(params.num_feature)\" is not a positive integer",
-                                 fix: "re-save the model with XGBoost")
+                                 remedy: "re-save the model with XGBoost")
         }
         let numClass = Int(params.num_class ?? "0") ?? 0
         let groupCount = max(1, numClass)
         if (objective == .multiSoftprob || objective == .multiSoftmax) && numClass < 2 {
             throw ModelLoadError(source: source, message: "objective \(objective.rawValue) with num_class \(numClass)",
-                                 fix: "re-save the model with XGBoost; a multi-class model has num_class ≥ 2")
+                                 remedy: "re-save the model with XGBoost; a multi-class model has num_class ≥ 2")
         }
         let scores = try Self.parseBaseScore(params.base_score, source: source)
         guard scores.count == 1 || scores.count == groupCount else {
             throw ModelLoadError(source: source, message: "base_score has \(scores.count) values for \(groupCount) output groups",
-                                 fix: "re-save the model with XGBoost")
+                                 remedy: "re-save the model with XGBoost")
         }
         let perGroup = scores.count == 1 ? [Float](repeating: scores[0], count: groupCount) : scores
         switch objective {
@@ -105,7 +105,7 @@ public struct XGBoostModel: ModelRuntime {
         if let names = learner.feature_names, !names.isEmpty {
             guard names.count == featureCount else {
                 throw ModelLoadError(source: source, message: "\(names.count) feature_names for num_feature \(featureCount)",
-                                     fix: "re-save the model with XGBoost")
+                                     remedy: "re-save the model with XGBoost")
             }
             featureNames = names
         } else {
@@ -113,7 +113,7 @@ public struct XGBoostModel: ModelRuntime {
         }
         guard model.tree_info.count == model.trees.count else {
             throw ModelLoadError(source: source, message: "tree_info has \(model.tree_info.count) entries for \(model.trees.count) trees",
-                                 fix: "re-save the model with XGBoost")
+                                 remedy: "re-save the model with XGBoost")
         }
 
         var nodes: [Node] = []
@@ -126,16 +126,16 @@ public struct XGBoostModel: ModelRuntime {
                   tree.split_conditions.count == n, tree.default_left.count == n
             else {
                 throw ModelLoadError(source: source, message: "tree \(t) has arrays of different lengths",
-                                     fix: "re-save the model with XGBoost")
+                                     remedy: "re-save the model with XGBoost")
             }
             if let types = tree.split_type, types.contains(where: { $0 != 0 }) {
                 throw ModelLoadError(source: source, message: "tree \(t) has categorical splits, which this runtime does not evaluate",
-                                     fix: "train without enable_categorical, or one-hot encode the categories")
+                                     remedy: "train without enable_categorical, or one-hot encode the categories")
             }
             let group = model.tree_info[t]
             guard group >= 0, group < groupCount else {
                 throw ModelLoadError(source: source, message: "tree \(t) adds to output group \(group), the model has \(groupCount)",
-                                     fix: "re-save the model with XGBoost")
+                                     remedy: "re-save the model with XGBoost")
             }
             let offset = Int32(nodes.count)
             roots.append(offset)
@@ -150,11 +150,11 @@ public struct XGBoostModel: ModelRuntime {
                 let feature = tree.split_indices[i]
                 guard left > 0, left < n, right > 0, right < n else {
                     throw ModelLoadError(source: source, message: "tree \(t) node \(i) has a child outside the tree",
-                                         fix: "re-save the model with XGBoost")
+                                         remedy: "re-save the model with XGBoost")
                 }
                 guard feature >= 0, feature < featureCount else {
                     throw ModelLoadError(source: source, message: "tree \(t) node \(i) splits on feature \(feature), the model has \(featureCount)",
-                                         fix: "re-save the model with XGBoost")
+                                         remedy: "re-save the model with XGBoost")
                 }
                 var packed = UInt32(feature)
                 if tree.default_left[i] { packed |= Node.defaultLeftBit }
@@ -176,7 +176,7 @@ public struct XGBoostModel: ModelRuntime {
         let values = parts.compactMap(Float.init)
         guard !parts.isEmpty, values.count == parts.count else {
             throw ModelLoadError(source: source, message: "base_score \"\(text)\" is not a number or a list of numbers",
-                                 fix: "re-save the model with XGBoost")
+                                 remedy: "re-save the model with XGBoost")
         }
         return values
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import DriftMonitor
 import Foundation
 import MLInfraCore
+import ServerCommands
 
 /// `mlinfra monitors …`: run checks by hand, read their history, render reports.
 public struct MonitorsCommand: AsyncParsableCommand {
@@ -15,20 +16,10 @@ public struct MonitorsCommand: AsyncParsableCommand {
 
 /// Options every monitors subcommand takes.
 struct MonitorOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The local engines' data directory (default: the spec's providers.local.data_dir, else .mlinfra).")
-    var dataDirOption: String?
-
-    @Option(help: "The spec file or directory (default: the current directory when it holds YAML files): where the data directory is found.")
-    var spec: String?
-
-    func validate() throws {
-        do { _ = try EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec) } catch { throw CommandFailure("\(error)") }
-    }
+    @OptionGroup var location: EngineDirectoryOptions
 
     /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
-    var dataDir: String {
-        ((try? EngineDataDirectory.resolve(dataDir: dataDirOption, spec: spec))?.path) ?? ".mlinfra"
-    }
+    var dataDir: String { location.dataDir }
 
     func engine() throws -> DriftMonitorEngine {
         let path = MonitoringProvider.resolve(dataDir, in: FileManager.default.currentDirectoryPath)
