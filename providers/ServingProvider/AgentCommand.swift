@@ -33,7 +33,7 @@ public struct AgentCommand: AsyncParsableCommand {
     public var stop = false
     @Option(name: .long, help: "The PostgreSQL control store (postgres://…); default MLINFRA_CONTROL_URL, else the data directory's SQLite file.")
     public var control: String?
-    @Option(name: .long, help: "The control store's schema (default mlinfra_control).")
+    @Option(name: .long, help: "The control store's schema.")
     public var controlSchema: String = PostgresControlStore.defaultSchema
     @Option(name: .long, help: "This serving host's name, as endpoints' hosts.names give it (default: the machine's host name).")
     public var host: String?
@@ -45,13 +45,13 @@ public struct AgentCommand: AsyncParsableCommand {
     public var lease: Double = 6
     @Option(name: .long, help: "The model registry's PostgreSQL URL (default MLINFRA_REGISTRY_URL, else the data directory's registry).")
     public var registry: String?
-    @Option(name: .long, help: "The registry's schema (default mlinfra_registry).")
+    @Option(name: .long, help: "The registry's schema.")
     public var registrySchema: String = RegistryLocation.defaultSchema
     @Option(name: .long, help: "The registry's artifact directory when its artifacts are files (a shared mount); default: in PostgreSQL.")
     public var registryArtifacts: String?
     @Option(name: .long, help: "Keep this nginx include file in step with the control store's load balancers (with --control).")
     public var nginxConfig: String?
-    @Option(name: .long, help: "nginx's pid file, to reload it after writing (default /run/nginx.pid).")
+    @Option(name: .long, help: "nginx's pid file, to reload it after writing.")
     public var nginxPid: String = "/run/nginx.pid"
 
     public init() {}
