@@ -1,20 +1,42 @@
+import CaptureStorage
 import Crypto
 import Foundation
 import Logging
+import Synchronization
 
 /// The drift-monitoring engine: stores monitors, profiles their references once, runs
 /// checks against captured traffic or a dataset, records every result and sends alerts.
 public final class DriftMonitorEngine: Sendable {
     public let dataDirectory: String
     public let store: MonitorStore
+    /// Where endpoints' captured traffic is read: the local store under the data directory by
+    /// default, or the PostgreSQL store the serving hosts share.
+    public let capture: CaptureStoreLocation
     let alerts: AlertDispatcher
     let logger: Logger
+    /// The capture store, opened at the first run that needs it.
+    private let captureStore = Mutex<(any CaptureStore)?>(nil)
 
-    public init(dataDirectory: String, alerts: AlertDispatcher = AlertDispatcher(), logger: Logger = Logger(label: "mlinfra.monitoring")) throws {
+    public init(dataDirectory: String, capture: CaptureStoreLocation? = nil, alerts: AlertDispatcher = AlertDispatcher(),
+                logger: Logger = Logger(label: "mlinfra.monitoring")) throws {
         self.dataDirectory = dataDirectory
         self.store = try MonitorStore(dataDirectory: dataDirectory)
+        self.capture = capture ?? .local(dataDirectory: dataDirectory)
         self.alerts = alerts
         self.logger = logger
+    }
+
+    func openCapture() throws -> any CaptureStore {
+        try captureStore.withLock { cached in
+            if let cached { return cached }
+            do {
+                let opened = try capture.open(create: false)
+                cached = opened
+                return opened
+            } catch let error as CaptureStoreError {
+                throw DriftError(error.code == .notFound ? .notFound : .io, error.message, fix: error.fix)
+            }
+        }
     }
 
     /// Checks a definition without storing anything; returns every problem found.
@@ -93,8 +115,10 @@ public final class DriftMonitorEngine: Sendable {
             // Without checks every shared column is compared, so read them all.
             current = try CSVReader.read(path: path, columns: features)
         case .endpoint(let endpoint):
-            current = try CaptureReader.read(dataDirectory: dataDirectory, endpoint: endpoint,
-                                             from: now.addingTimeInterval(-definition.window), to: now, features: features)
+            let capture = try openCapture()
+            let start = now.addingTimeInterval(-definition.window)
+            current = try CaptureReader.read(store: capture, endpoint: endpoint, from: start, to: now, features: features)
+            if current.rowCount == 0 { throw try Self.emptyWindow(endpoint: endpoint, store: capture, from: start, to: now) }
         }
         let label: String
         switch definition.source {
@@ -105,7 +129,8 @@ public final class DriftMonitorEngine: Sendable {
                                            checks: definition.checks, driftShare: definition.driftShare, time: now)
     }
 
-    /// Runs a monitor: evaluates, stores the result (or the error) with its time, alerts on drift.
+    /// Runs a monitor: evaluates, stores the result (or the error) with its time, and alerts on
+    /// drift — and on a failed run, which would otherwise leave the monitor silently dead.
     @discardableResult
     public func run(_ name: String, at now: Date = Date(), trigger: MonitorRun.Trigger = .manual) async throws -> MonitorRun {
         let definition = try monitor(name)
@@ -114,16 +139,30 @@ public final class DriftMonitorEngine: Sendable {
             report = try evaluate(definition, at: now)
         } catch {
             let message = String(describing: error)
-            try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: "not sent", error: message)
-            logger.error("monitor \(name): run failed: \(message)")
+            let alertStatus = await alerts.send(failure: message, monitor: name, time: now, target: definition.alert, logger: logger)
+            try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: alertStatus, error: message)
             throw error
         }
         var alertStatus = "not needed"
         logger.info("monitor \(name): \(report.verdict) (\(report.driftedCount)/\(report.features.count) features drifted)")
-        if report.datasetDrift {
+        if report.alerting {
             alertStatus = await alerts.send(report: report, target: definition.alert, logger: logger)
         }
         return try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+    }
+
+    /// Why a window of captured traffic is empty, as far as the store can tell.
+    static func emptyWindow(endpoint: String, store: any CaptureStore, from start: Date, to end: Date) throws -> DriftError {
+        let iso = ISO8601DateFormatter()
+        let window = "(\(iso.string(from: start)), \(iso.string(from: end))]"
+        let timing = "captured requests reach the store within 0.25 s of their answer; with capture.sample_percent P the first request "
+            + "and then one in 100/P are captured"
+        guard let latest = try store.latestTime(endpoint: endpoint) else {
+            return DriftError.badData("endpoint \(endpoint) has no captured request in \(store.location)",
+                                      fix: "check that capture is on (capture: { sample_percent: N }) and the endpoint got traffic; \(timing)")
+        }
+        return DriftError.badData("endpoint \(endpoint) has no captured request in the window \(window); its latest is at \(iso.string(from: Date(timeIntervalSince1970: latest)))",
+                                  fix: "widen the monitor's window or send the endpoint traffic; \(timing)")
     }
 
     static func formatWindow(_ seconds: TimeInterval) -> String {

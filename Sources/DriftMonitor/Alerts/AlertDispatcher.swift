@@ -48,6 +48,13 @@ public struct AlertDispatcher: Sendable {
             public var value: Double?
             public var threshold: Double
             public var drifted: Bool
+            /// Share of current rows without a value, and whether that share drifted.
+            public var missingShare: Double?
+            public var missingDrifted: Bool?
+            enum CodingKeys: String, CodingKey {
+                case feature, method, value, threshold, drifted
+                case missingShare = "missing_share", missingDrifted = "missing_drifted"
+            }
         }
         enum CodingKeys: String, CodingKey {
             case event, monitor, time, current, features
@@ -61,21 +68,48 @@ public struct AlertDispatcher: Sendable {
             datasetDrift: report.datasetDrift, driftedCount: report.driftedCount, featureCount: report.features.count,
             current: report.current,
             features: report.features.map {
-                .init(feature: $0.feature, method: $0.method.rawValue, value: $0.value.isFinite ? $0.value : nil, threshold: $0.threshold, drifted: $0.drifted)
+                .init(feature: $0.feature, method: $0.method.rawValue, value: $0.value.isFinite ? $0.value : nil, threshold: $0.threshold,
+                      drifted: $0.drifted, missingShare: $0.missing?.currentShare, missingDrifted: $0.missing?.drifted)
             })
+    }
+
+    /// The JSON body of the alert a failed run sends: without it a monitor that cannot run is silently dead.
+    public struct FailurePayload: Codable, Sendable {
+        public var event = "monitor_failed"
+        public var monitor: String
+        public var time: String
+        public var error: String
     }
 
     /// Sends the alert to every sink of the target; returns a status for the run record.
     public func send(report: DriftReport, target: AlertTarget?, logger: Logger) async -> String {
         let drifted = report.features.filter(\.drifted).map { "\($0.feature) (\($0.method.rawValue) \(Self.format($0.value)) vs \(Self.format($0.threshold)))" }
-        logger.warning("drift alert: monitor \(report.monitor): \(report.driftedCount)/\(report.features.count) features drifted: \(drifted.joined(separator: ", "))")
+        let missing = report.features.compactMap { f in
+            f.missing.flatMap { $0.drifted ? "\(f.feature) (\(Self.percent($0.referenceShare)) → \(Self.percent($0.currentShare)))" : nil }
+        }
+        var line = "drift alert: monitor \(report.monitor): \(report.driftedCount)/\(report.features.count) features drifted"
+        if !drifted.isEmpty { line += ": \(drifted.joined(separator: ", "))" }
+        if !missing.isEmpty { line += "; missing values drifted: \(missing.joined(separator: ", "))" }
+        logger.warning("\(line)")
+        return await deliver(Self.payload(for: report), monitor: report.monitor, target: target, logger: logger)
+    }
+
+    /// Sends the alert of a run that failed; returns a status for the run record.
+    public func send(failure message: String, monitor: String, time: Date, target: AlertTarget?, logger: Logger) async -> String {
+        logger.error("monitor alert: monitor \(monitor): run failed: \(message)")
+        let payload = FailurePayload(monitor: monitor, time: ISO8601DateFormatter().string(from: time), error: message)
+        return await deliver(payload, monitor: monitor, target: target, logger: logger)
+    }
+
+    /// Posts a payload to the target's webhook, if it has one ("logged" otherwise).
+    func deliver(_ payload: some Encodable, monitor: String, target: AlertTarget?, logger: Logger) async -> String {
         guard let hook = target?.webhook else { return "logged" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        guard let body = try? encoder.encode(Self.payload(for: report)) else { return "failed: could not encode the alert" }
+        guard let body = try? encoder.encode(payload) else { return "failed: could not encode the alert" }
         let status = await post(body: body, to: hook, token: target?.token)
         if status.hasPrefix("failed") {
-            logger.error("monitor \(report.monitor): webhook \(AlertTarget.redact(hook)) \(status)")
+            logger.error("monitor \(monitor): webhook \(AlertTarget.redact(hook)) \(status)")
         }
         return status
     }
@@ -109,6 +143,8 @@ public struct AlertDispatcher: Sendable {
         }
         return "failed after \(attempts) attempts: \(last)"
     }
+
+    static func percent(_ share: Double) -> String { String(format: "%.1f%%", share * 100) }
 
     static func format(_ x: Double) -> String {
         if x == 0 || (abs(x) >= 1e-4 && abs(x) < 1e6) { return String(format: "%.4g", x) }

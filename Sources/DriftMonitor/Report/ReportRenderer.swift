@@ -14,7 +14,7 @@ public enum ReportRenderer {
 
     public static func html(_ report: DriftReport, history: [MonitorRun] = []) -> String {
         let time = ISO8601DateFormatter().string(from: report.time)
-        let verdictClass = report.datasetDrift ? "bad" : "good"
+        let verdictClass = report.alerting ? "bad" : "good"
         var out = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
@@ -48,7 +48,7 @@ public enum ReportRenderer {
         footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
         </style></head><body>
         <header>
-          <h1>Drift report: \(esc(report.monitor)) <span class="badge \(verdictClass)">\(report.datasetDrift ? "Drift detected" : "No drift")</span></h1>
+          <h1>Drift report: \(esc(report.monitor)) <span class="badge \(verdictClass)">\(report.datasetDrift ? "Drift detected" : report.missingDrift ? "Missing values drifted" : "No drift")</span></h1>
           <div class="meta">Run at <b>\(esc(time))</b> · reference <b>\(esc(report.reference))</b> (\(count(report.referenceRows)) rows) · current <b>\(esc(report.current))</b> (\(count(report.currentRows)) rows)</div>
           <div class="summary">
             <div class="tile"><div class="n">\(report.driftedCount) / \(report.features.count)</div>features drifted</div>
@@ -56,14 +56,20 @@ public enum ReportRenderer {
           </div>
         </header>
         <main>
-        <table><thead><tr><th>Feature</th><th>Type</th><th>Method</th><th class="num">Value</th><th class="num">Threshold</th><th>Rule</th><th>Verdict</th></tr></thead><tbody>
+        <table><thead><tr><th>Feature</th><th>Type</th><th>Method</th><th class="num">Value</th><th class="num">Threshold</th><th>Rule</th><th>Verdict</th><th class="num">Missing (reference → current)</th></tr></thead><tbody>
 
         """
         for f in report.features {
             let rule = f.method.isPValue ? (f.method == .ks ? "drift if ≤" : "drift if <") : "drift if ≥"
             out += "<tr><td><b>\(esc(f.feature))</b></td><td>\(f.kind.rawValue)</td><td>\(esc(f.method.displayName))\(f.defaultMethod ? " <span class=\"meta\">(default)</span>" : "")</td>"
             out += "<td class=\"num\">\(fmt(f.value))</td><td class=\"num\">\(fmt(f.threshold))</td><td>\(rule)</td>"
-            out += "<td><span class=\"badge \(f.drifted ? "bad" : "good")\">\(f.drifted ? "drift" : "ok")</span></td></tr>\n"
+            out += "<td><span class=\"badge \(f.drifted ? "bad" : "good")\">\(f.drifted ? "drift" : "ok")</span></td>"
+            if let m = f.missing {
+                out += "<td class=\"num\">\(fmt(m.referenceShare * 100))% → \(fmt(m.currentShare * 100))% (\(count(m.currentMissing)) rows)"
+                out += m.drifted ? " <span class=\"badge bad\">drift</span></td></tr>\n" : "</td></tr>\n"
+            } else {
+                out += "<td class=\"num\">-</td></tr>\n"
+            }
         }
         out += "</tbody></table>\n<div class=\"cards\">\n"
         for f in report.features {
@@ -71,6 +77,9 @@ public enum ReportRenderer {
             var stat = "\(esc(f.method.displayName)) = <b>\(fmt(f.value))</b>, threshold \(fmt(f.threshold))"
             if let s = f.statistic { stat += f.method == .ks ? " · D = \(fmt(s))" : " · χ² = \(fmt(s))" }
             stat += " · \(count(f.referenceCount)) reference / \(count(f.currentCount)) current values"
+            if let m = f.missing, m.currentMissing + m.referenceMissing > 0 {
+                stat += " (missing, left out: \(count(m.referenceMissing)) reference / \(count(m.currentMissing)) current)"
+            }
             out += "<div class=\"stat\">\(stat)</div>\n"
             out += "<div class=\"legend\"><span class=\"sw\" style=\"background:var(--ref)\"></span>reference<span class=\"sw\" style=\"background:var(--cur)\"></span>current <span style=\"margin-left:8px\">(share of rows per bin)</span></div>\n"
             out += histogramSVG(f.histogram) + "</section>\n"

@@ -91,13 +91,15 @@ public final class EndpointRouter: Sendable {
         return Reply(status: status, body: body, version: backend.version)
     }
 
-    /// Samples evenly: request n is captured when ⌊n·p⌋ moves past ⌊(n−1)·p⌋.
+    /// Samples evenly: request n (from 1) is captured when ⌈n·p⌉ moves past ⌈(n−1)·p⌉, so the
+    /// first request is always captured (then 1 in 1/p): a newcomer who sends a few requests and
+    /// runs a monitor sees rows.
     private func maybeCapture(kind: CaptureWriter.Exchange.Kind, version: String, request: ByteBuffer, response: ByteBuffer, start: UInt64) {
         guard let capture else { return }
         let p = capturePercent.load(ordering: .relaxed)
         guard p > 0 else { return }
         let n = sampleCounter.add(1, ordering: .relaxed).newValue
-        guard (n * p) / 10_000 != ((n - 1) * p) / 10_000 else { return }
+        guard (n * p + 9_999) / 10_000 != ((n - 1) * p + 9_999) / 10_000 else { return }
         guard let info = table.versionInfo(version) else { return }
         capture.submit(.init(endpoint: endpoint, version: version, time: Date().timeIntervalSince1970, kind: kind,
                              request: Data(request.readableBytesView), response: Data(response.readableBytesView),

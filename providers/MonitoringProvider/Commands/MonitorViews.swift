@@ -25,22 +25,30 @@ enum MonitorViews {
 
     static func human(_ run: MonitorRun) -> String {
         guard let report = run.report else { return "monitor \(run.monitor): run failed: \(run.error ?? "unknown error")" }
-        let verdict = report.datasetDrift ? Terminal.paint("DRIFT", "1;31") : Terminal.paint("NO DRIFT", "1;32")
+        let verdict = report.alerting ? Terminal.paint("DRIFT", "1;31") : Terminal.paint("NO DRIFT", "1;32")
         var out = "monitor \(report.monitor) · \(iso.string(from: report.time)) · \(verdict) "
         out += "(\(report.driftedCount)/\(report.features.count) features drifted; dataset drift at ≥ \(format(report.driftShare * 100))%)\n"
         out += "current:   \(report.current) (\(report.currentRows) rows)\nreference: \(report.reference) (\(report.referenceRows) rows)\n\n"
         let width = max(8, report.features.map(\.feature.count).max() ?? 0) + 2
-        out += pad("FEATURE", width) + pad("TYPE", 12) + pad("METHOD", 14) + pad("STATISTIC", 12) + pad("VALUE", 12) + pad("THRESHOLD", 11) + pad("RULE", 12) + "VERDICT\n"
+        out += pad("FEATURE", width) + pad("TYPE", 12) + pad("METHOD", 14) + pad("STATISTIC", 12) + pad("VALUE", 12) + pad("THRESHOLD", 11) + pad("RULE", 12) + pad("VERDICT", 9) + "MISSING (reference → current)\n"
         for f in report.features {
             let rule = f.method.isPValue ? (f.method == .ks ? "drift if <=" : "drift if <") : "drift if >="
             let stat = f.statistic.map(format) ?? "-"
-            let verdictText = f.drifted ? Terminal.paint("drift", "31") : Terminal.paint("ok", "32")
+            let verdictText = f.drifted ? Terminal.paint(pad("drift", 9), "31") : Terminal.paint(pad("ok", 9), "32")
             out += pad(f.feature, width) + pad(f.kind.rawValue, 12) + pad(f.method.rawValue + (f.defaultMethod ? "*" : ""), 14)
-            out += pad(stat, 12) + pad(format(f.value), 12) + pad(format(f.threshold), 11) + pad(rule, 12) + verdictText + "\n"
+            out += pad(stat, 12) + pad(format(f.value), 12) + pad(format(f.threshold), 11) + pad(rule, 12) + verdictText + missingText(f.missing) + "\n"
         }
+        if report.missingDrift { out += "missing values drifted (two-proportion Z-test, p < 0.05): values are left out of the statistic, counted here\n" }
         if report.features.contains(where: \.defaultMethod) { out += "* method chosen by default (Evidently's rule: column type, reference size, distinct values)\n" }
         out += "alert: \(run.alert)"
         return out
+    }
+
+    /// `0.0% → 12.5% (40 of 320)`, with the verdict of the missing-value check when it drifted.
+    static func missingText(_ m: MissingValues?) -> String {
+        guard let m else { return "-" }
+        let text = String(format: "%.1f%% → %.1f%% (%d of %d)", m.referenceShare * 100, m.currentShare * 100, m.currentMissing, m.currentRows)
+        return m.drifted ? Terminal.paint(text + " drift (p \(format(m.pValue)))", "31") : text
     }
 
     struct RunSummary: Encodable {
