@@ -333,7 +333,7 @@ let package = Package(
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
-                "ModelServing", "CaptureStorage", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
+                "ModelServing", "CaptureStorage", "DriftMonitor", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures"]

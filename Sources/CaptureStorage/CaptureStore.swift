@@ -8,8 +8,11 @@ import Foundation
 ///   equal times, in insertion order, each with its `id`; at most `limit` of them (the oldest).
 /// - `latestTime` is the time of the endpoint's newest record, nil when it has none.
 /// - Records of other endpoints are never returned.
+/// - `labels` returns an endpoint's labels with `start < received <= end`, in arrival order.
 public protocol CaptureStore: Sendable {
     func append(_ records: [CaptureRecord]) throws
+    func appendLabels(_ labels: [LabelRecord]) throws
+    func labels(endpoint: String, receivedAfter start: Double, through end: Double) throws -> [LabelRecord]
     func records(endpoint: String, after start: Double, through end: Double, limit: Int?) throws -> [CaptureRecord]
     func latestTime(endpoint: String) throws -> Double?
     func count(endpoint: String) throws -> Int

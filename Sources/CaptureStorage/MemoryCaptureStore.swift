@@ -3,6 +3,7 @@ import Synchronization
 /// Captured records in memory, for tests.
 public final class MemoryCaptureStore: CaptureStore {
     private let state = Mutex<[CaptureRecord]>([])
+    private let labelState = Mutex<[LabelRecord]>([])
 
     public init() {}
 
@@ -21,6 +22,14 @@ public final class MemoryCaptureStore: CaptureStore {
         let found = state.withLock { all in all.filter { $0.endpoint == endpoint && $0.time > start && $0.time <= end } }
             .sorted { ($0.time, $0.id ?? 0) < ($1.time, $1.id ?? 0) }
         return limit.map { Array(found.prefix($0)) } ?? found
+    }
+
+    public func appendLabels(_ labels: [LabelRecord]) throws {
+        labelState.withLock { $0.append(contentsOf: labels) }
+    }
+
+    public func labels(endpoint: String, receivedAfter start: Double, through end: Double) throws -> [LabelRecord] {
+        labelState.withLock { all in all.filter { $0.endpoint == endpoint && $0.received > start && $0.received <= end } }
     }
 
     public func latestTime(endpoint: String) throws -> Double? {

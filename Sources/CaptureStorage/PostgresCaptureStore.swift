@@ -38,7 +38,17 @@ public final class PostgresCaptureStore: CaptureStore {
                 """,
                 "CREATE INDEX capture_endpoint_time ON \(s).capture (endpoint, time)",
             ]
-        }
+        },
+        PostgresMigration(version: 2, name: "labels") { s in
+            [
+                """
+                CREATE TABLE \(s).label (
+                    id bigserial PRIMARY KEY, endpoint text NOT NULL, request_id text, entity text, time double precision,
+                    label double precision NOT NULL, received double precision NOT NULL)
+                """,
+                "CREATE INDEX label_endpoint_received ON \(s).label (endpoint, received)",
+            ]
+        },
     ]
 
     public var location: String { "\(client.url) schema \(schema)" }
@@ -75,6 +85,41 @@ public final class PostgresCaptureStore: CaptureStore {
                 for row in rows {
                     let (id, e, v, t, r, k, i, o, l) = try row.decode((Int64, String, String, Double, String?, String?, String, String, Double).self)
                     out.append(CaptureRecord(id: id, endpoint: e, version: v, time: t, requestID: r, entity: k, inputs: i, outputs: o, latencyMs: l))
+                }
+                return out
+            }
+        }
+    }
+
+    public func appendLabels(_ labels: [LabelRecord]) throws {
+        guard !labels.isEmpty else { return }
+        let endpoints = labels.map(\.endpoint), requestIDs = labels.map { $0.requestID ?? "" }, entities = labels.map { $0.entity ?? "" }
+        // NaN stands for "no time" (entity labels always have one) and becomes NULL.
+        let times = labels.map { $0.time ?? .nan }, values = labels.map(\.label), received = labels.map(\.received)
+        try failing("write labels") {
+            try client.withSession { session in
+                try session.query("""
+                    INSERT INTO \(unescaped: schema).label (endpoint, request_id, entity, time, label, received)
+                    SELECT e, NULLIF(r, ''), NULLIF(k, ''), NULLIF(t, 'NaN'::float8), l, d
+                    FROM unnest(\(endpoints)::text[], \(requestIDs)::text[], \(entities)::text[], \(times)::float8[],
+                                \(values)::float8[], \(received)::float8[]) AS u(e, r, k, t, l, d)
+                    """)
+            }
+        }
+    }
+
+    public func labels(endpoint: String, receivedAfter start: Double, through end: Double) throws -> [LabelRecord] {
+        let from = max(start, -Double.greatestFiniteMagnitude), to = min(end, Double.greatestFiniteMagnitude)
+        return try failing("read labels") {
+            try client.withSession { session in
+                var out = [LabelRecord]()
+                let rows = try session.query("""
+                    SELECT endpoint, request_id, entity, time, label, received FROM \(unescaped: schema).label
+                    WHERE endpoint = \(endpoint) AND received > \(from) AND received <= \(to) ORDER BY received, id
+                    """)
+                for row in rows {
+                    let (e, r, k, t, l, d) = try row.decode((String, String?, String?, Double?, Double, Double).self)
+                    out.append(LabelRecord(endpoint: e, requestID: r, entity: k, time: t, label: l, received: d))
                 }
                 return out
             }

@@ -48,6 +48,18 @@ public final class SQLiteCaptureStore: CaptureStore {
                 t.add(column: "entity", .text)
             }
         }
+        migrator.registerMigration("v3 labels") { db in
+            try db.create(table: "label") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("endpoint", .text).notNull()
+                t.column("request_id", .text)
+                t.column("entity", .text)
+                t.column("time", .double)
+                t.column("label", .double).notNull()
+                t.column("received", .double).notNull()
+            }
+            try db.create(index: "label_endpoint_received", on: "label", columns: ["endpoint", "received"])
+        }
         return migrator
     }
 
@@ -73,6 +85,31 @@ public final class SQLiteCaptureStore: CaptureStore {
                     """, arguments: [endpoint, start, end, limit ?? -1]).map {
                     CaptureRecord(id: $0["id"], endpoint: $0["endpoint"], version: $0["version"], time: $0["time"], requestID: $0["request_id"],
                                   entity: $0["entity"], inputs: $0["inputs"], outputs: $0["outputs"], latencyMs: $0["latency_ms"])
+                }
+            }
+        }
+    }
+
+    public func appendLabels(_ labels: [LabelRecord]) throws {
+        guard !labels.isEmpty else { return }
+        try failing("write labels to") {
+            try pool.write { db in
+                let statement = try db.makeStatement(
+                    sql: "INSERT INTO label (endpoint, request_id, entity, time, label, received) VALUES (?, ?, ?, ?, ?, ?)")
+                for l in labels { try statement.execute(arguments: [l.endpoint, l.requestID, l.entity, l.time, l.label, l.received]) }
+            }
+        }
+    }
+
+    public func labels(endpoint: String, receivedAfter start: Double, through end: Double) throws -> [LabelRecord] {
+        try failing("read labels from") {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT endpoint, request_id, entity, time, label, received FROM label
+                    WHERE endpoint = ? AND received > ? AND received <= ? ORDER BY received, id
+                    """, arguments: [endpoint, start, end]).map {
+                    LabelRecord(endpoint: $0["endpoint"], requestID: $0["request_id"], entity: $0["entity"], time: $0["time"],
+                                label: $0["label"], received: $0["received"])
                 }
             }
         }

@@ -67,11 +67,14 @@ public struct DriftReport: Sendable, Codable, Hashable {
     /// Dataset drift when at least this share of the checked features drift (Evidently: 0.5).
     public var driftShare: Double
     public var datasetDrift: Bool
+    /// The model's performance on labelled captured predictions, per version (performance monitors).
+    public var performance: PerformanceReport?
 
     /// Whether any feature's share of missing values drifted.
     public var missingDrift: Bool { features.contains { $0.missing?.drifted == true } }
-    /// Whether the run alerts: dataset drift, or a drifted share of missing values.
-    public var alerting: Bool { datasetDrift || missingDrift }
+    /// Whether the run alerts: dataset drift, a drifted share of missing values, or a version
+    /// whose performance dropped by more than `max_drop`.
+    public var alerting: Bool { datasetDrift || missingDrift || performance?.degraded == true }
     public var verdict: String { alerting ? "drift" : "no drift" }
 }
 

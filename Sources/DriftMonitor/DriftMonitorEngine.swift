@@ -34,7 +34,7 @@ public final class DriftMonitorEngine: Sendable {
                 cached = opened
                 return opened
             } catch let error as CaptureStoreError {
-                throw DriftError(error.code == .notFound ? .notFound : .io, error.message, fix: error.fix)
+                throw DriftError(error)
             }
         }
     }
@@ -51,6 +51,10 @@ public final class DriftMonitorEngine: Sendable {
         for c in definition.checks {
             if !seen.insert(c.feature).inserted { out.append("feature \"\(c.feature)\" is checked twice; keep one check per feature") }
             if let t = c.threshold, !(t.isFinite && t >= 0) { out.append("threshold of \"\(c.feature)\" must be a non-negative number") }
+        }
+        if let p = definition.performance {
+            out += p.problems
+            if case .dataset = definition.source { out.append("performance monitoring needs an endpoint source: labels join its captured predictions") }
         }
         if let hook = definition.alert?.webhook {
             if let url = URL(string: hook), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil {} else {
@@ -89,7 +93,18 @@ public final class DriftMonitorEngine: Sendable {
             }
             try store.upsert(definition, now: now)
         }
+        try profilePerformance(definition, referenceHash: hash)
         return profiled
+    }
+
+    /// Computes the reference's metrics when the reference or the performance settings changed.
+    func profilePerformance(_ definition: MonitorDefinition, referenceHash: String) throws {
+        guard let spec = definition.performance else { return }
+        let key = referenceHash + " " + String(decoding: try MonitorStore.encoder.encode(spec), as: UTF8.self)
+        if try store.referencePerformance(definition.name)?.key == key { return }
+        let table = try CSVReader.read(path: definition.reference, columns: [spec.label, spec.prediction])
+        let metrics = try PerformanceEvaluator.reference(spec: spec, table: table, source: definition.reference)
+        try store.saveReferencePerformance(metrics, key: key, for: definition.name)
     }
 
     public func remove(_ name: String) throws { try store.delete(name) }
@@ -110,6 +125,7 @@ public final class DriftMonitorEngine: Sendable {
             throw DriftError.notFound("monitor \(definition.name) has no reference profile", fix: "run `mlinfra apply` to profile its reference")
         }
         let current: DataTable
+        var performance: PerformanceReport?
         switch definition.source {
         case .dataset(let path):
             // Without checks every shared column is compared, so read them all.
@@ -117,16 +133,55 @@ public final class DriftMonitorEngine: Sendable {
         case .endpoint(let endpoint):
             let capture = try openCapture()
             let start = now.addingTimeInterval(-definition.window)
-            current = try CaptureReader.read(store: capture, endpoint: endpoint, from: start, to: now, features: features)
-            if current.rowCount == 0 { throw try Self.emptyWindow(endpoint: endpoint, store: capture, from: start, to: now) }
+            let records = try CaptureReader.records(store: capture, endpoint: endpoint, from: start, to: now)
+            if records.isEmpty { throw try Self.emptyWindow(endpoint: endpoint, store: capture, from: start, to: now) }
+            current = try CaptureReader.table(records, endpoint: endpoint, features: features)
+            if let spec = definition.performance {
+                performance = try evaluatePerformance(spec, monitor: definition.name, endpoint: endpoint, records: records,
+                                                      capture: capture, from: start, to: now)
+            }
         }
         let label: String
         switch definition.source {
         case .dataset(let path): label = path
         case .endpoint(let e): label = "endpoint \(e), capture over the last \(Self.formatWindow(definition.window))"
         }
-        return try DriftEvaluator.evaluate(monitor: definition.name, profile: profile, current: current, currentSource: label,
-                                           checks: definition.checks, driftShare: definition.driftShare, time: now)
+        var report = try DriftEvaluator.evaluate(monitor: definition.name, profile: profile, current: current, currentSource: label,
+                                                 checks: definition.checks, driftShare: definition.driftShare, time: now)
+        report.performance = performance
+        return report
+    }
+
+    /// Joins the window's captured predictions with the labels received since the window began
+    /// (posted to the endpoint's `/feedback`, and the spec's labels CSV) and measures each version.
+    func evaluatePerformance(_ spec: PerformanceSpec, monitor: String, endpoint: String, records: [CaptureRecord],
+                             capture: any CaptureStore, from start: Date, to end: Date) throws -> PerformanceReport {
+        var labels: [LabelRecord]
+        do {
+            labels = try capture.labels(endpoint: endpoint, receivedAfter: start.timeIntervalSince1970, through: end.timeIntervalSince1970)
+        } catch let error as CaptureStoreError {
+            throw DriftError(error)
+        }
+        if let path = spec.labels { labels += try Self.labels(csv: path, endpoint: endpoint, label: spec.label) }
+        let reference = try store.referencePerformance(monitor)?.metrics
+        return try PerformanceEvaluator.evaluate(spec: spec, reference: reference, captures: records, labels: labels)
+    }
+
+    /// A labels CSV: `request_id` and the label column; read whole at each run, counted as received before any window.
+    static func labels(csv path: String, endpoint: String, label: String) throws -> [LabelRecord] {
+        let table = try CSVReader.read(path: path, columns: ["request_id", label])
+        guard case .numerical(let values) = table.columns[label], table.missingCount(label) == 0 else {
+            throw DriftError.badData("labels \(path): column \"\(label)\" must hold a number in every row", fix: "labels are 0/1 or numbers")
+        }
+        let ids: [String]
+        switch table.columns["request_id"]! {
+        case .categorical(let s): ids = s
+        case .numerical(let n): ids = n.map(DriftStatistics.formatNumber)
+        }
+        guard ids.count == values.count else {
+            throw DriftError.badData("labels \(path): every row needs a request_id", fix: "give the x-mlinfra-request-id of each labelled prediction")
+        }
+        return zip(ids, values).map { LabelRecord(endpoint: endpoint, requestID: $0, label: $1, received: -.greatestFiniteMagnitude) }
     }
 
     /// Runs a monitor: evaluates, stores the result (or the error) with its time, and alerts on

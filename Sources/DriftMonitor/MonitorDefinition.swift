@@ -71,9 +71,11 @@ public struct MonitorDefinition: Sendable, Hashable, Codable {
     public var checks: [DriftCheck]
     public var alert: AlertTarget?
     public var driftShare: Double
+    /// Performance monitoring with delayed labels (endpoint sources only).
+    public var performance: PerformanceSpec?
 
     public init(name: String, source: CurrentSource, reference: String, schedule: String? = nil, window: TimeInterval = 3600,
-                checks: [DriftCheck] = [], alert: AlertTarget? = nil, driftShare: Double = 0.5) {
+                checks: [DriftCheck] = [], alert: AlertTarget? = nil, driftShare: Double = 0.5, performance: PerformanceSpec? = nil) {
         self.name = name
         self.source = source
         self.reference = reference
@@ -82,5 +84,6 @@ public struct MonitorDefinition: Sendable, Hashable, Codable {
         self.checks = checks
         self.alert = alert
         self.driftShare = driftShare
+        self.performance = performance
     }
 }

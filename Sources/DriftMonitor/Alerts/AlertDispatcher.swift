@@ -56,20 +56,43 @@ public struct AlertDispatcher: Sendable {
                 case missingShare = "missing_share", missingDrifted = "missing_drifted"
             }
         }
+        /// Per model version, for performance monitors.
+        public var performance: [Performance]?
+        public struct Performance: Codable, Sendable {
+            public var version: String
+            public var metric: String
+            public var value: Double?
+            public var reference: Double?
+            public var drop: Double?
+            public var maxDrop: Double
+            public var degraded: Bool
+            public var labelled: Int
+            public var predictions: Int
+            enum CodingKeys: String, CodingKey {
+                case version, metric, value, reference, drop, degraded, labelled, predictions, maxDrop = "max_drop"
+            }
+        }
         enum CodingKeys: String, CodingKey {
-            case event, monitor, time, current, features
+            case event, monitor, time, current, features, performance
             case datasetDrift = "dataset_drift", driftedCount = "drifted_count", featureCount = "feature_count"
         }
     }
 
     public static func payload(for report: DriftReport) -> WebhookPayload {
         WebhookPayload(
-            event: "drift_detected", monitor: report.monitor, time: ISO8601DateFormatter().string(from: report.time),
+            event: report.datasetDrift || report.missingDrift || report.performance?.degraded != true ? "drift_detected" : "performance_degraded",
+            monitor: report.monitor, time: ISO8601DateFormatter().string(from: report.time),
             datasetDrift: report.datasetDrift, driftedCount: report.driftedCount, featureCount: report.features.count,
             current: report.current,
             features: report.features.map {
                 .init(feature: $0.feature, method: $0.method.rawValue, value: $0.value.isFinite ? $0.value : nil, threshold: $0.threshold,
                       drifted: $0.drifted, missingShare: $0.missing?.currentShare, missingDrifted: $0.missing?.drifted)
+            },
+            performance: report.performance.map { p in
+                p.versions.map {
+                    .init(version: $0.version, metric: p.metric.rawValue, value: $0.value, reference: p.referenceValue, drop: $0.drop,
+                          maxDrop: p.maxDrop, degraded: $0.degraded, labelled: $0.labelled, predictions: $0.predictions)
+                }
             })
     }
 
@@ -90,6 +113,10 @@ public struct AlertDispatcher: Sendable {
         var line = "drift alert: monitor \(report.monitor): \(report.driftedCount)/\(report.features.count) features drifted"
         if !drifted.isEmpty { line += ": \(drifted.joined(separator: ", "))" }
         if !missing.isEmpty { line += "; missing values drifted: \(missing.joined(separator: ", "))" }
+        if let p = report.performance, p.degraded {
+            let worse = p.versions.filter(\.degraded).map { "\($0.version) \(p.metric.rawValue) \(Self.format($0.value ?? .nan)) (drop \(Self.format($0.drop ?? .nan)) > \(Self.format(p.maxDrop)))" }
+            line += "; performance dropped: \(worse.joined(separator: ", "))"
+        }
         logger.warning("\(line)")
         return await deliver(Self.payload(for: report), monitor: report.monitor, target: target, logger: logger)
     }

@@ -6,13 +6,21 @@ import CaptureStorage
 /// A null, NaN or absent feature value is a missing value: counted in `DataTable.missing`.
 public enum CaptureReader {
     public static func read(store: any CaptureStore, endpoint: String, from start: Date, to end: Date, features: Set<String>?) throws -> DataTable {
-        let rows: [(Int64, String)]
+        try table(try records(store: store, endpoint: endpoint, from: start, to: end), endpoint: endpoint, features: features)
+    }
+
+    /// The endpoint's captured records in the window `(start, end]`.
+    public static func records(store: any CaptureStore, endpoint: String, from start: Date, to end: Date) throws -> [CaptureRecord] {
         do {
-            rows = try store.records(endpoint: endpoint, after: start.timeIntervalSince1970, through: end.timeIntervalSince1970, limit: nil)
-                .map { ($0.id ?? 0, $0.inputs) }
+            return try store.records(endpoint: endpoint, after: start.timeIntervalSince1970, through: end.timeIntervalSince1970, limit: nil)
         } catch let error as CaptureStoreError {
-            throw DriftError(error.code == .notFound ? .notFound : .io, error.message, fix: error.fix)
+            throw DriftError(error)
         }
+    }
+
+    /// The records' inputs as columns.
+    public static func table(_ records: [CaptureRecord], endpoint: String, features: Set<String>?) throws -> DataTable {
+        let rows = records.map { ($0.id ?? 0, $0.inputs) }
         var numbers = [String: [Double]]()
         var labels = [String: [String]]()
         var missing = [String: Int]()
@@ -59,5 +67,12 @@ public enum CaptureReader {
             columns[name] = l.isEmpty ? .numerical(n) : .categorical(l)
         }
         return DataTable(columns: columns, rowCount: rows.count, missing: missing)
+    }
+}
+
+extension DriftError {
+    /// A capture store failure, told as the monitor's own.
+    init(_ error: CaptureStoreError) {
+        self.init(error.code == .notFound ? .notFound : .io, error.message, fix: error.fix)
     }
 }

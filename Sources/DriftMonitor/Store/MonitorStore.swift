@@ -139,7 +139,34 @@ public final class MonitorStore: Sendable {
                 t.column("report", .text)
             }
         }
+        m.registerMigration("v2 reference performance") { db in
+            try db.create(table: "reference_performance") { t in
+                t.primaryKey("monitor", .text).references("monitor", onDelete: .cascade)
+                t.column("key", .text).notNull()
+                t.column("metrics", .text)
+            }
+        }
         return m
+    }
+
+    // MARK: Reference performance
+
+    /// The reference's metrics, with the key (reference hash and performance settings) they were computed for.
+    public func referencePerformance(_ monitor: String) throws -> (key: String, metrics: MetricValues?)? {
+        try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT key, metrics FROM reference_performance WHERE monitor = ?", arguments: [monitor]) else {
+                return nil
+            }
+            let json: String? = row["metrics"]
+            return (row["key"], try json.map { try Self.decoder.decode(MetricValues.self, from: Data($0.utf8)) })
+        }
+    }
+
+    public func saveReferencePerformance(_ metrics: MetricValues?, key: String, for monitor: String) throws {
+        let json = try metrics.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO reference_performance(monitor, key, metrics) VALUES (?, ?, ?)", arguments: [monitor, key, json])
+        }
     }
 
     // MARK: Monitors
@@ -171,6 +198,7 @@ public final class MonitorStore: Sendable {
     public func delete(_ name: String) throws {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM run WHERE monitor = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM reference_performance WHERE monitor = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM profile WHERE monitor = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM monitor WHERE name = ?", arguments: [name])
         }

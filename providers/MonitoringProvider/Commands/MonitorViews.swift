@@ -40,7 +40,28 @@ enum MonitorViews {
         }
         if report.missingDrift { out += "missing values drifted (two-proportion Z-test, p < 0.05): values are left out of the statistic, counted here\n" }
         if report.features.contains(where: \.defaultMethod) { out += "* method chosen by default (Evidently's rule: column type, reference size, distinct values)\n" }
+        if let p = report.performance { out += performance(p) }
         out += "alert: \(run.alert)"
+        return out
+    }
+
+    /// One line per model version: the monitored metric against the reference, label coverage, every metric.
+    static func performance(_ p: PerformanceReport) -> String {
+        var out = "\nperformance: \(p.metric.rawValue), reference \(p.referenceValue.map(format) ?? "n/a"), alert when worse by more than \(format(p.maxDrop))\n"
+        out += pad("VERSION", 16) + pad("LABELLED", 18) + pad(p.metric.rawValue.uppercased(), 12) + pad("DROP", 10) + pad("VERDICT", 10) + "ALL METRICS\n"
+        for v in p.versions {
+            let coverage = "\(v.labelled)/\(v.predictions) (\(String(format: "%.0f%%", v.coverage * 100)))"
+            let verdict = v.degraded ? Terminal.paint(pad("degraded", 10), "31") : Terminal.paint(pad(v.value == nil ? "n/a" : "ok", 10), "32")
+            var all = [String]()
+            if let c = v.metrics?.classification {
+                all = ["accuracy \(format(c.accuracy))", "precision \(format(c.precision))", "recall \(format(c.recall))", "f1 \(format(c.f1))",
+                       "roc_auc \(c.rocAUC.map(format) ?? "n/a (one class)")", "log_loss \(format(c.logLoss))"]
+            } else if let r = v.metrics?.regression {
+                all = ["mae \(format(r.mae))", "rmse \(format(r.rmse))", "r2 \(r.r2.map(format) ?? "n/a")"]
+            }
+            out += pad(v.version, 16) + pad(coverage, 18) + pad(v.value.map(format) ?? "n/a", 12) + pad(v.drop.map(format) ?? "-", 10) + verdict
+            out += all.joined(separator: ", ") + "\n"
+        }
         return out
     }
 
