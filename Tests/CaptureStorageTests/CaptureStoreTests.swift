@@ -70,6 +70,23 @@ func record(_ endpoint: String, _ time: Double, _ x: Int, requestID: String? = n
         #expect(back.map(\.requestID) == batch.map(\.requestID) && back.map(\.entity) == batch.map(\.entity))
     }
 
+    @Test(arguments: StoreKind.allCases)
+    func labelsAreReadByArrivalTimePerEndpoint(kind: StoreKind) async throws {
+        let (store, _, dir) = try await kind.make()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try store.appendLabels([
+            LabelRecord(endpoint: "a", requestID: "r1", label: 1, received: 100),
+            LabelRecord(endpoint: "a", entity: #"{"customer_id":"7"}"#, time: 42.5, label: 0, received: 200),
+            LabelRecord(endpoint: "b", requestID: "r9", label: 3.25, received: 150),
+            LabelRecord(endpoint: "a", requestID: "r1", label: 0, received: 300),
+        ])
+        try store.appendLabels([])
+        let window = try store.labels(endpoint: "a", receivedAfter: 100, through: 300)
+        #expect(window == [LabelRecord(endpoint: "a", entity: #"{"customer_id":"7"}"#, time: 42.5, label: 0, received: 200),
+                           LabelRecord(endpoint: "a", requestID: "r1", label: 0, received: 300)])
+        #expect(try store.labels(endpoint: "b", receivedAfter: 0, through: 1000).map(\.label) == [3.25])
+    }
+
     @Test func aReaderDoesNotCreateAStoreAndSaysWhy() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capture-\(UUID().uuidString)")
         let error = #expect(throws: CaptureStoreError.self) { try CaptureStoreLocation.local(dataDirectory: dir.path).open(create: false) }
