@@ -262,6 +262,7 @@ let package = Package(
 
         // Benchmarks (outside the test run).
         .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
+        .executableTarget(name: "metrics-bench", dependencies: ["DriftMonitor"], path: "bench/performance/MetricsBench"),
         .executableTarget(
             name: "VectorBench",
             dependencies: [

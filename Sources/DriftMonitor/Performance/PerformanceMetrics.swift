@@ -56,10 +56,16 @@ public struct ClassificationMetrics: Sendable, Codable, Hashable {
             var tp = 0, fp = 0, fn = 0
             labels.withUnsafeBufferPointer { y in
                 scores.withUnsafeBufferPointer { s in
+                    // Branch-free counts: a million labels take a few passes of the adder, not a million mispredictions.
+                    var positives = 0, predicted = 0
                     for i in 0..<y.count {
-                        let positive = y[i] == 1, predicted = s[i] > threshold
-                        if predicted { if positive { tp += 1 } else { fp += 1 } } else if positive { fn += 1 }
+                        let isPositive = y[i] == 1 ? 1 : 0, isPredicted = s[i] > threshold ? 1 : 0
+                        tp &+= isPositive & isPredicted
+                        positives &+= isPositive
+                        predicted &+= isPredicted
                     }
+                    fp = predicted - tp
+                    fn = positives - tp
                 }
             }
             (self.tp, self.fp, self.fn, tn) = (tp, fp, fn, labels.count - tp - fp - fn)
@@ -71,10 +77,25 @@ public struct ClassificationMetrics: Sendable, Codable, Hashable {
     /// The area under the ROC curve as the Mann–Whitney statistic: the share of (positive,
     /// negative) pairs the scores order rightly, ties counting one half — the same number as
     /// scikit-learn's trapezoids over the curve with tied scores merged. The positives' and the
-    /// negatives' scores are radix-sorted apart and counted in one merge, in O(n) after the sorts.
+    /// negatives' scores are radix-sorted apart (as order-preserving integer keys) and counted in
+    /// one merge, in O(n) after the sorts.
     public static func rocAUC(labels: [Double], scores: [Double]) -> Double? {
-        let (positive, negative) = sortedByClass(labels: labels, scores: scores)
+        // The scores' order-preserving keys, per class (−0 as +0, so equal scores have equal keys).
+        var positive = [UInt64](), negative = [UInt64]()
+        let positives = labels.reduce(0) { $0 + ($1 == 1 ? 1 : 0) }
+        positive.reserveCapacity(positives)
+        negative.reserveCapacity(labels.count - positives)
+        labels.withUnsafeBufferPointer { y in
+            scores.withUnsafeBufferPointer { s in
+                for i in 0..<y.count {
+                    let key = RadixSort.key(s[i] == 0 ? 0 : s[i])
+                    if y[i] == 1 { positive.append(key) } else { negative.append(key) }
+                }
+            }
+        }
         guard !positive.isEmpty && !negative.isEmpty else { return nil }
+        RadixSort.sortKeys(&positive)
+        RadixSort.sortKeys(&negative)
         // Twice the U statistic, in integers: exact up to 2^63 pairs.
         var twiceU = 0
         var below = 0
