@@ -67,14 +67,19 @@ public struct DriftReport: Sendable, Codable, Hashable {
     /// Dataset drift when at least this share of the checked features drift (Evidently: 0.5).
     public var driftShare: Double
     public var datasetDrift: Bool
+    /// The multiple-testing correction applied to the p-value checks, if any.
+    public var correction: MultipleTesting?
     /// The model's performance on labelled captured predictions, per version (performance monitors).
     public var performance: PerformanceReport?
+    /// Drift of the model's output (`performance.prediction`) in the window against the reference's
+    /// column of it, labelled or not; not counted in `drift_share`.
+    public var predictionDrift: FeatureDrift?
 
     /// Whether any feature's share of missing values drifted.
     public var missingDrift: Bool { features.contains { $0.missing?.drifted == true } }
     /// Whether the run alerts: dataset drift, a drifted share of missing values, or a version
     /// whose performance dropped by more than `max_drop`.
-    public var alerting: Bool { datasetDrift || missingDrift || performance?.degraded == true }
+    public var alerting: Bool { datasetDrift || missingDrift || performance?.degraded == true || predictionDrift?.drifted == true }
     public var verdict: String { alerting ? "drift" : "no drift" }
 }
 
@@ -82,7 +87,7 @@ public struct DriftReport: Sendable, Codable, Hashable {
 public enum DriftEvaluator {
     public static func evaluate(
         monitor: String, profile: ReferenceProfile, current: DataTable, currentSource: String,
-        checks requested: [DriftCheck], driftShare: Double = 0.5, time: Date = Date()
+        checks requested: [DriftCheck], driftShare: Double = 0.5, correction: MultipleTesting? = nil, time: Date = Date()
     ) throws -> DriftReport {
         let checks = requested.isEmpty
             ? profile.columns.keys.sorted().filter { current.columns[$0] != nil }.map { DriftCheck(feature: $0) }
@@ -126,12 +131,27 @@ public enum DriftEvaluator {
         }
         var features = [FeatureDrift]()
         for i in 0..<checks.count { features.append(try results.get(i).get()) }
+        if let correction { correct(&features, correction) }
         let drifted = features.filter(\.drifted).count
         return DriftReport(
             monitor: monitor, time: time, reference: profile.source, current: currentSource,
             referenceRows: profile.rowCount, currentRows: current.rowCount, features: features,
             driftedCount: drifted, driftShare: driftShare,
-            datasetDrift: Double(drifted) >= driftShare * Double(features.count))
+            datasetDrift: Double(drifted) >= driftShare * Double(features.count), correction: correction)
+    }
+
+    /// Holds the p-value checks with a value to the corrected thresholds.
+    static func correct(_ features: inout [FeatureDrift], _ correction: MultipleTesting) {
+        let tested = features.indices.filter { features[$0].method.isPValue && features[$0].value.isFinite }
+        guard tested.count > 1 else { return }
+        let thresholds = correction.thresholds(pValues: tested.map { features[$0].value }, threshold: tested.map { features[$0].threshold })
+        for (j, i) in tested.enumerated() {
+            features[i].threshold = thresholds[j]
+            // Benjamini–Hochberg includes the k-th p-value itself; Bonferroni keeps each method's rule.
+            features[i].drifted = correction == .benjaminiHochberg
+                ? features[i].value <= thresholds[j] && thresholds[j] > 0
+                : features[i].method.drifts(features[i].value, threshold: thresholds[j])
+        }
     }
 
     final class ResultSlots: @unchecked Sendable {

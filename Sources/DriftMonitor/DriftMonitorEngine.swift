@@ -121,11 +121,13 @@ public final class DriftMonitorEngine: Sendable {
     /// Computes a drift report now, without storing it.
     public func evaluate(_ definition: MonitorDefinition, at now: Date) throws -> DriftReport {
         let features = definition.checks.isEmpty ? nil : Set(definition.checks.map(\.feature))
-        guard let profile = try store.loadProfile(definition.name, columns: features) else {
+        let output = definition.performance?.prediction
+        guard let profile = try store.loadProfile(definition.name, columns: features.map { $0.union(output.map { [$0] } ?? []) }) else {
             throw DriftError.notFound("monitor \(definition.name) has no reference profile", fix: "run `mlinfra apply` to profile its reference")
         }
         let current: DataTable
         var performance: PerformanceReport?
+        var predictionDrift: FeatureDrift?
         switch definition.source {
         case .dataset(let path):
             // Without checks every shared column is compared, so read them all.
@@ -139,6 +141,7 @@ public final class DriftMonitorEngine: Sendable {
             if let spec = definition.performance {
                 performance = try evaluatePerformance(spec, monitor: definition.name, endpoint: endpoint, records: records,
                                                       capture: capture, from: start, to: now)
+                predictionDrift = try Self.predictionDrift(spec.prediction, records: records, profile: profile)
             }
         }
         let label: String
@@ -147,9 +150,28 @@ public final class DriftMonitorEngine: Sendable {
         case .endpoint(let e): label = "endpoint \(e), capture over the last \(Self.formatWindow(definition.window))"
         }
         var report = try DriftEvaluator.evaluate(monitor: definition.name, profile: profile, current: current, currentSource: label,
-                                                 checks: definition.checks, driftShare: definition.driftShare, time: now)
+                                                 checks: definition.checks, driftShare: definition.driftShare,
+                                                 correction: definition.correction, time: now)
         report.performance = performance
+        report.predictionDrift = predictionDrift
         return report
+    }
+
+    /// The drift of a model output over the window's captures, by the same default rule as a feature.
+    static func predictionDrift(_ output: String, records: [CaptureRecord], profile: ReferenceProfile) throws -> FeatureDrift {
+        guard let column = profile.columns[output] else {
+            throw DriftError.badConfig("the reference \(profile.source) has no column \"\(output)\" for the model's output",
+                                       fix: "add the model's output on the reference rows, or set performance.prediction")
+        }
+        var values = [Double](), missing = 0
+        for r in records {
+            let outputs = (try? JSONSerialization.jsonObject(with: Data(r.outputs.utf8))) as? [String: Any]
+            if let n = outputs?[output] as? NSNumber, n.doubleValue.isFinite { values.append(n.doubleValue) } else { missing += 1 }
+        }
+        let current: ColumnValues = column.kind == .numerical ? .numerical(values) : .categorical(values.map(DriftStatistics.formatNumber))
+        var drift = try DriftEvaluator.evaluate(check: DriftCheck(feature: output), column: column, sortedReference: profile.sorted[output], current: current)
+        drift.missing = MissingValues(referenceMissing: column.missing ?? 0, referenceRows: profile.rowCount, currentMissing: missing, currentRows: records.count)
+        return drift
     }
 
     /// Joins the window's captured predictions with the labels received since the window began

@@ -73,9 +73,12 @@ public struct MonitorDefinition: Sendable, Hashable, Codable {
     public var driftShare: Double
     /// Performance monitoring with delayed labels (endpoint sources only).
     public var performance: PerformanceSpec?
+    /// A correction of the p-value checks for testing many columns at once.
+    public var correction: MultipleTesting?
 
     public init(name: String, source: CurrentSource, reference: String, schedule: String? = nil, window: TimeInterval = 3600,
-                checks: [DriftCheck] = [], alert: AlertTarget? = nil, driftShare: Double = 0.5, performance: PerformanceSpec? = nil) {
+                checks: [DriftCheck] = [], alert: AlertTarget? = nil, driftShare: Double = 0.5, performance: PerformanceSpec? = nil,
+                correction: MultipleTesting? = nil) {
         self.name = name
         self.source = source
         self.reference = reference
@@ -85,5 +88,6 @@ public struct MonitorDefinition: Sendable, Hashable, Codable {
         self.alert = alert
         self.driftShare = driftShare
         self.performance = performance
+        self.correction = correction
     }
 }

@@ -130,9 +130,11 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         var rng = MLInfraTesting.SplitMix64(seed: 1)
         let sent = await setup.predict(600, rng: &rng)
         // Before any label: the run reports no coverage and no verdict on performance.
-        let early = try #require(try await engine.run("fraud_perf", at: setup.now.addingTimeInterval(60)).report?.performance)
+        let earlyReport = try #require(try await engine.run("fraud_perf", at: setup.now.addingTimeInterval(60)).report)
+        let early = try #require(earlyReport.performance)
         #expect(early.labelled == 0 && early.predictions == 600 && !early.degraded && early.versions.allSatisfy { $0.value == nil })
-        #expect(webhook.received.isEmpty)
+        // The output distribution needs no label: its drift shows at once.
+        #expect(earlyReport.predictionDrift?.drifted == true && webhook.received.count == 1)
 
         setup.clock.advance(by: 3600)
         setup.label(Array(sent.prefix(500)))  // 500 of the 600 predictions get their label an hour later
@@ -150,9 +152,12 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         #expect(bad.degraded && badValue < 0.5, "fraud/2 AUC \(badValue)")
         #expect(bad.rocCurve?.first == [0, 0] && bad.rocCurve?.last == [1, 1])
         #expect(report.alerting && run.verdict == "drift" && run.alert == "sent")
+        // Half the traffic scored by the flat model: the output distribution drifted too.
+        let prediction = try #require(report.predictionDrift)
+        #expect(prediction.feature == "probability" && prediction.currentCount == 600 && prediction.drifted)
         let alert = try #require(webhook.received.last)
         let body = try #require(try JSONSerialization.jsonObject(with: alert.body) as? [String: Any])
-        #expect(body["event"] as? String == "performance_degraded")
+        #expect((body["prediction_drift"] as? [String: Any])?["drifted"] as? Bool == true)
         let versions = try #require(body["performance"] as? [[String: Any]])
         #expect(versions.contains { $0["version"] as? String == "fraud/2" && $0["degraded"] as? Bool == true && $0["labelled"] as? Int == bad.labelled })
         await setup.stop()

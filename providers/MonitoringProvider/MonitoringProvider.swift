@@ -73,6 +73,8 @@ public struct MonitoringProvider: Provider {
                 "checks": AttributeSchema(.list(check), description: "Per-feature checks; default: every reference column with default methods."),
                 "alert": AttributeSchema(alert, description: "Where drift alerts go (also always logged)."),
                 "drift_share": AttributeSchema(.number, computed: true, optional: true, description: "Dataset drift when at least this share of features drift; default 0.5."),
+                "correction": AttributeSchema(.string, allowed: MultipleTesting.allCases.map(\.rawValue),
+                                              description: "Correct the p-value checks for testing many columns: bonferroni or benjamini_hochberg."),
                 "performance": AttributeSchema(performance, description: "Model performance on captured predictions once labels arrive (endpoint sources)."),
                 "id": .computed(.string, description: "The monitor name."),
                 "reference_sha256": .computed(.string, description: "SHA-256 of the profiled reference."),
@@ -111,10 +113,10 @@ public struct MonitoringProvider: Provider {
         func error(_ attribute: String?, _ summary: String, _ detail: String) {
             diags.append(AttributeDiagnostic(attribute: attribute, .error(summary, detail: detail, address: address)))
         }
-        let known: Set<String> = ["name", "endpoint", "dataset", "reference", "schedule", "window", "checks", "alert", "drift_share", "performance",
+        let known: Set<String> = ["name", "endpoint", "dataset", "reference", "schedule", "window", "checks", "alert", "drift_share", "performance", "correction",
                                   "id", "reference_sha256", "last_run", "last_verdict", "last_drifted"]
         for key in config.keys.sorted() where !known.contains(key) {
-            error(key, "unknown attribute \"\(key)\" for monitor", "monitor takes: endpoint or dataset, reference, schedule, window, checks, alert, drift_share, name")
+            error(key, "unknown attribute \"\(key)\" for monitor", "monitor takes: endpoint or dataset, reference, schedule, window, checks, alert, drift_share, performance, correction, name")
         }
         let name = config["name"]?.stringValue ?? ResourceAddress(parsing: address)?.objectName ?? address
         var source = CurrentSource.dataset("")
@@ -245,8 +247,14 @@ public struct MonitoringProvider: Provider {
                 error("performance", "performance must be a map", "performance: { task: classification, max_drop: 0.05 }")
             }
         }
+        var correction: MultipleTesting?
+        if let c = config["correction"], !c.isNull {
+            if let s = c.stringValue, let m = MultipleTesting(rawValue: s) { correction = m } else if !c.isUnknown {
+                error("correction", "correction must be bonferroni or benjamini_hochberg", "benjamini_hochberg controls the share of false alarms among drifted columns")
+            }
+        }
         let definition = MonitorDefinition(name: name, source: source, reference: reference, schedule: schedule, window: window,
-                                           checks: checks, alert: alert, driftShare: share, performance: performance)
+                                           checks: checks, alert: alert, driftShare: share, performance: performance, correction: correction)
         return Parsed(definition: definition, diagnostics: diags)
     }
 

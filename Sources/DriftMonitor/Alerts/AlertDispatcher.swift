@@ -58,6 +58,8 @@ public struct AlertDispatcher: Sendable {
         }
         /// Per model version, for performance monitors.
         public var performance: [Performance]?
+        /// The model output's own drift check, for performance monitors.
+        public var predictionDrift: Feature?
         public struct Performance: Codable, Sendable {
             public var version: String
             public var metric: String
@@ -73,7 +75,7 @@ public struct AlertDispatcher: Sendable {
             }
         }
         enum CodingKeys: String, CodingKey {
-            case event, monitor, time, current, features, performance
+            case event, monitor, time, current, features, performance, predictionDrift = "prediction_drift"
             case datasetDrift = "dataset_drift", driftedCount = "drifted_count", featureCount = "feature_count"
         }
     }
@@ -93,6 +95,10 @@ public struct AlertDispatcher: Sendable {
                     .init(version: $0.version, metric: p.metric.rawValue, value: $0.value, reference: p.referenceValue, drop: $0.drop,
                           maxDrop: p.maxDrop, degraded: $0.degraded, labelled: $0.labelled, predictions: $0.predictions)
                 }
+            },
+            predictionDrift: report.predictionDrift.map {
+                .init(feature: $0.feature, method: $0.method.rawValue, value: $0.value.isFinite ? $0.value : nil, threshold: $0.threshold,
+                      drifted: $0.drifted, missingShare: $0.missing?.currentShare, missingDrifted: $0.missing?.drifted)
             })
     }
 
@@ -113,6 +119,9 @@ public struct AlertDispatcher: Sendable {
         var line = "drift alert: monitor \(report.monitor): \(report.driftedCount)/\(report.features.count) features drifted"
         if !drifted.isEmpty { line += ": \(drifted.joined(separator: ", "))" }
         if !missing.isEmpty { line += "; missing values drifted: \(missing.joined(separator: ", "))" }
+        if let d = report.predictionDrift, d.drifted {
+            line += "; prediction \(d.feature) drifted (\(d.method.rawValue) \(Self.format(d.value)) vs \(Self.format(d.threshold)))"
+        }
         if let p = report.performance, p.degraded {
             let worse = p.versions.filter(\.degraded).map { "\($0.version) \(p.metric.rawValue) \(Self.format($0.value ?? .nan)) (drop \(Self.format($0.drop ?? .nan)) > \(Self.format(p.maxDrop)))" }
             line += "; performance dropped: \(worse.joined(separator: ", "))"

@@ -40,6 +40,9 @@ enum MonitorViews {
         }
         if report.missingDrift { out += "missing values drifted (two-proportion Z-test, p < 0.05): values are left out of the statistic, counted here\n" }
         if report.features.contains(where: \.defaultMethod) { out += "* method chosen by default (Evidently's rule: column type, reference size, distinct values)\n" }
+        if let d = report.predictionDrift {
+            out += "prediction drift: \(d.feature) \(d.method.rawValue) \(format(d.value)) vs \(format(d.threshold)) → \(d.drifted ? Terminal.paint("drift", "31") : "ok")\n"
+        }
         if let p = report.performance { out += performance(p) }
         out += "alert: \(run.alert)"
         return out
