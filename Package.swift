@@ -336,6 +336,7 @@ let package = Package(
             dependencies: [
                 "ModelServing", "CaptureStorage", "DriftMonitor", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Fixtures"]
         ),

@@ -81,6 +81,17 @@ public struct DriftReport: Sendable, Codable, Hashable {
     /// whose performance dropped by more than `max_drop`.
     public var alerting: Bool { datasetDrift || missingDrift || performance?.degraded == true || predictionDrift?.drifted == true }
     public var verdict: String { alerting ? "drift" : "no drift" }
+
+    /// What the run alerts on, one key per problem: `drift:<feature>`, `missing:<feature>`,
+    /// `prediction:<output>`, `performance:<version>` — deduplicated across runs until it resolves.
+    public var alertKeys: Set<String> {
+        var keys = Set<String>()
+        if datasetDrift { for f in features where f.drifted { keys.insert("drift:\(f.feature)") } }
+        for f in features where f.missing?.drifted == true { keys.insert("missing:\(f.feature)") }
+        if let p = predictionDrift, p.drifted { keys.insert("prediction:\(p.feature)") }
+        for v in performance?.versions ?? [] where v.degraded { keys.insert("performance:\(v.version)") }
+        return keys
+    }
 }
 
 /// Runs checks against a stored profile. Features are evaluated concurrently.

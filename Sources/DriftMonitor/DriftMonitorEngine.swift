@@ -216,16 +216,46 @@ public final class DriftMonitorEngine: Sendable {
             report = try evaluate(definition, at: now)
         } catch {
             let message = String(describing: error)
-            let alertStatus = await alerts.send(failure: message, monitor: name, time: now, target: definition.alert, logger: logger)
+            let alertStatus = try await notify(definition, keys: ["run failed"], at: now) { target in
+                await alerts.send(failure: message, monitor: name, time: now, target: target, logger: logger)
+            }
             try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: alertStatus, error: message)
             throw error
         }
-        var alertStatus = "not needed"
         logger.info("monitor \(name): \(report.verdict) (\(report.driftedCount)/\(report.features.count) features drifted)")
-        if report.alerting {
-            alertStatus = await alerts.send(report: report, target: definition.alert, logger: logger)
+        let alertStatus = try await notify(definition, keys: report.alertKeys, at: now) { target in
+            await alerts.send(report: report, target: target, logger: logger)
         }
         return try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+    }
+
+    /// Alert hygiene: one open alert per monitor and problem (`keys`) until it resolves. Problems
+    /// already open send nothing; new ones send `alert` unless the monitor's cooldown since its
+    /// last alert has not passed (then they wait for a later run); problems that were open and are
+    /// gone send one signed "resolved" notification. Returns the run's alert status.
+    func notify(_ definition: MonitorDefinition, keys: Set<String>, at now: Date,
+                alert: (AlertTarget?) async -> String) async throws -> String {
+        let name = definition.name
+        let open = try store.openAlerts(name)
+        let resolved = open.subtracting(keys), new = keys.subtracting(open)
+        var status = keys.isEmpty ? "not needed" : "already open"
+        if !new.isEmpty {
+            let cooldown = definition.alert?.cooldown ?? 0
+            if let last = try store.lastAlertTime(name), now.timeIntervalSince(last) < cooldown {
+                status = "held: cooldown until \(ISO8601DateFormatter().string(from: last.addingTimeInterval(cooldown)))"
+                try store.updateAlerts(name, opened: [], resolved: resolved, sentAt: nil)
+            } else {
+                status = await alert(definition.alert)
+                try store.updateAlerts(name, opened: new, resolved: resolved, sentAt: now)
+            }
+        } else {
+            try store.updateAlerts(name, opened: [], resolved: resolved, sentAt: nil)
+        }
+        if !resolved.isEmpty {
+            let sent = await alerts.send(resolved: resolved.sorted(), monitor: name, time: now, target: definition.alert, logger: logger)
+            status += "; resolved \(resolved.sorted().joined(separator: ", ")): \(sent)"
+        }
+        return status
     }
 
     /// Why a window of captured traffic is empty, as far as the store can tell.

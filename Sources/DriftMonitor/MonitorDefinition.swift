@@ -21,19 +21,23 @@ public struct AlertTarget: Sendable, Hashable, Codable, CustomStringConvertible 
     public var token: String?
     /// Whether the log sink also gets the alert (always on; kept for clarity in JSON).
     public var log: Bool
+    /// After an alert, new problems wait this long (seconds) before the next one is sent; 0 sends at once.
+    public var cooldown: TimeInterval
 
-    public init(webhook: String? = nil, token: String? = nil, log: Bool = true) {
+    public init(webhook: String? = nil, token: String? = nil, log: Bool = true, cooldown: TimeInterval = 0) {
         self.webhook = webhook
         self.token = token
         self.log = log
+        self.cooldown = cooldown
     }
 
-    enum CodingKeys: String, CodingKey { case webhook, log, hasToken = "has_token" }
+    enum CodingKeys: String, CodingKey { case webhook, log, cooldown, hasToken = "has_token" }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         webhook = try c.decodeIfPresent(String.self, forKey: .webhook)
         log = try c.decodeIfPresent(Bool.self, forKey: .log) ?? true
+        cooldown = try c.decodeIfPresent(TimeInterval.self, forKey: .cooldown) ?? 0
         token = nil
     }
 
@@ -41,6 +45,7 @@ public struct AlertTarget: Sendable, Hashable, Codable, CustomStringConvertible 
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(webhook, forKey: .webhook)
         try c.encode(log, forKey: .log)
+        try c.encode(cooldown, forKey: .cooldown)
         try c.encode(token != nil, forKey: .hasToken)
     }
 

@@ -1,4 +1,5 @@
 import CaptureStorage
+import Crypto
 import DriftMonitor
 import Foundation
 import HTTPTesting
@@ -160,6 +161,56 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         #expect((body["prediction_drift"] as? [String: Any])?["drifted"] as? Bool == true)
         let versions = try #require(body["performance"] as? [[String: Any]])
         #expect(versions.contains { $0["version"] as? String == "fraud/2" && $0["degraded"] as? Bool == true && $0["labelled"] as? Int == bad.labelled })
+        await setup.stop()
+    }
+
+    /// Alert hygiene end to end: one alert per problem until it resolves, new problems held for the
+    /// cooldown, and a "resolved" notification after the rollback.
+    @Test func theDropIsAlertedOnceHeldForTheCooldownAndResolvedAfterRollback() async throws {
+        let setup = try await Setup()
+        let webhook = try TestHTTPServer()
+        defer { webhook.stop() }
+        let engine = try DriftMonitorEngine(dataDirectory: setup.dataDirectory.path, alerts: AlertDispatcher(attempts: 1), logger: quietLogger)
+        let spec = PerformanceSpec(task: .classification, label: "label", prediction: "probability", metric: .rocAUC, maxDrop: 0.05)
+        try engine.apply(MonitorDefinition(name: "fraud_perf", source: .endpoint("fraud"), reference: try Self.reference(in: setup.dataDirectory),
+                                           window: 3 * 3600, checks: [DriftCheck(feature: "x")],
+                                           alert: AlertTarget(webhook: webhook.url, token: "tok", cooldown: 2 * 3600), performance: spec))
+        let t0 = setup.now
+        var rng = MLInfraTesting.SplitMix64(seed: 5)
+        let sent = await setup.predict(600, rng: &rng)
+        func events() -> [String] {
+            webhook.received.map { ((try? JSONSerialization.jsonObject(with: $0.body)) as? [String: Any])?["event"] as? String ?? "?" }
+        }
+
+        let a = try await engine.run("fraud_perf", at: t0.addingTimeInterval(60))
+        #expect(a.alert == "sent" && events() == ["drift_detected"], "the output drift, before any label")
+        setup.clock.advance(by: 3600)
+        setup.label(Array(sent.prefix(500)))
+        let b = try await engine.run("fraud_perf", at: t0.addingTimeInterval(3600 + 60))
+        #expect(b.report?.performance?.degraded == true)
+        #expect(b.alert.hasPrefix("held: cooldown until") && events().count == 1, "\(b.alert)")
+        let c = try await engine.run("fraud_perf", at: t0.addingTimeInterval(2 * 3600 + 120))
+        #expect(c.alert == "sent" && events() == ["drift_detected", "performance_degraded"], "\(c.alert)")
+        let again = try await engine.run("fraud_perf", at: t0.addingTimeInterval(2 * 3600 + 600))
+        #expect(again.report?.performance?.degraded == true && again.alert == "already open" && events().count == 2)
+
+        // Roll back to fraud/1: new traffic, its labels, and a window that no longer holds fraud/2.
+        setup.table.setWeights(["fraud/1": 100, "fraud/2": 0])
+        setup.clock.advance(by: 3 * 3600)
+        let after = await setup.predict(300, rng: &rng)
+        setup.clock.advance(by: 3600)
+        setup.label(after)
+        let d = try await engine.run("fraud_perf", at: t0.addingTimeInterval(6 * 3600))
+        let versions = try #require(d.report?.performance?.versions)
+        #expect(versions.map(\.version) == ["fraud/1"] && versions[0].labelled == 300 && !versions[0].degraded)
+        #expect(events() == ["drift_detected", "performance_degraded", "resolved"], "\(d.alert)")
+        let resolved = try #require(try JSONSerialization.jsonObject(with: webhook.received[2].body) as? [String: Any])
+        #expect(resolved["resolved"] as? [String] == ["performance:fraud/2", "prediction:probability"])
+        let last = webhook.received[2]
+        let mac = HMAC<SHA256>.authenticationCode(for: last.body, using: SymmetricKey(data: Data("tok".utf8)))
+        #expect(last.headers["x-mlinfra-signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+        let quiet = try await engine.run("fraud_perf", at: t0.addingTimeInterval(6 * 3600 + 300))
+        #expect(quiet.alert == "not needed" && events().count == 3)
         await setup.stop()
     }
 }

@@ -50,6 +50,7 @@ public struct MonitoringProvider: Provider {
         let alert = AttributeType.object([
             "webhook": AttributeSchema(.string, description: "URL that receives a signed JSON POST when the dataset drifts."),
             "token": AttributeSchema(.string, sensitive: true, description: "Key of the X-MLInfra-Signature HMAC-SHA256."),
+            "cooldown": AttributeSchema(.duration, description: "After an alert, new problems wait this long before the next one (e.g. 1h); default 0."),
         ])
         let performance = AttributeType.object([
             "task": AttributeSchema(.string, required: true, allowed: ["classification", "regression"], description: "What the model predicts."),
@@ -206,6 +207,15 @@ public struct MonitoringProvider: Provider {
                             error("alert.webhook", "alert webhook \(AlertTarget.redact(s)) is not an http(s) URL", "for example http://127.0.0.1:9000/hooks/drift")
                         }
                     } else if !w.isUnknown { error("alert.webhook", "webhook must be a URL string", "for example https://hooks.example.com/drift") }
+                }
+                if let c = m["cooldown"], !c.isNull {
+                    if let text = c.stringValue, let seconds = DurationText.seconds(text), seconds >= 0 {
+                        target.cooldown = seconds
+                    } else if let n = c.doubleValue, n >= 0 {
+                        target.cooldown = n
+                    } else if !c.isUnknown {
+                        error("alert.cooldown", "cooldown must be a duration such as 30m or 1h", "new problems found within it wait for a later run")
+                    }
                 }
                 if let t = m["token"], !t.isNull {
                     if let s = t.stringValue { target.token = s } else if !t.isUnknown { error("alert.token", "token must be a string", "use a sensitive variable: \"${var.alert_token}\"") }

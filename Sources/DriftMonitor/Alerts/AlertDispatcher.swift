@@ -137,6 +137,22 @@ public struct AlertDispatcher: Sendable {
         return await deliver(payload, monitor: monitor, target: target, logger: logger)
     }
 
+    /// The JSON body of the notification that problems alerted on earlier are over.
+    public struct ResolvedPayload: Codable, Sendable {
+        public var event = "resolved"
+        public var monitor: String
+        public var time: String
+        /// The problems that resolved: `drift:<feature>`, `missing:<feature>`, `prediction:<output>`, `performance:<version>`, `run failed`.
+        public var resolved: [String]
+    }
+
+    /// Sends the notification that `keys` resolved; returns its status.
+    public func send(resolved keys: [String], monitor: String, time: Date, target: AlertTarget?, logger: Logger) async -> String {
+        logger.info("monitor alert: monitor \(monitor): resolved: \(keys.joined(separator: ", "))")
+        let payload = ResolvedPayload(monitor: monitor, time: ISO8601DateFormatter().string(from: time), resolved: keys)
+        return await deliver(payload, monitor: monitor, target: target, logger: logger)
+    }
+
     /// Posts a payload to the target's webhook, if it has one ("logged" otherwise).
     func deliver(_ payload: some Encodable, monitor: String, target: AlertTarget?, logger: Logger) async -> String {
         guard let hook = target?.webhook else { return "logged" }
