@@ -65,19 +65,8 @@ import Testing
         let numerical = report.features.filter { $0.kind == .numerical }.map(\.feature).sorted()
         #expect(numerical == ["amount", "flag", "rating"])
 
-        let script = ws.root.appendingPathComponent("evidently_oracle.py")
-        try Self.oracle.write(to: script, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path, reference, current, numerical.joined(separator: ",")]
-        process.environment = ProcessInfo.processInfo.environment.merging(["DO_NOT_TRACK": "1", "EVIDENTLY_DISABLE_TELEMETRY": "1"]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        let data = try PeerPython.run(python, script: Self.oracle, arguments: [reference, current, numerical.joined(separator: ",")],
+                                      environment: ["DO_NOT_TRACK": "1", "EVIDENTLY_DISABLE_TELEMETRY": "1"])
         let expected = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let columns = try #require(expected["columns"] as? [String: [String: Any]])
         for f in report.features {

@@ -80,22 +80,10 @@ struct MetricFixtures: Encodable {
     @Test func metricsEqualScikitLearnsOnTiesAndOneClassWindows() throws {
         let python = try PeerPython.require(["sklearn", "numpy"])
         let fixtures = MetricFixtures.make()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let input = dir.appendingPathComponent("fixtures.json"), script = dir.appendingPathComponent("oracle.py")
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).json")
         try JSONEncoder().encode(fixtures).write(to: input)
-        try Self.oracle.write(to: script, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path, input.path]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        defer { try? FileManager.default.removeItem(at: input) }
+        let data = try PeerPython.run(python, script: Self.oracle, arguments: [input.path])
         let expected = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [String: [String: Any]]])
 
         func close(_ a: Double?, _ b: Any?, _ what: String) {

@@ -119,15 +119,21 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         return path
     }
 
+    /// A monitor of the endpoint's ROC AUC (max_drop 0.05) and of x, reading the store the router writes.
+    static func monitor(_ setup: Setup, webhook: TestHTTPServer, window: TimeInterval, cooldown: TimeInterval = 0) throws -> DriftMonitorEngine {
+        let engine = try DriftMonitorEngine(dataDirectory: setup.dataDirectory.path, alerts: AlertDispatcher(attempts: 1), logger: quietLogger)
+        let spec = PerformanceSpec(task: .classification, label: "label", prediction: "probability", metric: .rocAUC, maxDrop: 0.05)
+        try engine.apply(MonitorDefinition(name: "fraud_perf", source: .endpoint("fraud"), reference: try reference(in: setup.dataDirectory),
+                                           window: window, checks: [DriftCheck(feature: "x")],
+                                           alert: AlertTarget(webhook: webhook.url, token: "tok", cooldown: cooldown), performance: spec))
+        return engine
+    }
+
     @Test func aDegradedVersionsAUCDropIsDetectedFromLabelsThatCameAnHourLater() async throws {
         let setup = try await Setup()
         let webhook = try TestHTTPServer()
         defer { webhook.stop() }
-        let engine = try DriftMonitorEngine(dataDirectory: setup.dataDirectory.path, alerts: AlertDispatcher(attempts: 1), logger: quietLogger)
-        let spec = PerformanceSpec(task: .classification, label: "label", prediction: "probability", metric: .rocAUC, maxDrop: 0.05)
-        try engine.apply(MonitorDefinition(name: "fraud_perf", source: .endpoint("fraud"), reference: try Self.reference(in: setup.dataDirectory),
-                                           window: 7200, checks: [DriftCheck(feature: "x")], alert: AlertTarget(webhook: webhook.url, token: "t"),
-                                           performance: spec))
+        let engine = try Self.monitor(setup, webhook: webhook, window: 7200)
         var rng = MLInfraTesting.SplitMix64(seed: 1)
         let sent = await setup.predict(600, rng: &rng)
         // Before any label: the run reports no coverage and no verdict on performance.
@@ -170,11 +176,7 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         let setup = try await Setup()
         let webhook = try TestHTTPServer()
         defer { webhook.stop() }
-        let engine = try DriftMonitorEngine(dataDirectory: setup.dataDirectory.path, alerts: AlertDispatcher(attempts: 1), logger: quietLogger)
-        let spec = PerformanceSpec(task: .classification, label: "label", prediction: "probability", metric: .rocAUC, maxDrop: 0.05)
-        try engine.apply(MonitorDefinition(name: "fraud_perf", source: .endpoint("fraud"), reference: try Self.reference(in: setup.dataDirectory),
-                                           window: 3 * 3600, checks: [DriftCheck(feature: "x")],
-                                           alert: AlertTarget(webhook: webhook.url, token: "tok", cooldown: 2 * 3600), performance: spec))
+        let engine = try Self.monitor(setup, webhook: webhook, window: 3 * 3600, cooldown: 2 * 3600)
         let t0 = setup.now
         var rng = MLInfraTesting.SplitMix64(seed: 5)
         let sent = await setup.predict(600, rng: &rng)
