@@ -57,7 +57,7 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         let client = HTTPClientPool()
         let dataDirectory: URL
         let writer: CaptureWriter
-        let clock = ManualServingClock(now: 1_764_583_200)  // 2026-12-01T10:00:00Z
+        let clock = ManualServingClock(now: 1_764_583_200)  // 2025-12-01T10:00:00Z
         let router: EndpointRouter
 
         init() async throws {
@@ -213,6 +213,16 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         #expect(last.headers["x-mlinfra-signature"] == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
         let quiet = try await engine.run("fraud_perf", at: t0.addingTimeInterval(6 * 3600 + 300))
         #expect(quiet.alert == "not needed" && events().count == 3)
+
+        // The report of the degraded run: the performance table, ROC curves, the metric over windows; one file.
+        let runs = try engine.store.runs("fraud_perf")
+        let degraded = try #require(runs.first { $0.report?.performance?.degraded == true }?.report)
+        let html = ReportRenderer.html(degraded, history: runs)
+        #expect(html.contains("ROC curve") && html.contains("roc_auc over windows") && html.contains("Performance degraded"))
+        #expect(html.contains("Prediction drift: probability"))
+        #expect(html.components(separatedBy: "<polyline").count - 1 == 4, "two ROC curves and two series")
+        #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"))
+        if let out = ProcessInfo.processInfo.environment["MLINFRA_REPORT_OUT"] { try html.write(toFile: out, atomically: true, encoding: .utf8) }
         await setup.stop()
     }
 }
