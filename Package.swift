@@ -165,6 +165,16 @@ let package = Package(
             ],
             exclude: ["README.md"]
         ),
+        // Captured traffic: the store protocol the serving engine writes and the drift monitor reads (SQLite, PostgreSQL).
+        .target(
+            name: "CaptureStorage",
+            dependencies: [
+                "EngineStorage", "EnginePostgres",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
         // The JSON value the engines' HTTP APIs and filters share.
         .target(name: "MLInfraJSON"),
         // AVX2 + FMA distance kernels for VectorIndex, chosen at run time (no machine-specific flags).
@@ -173,7 +183,7 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
-                "EngineStorage", "EnginePostgres",
+                "EngineStorage", "EnginePostgres", "CaptureStorage",
                 "ModelRegistry", "FeatureStore", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -191,7 +201,7 @@ let package = Package(
         .target(
             name: "DriftMonitor",
             dependencies: [
-                "EngineStorage",
+                "EngineStorage", "CaptureStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -254,6 +264,7 @@ let package = Package(
 
         // Benchmarks (outside the test run).
         .executableTarget(name: "drift-bench", dependencies: ["DriftMonitor"], path: "bench/drift/DriftBench"),
+        .executableTarget(name: "metrics-bench", dependencies: ["DriftMonitor"], path: "bench/performance/MetricsBench"),
         .executableTarget(
             name: "VectorBench",
             dependencies: [
@@ -327,29 +338,36 @@ let package = Package(
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
-                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting", "EnginePostgres",
+                "ModelServing", "CaptureStorage", "DriftMonitor", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
+                "EnginePostgres",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "ServingProviderTests",
             dependencies: [
-                "ServingProvider", "ModelServing", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", .product(name: "NIOCore", package: "swift-nio"),
+                "ServingProvider", "ModelServing", "CaptureStorage", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
             name: "DriftMonitorTests",
             dependencies: [
-                "DriftMonitor",
-                "MLInfraTesting",
+                "DriftMonitor", "CaptureStorage",
+                "MLInfraTesting", "HTTPTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Fixtures/make_fixtures.py"],
             resources: [.copy("Fixtures/drift_fixtures.json")]
+        ),
+        // The capture contract: written by the serving engine, read by the drift monitor, on every store.
+        .testTarget(
+            name: "CaptureStorageTests",
+            dependencies: ["CaptureStorage", "ModelServing", "DriftMonitor", "MLInfraTesting", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "MLInfraCore", "MLInfraTesting"]),
     ]

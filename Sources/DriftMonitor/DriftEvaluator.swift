@@ -17,6 +17,41 @@ public struct FeatureDrift: Sendable, Codable, Hashable {
     public var currentCount: Int
     /// Reference and current proportions on shared bins, for plots.
     public var histogram: DriftStatistics.Binned
+    /// The feature's missing values and their own drift check (nil in reports stored before
+    /// missing values were counted).
+    public var missing: MissingValues?
+}
+
+/// Missing values of one feature: counted in both datasets, left out of the drift statistic
+/// (whose sample sizes are `referenceCount` and `currentCount`), and compared on their own.
+///
+/// The check is a two-proportion Z-test on the share of rows without a value (the test
+/// Evidently applies to a binary column); it drifts when p < `threshold` (0.05).
+public struct MissingValues: Sendable, Codable, Hashable {
+    public var referenceMissing: Int
+    public var referenceRows: Int
+    public var currentMissing: Int
+    public var currentRows: Int
+    /// The Z-test p-value (1 when both shares are 0, or both 1).
+    public var pValue: Double
+    public var threshold: Double
+    public var drifted: Bool
+
+    public var referenceShare: Double { referenceRows == 0 ? 0 : Double(referenceMissing) / Double(referenceRows) }
+    public var currentShare: Double { currentRows == 0 ? 0 : Double(currentMissing) / Double(currentRows) }
+
+    public static let defaultThreshold = 0.05
+
+    public init(referenceMissing: Int, referenceRows: Int, currentMissing: Int, currentRows: Int, threshold: Double = defaultThreshold) {
+        self.referenceMissing = referenceMissing
+        self.referenceRows = referenceRows
+        self.currentMissing = currentMissing
+        self.currentRows = currentRows
+        self.threshold = threshold
+        pValue = DriftStatistics.zTest(referenceCounts: [referenceRows - referenceMissing, referenceMissing],
+                                       currentCounts: [currentRows - currentMissing, currentMissing])
+        drifted = pValue < threshold
+    }
 }
 
 /// The outcome of a monitor run over all its checks.
@@ -32,15 +67,38 @@ public struct DriftReport: Sendable, Codable, Hashable {
     /// Dataset drift when at least this share of the checked features drift (Evidently: 0.5).
     public var driftShare: Double
     public var datasetDrift: Bool
+    /// The multiple-testing correction applied to the p-value checks, if any.
+    public var correction: MultipleTesting?
+    /// The model's performance on labelled captured predictions, per version (performance monitors).
+    public var performance: PerformanceReport?
+    /// Drift of the model's output (`performance.prediction`) in the window against the reference's
+    /// column of it, labelled or not; not counted in `drift_share`.
+    public var predictionDrift: FeatureDrift?
 
-    public var verdict: String { datasetDrift ? "drift" : "no drift" }
+    /// Whether any feature's share of missing values drifted.
+    public var missingDrift: Bool { features.contains { $0.missing?.drifted == true } }
+    /// Whether the run alerts: dataset drift, a drifted share of missing values, or a version
+    /// whose performance dropped by more than `max_drop`.
+    public var alerting: Bool { datasetDrift || missingDrift || performance?.degraded == true || predictionDrift?.drifted == true }
+    public var verdict: String { alerting ? "drift" : "no drift" }
+
+    /// What the run alerts on, one key per problem: `drift:<feature>`, `missing:<feature>`,
+    /// `prediction:<output>`, `performance:<version>` — deduplicated across runs until it resolves.
+    public var alertKeys: Set<String> {
+        var keys = Set<String>()
+        if datasetDrift { for f in features where f.drifted { keys.insert("drift:\(f.feature)") } }
+        for f in features where f.missing?.drifted == true { keys.insert("missing:\(f.feature)") }
+        if let p = predictionDrift, p.drifted { keys.insert("prediction:\(p.feature)") }
+        for v in performance?.versions ?? [] where v.degraded { keys.insert("performance:\(v.version)") }
+        return keys
+    }
 }
 
 /// Runs checks against a stored profile. Features are evaluated concurrently.
 public enum DriftEvaluator {
     public static func evaluate(
         monitor: String, profile: ReferenceProfile, current: DataTable, currentSource: String,
-        checks requested: [DriftCheck], driftShare: Double = 0.5, time: Date = Date()
+        checks requested: [DriftCheck], driftShare: Double = 0.5, correction: MultipleTesting? = nil, time: Date = Date()
     ) throws -> DriftReport {
         let checks = requested.isEmpty
             ? profile.columns.keys.sorted().filter { current.columns[$0] != nil }.map { DriftCheck(feature: $0) }
@@ -73,18 +131,38 @@ public enum DriftEvaluator {
         let results = ResultSlots(count: checks.count)
         DispatchQueue.concurrentPerform(iterations: checks.count) { i in
             let check = checks[i]
-            results.set(i, Result { try evaluate(check: check, column: profile.columns[check.feature]!,
-                                                 sortedReference: profile.sorted[check.feature],
-                                                 current: current.columns[check.feature]!) })
+            let column = profile.columns[check.feature]!
+            results.set(i, Result {
+                var drift = try evaluate(check: check, column: column, sortedReference: profile.sorted[check.feature],
+                                         current: current.columns[check.feature]!)
+                drift.missing = MissingValues(referenceMissing: column.missing ?? 0, referenceRows: profile.rowCount,
+                                              currentMissing: current.missingCount(check.feature), currentRows: current.rowCount)
+                return drift
+            })
         }
         var features = [FeatureDrift]()
         for i in 0..<checks.count { features.append(try results.get(i).get()) }
+        if let correction { correct(&features, correction) }
         let drifted = features.filter(\.drifted).count
         return DriftReport(
             monitor: monitor, time: time, reference: profile.source, current: currentSource,
             referenceRows: profile.rowCount, currentRows: current.rowCount, features: features,
             driftedCount: drifted, driftShare: driftShare,
-            datasetDrift: Double(drifted) >= driftShare * Double(features.count))
+            datasetDrift: Double(drifted) >= driftShare * Double(features.count), correction: correction)
+    }
+
+    /// Holds the p-value checks with a value to the corrected thresholds.
+    static func correct(_ features: inout [FeatureDrift], _ correction: MultipleTesting) {
+        let tested = features.indices.filter { features[$0].method.isPValue && features[$0].value.isFinite }
+        guard tested.count > 1 else { return }
+        let thresholds = correction.thresholds(pValues: tested.map { features[$0].value }, threshold: tested.map { features[$0].threshold })
+        for (j, i) in tested.enumerated() {
+            features[i].threshold = thresholds[j]
+            // Benjamini–Hochberg includes the k-th p-value itself; Bonferroni keeps each method's rule.
+            features[i].drifted = correction == .benjaminiHochberg
+                ? features[i].value <= thresholds[j] && thresholds[j] > 0
+                : features[i].method.drifts(features[i].value, threshold: thresholds[j])
+        }
     }
 
     final class ResultSlots: @unchecked Sendable {
@@ -96,6 +174,7 @@ public enum DriftEvaluator {
     }
 
     static func evaluate(check: DriftCheck, column: ColumnProfile, sortedReference: [Double]?, current: ColumnValues) throws -> FeatureDrift {
+        if current.count == 0 { return unmeasured(check: check, column: column) }
         switch (column.kind, current) {
         case (.numerical, .numerical(let values)):
             guard let ref = sortedReference else {
@@ -119,6 +198,16 @@ public enum DriftEvaluator {
             throw DriftError.badData("feature \"\(column.name)\" is numerical in the reference but not in the current data",
                                      fix: "the current data must hold numbers in that column")
         }
+    }
+
+    /// A feature without a single value in the current data: no statistic (NaN), no drift
+    /// verdict of its own; its missing-value check tells what happened.
+    static func unmeasured(check: DriftCheck, column: ColumnProfile) -> FeatureDrift {
+        let method = check.method ?? DriftMethod.defaultMethod(kind: column.kind, referenceCount: column.count, distinctValues: column.distinct)
+        return FeatureDrift(
+            feature: column.name, kind: column.kind, method: method, value: .nan, threshold: check.threshold ?? method.defaultThreshold,
+            drifted: false, statistic: nil, defaultMethod: check.method == nil, referenceCount: column.count, currentCount: 0,
+            histogram: DriftStatistics.Binned(edges: nil, labels: [], reference: [], current: []))
     }
 
     static func numerical(check: DriftCheck, column: ColumnProfile, _ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>) -> FeatureDrift {

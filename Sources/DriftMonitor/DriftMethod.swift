@@ -76,3 +76,32 @@ public struct DriftCheck: Sendable, Codable, Hashable {
         self.threshold = threshold
     }
 }
+
+/// A correction for testing many columns at once, applied to the p-value checks of a run (the
+/// distances have no false-positive rate to control and keep their thresholds).
+public enum MultipleTesting: String, Sendable, Codable, CaseIterable, Hashable {
+    /// Each of the m p-value checks drifts when p < threshold / m (family-wise error rate).
+    case bonferroni
+    /// Benjamini–Hochberg: with the m p-values sorted, p₍₁₎ ≤ … ≤ p₍ₘ₎, and k the largest rank
+    /// with p₍ₖ₎ ≤ k/m · threshold, the checks of rank 1…k drift (false discovery rate).
+    case benjaminiHochberg = "benjamini_hochberg"
+
+    /// The thresholds each p-value check is held to after the correction, by index into `pValues`.
+    public func thresholds(pValues: [Double], threshold: [Double]) -> [Double] {
+        let m = Double(pValues.count)
+        switch self {
+        case .bonferroni:
+            return threshold.map { $0 / m }
+        case .benjaminiHochberg:
+            let order = pValues.indices.sorted { pValues[$0] < pValues[$1] }
+            var k = 0
+            for (rank, i) in order.enumerated() where pValues[i] <= Double(rank + 1) / m * threshold[i] { k = rank + 1 }
+            // Every check of rank ≤ k drifts: its threshold is just above the k-th p-value; the others' is 0.
+            var out = [Double](repeating: 0, count: pValues.count)
+            for (rank, i) in order.enumerated() {
+                out[i] = rank < k ? Double(k) / m * threshold[i] : 0
+            }
+            return out
+        }
+    }
+}

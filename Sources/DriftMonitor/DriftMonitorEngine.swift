@@ -1,20 +1,42 @@
+import CaptureStorage
 import Crypto
 import Foundation
 import Logging
+import Synchronization
 
 /// The drift-monitoring engine: stores monitors, profiles their references once, runs
 /// checks against captured traffic or a dataset, records every result and sends alerts.
 public final class DriftMonitorEngine: Sendable {
     public let dataDirectory: String
     public let store: MonitorStore
+    /// Where endpoints' captured traffic is read: the local store under the data directory by
+    /// default, or the PostgreSQL store the serving hosts share.
+    public let capture: CaptureStoreLocation
     let alerts: AlertDispatcher
     let logger: Logger
+    /// The capture store, opened at the first run that needs it.
+    private let captureStore = Mutex<(any CaptureStore)?>(nil)
 
-    public init(dataDirectory: String, alerts: AlertDispatcher = AlertDispatcher(), logger: Logger = Logger(label: "mlinfra.monitoring")) throws {
+    public init(dataDirectory: String, capture: CaptureStoreLocation? = nil, alerts: AlertDispatcher = AlertDispatcher(),
+                logger: Logger = Logger(label: "mlinfra.monitoring")) throws {
         self.dataDirectory = dataDirectory
         self.store = try MonitorStore(dataDirectory: dataDirectory)
+        self.capture = capture ?? .local(dataDirectory: dataDirectory)
         self.alerts = alerts
         self.logger = logger
+    }
+
+    func openCapture() throws -> any CaptureStore {
+        try captureStore.withLock { cached in
+            if let cached { return cached }
+            do {
+                let opened = try capture.open(create: false)
+                cached = opened
+                return opened
+            } catch let error as CaptureStoreError {
+                throw DriftError(error)
+            }
+        }
     }
 
     /// Checks a definition without storing anything; returns every problem found.
@@ -29,6 +51,10 @@ public final class DriftMonitorEngine: Sendable {
         for c in definition.checks {
             if !seen.insert(c.feature).inserted { out.append("feature \"\(c.feature)\" is checked twice; keep one check per feature") }
             if let t = c.threshold, !(t.isFinite && t >= 0) { out.append("threshold of \"\(c.feature)\" must be a non-negative number") }
+        }
+        if let p = definition.performance {
+            out += p.problems
+            if case .dataset = definition.source { out.append("performance monitoring needs an endpoint source: labels join its captured predictions") }
         }
         if let hook = definition.alert?.webhook {
             if let url = URL(string: hook), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil {} else {
@@ -67,7 +93,18 @@ public final class DriftMonitorEngine: Sendable {
             }
             try store.upsert(definition, now: now)
         }
+        try profilePerformance(definition, referenceHash: hash)
         return profiled
+    }
+
+    /// Computes the reference's metrics when the reference or the performance settings changed.
+    func profilePerformance(_ definition: MonitorDefinition, referenceHash: String) throws {
+        guard let spec = definition.performance else { return }
+        let key = referenceHash + " " + String(decoding: try MonitorStore.encoder.encode(spec), as: UTF8.self)
+        if try store.referencePerformance(definition.name)?.key == key { return }
+        let table = try CSVReader.read(path: definition.reference, columns: [spec.label, spec.prediction])
+        let metrics = try PerformanceEvaluator.reference(spec: spec, table: table, source: definition.reference)
+        try store.saveReferencePerformance(metrics, key: key, for: definition.name)
     }
 
     public func remove(_ name: String) throws { try store.delete(name) }
@@ -84,28 +121,93 @@ public final class DriftMonitorEngine: Sendable {
     /// Computes a drift report now, without storing it.
     public func evaluate(_ definition: MonitorDefinition, at now: Date) throws -> DriftReport {
         let features = definition.checks.isEmpty ? nil : Set(definition.checks.map(\.feature))
-        guard let profile = try store.loadProfile(definition.name, columns: features) else {
+        let output = definition.performance?.prediction
+        guard let profile = try store.loadProfile(definition.name, columns: features.map { $0.union(output.map { [$0] } ?? []) }) else {
             throw DriftError.notFound("monitor \(definition.name) has no reference profile", fix: "run `mlinfra apply` to profile its reference")
         }
         let current: DataTable
+        var performance: PerformanceReport?
+        var predictionDrift: FeatureDrift?
         switch definition.source {
         case .dataset(let path):
             // Without checks every shared column is compared, so read them all.
             current = try CSVReader.read(path: path, columns: features)
         case .endpoint(let endpoint):
-            current = try CaptureReader.read(dataDirectory: dataDirectory, endpoint: endpoint,
-                                             from: now.addingTimeInterval(-definition.window), to: now, features: features)
+            let capture = try openCapture()
+            let start = now.addingTimeInterval(-definition.window)
+            let records = try CaptureReader.records(store: capture, endpoint: endpoint, from: start, to: now)
+            if records.isEmpty { throw try Self.emptyWindow(endpoint: endpoint, store: capture, from: start, to: now) }
+            current = try CaptureReader.table(records, endpoint: endpoint, features: features)
+            if let spec = definition.performance {
+                performance = try evaluatePerformance(spec, monitor: definition.name, endpoint: endpoint, records: records,
+                                                      capture: capture, from: start, to: now)
+                predictionDrift = try Self.predictionDrift(spec.prediction, records: records, profile: profile)
+            }
         }
         let label: String
         switch definition.source {
         case .dataset(let path): label = path
         case .endpoint(let e): label = "endpoint \(e), capture over the last \(Self.formatWindow(definition.window))"
         }
-        return try DriftEvaluator.evaluate(monitor: definition.name, profile: profile, current: current, currentSource: label,
-                                           checks: definition.checks, driftShare: definition.driftShare, time: now)
+        var report = try DriftEvaluator.evaluate(monitor: definition.name, profile: profile, current: current, currentSource: label,
+                                                 checks: definition.checks, driftShare: definition.driftShare,
+                                                 correction: definition.correction, time: now)
+        report.performance = performance
+        report.predictionDrift = predictionDrift
+        return report
     }
 
-    /// Runs a monitor: evaluates, stores the result (or the error) with its time, alerts on drift.
+    /// The drift of a model output over the window's captures, by the same default rule as a feature.
+    static func predictionDrift(_ output: String, records: [CaptureRecord], profile: ReferenceProfile) throws -> FeatureDrift {
+        guard let column = profile.columns[output] else {
+            throw DriftError.badConfig("the reference \(profile.source) has no column \"\(output)\" for the model's output",
+                                       fix: "add the model's output on the reference rows, or set performance.prediction")
+        }
+        var values = [Double](), missing = 0
+        for r in records {
+            let outputs = (try? JSONSerialization.jsonObject(with: Data(r.outputs.utf8))) as? [String: Any]
+            if let n = outputs?[output] as? NSNumber, n.doubleValue.isFinite { values.append(n.doubleValue) } else { missing += 1 }
+        }
+        let current: ColumnValues = column.kind == .numerical ? .numerical(values) : .categorical(values.map(DriftStatistics.formatNumber))
+        var drift = try DriftEvaluator.evaluate(check: DriftCheck(feature: output), column: column, sortedReference: profile.sorted[output], current: current)
+        drift.missing = MissingValues(referenceMissing: column.missing ?? 0, referenceRows: profile.rowCount, currentMissing: missing, currentRows: records.count)
+        return drift
+    }
+
+    /// Joins the window's captured predictions with the labels received since the window began
+    /// (posted to the endpoint's `/feedback`, and the spec's labels CSV) and measures each version.
+    func evaluatePerformance(_ spec: PerformanceSpec, monitor: String, endpoint: String, records: [CaptureRecord],
+                             capture: any CaptureStore, from start: Date, to end: Date) throws -> PerformanceReport {
+        var labels: [LabelRecord]
+        do {
+            labels = try capture.labels(endpoint: endpoint, receivedAfter: start.timeIntervalSince1970, through: end.timeIntervalSince1970)
+        } catch let error as CaptureStoreError {
+            throw DriftError(error)
+        }
+        if let path = spec.labels { labels += try Self.labels(csv: path, endpoint: endpoint, label: spec.label) }
+        let reference = try store.referencePerformance(monitor)?.metrics
+        return try PerformanceEvaluator.evaluate(spec: spec, reference: reference, captures: records, labels: labels)
+    }
+
+    /// A labels CSV: `request_id` and the label column; read whole at each run, counted as received before any window.
+    static func labels(csv path: String, endpoint: String, label: String) throws -> [LabelRecord] {
+        let table = try CSVReader.read(path: path, columns: ["request_id", label])
+        guard case .numerical(let values) = table.columns[label], table.missingCount(label) == 0 else {
+            throw DriftError.badData("labels \(path): column \"\(label)\" must hold a number in every row", fix: "labels are 0/1 or numbers")
+        }
+        let ids: [String]
+        switch table.columns["request_id"]! {
+        case .categorical(let s): ids = s
+        case .numerical(let n): ids = n.map(DriftStatistics.formatNumber)
+        }
+        guard ids.count == values.count else {
+            throw DriftError.badData("labels \(path): every row needs a request_id", fix: "give the x-mlinfra-request-id of each labelled prediction")
+        }
+        return zip(ids, values).map { LabelRecord(endpoint: endpoint, requestID: $0, label: $1, received: -.greatestFiniteMagnitude) }
+    }
+
+    /// Runs a monitor: evaluates, stores the result (or the error) with its time, and alerts on
+    /// drift — and on a failed run, which would otherwise leave the monitor silently dead.
     @discardableResult
     public func run(_ name: String, at now: Date = Date(), trigger: MonitorRun.Trigger = .manual) async throws -> MonitorRun {
         let definition = try monitor(name)
@@ -114,16 +216,60 @@ public final class DriftMonitorEngine: Sendable {
             report = try evaluate(definition, at: now)
         } catch {
             let message = String(describing: error)
-            try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: "not sent", error: message)
-            logger.error("monitor \(name): run failed: \(message)")
+            let alertStatus = try await notify(definition, keys: ["run failed"], at: now) { target in
+                await alerts.send(failure: message, monitor: name, time: now, target: target, logger: logger)
+            }
+            try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: alertStatus, error: message)
             throw error
         }
-        var alertStatus = "not needed"
         logger.info("monitor \(name): \(report.verdict) (\(report.driftedCount)/\(report.features.count) features drifted)")
-        if report.datasetDrift {
-            alertStatus = await alerts.send(report: report, target: definition.alert, logger: logger)
+        let alertStatus = try await notify(definition, keys: report.alertKeys, at: now) { target in
+            await alerts.send(report: report, target: target, logger: logger)
         }
         return try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+    }
+
+    /// Alert hygiene: one open alert per monitor and problem (`keys`) until it resolves. Problems
+    /// already open send nothing; new ones send `alert` unless the monitor's cooldown since its
+    /// last alert has not passed (then they wait for a later run); problems that were open and are
+    /// gone send one signed "resolved" notification. Returns the run's alert status.
+    func notify(_ definition: MonitorDefinition, keys: Set<String>, at now: Date,
+                alert: (AlertTarget?) async -> String) async throws -> String {
+        let name = definition.name
+        let open = try store.openAlerts(name)
+        let resolved = open.subtracting(keys), new = keys.subtracting(open)
+        var status = keys.isEmpty ? "not needed" : "already open"
+        if !new.isEmpty {
+            let cooldown = definition.alert?.cooldown ?? 0
+            if let last = try store.lastAlertTime(name), now.timeIntervalSince(last) < cooldown {
+                status = "held: cooldown until \(ISO8601DateFormatter().string(from: last.addingTimeInterval(cooldown)))"
+                try store.updateAlerts(name, opened: [], resolved: resolved, sentAt: nil)
+            } else {
+                status = await alert(definition.alert)
+                try store.updateAlerts(name, opened: new, resolved: resolved, sentAt: now)
+            }
+        } else {
+            try store.updateAlerts(name, opened: [], resolved: resolved, sentAt: nil)
+        }
+        if !resolved.isEmpty {
+            let sent = await alerts.send(resolved: resolved.sorted(), monitor: name, time: now, target: definition.alert, logger: logger)
+            status += "; resolved \(resolved.sorted().joined(separator: ", ")): \(sent)"
+        }
+        return status
+    }
+
+    /// Why a window of captured traffic is empty, as far as the store can tell.
+    static func emptyWindow(endpoint: String, store: any CaptureStore, from start: Date, to end: Date) throws -> DriftError {
+        let iso = ISO8601DateFormatter()
+        let window = "(\(iso.string(from: start)), \(iso.string(from: end))]"
+        let timing = "captured requests reach the store within 0.25 s of their answer; with capture.sample_percent P the first request "
+            + "and then one in 100/P are captured"
+        guard let latest = try store.latestTime(endpoint: endpoint) else {
+            return DriftError.badData("endpoint \(endpoint) has no captured request in \(store.location)",
+                                      fix: "check that capture is on (capture: { sample_percent: N }) and the endpoint got traffic; \(timing)")
+        }
+        return DriftError.badData("endpoint \(endpoint) has no captured request in the window \(window); its latest is at \(iso.string(from: Date(timeIntervalSince1970: latest)))",
+                                  fix: "widen the monitor's window or send the endpoint traffic; \(timing)")
     }
 
     static func formatWindow(_ seconds: TimeInterval) -> String {

@@ -21,19 +21,23 @@ public struct AlertTarget: Sendable, Hashable, Codable, CustomStringConvertible 
     public var token: String?
     /// Whether the log sink also gets the alert (always on; kept for clarity in JSON).
     public var log: Bool
+    /// After an alert, new problems wait this long (seconds) before the next one is sent; 0 sends at once.
+    public var cooldown: TimeInterval
 
-    public init(webhook: String? = nil, token: String? = nil, log: Bool = true) {
+    public init(webhook: String? = nil, token: String? = nil, log: Bool = true, cooldown: TimeInterval = 0) {
         self.webhook = webhook
         self.token = token
         self.log = log
+        self.cooldown = cooldown
     }
 
-    enum CodingKeys: String, CodingKey { case webhook, log, hasToken = "has_token" }
+    enum CodingKeys: String, CodingKey { case webhook, log, cooldown, hasToken = "has_token" }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         webhook = try c.decodeIfPresent(String.self, forKey: .webhook)
         log = try c.decodeIfPresent(Bool.self, forKey: .log) ?? true
+        cooldown = try c.decodeIfPresent(TimeInterval.self, forKey: .cooldown) ?? 0
         token = nil
     }
 
@@ -41,6 +45,7 @@ public struct AlertTarget: Sendable, Hashable, Codable, CustomStringConvertible 
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(webhook, forKey: .webhook)
         try c.encode(log, forKey: .log)
+        try c.encode(cooldown, forKey: .cooldown)
         try c.encode(token != nil, forKey: .hasToken)
     }
 
@@ -71,9 +76,14 @@ public struct MonitorDefinition: Sendable, Hashable, Codable {
     public var checks: [DriftCheck]
     public var alert: AlertTarget?
     public var driftShare: Double
+    /// Performance monitoring with delayed labels (endpoint sources only).
+    public var performance: PerformanceSpec?
+    /// A correction of the p-value checks for testing many columns at once.
+    public var correction: MultipleTesting?
 
     public init(name: String, source: CurrentSource, reference: String, schedule: String? = nil, window: TimeInterval = 3600,
-                checks: [DriftCheck] = [], alert: AlertTarget? = nil, driftShare: Double = 0.5) {
+                checks: [DriftCheck] = [], alert: AlertTarget? = nil, driftShare: Double = 0.5, performance: PerformanceSpec? = nil,
+                correction: MultipleTesting? = nil) {
         self.name = name
         self.source = source
         self.reference = reference
@@ -82,5 +92,7 @@ public struct MonitorDefinition: Sendable, Hashable, Codable {
         self.checks = checks
         self.alert = alert
         self.driftShare = driftShare
+        self.performance = performance
+        self.correction = correction
     }
 }

@@ -44,18 +44,16 @@ import Testing
         #expect(b == ["2", "x"])
     }
 
-    @Test func nanAndMissingValuesAreRefusedWithTheRow() {
-        #expect(throws: DriftError.self) { try CSVReader.parse(text: "a,b\n1,2\n3,nan\n") }
+    @Test func malformedRowsAreRefusedWithTheRow() {
         do {
-            _ = try CSVReader.parse(text: "a,b\n1,2\n3,\n", source: "cur.csv")
+            _ = try CSVReader.parse(text: "a,b\n1,2\n3\n", source: "cur.csv")
             Issue.record("expected an error")
         } catch {
             let text = String(describing: error)
             #expect(text.contains("cur.csv:3"), "\(text)")
-            #expect(text.contains("\"b\""))
-            #expect(text.contains("NaN"))
+            #expect(text.contains("expected 2 fields, found 1"))
         }
-        #expect(throws: DriftError.self) { try CSVReader.parse(text: "a,b\n1,2\n3\n") }
+        #expect(throws: DriftError.self) { try CSVReader.parse(text: "a,b\n1,2\n3,inf\n") }
         #expect(throws: DriftError.self) { try CSVReader.parse(text: "a,b\n1,2\n", columns: ["c"]) }
     }
 

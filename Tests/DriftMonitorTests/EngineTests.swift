@@ -1,6 +1,6 @@
+import CaptureStorage
 import Crypto
 import Foundation
-import GRDB
 import Logging
 import MLInfraTesting
 import Testing
@@ -121,9 +121,7 @@ final class RecordingLog: @unchecked Sendable {
     @Test func captureWindowIsTheCurrentData() async throws {
         let ws = try Workspace()
         defer { ws.remove() }
-        let serving = URL(fileURLWithPath: ws.dataDir).appendingPathComponent("serving")
-        try FileManager.default.createDirectory(at: serving, withIntermediateDirectories: true)
-        let capture = try CaptureFixture(path: serving.appendingPathComponent("capture.sqlite").path)
+        let capture = try CaptureFixture(dataDirectory: ws.dataDir)
         let now = utc("2026-11-22T12:00:00Z")
         var rng = SplitMix64(seed: 3)
         for i in 0..<600 {
@@ -144,23 +142,14 @@ final class RecordingLog: @unchecked Sendable {
     }
 }
 
-/// Writes a capture store with the schema the serving engine uses.
+/// Writes captured requests into the store the serving engine writes, through its protocol.
 struct CaptureFixture {
-    let queue: DatabaseQueue
-    init(path: String) throws {
-        queue = try DatabaseQueue(path: path)
-        try queue.write { db in
-            try db.execute(sql: """
-                CREATE TABLE capture(id INTEGER PRIMARY KEY, endpoint TEXT, version TEXT, time REAL, inputs TEXT, outputs TEXT, latency_ms REAL);
-                CREATE INDEX capture_endpoint_time ON capture(endpoint, time);
-                """)
-        }
+    let store: SQLiteCaptureStore
+    init(dataDirectory: String) throws {
+        store = try SQLiteCaptureStore(directory: URL(fileURLWithPath: dataDirectory).appendingPathComponent("serving").path)
     }
     func insert(endpoint: String, time: Date, inputs: [String: Any]) throws {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: inputs, options: [.sortedKeys]), as: UTF8.self)
-        try queue.write { db in
-            try db.execute(sql: "INSERT INTO capture(endpoint, version, time, inputs, outputs, latency_ms) VALUES (?, '1', ?, ?, '{}', 1.0)",
-                           arguments: [endpoint, time.timeIntervalSince1970, json])
-        }
+        try store.append([CaptureRecord(endpoint: endpoint, version: "1", time: time.timeIntervalSince1970, inputs: json, outputs: "{}", latencyMs: 1)])
     }
 }

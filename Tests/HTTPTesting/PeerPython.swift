@@ -27,6 +27,32 @@ public enum PeerPython {
         throw Missing(modules: modules)
     }
 
+    /// Runs `script` (written to a temporary file) with `arguments` and returns its standard output;
+    /// a failing script throws with its standard error.
+    public static func run(_ python: String, script: String, arguments: [String], environment: [String: String] = [:]) throws -> Data {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("oracle-\(UUID().uuidString).py")
+        try script.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [file.path] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ScriptFailed(stderr: String(decoding: errors, as: UTF8.self)) }
+        return data
+    }
+
+    public struct ScriptFailed: Error, CustomStringConvertible {
+        public var stderr: String
+        public var description: String { "the Python script failed:\n\(stderr)" }
+    }
+
     private static func imports(_ python: String, _ modules: [String]) -> Bool {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)

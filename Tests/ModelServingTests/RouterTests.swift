@@ -1,3 +1,4 @@
+import CaptureStorage
 import Foundation
 import Logging
 import NIOCore
@@ -132,18 +133,21 @@ func temporaryDirectory() -> URL {
         let live = try await LocalReplica.start(linearHandler(version: "m/1"))
         let client = makeClient()
         let dir = temporaryDirectory()
-        let store = try CaptureStore(directory: dir)
+        let store = try SQLiteCaptureStore(directory: dir.path)
         let writer = CaptureWriter(store: store, logger: quietLogger)
         let table = RoutingTable()
         table.add(version: "m/1", port: live.port)
         table.setWeights(["m/1": 100])
         table.setVersionInfo(.init(version: "m/1", featureNames: ["x", "y"], outputNames: ["prediction"]))
         let router = EndpointRouter(endpoint: "ep", table: table, client: client, capture: writer, capturePercent: 10, logger: quietLogger)
-        for _ in 0..<100 { _ = await router.forward(path: "/predict", body: body, kind: .predict) }
-        #expect(try store.count(endpoint: "ep") == 0)  // nothing written on the request path
+        // The first request is captured, so a few requests and a monitor run show rows.
+        _ = await router.forward(path: "/predict", body: body, kind: .predict)
+        #expect(writer.flush() == 2)
+        for _ in 1..<100 { _ = await router.forward(path: "/predict", body: body, kind: .predict) }
+        #expect(try store.count(endpoint: "ep") == 2)  // nothing more written on the request path
         writer.flush()
         let rows = try store.records(endpoint: "ep", limit: 100)
-        #expect(rows.count == 20)  // 10 of 100 requests, 2 instances each
+        #expect(rows.count == 20)  // requests 1, 11, …, 91 of 100, 2 instances each
         let first = try #require(rows.first)
         #expect(first.version == "m/1")
         #expect(first.inputs == #"{"x":1,"y":2}"#)

@@ -1,3 +1,4 @@
+import CaptureStorage
 import Foundation
 import MLInfraCore
 import ModelRegistry
@@ -210,7 +211,7 @@ struct EndToEndTests {
             #expect(read.current?.attributes["replicas"] == ["min": 2, "max": 3])
             // Captured rows for the drift monitor.
             try await Task.sleep(nanoseconds: 500_000_000)
-            let captured = try CaptureStore(directory: dir.appendingPathComponent("serving")).records(endpoint: "e2e", limit: 5)
+            let captured = try SQLiteCaptureStore(directory: dir.appendingPathComponent("serving").path).records(endpoint: "e2e", limit: 5)
             #expect(captured.first?.inputs == #"{"x":1,"y":2}"#)
 
             _ = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .delete, prior: first,

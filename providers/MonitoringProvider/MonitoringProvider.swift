@@ -50,6 +50,17 @@ public struct MonitoringProvider: Provider {
         let alert = AttributeType.object([
             "webhook": AttributeSchema(.string, description: "URL that receives a signed JSON POST when the dataset drifts."),
             "token": AttributeSchema(.string, sensitive: true, description: "Key of the X-MLInfra-Signature HMAC-SHA256."),
+            "cooldown": AttributeSchema(.duration, description: "After an alert, new problems wait this long before the next one (e.g. 1h); default 0."),
+        ])
+        let performance = AttributeType.object([
+            "task": AttributeSchema(.string, required: true, allowed: ["classification", "regression"], description: "What the model predicts."),
+            "label": AttributeSchema(.string, description: "The reference CSV's column of true values; default label."),
+            "prediction": AttributeSchema(.string, description: "The model output scored (captured outputs, reference column); default prediction."),
+            "metric": AttributeSchema(.string, allowed: PerformanceMetric.allCases.map(\.rawValue),
+                                      description: "Compared with the reference; default roc_auc (classification) or rmse (regression)."),
+            "max_drop": AttributeSchema(.number, required: true, description: "Alert when the metric is this much worse than the reference's."),
+            "labels": AttributeSchema(.string, description: "A CSV of request_id and label, besides labels posted to the endpoint's /feedback."),
+            "threshold": AttributeSchema(.number, description: "A classifier predicts 1 above this score; default 0.5."),
         ])
         let monitor = ResourceSchema(
             description: "Drift monitor: compares an endpoint's captured traffic or a dataset with a reference, on a schedule, and alerts.",
@@ -63,6 +74,9 @@ public struct MonitoringProvider: Provider {
                 "checks": AttributeSchema(.list(check), description: "Per-feature checks; default: every reference column with default methods."),
                 "alert": AttributeSchema(alert, description: "Where drift alerts go (also always logged)."),
                 "drift_share": AttributeSchema(.number, computed: true, optional: true, description: "Dataset drift when at least this share of features drift; default 0.5."),
+                "correction": AttributeSchema(.string, allowed: MultipleTesting.allCases.map(\.rawValue),
+                                              description: "Correct the p-value checks for testing many columns: bonferroni or benjamini_hochberg."),
+                "performance": AttributeSchema(performance, description: "Model performance on captured predictions once labels arrive (endpoint sources)."),
                 "id": .computed(.string, description: "The monitor name."),
                 "reference_sha256": .computed(.string, description: "SHA-256 of the profiled reference."),
                 "last_run": .computed(.string, description: "Time of the last run (ISO 8601, UTC)."),
@@ -100,10 +114,10 @@ public struct MonitoringProvider: Provider {
         func error(_ attribute: String?, _ summary: String, _ detail: String) {
             diags.append(AttributeDiagnostic(attribute: attribute, .error(summary, detail: detail, address: address)))
         }
-        let known: Set<String> = ["name", "endpoint", "dataset", "reference", "schedule", "window", "checks", "alert", "drift_share",
+        let known: Set<String> = ["name", "endpoint", "dataset", "reference", "schedule", "window", "checks", "alert", "drift_share", "performance", "correction",
                                   "id", "reference_sha256", "last_run", "last_verdict", "last_drifted"]
         for key in config.keys.sorted() where !known.contains(key) {
-            error(key, "unknown attribute \"\(key)\" for monitor", "monitor takes: endpoint or dataset, reference, schedule, window, checks, alert, drift_share, name")
+            error(key, "unknown attribute \"\(key)\" for monitor", "monitor takes: endpoint or dataset, reference, schedule, window, checks, alert, drift_share, performance, correction, name")
         }
         let name = config["name"]?.stringValue ?? ResourceAddress(parsing: address)?.objectName ?? address
         var source = CurrentSource.dataset("")
@@ -194,6 +208,15 @@ public struct MonitoringProvider: Provider {
                         }
                     } else if !w.isUnknown { error("alert.webhook", "webhook must be a URL string", "for example https://hooks.example.com/drift") }
                 }
+                if let c = m["cooldown"], !c.isNull {
+                    if let text = c.stringValue, let seconds = DurationText.seconds(text), seconds >= 0 {
+                        target.cooldown = seconds
+                    } else if let n = c.doubleValue, n >= 0 {
+                        target.cooldown = n
+                    } else if !c.isUnknown {
+                        error("alert.cooldown", "cooldown must be a duration such as 30m or 1h", "new problems found within it wait for a later run")
+                    }
+                }
                 if let t = m["token"], !t.isNull {
                     if let s = t.stringValue { target.token = s } else if !t.isUnknown { error("alert.token", "token must be a string", "use a sensitive variable: \"${var.alert_token}\"") }
                 }
@@ -211,8 +234,37 @@ public struct MonitoringProvider: Provider {
                 error("drift_share", "drift_share must be a number in (0, 1]", "0.5 means: dataset drift when half the features drift")
             }
         }
+        var performance: PerformanceSpec?
+        if let p = config["performance"], !p.isNull {
+            if let m = p.mapValue {
+                let task = m["task"]?.stringValue.flatMap(PerformanceSpec.Task.init(rawValue:))
+                let metric = m["metric"]?.stringValue.flatMap(PerformanceMetric.init(rawValue:))
+                if task == nil, m["task"]?.isUnknown != true { error("performance.task", "task must be classification or regression", "performance: { task: classification, max_drop: 0.05 }") }
+                if m["metric"]?.isNull == false, m["metric"]?.isUnknown != true, metric == nil {
+                    error("performance.metric", "unknown metric", "one of: \(PerformanceMetric.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let maxDrop = m["max_drop"]?.doubleValue
+                if maxDrop == nil, m["max_drop"]?.isUnknown != true { error("performance.max_drop", "max_drop must be a number", "e.g. 0.05: alert when ROC AUC falls by more than 0.05") }
+                if let task, let maxDrop {
+                    var spec = PerformanceSpec(task: task, label: m["label"]?.stringValue ?? "label", prediction: m["prediction"]?.stringValue ?? "prediction",
+                                               metric: metric, maxDrop: maxDrop, labels: m["labels"]?.stringValue.map { resolve($0, in: workingDirectory) },
+                                               threshold: m["threshold"]?.doubleValue ?? 0.5)
+                    for problem in spec.problems { error("performance", problem, "see docs/monitoring.md, Performance") }
+                    if spec.metric.task != task { spec.metric = task == .classification ? .rocAUC : .rmse }
+                    performance = spec
+                }
+            } else if !p.isUnknown {
+                error("performance", "performance must be a map", "performance: { task: classification, max_drop: 0.05 }")
+            }
+        }
+        var correction: MultipleTesting?
+        if let c = config["correction"], !c.isNull {
+            if let s = c.stringValue, let m = MultipleTesting(rawValue: s) { correction = m } else if !c.isUnknown {
+                error("correction", "correction must be bonferroni or benjamini_hochberg", "benjamini_hochberg controls the share of false alarms among drifted columns")
+            }
+        }
         let definition = MonitorDefinition(name: name, source: source, reference: reference, schedule: schedule, window: window,
-                                           checks: checks, alert: alert, driftShare: share)
+                                           checks: checks, alert: alert, driftShare: share, performance: performance, correction: correction)
         return Parsed(definition: definition, diagnostics: diags)
     }
 
@@ -255,7 +307,7 @@ public struct MonitoringProvider: Provider {
 
     // MARK: Plan / apply / read
 
-    static let inputKeys = ["endpoint", "dataset", "reference", "schedule", "checks", "alert"]
+    static let inputKeys = ["endpoint", "dataset", "reference", "schedule", "checks", "alert", "performance"]
 
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
         let (_, wd) = state.values

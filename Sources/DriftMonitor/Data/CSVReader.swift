@@ -17,20 +17,30 @@ public enum ColumnValues: Sendable {
 }
 
 /// A table of named columns, as read from a CSV file or a capture window.
+///
+/// A column holds only the values that are present; the rows where it is missing (an empty
+/// field, `NaN`, a JSON `null` or an absent key) are counted in `missing`, so that
+/// `columns[c].count + missing[c] == rowCount`.
 public struct DataTable: Sendable {
     public var columns: [String: ColumnValues]
     public var rowCount: Int
-    public init(columns: [String: ColumnValues], rowCount: Int) {
+    /// Rows without a value, per column (absent when none).
+    public var missing: [String: Int]
+    public init(columns: [String: ColumnValues], rowCount: Int, missing: [String: Int] = [:]) {
         self.columns = columns
         self.rowCount = rowCount
+        self.missing = missing.filter { $0.value > 0 }
     }
+
+    /// Rows of `column` without a value.
+    public func missingCount(_ column: String) -> Int { missing[column] ?? 0 }
 }
 
 /// Reads CSV files fast: the file is read once into memory, split into one chunk per
 /// core at line boundaries, and each chunk parsed over raw bytes (RFC 4180 quoting
 /// supported) straight into per-column arrays. Numbers are parsed without allocation.
 /// A column is numerical when every value parses as a number, categorical otherwise.
-/// Missing values and NaN are refused: drift statistics are undefined on them.
+/// An empty unquoted field and `NaN` are missing values: counted per column, not stored.
 public enum CSVReader {
     public static func read(path: String, columns wanted: Set<String>? = nil, threads: Int? = nil) throws -> DataTable {
         let bytes = try readAll(path: path)
@@ -161,7 +171,9 @@ public enum CSVReader {
             }
             if let firstError { throw firstError }
             var columns = [String: ColumnValues]()
+            var missing = [String: Int]()
             for k in selected {
+                missing[header[k]] = (0..<chunkCount).reduce(0) { $0 + (results.get($1).missing[k] ?? 0) }
                 if numeric[k] {
                     var all = [Double]()
                     all.reserveCapacity(rows)
@@ -174,7 +186,7 @@ public enum CSVReader {
                     columns[header[k]] = .categorical(all)
                 }
             }
-            return DataTable(columns: columns, rowCount: rows)
+            return DataTable(columns: columns, rowCount: rows, missing: missing)
         }
     }
 
@@ -189,6 +201,7 @@ public enum CSVReader {
         var rows = 0
         var numbers: [Int: [Double]] = [:]
         var strings: [Int: [String]] = [:]
+        var missing: [Int: Int] = [:]
         var notNumeric = Set<Int>()
         var error: ChunkError?
     }
@@ -243,17 +256,14 @@ public enum CSVReader {
                         }
                         numberColumns[k].append(v)
                     case .notANumber, .empty:
-                        chunk.error = ChunkError(row: row, message: "column \"\(header[k])\" has a missing or NaN value",
-                                                 fix: "drift statistics refuse missing values and NaN; drop or impute those rows first")
-                        return chunk
+                        chunk.missing[k, default: 0] += 1
                     case .invalid:
                         chunk.notNumeric.insert(k)
                     }
                 } else {
                     if len == 0 && !quoted {
-                        chunk.error = ChunkError(row: row, message: "column \"\(header[k])\" has a missing value",
-                                                 fix: "drift statistics refuse missing values; drop or impute those rows first")
-                        return chunk
+                        chunk.missing[k, default: 0] += 1
+                        continue
                     }
                     stringColumns[k].append(fieldString(base, s, len, quoted))
                 }

@@ -1,32 +1,29 @@
 import Foundation
-import GRDB
+import CaptureStorage
 
-/// Reads an endpoint's captured requests (`<data_dir>/serving/capture.sqlite`, table
-/// `capture`, one row per instance with `inputs` a JSON object feature → value) over a
-/// time window, into columns.
+/// Reads an endpoint's captured requests over a time window from the capture store the serving
+/// engine writes (one record per instance, `inputs` a JSON object feature → value), into columns.
+/// A null, NaN or absent feature value is a missing value: counted in `DataTable.missing`.
 public enum CaptureReader {
-    public static func read(dataDirectory: String, endpoint: String, from start: Date, to end: Date, features: Set<String>?) throws -> DataTable {
-        let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent("serving/capture.sqlite").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw DriftError.notFound("no capture store at \(path)",
-                                      fix: "enable capture on endpoint \(endpoint) (capture: { sample_percent: N }) and send it traffic")
-        }
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(10)
-        let rows: [(Int64, String)]
+    public static func read(store: any CaptureStore, endpoint: String, from start: Date, to end: Date, features: Set<String>?) throws -> DataTable {
+        try table(try records(store: store, endpoint: endpoint, from: start, to: end), endpoint: endpoint, features: features)
+    }
+
+    /// The endpoint's captured records in the window `(start, end]`.
+    public static func records(store: any CaptureStore, endpoint: String, from start: Date, to end: Date) throws -> [CaptureRecord] {
         do {
-            let queue = try DatabaseQueue(path: path, configuration: config)
-            rows = try queue.read { db in
-                try Row.fetchAll(db, sql: "SELECT id, inputs FROM capture WHERE endpoint = ? AND time > ? AND time <= ? ORDER BY time, id",
-                                 arguments: [endpoint, start.timeIntervalSince1970, end.timeIntervalSince1970])
-                    .map { ($0["id"], $0["inputs"]) }
-            }
-        } catch {
-            throw DriftError.io("cannot read the capture store \(path): \(error)", fix: "check that the serving engine created it")
+            return try store.records(endpoint: endpoint, after: start.timeIntervalSince1970, through: end.timeIntervalSince1970, limit: nil)
+        } catch let error as CaptureStoreError {
+            throw DriftError(error)
         }
+    }
+
+    /// The records' inputs as columns.
+    public static func table(_ records: [CaptureRecord], endpoint: String, features: Set<String>?) throws -> DataTable {
+        let rows = records.map { ($0.id ?? 0, $0.inputs) }
         var numbers = [String: [Double]]()
         var labels = [String: [String]]()
+        var missing = [String: Int]()
         var names: Set<String>? = features
         for (id, inputs) in rows {
             guard let object = try? JSONSerialization.jsonObject(with: Data(inputs.utf8)) as? [String: Any] else {
@@ -35,9 +32,10 @@ public enum CaptureReader {
             }
             if names == nil { names = Set(object.keys) }
             for name in names! {
+                // An unknown entity's features come back null: a missing value, counted, not an error.
                 guard let value = object[name], !(value is NSNull) else {
-                    throw DriftError.badData("capture row \(id) of endpoint \(endpoint) has no value for \"\(name)\"",
-                                             fix: "drift statistics refuse missing values; check what the endpoint receives")
+                    missing[name, default: 0] += 1
+                    continue
                 }
                 if let s = value as? String {
                     labels[name, default: []].append(s)
@@ -45,11 +43,14 @@ public enum CaptureReader {
                     labels[name, default: []].append(b ? "true" : "false")
                 } else if let n = value as? NSNumber {
                     let d = n.doubleValue
-                    guard d.isFinite else {
-                        throw DriftError.badData("capture row \(id) of endpoint \(endpoint) has a NaN or infinite \"\(name)\"",
-                                                 fix: "drift statistics refuse NaN")
+                    if d.isNaN {
+                        missing[name, default: 0] += 1
+                    } else if d.isFinite {
+                        numbers[name, default: []].append(d)
+                    } else {
+                        throw DriftError.badData("capture row \(id) of endpoint \(endpoint) has an infinite \"\(name)\"",
+                                                 fix: "drift statistics need finite numbers")
                     }
-                    numbers[name, default: []].append(d)
                 } else {
                     throw DriftError.badData("capture row \(id) of endpoint \(endpoint): \"\(name)\" is neither a number nor a string",
                                              fix: "monitor scalar features only")
@@ -65,6 +66,13 @@ public enum CaptureReader {
             }
             columns[name] = l.isEmpty ? .numerical(n) : .categorical(l)
         }
-        return DataTable(columns: columns, rowCount: rows.count)
+        return DataTable(columns: columns, rowCount: rows.count, missing: missing)
+    }
+}
+
+extension DriftError {
+    /// A capture store failure, told as the monitor's own.
+    init(_ error: CaptureStoreError) {
+        self.init(error.code == .notFound ? .notFound : .io, error.message, fix: error.fix)
     }
 }

@@ -10,7 +10,10 @@ import Foundation
 public struct ColumnProfile: Sendable, Codable, Hashable {
     public var name: String
     public var kind: ColumnKind
+    /// Rows with a value (the statistics' sample size).
     public var count: Int
+    /// Rows without one; nil in profiles stored before missing values were counted (none then).
+    public var missing: Int?
     public var mean: Double?
     /// Population standard deviation (ddof = 0), as `np.std`.
     public var std: Double?
@@ -57,6 +60,10 @@ public struct ReferenceProfile: Sendable {
             throw DriftError.badData("reference \(source) has no rows", fix: "a reference needs at least one row per column")
         }
         let names = table.columns.keys.sorted()
+        for name in names where table.columns[name]!.count == 0 {
+            throw DriftError.badData("reference \(source): column \"\(name)\" has no value in any of its \(table.rowCount) rows",
+                                     fix: "give the reference values for it, or leave it out of the reference")
+        }
         for name in names {
             if case .numerical(let values) = table.columns[name]!, let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw DriftError.badData("reference \(source): column \"\(name)\" has a NaN or infinite value at row \(bad + 1)",
@@ -79,7 +86,8 @@ public struct ReferenceProfile: Sendable {
         }
         var columns = [String: ColumnProfile](), sorted = [String: [Double]]()
         for (i, name) in names.enumerated() {
-            let (p, s) = slots.get(i)
+            var (p, s) = slots.get(i)
+            p.missing = table.missingCount(name)
             columns[name] = p
             if let s { sorted[name] = s }
         }

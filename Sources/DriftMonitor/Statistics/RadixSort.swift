@@ -9,16 +9,40 @@ public enum RadixSort {
             return
         }
         var keys = [UInt64](repeating: 0, count: n)
-        var scratch = [UInt64](repeating: 0, count: n)
         values.withUnsafeBufferPointer { v in
             keys.withUnsafeMutableBufferPointer { k in
-                for i in 0..<n {
-                    let bits = v[i].bitPattern
-                    // Negative numbers: flip all bits; positive: flip the sign bit.
-                    k[i] = bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
-                }
+                for i in 0..<n { k[i] = key(v[i]) }
             }
         }
+        sortKeys(&keys)
+        values.withUnsafeMutableBufferPointer { v in
+            keys.withUnsafeBufferPointer { k in
+                for i in 0..<n { v[i] = value(k[i]) }
+            }
+        }
+    }
+
+    /// The order-preserving bit pattern of a double: negative numbers have all bits flipped,
+    /// positive ones the sign bit. Keys compare as the doubles do (−0 below +0).
+    @inline(__always)
+    public static func key(_ x: Double) -> UInt64 {
+        let bits = x.bitPattern
+        return bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+    }
+
+    @inline(__always)
+    static func value(_ key: UInt64) -> Double {
+        Double(bitPattern: key & (1 << 63) != 0 ? key & ~(1 << 63) : ~key)
+    }
+
+    /// Sorts keys by LSD radix sort: six passes of 11 bits, each skipped when every key shares that digit.
+    public static func sortKeys(_ keys: inout [UInt64]) {
+        let n = keys.count
+        if n < 2048 {
+            keys.sort()
+            return
+        }
+        var scratch = [UInt64](repeating: 0, count: n)
         let radixBits: UInt64 = 11
         let buckets = 1 << 11
         var counts = [Int](repeating: 0, count: buckets * 6)
@@ -59,15 +83,6 @@ public enum RadixSort {
             }
             sourceIsKeys.toggle()
         }
-        let sortedKeys = sourceIsKeys ? keys : scratch
-        values.withUnsafeMutableBufferPointer { v in
-            sortedKeys.withUnsafeBufferPointer { k in
-                for i in 0..<n {
-                    let key = k[i]
-                    let bits = key & (1 << 63) != 0 ? key & ~(1 << 63) : ~key
-                    v[i] = Double(bitPattern: bits)
-                }
-            }
-        }
+        if !sourceIsKeys { keys = scratch }
     }
 }

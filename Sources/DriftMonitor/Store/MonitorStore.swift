@@ -139,7 +139,73 @@ public final class MonitorStore: Sendable {
                 t.column("report", .text)
             }
         }
+        m.registerMigration("v2 reference performance") { db in
+            try db.create(table: "reference_performance") { t in
+                t.primaryKey("monitor", .text).references("monitor", onDelete: .cascade)
+                t.column("key", .text).notNull()
+                t.column("metrics", .text)
+            }
+        }
+        m.registerMigration("v3 open alerts") { db in
+            try db.create(table: "open_alert") { t in
+                t.column("monitor", .text).notNull().references("monitor", onDelete: .cascade)
+                t.column("key", .text).notNull()
+                t.column("opened", .double).notNull()
+                t.primaryKey(["monitor", "key"])
+            }
+            try db.create(table: "alert_sent") { t in
+                t.primaryKey("monitor", .text).references("monitor", onDelete: .cascade)
+                t.column("time", .double).notNull()
+            }
+        }
         return m
+    }
+
+    // MARK: Open alerts
+
+    /// The problems a monitor has alerted on and that have not resolved since.
+    public func openAlerts(_ monitor: String) throws -> Set<String> {
+        try pool.read { db in Set(try String.fetchAll(db, sql: "SELECT key FROM open_alert WHERE monitor = ?", arguments: [monitor])) }
+    }
+
+    /// When the monitor last sent an alert of new problems.
+    public func lastAlertTime(_ monitor: String) throws -> Date? {
+        try pool.read { db in try Double.fetchOne(db, sql: "SELECT time FROM alert_sent WHERE monitor = ?", arguments: [monitor]) }
+            .map { Date(timeIntervalSince1970: $0) }
+    }
+
+    /// Records that `opened` are now alerted on (at `time`, when an alert was sent) and `resolved` are over.
+    public func updateAlerts(_ monitor: String, opened: Set<String>, resolved: Set<String>, sentAt time: Date?) throws {
+        try pool.write { db in
+            for key in opened {
+                try db.execute(sql: "INSERT OR IGNORE INTO open_alert(monitor, key, opened) VALUES (?, ?, ?)",
+                               arguments: [monitor, key, (time ?? Date()).timeIntervalSince1970])
+            }
+            for key in resolved { try db.execute(sql: "DELETE FROM open_alert WHERE monitor = ? AND key = ?", arguments: [monitor, key]) }
+            if let time {
+                try db.execute(sql: "INSERT OR REPLACE INTO alert_sent(monitor, time) VALUES (?, ?)", arguments: [monitor, time.timeIntervalSince1970])
+            }
+        }
+    }
+
+    // MARK: Reference performance
+
+    /// The reference's metrics, with the key (reference hash and performance settings) they were computed for.
+    public func referencePerformance(_ monitor: String) throws -> (key: String, metrics: MetricValues?)? {
+        try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT key, metrics FROM reference_performance WHERE monitor = ?", arguments: [monitor]) else {
+                return nil
+            }
+            let json: String? = row["metrics"]
+            return (row["key"], try json.map { try Self.decoder.decode(MetricValues.self, from: Data($0.utf8)) })
+        }
+    }
+
+    public func saveReferencePerformance(_ metrics: MetricValues?, key: String, for monitor: String) throws {
+        let json = try metrics.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+        try pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO reference_performance(monitor, key, metrics) VALUES (?, ?, ?)", arguments: [monitor, key, json])
+        }
     }
 
     // MARK: Monitors
@@ -171,6 +237,9 @@ public final class MonitorStore: Sendable {
     public func delete(_ name: String) throws {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM run WHERE monitor = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM reference_performance WHERE monitor = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM open_alert WHERE monitor = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM alert_sent WHERE monitor = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM profile WHERE monitor = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM monitor WHERE name = ?", arguments: [name])
         }

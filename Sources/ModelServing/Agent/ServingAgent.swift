@@ -1,3 +1,4 @@
+import CaptureStorage
 import Foundation
 import Logging
 import NIOCore
@@ -57,7 +58,7 @@ public struct ServingAgent: Service {
     public func run() async throws {
         let store = control
         try store.renewLease(identity, holder: holder, seconds: options.leaseSeconds)
-        let capture = CaptureWriter(store: try CaptureStore(directory: servingDirectory), logger: logger)
+        let capture = CaptureWriter(store: try SQLiteCaptureStore(directory: servingDirectory.path), logger: logger)
         let client = HTTPClientPool()
         let reconciler = Reconciler(store: store, capture: capture, client: client, agent: self)
         logger.info("serving agent started as host \(identity.name) (pid \(getpid()), control store \(store.location))")

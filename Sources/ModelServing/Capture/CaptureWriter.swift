@@ -1,9 +1,15 @@
+import CaptureStorage
 import Foundation
 import Logging
 import Synchronization
 
 /// Takes sampled request/response pairs from the router and writes them to the capture store
 /// from a background task, so the request path only appends to a buffer.
+///
+/// When a captured request is in the store: `run` writes what is queued every `interval`
+/// (250 ms), and at once when `batchSize` exchanges wait, each time as one batch (one statement
+/// on PostgreSQL, one transaction on SQLite); on shutdown it writes what is left. A monitor run
+/// therefore sees a request at most `interval` after its answer, plus the write's own time.
 public final class CaptureWriter: Sendable {
     /// A request/response pair as the router saw it.
     public struct Exchange: Sendable {
@@ -17,11 +23,13 @@ public final class CaptureWriter: Sendable {
         public var latencyMs: Double
         public var featureNames: [String]
         public var outputNames: [String]
+        /// The id the router gave the request, returned to the client for its labels later.
+        public var requestID: String?
 
         public enum Kind: Sendable { case predict, infer }
 
         public init(endpoint: String, version: String, time: Double, kind: Kind, request: Data, response: Data,
-                    latencyMs: Double, featureNames: [String], outputNames: [String]) {
+                    latencyMs: Double, featureNames: [String], outputNames: [String], requestID: String? = nil) {
             self.endpoint = endpoint
             self.version = version
             self.time = time
@@ -31,21 +39,28 @@ public final class CaptureWriter: Sendable {
             self.latencyMs = latencyMs
             self.featureNames = featureNames
             self.outputNames = outputNames
+            self.requestID = requestID
         }
     }
 
     /// At most this many exchanges wait for the writer; more are dropped (and counted).
     public let capacity: Int
-    private let store: CaptureStore
+    /// This many waiting exchanges are written without waiting for the interval.
+    public let batchSize: Int
+    public let store: any CaptureStore
     private let buffer = Mutex<[Exchange]>([])
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
     private let droppedCount = Atomic<Int>(0)
     private let writtenCount = Atomic<Int>(0)
     private let logger: Logger
 
-    public init(store: CaptureStore, capacity: Int = 10_000, logger: Logger) {
+    public init(store: any CaptureStore, capacity: Int = 10_000, batchSize: Int = 1_000, logger: Logger) {
         self.store = store
         self.capacity = capacity
+        self.batchSize = max(1, batchSize)
         self.logger = logger
+        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var dropped: Int { droppedCount.load(ordering: .relaxed) }
@@ -53,12 +68,16 @@ public final class CaptureWriter: Sendable {
 
     /// Queues an exchange; never blocks.
     public func submit(_ exchange: Exchange) {
-        let accepted = buffer.withLock { items -> Bool in
-            guard items.count < capacity else { return false }
+        let queued = buffer.withLock { items -> Int? in
+            guard items.count < capacity else { return nil }
             items.append(exchange)
-            return true
+            return items.count
         }
-        if !accepted { droppedCount.add(1, ordering: .relaxed) }
+        guard let queued else {
+            droppedCount.add(1, ordering: .relaxed)
+            return
+        }
+        if queued == batchSize { wake.yield() }
     }
 
     /// Writes what is queued; returns the number of rows written.
@@ -71,7 +90,7 @@ public final class CaptureWriter: Sendable {
         guard !items.isEmpty else { return 0 }
         let records = items.flatMap(Self.records)
         do {
-            try store.insert(records)
+            try store.append(records)
             writtenCount.add(records.count, ordering: .relaxed)
         } catch {
             logger.error("capture write failed, \(records.count) rows lost: \(error)")
@@ -79,12 +98,16 @@ public final class CaptureWriter: Sendable {
         return records.count
     }
 
-    /// Flushes every `interval` seconds until cancelled, then once more.
-    public func run(interval: Double = 0.25) async {
-        while !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
-            flush()
+    /// Flushes every `interval`, and whenever `batchSize` exchanges wait, until cancelled; then once more.
+    public func run(interval: Duration = .milliseconds(250)) async {
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                wake.yield()
+            }
         }
+        for await _ in wakeups { flush() }
+        ticker.cancel()
         flush()
     }
 
@@ -92,12 +115,15 @@ public final class CaptureWriter: Sendable {
     static func records(_ e: Exchange) -> [CaptureRecord] {
         guard let response = try? JSONSerialization.jsonObject(with: e.response) as? [String: Any] else { return [] }
         let input: FeatureMatrix
+        var entities: [String]?
         do {
             switch e.kind {
             case .predict:
                 switch try InferenceRequest.parsePredict(e.request, featureNames: e.featureNames) {
                 case .instances(let m): input = m
-                case .entities:
+                case .entities(let keys):
+                    let count = keys.values.first?.count ?? 0
+                    entities = (0..<count).map { r in CaptureRecord.entityKey(keys.mapValues { $0[r] }) }
                     // The replica answers entity requests with the rows it built from the online store.
                     guard let rows = response["instances"] as? [Any], !rows.isEmpty else { return [] }
                     input = try InferenceRequest.matrix(rows, field: "instances", featureNames: e.featureNames)
@@ -131,7 +157,10 @@ public final class CaptureWriter: Sendable {
             guard let inputs = try? JSONSerialization.data(withJSONObject: inputObject, options: [.sortedKeys]),
                   let outs = try? JSONSerialization.data(withJSONObject: outputObject, options: [.sortedKeys])
             else { continue }
-            records.append(CaptureRecord(endpoint: e.endpoint, version: e.version, time: e.time,
+            // One instance keeps the request's id; instance i of several gets "<id>#<i>".
+            let requestID = e.requestID.map { input.rows == 1 ? $0 : "\($0)#\(r)" }
+            let entity = entities.flatMap { r < $0.count ? $0[r] : nil }
+            records.append(CaptureRecord(endpoint: e.endpoint, version: e.version, time: e.time, requestID: requestID, entity: entity,
                                          inputs: String(decoding: inputs, as: UTF8.self), outputs: String(decoding: outs, as: UTF8.self),
                                          latencyMs: e.latencyMs))
         }

@@ -1,3 +1,4 @@
+import CaptureStorage
 import Foundation
 import Hummingbird
 import MLInfraHTTP
@@ -9,6 +10,8 @@ import Synchronization
 /// The router on an endpoint's port: spreads requests over the replicas in a `RoutingTable`,
 /// retries once on another replica when a connection fails before any response, counts
 /// latency and errors per version, and hands a sampled share of exchanges to the capture writer.
+/// Every prediction is answered with an `x-mlinfra-request-id` (the client's `x-request-id` when
+/// it sent a usable one), which `POST /feedback` takes back with the true label.
 public final class EndpointRouter: Sendable {
     public let endpoint: String
     public let table: RoutingTable
@@ -19,11 +22,17 @@ public final class EndpointRouter: Sendable {
     private let sampleCounter = Atomic<Int>(0)
     private let retries = Atomic<Int>(0)
     private let logger: Logger
+    private let clock: any ServingClock
+    /// Request ids are `<random prefix of this router>-<sequence number>`: unique without a lookup.
+    private let requestPrefix = String(UInt64.random(in: 1 << 40 ..< 1 << 44), radix: 16)
+    private let requestCounter = Atomic<Int>(0)
     /// `endpoint="…",`, escaped once for the metrics.
     private let endpointLabel: String
 
-    public init(endpoint: String, table: RoutingTable, client: HTTPClientPool, capture: CaptureWriter?, capturePercent: Double, logger: Logger) {
+    public init(endpoint: String, table: RoutingTable, client: HTTPClientPool, capture: CaptureWriter?, capturePercent: Double, logger: Logger,
+                clock: any ServingClock = SystemServingClock()) {
         self.endpoint = endpoint
+        self.clock = clock
         self.table = table
         self.client = client
         self.capture = capture
@@ -44,10 +53,18 @@ public final class EndpointRouter: Sendable {
         public var status: Int
         public var body: ByteBuffer
         public var version: String?
+        public var requestID: String? = nil
     }
 
     /// Sends one request to a replica (and to a second one if the first connection fails before any response).
-    public func forward(method: NIOHTTP1.HTTPMethod = .POST, path: String, body: ByteBuffer, kind: CaptureWriter.Exchange.Kind?) async -> Reply {
+    public func forward(method: NIOHTTP1.HTTPMethod = .POST, path: String, body: ByteBuffer, kind: CaptureWriter.Exchange.Kind?,
+                        requestID: String? = nil) async -> Reply {
+        var reply = await send(method: method, path: path, body: body, kind: kind, requestID: requestID)
+        reply.requestID = requestID
+        return reply
+    }
+
+    private func send(method: NIOHTTP1.HTTPMethod, path: String, body: ByteBuffer, kind: CaptureWriter.Exchange.Kind?, requestID: String?) async -> Reply {
         let start = DispatchTime.now().uptimeNanoseconds
         metrics.enter()
         defer { metrics.leave() }
@@ -80,7 +97,9 @@ public final class EndpointRouter: Sendable {
             }
             table.release(backend)
             let result = finish(backend: backend, start: start, status: reply.status, failed: reply.status >= 500, body: reply.body)
-            if reply.status == 200, let kind { maybeCapture(kind: kind, version: backend.version, request: body, response: reply.body, start: start) }
+            if reply.status == 200, let kind {
+                maybeCapture(kind: kind, version: backend.version, request: body, response: reply.body, start: start, requestID: requestID)
+            }
             return result
         }
     }
@@ -91,18 +110,47 @@ public final class EndpointRouter: Sendable {
         return Reply(status: status, body: body, version: backend.version)
     }
 
-    /// Samples evenly: request n is captured when ⌊n·p⌋ moves past ⌊(n−1)·p⌋.
-    private func maybeCapture(kind: CaptureWriter.Exchange.Kind, version: String, request: ByteBuffer, response: ByteBuffer, start: UInt64) {
+    /// Samples evenly: request n (from 1) is captured when ⌈n·p⌉ moves past ⌈(n−1)·p⌉, so the
+    /// first request is always captured (then 1 in 1/p): a newcomer who sends a few requests and
+    /// runs a monitor sees rows.
+    private func maybeCapture(kind: CaptureWriter.Exchange.Kind, version: String, request: ByteBuffer, response: ByteBuffer, start: UInt64,
+                              requestID: String?) {
         guard let capture else { return }
         let p = capturePercent.load(ordering: .relaxed)
         guard p > 0 else { return }
         let n = sampleCounter.add(1, ordering: .relaxed).newValue
-        guard (n * p) / 10_000 != ((n - 1) * p) / 10_000 else { return }
+        guard (n * p + 9_999) / 10_000 != ((n - 1) * p + 9_999) / 10_000 else { return }
         guard let info = table.versionInfo(version) else { return }
-        capture.submit(.init(endpoint: endpoint, version: version, time: Date().timeIntervalSince1970, kind: kind,
+        capture.submit(.init(endpoint: endpoint, version: version, time: clock.now(), kind: kind,
                              request: Data(request.readableBytesView), response: Data(response.readableBytesView),
                              latencyMs: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
-                             featureNames: info.featureNames, outputNames: info.outputNames))
+                             featureNames: info.featureNames, outputNames: info.outputNames, requestID: requestID))
+    }
+
+    /// The client's `x-request-id` when it is 1–128 visible ASCII characters without `#`, else a new id.
+    public func requestID(clientGiven: String?) -> String {
+        if let given = clientGiven, (1...128).contains(given.utf8.count), given.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "#") }) {
+            return given
+        }
+        return "\(requestPrefix)-\(requestCounter.add(1, ordering: .relaxed).newValue)"
+    }
+
+    /// Stores the labels of a `POST /feedback` body in the capture store, beside the predictions they label.
+    public func feedback(_ body: ByteBuffer) -> (status: Int, body: String) {
+        guard let capture else {
+            return (409, RequestError(status: 409, field: "capture", message: "endpoint \(endpoint) captures no traffic, so labels have nothing to join; "
+                + "set capture: { sample_percent: N }").json)
+        }
+        do {
+            let labels = try Feedback.parse(Data(body.readableBytesView), endpoint: endpoint, received: clock.now())
+            try capture.store.appendLabels(labels)
+            return (200, #"{"accepted":\#(labels.count)}"#)
+        } catch let error as RequestError {
+            return (error.status, error.json)
+        } catch {
+            logger.error("feedback for \(endpoint) not stored: \(error)")
+            return (503, RequestError(status: 503, field: "capture", message: "the labels could not be stored: \(error)").json)
+        }
     }
 
     /// The router's HTTP server. `onListening` gets the bound port.
@@ -113,12 +161,19 @@ public final class EndpointRouter: Sendable {
         let router = policy.router(rules: ReplicaServer.rules)
         router.post("predict") { request, _ -> Response in
             let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
-            return Self.response(await self.forward(path: "/predict", body: body, kind: .predict))
+            let id = self.requestID(clientGiven: request.headers[Self.clientRequestID])
+            return Self.response(await self.forward(path: "/predict", body: body, kind: .predict, requestID: id))
         }
         router.post("v2/models/:name/infer") { request, context -> Response in
             let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
             let name = context.parameters.get("name") ?? ""
-            return Self.response(await self.forward(path: "/v2/models/\(Self.pathEscape(name))/infer", body: body, kind: .infer))
+            let id = self.requestID(clientGiven: request.headers[Self.clientRequestID])
+            return Self.response(await self.forward(path: "/v2/models/\(Self.pathEscape(name))/infer", body: body, kind: .infer, requestID: id))
+        }
+        router.post("feedback") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
+            let (status, text) = self.feedback(body)
+            return Self.json(status, text)
         }
         router.get("v2/models/:name") { _, context -> Response in
             let name = context.parameters.get("name") ?? ""
@@ -169,8 +224,11 @@ public final class EndpointRouter: Sendable {
     static func response(_ reply: Reply) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let v = reply.version, let name = HTTPFields.Element.Name("x-mlinfra-version") { headers[name] = v }
+        if let id = reply.requestID, let name = HTTPFields.Element.Name("x-mlinfra-request-id") { headers[name] = id }
         return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: .init(byteBuffer: reply.body))
     }
+
+    static let clientRequestID = HTTPFields.Element.Name("x-request-id")!
 
     static func json(_ status: Int, _ body: String) -> Response {
         Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))

@@ -5,18 +5,18 @@ import Glibc
 
 /// A tiny HTTP/1.1 receiver on 127.0.0.1 (port chosen by the kernel) for webhook tests:
 /// records each request and answers with the next status from `statuses` (then 200).
-final class TestHTTPServer: @unchecked Sendable {
-    struct Request: Sendable { var method: String; var path: String; var headers: [String: String]; var body: Data }
+public final class TestHTTPServer: @unchecked Sendable {
+    public struct Request: Sendable { public var method: String; public var path: String; public var headers: [String: String]; public var body: Data }
     // Guarded by `lock`.
     private let lock = NSLock()
     private var requests: [Request] = []
     private var statuses: [Int]
     private let fd: Int32
-    let port: Int
+    public let port: Int
     private var thread: Thread?
 
     /// With `listening: false` the port is held (bound) but refuses connections.
-    init(statuses: [Int] = [], listening: Bool = true) throws {
+    public init(statuses: [Int] = [], listening: Bool = true) throws {
         self.statuses = statuses
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
@@ -38,10 +38,10 @@ final class TestHTTPServer: @unchecked Sendable {
         }
     }
 
-    var received: [Request] { lock.withLock { requests } }
-    var url: String { "http://127.0.0.1:\(port)/hooks/drift" }
+    public var received: [Request] { lock.withLock { requests } }
+    public var url: String { "http://127.0.0.1:\(port)/hooks/drift" }
 
-    func stop() {
+    public func stop() {
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
     }
