@@ -32,15 +32,15 @@ public struct CaptureStoreError: Error, Sendable, CustomStringConvertible, Equat
     public enum Code: String, Sendable { case notFound, unavailable, invalid }
     public var code: Code
     public var message: String
-    public var fix: String
+    public var remedy: String
 
-    public init(_ code: Code, _ message: String, fix: String) {
+    public init(_ code: Code, _ message: String, remedy: String) {
         self.code = code
         self.message = message
-        self.fix = fix
+        self.remedy = remedy
     }
 
-    public var description: String { "\(message)\n  \(fix)" }
+    public var description: String { "\(message)\n  \(remedy)" }
 }
 
 /// Which capture store: the local SQLite file, or a schema of a PostgreSQL database.

@@ -13,7 +13,7 @@ public final class PostgresCaptureStore: CaptureStore {
         let url = try Self.parse(text)
         guard PostgresMigrations.isPlainIdentifier(schema) else {
             throw CaptureStoreError(.invalid, "the capture schema name `\(schema)` is not a plain SQL identifier",
-                                    fix: "use lower-case letters, digits and `_`, starting with a letter, e.g. \(CaptureStoreLocation.defaultSchema)")
+                                    remedy: "use lower-case letters, digits and `_`, starting with a letter, e.g. \(CaptureStoreLocation.defaultSchema)")
         }
         client = BlockingPostgres(url: url)
         self.schema = schema
@@ -24,7 +24,7 @@ public final class PostgresCaptureStore: CaptureStore {
 
     static func parse(_ text: String) throws -> PostgresURL {
         do { return try PostgresURL(parsing: text) } catch {
-            throw CaptureStoreError(.invalid, "the capture store URL \(error.what)", fix: "write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            throw CaptureStoreError(.invalid, "the capture store URL \(error.what)", remedy: "write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
     }
 
@@ -153,7 +153,7 @@ public final class PostgresCaptureStore: CaptureStore {
     private func failing<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as CaptureStoreError { throw error } catch {
             let failure = PostgresFailure(url: client.url, what: "cannot \(what) at \(client.url)", error)
-            throw CaptureStoreError(.unavailable, failure.message, fix: failure.remedy)
+            throw CaptureStoreError(.unavailable, failure.message, remedy: failure.remedy)
         }
     }
 }

@@ -14,7 +14,7 @@ public final class SQLiteCaptureStore: CaptureStore {
         path = URL(fileURLWithPath: directory).appendingPathComponent("capture.sqlite").path
         if !create && !FileManager.default.fileExists(atPath: path) {
             throw CaptureStoreError(.notFound, "no capture store at \(path)",
-                                    fix: "enable capture on the endpoint (capture: { sample_percent: N }) and send it traffic")
+                                    remedy: "enable capture on the endpoint (capture: { sample_percent: N }) and send it traffic")
         }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -22,7 +22,7 @@ public final class SQLiteCaptureStore: CaptureStore {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             pool = try Self.migrator.openPool(path: path, configuration: configuration)
         } catch {
-            throw CaptureStoreError(.unavailable, "cannot open the capture store \(path): \(error)", fix: "check the file and its directory's permissions")
+            throw CaptureStoreError(.unavailable, "cannot open the capture store \(path): \(error)", remedy: "check the file and its directory's permissions")
         }
     }
 
@@ -129,7 +129,7 @@ public final class SQLiteCaptureStore: CaptureStore {
 
     private func failing<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do { return try body() } catch {
-            throw CaptureStoreError(.unavailable, "cannot \(what) the capture store \(path): \(error)", fix: "check that the file is not damaged or locked")
+            throw CaptureStoreError(.unavailable, "cannot \(what) the capture store \(path): \(error)", remedy: "check that the file is not damaged or locked")
         }
     }
 }

@@ -3,18 +3,18 @@ public struct DriftError: Error, Sendable, CustomStringConvertible, Equatable {
     public enum Code: String, Sendable { case io, badData, badConfig, notFound, alert }
     public var code: Code
     public var message: String
-    public var fix: String
+    public var remedy: String
 
-    public init(_ code: Code, _ message: String, fix: String = "") {
+    public init(_ code: Code, _ message: String, remedy: String = "") {
         self.code = code
         self.message = message
-        self.fix = fix
+        self.remedy = remedy
     }
 
-    static func io(_ message: String, fix: String) -> DriftError { DriftError(.io, message, fix: fix) }
-    static func badData(_ message: String, fix: String) -> DriftError { DriftError(.badData, message, fix: fix) }
-    static func badConfig(_ message: String, fix: String) -> DriftError { DriftError(.badConfig, message, fix: fix) }
-    static func notFound(_ message: String, fix: String) -> DriftError { DriftError(.notFound, message, fix: fix) }
+    static func io(_ message: String, remedy: String) -> DriftError { DriftError(.io, message, remedy: remedy) }
+    static func badData(_ message: String, remedy: String) -> DriftError { DriftError(.badData, message, remedy: remedy) }
+    static func badConfig(_ message: String, remedy: String) -> DriftError { DriftError(.badConfig, message, remedy: remedy) }
+    static func notFound(_ message: String, remedy: String) -> DriftError { DriftError(.notFound, message, remedy: remedy) }
 
-    public var description: String { fix.isEmpty ? message : "\(message)\n  \(fix)" }
+    public var description: String { remedy.isEmpty ? message : "\(message)\n  \(remedy)" }
 }

@@ -105,27 +105,27 @@ public enum DriftEvaluator {
             : requested
         guard !checks.isEmpty else {
             throw DriftError.badData("the current data (\(currentSource)) shares no column with the reference",
-                                     fix: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
+                                     remedy: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
         }
         guard current.rowCount > 0 else {
             throw DriftError.badData("the current data (\(currentSource)) has no rows",
-                                     fix: "for an endpoint, widen the window or check that capture is on; for a dataset, check the file")
+                                     remedy: "for an endpoint, widen the window or check that capture is on; for a dataset, check the file")
         }
         for check in checks {
             guard let column = profile.columns[check.feature] else {
                 throw DriftError.badConfig("feature \"\(check.feature)\" is not a column of the reference \(profile.source)",
-                                           fix: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
+                                           remedy: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
             }
             guard current.columns[check.feature] != nil else {
                 throw DriftError.badData("feature \"\(check.feature)\" is missing from the current data (\(currentSource))",
-                                         fix: "the current data must carry every checked feature")
+                                         remedy: "the current data must carry every checked feature")
             }
             if let m = check.method, !m.applies(to: column.kind) {
                 throw DriftError.badConfig("method \(m.rawValue) does not apply to the categorical feature \"\(check.feature)\"",
-                                           fix: "use chisquare, z, jensenshannon or psi for categorical features")
+                                           remedy: "use chisquare, z, jensenshannon or psi for categorical features")
             }
             if let t = check.threshold, !(t.isFinite && t >= 0) {
-                throw DriftError.badConfig("threshold \(t) for \"\(check.feature)\" is not a non-negative number", fix: "use e.g. 0.05 or 0.1")
+                throw DriftError.badConfig("threshold \(t) for \"\(check.feature)\" is not a non-negative number", remedy: "use e.g. 0.05 or 0.1")
             }
         }
         let results = ResultSlots(count: checks.count)
@@ -178,11 +178,11 @@ public enum DriftEvaluator {
         switch (column.kind, current) {
         case (.numerical, .numerical(let values)):
             guard let ref = sortedReference else {
-                throw DriftError.badData("the stored profile lacks the values of \"\(column.name)\"", fix: "re-profile the reference (apply again)")
+                throw DriftError.badData("the stored profile lacks the values of \"\(column.name)\"", remedy: "re-profile the reference (apply again)")
             }
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw DriftError.badData("feature \"\(column.name)\" has a NaN or infinite value at row \(bad + 1) of the current data",
-                                         fix: "drift statistics refuse NaN; drop or impute those rows first")
+                                         remedy: "drift statistics refuse NaN; drop or impute those rows first")
             }
             var cur = values
             RadixSort.sort(&cur)
@@ -196,7 +196,7 @@ public enum DriftEvaluator {
             return categorical(check: check, column: column, labels: values.map(DriftStatistics.formatNumber))
         case (.numerical, .categorical):
             throw DriftError.badData("feature \"\(column.name)\" is numerical in the reference but not in the current data",
-                                     fix: "the current data must hold numbers in that column")
+                                     remedy: "the current data must hold numbers in that column")
         }
     }
 

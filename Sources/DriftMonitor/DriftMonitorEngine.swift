@@ -70,7 +70,7 @@ public final class DriftMonitorEngine: Sendable {
     public func apply(_ definition: MonitorDefinition, now: Date = Date()) throws -> Bool {
         let problems = Self.problems(in: definition)
         if !problems.isEmpty {
-            throw DriftError.badConfig("monitor \(definition.name): \(problems.joined(separator: "; "))", fix: "fix the monitor's settings")
+            throw DriftError.badConfig("monitor \(definition.name): \(problems.joined(separator: "; "))", remedy: "fix the monitor's settings")
         }
         let hash = try Self.sha256(ofFile: definition.reference)
         var profiled = false
@@ -79,7 +79,7 @@ public final class DriftMonitorEngine: Sendable {
             let profile = try ReferenceProfile.build(from: table, source: definition.reference, sha256: hash, created: now)
             for c in definition.checks where profile.columns[c.feature] == nil {
                 throw DriftError.badConfig("monitor \(definition.name): feature \"\(c.feature)\" is not a column of \(definition.reference)",
-                                           fix: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
+                                           remedy: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
             }
             try store.upsert(definition, now: now)
             try store.saveProfile(profile, for: definition.name)
@@ -88,7 +88,7 @@ public final class DriftMonitorEngine: Sendable {
             if let profile = try store.loadProfile(definition.name, columns: []) {
                 for c in definition.checks where profile.columns[c.feature] == nil {
                     throw DriftError.badConfig("monitor \(definition.name): feature \"\(c.feature)\" is not a column of \(definition.reference)",
-                                               fix: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
+                                               remedy: "reference columns: \(profile.columns.keys.sorted().joined(separator: ", "))")
                 }
             }
             try store.upsert(definition, now: now)
@@ -113,7 +113,7 @@ public final class DriftMonitorEngine: Sendable {
         guard let m = try store.monitor(name) else {
             let known = (try? store.monitors().map(\.name)) ?? []
             throw DriftError.notFound("no monitor named \"\(name)\" in \(dataDirectory)",
-                                      fix: known.isEmpty ? "create one with a monitor resource and `mlinfra apply`" : "known monitors: \(known.joined(separator: ", "))")
+                                      remedy: known.isEmpty ? "create one with a monitor resource and `mlinfra apply`" : "known monitors: \(known.joined(separator: ", "))")
         }
         return m
     }
@@ -123,7 +123,7 @@ public final class DriftMonitorEngine: Sendable {
         let features = definition.checks.isEmpty ? nil : Set(definition.checks.map(\.feature))
         let output = definition.performance?.prediction
         guard let profile = try store.loadProfile(definition.name, columns: features.map { $0.union(output.map { [$0] } ?? []) }) else {
-            throw DriftError.notFound("monitor \(definition.name) has no reference profile", fix: "run `mlinfra apply` to profile its reference")
+            throw DriftError.notFound("monitor \(definition.name) has no reference profile", remedy: "run `mlinfra apply` to profile its reference")
         }
         let current: DataTable
         var performance: PerformanceReport?
@@ -161,7 +161,7 @@ public final class DriftMonitorEngine: Sendable {
     static func predictionDrift(_ output: String, records: [CaptureRecord], profile: ReferenceProfile) throws -> FeatureDrift {
         guard let column = profile.columns[output] else {
             throw DriftError.badConfig("the reference \(profile.source) has no column \"\(output)\" for the model's output",
-                                       fix: "add the model's output on the reference rows, or set performance.prediction")
+                                       remedy: "add the model's output on the reference rows, or set performance.prediction")
         }
         var values = [Double](), missing = 0
         for r in records {
@@ -193,7 +193,7 @@ public final class DriftMonitorEngine: Sendable {
     static func labels(csv path: String, endpoint: String, label: String) throws -> [LabelRecord] {
         let table = try CSVReader.read(path: path, columns: ["request_id", label])
         guard case .numerical(let values) = table.columns[label], table.missingCount(label) == 0 else {
-            throw DriftError.badData("labels \(path): column \"\(label)\" must hold a number in every row", fix: "labels are 0/1 or numbers")
+            throw DriftError.badData("labels \(path): column \"\(label)\" must hold a number in every row", remedy: "labels are 0/1 or numbers")
         }
         let ids: [String]
         switch table.columns["request_id"]! {
@@ -201,7 +201,7 @@ public final class DriftMonitorEngine: Sendable {
         case .numerical(let n): ids = n.map(DriftStatistics.formatNumber)
         }
         guard ids.count == values.count else {
-            throw DriftError.badData("labels \(path): every row needs a request_id", fix: "give the x-mlinfra-request-id of each labelled prediction")
+            throw DriftError.badData("labels \(path): every row needs a request_id", remedy: "give the x-mlinfra-request-id of each labelled prediction")
         }
         return zip(ids, values).map { LabelRecord(endpoint: endpoint, requestID: $0, label: $1, received: -.greatestFiniteMagnitude) }
     }
@@ -266,10 +266,10 @@ public final class DriftMonitorEngine: Sendable {
             + "and then one in 100/P are captured"
         guard let latest = try store.latestTime(endpoint: endpoint) else {
             return DriftError.badData("endpoint \(endpoint) has no captured request in \(store.location)",
-                                      fix: "check that capture is on (capture: { sample_percent: N }) and the endpoint got traffic; \(timing)")
+                                      remedy: "check that capture is on (capture: { sample_percent: N }) and the endpoint got traffic; \(timing)")
         }
         return DriftError.badData("endpoint \(endpoint) has no captured request in the window \(window); its latest is at \(iso.string(from: Date(timeIntervalSince1970: latest)))",
-                                  fix: "widen the monitor's window or send the endpoint traffic; \(timing)")
+                                  remedy: "widen the monitor's window or send the endpoint traffic; \(timing)")
     }
 
     static func formatWindow(_ seconds: TimeInterval) -> String {
@@ -281,7 +281,7 @@ public final class DriftMonitorEngine: Sendable {
     /// Hex SHA-256 of a file, read in 4 MiB pieces.
     public static func sha256(ofFile path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw DriftError.io("cannot open reference \(path)", fix: "check the path (relative paths are relative to the spec directory)")
+            throw DriftError.io("cannot open reference \(path)", remedy: "check the path (relative paths are relative to the spec directory)")
         }
         defer { try? handle.close() }
         var hasher = SHA256()

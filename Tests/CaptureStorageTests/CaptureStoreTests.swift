@@ -90,7 +90,7 @@ func record(_ endpoint: String, _ time: Double, _ x: Int, requestID: String? = n
     @Test func aReaderDoesNotCreateAStoreAndSaysWhy() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("capture-\(UUID().uuidString)")
         let error = #expect(throws: CaptureStoreError.self) { try CaptureStoreLocation.local(dataDirectory: dir.path).open(create: false) }
-        #expect(error?.code == .notFound && error?.fix.contains("sample_percent") == true)
+        #expect(error?.code == .notFound && error?.remedy.contains("sample_percent") == true)
         #expect(!FileManager.default.fileExists(atPath: dir.path))
     }
 

@@ -29,7 +29,7 @@ public struct MonitoringProvider: Provider {
         var values: (dataDir: String, workingDirectory: String) {
             lock.withLock {
                 let wd = workingDirectory
-                return (dataDir ?? MonitoringProvider.resolve(".mlinfra", in: wd), wd)
+                return (dataDir ?? MonitoringProvider.resolve(EngineDataDirectory.defaultName, in: wd), wd)
             }
         }
     }
@@ -91,7 +91,7 @@ public struct MonitoringProvider: Provider {
 
     public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
         var diagnostics = [Diagnostic]()
-        var dir = ".mlinfra"
+        var dir = EngineDataDirectory.defaultName
         if let v = request.config["data_dir"] {
             if let s = v.stringValue { dir = s } else if !v.isNull {
                 diagnostics.append(.error("providers.local.data_dir must be a string", detail: "for example data_dir: .mlinfra/dev"))
@@ -143,7 +143,7 @@ public struct MonitoringProvider: Provider {
         if let s = config["schedule"], !s.isNull {
             if let text = s.stringValue {
                 schedule = text
-                do { _ = try CronExpression(text) } catch let e as DriftError { error("schedule", e.message, e.fix) } catch {}
+                do { _ = try CronExpression(text) } catch let e as DriftError { error("schedule", e.message, e.remedy) } catch {}
             } else if !s.isUnknown { error("schedule", "schedule must be a cron expression string", "for example \"0 * * * *\" or \"@hourly\"") }
         }
         var window: TimeInterval = 3600
@@ -370,7 +370,7 @@ public struct MonitoringProvider: Provider {
                 return ApplyResponse(new: ResourceObject(id: parsed.definition.name, attributes: attributes))
             }
         } catch let e as DriftError {
-            return ApplyResponse(new: nil, diagnostics: [.error(e.message, detail: e.fix, address: request.address)])
+            return ApplyResponse(new: nil, diagnostics: [.error(e.message, detail: e.remedy, address: request.address)])
         }
     }
 
@@ -402,7 +402,7 @@ public struct MonitoringProvider: Provider {
             }
             return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes))
         } catch let e as DriftError {
-            return ReadResponse(current: request.prior, diagnostics: [.error(e.message, detail: e.fix, address: request.address)])
+            return ReadResponse(current: request.prior, diagnostics: [.error(e.message, detail: e.remedy, address: request.address)])
         }
     }
 

@@ -52,12 +52,12 @@ public enum CSVReader {
     /// monitor's columns without reading the data).
     public static func header(path: String) throws -> [String] {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw DriftError.io("cannot open CSV file \(path)", fix: "check the path (relative paths are relative to the spec directory)")
+            throw DriftError.io("cannot open CSV file \(path)", remedy: "check the path (relative paths are relative to the spec directory)")
         }
         defer { try? handle.close() }
         var head = (try? handle.read(upToCount: 1 << 20)) ?? Data()
         guard !head.isEmpty else {
-            throw DriftError.badData("\(path) is empty", fix: "write a header line with the column names, then one row per line")
+            throw DriftError.badData("\(path) is empty", remedy: "write a header line with the column names, then one row per line")
         }
         if let newline = head.firstIndex(of: UInt8(ascii: "\n")) { head = head[head.startIndex...newline] }
         return head.withUnsafeBytes { raw in
@@ -74,11 +74,11 @@ public enum CSVReader {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
             throw DriftError.io("cannot open CSV file \(path): \(String(cString: strerror(errno)))",
-                                fix: "check the path (relative paths are relative to the spec directory)")
+                                remedy: "check the path (relative paths are relative to the spec directory)")
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw DriftError.io("cannot stat \(path)", fix: "check the file") }
+        guard fstat(fd, &st) == 0 else { throw DriftError.io("cannot stat \(path)", remedy: "check the file") }
         let size = Int(st.st_size)
         let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(size, 1))
         var done = 0
@@ -86,7 +86,7 @@ public enum CSVReader {
             let n = Glibc.read(fd, buffer.baseAddress! + done, size - done)
             if n <= 0 {
                 buffer.deallocate()
-                throw DriftError.io("cannot read \(path)", fix: "check the file")
+                throw DriftError.io("cannot read \(path)", remedy: "check the file")
             }
             done += n
         }
@@ -101,7 +101,7 @@ public enum CSVReader {
 
     static func parse(_ data: UnsafeBufferPointer<UInt8>, source: String, columns wanted: Set<String>?, threads: Int?) throws -> DataTable {
         guard let base = data.baseAddress, data.count > 0 else {
-            throw DriftError.badData("\(source) is empty", fix: "write a header line with the column names, then one row per line")
+            throw DriftError.badData("\(source) is empty", remedy: "write a header line with the column names, then one row per line")
         }
         // Header.
         var pos = 0
@@ -110,15 +110,15 @@ public enum CSVReader {
         pos = splitRow(base, data.count, from: pos, into: &fields)
         for (start, length, quoted) in fields { header.append(fieldString(base, start, length, quoted)) }
         if header.last == "" && header.count > 1 { header.removeLast() }
-        guard !header.isEmpty else { throw DriftError.badData("\(source) has no header", fix: "the first line must name the columns") }
+        guard !header.isEmpty else { throw DriftError.badData("\(source) has no header", remedy: "the first line must name the columns") }
         if let dup = Dictionary(grouping: header, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw DriftError.badData("\(source): column \"\(dup)\" appears twice in the header", fix: "rename one of them")
+            throw DriftError.badData("\(source): column \"\(dup)\" appears twice in the header", remedy: "rename one of them")
         }
         if let wanted {
             let missing = wanted.subtracting(header)
             if !missing.isEmpty {
                 throw DriftError.badData("\(source) has no column \(missing.sorted().map { "\"\($0)\"" }.joined(separator: ", "))",
-                                         fix: "its columns are: \(header.joined(separator: ", "))")
+                                         remedy: "its columns are: \(header.joined(separator: ", "))")
             }
         }
         let selected = header.indices.filter { wanted?.contains(header[$0]) ?? true }
@@ -162,7 +162,7 @@ public enum CSVReader {
                 retypes.formUnion(r.notNumeric)
                 if firstError == nil, let e = r.error {
                     // Row numbers are 1-based counting the header as row 1.
-                    firstError = DriftError.badData("\(source):\(firstRow[c] + e.row + 2): \(e.message)", fix: e.fix)
+                    firstError = DriftError.badData("\(source):\(firstRow[c] + e.row + 2): \(e.message)", remedy: e.remedy)
                 }
             }
             if !retypes.isEmpty {
@@ -196,7 +196,7 @@ public enum CSVReader {
         let pointer: UnsafePointer<UInt8>
     }
 
-    struct ChunkError { var row: Int; var message: String; var fix: String }
+    struct ChunkError { var row: Int; var message: String; var remedy: String }
     struct Chunk {
         var rows = 0
         var numbers: [Int: [Double]] = [:]
@@ -237,7 +237,7 @@ public enum CSVReader {
             if count == header.count + 1 && fields[count - 1].1 == 0 { count -= 1 }
             if count != header.count {
                 chunk.error = ChunkError(row: row, message: "expected \(header.count) fields, found \(count)",
-                                         fix: "every row needs one value per header column (line starts at byte \(lineStart))")
+                                         remedy: "every row needs one value per header column (line starts at byte \(lineStart))")
                 return chunk
             }
             for k in selected where isSelected[k] {
@@ -251,7 +251,7 @@ public enum CSVReader {
                     case .number(let v):
                         if !v.isFinite {
                             chunk.error = ChunkError(row: row, message: "column \"\(header[k])\" holds an infinite value",
-                                                     fix: "drift statistics need finite numbers; drop or clip the row")
+                                                     remedy: "drift statistics need finite numbers; drop or clip the row")
                             return chunk
                         }
                         numberColumns[k].append(v)

@@ -28,7 +28,7 @@ public enum CaptureReader {
         for (id, inputs) in rows {
             guard let object = try? JSONSerialization.jsonObject(with: Data(inputs.utf8)) as? [String: Any] else {
                 throw DriftError.badData("capture row \(id) of endpoint \(endpoint) has inputs that are not a JSON object",
-                                         fix: "the serving engine must store one JSON object per instance")
+                                         remedy: "the serving engine must store one JSON object per instance")
             }
             if names == nil { names = Set(object.keys) }
             for name in names! {
@@ -49,11 +49,11 @@ public enum CaptureReader {
                         numbers[name, default: []].append(d)
                     } else {
                         throw DriftError.badData("capture row \(id) of endpoint \(endpoint) has an infinite \"\(name)\"",
-                                                 fix: "drift statistics need finite numbers")
+                                                 remedy: "drift statistics need finite numbers")
                     }
                 } else {
                     throw DriftError.badData("capture row \(id) of endpoint \(endpoint): \"\(name)\" is neither a number nor a string",
-                                             fix: "monitor scalar features only")
+                                             remedy: "monitor scalar features only")
                 }
             }
         }
@@ -62,7 +62,7 @@ public enum CaptureReader {
             let n = numbers[name] ?? [], l = labels[name] ?? []
             if !l.isEmpty && !n.isEmpty {
                 throw DriftError.badData("feature \"\(name)\" of endpoint \(endpoint) mixes numbers and strings in the window",
-                                         fix: "send one type per feature")
+                                         remedy: "send one type per feature")
             }
             columns[name] = l.isEmpty ? .numerical(n) : .categorical(l)
         }
@@ -73,6 +73,6 @@ public enum CaptureReader {
 extension DriftError {
     /// A capture store failure, told as the monitor's own.
     init(_ error: CaptureStoreError) {
-        self.init(error.code == .notFound ? .notFound : .io, error.message, fix: error.fix)
+        self.init(error.code == .notFound ? .notFound : .io, error.message, remedy: error.remedy)
     }
 }

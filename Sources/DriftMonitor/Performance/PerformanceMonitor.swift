@@ -161,7 +161,7 @@ public enum PerformanceEvaluator {
         let outputs = (try? JSONSerialization.jsonObject(with: Data(c.outputs.utf8))) as? [String: Any] ?? [:]
         guard let n = outputs[name] as? NSNumber, n.doubleValue.isFinite else {
             throw DriftError.badData("capture row \(c.id ?? 0) of endpoint \(c.endpoint) has no numeric output \"\(name)\"",
-                                     fix: "set performance.prediction to one of the model's outputs: \(outputs.keys.sorted().joined(separator: ", "))")
+                                     remedy: "set performance.prediction to one of the model's outputs: \(outputs.keys.sorted().joined(separator: ", "))")
         }
         return n.doubleValue
     }
@@ -195,10 +195,10 @@ public enum PerformanceEvaluator {
         func column(_ name: String, _ what: String) throws -> [Double] {
             guard let c = table.columns[name] else {
                 throw DriftError.badConfig("the reference \(source) has no \(what) column \"\(name)\"",
-                                           fix: "add it, or set performance.\(what) to one of: \(table.columns.keys.sorted().joined(separator: ", "))")
+                                           remedy: "add it, or set performance.\(what) to one of: \(table.columns.keys.sorted().joined(separator: ", "))")
             }
             guard case .numerical(let v) = c, table.missingCount(name) == 0 else {
-                throw DriftError.badData("the reference \(source): column \"\(name)\" must hold a number in every row", fix: "labels are 0/1 or numbers")
+                throw DriftError.badData("the reference \(source): column \"\(name)\" must hold a number in every row", remedy: "labels are 0/1 or numbers")
             }
             return v
         }

@@ -57,17 +57,17 @@ public struct ReferenceProfile: Sendable {
     /// Profiles a table; numerical columns in parallel.
     public static func build(from table: DataTable, source: String, sha256: String, created: Date = Date()) throws -> ReferenceProfile {
         guard table.rowCount > 0 else {
-            throw DriftError.badData("reference \(source) has no rows", fix: "a reference needs at least one row per column")
+            throw DriftError.badData("reference \(source) has no rows", remedy: "a reference needs at least one row per column")
         }
         let names = table.columns.keys.sorted()
         for name in names where table.columns[name]!.count == 0 {
             throw DriftError.badData("reference \(source): column \"\(name)\" has no value in any of its \(table.rowCount) rows",
-                                     fix: "give the reference values for it, or leave it out of the reference")
+                                     remedy: "give the reference values for it, or leave it out of the reference")
         }
         for name in names {
             if case .numerical(let values) = table.columns[name]!, let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw DriftError.badData("reference \(source): column \"\(name)\" has a NaN or infinite value at row \(bad + 1)",
-                                         fix: "drift statistics refuse NaN; drop or impute those rows first")
+                                         remedy: "drift statistics refuse NaN; drop or impute those rows first")
             }
         }
         let slots = ProfileSlots(count: names.count)

@@ -39,13 +39,13 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             case "@daily", "@midnight": source = "0 0 * * *"
             case "@hourly": source = "0 * * * *"
             default:
-                throw Self.error(text, "unknown macro \(source)", fix: "use @yearly, @monthly, @weekly, @daily or @hourly, or five fields")
+                throw Self.error(text, "unknown macro \(source)", remedy: "use @yearly, @monthly, @weekly, @daily or @hourly, or five fields")
             }
         }
         let fields = source.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard fields.count == 5 else {
             throw Self.error(text, "expected 5 fields (minute hour day-of-month month day-of-week), found \(fields.count)",
-                             fix: "for example \"0 * * * *\" runs at the start of every hour (UTC)")
+                             remedy: "for example \"0 * * * *\" runs at the start of every hour (UTC)")
         }
         minutes = try Self.field(fields[0], name: "minute", range: 0...59, names: nil, expression: text)
         hours = try Self.field(fields[1], name: "hour", range: 0...23, names: nil, expression: text)
@@ -62,13 +62,13 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             let possible = (1...12).contains { m in months[m] && (1...longest[m]).contains { days[$0] } }
             if !possible {
                 throw Self.error(text, "this schedule never fires: no chosen month has the chosen days",
-                                 fix: "check the day-of-month and month fields")
+                                 remedy: "check the day-of-month and month fields")
             }
         }
     }
 
-    static func error(_ expression: String, _ message: String, fix: String) -> DriftError {
-        DriftError(.badConfig, "invalid cron expression \"\(expression)\": \(message)", fix: fix)
+    static func error(_ expression: String, _ message: String, remedy: String) -> DriftError {
+        DriftError(.badConfig, "invalid cron expression \"\(expression)\": \(message)", remedy: remedy)
     }
 
     private static func field(_ text: String, name: String, range: ClosedRange<Int>, names: [String]?, expression: String) throws -> [Bool] {
@@ -76,7 +76,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         func value(_ s: Substring) throws -> Int {
             if let n = Int(s) {
                 guard range.contains(n) else {
-                    throw error(expression, "\(name) \(n) is out of range \(range.lowerBound)-\(range.upperBound)", fix: "use a value in that range")
+                    throw error(expression, "\(name) \(n) is out of range \(range.lowerBound)-\(range.upperBound)", remedy: "use a value in that range")
                 }
                 return n
             }
@@ -84,16 +84,16 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
                 return i + (range.lowerBound == 1 ? 1 : 0)
             }
             throw error(expression, "\"\(s)\" is not a valid \(name)",
-                        fix: names == nil ? "use a number" : "use a number or a name (\(names!.prefix(3).joined(separator: ", ")), …)")
+                        remedy: names == nil ? "use a number" : "use a number or a name (\(names!.prefix(3).joined(separator: ", ")), …)")
         }
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
-            guard !item.isEmpty else { throw error(expression, "empty item in the \(name) field", fix: "remove the extra comma") }
+            guard !item.isEmpty else { throw error(expression, "empty item in the \(name) field", remedy: "remove the extra comma") }
             let parts = item.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count <= 2 else { throw error(expression, "\"\(item)\" has more than one step", fix: "write e.g. */15") }
+            guard parts.count <= 2 else { throw error(expression, "\"\(item)\" has more than one step", remedy: "write e.g. */15") }
             var step = 1
             if parts.count == 2 {
                 guard let s = Int(parts[1]), s > 0 else {
-                    throw error(expression, "step \"\(parts[1])\" in the \(name) field is not a positive number", fix: "write e.g. */15")
+                    throw error(expression, "step \"\(parts[1])\" in the \(name) field is not a positive number", remedy: "write e.g. */15")
                 }
                 step = s
             }
@@ -106,7 +106,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
                 lo = try value(base[base.startIndex..<dash])
                 hi = try value(base[base.index(after: dash)...])
                 guard lo <= hi else {
-                    throw error(expression, "range \(base) in the \(name) field runs backwards", fix: "write the smaller value first")
+                    throw error(expression, "range \(base) in the \(name) field runs backwards", remedy: "write the smaller value first")
                 }
             } else {
                 lo = try value(base)

@@ -82,14 +82,14 @@ public final class MonitorStore: Sendable {
         do {
             try Self.makePrivate(directory: directory.path, database: database)
         } catch {
-            throw DriftError.io("cannot create \(directory.path): \(error.localizedDescription)", fix: "check the data_dir permissions")
+            throw DriftError.io("cannot create \(directory.path): \(error.localizedDescription)", remedy: "check the data_dir permissions")
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
         do {
             pool = try Self.migrator.openPool(path: database, configuration: config)
         } catch {
-            throw DriftError.io("cannot open the monitoring database in \(directory.path): \(error)", fix: "check the file is not damaged or locked")
+            throw DriftError.io("cannot open the monitoring database in \(directory.path): \(error)", remedy: "check the file is not damaged or locked")
         }
     }
 
@@ -307,7 +307,7 @@ public final class MonitorStore: Sendable {
         defer { bytes.deallocate() }
         guard bytes.count == count * 8 else {
             throw DriftError.io("profile file \(url.lastPathComponent) has \(bytes.count) bytes, expected \(count * 8)",
-                                fix: "re-profile the reference: run `mlinfra apply` again or delete \(url.deletingLastPathComponent().path)")
+                                remedy: "re-profile the reference: run `mlinfra apply` again or delete \(url.deletingLastPathComponent().path)")
         }
         return [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
             UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(bytes))
