@@ -177,112 +177,11 @@ public struct Planner: Sendable {
     func diff(_ prior: StateFile, drift: [DriftChange], key: StateKey) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
         let targeted: Set<String>? = options.targets.isEmpty ? nil : targetClosure()
         let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)), key: key)
-        let replaceSet = Set(options.replace)
-        let configuration = self.configuration
 
         let outcome = await configuration.graph.walk(parallelism: max(1, options.parallelism)) { address in
             guard let instance = configuration.instance(address) else { return true }
             if let targeted, !targeted.contains(address) { return true }
-            let priorResource = prior.resource(address)
-            var diagnostics = Diagnostics()
-            let lookup = box.lookup(configuration)
-            var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: lookup)
-            var config: [String: Value] = [:]
-            var sensitive = Secrets.paths(of: instance.schema)
-            for entry in instance.decl.attributes {
-                let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
-                config[entry.key] = r.value
-                sensitive.formUnion(r.paths(under: entry.key))
-            }
-            if let priorResource {
-                for name in instance.decl.lifecycle.ignoreChanges {
-                    config[name] = priorResource.inputs[name]
-                }
-            }
-            guard !diagnostics.hasErrors else {
-                box.fail(diagnostics)
-                return false
-            }
-            let provider = configuration.providers.providers[instance.providerName]!
-            let priorObject = priorResource.map { ResourceObject(id: $0.providerID(configuration.stateKey), attributes: $0.attributes) }
-            let response: PlanResponse
-            let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
-            do {
-                response = try await provider.call("plan \(address)") { try await $0.plan(request) }
-            } catch {
-                box.fail(Diagnostics([.error(
-                    "provider could not plan `\(address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: instance.decl.location,
-                    address: address)]))
-                return false
-            }
-            let located = Self.locate(response.diagnostics, instance: instance)
-            if located.hasErrors {
-                box.fail(located)
-                return false
-            }
-            var planned = response.planned
-            for (key, value) in config where planned[key] == nil { planned[key] = value }
-            // What the provider builds from a secret (an id, a path) is a secret too.
-            let secrets = Secrets.texts(in: config, paths: sensitive)
-            sensitive.formUnion(Secrets.derived(planned, from: secrets, besides: sensitive))
-            if let priorResource { sensitive.formUnion(priorResource.sensitiveAttributes) }
-            seen.learn(planned, paths: sensitive, address: address)
-
-            var change = ResourceChange(
-                address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,
-                createBeforeDestroy: instance.decl.lifecycle.createBeforeDestroy, before: priorResource?.attributes,
-                after: planned, sensitive: sensitive, changed: [], replacePaths: [], dependencies: instance.dependencies,
-                preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
-            if let priorResource {
-                let comparable = Self.comparable(planned, schema: instance.schema, config: config)
-                let redacted = Secrets.redact(comparable, paths: sensitive, key: key)
-                let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
-                change.changed = changed
-                let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(response.requiresReplace)
-                let replacing = changed.filter { key in forceNew.contains(key) || forceNew.contains { $0.hasPrefix(key + ".") } }
-                if priorResource.status == .tainted {
-                    change.action = .replace
-                    change.reason = .tainted
-                } else if replaceSet.contains(address) || replaceSet.contains(instance.address.resource) {
-                    change.action = .replace
-                    change.reason = .requested
-                } else if !replacing.isEmpty {
-                    change.action = .replace
-                    change.reason = .cannotUpdate(replacing)
-                    change.replacePaths = replacing
-                } else if !changed.isEmpty {
-                    change.action = .update
-                    change.reason = .updated(changed)
-                }
-                if change.action == .replace {
-                    // Computed attributes of a replaced resource are new.
-                    for (name, attribute) in instance.schema.attributes where attribute.computed && config[name] == nil && name != "id" {
-                        if planned[name] == priorResource.attributes[name] { planned[name] = .unknown }
-                    }
-                    // So is its id, unless the provider knows the new one (a provider plans a replace as an update of `prior`).
-                    if planned["id"] == nil || planned["id"] == .string(priorResource.providerID(configuration.stateKey)) {
-                        planned["id"] = .unknown
-                    }
-                    change.after = planned
-                }
-            } else {
-                change.action = .create
-                change.reason = box.deletedOutside(address) ? .deletedOutside : .created
-                change.changed = planned.keys.sorted()
-            }
-            let visible: [String: Value]
-            switch change.action {
-            case .noop:
-                visible = priorResource.map {
-                    Self.merge($0.attributes, config).merging(["id": .string($0.providerID(configuration.stateKey))]) { _, id in id }
-                } ?? planned
-            default: visible = planned
-            }
-            var visibleSensitive = sensitive
-            if change.action == .noop, let priorResource { visibleSensitive.formUnion(priorResource.sensitiveAttributes) }
-            DebugLog.logger.debug("planned \(address): \(change.action.rawValue)\(change.reason.map { " (\($0))" } ?? "")")
-            box.record(change, visible: visible, sensitive: visibleSensitive, diagnostics: located)
-            return true
+            return await planInstance(instance, prior: prior.resource(address), box: box, key: key)
         }
 
         var diagnostics = box.diagnostics
@@ -298,6 +197,108 @@ public struct Planner: Sendable {
         }
         changes.sort { $0.address < $1.address }
         return (changes, box.visible, diagnostics)
+    }
+
+    /// Plans one instance: evaluates its attributes against what is known so far, asks its provider
+    /// for the planned attributes, and decides the action. Records the change in `box`; false when
+    /// the instance could not be planned (its diagnostics are in `box`).
+    func planInstance(_ instance: InstanceDecl, prior priorResource: ResourceInstanceState?, box: PlanBox, key: StateKey) async -> Bool {
+        let address = instance.address.description
+        let evaluated = configuration.evaluate(instance, known: { box.attributes($0) }, keepingIgnoredFrom: priorResource)
+        let config = evaluated.config
+        var sensitive = evaluated.sensitive
+        guard !evaluated.diagnostics.hasErrors else {
+            box.fail(evaluated.diagnostics)
+            return false
+        }
+        let provider = configuration.providers.providers[instance.providerName]!
+        let priorObject = priorResource.map { ResourceObject(id: $0.providerID(configuration.stateKey), attributes: $0.attributes) }
+        let response: PlanResponse
+        let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
+        do {
+            response = try await provider.call("plan \(address)") { try await $0.plan(request) }
+        } catch {
+            box.fail(Diagnostics([.error(
+                "provider could not plan `\(address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: instance.decl.location,
+                address: address)]))
+            return false
+        }
+        let located = Self.locate(response.diagnostics, instance: instance)
+        if located.hasErrors {
+            box.fail(located)
+            return false
+        }
+        var planned = response.planned
+        for (key, value) in config where planned[key] == nil { planned[key] = value }
+        // What the provider builds from a secret (an id, a path) is a secret too.
+        let secrets = Secrets.texts(in: config, paths: sensitive)
+        sensitive.formUnion(Secrets.derived(planned, from: secrets, besides: sensitive))
+        if let priorResource { sensitive.formUnion(priorResource.sensitiveAttributes) }
+        seen.learn(planned, paths: sensitive, address: address)
+
+        var change = ResourceChange(
+            address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,
+            createBeforeDestroy: instance.decl.lifecycle.createBeforeDestroy, before: priorResource?.attributes,
+            after: planned, sensitive: sensitive, changed: [], replacePaths: [], dependencies: instance.dependencies,
+            preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
+        if let priorResource {
+            decide(&change, planned: &planned, prior: priorResource, instance: instance, config: config, requiresReplace: response.requiresReplace, key: key)
+        } else {
+            change.action = .create
+            change.reason = box.deletedOutside(address) ? .deletedOutside : .created
+            change.changed = planned.keys.sorted()
+        }
+        let visible: [String: Value]
+        switch change.action {
+        case .noop:
+            visible = priorResource.map {
+                Self.merge($0.attributes, config).merging(["id": .string($0.providerID(configuration.stateKey))]) { _, id in id }
+            } ?? planned
+        default: visible = planned
+        }
+        var visibleSensitive = sensitive
+        if change.action == .noop, let priorResource { visibleSensitive.formUnion(priorResource.sensitiveAttributes) }
+        DebugLog.logger.debug("planned \(address): \(change.action.rawValue)\(change.reason.map { " (\($0))" } ?? "")")
+        box.record(change, visible: visible, sensitive: visibleSensitive, diagnostics: located)
+        return true
+    }
+
+    /// The action for an instance that state already holds: no-op, update or replace, and why.
+    func decide(
+        _ change: inout ResourceChange, planned: inout [String: Value], prior priorResource: ResourceInstanceState, instance: InstanceDecl,
+        config: [String: Value], requiresReplace: [String], key: StateKey
+    ) {
+        let address = instance.address.description
+        let comparable = Self.comparable(planned, schema: instance.schema, config: config)
+        let redacted = Secrets.redact(comparable, paths: change.sensitive, key: key)
+        let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
+        change.changed = changed
+        let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(requiresReplace)
+        let replacing = changed.filter { key in forceNew.contains(key) || forceNew.contains { $0.hasPrefix(key + ".") } }
+        if priorResource.status == .tainted {
+            change.action = .replace
+            change.reason = .tainted
+        } else if options.replace.contains(address) || options.replace.contains(instance.address.resource) {
+            change.action = .replace
+            change.reason = .requested
+        } else if !replacing.isEmpty {
+            change.action = .replace
+            change.reason = .cannotUpdate(replacing)
+            change.replacePaths = replacing
+        } else if !changed.isEmpty {
+            change.action = .update
+            change.reason = .updated(changed)
+        }
+        guard change.action == .replace else { return }
+        // Computed attributes of a replaced resource are new.
+        for (name, attribute) in instance.schema.attributes where attribute.computed && config[name] == nil && name != "id" {
+            if planned[name] == priorResource.attributes[name] { planned[name] = .unknown }
+        }
+        // So is its id, unless the provider knows the new one (a provider plans a replace as an update of `prior`).
+        if planned["id"] == nil || planned["id"] == .string(priorResource.providerID(configuration.stateKey)) {
+            planned["id"] = .unknown
+        }
+        change.after = planned
     }
 
     /// Asks each deleted instance's provider what still points at it. A holder that this plan
@@ -372,10 +373,8 @@ public struct Planner: Sendable {
     // MARK: outputs
 
     func outputChanges(prior: StateFile, planned: [String: KnownInstance], diagnostics: inout Diagnostics) -> [OutputChange] {
-        var evaluator = Evaluator(variables: configuration.variables, lookup: Self.lookup(in: planned, configuration: configuration))
         var result: [OutputChange] = []
-        for output in configuration.spec.outputs {
-            let r = evaluator.evaluate(output.value, diagnostics: &diagnostics)
+        for (output, r) in configuration.evaluateOutputs(known: { planned[$0] }, diagnostics: &diagnostics) {
             let before = prior.outputs[output.name]
             let sensitive = output.sensitive || r.sensitive
             let after = r.value
@@ -416,10 +415,6 @@ public struct Planner: Sendable {
 
     func schemaSensitive(_ type: String) -> Set<String> {
         configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
-    }
-
-    static func lookup(in attributes: [String: KnownInstance], configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
-        lookup(configuration: configuration) { attributes[$0] }
     }
 
     /// References to resources, answered from `attributes`, with the sensitive paths of what they read.
@@ -529,10 +524,6 @@ final class PlanBox: @unchecked Sendable {
     }
 
     func attributes(_ address: String) -> KnownInstance? { lock.withLock { _visible[address] } }
-
-    func lookup(_ configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
-        Planner.lookup(configuration: configuration) { self.attributes($0) }
-    }
 }
 
 /// What a reference can read of an instance: its attributes (with its id) and which of their paths are secret.

@@ -1,0 +1,41 @@
+/// An instance's attributes as the spec's expressions make them, with the paths that carry secrets.
+public struct EvaluatedInstance: Sendable {
+    /// The attribute values the provider is given.
+    public var config: [String: Value]
+    /// The paths among them that are secret: the schema's sensitive attributes, and whatever was built
+    /// from a sensitive value.
+    public var sensitive: Set<String>
+    public var diagnostics: Diagnostics
+}
+
+extension Configuration {
+    /// Evaluates the attributes of `instance`; references to other resources read what `known`
+    /// says of them. With `prior`, the attributes under `lifecycle.ignore_changes` keep the inputs
+    /// state recorded.
+    ///
+    /// The planner, the applier and the providers' validation all evaluate through here, so every
+    /// kind of expression the spec language has means the same at plan time and at apply time.
+    public func evaluate(
+        _ instance: InstanceDecl, known: @escaping (String) -> KnownInstance?, keepingIgnoredFrom prior: ResourceInstanceState? = nil
+    ) -> EvaluatedInstance {
+        var diagnostics = Diagnostics()
+        var evaluator = Evaluator(variables: variables, each: instance.each, lookup: Planner.lookup(configuration: self, known))
+        var config: [String: Value] = [:]
+        var sensitive = Secrets.paths(of: instance.schema)
+        for entry in instance.decl.attributes {
+            let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
+            config[entry.key] = r.value
+            sensitive.formUnion(r.paths(under: entry.key))
+        }
+        if let prior {
+            for name in instance.decl.lifecycle.ignoreChanges { config[name] = prior.inputs[name] }
+        }
+        return EvaluatedInstance(config: config, sensitive: sensitive, diagnostics: diagnostics)
+    }
+
+    /// The spec's outputs, in the order they are declared, evaluated against what `known` says of the resources.
+    public func evaluateOutputs(known: @escaping (String) -> KnownInstance?, diagnostics: inout Diagnostics) -> [(OutputDecl, Evaluated)] {
+        var evaluator = Evaluator(variables: variables, lookup: Planner.lookup(configuration: self, known))
+        return spec.outputs.map { ($0, evaluator.evaluate($0.value, diagnostics: &diagnostics)) }
+    }
+}
