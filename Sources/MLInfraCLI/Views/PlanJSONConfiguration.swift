@@ -101,6 +101,8 @@ extension PlanJSONView {
         switch expr {
         case .literal(let v, _): return v
         case .template(let t, _):
+            // A function of constants (`${upper("a")}`) is computed, not written: no constant to show.
+            guard !t.hasExpressions else { return nil }
             return .string(t.parts.map { if case .text(let s) = $0 { s } else { "" } }.joined())
         case .list(let items, _):
             let values = items.compactMap(constant)

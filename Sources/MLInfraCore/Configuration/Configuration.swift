@@ -24,6 +24,10 @@ public struct Configuration: Sendable {
     public var stateKey: StateKey = .ephemeral
     /// The spec's known secrets, scrubbed from every diagnostic the planner and applier hand out.
     public var redactor = Redactor()
+    /// The spec's `locals:`, those that refer to no resource already evaluated.
+    public var locals = Locals()
+    /// What `file()` and `env()` read.
+    public var functions = FunctionContext()
 
     public func instance(_ address: String) -> InstanceDecl? { byAddress[address].map { instances[$0] } }
 
@@ -31,8 +35,11 @@ public struct Configuration: Sendable {
     public static func build(
         spec: SpecDocument, variables: VariableValues, providers: ProviderSet
     ) -> (Configuration?, Diagnostics) {
-        let redactor = Redactor.of(spec: spec, variables: variables, providers: providers)
+        let functions = FunctionContext(baseDirectory: spec.rootDirectory)
+        let redactor = Redactor.of(spec: spec, variables: variables, providers: providers, functions: functions)
         var diagnostics = Diagnostics()
+        let locals = LocalsBuilder.build(spec: spec, variables: variables, functions: functions, diagnostics: &diagnostics)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
         var instances: [InstanceDecl] = []
         var instancesOfResource: [String: [String]] = [:]
         let resourceDecls = Dictionary(spec.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
@@ -57,18 +64,18 @@ public struct Configuration: Sendable {
             }
             var addresses: [String] = []
             if let forEach = decl.forEach {
-                var evaluator = Evaluator(variables: variables)
+                var evaluator = Evaluator(variables: variables, locals: locals, functions: functions)
                 var forEachDiagnostics = Diagnostics()
                 let evaluated = evaluator.evaluate(forEach, diagnostics: &forEachDiagnostics)
                 let value = evaluated.value
-                if let ref = forEach.references.first(where: { $0.0.resource != nil }) {
+                if let ref = LocalsBuilder.expand(forEach.references, locals).first(where: { $0.0.resource != nil }) {
                     diagnostics.append(.error(
                         "`for_each` must be known before apply",
                         detail: "It refers to `${\(ref.0)}`; use variables and literal values only.", at: ref.1, address: decl.address))
                     continue
                 }
                 // Keys become instance addresses, printed in every plan and stored in state.
-                if evaluated.sensitive {
+                if evaluated.sensitive || !evaluated.unmarkedEnvironment.isEmpty {
                     let names = forEach.references.filter { r in
                         if case .variable(let name) = r.0.root { return variables.sensitive.contains(name) }
                         return false
@@ -155,12 +162,17 @@ public struct Configuration: Sendable {
                         "`\(from)` refers to itself", detail: "A resource cannot depend on itself.", at: location, address: from))
                 }
             }
-            for (reference, location) in instance.decl.references {
+            for (reference, location) in LocalsBuilder.expand(instance.decl.references, locals) {
                 switch reference.root {
                 case .variable(let name) where spec.variable(name) == nil:
                     diagnostics.append(.error(
                         "`var.\(name)` is not a declared variable",
                         detail: "Declare it under `variables:`." + Suggestions.didYouMean(name, in: spec.variables.map(\.name)),
+                        at: location, address: from))
+                case .local(let name) where locals.declarations[name] == nil:
+                    diagnostics.append(.error(
+                        "`local.\(name)` is not declared",
+                        detail: "Declare it under `locals:`." + Suggestions.didYouMean(name, in: locals.declarations.keys),
                         at: location, address: from))
                 case .eachKey where instance.decl.forEach == nil, .eachValue where instance.decl.forEach == nil:
                     diagnostics.append(.error(
@@ -209,9 +221,69 @@ public struct Configuration: Sendable {
             Configuration(
                 spec: spec, variables: variables, providers: providers, instances: ordered, byAddress: byAddress,
                 instancesOfResource: instancesOfResource, graph: graph,
-                redactor: redactor),
+                redactor: redactor, locals: locals, functions: functions),
             redactor.scrub(diagnostics)
         )
+    }
+}
+
+/// Checks and evaluates the spec's `locals:`.
+enum LocalsBuilder {
+    /// The locals, with those that refer to no resource evaluated once, here. A local that refers to
+    /// an undeclared local, or takes part in a cycle, is a diagnostic naming the whole cycle.
+    static func build(spec: SpecDocument, variables: VariableValues, functions: FunctionContext, diagnostics: inout Diagnostics) -> Locals {
+        let declarations = Dictionary(spec.locals.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        var graph = DAG<String>()
+        for local in spec.locals {
+            graph.add(local.name)
+            for (reference, location) in local.value.references {
+                switch reference.root {
+                case .local(let name) where declarations[name] == nil:
+                    diagnostics.append(.error(
+                        "`local.\(name)` is not declared",
+                        detail: "Declare it under `locals:`." + Suggestions.didYouMean(name, in: declarations.keys), at: location))
+                case .local(let name):
+                    graph.connect(local.name, dependsOn: name)
+                case .eachKey, .eachValue:
+                    diagnostics.append(.error(
+                        "`${\(reference)}` cannot be used in a local", detail: "A local is evaluated once, outside any `for_each`.", at: location))
+                default: break
+                }
+            }
+        }
+        if let cycle = graph.cycle() {
+            let first = spec.locals.first { $0.name == cycle[0] }
+            diagnostics.append(.error(
+                "the locals refer to each other in a circle: \(cycle.map { "local.\($0)" }.joined(separator: " → "))",
+                detail: "Break the cycle: one of these locals must be written without the others.", at: first?.location))
+            return Locals(declarations: declarations)
+        }
+        var locals = Locals(declarations: declarations)
+        for name in graph.topologicalOrder() ?? [] {
+            guard let declaration = declarations[name],
+                expand(declaration.references, locals).allSatisfy({ $0.0.resource == nil })
+            else { continue }
+            var evaluator = Evaluator(variables: variables, locals: locals, functions: functions)
+            locals.values[name] = evaluator.evaluate(declaration, diagnostics: &diagnostics)
+        }
+        return locals
+    }
+
+    /// `references` with those of the locals they read added, transitively; each added one carries
+    /// the location of the `local.NAME` that brought it in.
+    static func expand(_ references: [(Reference, SourceLocation)], _ locals: Locals) -> [(Reference, SourceLocation)] {
+        var out: [(Reference, SourceLocation)] = []
+        var visited = Set<String>()
+        func visit(_ refs: [(Reference, SourceLocation)], at useSite: SourceLocation?) {
+            for (reference, location) in refs {
+                out.append((reference, useSite ?? location))
+                if case .local(let name) = reference.root, visited.insert(name).inserted, let declaration = locals.declarations[name] {
+                    visit(declaration.references, at: useSite ?? location)
+                }
+            }
+        }
+        visit(references, at: nil)
+        return out
     }
 }
 

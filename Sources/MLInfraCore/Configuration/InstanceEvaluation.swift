@@ -19,13 +19,19 @@ extension Configuration {
         _ instance: InstanceDecl, known: @escaping (String) -> KnownInstance?, keepingIgnoredFrom prior: ResourceInstanceState? = nil
     ) -> EvaluatedInstance {
         var diagnostics = Diagnostics()
-        var evaluator = Evaluator(variables: variables, each: instance.each, lookup: Planner.lookup(configuration: self, known))
+        var evaluator = evaluator(each: instance.each, known: known)
         var config: [String: Value] = [:]
-        var sensitive = Secrets.paths(of: instance.schema)
+        let secret = Secrets.paths(of: instance.schema)
+        var sensitive = secret
         for entry in instance.decl.attributes {
             let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
             config[entry.key] = r.value
             sensitive.formUnion(r.paths(under: entry.key))
+            if !Secrets.covers(secret, entry.key),
+                let problem = r.unmarkedEnvironmentProblem(going: "`\(entry.key)` of `\(instance.address)`", address: instance.address.description)
+            {
+                diagnostics.append(problem)
+            }
         }
         if let prior {
             for name in instance.decl.lifecycle.ignoreChanges { config[name] = prior.inputs[name] }
@@ -35,7 +41,16 @@ extension Configuration {
 
     /// The spec's outputs, in the order they are declared, evaluated against what `known` says of the resources.
     public func evaluateOutputs(known: @escaping (String) -> KnownInstance?, diagnostics: inout Diagnostics) -> [(OutputDecl, Evaluated)] {
-        var evaluator = Evaluator(variables: variables, lookup: Planner.lookup(configuration: self, known))
-        return spec.outputs.map { ($0, evaluator.evaluate($0.value, diagnostics: &diagnostics)) }
+        var evaluator = evaluator(known: known)
+        return spec.outputs.map { output in
+            let r = evaluator.evaluate(output.value, diagnostics: &diagnostics)
+            if !output.sensitive, let problem = r.unmarkedEnvironmentProblem(going: "output `\(output.name)`") { diagnostics.append(problem) }
+            return (output, r)
+        }
+    }
+
+    /// An evaluator of this spec's expressions: its variables, locals and functions, and resources as `known` says.
+    public func evaluator(each: (key: String, value: Value)? = nil, known: @escaping (String) -> KnownInstance?) -> Evaluator {
+        Evaluator(variables: variables, each: each, lookup: Planner.lookup(configuration: self, known), locals: locals, functions: functions)
     }
 }

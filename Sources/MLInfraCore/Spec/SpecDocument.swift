@@ -21,6 +21,16 @@ public indirect enum SpecExpr: Sendable, Hashable {
         }
     }
 
+    /// Every function call inside, with where it is written.
+    public var calls: [(name: String, arguments: [Expression], location: SourceLocation)] {
+        switch self {
+        case .literal: []
+        case .template(let t, _): t.calls
+        case .list(let items, _): items.flatMap(\.calls)
+        case .map(let entries, _): entries.flatMap(\.value.calls)
+        }
+    }
+
     /// The entry with that key, when this is a map.
     public func entry(_ key: String) -> SpecEntry? {
         if case .map(let entries, _) = self { return entries.first { $0.key == key } }
@@ -56,6 +66,8 @@ public struct SpecDocument: Sendable {
         didSet { resourceIndex = Self.index(resources) }
     }
     public var outputs: [OutputDecl]
+    /// Named expressions under `locals:`, read as `${local.NAME}`.
+    public var locals: [LocalDecl] = []
     private var resourceIndex: [String: Int]
 
     public init(
@@ -164,6 +176,13 @@ public struct ResourceDecl: Sendable, Hashable {
     public var references: [(Reference, SourceLocation)] {
         attributes.flatMap(\.value.references) + (forEach?.references ?? [])
     }
+}
+
+/// A `locals:` entry: a named expression.
+public struct LocalDecl: Sendable, Hashable {
+    public var name: String
+    public var value: SpecExpr
+    public var location: SourceLocation
 }
 
 public struct OutputDecl: Sendable, Hashable {

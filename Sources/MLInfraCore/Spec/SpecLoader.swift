@@ -4,7 +4,7 @@ import Foundation
 /// collecting every problem it finds with its location.
 public enum SpecLoader {
     public static let supportedFormatVersion = 1
-    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "providers", "resources", "outputs"]
+    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "locals", "providers", "resources", "outputs"]
 
     public static func load(path: String) -> (SpecDocument?, Diagnostics) {
         var diagnostics = Diagnostics()
@@ -64,7 +64,7 @@ enum SpecExprReader {
                 guard let template = TemplateParser.parse(
                     text, at: node.location, columnOffset: offset, diagnostics: &diagnostics)
                 else { return nil }
-                if template.references.isEmpty {
+                if !template.hasExpressions {
                     return .literal(.string(template.parts.map { if case .text(let t) = $0 { t } else { "" } }.joined()), node.location)
                 }
                 return .template(template, node.location)
@@ -109,6 +109,7 @@ private struct Builder {
     var resources: [ResourceDecl] = []
     var resourceIndex: [String: Int] = [:]
     var outputs: [OutputDecl] = []
+    var locals: [LocalDecl] = []
     var sawAnyFile = false
 
     init(diagnostics: Diagnostics) { self.diagnostics = diagnostics }
@@ -134,6 +135,7 @@ private struct Builder {
             case "providers": forEachEntry(value, what: "providers") { $0.readProvider($1, $2, $3) }
             case "resources": forEachEntry(value, what: "resources") { $0.readResource($1, $2, $3) }
             case "outputs": forEachEntry(value, what: "outputs") { $0.readOutput($1, $2, $3) }
+            case "locals": forEachEntry(value, what: "locals") { $0.readLocal($1, $2, $3) }
             default:
                 error("unknown top-level key `\(key)`",
                       "Top-level keys are \(list(SpecLoader.topLevelKeys))." + Suggestions.didYouMean(key, in: SpecLoader.topLevelKeys),
@@ -155,10 +157,12 @@ private struct Builder {
             error("the spec has no `project:`", "Add `project: NAME`; the project names the state.", SourceLocation(file: firstFile, line: 1, column: 1))
         }
         guard let formatVersion, let project else { return nil }
-        return SpecDocument(
+        var document = SpecDocument(
             rootDirectory: rootDirectory, files: files, formatVersion: formatVersion.0, project: project.0,
             projectLocation: project.1, backend: backend, variables: variables, providers: providers,
             resources: resources, outputs: outputs)
+        document.locals = locals
+        return document
     }
 
     // MARK: sections
@@ -490,6 +494,19 @@ private struct Builder {
             }
         }
         outputs.append(decl)
+    }
+
+    mutating func readLocal(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
+        guard ResourceAddress.isIdentifier(Substring(name)) else {
+            error("`\(name)` is not a valid local name", "Use letters, digits and `_`, starting with a letter.", keyLocation)
+            return
+        }
+        if let previous = locals.first(where: { $0.name == name }) {
+            error("local `\(name)` is defined twice", "It is already defined at \(previous.location).", keyLocation)
+            return
+        }
+        guard let expr = read(node) else { return }
+        locals.append(LocalDecl(name: name, value: expr, location: keyLocation))
     }
 
     // MARK: helpers
