@@ -29,6 +29,7 @@ extension PlanJSONView {
                 "provider_config_key": .string(decl.provider ?? configuration.providers.typeOwners[decl.type] ?? ""),
                 "expressions": .map(expressions), "schema_version": .int(0),
             ]
+            if let module = decl.module { resource["module_address"] = .string(module) }
             if let forEach = decl.forEach { resource["for_each_expression"] = expression(forEach, secret: false) }
             if !decl.dependsOn.isEmpty { resource["depends_on"] = .list(decl.dependsOn.map { .string($0.0) }) }
             resources.append(.map(resource))

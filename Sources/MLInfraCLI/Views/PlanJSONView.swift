@@ -68,6 +68,8 @@ enum PlanJSONView {
             "provider_name": .string(providerName(provider)),
         ]
         if let key = address.key { header["index"] = .string(key) }
+        // Terraform's field for a resource inside a module: the calls that hold it.
+        if let module = address.module { header["module_address"] = .string(module) }
         return header
     }
 

@@ -28,6 +28,8 @@ public struct Configuration: Sendable {
     public var locals = Locals()
     /// What `file()` and `env()` read.
     public var functions = FunctionContext()
+    /// Where each module instance is called (`module.serving["dev"]` → the call's location).
+    public var moduleCalls: [String: SourceLocation] = [:]
 
     public func instance(_ address: String) -> InstanceDecl? { byAddress[address].map { instances[$0] } }
 
@@ -36,10 +38,12 @@ public struct Configuration: Sendable {
         spec: SpecDocument, variables: VariableValues, providers: ProviderSet
     ) -> (Configuration?, Diagnostics) {
         let functions = FunctionContext(baseDirectory: spec.rootDirectory)
-        let redactor = Redactor.of(spec: spec, variables: variables, providers: providers, functions: functions)
         var diagnostics = Diagnostics()
+        let (spec, moduleCalls) = ModuleExpander.flatten(spec, variables: variables, functions: functions, diagnostics: &diagnostics)
+        let redactor = Redactor.of(spec: spec, variables: variables, providers: providers, functions: functions)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))) }
         let locals = LocalsBuilder.build(spec: spec, variables: variables, functions: functions, diagnostics: &diagnostics)
-        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(diagnostics)) }
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))) }
         var instances: [InstanceDecl] = []
         var instancesOfResource: [String: [String]] = [:]
         let resourceDecls = Dictionary(spec.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
@@ -110,13 +114,13 @@ public struct Configuration: Sendable {
                         diagnostics.append(.error("`for_each` has the key `\(key)` twice", at: forEach.location, address: decl.address))
                         continue
                     }
-                    let address = ResourceAddress(type: decl.type, name: decl.name, key: key)
+                    let address = ResourceAddress(module: decl.module, type: decl.type, name: decl.name, key: key)
                     addresses.append(address.description)
                     instances.append(InstanceDecl(
                         address: address, decl: decl, each: (key, item), providerName: owner, schema: schema, dependencies: []))
                 }
             } else {
-                let address = ResourceAddress(type: decl.type, name: decl.name)
+                let address = ResourceAddress(module: decl.module, type: decl.type, name: decl.name)
                 addresses.append(address.description)
                 instances.append(InstanceDecl(address: address, decl: decl, each: nil, providerName: owner, schema: schema, dependencies: []))
             }
@@ -141,8 +145,9 @@ public struct Configuration: Sendable {
                 }
                 let targets: [String]
                 if let key {
-                    let target = ResourceAddress(parsing: resource)!
-                    let address = ResourceAddress(type: target.type, name: target.name, key: key).description
+                    var target = ResourceAddress(parsing: resource)!
+                    target.key = key
+                    let address = target.description
                     guard instancesOfResource[resource]?.contains(address) == true else {
                         diagnostics.append(.error(
                             "`\(address)` is not an instance of `\(resource)`",
@@ -180,8 +185,12 @@ public struct Configuration: Sendable {
                         detail: "Add `for_each:` to the resource, or use a variable.", at: location, address: from))
                 default: break
                 }
-                guard case .resource(let type, let name, let key) = reference.root else { continue }
-                let resource = "\(type).\(name)"
+                if case .moduleOutput(let call, _, _) = reference.root {
+                    diagnostics.append(.error(
+                        "`${\(reference)}` refers to nothing: `module.\(call)` is not a module call of this spec",
+                        detail: "Add it under `modules:`, or fix the name.", at: location, address: from))
+                }
+                guard case .resource(let type, _, let key) = reference.root, let resource = reference.resource else { continue }
                 depend(on: resource, key: key, at: location, what: "`${\(reference)}` refers to nothing:")
                 if let attribute = reference.path.first, let targetSchema = providers.resourceSchema(type),
                     attribute != "id", targetSchema.attributes[attribute] == nil
@@ -211,9 +220,11 @@ public struct Configuration: Sendable {
                 "dependency cycle: \(cycle.joined(separator: " → "))",
                 detail: "Resources cannot depend on each other in a circle; remove one of these references or depends_on entries.",
                 at: first?.decl.location))
-            return (nil, redactor.scrub(diagnostics))
+            return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls)))
         }
-        guard !diagnostics.hasErrors, let order = graph.topologicalOrder() else { return (nil, redactor.scrub(diagnostics)) }
+        guard !diagnostics.hasErrors, let order = graph.topologicalOrder() else {
+            return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls)))
+        }
         let position = Dictionary(uniqueKeysWithValues: instances.enumerated().map { ($1.address.description, $0) })
         let ordered = order.map { instances[position[$0]!] }
         let byAddress = Dictionary(uniqueKeysWithValues: ordered.enumerated().map { ($1.address.description, $0) })
@@ -221,9 +232,25 @@ public struct Configuration: Sendable {
             Configuration(
                 spec: spec, variables: variables, providers: providers, instances: ordered, byAddress: byAddress,
                 instancesOfResource: instancesOfResource, graph: graph,
-                redactor: redactor, locals: locals, functions: functions),
-            redactor.scrub(diagnostics)
+                redactor: redactor, locals: locals, functions: functions, moduleCalls: moduleCalls),
+            redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))
         )
+    }
+}
+
+/// Diagnostics about something inside a module also name where the module is called.
+public enum ModuleCallSites {
+    public static func annotate(_ diagnostics: Diagnostics, _ calls: [String: SourceLocation]) -> Diagnostics {
+        guard !calls.isEmpty else { return diagnostics }
+        return Diagnostics(diagnostics.items.map { item in
+            guard let address = item.address,
+                let call = calls.keys.filter({ address.hasPrefix($0 + ".") }).max(by: { $0.count < $1.count }),
+                let site = calls[call]
+            else { return item }
+            var d = item
+            d.detail += (d.detail.isEmpty ? "" : "\n") + "In `\(call)`, called at \(site)."
+            return d
+        })
     }
 }
 
@@ -256,15 +283,20 @@ enum LocalsBuilder {
             diagnostics.append(.error(
                 "the locals refer to each other in a circle: \(cycle.map { "local.\($0)" }.joined(separator: " → "))",
                 detail: "Break the cycle: one of these locals must be written without the others.", at: first?.location))
-            return Locals(declarations: declarations)
+            return Locals(declarations: declarations, sensitive: Set(spec.locals.filter(\.sensitive).map(\.name)))
         }
-        var locals = Locals(declarations: declarations)
+        var locals = Locals(declarations: declarations, sensitive: Set(spec.locals.filter(\.sensitive).map(\.name)))
         for name in graph.topologicalOrder() ?? [] {
             guard let declaration = declarations[name],
                 expand(declaration.references, locals).allSatisfy({ $0.0.resource == nil })
             else { continue }
             var evaluator = Evaluator(variables: variables, locals: locals, functions: functions)
-            locals.values[name] = evaluator.evaluate(declaration, diagnostics: &diagnostics)
+            var value = evaluator.evaluate(declaration, diagnostics: &diagnostics)
+            if locals.sensitive.contains(name) {
+                value.sensitivePaths = [""]
+                value.unmarkedEnvironment = []
+            }
+            locals.values[name] = value
         }
         return locals
     }

@@ -420,9 +420,10 @@ public struct Planner: Sendable {
     /// References to resources, answered from `attributes`, with the sensitive paths of what they read.
     static func lookup(
         configuration: Configuration, _ attributes: @escaping (String) -> KnownInstance?
-    ) -> (String, String, String?) -> ResourceLookup {
-        { type, name, key in
-            let resource = "\(type).\(name)"
+    ) -> (ResourceAddress) -> ResourceLookup {
+        { target in
+            let resource = target.resource
+            let type = target.type
             guard let instances = configuration.instancesOfResource[resource] else { return .missing }
             // Attributes a schema marks sensitive are sensitive even before anything is known of the instance.
             let schemaPaths = configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
@@ -431,8 +432,8 @@ public struct Planner: Sendable {
                 k.sensitive.formUnion(schemaPaths)
                 return k
             }
-            if let key {
-                let k = known(ResourceAddress(type: type, name: name, key: key).description)
+            if target.key != nil {
+                let k = known(target.description)
                 return .instance(k.attributes, sensitive: k.sensitive)
             }
             if configuration.spec.resource(resource)?.forEach != nil {

@@ -49,10 +49,13 @@ public struct Evaluated: Sendable {
 public struct Locals: Sendable {
     public var declarations: [String: SpecExpr]
     public var values: [String: Evaluated]
+    /// Locals whose whole value is secret (a module's sensitive variables and outputs).
+    public var sensitive: Set<String>
 
-    public init(declarations: [String: SpecExpr] = [:], values: [String: Evaluated] = [:]) {
+    public init(declarations: [String: SpecExpr] = [:], values: [String: Evaluated] = [:], sensitive: Set<String> = []) {
         self.declarations = declarations
         self.values = values
+        self.sensitive = sensitive
     }
 }
 
@@ -61,7 +64,7 @@ public struct Locals: Sendable {
 public struct Evaluator {
     public var variables: VariableValues
     public var each: (key: String, value: Value)?
-    public var lookup: ((_ type: String, _ name: String, _ key: String?) -> ResourceLookup)?
+    public var lookup: ((ResourceAddress) -> ResourceLookup)?
     public var locals: Locals
     public var functions: FunctionContext
     /// Locals evaluated by this evaluator (those that refer to resources), and those being evaluated now.
@@ -71,7 +74,7 @@ public struct Evaluator {
     public init(
         variables: VariableValues,
         each: (key: String, value: Value)? = nil,
-        lookup: ((String, String, String?) -> ResourceLookup)? = nil,
+        lookup: ((ResourceAddress) -> ResourceLookup)? = nil,
         locals: Locals = Locals(),
         functions: FunctionContext = FunctionContext()
     ) {
@@ -318,7 +321,12 @@ public struct Evaluator {
                 found = value
             } else if let declaration = locals.declarations[name], !evaluatingLocals.contains(name) {
                 evaluatingLocals.insert(name)
-                found = evaluate(declaration, diagnostics: &diagnostics)
+                var value = evaluate(declaration, diagnostics: &diagnostics)
+                if locals.sensitive.contains(name) {
+                    value.sensitivePaths = [""]
+                    value.unmarkedEnvironment = []
+                }
+                found = value
                 evaluatingLocals.remove(name)
                 localCache[name] = found
             } else {
@@ -345,13 +353,22 @@ public struct Evaluator {
                 return Evaluated(.null)
             }
             return Evaluated(descend(each.value, reference.path, reference, location, &diagnostics))
-        case .resource(let type, let name, let key):
-            guard let lookup else {
+        case .moduleOutput(let call, let key, let output):
+            let name = "module.\(call)" + (key.map { "[\"\($0)\"]" } ?? "") + ".output.\(output)"
+            guard locals.declarations[name] != nil else {
+                diagnostics.append(.error(
+                    "`\(reference)` is not an output of a module call of this spec",
+                    detail: "Check the call's name and key, and the module's `outputs:`.", at: location))
+                return Evaluated(.null)
+            }
+            return resolve(Reference(root: .local(name), path: reference.path), at: location, diagnostics: &diagnostics)
+        case .resource:
+            guard let lookup, let target = reference.address else {
                 diagnostics.append(.error(
                     "`${\(reference)}` cannot be used here", detail: "Only variables can be referenced in this place.", at: location))
                 return Evaluated(.null)
             }
-            switch lookup(type, name, key) {
+            switch lookup(target) {
             case .missing:
                 diagnostics.append(.error("`${\(reference)}` refers to a resource that is not in the spec", at: location))
                 return Evaluated(.null)
@@ -368,8 +385,8 @@ public struct Evaluator {
                     return Evaluated(.map(byKey.mapValues { $0["id"] ?? .unknown }), sensitivePaths: sensitive ? [""] : [])
                 }
                 diagnostics.append(.error(
-                    "`\(type).\(name)` has `for_each`; name one instance",
-                    detail: "Write `${\(type).\(name)[\"KEY\"].\(reference.path.joined(separator: "."))}`.", at: location))
+                    "`\(target.resource)` has `for_each`; name one instance",
+                    detail: "Write `${\(target.resource)[\"KEY\"].\(reference.path.joined(separator: "."))}`.", at: location))
                 return Evaluated(.null)
             }
         }

@@ -11,20 +11,28 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
         case local(String)
         /// A resource, optionally one `for_each` instance of it.
         case resource(type: String, name: String, key: String?)
+        /// An output of a module call: `module.NAME.OUTPUT`, `module.NAME["key"].OUTPUT`.
+        case moduleOutput(call: String, key: String?, output: String)
     }
 
     public var root: Root
     /// Attribute path after the root (map keys or list indexes as text).
     public var path: [String]
+    /// For a resource inside a module, the module path (`module.serving["dev"]`); set when modules are flattened.
+    public var module: String?
 
-    public init(root: Root, path: [String] = []) {
+    public init(root: Root, path: [String] = [], module: String? = nil) {
         self.root = root
         self.path = path
+        self.module = module
     }
 
-    /// The resource (`TYPE.NAME`) the reference points to, if any.
-    public var resource: String? {
-        if case .resource(let type, let name, _) = root { return "\(type).\(name)" }
+    /// The resource (`TYPE.NAME`, behind its module path) the reference points to, if any.
+    public var resource: String? { address?.resource }
+
+    /// The address of the resource the reference points to (with its key, when it names one).
+    public var address: ResourceAddress? {
+        if case .resource(let type, let name, let key) = root { return ResourceAddress(module: module, type: type, name: name, key: key) }
         return nil
     }
 
@@ -35,8 +43,10 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
         case .eachKey: head = "each.key"
         case .eachValue: head = "each.value"
         case .local(let name): head = "local.\(name)"
-        case .resource(let type, let name, let key):
-            head = key.map { "\(type).\(name)[\"\($0)\"]" } ?? "\(type).\(name)"
+        case .resource:
+            head = address!.description
+        case .moduleOutput(let call, let key, let output):
+            head = "module.\(call)" + (key.map { "[\"\($0)\"]" } ?? "") + ".\(output)"
         }
         return ([head] + path).joined(separator: ".")
     }
@@ -236,6 +246,9 @@ public enum TemplateParser {
         case "var":
             guard key == nil else { return nil }
             return Reference(root: .variable(segments[1]), path: Array(segments.dropFirst(2)))
+        case "module":
+            guard segments.count >= 3, ResourceAddress.isIdentifier(Substring(segments[1])) else { return nil }
+            return Reference(root: .moduleOutput(call: segments[1], key: key, output: segments[2]), path: Array(segments.dropFirst(3)))
         case "local":
             guard key == nil else { return nil }
             return Reference(root: .local(segments[1]), path: Array(segments.dropFirst(2)))

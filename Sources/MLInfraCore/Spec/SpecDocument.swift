@@ -68,6 +68,8 @@ public struct SpecDocument: Sendable {
     public var outputs: [OutputDecl]
     /// Named expressions under `locals:`, read as `${local.NAME}`.
     public var locals: [LocalDecl] = []
+    /// Calls of modules under `modules:`, each with the module it loaded.
+    public var modules: [ModuleCall] = []
     private var resourceIndex: [String: Int]
 
     public init(
@@ -158,8 +160,10 @@ public struct ResourceDecl: Sendable, Hashable {
     public var lifecycle: Lifecycle
     /// `provider:` naming which configured provider serves it; nil for the one that declares the type.
     public var provider: String?
+    /// The module path of a resource that a module call brought in (`module.serving["dev"]`); nil in the root.
+    public var module: String? = nil
 
-    public var address: String { "\(type).\(name)" }
+    public var address: String { (module.map { $0 + "." } ?? "") + "\(type).\(name)" }
 
     public static func == (a: ResourceDecl, b: ResourceDecl) -> Bool {
         a.address == b.address && a.location == b.location && a.attributes == b.attributes
@@ -183,6 +187,21 @@ public struct LocalDecl: Sendable, Hashable {
     public var name: String
     public var value: SpecExpr
     public var location: SourceLocation
+    /// True for a module's sensitive variable or output, flattened into a local: its value is secret as a whole.
+    public var sensitive = false
+}
+
+/// A `modules:` entry: a directory of spec files used with inputs, once or per `for_each` item.
+public struct ModuleCall: Sendable {
+    public var name: String
+    /// The directory, as written (relative to the calling spec's directory).
+    public var source: String
+    public var location: SourceLocation
+    /// Values for the module's variables, written in the caller's scope.
+    public var inputs: [SpecEntry]
+    public var forEach: SpecExpr?
+    /// The module's own spec (its variables, locals, resources, outputs and module calls); nil when it could not be read.
+    public var document: SpecDocument?
 }
 
 public struct OutputDecl: Sendable, Hashable {
