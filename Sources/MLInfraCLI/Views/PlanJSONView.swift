@@ -18,7 +18,7 @@ enum PlanJSONView {
             "complete": .bool(true),
             "errored": .bool(false),
         ]
-        root["resource_changes"] = .list(plan.changes.map(resourceChange))
+        root["resource_changes"] = .list(plan.changes.map(resourceChange) + plan.forgotten.map(forgetChange))
         root["resource_drift"] = .list(plan.drift.map(driftChange))
         var outputs: [String: Value] = [:]
         for o in plan.outputs {
@@ -89,8 +89,24 @@ enum PlanJSONView {
             if let tf = reason.terraformReason { entry["action_reason"] = .string(tf) }
             entry["mlinfra_reason"] = .string(reason.description)
         }
+        // Terraform's fields for a `moved` block (1.1) and an `import` block (1.5).
+        if let from = c.movedFrom { entry["previous_address"] = .string(from) }
+        if let id = c.importID, case .map(var m) = entry["change"] {
+            m["importing"] = .map(["id": .string(id)])
+            entry["change"] = .map(m)
+        }
         // What the provider warned of (records a replace drops, an index rebuilt in place).
         if !c.warnings.isEmpty { entry["mlinfra_warnings"] = .list(c.warnings.map(Value.string)) }
+        return .map(entry)
+    }
+
+    /// An instance a `removed` entry forgets, as Terraform (1.7) writes one: the action `forget`.
+    static func forgetChange(_ r: ResourceInstanceState) -> Value {
+        let address = ResourceAddress(parsing: r.address) ?? ResourceAddress(type: r.type, name: r.address)
+        var entry = resourceHeader(address, provider: r.provider)
+        entry["change"] = change(
+            actions: ["forget"], before: .map(r.attributes), after: nil, sensitiveKeys: r.sensitiveAttributes, wholeSensitive: false)
+        entry["mlinfra_reason"] = .string("removed from state by a `removed` entry; the object is not destroyed")
         return .map(entry)
     }
 

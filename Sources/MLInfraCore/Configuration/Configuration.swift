@@ -30,6 +30,8 @@ public struct Configuration: Sendable {
     public var functions = FunctionContext()
     /// Where each module instance is called (`module.serving["dev"]` → the call's location).
     public var moduleCalls: [String: SourceLocation] = [:]
+    /// The spec's `moved:`, `import:` and `removed:` blocks, evaluated.
+    public var stateBlocks = StateBlocks()
 
     public func instance(_ address: String) -> InstanceDecl? { byAddress[address].map { instances[$0] } }
 
@@ -92,22 +94,7 @@ public struct Configuration: Sendable {
                     continue
                 }
                 diagnostics.append(contentsOf: forEachDiagnostics)
-                var items: [(String, Value)] = []
-                switch value {
-                case .list(let list):
-                    for item in list {
-                        guard let key = item.interpolated else {
-                            diagnostics.append(.error("`for_each` list items must be strings", at: forEach.location, address: decl.address))
-                            continue
-                        }
-                        items.append((key, item))
-                    }
-                case .map(let map):
-                    items = map.keys.sorted().map { ($0, map[$0]!) }
-                default:
-                    diagnostics.append(.error(
-                        "`for_each` must be a list or a map, not \(value.kindName)", at: forEach.location, address: decl.address))
-                }
+                let items = ForEachItems.items(of: value, at: forEach.location, address: decl.address, diagnostics: &diagnostics)
                 var seen = Set<String>()
                 for (key, item) in items {
                     guard seen.insert(key).inserted else {
@@ -228,11 +215,15 @@ public struct Configuration: Sendable {
         let position = Dictionary(uniqueKeysWithValues: instances.enumerated().map { ($1.address.description, $0) })
         let ordered = order.map { instances[position[$0]!] }
         let byAddress = Dictionary(uniqueKeysWithValues: ordered.enumerated().map { ($1.address.description, $0) })
+        let stateBlocks = StateBlocks.resolve(
+            spec.stateBlocks, evaluator: Evaluator(variables: variables, locals: locals, functions: functions),
+            instances: instancesOfResource, byAddress: byAddress, diagnostics: &diagnostics)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))) }
         return (
             Configuration(
                 spec: spec, variables: variables, providers: providers, instances: ordered, byAddress: byAddress,
                 instancesOfResource: instancesOfResource, graph: graph,
-                redactor: redactor, locals: locals, functions: functions, moduleCalls: moduleCalls),
+                redactor: redactor, locals: locals, functions: functions, moduleCalls: moduleCalls, stateBlocks: stateBlocks),
             redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))
         )
     }

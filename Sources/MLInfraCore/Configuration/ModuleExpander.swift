@@ -20,6 +20,7 @@ enum ModuleExpander {
         expander.locals = root.locals.map { var l = $0; l.value = expander.rewrite(l.value, in: rootScope); return l }
         expander.expand(root.modules, in: rootScope)
         out.resources += expander.resources
+        out.stateBlocks += expander.stateBlocks
         out.locals = expander.locals
         diagnostics.append(contentsOf: expander.diagnostics)
         return (out, expander.callSites)
@@ -42,6 +43,7 @@ enum ModuleExpander {
         let variables: VariableValues
         let functions: FunctionContext
         var resources: [ResourceDecl] = []
+        var stateBlocks: [StateBlock] = []
         var locals: [LocalDecl] = []
         var callSites: [String: SourceLocation] = [:]
         var diagnostics = Diagnostics()
@@ -93,6 +95,15 @@ enum ModuleExpander {
                             sensitive: output.sensitive))
                     }
                     for decl in document.resources { resources.append(resource(decl, in: scope)) }
+                    for block in document.stateBlocks {
+                        var b = block
+                        b.module = prefix
+                        b.from = block.from.map { rewrite($0, in: scope) }
+                        b.to = block.to.map { rewrite($0, in: scope) }
+                        b.id = block.id.map { rewrite($0, in: scope) }
+                        b.forEach = block.forEach.map { rewrite($0, in: scope) }
+                        stateBlocks.append(b)
+                    }
                     expand(document.modules, in: scope)
                 }
             }
@@ -120,23 +131,8 @@ enum ModuleExpander {
                     detail: "Its keys become addresses, which plans print and state stores.", at: forEach.location))
                 return []
             }
-            switch evaluated.value {
-            case .list(let items):
-                return items.compactMap { item in
-                    guard let key = item.interpolated else {
-                        diagnostics.append(.error("`for_each` list items must be strings", at: forEach.location))
-                        return nil
-                    }
-                    return (key, item)
-                }
-            case .map(let map):
-                return map.keys.sorted().map { ($0, map[$0]!) }
-            default:
-                if !found.hasErrors {
-                    diagnostics.append(.error("`for_each` must be a list or a map, not \(evaluated.value.kindName)", at: forEach.location))
-                }
-                return []
-            }
+            guard !found.hasErrors else { return [] }
+            return ForEachItems.items(of: evaluated.value, at: forEach.location, diagnostics: &diagnostics)
         }
 
         mutating func resource(_ decl: ResourceDecl, in scope: Scope) -> ResourceDecl {

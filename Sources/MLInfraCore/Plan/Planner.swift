@@ -89,14 +89,23 @@ public struct Planner: Sendable {
                 OutputChange(name: name, action: .delete, before: refreshed.outputs[name]!.value, after: nil, sensitive: refreshed.outputs[name]!.sensitive)
             }
         case .normal:
-            let (changes, planned, diffDiagnostics) = await diff(refreshed, drift: drift, key: key)
+            let (prior, blocks, blockDiagnostics) = await applyStateBlocks(to: refreshed, key: key)
+            diagnostics.append(contentsOf: blockDiagnostics)
+            if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
+            plan.priorState = prior
+            plan.forgotten = blocks.forgotten
+            var (changes, planned, diffDiagnostics) = await diff(prior, drift: drift, key: key)
+            for i in changes.indices {
+                changes[i].movedFrom = blocks.movedFrom[changes[i].address.description]
+                changes[i].importID = blocks.imported[changes[i].address.description]
+            }
             diagnostics.append(contentsOf: diffDiagnostics)
             plan.changes = changes
-            plan.outputs = outputChanges(prior: refreshed, planned: planned, diagnostics: &diagnostics)
+            plan.outputs = outputChanges(prior: prior, planned: planned, diagnostics: &diagnostics)
         }
 
         if options.mode != .refreshOnly {
-            let holdDiagnostics = await checkDeletes(&plan.changes, prior: refreshed)
+            let holdDiagnostics = await checkDeletes(&plan.changes, prior: plan.priorState)
             diagnostics.append(contentsOf: holdDiagnostics)
         }
 
@@ -299,6 +308,90 @@ public struct Planner: Sendable {
             planned["id"] = .unknown
         }
         change.after = planned
+    }
+
+    /// What the spec's `moved`, `import` and `removed` entries did to the state a plan starts from.
+    struct BlockOutcome {
+        /// New address → the address state held it under.
+        var movedFrom: [String: String] = [:]
+        /// Address → the id imported there.
+        var imported: [String: String] = [:]
+        var forgotten: [ResourceInstanceState] = []
+    }
+
+    /// Applies the spec's state blocks to `state`: moves rename instances (and the dependencies
+    /// that name them), removals take instances out, imports read objects through their provider
+    /// and record them. What is already done (the old address gone, the import in state) is
+    /// skipped, so the blocks may stay in the spec after apply.
+    func applyStateBlocks(to state: StateFile, key: StateKey) async -> (StateFile, BlockOutcome, Diagnostics) {
+        let blocks = configuration.stateBlocks
+        guard !blocks.isEmpty else { return (state, BlockOutcome(), Diagnostics()) }
+        var state = state
+        var outcome = BlockOutcome()
+        var diagnostics = Diagnostics()
+        func matching(_ address: ResourceAddress) -> [ResourceInstanceState] {
+            if address.key != nil { return state.resource(address.description).map { [$0] } ?? [] }
+            return state.resources.filter { ResourceAddress(parsing: $0.address)?.resource == address.resource }
+        }
+        var renamed: [String: String] = [:]
+        for move in blocks.moves {
+            for r in matching(move.from) {
+                var target = move.to
+                if move.from.key == nil { target.key = ResourceAddress(parsing: r.address)?.key }
+                let to = target.description
+                if state.resource(to) != nil {
+                    diagnostics.append(.error(
+                        "`moved` from `\(r.address)` to `\(to)`, but state holds both",
+                        detail: "One of them must go first: `mlinfra state rm \(to)` if it is a leftover, or drop this `moved` entry.",
+                        at: move.location, address: to))
+                    continue
+                }
+                var moved = r
+                moved.address = to
+                state.remove(r.address)
+                state.upsert(moved)
+                renamed[r.address] = to
+                outcome.movedFrom[to] = outcome.movedFrom.removeValue(forKey: r.address) ?? r.address
+            }
+        }
+        if !renamed.isEmpty {
+            for r in state.resources where r.dependencies.contains(where: { renamed[$0] != nil }) {
+                var updated = r
+                updated.dependencies = r.dependencies.map { renamed[$0] ?? $0 }
+                state.upsert(updated)
+            }
+        }
+        for removal in blocks.removals {
+            for r in matching(removal.from) {
+                state.remove(r.address)
+                outcome.forgotten.append(r)
+            }
+        }
+        for entry in blocks.imports where state.resource(entry.to.description) == nil {
+            let address = entry.to.description
+            guard let instance = configuration.instance(address), let provider = configuration.providers.providers[instance.providerName] else { continue }
+            do {
+                let response = try await provider.call("import \(address)") {
+                    try await $0.importResource(ImportRequest(type: instance.address.type, address: address, id: entry.id))
+                }
+                diagnostics.append(contentsOf: Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d }))
+                guard let object = response.imported else {
+                    diagnostics.append(.error(
+                        "`import` into `\(address)`: no `\(instance.address.type)` with id `\(entry.id)` exists",
+                        detail: "Check the id (the provider's own commands list what exists), or remove the entry.",
+                        at: entry.location, address: address))
+                    continue
+                }
+                let record = ResourceInstanceState.imported(object, as: instance, key: key)
+                seen.learn(object.attributes, paths: Secrets.paths(of: instance.schema), address: address)
+                state.upsert(record)
+                outcome.imported[address] = entry.id
+            } catch {
+                diagnostics.append(.error(
+                    "could not import `\(address)`", detail: ErrorText.describe(error), at: entry.location, address: address))
+            }
+        }
+        return (state, outcome, diagnostics)
     }
 
     /// Asks each deleted instance's provider what still points at it. A holder that this plan

@@ -70,6 +70,8 @@ public struct SpecDocument: Sendable {
     public var locals: [LocalDecl] = []
     /// Calls of modules under `modules:`, each with the module it loaded.
     public var modules: [ModuleCall] = []
+    /// `moved:`, `import:` and `removed:` blocks: changes to what state records, reviewed in the plan.
+    public var stateBlocks: [StateBlock] = []
     private var resourceIndex: [String: Int]
 
     public init(
@@ -189,6 +191,20 @@ public struct LocalDecl: Sendable, Hashable {
     public var location: SourceLocation
     /// True for a module's sensitive variable or output, flattened into a local: its value is secret as a whole.
     public var sensitive = false
+}
+
+/// One entry of `moved:` (`from`, `to`), `import:` (`to`, `id`) or `removed:` (`from`), optionally
+/// once per `for_each` item (`each.key` / `each.value` in its addresses and id).
+public struct StateBlock: Sendable {
+    public enum Kind: String, Sendable { case moved, `import`, removed }
+    public var kind: Kind
+    public var from: SpecExpr?
+    public var to: SpecExpr?
+    public var id: SpecExpr?
+    public var forEach: SpecExpr?
+    public var location: SourceLocation
+    /// The module instance the block is written in (its addresses are relative to it); nil in the root.
+    public var module: String? = nil
 }
 
 /// A `modules:` entry: a directory of spec files used with inputs, once or per `for_each` item.

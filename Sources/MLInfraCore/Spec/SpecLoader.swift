@@ -4,7 +4,7 @@ import Foundation
 /// collecting every problem it finds with its location.
 public enum SpecLoader {
     public static let supportedFormatVersion = 1
-    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "locals", "modules", "providers", "resources", "outputs"]
+    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "locals", "modules", "providers", "resources", "outputs", "moved", "import", "removed"]
 
     public static func load(path: String) -> (SpecDocument?, Diagnostics) {
         load(path: path, module: nil, depth: 0)
@@ -149,6 +149,7 @@ private struct Builder {
     var outputs: [OutputDecl] = []
     var locals: [LocalDecl] = []
     var modules: [ModuleCall] = []
+    var stateBlocks: [StateBlock] = []
     var sawAnyFile = false
     /// A module's directory: no `mlinfra:` or `project:` needed, and no `backend:` or `providers:` allowed.
     var isModule = false
@@ -182,6 +183,9 @@ private struct Builder {
             case "outputs": forEachEntry(value, what: "outputs") { $0.readOutput($1, $2, $3) }
             case "locals": forEachEntry(value, what: "locals") { $0.readLocal($1, $2, $3) }
             case "modules": forEachEntry(value, what: "modules") { $0.readModuleCall($1, $2, $3) }
+            case "moved": readStateBlocks(.moved, value)
+            case "import": readStateBlocks(.import, value)
+            case "removed": readStateBlocks(.removed, value)
             default:
                 error("unknown top-level key `\(key)`",
                       "Top-level keys are \(list(SpecLoader.topLevelKeys))." + Suggestions.didYouMean(key, in: SpecLoader.topLevelKeys),
@@ -203,6 +207,7 @@ private struct Builder {
                 providers: [], resources: resources, outputs: outputs)
             document.locals = locals
             document.modules = modules
+            document.stateBlocks = stateBlocks
             return document
         }
         if formatVersion == nil {
@@ -218,6 +223,7 @@ private struct Builder {
             resources: resources, outputs: outputs)
         document.locals = locals
         document.modules = modules
+        document.stateBlocks = stateBlocks
         return document
     }
 
@@ -563,6 +569,45 @@ private struct Builder {
         }
         guard let expr = read(node) else { return }
         locals.append(LocalDecl(name: name, value: expr, location: keyLocation))
+    }
+
+    /// `moved:` / `import:` / `removed:`: a list of mappings.
+    mutating func readStateBlocks(_ kind: StateBlock.Kind, _ node: YAMLNode) {
+        if case .scalar = node.content, node.scalarValue == .null { return }
+        let example: String
+        let keys: [String]
+        switch kind {
+        case .moved: (example, keys) = ("- { from: model.old, to: module.serving.model.main }", ["from", "to", "for_each"])
+        case .import: (example, keys) = ("- { to: model.main, id: fraud }", ["to", "id", "for_each"])
+        case .removed: (example, keys) = ("- { from: model.old }", ["from", "for_each"])
+        }
+        guard let expr = read(node), case .list(let items, _) = expr else {
+            error("`\(kind.rawValue):` must be a list", "For example:\n\(kind.rawValue):\n  \(example)", node.location)
+            return
+        }
+        for item in items {
+            guard case .map(let entries, let location) = item else {
+                error("an entry of `\(kind.rawValue):` must be a mapping", "For example `\(example)`.", item.location)
+                continue
+            }
+            var block = StateBlock(kind: kind, location: location)
+            for entry in entries {
+                switch entry.key {
+                case "from" where keys.contains("from"): block.from = entry.value
+                case "to" where keys.contains("to"): block.to = entry.value
+                case "id" where keys.contains("id"): block.id = entry.value
+                case "for_each": block.forEach = entry.value
+                default:
+                    error("unknown setting `\(entry.key)` of a `\(kind.rawValue)` entry",
+                          "It takes \(list(keys))." + Suggestions.didYouMean(entry.key, in: keys), entry.keyLocation)
+                }
+            }
+            for key in keys where key != "for_each" {
+                let given = key == "from" ? block.from : key == "to" ? block.to : block.id
+                if given == nil { error("a `\(kind.rawValue)` entry needs `\(key)`", "For example `\(example)`.", location) }
+            }
+            stateBlocks.append(block)
+        }
     }
 
     mutating func readModuleCall(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
