@@ -49,6 +49,16 @@ struct PlanHumanView {
         for c in ordered {
             out += render(c) + "\n"
         }
+        if !plan.dataReads.isEmpty {
+            out += "Data sources read for this plan:\n\n"
+            for read in plan.dataReads {
+                out += "  <= \(read.address) (id \(read.id))\n"
+                for key in read.attributes.keys.sorted() where key != "id" {
+                    out += "       \(key) = \(show(read.attributes[key], key, read.sensitive))\n"
+                }
+            }
+            out += "\n"
+        }
         if !stateChanges.isEmpty {
             out += "State changes, which create and destroy nothing:\n\n"
             for s in stateChanges { out += "  # \(s)\n" }

@@ -18,7 +18,7 @@ enum PlanJSONView {
             "complete": .bool(true),
             "errored": .bool(false),
         ]
-        root["resource_changes"] = .list(plan.changes.map(resourceChange) + plan.forgotten.map(forgetChange))
+        root["resource_changes"] = .list(plan.changes.map(resourceChange) + plan.forgotten.map(forgetChange) + plan.dataReads.map(dataRead))
         root["resource_drift"] = .list(plan.drift.map(driftChange))
         var outputs: [String: Value] = [:]
         for o in plan.outputs {
@@ -97,6 +97,18 @@ enum PlanJSONView {
         }
         // What the provider warned of (records a replace drops, an index rebuilt in place).
         if !c.warnings.isEmpty { entry["mlinfra_warnings"] = .list(c.warnings.map(Value.string)) }
+        return .map(entry)
+    }
+
+    /// A data source read for the plan, as Terraform writes a data resource: mode `data`, action `read`.
+    static func dataRead(_ read: DataRead) -> Value {
+        let base = String(read.address.split(separator: ".", omittingEmptySubsequences: false).suffix(2).joined(separator: "."))
+        let address = ResourceAddress(parsing: base) ?? ResourceAddress(type: read.address, name: "")
+        var entry = resourceHeader(address, provider: read.providerName)
+        entry["address"] = .string(read.address)
+        entry["mode"] = .string("data")
+        if let module = read.address.range(of: ".data.").map({ String(read.address[..<$0.lowerBound]) }) { entry["module_address"] = .string(module) }
+        entry["change"] = change(actions: ["read"], before: nil, after: .map(read.attributes), sensitiveKeys: read.sensitive, wholeSensitive: false)
         return .map(entry)
     }
 

@@ -38,6 +38,9 @@ struct PlanMarkdownView {
         } else {
             head += "**Plan: \(counts.add) to add, \(counts.change) to change, \(counts.destroy) to destroy\(PlanValues.stateCounts(plan)).**\n"
         }
+        if !plan.dataReads.isEmpty {
+            head += "\nData sources read for this plan: " + plan.dataReads.map { "`\($0.address)` (id `\($0.id)`)" }.joined(separator: ", ") + "\n"
+        }
         let stateChanges = plan.stateChanges
         if !stateChanges.isEmpty {
             head += "\nState changes, which create and destroy nothing:\n\n"

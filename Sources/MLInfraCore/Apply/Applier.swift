@@ -122,7 +122,7 @@ public struct Applier: Sendable {
                     detail: "Nothing was changed. Break the cycle, e.g. with `create_before_destroy`, or apply in two steps.")]),
                 outputs: plan.priorState.outputs)
         }
-        let box = ApplyBox(state: plan.priorState, configuration: configuration)
+        let box = ApplyBox(state: plan.priorState, configuration: configuration, data: plan.dataReads)
         let journal = JournalWriter(store: store)
         var diagnostics = Diagnostics()
         do {
@@ -348,9 +348,11 @@ final class ApplyBox: @unchecked Sendable {
 
     private let key: StateKey
 
-    init(state: StateFile, configuration: Configuration) {
+    init(state: StateFile, configuration: Configuration, data: [DataRead]) {
         _state = state
         key = configuration.stateKey
+        // References to data sources read what the plan read.
+        for read in data { _known[read.address] = KnownInstance(read) }
     }
 
     var state: StateFile { lock.withLock { _state } }

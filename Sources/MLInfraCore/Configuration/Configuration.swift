@@ -1,3 +1,11 @@
+/// A `data:` entry with the provider that serves its type.
+public struct DataSourceDecl: Sendable {
+    public var decl: DataDecl
+    public var providerName: String
+    public var schema: ResourceSchema
+    public var address: String { decl.address }
+}
+
 /// One resource instance the spec asks for, after `for_each` expansion.
 public struct InstanceDecl: Sendable {
     public var address: ResourceAddress
@@ -32,6 +40,8 @@ public struct Configuration: Sendable {
     public var moduleCalls: [String: SourceLocation] = [:]
     /// The spec's `moved:`, `import:` and `removed:` blocks, evaluated.
     public var stateBlocks = StateBlocks()
+    /// The spec's data sources, each with the provider that reads it.
+    public var dataSources: [DataSourceDecl] = []
 
     public func instance(_ address: String) -> InstanceDecl? { byAddress[address].map { instances[$0] } }
 
@@ -48,6 +58,19 @@ public struct Configuration: Sendable {
         guard !diagnostics.hasErrors else { return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))) }
         var instances: [InstanceDecl] = []
         var instancesOfResource: [String: [String]] = [:]
+        var dataSources: [DataSourceDecl] = []
+        for decl in spec.dataSources {
+            guard let owner = providers.typeOwners[decl.type], let schema = providers.resourceSchema(decl.type) else {
+                diagnostics.append(.error(
+                    "unknown data source type `\(decl.type)`",
+                    detail: "A data source reads a resource type some configured provider declares: \(providers.allResourceTypes.joined(separator: ", "))."
+                        + Suggestions.didYouMean(decl.type, in: providers.allResourceTypes),
+                    at: decl.location, address: decl.address))
+                continue
+            }
+            dataSources.append(DataSourceDecl(decl: decl, providerName: owner, schema: schema))
+        }
+        let dataAddresses = Set(spec.dataSources.map(\.address))
         let resourceDecls = Dictionary(spec.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
 
         for decl in spec.resources {
@@ -166,6 +189,11 @@ public struct Configuration: Sendable {
                         "`local.\(name)` is not declared",
                         detail: "Declare it under `locals:`." + Suggestions.didYouMean(name, in: locals.declarations.keys),
                         at: location, address: from))
+                case .data where !dataAddresses.contains(reference.dataAddress!):
+                    diagnostics.append(.error(
+                        "`${\(reference)}` refers to nothing: `\(reference.dataAddress!)` is not declared",
+                        detail: "Declare it under `data:`." + Suggestions.didYouMean(reference.dataAddress!, in: dataAddresses),
+                        at: location, address: from))
                 case .eachKey where instance.decl.forEach == nil, .eachValue where instance.decl.forEach == nil:
                     diagnostics.append(.error(
                         "`${\(reference)}` is only available in a resource with `for_each`",
@@ -223,7 +251,8 @@ public struct Configuration: Sendable {
             Configuration(
                 spec: spec, variables: variables, providers: providers, instances: ordered, byAddress: byAddress,
                 instancesOfResource: instancesOfResource, graph: graph,
-                redactor: redactor, locals: locals, functions: functions, moduleCalls: moduleCalls, stateBlocks: stateBlocks),
+                redactor: redactor, locals: locals, functions: functions, moduleCalls: moduleCalls, stateBlocks: stateBlocks,
+                dataSources: dataSources),
             redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))
         )
     }
@@ -279,7 +308,8 @@ enum LocalsBuilder {
         var locals = Locals(declarations: declarations, sensitive: Set(spec.locals.filter(\.sensitive).map(\.name)))
         for name in graph.topologicalOrder() ?? [] {
             guard let declaration = declarations[name],
-                expand(declaration.references, locals).allSatisfy({ $0.0.resource == nil })
+                // What depends on resources or data sources is evaluated where it is used, once they are known.
+                expand(declaration.references, locals).allSatisfy({ $0.0.resource == nil && $0.0.dataAddress == nil })
             else { continue }
             var evaluator = Evaluator(variables: variables, locals: locals, functions: functions)
             var value = evaluator.evaluate(declaration, diagnostics: &diagnostics)

@@ -51,6 +51,10 @@ extension Configuration {
 
     /// An evaluator of this spec's expressions: its variables, locals and functions, and resources as `known` says.
     public func evaluator(each: (key: String, value: Value)? = nil, known: @escaping (String) -> KnownInstance?) -> Evaluator {
-        Evaluator(variables: variables, each: each, lookup: Planner.lookup(configuration: self, known), locals: locals, functions: functions)
+        var evaluator = Evaluator(
+            variables: variables, each: each, lookup: Planner.lookup(configuration: self, known), locals: locals, functions: functions)
+        // Data sources are read into what `known` answers for their addresses (`data.TYPE.NAME`).
+        evaluator.data = known
+        return evaluator
     }
 }

@@ -21,6 +21,11 @@ enum ModuleExpander {
         expander.expand(root.modules, in: rootScope)
         out.resources += expander.resources
         out.stateBlocks += expander.stateBlocks
+        out.dataSources = root.dataSources.map { d in
+            var d = d
+            d.query = d.query.map { SpecEntry(key: $0.key, keyLocation: $0.keyLocation, value: expander.rewrite($0.value, in: rootScope)) }
+            return d
+        } + expander.dataSources
         out.locals = expander.locals
         diagnostics.append(contentsOf: expander.diagnostics)
         return (out, expander.callSites)
@@ -44,6 +49,7 @@ enum ModuleExpander {
         let functions: FunctionContext
         var resources: [ResourceDecl] = []
         var stateBlocks: [StateBlock] = []
+        var dataSources: [DataDecl] = []
         var locals: [LocalDecl] = []
         var callSites: [String: SourceLocation] = [:]
         var diagnostics = Diagnostics()
@@ -95,6 +101,12 @@ enum ModuleExpander {
                             sensitive: output.sensitive))
                     }
                     for decl in document.resources { resources.append(resource(decl, in: scope)) }
+                    for decl in document.dataSources {
+                        var d = decl
+                        d.module = prefix
+                        d.query = decl.query.map { SpecEntry(key: $0.key, keyLocation: $0.keyLocation, value: rewrite($0.value, in: scope)) }
+                        dataSources.append(d)
+                    }
                     for block in document.stateBlocks {
                         var b = block
                         b.module = prefix
@@ -203,7 +215,7 @@ enum ModuleExpander {
                         at: location), in: scope)
                 }
                 out.root = .local(scope.name("local", name))
-            case .resource:
+            case .resource, .data:
                 out.module = scope.prefix
             case .moduleOutput(let call, let key, let output):
                 guard let decl = scope.document.modules.first(where: { $0.name == call }) else {

@@ -78,6 +78,15 @@ public struct ResourceChange: Sendable, Hashable {
     public var isChange: Bool { action != .noop && action != .read }
 }
 
+/// What a data source read while planning: the object its provider found.
+public struct DataRead: Sendable, Hashable {
+    public var address: String
+    public var providerName: String
+    public var id: String
+    public var attributes: [String: Value]
+    public var sensitive: Set<String>
+}
+
 /// What a plan changes in state alone, destroying and creating nothing: a move, an import, a forget.
 public struct StateChange: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
@@ -139,6 +148,8 @@ public struct Plan: Sendable {
     public var warnings: [Diagnostic]
     /// Instances a `removed` entry forgets: taken out of state, their objects left as they are.
     public var forgotten: [ResourceInstanceState] = []
+    /// The data sources, as read for this plan; apply evaluates with the same values.
+    public var dataReads: [DataRead] = []
 
     /// Moves, imports and forgets, by address.
     public var stateChanges: [StateChange] {

@@ -94,7 +94,11 @@ public struct Planner: Sendable {
             if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
             plan.priorState = prior
             plan.forgotten = blocks.forgotten
-            var (changes, planned, diffDiagnostics) = await diff(prior, drift: drift, key: key)
+            let (reads, readDiagnostics) = await readDataSources(prior: prior, key: key)
+            diagnostics.append(contentsOf: readDiagnostics)
+            if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
+            plan.dataReads = reads
+            var (changes, planned, diffDiagnostics) = await diff(prior, drift: drift, key: key, data: reads)
             for i in changes.indices {
                 changes[i].movedFrom = blocks.movedFrom[changes[i].address.description]
                 changes[i].importID = blocks.imported[changes[i].address.description]
@@ -183,9 +187,12 @@ public struct Planner: Sendable {
 
     // MARK: diff
 
-    func diff(_ prior: StateFile, drift: [DriftChange], key: StateKey) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
+    func diff(
+        _ prior: StateFile, drift: [DriftChange], key: StateKey, data: [DataRead] = []
+    ) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
         let targeted: Set<String>? = options.targets.isEmpty ? nil : targetClosure()
-        let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)), key: key)
+        let box = PlanBox(
+            prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)), key: key, data: data)
 
         let outcome = await configuration.graph.walk(parallelism: max(1, options.parallelism)) { address in
             guard let instance = configuration.instance(address) else { return true }
@@ -308,6 +315,65 @@ public struct Planner: Sendable {
             planned["id"] = .unknown
         }
         change.after = planned
+    }
+
+    /// Reads every data source through its provider's `read` (a `query`, no id), concurrently. A
+    /// query may use variables, locals and what state holds; a value only apply can tell is an error,
+    /// since the read happens now.
+    func readDataSources(prior: StateFile, key: StateKey) async -> ([DataRead], Diagnostics) {
+        let sources = configuration.dataSources
+        guard !sources.isEmpty else { return ([], Diagnostics()) }
+        let known = Dictionary(prior.resources.map { ($0.address, KnownInstance($0, key: key)) }, uniquingKeysWith: { a, _ in a })
+        let configuration = self.configuration
+        let results = await boundedMap(sources, parallelism: options.parallelism) { source -> (DataRead?, Diagnostics) in
+            var diagnostics = Diagnostics()
+            var evaluator = configuration.evaluator(known: { known[$0] })
+            evaluator.data = nil
+            var query: [String: Value] = [:]
+            for entry in source.decl.query {
+                let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
+                if r.value.containsUnknown {
+                    diagnostics.append(.error(
+                        "`\(entry.key)` of `\(source.address)` is only known after apply, but data sources are read while planning",
+                        detail: "Refer to values known now (variables, locals, resources already applied), or apply the resource first.",
+                        at: entry.value.location, address: source.address))
+                }
+                query[entry.key] = r.value
+            }
+            guard !diagnostics.hasErrors, let provider = configuration.providers.providers[source.providerName] else { return (nil, diagnostics) }
+            let request = ReadRequest(
+                type: source.decl.type, address: source.address, id: "", prior: ResourceObject(id: "", attributes: [:]), query: query)
+            do {
+                let response = try await provider.call("read \(source.address)") { try await $0.read(request) }
+                diagnostics.append(contentsOf: Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? source.address; d.location = d.location ?? source.decl.location; return d }))
+                guard let found = response.current else {
+                    if !diagnostics.hasErrors {
+                        diagnostics.append(.error(
+                            "`\(source.address)` found nothing",
+                            detail: "No `\(source.decl.type)` matches \(Value.map(query).rendered). Check the query, or create what it looks for first.",
+                            at: source.decl.location, address: source.address))
+                    }
+                    return (nil, diagnostics)
+                }
+                let sensitive = Secrets.paths(of: source.schema)
+                return (DataRead(address: source.address, providerName: source.providerName, id: found.id, attributes: found.attributes, sensitive: sensitive), diagnostics)
+            } catch {
+                diagnostics.append(.error(
+                    "could not read `\(source.address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: source.decl.location,
+                    address: source.address))
+                return (nil, diagnostics)
+            }
+        }
+        var diagnostics = Diagnostics()
+        var reads: [DataRead] = []
+        for (read, found) in results {
+            diagnostics.append(contentsOf: found)
+            if let read {
+                seen.learn(read.attributes, paths: read.sensitive, address: read.address)
+                reads.append(read)
+            }
+        }
+        return (reads.sorted { $0.address < $1.address }, diagnostics)
     }
 
     /// What the spec's `moved`, `import` and `removed` entries did to the state a plan starts from.
@@ -594,9 +660,10 @@ final class PlanBox: @unchecked Sendable {
     private var _diagnostics = Diagnostics()
     private let removedOutside: Set<String>
 
-    init(prior: StateFile, removedOutside: Set<String>, key: StateKey) {
+    init(prior: StateFile, removedOutside: Set<String>, key: StateKey, data: [DataRead]) {
         self.removedOutside = removedOutside
         for r in prior.resources { _visible[r.address] = KnownInstance(r, key: key) }
+        for read in data { _visible[read.address] = KnownInstance(read) }
     }
 
     var changes: [ResourceChange] { lock.withLock { _changes } }
@@ -632,6 +699,10 @@ public struct KnownInstance: Sendable, Hashable {
 
     init(_ r: ResourceInstanceState, key: StateKey) {
         self.init(attributes: r.referenceable(key), sensitive: r.sensitiveAttributes)
+    }
+
+    init(_ read: DataRead) {
+        self.init(attributes: read.attributes.merging(["id": .string(read.id)]) { a, _ in a }, sensitive: read.sensitive)
     }
 }
 

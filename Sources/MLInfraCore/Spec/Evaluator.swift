@@ -67,6 +67,8 @@ public struct Evaluator {
     public var lookup: ((ResourceAddress) -> ResourceLookup)?
     public var locals: Locals
     public var functions: FunctionContext
+    /// What data sources read, by address (`data.TYPE.NAME`); nil where none can be read (nothing is known of them yet).
+    public var data: ((String) -> KnownInstance?)?
     /// Locals evaluated by this evaluator (those that refer to resources), and those being evaluated now.
     private var localCache: [String: Evaluated] = [:]
     private var evaluatingLocals: Set<String> = []
@@ -353,6 +355,22 @@ public struct Evaluator {
                 return Evaluated(.null)
             }
             return Evaluated(descend(each.value, reference.path, reference, location, &diagnostics))
+        case .data:
+            let address = reference.dataAddress!
+            // Before the plan has read it (validate), a data source is known only after the read.
+            guard let found = data?(address) else { return Evaluated(.unknown) }
+            guard let first = reference.path.first else {
+                return Evaluated(found.attributes["id"] ?? .unknown, sensitivePaths: Secrets.relative(found.sensitive, below: "id"))
+            }
+            let marks = Secrets.relative(found.sensitive, below: reference.path.joined(separator: "."))
+            guard let value = found.attributes[first] else {
+                diagnostics.append(.error(
+                    "`\(address)` has no attribute `\(first)`",
+                    detail: "It read: \(found.attributes.keys.sorted().joined(separator: ", "))." + Suggestions.didYouMean(first, in: found.attributes.keys),
+                    at: location))
+                return Evaluated(.null)
+            }
+            return Evaluated(descend(value, Array(reference.path.dropFirst()), reference, location, &diagnostics), sensitivePaths: marks)
         case .moduleOutput(let call, let key, let output):
             let name = "module.\(call)" + (key.map { "[\"\($0)\"]" } ?? "") + ".output.\(output)"
             guard locals.declarations[name] != nil else {

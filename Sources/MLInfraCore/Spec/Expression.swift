@@ -11,6 +11,8 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
         case local(String)
         /// A resource, optionally one `for_each` instance of it.
         case resource(type: String, name: String, key: String?)
+        /// A data source: `data.TYPE.NAME`, read at plan time.
+        case data(type: String, name: String)
         /// An output of a module call: `module.NAME.OUTPUT`, `module.NAME["key"].OUTPUT`.
         case moduleOutput(call: String, key: String?, output: String)
     }
@@ -30,6 +32,12 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
     /// The resource (`TYPE.NAME`, behind its module path) the reference points to, if any.
     public var resource: String? { address?.resource }
 
+    /// The address of the data source the reference reads (`module.m.data.TYPE.NAME`), if it reads one.
+    public var dataAddress: String? {
+        if case .data(let type, let name) = root { return (module.map { $0 + "." } ?? "") + "data.\(type).\(name)" }
+        return nil
+    }
+
     /// The address of the resource the reference points to (with its key, when it names one).
     public var address: ResourceAddress? {
         if case .resource(let type, let name, let key) = root { return ResourceAddress(module: module, type: type, name: name, key: key) }
@@ -47,6 +55,8 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
             head = address!.description
         case .moduleOutput(let call, let key, let output):
             head = "module.\(call)" + (key.map { "[\"\($0)\"]" } ?? "") + ".\(output)"
+        case .data:
+            head = dataAddress!
         }
         return ([head] + path).joined(separator: ".")
     }
@@ -246,6 +256,11 @@ public enum TemplateParser {
         case "var":
             guard key == nil else { return nil }
             return Reference(root: .variable(segments[1]), path: Array(segments.dropFirst(2)))
+        case "data":
+            guard segments.count >= 3, key == nil, ResourceAddress.isIdentifier(Substring(segments[1])),
+                ResourceAddress.isIdentifier(Substring(segments[2]))
+            else { return nil }
+            return Reference(root: .data(type: segments[1], name: segments[2]), path: Array(segments.dropFirst(3)))
         case "module":
             guard segments.count >= 3, ResourceAddress.isIdentifier(Substring(segments[1])) else { return nil }
             return Reference(root: .moduleOutput(call: segments[1], key: key, output: segments[2]), path: Array(segments.dropFirst(3)))

@@ -70,6 +70,8 @@ public struct SpecDocument: Sendable {
     public var locals: [LocalDecl] = []
     /// Calls of modules under `modules:`, each with the module it loaded.
     public var modules: [ModuleCall] = []
+    /// `data:` entries: objects looked up through their provider at plan time.
+    public var dataSources: [DataDecl] = []
     /// `moved:`, `import:` and `removed:` blocks: changes to what state records, reviewed in the plan.
     public var stateBlocks: [StateBlock] = []
     private var resourceIndex: [String: Int]
@@ -191,6 +193,19 @@ public struct LocalDecl: Sendable, Hashable {
     public var location: SourceLocation
     /// True for a module's sensitive variable or output, flattened into a local: its value is secret as a whole.
     public var sensitive = false
+}
+
+/// A `data:` entry, `TYPE.NAME: { QUERY… }`, read as `${data.TYPE.NAME.attribute}`.
+public struct DataDecl: Sendable {
+    public var type: String
+    public var name: String
+    public var location: SourceLocation
+    /// What to look up; the provider of `type` says which settings it takes.
+    public var query: [SpecEntry]
+    /// The module instance it is written in; nil in the root.
+    public var module: String? = nil
+
+    public var address: String { (module.map { $0 + "." } ?? "") + "data.\(type).\(name)" }
 }
 
 /// One entry of `moved:` (`from`, `to`), `import:` (`to`, `id`) or `removed:` (`from`), optionally

@@ -4,7 +4,7 @@ import Foundation
 /// collecting every problem it finds with its location.
 public enum SpecLoader {
     public static let supportedFormatVersion = 1
-    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "locals", "modules", "providers", "resources", "outputs", "moved", "import", "removed"]
+    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "locals", "modules", "providers", "resources", "outputs", "data", "moved", "import", "removed"]
 
     public static func load(path: String) -> (SpecDocument?, Diagnostics) {
         load(path: path, module: nil, depth: 0)
@@ -150,6 +150,7 @@ private struct Builder {
     var locals: [LocalDecl] = []
     var modules: [ModuleCall] = []
     var stateBlocks: [StateBlock] = []
+    var dataSources: [DataDecl] = []
     var sawAnyFile = false
     /// A module's directory: no `mlinfra:` or `project:` needed, and no `backend:` or `providers:` allowed.
     var isModule = false
@@ -183,6 +184,7 @@ private struct Builder {
             case "outputs": forEachEntry(value, what: "outputs") { $0.readOutput($1, $2, $3) }
             case "locals": forEachEntry(value, what: "locals") { $0.readLocal($1, $2, $3) }
             case "modules": forEachEntry(value, what: "modules") { $0.readModuleCall($1, $2, $3) }
+            case "data": forEachEntry(value, what: "data") { $0.readData($1, $2, $3) }
             case "moved": readStateBlocks(.moved, value)
             case "import": readStateBlocks(.import, value)
             case "removed": readStateBlocks(.removed, value)
@@ -208,6 +210,7 @@ private struct Builder {
             document.locals = locals
             document.modules = modules
             document.stateBlocks = stateBlocks
+            document.dataSources = dataSources
             return document
         }
         if formatVersion == nil {
@@ -224,6 +227,7 @@ private struct Builder {
         document.locals = locals
         document.modules = modules
         document.stateBlocks = stateBlocks
+        document.dataSources = dataSources
         return document
     }
 
@@ -569,6 +573,28 @@ private struct Builder {
         }
         guard let expr = read(node) else { return }
         locals.append(LocalDecl(name: name, value: expr, location: keyLocation))
+    }
+
+    mutating func readData(_ addressText: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
+        guard let address = ResourceAddress(parsing: addressText), address.key == nil, address.module == nil else {
+            error("`\(addressText)` is not a data source address",
+                  "Data sources are named TYPE.NAME under `data:`, such as `model_alias.prod`, and read as `${data.model_alias.prod.version}`.", keyLocation)
+            return
+        }
+        if let previous = dataSources.first(where: { $0.type == address.type && $0.name == address.name }) {
+            error("data source `\(addressText)` is defined twice", "It is already defined at \(previous.location).", keyLocation)
+            return
+        }
+        guard let expr = read(node) else { return }
+        var query: [SpecEntry] = []
+        switch expr {
+        case .literal(.null, _): break
+        case .map(let entries, _): query = entries
+        default:
+            error("data source `\(addressText)` must be a mapping of what to look up", "For example `model_alias.prod: { model: fraud, alias: production }`.", expr.location)
+            return
+        }
+        dataSources.append(DataDecl(type: address.type, name: address.name, location: keyLocation, query: query))
     }
 
     /// `moved:` / `import:` / `removed:`: a list of mappings.
