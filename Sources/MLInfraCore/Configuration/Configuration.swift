@@ -422,8 +422,8 @@ enum SchemaCheck {
         }
         switch expr {
         case .template(let template, let location):
-            // A lone reference can be of any type; text with references is a string.
-            if template.soleReference == nil {
+            // A lone expression can be of any type; text with expressions in it is a string.
+            if template.soleExpression == nil {
                 switch type {
                 case .string, .any, .duration: break
                 default: mismatch("a string", location)

@@ -68,11 +68,6 @@ public struct StateBlocks: Sendable {
                             "`moved` cannot turn a `\(from.type)` into a `\(to.type)`",
                             detail: "A move keeps the resource type; to change the type, remove the old resource and create the new one.",
                             at: block.location))
-                    } else if (from.key == nil) != (to.key == nil) {
-                        diagnostics.append(.error(
-                            "`moved` from `\(from)` to `\(to)`: both must be whole resources, or both single instances",
-                            detail: "A whole resource moves with all its instances, keeping their keys; name a key on both sides to move one instance.",
-                            at: block.location))
                     } else {
                         out.moves.append(Move(from: from, to: to, location: block.location))
                     }

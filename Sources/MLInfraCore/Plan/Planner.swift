@@ -402,8 +402,10 @@ public struct Planner: Sendable {
         var renamed: [String: String] = [:]
         for move in blocks.moves {
             for r in matching(move.from) {
+                // A whole resource keeps its instances' keys, unless `to` names one (a resource without
+                // `for_each` moving into one instance of a resource with it).
                 var target = move.to
-                if move.from.key == nil { target.key = ResourceAddress(parsing: r.address)?.key }
+                if move.from.key == nil && move.to.key == nil { target.key = ResourceAddress(parsing: r.address)?.key }
                 let to = target.description
                 if state.resource(to) != nil {
                     diagnostics.append(.error(
