@@ -18,7 +18,7 @@ public struct MLInfraCommand: AsyncParsableCommand {
             Validate.self, Plan.self, Apply.self, Destroy.self, Show.self, Graph.self, State.self, Import.self,
             Output.self, ForceUnlock.self, WorkspaceCommand.self, Providers.self, ProviderCommand.self,
             ModelsCommand.self, TokensCommand.self, FeaturesCommand.self, VectorsCommand.self, EndpointsCommand.self, MonitorsCommand.self,
-            AgentCommand.self, VersionCommand.self, Fmt.self,
+            AgentCommand.self, VersionCommand.self, Fmt.self, ConsoleCommand.self,
         ]
     )
 

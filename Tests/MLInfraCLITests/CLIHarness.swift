@@ -71,9 +71,15 @@ final class CLIHarness: @unchecked Sendable {
     }
 
     /// Runs the command to its end on a Dispatch thread, so waiting never blocks the test's task pool.
-    func run(_ args: [String], env: [String: String] = [:]) async throws -> Run {
+    func run(_ args: [String], env: [String: String] = [:], input: String? = nil) async throws -> Run {
         let (p, out, err) = process(args, env: env)
+        let stdin = Pipe()
+        if input != nil { p.standardInput = stdin }
         try p.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         return await Self.offThePool {
             // Read stderr on its own thread so neither pipe can fill up and stall the child.
             let errData = LockedData()

@@ -83,6 +83,60 @@ import Testing
         #expect(output == expected, "\(name) differs; rerun with MLINFRA_UPDATE_GOLDEN=1 and review the diff")
     }
 
+    /// Module addresses, a move into a module, an import into one and a forget, in every format.
+    @Test(arguments: [("human", "modules.txt"), ("json", "modules.json"), ("markdown", "modules.md")])
+    func modulesMovesImportsAndForgetsRenderAsTheGoldenFile(format: String, file: String) async throws {
+        let h = try CLIHarness()
+        try h.write("main.yaml", """
+            mlinfra: 1
+            project: golden
+            providers:
+              disk: { dir: objects }
+            resources:
+              item.keep: { size: 1 }
+              item.old: { size: 2, label: moving }
+              item.gone: { size: 3 }
+              item.ext: { size: 4, label: adopted }
+            """)
+        let apply = try await h.run("apply", "--auto-approve")
+        #expect(apply.status == 0, "\(apply.err)")
+        let ext = try await h.run("state", "show", "item.ext")
+        let id = try #require(ext.out.split(separator: "\n").first { $0.contains("id") && !$0.contains("_id") }?
+            .split(separator: "=").last?.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")), "\(ext.out)")
+        #expect(try await h.run("state", "rm", "item.ext").status == 0)
+        try h.write("mod/main.yaml", """
+            variables:
+              label: { type: string }
+            resources:
+              item.moved: { size: 2, label: "${var.label}" }
+              item.adopted: { size: 4, label: adopted }
+              item.fresh: { size: 5, ref: "${item.moved.url}" }
+            import:
+              - { to: item.adopted, id: "\(id)" }
+            outputs:
+              url: ${item.fresh.url}
+            """)
+        try h.write("main.yaml", """
+            mlinfra: 1
+            project: golden
+            providers:
+              disk: { dir: objects }
+            resources:
+              item.keep: { size: 1 }
+            modules:
+              m: { source: ./mod, inputs: { label: moving } }
+            moved:
+              - { from: item.old, to: module.m.item.moved }
+            removed:
+              - { from: item.gone }
+            outputs:
+              fresh_url: ${module.m.url}
+            """)
+        let plan = try await h.run("plan", "--format", format)
+        #expect(plan.status == 0, "\(plan.err)")
+        try Self.expectGolden(Self.normalise(plan.out.replacingOccurrences(of: id, with: "EXT_ID")), file)
+    }
+
     /// A replace that drops records: the provider's warning is in every format, first in the comment.
     @Test func aReplaceThatDropsRecordsWarnsInEveryFormat() async throws {
         let h = try CLIHarness()

@@ -89,6 +89,7 @@ public struct RegistryProvider: Provider {
 
     public func read(_ request: ReadRequest) async throws -> ReadResponse {
         let resources = try Resources(settings: state.settings(), state: state)
+        if let query = request.query { return try resources.lookUp(type: request.type, query: query, address: request.address) }
         let current: ResourceObject?
         switch request.type {
         case "registry": current = try resources.readRegistry(id: request.id, prior: request.prior.attributes)

@@ -324,6 +324,39 @@ struct Resources {
             ])
     }
 
+    // MARK: - data sources
+
+    /// A data source: `model_version` finds the newest version of `model` whose tags hold every
+    /// one of `tags`; `model_alias` finds the version `alias` of `model` points to now.
+    func lookUp(type: String, query: [String: Value], address: String) throws -> ReadResponse {
+        func problem(_ summary: String, _ detail: String) -> ReadResponse {
+            ReadResponse(current: nil, diagnostics: [.error(summary, detail: detail, address: address)])
+        }
+        guard let model = query["model"]?.stringValue else {
+            return problem("`\(address)` needs `model`, the model's name", "For example `model: fraud_detector`.")
+        }
+        switch type {
+        case "model_version":
+            let wanted = query["tags"]?.mapValue ?? [:]
+            let unknown = Set(query.keys).subtracting(["model", "tags"])
+            guard unknown.isEmpty else {
+                return problem("`\(address)` has no setting \(unknown.sorted().map { "`\($0)`" }.joined(separator: ", "))", "A `model_version` data source takes `model` and `tags`.")
+            }
+            let newest = try registry.versions(of: model)
+                .filter { v in wanted.allSatisfy { v.tags[$0.key] == $0.value.interpolated } }
+                .max { $0.version < $1.version }
+            return ReadResponse(current: newest.map { versionObject($0, artifact: $0.source) })
+        case "model_alias":
+            guard let alias = query["alias"]?.stringValue else {
+                return problem("`\(address)` needs `alias`", "For example `alias: production`.")
+            }
+            return ReadResponse(current: try readAlias(id: "\(model)@\(alias)"))
+        default:
+            return problem(
+                "`\(type)` cannot be read as a data source", "The registry's data sources are `model_version` (newest with tags) and `model_alias`.")
+        }
+    }
+
     // MARK: - Helpers
 
     private func changeContext(_ context: ApplyContext) -> ChangeContext {

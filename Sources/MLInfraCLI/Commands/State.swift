@@ -127,12 +127,7 @@ extension MLInfraCommand {
                 } catch { throw console.fail("could not import `\(address)`: \(error)") }
                 console.show(Diagnostics(response.diagnostics))
                 guard let object = response.imported else { throw console.fail("no `\(instance.address.type)` with id `\(id)` exists.") }
-                let sensitive = Secrets.paths(of: instance.schema)
-                state.upsert(ResourceInstanceState(
-                    address: address, type: instance.address.type, provider: instance.providerName, id: object.id,
-                    inputs: [:], attributes: Secrets.redact(object.attributes, paths: sensitive, key: workspace.configuration.stateKey),
-                    sensitivePaths: sensitive.sorted().map { "attributes.\($0)" }, dependencies: instance.dependencies,
-                    schemaVersion: instance.schema.version))
+                state.upsert(ResourceInstanceState.imported(object, as: instance, key: workspace.configuration.stateKey))
                 do { _ = try await workspace.store.write(state) } catch { throw console.fail("\(error)") }
                 console.out("Imported \(address) (id \(object.id)). Run `mlinfra plan` to see how it differs from the spec.\n")
             }

@@ -31,7 +31,8 @@ struct PlanHumanView {
             return out + outputsSection(plan)
         }
         let changes = plan.resourceChanges
-        if changes.isEmpty && !plan.outputs.contains(where: { $0.action != .noop }) {
+        let stateChanges = plan.stateChanges
+        if changes.isEmpty && !plan.outputs.contains(where: { $0.action != .noop }) && stateChanges.isEmpty {
             return out + "No changes. Your infrastructure matches the spec.\n"
         }
         let destructive = changes.filter { $0.action == .delete || $0.action == .replace }
@@ -48,8 +49,23 @@ struct PlanHumanView {
         for c in ordered {
             out += render(c) + "\n"
         }
+        if !plan.dataReads.isEmpty {
+            out += "Data sources read for this plan:\n\n"
+            for read in plan.dataReads {
+                out += "  <= \(read.address) (id \(read.id))\n"
+                for key in read.attributes.keys.sorted() where key != "id" {
+                    out += "       \(key) = \(show(read.attributes[key], key, read.sensitive))\n"
+                }
+            }
+            out += "\n"
+        }
+        if !stateChanges.isEmpty {
+            out += "State changes, which create and destroy nothing:\n\n"
+            for s in stateChanges { out += "  # \(s)\n" }
+            out += "\n"
+        }
         let counts = plan.counts
-        out += style.bold("Plan: \(counts.add) to add, \(counts.change) to change, \(counts.destroy) to destroy.") + "\n"
+        out += style.bold("Plan: \(counts.add) to add, \(counts.change) to change, \(counts.destroy) to destroy\(PlanValues.stateCounts(plan)).") + "\n"
         return out + outputsSection(plan)
     }
 

@@ -29,6 +29,7 @@ extension PlanJSONView {
                 "provider_config_key": .string(decl.provider ?? configuration.providers.typeOwners[decl.type] ?? ""),
                 "expressions": .map(expressions), "schema_version": .int(0),
             ]
+            if let module = decl.module { resource["module_address"] = .string(module) }
             if let forEach = decl.forEach { resource["for_each_expression"] = expression(forEach, secret: false) }
             if !decl.dependsOn.isEmpty { resource["depends_on"] = .list(decl.dependsOn.map { .string($0.0) }) }
             resources.append(.map(resource))
@@ -101,6 +102,8 @@ extension PlanJSONView {
         switch expr {
         case .literal(let v, _): return v
         case .template(let t, _):
+            // A function of constants (`${upper("a")}`) is computed, not written: no constant to show.
+            guard !t.hasExpressions else { return nil }
             return .string(t.parts.map { if case .text(let s) = $0 { s } else { "" } }.joined())
         case .list(let items, _):
             let values = items.compactMap(constant)

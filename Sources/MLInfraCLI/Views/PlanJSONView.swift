@@ -18,7 +18,7 @@ enum PlanJSONView {
             "complete": .bool(true),
             "errored": .bool(false),
         ]
-        root["resource_changes"] = .list(plan.changes.map(resourceChange))
+        root["resource_changes"] = .list(plan.changes.map(resourceChange) + plan.forgotten.map(forgetChange) + plan.dataReads.map(dataRead))
         root["resource_drift"] = .list(plan.drift.map(driftChange))
         var outputs: [String: Value] = [:]
         for o in plan.outputs {
@@ -68,6 +68,8 @@ enum PlanJSONView {
             "provider_name": .string(providerName(provider)),
         ]
         if let key = address.key { header["index"] = .string(key) }
+        // Terraform's field for a resource inside a module: the calls that hold it.
+        if let module = address.module { header["module_address"] = .string(module) }
         return header
     }
 
@@ -87,8 +89,36 @@ enum PlanJSONView {
             if let tf = reason.terraformReason { entry["action_reason"] = .string(tf) }
             entry["mlinfra_reason"] = .string(reason.description)
         }
+        // Terraform's fields for a `moved` block (1.1) and an `import` block (1.5).
+        if let from = c.movedFrom { entry["previous_address"] = .string(from) }
+        if let id = c.importID, case .map(var m) = entry["change"] {
+            m["importing"] = .map(["id": .string(id)])
+            entry["change"] = .map(m)
+        }
         // What the provider warned of (records a replace drops, an index rebuilt in place).
         if !c.warnings.isEmpty { entry["mlinfra_warnings"] = .list(c.warnings.map(Value.string)) }
+        return .map(entry)
+    }
+
+    /// A data source read for the plan, as Terraform writes a data resource: mode `data`, action `read`.
+    static func dataRead(_ read: DataRead) -> Value {
+        let base = String(read.address.split(separator: ".", omittingEmptySubsequences: false).suffix(2).joined(separator: "."))
+        let address = ResourceAddress(parsing: base) ?? ResourceAddress(type: read.address, name: "")
+        var entry = resourceHeader(address, provider: read.providerName)
+        entry["address"] = .string(read.address)
+        entry["mode"] = .string("data")
+        if let module = read.address.range(of: ".data.").map({ String(read.address[..<$0.lowerBound]) }) { entry["module_address"] = .string(module) }
+        entry["change"] = change(actions: ["read"], before: nil, after: .map(read.attributes), sensitiveKeys: read.sensitive, wholeSensitive: false)
+        return .map(entry)
+    }
+
+    /// An instance a `removed` entry forgets, as Terraform (1.7) writes one: the action `forget`.
+    static func forgetChange(_ r: ResourceInstanceState) -> Value {
+        let address = ResourceAddress(parsing: r.address) ?? ResourceAddress(type: r.type, name: r.address)
+        var entry = resourceHeader(address, provider: r.provider)
+        entry["change"] = change(
+            actions: ["forget"], before: .map(r.attributes), after: nil, sensitiveKeys: r.sensitiveAttributes, wholeSensitive: false)
+        entry["mlinfra_reason"] = .string("removed from state by a `removed` entry; the object is not destroyed")
         return .map(entry)
     }
 

@@ -36,7 +36,15 @@ struct PlanMarkdownView {
         } else if !plan.hasChanges {
             head += "**No changes.** Your infrastructure matches the spec.\n"
         } else {
-            head += "**Plan: \(counts.add) to add, \(counts.change) to change, \(counts.destroy) to destroy.**\n"
+            head += "**Plan: \(counts.add) to add, \(counts.change) to change, \(counts.destroy) to destroy\(PlanValues.stateCounts(plan)).**\n"
+        }
+        if !plan.dataReads.isEmpty {
+            head += "\nData sources read for this plan: " + plan.dataReads.map { "`\($0.address)` (id `\($0.id)`)" }.joined(separator: ", ") + "\n"
+        }
+        let stateChanges = plan.stateChanges
+        if !stateChanges.isEmpty {
+            head += "\nState changes, which create and destroy nothing:\n\n"
+            for s in stateChanges { head += "- `\(s.address)` " + escape(String(s.description.dropFirst(s.address.count + 1))) + "\n" }
         }
         let destructive = changes.filter { $0.action == .delete || $0.action == .replace }
         if !destructive.isEmpty {

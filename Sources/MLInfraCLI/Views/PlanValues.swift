@@ -38,4 +38,21 @@ struct PlanValues {
         guard let root, root != "/", text.contains(root) else { return text }
         return text.replacingOccurrences(of: root + "/", with: "./").replacingOccurrences(of: "\"" + root + "\"", with: "\".\"")
     }
+
+    /// The plan line's tail for changes to state alone: ", 1 moved, 1 to import, 1 to forget" (only those there are).
+    static func stateCounts(_ plan: Plan) -> String {
+        var moved = 0, imported = 0, forgotten = 0
+        for s in plan.stateChanges {
+            switch s.kind {
+            case .moved: moved += 1
+            case .imported: imported += 1
+            case .forgotten: forgotten += 1
+            }
+        }
+        var parts: [String] = []
+        if moved > 0 { parts.append("\(moved) moved") }
+        if imported > 0 { parts.append("\(imported) to import") }
+        if forgotten > 0 { parts.append("\(forgotten) to forget") }
+        return parts.map { ", " + $0 }.joined()
+    }
 }

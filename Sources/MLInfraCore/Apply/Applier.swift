@@ -122,7 +122,7 @@ public struct Applier: Sendable {
                     detail: "Nothing was changed. Break the cycle, e.g. with `create_before_destroy`, or apply in two steps.")]),
                 outputs: plan.priorState.outputs)
         }
-        let box = ApplyBox(state: plan.priorState, configuration: configuration)
+        let box = ApplyBox(state: plan.priorState, configuration: configuration, data: plan.dataReads)
         let journal = JournalWriter(store: store)
         var diagnostics = Diagnostics()
         do {
@@ -164,10 +164,8 @@ public struct Applier: Sendable {
         var state = box.state
         if result.failed.isEmpty && result.skipped.isEmpty {
             var outputDiagnostics = Diagnostics()
-            var evaluator = Evaluator(variables: configuration.variables, lookup: Planner.lookup(configuration: configuration) { box.known($0) })
             var outputs: [String: OutputState] = [:]
-            for output in configuration.spec.outputs {
-                let r = evaluator.evaluate(output.value, diagnostics: &outputDiagnostics)
+            for (output, r) in configuration.evaluateOutputs(known: { box.known($0) }, diagnostics: &outputDiagnostics) {
                 let sensitive = output.sensitive || r.sensitive
                 let stored = Secrets.redact(r.value, paths: output.sensitive ? [""] : r.sensitivePaths, key: configuration.stateKey)
                 outputs[output.name] = OutputState(value: stored, sensitive: sensitive)
@@ -230,21 +228,11 @@ public struct Applier: Sendable {
             guard let instance = configuration.instance(address) else {
                 return Diagnostics([.error("`\(address)` is not in the spec", address: address)])
             }
-            var diagnostics = Diagnostics()
-            var evaluator = Evaluator(
-                variables: configuration.variables, each: instance.each,
-                lookup: Planner.lookup(configuration: configuration) { box.known($0) })
-            var config: [String: Value] = [:]
-            var sensitive = Secrets.paths(of: instance.schema).union(change.sensitive)
-            for entry in instance.decl.attributes {
-                let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
-                config[entry.key] = r.value
-                sensitive.formUnion(r.paths(under: entry.key))
-            }
-            if let prior, change.action == .update {
-                for name in instance.decl.lifecycle.ignoreChanges { config[name] = prior.inputs[name] }
-            }
-            if diagnostics.hasErrors { return diagnostics }
+            let evaluated = configuration.evaluate(
+                instance, known: { box.known($0) }, keepingIgnoredFrom: change.action == .update ? prior : nil)
+            let config = evaluated.config
+            var sensitive = evaluated.sensitive.union(change.sensitive)
+            if evaluated.diagnostics.hasErrors { return evaluated.diagnostics }
             if let unknown = config.first(where: { $0.value.containsUnknown }) {
                 return Diagnostics([.error(
                     "`\(unknown.key)` of `\(address)` is still unknown after its dependencies were applied",
@@ -360,9 +348,11 @@ final class ApplyBox: @unchecked Sendable {
 
     private let key: StateKey
 
-    init(state: StateFile, configuration: Configuration) {
+    init(state: StateFile, configuration: Configuration, data: [DataRead]) {
         _state = state
         key = configuration.stateKey
+        // References to data sources read what the plan read.
+        for read in data { _known[read.address] = KnownInstance(read) }
     }
 
     var state: StateFile { lock.withLock { _state } }

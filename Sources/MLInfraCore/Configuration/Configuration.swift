@@ -1,3 +1,11 @@
+/// A `data:` entry with the provider that serves its type.
+public struct DataSourceDecl: Sendable {
+    public var decl: DataDecl
+    public var providerName: String
+    public var schema: ResourceSchema
+    public var address: String { decl.address }
+}
+
 /// One resource instance the spec asks for, after `for_each` expansion.
 public struct InstanceDecl: Sendable {
     public var address: ResourceAddress
@@ -24,6 +32,16 @@ public struct Configuration: Sendable {
     public var stateKey: StateKey = .ephemeral
     /// The spec's known secrets, scrubbed from every diagnostic the planner and applier hand out.
     public var redactor = Redactor()
+    /// The spec's `locals:`, those that refer to no resource already evaluated.
+    public var locals = Locals()
+    /// What `file()` and `env()` read.
+    public var functions = FunctionContext()
+    /// Where each module instance is called (`module.serving["dev"]` → the call's location).
+    public var moduleCalls: [String: SourceLocation] = [:]
+    /// The spec's `moved:`, `import:` and `removed:` blocks, evaluated.
+    public var stateBlocks = StateBlocks()
+    /// The spec's data sources, each with the provider that reads it.
+    public var dataSources: [DataSourceDecl] = []
 
     public func instance(_ address: String) -> InstanceDecl? { byAddress[address].map { instances[$0] } }
 
@@ -31,10 +49,28 @@ public struct Configuration: Sendable {
     public static func build(
         spec: SpecDocument, variables: VariableValues, providers: ProviderSet
     ) -> (Configuration?, Diagnostics) {
-        let redactor = Redactor.of(spec: spec, variables: variables, providers: providers)
+        let functions = FunctionContext(baseDirectory: spec.rootDirectory)
         var diagnostics = Diagnostics()
+        let (spec, moduleCalls) = ModuleExpander.flatten(spec, variables: variables, functions: functions, diagnostics: &diagnostics)
+        let redactor = Redactor.of(spec: spec, variables: variables, providers: providers, functions: functions)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))) }
+        let locals = LocalsBuilder.build(spec: spec, variables: variables, functions: functions, diagnostics: &diagnostics)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))) }
         var instances: [InstanceDecl] = []
         var instancesOfResource: [String: [String]] = [:]
+        var dataSources: [DataSourceDecl] = []
+        for decl in spec.dataSources {
+            guard let owner = providers.typeOwners[decl.type], let schema = providers.resourceSchema(decl.type) else {
+                diagnostics.append(.error(
+                    "unknown data source type `\(decl.type)`",
+                    detail: "A data source reads a resource type some configured provider declares: \(providers.allResourceTypes.joined(separator: ", "))."
+                        + Suggestions.didYouMean(decl.type, in: providers.allResourceTypes),
+                    at: decl.location, address: decl.address))
+                continue
+            }
+            dataSources.append(DataSourceDecl(decl: decl, providerName: owner, schema: schema))
+        }
+        let dataAddresses = Set(spec.dataSources.map(\.address))
         let resourceDecls = Dictionary(spec.resources.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
 
         for decl in spec.resources {
@@ -57,18 +93,18 @@ public struct Configuration: Sendable {
             }
             var addresses: [String] = []
             if let forEach = decl.forEach {
-                var evaluator = Evaluator(variables: variables)
+                var evaluator = Evaluator(variables: variables, locals: locals, functions: functions)
                 var forEachDiagnostics = Diagnostics()
                 let evaluated = evaluator.evaluate(forEach, diagnostics: &forEachDiagnostics)
                 let value = evaluated.value
-                if let ref = forEach.references.first(where: { $0.0.resource != nil }) {
+                if let ref = LocalsBuilder.expand(forEach.references, locals).first(where: { $0.0.resource != nil }) {
                     diagnostics.append(.error(
                         "`for_each` must be known before apply",
                         detail: "It refers to `${\(ref.0)}`; use variables and literal values only.", at: ref.1, address: decl.address))
                     continue
                 }
                 // Keys become instance addresses, printed in every plan and stored in state.
-                if evaluated.sensitive {
+                if evaluated.sensitive || !evaluated.unmarkedEnvironment.isEmpty {
                     let names = forEach.references.filter { r in
                         if case .variable(let name) = r.0.root { return variables.sensitive.contains(name) }
                         return false
@@ -81,35 +117,20 @@ public struct Configuration: Sendable {
                     continue
                 }
                 diagnostics.append(contentsOf: forEachDiagnostics)
-                var items: [(String, Value)] = []
-                switch value {
-                case .list(let list):
-                    for item in list {
-                        guard let key = item.interpolated else {
-                            diagnostics.append(.error("`for_each` list items must be strings", at: forEach.location, address: decl.address))
-                            continue
-                        }
-                        items.append((key, item))
-                    }
-                case .map(let map):
-                    items = map.keys.sorted().map { ($0, map[$0]!) }
-                default:
-                    diagnostics.append(.error(
-                        "`for_each` must be a list or a map, not \(value.kindName)", at: forEach.location, address: decl.address))
-                }
+                let items = ForEachItems.items(of: value, at: forEach.location, address: decl.address, diagnostics: &diagnostics)
                 var seen = Set<String>()
                 for (key, item) in items {
                     guard seen.insert(key).inserted else {
                         diagnostics.append(.error("`for_each` has the key `\(key)` twice", at: forEach.location, address: decl.address))
                         continue
                     }
-                    let address = ResourceAddress(type: decl.type, name: decl.name, key: key)
+                    let address = ResourceAddress(module: decl.module, type: decl.type, name: decl.name, key: key)
                     addresses.append(address.description)
                     instances.append(InstanceDecl(
                         address: address, decl: decl, each: (key, item), providerName: owner, schema: schema, dependencies: []))
                 }
             } else {
-                let address = ResourceAddress(type: decl.type, name: decl.name)
+                let address = ResourceAddress(module: decl.module, type: decl.type, name: decl.name)
                 addresses.append(address.description)
                 instances.append(InstanceDecl(address: address, decl: decl, each: nil, providerName: owner, schema: schema, dependencies: []))
             }
@@ -134,8 +155,9 @@ public struct Configuration: Sendable {
                 }
                 let targets: [String]
                 if let key {
-                    let target = ResourceAddress(parsing: resource)!
-                    let address = ResourceAddress(type: target.type, name: target.name, key: key).description
+                    var target = ResourceAddress(parsing: resource)!
+                    target.key = key
+                    let address = target.description
                     guard instancesOfResource[resource]?.contains(address) == true else {
                         diagnostics.append(.error(
                             "`\(address)` is not an instance of `\(resource)`",
@@ -155,12 +177,22 @@ public struct Configuration: Sendable {
                         "`\(from)` refers to itself", detail: "A resource cannot depend on itself.", at: location, address: from))
                 }
             }
-            for (reference, location) in instance.decl.references {
+            for (reference, location) in LocalsBuilder.expand(instance.decl.references, locals) {
                 switch reference.root {
                 case .variable(let name) where spec.variable(name) == nil:
                     diagnostics.append(.error(
                         "`var.\(name)` is not a declared variable",
                         detail: "Declare it under `variables:`." + Suggestions.didYouMean(name, in: spec.variables.map(\.name)),
+                        at: location, address: from))
+                case .local(let name) where locals.declarations[name] == nil:
+                    diagnostics.append(.error(
+                        "`local.\(name)` is not declared",
+                        detail: "Declare it under `locals:`." + Suggestions.didYouMean(name, in: locals.declarations.keys),
+                        at: location, address: from))
+                case .data where !dataAddresses.contains(reference.dataAddress!):
+                    diagnostics.append(.error(
+                        "`${\(reference)}` refers to nothing: `\(reference.dataAddress!)` is not declared",
+                        detail: "Declare it under `data:`." + Suggestions.didYouMean(reference.dataAddress!, in: dataAddresses),
                         at: location, address: from))
                 case .eachKey where instance.decl.forEach == nil, .eachValue where instance.decl.forEach == nil:
                     diagnostics.append(.error(
@@ -168,8 +200,12 @@ public struct Configuration: Sendable {
                         detail: "Add `for_each:` to the resource, or use a variable.", at: location, address: from))
                 default: break
                 }
-                guard case .resource(let type, let name, let key) = reference.root else { continue }
-                let resource = "\(type).\(name)"
+                if case .moduleOutput(let call, _, _) = reference.root {
+                    diagnostics.append(.error(
+                        "`${\(reference)}` refers to nothing: `module.\(call)` is not a module call of this spec",
+                        detail: "Add it under `modules:`, or fix the name.", at: location, address: from))
+                }
+                guard case .resource(let type, _, let key) = reference.root, let resource = reference.resource else { continue }
                 depend(on: resource, key: key, at: location, what: "`${\(reference)}` refers to nothing:")
                 if let attribute = reference.path.first, let targetSchema = providers.resourceSchema(type),
                     attribute != "id", targetSchema.attributes[attribute] == nil
@@ -199,19 +235,108 @@ public struct Configuration: Sendable {
                 "dependency cycle: \(cycle.joined(separator: " → "))",
                 detail: "Resources cannot depend on each other in a circle; remove one of these references or depends_on entries.",
                 at: first?.decl.location))
-            return (nil, redactor.scrub(diagnostics))
+            return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls)))
         }
-        guard !diagnostics.hasErrors, let order = graph.topologicalOrder() else { return (nil, redactor.scrub(diagnostics)) }
+        guard !diagnostics.hasErrors, let order = graph.topologicalOrder() else {
+            return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls)))
+        }
         let position = Dictionary(uniqueKeysWithValues: instances.enumerated().map { ($1.address.description, $0) })
         let ordered = order.map { instances[position[$0]!] }
         let byAddress = Dictionary(uniqueKeysWithValues: ordered.enumerated().map { ($1.address.description, $0) })
+        let stateBlocks = StateBlocks.resolve(
+            spec.stateBlocks, evaluator: Evaluator(variables: variables, locals: locals, functions: functions),
+            instances: instancesOfResource, byAddress: byAddress, diagnostics: &diagnostics)
+        guard !diagnostics.hasErrors else { return (nil, redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))) }
         return (
             Configuration(
                 spec: spec, variables: variables, providers: providers, instances: ordered, byAddress: byAddress,
                 instancesOfResource: instancesOfResource, graph: graph,
-                redactor: redactor),
-            redactor.scrub(diagnostics)
+                redactor: redactor, locals: locals, functions: functions, moduleCalls: moduleCalls, stateBlocks: stateBlocks,
+                dataSources: dataSources),
+            redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))
         )
+    }
+}
+
+/// Diagnostics about something inside a module also name where the module is called.
+public enum ModuleCallSites {
+    public static func annotate(_ diagnostics: Diagnostics, _ calls: [String: SourceLocation]) -> Diagnostics {
+        guard !calls.isEmpty else { return diagnostics }
+        return Diagnostics(diagnostics.items.map { item in
+            guard let address = item.address,
+                let call = calls.keys.filter({ address.hasPrefix($0 + ".") }).max(by: { $0.count < $1.count }),
+                let site = calls[call]
+            else { return item }
+            var d = item
+            d.detail += (d.detail.isEmpty ? "" : "\n") + "In `\(call)`, called at \(site)."
+            return d
+        })
+    }
+}
+
+/// Checks and evaluates the spec's `locals:`.
+enum LocalsBuilder {
+    /// The locals, with those that refer to no resource evaluated once, here. A local that refers to
+    /// an undeclared local, or takes part in a cycle, is a diagnostic naming the whole cycle.
+    static func build(spec: SpecDocument, variables: VariableValues, functions: FunctionContext, diagnostics: inout Diagnostics) -> Locals {
+        let declarations = Dictionary(spec.locals.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        var graph = DAG<String>()
+        for local in spec.locals {
+            graph.add(local.name)
+            for (reference, location) in local.value.references {
+                switch reference.root {
+                case .local(let name) where declarations[name] == nil:
+                    diagnostics.append(.error(
+                        "`local.\(name)` is not declared",
+                        detail: "Declare it under `locals:`." + Suggestions.didYouMean(name, in: declarations.keys), at: location))
+                case .local(let name):
+                    graph.connect(local.name, dependsOn: name)
+                case .eachKey, .eachValue:
+                    diagnostics.append(.error(
+                        "`${\(reference)}` cannot be used in a local", detail: "A local is evaluated once, outside any `for_each`.", at: location))
+                default: break
+                }
+            }
+        }
+        if let cycle = graph.cycle() {
+            let first = spec.locals.first { $0.name == cycle[0] }
+            diagnostics.append(.error(
+                "the locals refer to each other in a circle: \(cycle.map { "local.\($0)" }.joined(separator: " → "))",
+                detail: "Break the cycle: one of these locals must be written without the others.", at: first?.location))
+            return Locals(declarations: declarations, sensitive: Set(spec.locals.filter(\.sensitive).map(\.name)))
+        }
+        var locals = Locals(declarations: declarations, sensitive: Set(spec.locals.filter(\.sensitive).map(\.name)))
+        for name in graph.topologicalOrder() ?? [] {
+            guard let declaration = declarations[name],
+                // What depends on resources or data sources is evaluated where it is used, once they are known.
+                expand(declaration.references, locals).allSatisfy({ $0.0.resource == nil && $0.0.dataAddress == nil })
+            else { continue }
+            var evaluator = Evaluator(variables: variables, locals: locals, functions: functions)
+            var value = evaluator.evaluate(declaration, diagnostics: &diagnostics)
+            if locals.sensitive.contains(name) {
+                value.sensitivePaths = [""]
+                value.unmarkedEnvironment = []
+            }
+            locals.values[name] = value
+        }
+        return locals
+    }
+
+    /// `references` with those of the locals they read added, transitively; each added one carries
+    /// the location of the `local.NAME` that brought it in.
+    static func expand(_ references: [(Reference, SourceLocation)], _ locals: Locals) -> [(Reference, SourceLocation)] {
+        var out: [(Reference, SourceLocation)] = []
+        var visited = Set<String>()
+        func visit(_ refs: [(Reference, SourceLocation)], at useSite: SourceLocation?) {
+            for (reference, location) in refs {
+                out.append((reference, useSite ?? location))
+                if case .local(let name) = reference.root, visited.insert(name).inserted, let declaration = locals.declarations[name] {
+                    visit(declaration.references, at: useSite ?? location)
+                }
+            }
+        }
+        visit(references, at: nil)
+        return out
     }
 }
 
@@ -297,8 +422,8 @@ enum SchemaCheck {
         }
         switch expr {
         case .template(let template, let location):
-            // A lone reference can be of any type; text with references is a string.
-            if template.soleReference == nil {
+            // A lone expression can be of any type; text with expressions in it is a string.
+            if template.soleExpression == nil {
                 switch type {
                 case .string, .any, .duration: break
                 default: mismatch("a string", location)

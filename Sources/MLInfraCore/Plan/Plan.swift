@@ -70,8 +70,41 @@ public struct ResourceChange: Sendable, Hashable {
     /// For a delete: instances whose change in this plan must finish first (they point at
     /// this one now and are moved off it or deleted), as the provider's `planDelete` said.
     public var deleteAfter: [String] = []
+    /// The address state held this instance under before a `moved` entry of the spec moved it.
+    public var movedFrom: String? = nil
+    /// The provider's id of the object an `import` entry brings under this address.
+    public var importID: String? = nil
 
     public var isChange: Bool { action != .noop && action != .read }
+}
+
+/// What a data source read while planning: the object its provider found.
+public struct DataRead: Sendable, Hashable {
+    public var address: String
+    public var providerName: String
+    public var id: String
+    public var attributes: [String: Value]
+    public var sensitive: Set<String>
+}
+
+/// What a plan changes in state alone, destroying and creating nothing: a move, an import, a forget.
+public struct StateChange: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        case moved(from: String)
+        case imported(id: String)
+        case forgotten
+    }
+
+    public var address: String
+    public var kind: Kind
+
+    public var description: String {
+        switch kind {
+        case .moved(let from): "\(address) moved from \(from)"
+        case .imported(let id): "\(address) will be imported (id \(id))"
+        case .forgotten: "\(address) will be forgotten: removed from state, not destroyed"
+        }
+    }
 }
 
 /// A difference between recorded state and what providers report: made outside mlinfra.
@@ -113,6 +146,21 @@ public struct Plan: Sendable {
     public var baseLineage: String
     public var baseSerial: Int
     public var warnings: [Diagnostic]
+    /// Instances a `removed` entry forgets: taken out of state, their objects left as they are.
+    public var forgotten: [ResourceInstanceState] = []
+    /// The data sources, as read for this plan; apply evaluates with the same values.
+    public var dataReads: [DataRead] = []
+
+    /// Moves, imports and forgets, by address.
+    public var stateChanges: [StateChange] {
+        var out: [StateChange] = []
+        for c in changes {
+            if let from = c.movedFrom { out.append(StateChange(address: c.address.description, kind: .moved(from: from))) }
+            if let id = c.importID { out.append(StateChange(address: c.address.description, kind: .imported(id: id))) }
+        }
+        out += forgotten.map { StateChange(address: $0.address, kind: .forgotten) }
+        return out.sorted { $0.address < $1.address }
+    }
 
     public var resourceChanges: [ResourceChange] { changes.filter(\.isChange) }
 
@@ -136,7 +184,7 @@ public struct Plan: Sendable {
     public var hasChanges: Bool {
         switch mode {
         case .refreshOnly: !drift.isEmpty || outputs.contains { $0.action != .noop }
-        default: !resourceChanges.isEmpty || outputs.contains { $0.action != .noop }
+        default: !resourceChanges.isEmpty || outputs.contains { $0.action != .noop } || !stateChanges.isEmpty
         }
     }
 

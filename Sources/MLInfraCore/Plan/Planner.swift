@@ -89,14 +89,27 @@ public struct Planner: Sendable {
                 OutputChange(name: name, action: .delete, before: refreshed.outputs[name]!.value, after: nil, sensitive: refreshed.outputs[name]!.sensitive)
             }
         case .normal:
-            let (changes, planned, diffDiagnostics) = await diff(refreshed, drift: drift, key: key)
+            let (prior, blocks, blockDiagnostics) = await applyStateBlocks(to: refreshed, key: key)
+            diagnostics.append(contentsOf: blockDiagnostics)
+            if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
+            plan.priorState = prior
+            plan.forgotten = blocks.forgotten
+            let (reads, readDiagnostics) = await readDataSources(prior: prior, key: key)
+            diagnostics.append(contentsOf: readDiagnostics)
+            if diagnostics.hasErrors { return (nil, seen.scrub(diagnostics)) }
+            plan.dataReads = reads
+            var (changes, planned, diffDiagnostics) = await diff(prior, drift: drift, key: key, data: reads)
+            for i in changes.indices {
+                changes[i].movedFrom = blocks.movedFrom[changes[i].address.description]
+                changes[i].importID = blocks.imported[changes[i].address.description]
+            }
             diagnostics.append(contentsOf: diffDiagnostics)
             plan.changes = changes
-            plan.outputs = outputChanges(prior: refreshed, planned: planned, diagnostics: &diagnostics)
+            plan.outputs = outputChanges(prior: prior, planned: planned, diagnostics: &diagnostics)
         }
 
         if options.mode != .refreshOnly {
-            let holdDiagnostics = await checkDeletes(&plan.changes, prior: refreshed)
+            let holdDiagnostics = await checkDeletes(&plan.changes, prior: plan.priorState)
             diagnostics.append(contentsOf: holdDiagnostics)
         }
 
@@ -174,115 +187,17 @@ public struct Planner: Sendable {
 
     // MARK: diff
 
-    func diff(_ prior: StateFile, drift: [DriftChange], key: StateKey) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
+    func diff(
+        _ prior: StateFile, drift: [DriftChange], key: StateKey, data: [DataRead] = []
+    ) async -> ([ResourceChange], [String: KnownInstance], Diagnostics) {
         let targeted: Set<String>? = options.targets.isEmpty ? nil : targetClosure()
-        let box = PlanBox(prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)), key: key)
-        let replaceSet = Set(options.replace)
-        let configuration = self.configuration
+        let box = PlanBox(
+            prior: prior, removedOutside: Set(drift.filter { $0.kind == .delete }.map(\.address.description)), key: key, data: data)
 
         let outcome = await configuration.graph.walk(parallelism: max(1, options.parallelism)) { address in
             guard let instance = configuration.instance(address) else { return true }
             if let targeted, !targeted.contains(address) { return true }
-            let priorResource = prior.resource(address)
-            var diagnostics = Diagnostics()
-            let lookup = box.lookup(configuration)
-            var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: lookup)
-            var config: [String: Value] = [:]
-            var sensitive = Secrets.paths(of: instance.schema)
-            for entry in instance.decl.attributes {
-                let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
-                config[entry.key] = r.value
-                sensitive.formUnion(r.paths(under: entry.key))
-            }
-            if let priorResource {
-                for name in instance.decl.lifecycle.ignoreChanges {
-                    config[name] = priorResource.inputs[name]
-                }
-            }
-            guard !diagnostics.hasErrors else {
-                box.fail(diagnostics)
-                return false
-            }
-            let provider = configuration.providers.providers[instance.providerName]!
-            let priorObject = priorResource.map { ResourceObject(id: $0.providerID(configuration.stateKey), attributes: $0.attributes) }
-            let response: PlanResponse
-            let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
-            do {
-                response = try await provider.call("plan \(address)") { try await $0.plan(request) }
-            } catch {
-                box.fail(Diagnostics([.error(
-                    "provider could not plan `\(address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: instance.decl.location,
-                    address: address)]))
-                return false
-            }
-            let located = Self.locate(response.diagnostics, instance: instance)
-            if located.hasErrors {
-                box.fail(located)
-                return false
-            }
-            var planned = response.planned
-            for (key, value) in config where planned[key] == nil { planned[key] = value }
-            // What the provider builds from a secret (an id, a path) is a secret too.
-            let secrets = Secrets.texts(in: config, paths: sensitive)
-            sensitive.formUnion(Secrets.derived(planned, from: secrets, besides: sensitive))
-            if let priorResource { sensitive.formUnion(priorResource.sensitiveAttributes) }
-            seen.learn(planned, paths: sensitive, address: address)
-
-            var change = ResourceChange(
-                address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,
-                createBeforeDestroy: instance.decl.lifecycle.createBeforeDestroy, before: priorResource?.attributes,
-                after: planned, sensitive: sensitive, changed: [], replacePaths: [], dependencies: instance.dependencies,
-                preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
-            if let priorResource {
-                let comparable = Self.comparable(planned, schema: instance.schema, config: config)
-                let redacted = Secrets.redact(comparable, paths: sensitive, key: key)
-                let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
-                change.changed = changed
-                let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(response.requiresReplace)
-                let replacing = changed.filter { key in forceNew.contains(key) || forceNew.contains { $0.hasPrefix(key + ".") } }
-                if priorResource.status == .tainted {
-                    change.action = .replace
-                    change.reason = .tainted
-                } else if replaceSet.contains(address) || replaceSet.contains(instance.address.resource) {
-                    change.action = .replace
-                    change.reason = .requested
-                } else if !replacing.isEmpty {
-                    change.action = .replace
-                    change.reason = .cannotUpdate(replacing)
-                    change.replacePaths = replacing
-                } else if !changed.isEmpty {
-                    change.action = .update
-                    change.reason = .updated(changed)
-                }
-                if change.action == .replace {
-                    // Computed attributes of a replaced resource are new.
-                    for (name, attribute) in instance.schema.attributes where attribute.computed && config[name] == nil && name != "id" {
-                        if planned[name] == priorResource.attributes[name] { planned[name] = .unknown }
-                    }
-                    // So is its id, unless the provider knows the new one (a provider plans a replace as an update of `prior`).
-                    if planned["id"] == nil || planned["id"] == .string(priorResource.providerID(configuration.stateKey)) {
-                        planned["id"] = .unknown
-                    }
-                    change.after = planned
-                }
-            } else {
-                change.action = .create
-                change.reason = box.deletedOutside(address) ? .deletedOutside : .created
-                change.changed = planned.keys.sorted()
-            }
-            let visible: [String: Value]
-            switch change.action {
-            case .noop:
-                visible = priorResource.map {
-                    Self.merge($0.attributes, config).merging(["id": .string($0.providerID(configuration.stateKey))]) { _, id in id }
-                } ?? planned
-            default: visible = planned
-            }
-            var visibleSensitive = sensitive
-            if change.action == .noop, let priorResource { visibleSensitive.formUnion(priorResource.sensitiveAttributes) }
-            DebugLog.logger.debug("planned \(address): \(change.action.rawValue)\(change.reason.map { " (\($0))" } ?? "")")
-            box.record(change, visible: visible, sensitive: visibleSensitive, diagnostics: located)
-            return true
+            return await planInstance(instance, prior: prior.resource(address), box: box, key: key)
         }
 
         var diagnostics = box.diagnostics
@@ -298,6 +213,253 @@ public struct Planner: Sendable {
         }
         changes.sort { $0.address < $1.address }
         return (changes, box.visible, diagnostics)
+    }
+
+    /// Plans one instance: evaluates its attributes against what is known so far, asks its provider
+    /// for the planned attributes, and decides the action. Records the change in `box`; false when
+    /// the instance could not be planned (its diagnostics are in `box`).
+    func planInstance(_ instance: InstanceDecl, prior priorResource: ResourceInstanceState?, box: PlanBox, key: StateKey) async -> Bool {
+        let address = instance.address.description
+        let evaluated = configuration.evaluate(instance, known: { box.attributes($0) }, keepingIgnoredFrom: priorResource)
+        let config = evaluated.config
+        var sensitive = evaluated.sensitive
+        guard !evaluated.diagnostics.hasErrors else {
+            box.fail(evaluated.diagnostics)
+            return false
+        }
+        let provider = configuration.providers.providers[instance.providerName]!
+        let priorObject = priorResource.map { ResourceObject(id: $0.providerID(configuration.stateKey), attributes: $0.attributes) }
+        let response: PlanResponse
+        let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
+        do {
+            response = try await provider.call("plan \(address)") { try await $0.plan(request) }
+        } catch {
+            box.fail(Diagnostics([.error(
+                "provider could not plan `\(address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: instance.decl.location,
+                address: address)]))
+            return false
+        }
+        let located = Self.locate(response.diagnostics, instance: instance)
+        if located.hasErrors {
+            box.fail(located)
+            return false
+        }
+        var planned = response.planned
+        for (key, value) in config where planned[key] == nil { planned[key] = value }
+        // What the provider builds from a secret (an id, a path) is a secret too.
+        let secrets = Secrets.texts(in: config, paths: sensitive)
+        sensitive.formUnion(Secrets.derived(planned, from: secrets, besides: sensitive))
+        if let priorResource { sensitive.formUnion(priorResource.sensitiveAttributes) }
+        seen.learn(planned, paths: sensitive, address: address)
+
+        var change = ResourceChange(
+            address: instance.address, providerName: instance.providerName, action: .noop, reason: nil,
+            createBeforeDestroy: instance.decl.lifecycle.createBeforeDestroy, before: priorResource?.attributes,
+            after: planned, sensitive: sensitive, changed: [], replacePaths: [], dependencies: instance.dependencies,
+            preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
+        if let priorResource {
+            decide(&change, planned: &planned, prior: priorResource, instance: instance, config: config, requiresReplace: response.requiresReplace, key: key)
+        } else {
+            change.action = .create
+            change.reason = box.deletedOutside(address) ? .deletedOutside : .created
+            change.changed = planned.keys.sorted()
+        }
+        let visible: [String: Value]
+        switch change.action {
+        case .noop:
+            visible = priorResource.map {
+                Self.merge($0.attributes, config).merging(["id": .string($0.providerID(configuration.stateKey))]) { _, id in id }
+            } ?? planned
+        default: visible = planned
+        }
+        var visibleSensitive = sensitive
+        if change.action == .noop, let priorResource { visibleSensitive.formUnion(priorResource.sensitiveAttributes) }
+        DebugLog.logger.debug("planned \(address): \(change.action.rawValue)\(change.reason.map { " (\($0))" } ?? "")")
+        box.record(change, visible: visible, sensitive: visibleSensitive, diagnostics: located)
+        return true
+    }
+
+    /// The action for an instance that state already holds: no-op, update or replace, and why.
+    func decide(
+        _ change: inout ResourceChange, planned: inout [String: Value], prior priorResource: ResourceInstanceState, instance: InstanceDecl,
+        config: [String: Value], requiresReplace: [String], key: StateKey
+    ) {
+        let address = instance.address.description
+        let comparable = Self.comparable(planned, schema: instance.schema, config: config)
+        let redacted = Secrets.redact(comparable, paths: change.sensitive, key: key)
+        let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
+        change.changed = changed
+        let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(requiresReplace)
+        let replacing = changed.filter { key in forceNew.contains(key) || forceNew.contains { $0.hasPrefix(key + ".") } }
+        if priorResource.status == .tainted {
+            change.action = .replace
+            change.reason = .tainted
+        } else if options.replace.contains(address) || options.replace.contains(instance.address.resource) {
+            change.action = .replace
+            change.reason = .requested
+        } else if !replacing.isEmpty {
+            change.action = .replace
+            change.reason = .cannotUpdate(replacing)
+            change.replacePaths = replacing
+        } else if !changed.isEmpty {
+            change.action = .update
+            change.reason = .updated(changed)
+        }
+        guard change.action == .replace else { return }
+        // Computed attributes of a replaced resource are new.
+        for (name, attribute) in instance.schema.attributes where attribute.computed && config[name] == nil && name != "id" {
+            if planned[name] == priorResource.attributes[name] { planned[name] = .unknown }
+        }
+        // So is its id, unless the provider knows the new one (a provider plans a replace as an update of `prior`).
+        if planned["id"] == nil || planned["id"] == .string(priorResource.providerID(configuration.stateKey)) {
+            planned["id"] = .unknown
+        }
+        change.after = planned
+    }
+
+    /// Reads every data source through its provider's `read` (a `query`, no id), concurrently. A
+    /// query may use variables, locals and what state holds; a value only apply can tell is an error,
+    /// since the read happens now.
+    func readDataSources(prior: StateFile, key: StateKey) async -> ([DataRead], Diagnostics) {
+        let sources = configuration.dataSources
+        guard !sources.isEmpty else { return ([], Diagnostics()) }
+        let known = Dictionary(prior.resources.map { ($0.address, KnownInstance($0, key: key)) }, uniquingKeysWith: { a, _ in a })
+        let configuration = self.configuration
+        let results = await boundedMap(sources, parallelism: options.parallelism) { source -> (DataRead?, Diagnostics) in
+            var diagnostics = Diagnostics()
+            var evaluator = configuration.evaluator(known: { known[$0] })
+            evaluator.data = nil
+            var query: [String: Value] = [:]
+            for entry in source.decl.query {
+                let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
+                if r.value.containsUnknown {
+                    diagnostics.append(.error(
+                        "`\(entry.key)` of `\(source.address)` is only known after apply, but data sources are read while planning",
+                        detail: "Refer to values known now (variables, locals, resources already applied), or apply the resource first.",
+                        at: entry.value.location, address: source.address))
+                }
+                query[entry.key] = r.value
+            }
+            guard !diagnostics.hasErrors, let provider = configuration.providers.providers[source.providerName] else { return (nil, diagnostics) }
+            let request = ReadRequest(
+                type: source.decl.type, address: source.address, id: "", prior: ResourceObject(id: "", attributes: [:]), query: query)
+            do {
+                let response = try await provider.call("read \(source.address)") { try await $0.read(request) }
+                diagnostics.append(contentsOf: Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? source.address; d.location = d.location ?? source.decl.location; return d }))
+                guard let found = response.current else {
+                    if !diagnostics.hasErrors {
+                        diagnostics.append(.error(
+                            "`\(source.address)` found nothing",
+                            detail: "No `\(source.decl.type)` matches \(Value.map(query).rendered). Check the query, or create what it looks for first.",
+                            at: source.decl.location, address: source.address))
+                    }
+                    return (nil, diagnostics)
+                }
+                let sensitive = Secrets.paths(of: source.schema)
+                return (DataRead(address: source.address, providerName: source.providerName, id: found.id, attributes: found.attributes, sensitive: sensitive), diagnostics)
+            } catch {
+                diagnostics.append(.error(
+                    "could not read `\(source.address)`", detail: ErrorText.afterFailedCall(error, applying: false), at: source.decl.location,
+                    address: source.address))
+                return (nil, diagnostics)
+            }
+        }
+        var diagnostics = Diagnostics()
+        var reads: [DataRead] = []
+        for (read, found) in results {
+            diagnostics.append(contentsOf: found)
+            if let read {
+                seen.learn(read.attributes, paths: read.sensitive, address: read.address)
+                reads.append(read)
+            }
+        }
+        return (reads.sorted { $0.address < $1.address }, diagnostics)
+    }
+
+    /// What the spec's `moved`, `import` and `removed` entries did to the state a plan starts from.
+    struct BlockOutcome {
+        /// New address → the address state held it under.
+        var movedFrom: [String: String] = [:]
+        /// Address → the id imported there.
+        var imported: [String: String] = [:]
+        var forgotten: [ResourceInstanceState] = []
+    }
+
+    /// Applies the spec's state blocks to `state`: moves rename instances (and the dependencies
+    /// that name them), removals take instances out, imports read objects through their provider
+    /// and record them. What is already done (the old address gone, the import in state) is
+    /// skipped, so the blocks may stay in the spec after apply.
+    func applyStateBlocks(to state: StateFile, key: StateKey) async -> (StateFile, BlockOutcome, Diagnostics) {
+        let blocks = configuration.stateBlocks
+        guard !blocks.isEmpty else { return (state, BlockOutcome(), Diagnostics()) }
+        var state = state
+        var outcome = BlockOutcome()
+        var diagnostics = Diagnostics()
+        func matching(_ address: ResourceAddress) -> [ResourceInstanceState] {
+            if address.key != nil { return state.resource(address.description).map { [$0] } ?? [] }
+            return state.resources.filter { ResourceAddress(parsing: $0.address)?.resource == address.resource }
+        }
+        var renamed: [String: String] = [:]
+        for move in blocks.moves {
+            for r in matching(move.from) {
+                // A whole resource keeps its instances' keys, unless `to` names one (a resource without
+                // `for_each` moving into one instance of a resource with it).
+                var target = move.to
+                if move.from.key == nil && move.to.key == nil { target.key = ResourceAddress(parsing: r.address)?.key }
+                let to = target.description
+                if state.resource(to) != nil {
+                    diagnostics.append(.error(
+                        "`moved` from `\(r.address)` to `\(to)`, but state holds both",
+                        detail: "One of them must go first: `mlinfra state rm \(to)` if it is a leftover, or drop this `moved` entry.",
+                        at: move.location, address: to))
+                    continue
+                }
+                var moved = r
+                moved.address = to
+                state.remove(r.address)
+                state.upsert(moved)
+                renamed[r.address] = to
+                outcome.movedFrom[to] = outcome.movedFrom.removeValue(forKey: r.address) ?? r.address
+            }
+        }
+        if !renamed.isEmpty {
+            for r in state.resources where r.dependencies.contains(where: { renamed[$0] != nil }) {
+                var updated = r
+                updated.dependencies = r.dependencies.map { renamed[$0] ?? $0 }
+                state.upsert(updated)
+            }
+        }
+        for removal in blocks.removals {
+            for r in matching(removal.from) {
+                state.remove(r.address)
+                outcome.forgotten.append(r)
+            }
+        }
+        for entry in blocks.imports where state.resource(entry.to.description) == nil {
+            let address = entry.to.description
+            guard let instance = configuration.instance(address), let provider = configuration.providers.providers[instance.providerName] else { continue }
+            do {
+                let response = try await provider.call("import \(address)") {
+                    try await $0.importResource(ImportRequest(type: instance.address.type, address: address, id: entry.id))
+                }
+                diagnostics.append(contentsOf: Diagnostics(response.diagnostics.map { var d = $0; d.address = d.address ?? address; return d }))
+                guard let object = response.imported else {
+                    diagnostics.append(.error(
+                        "`import` into `\(address)`: no `\(instance.address.type)` with id `\(entry.id)` exists",
+                        detail: "Check the id (the provider's own commands list what exists), or remove the entry.",
+                        at: entry.location, address: address))
+                    continue
+                }
+                let record = ResourceInstanceState.imported(object, as: instance, key: key)
+                seen.learn(object.attributes, paths: Secrets.paths(of: instance.schema), address: address)
+                state.upsert(record)
+                outcome.imported[address] = entry.id
+            } catch {
+                diagnostics.append(.error(
+                    "could not import `\(address)`", detail: ErrorText.describe(error), at: entry.location, address: address))
+            }
+        }
+        return (state, outcome, diagnostics)
     }
 
     /// Asks each deleted instance's provider what still points at it. A holder that this plan
@@ -372,10 +534,8 @@ public struct Planner: Sendable {
     // MARK: outputs
 
     func outputChanges(prior: StateFile, planned: [String: KnownInstance], diagnostics: inout Diagnostics) -> [OutputChange] {
-        var evaluator = Evaluator(variables: configuration.variables, lookup: Self.lookup(in: planned, configuration: configuration))
         var result: [OutputChange] = []
-        for output in configuration.spec.outputs {
-            let r = evaluator.evaluate(output.value, diagnostics: &diagnostics)
+        for (output, r) in configuration.evaluateOutputs(known: { planned[$0] }, diagnostics: &diagnostics) {
             let before = prior.outputs[output.name]
             let sensitive = output.sensitive || r.sensitive
             let after = r.value
@@ -418,16 +578,13 @@ public struct Planner: Sendable {
         configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
     }
 
-    static func lookup(in attributes: [String: KnownInstance], configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
-        lookup(configuration: configuration) { attributes[$0] }
-    }
-
     /// References to resources, answered from `attributes`, with the sensitive paths of what they read.
     static func lookup(
         configuration: Configuration, _ attributes: @escaping (String) -> KnownInstance?
-    ) -> (String, String, String?) -> ResourceLookup {
-        { type, name, key in
-            let resource = "\(type).\(name)"
+    ) -> (ResourceAddress) -> ResourceLookup {
+        { target in
+            let resource = target.resource
+            let type = target.type
             guard let instances = configuration.instancesOfResource[resource] else { return .missing }
             // Attributes a schema marks sensitive are sensitive even before anything is known of the instance.
             let schemaPaths = configuration.providers.resourceSchema(type).map(Secrets.paths(of:)) ?? []
@@ -436,8 +593,8 @@ public struct Planner: Sendable {
                 k.sensitive.formUnion(schemaPaths)
                 return k
             }
-            if let key {
-                let k = known(ResourceAddress(type: type, name: name, key: key).description)
+            if target.key != nil {
+                let k = known(target.description)
                 return .instance(k.attributes, sensitive: k.sensitive)
             }
             if configuration.spec.resource(resource)?.forEach != nil {
@@ -505,9 +662,10 @@ final class PlanBox: @unchecked Sendable {
     private var _diagnostics = Diagnostics()
     private let removedOutside: Set<String>
 
-    init(prior: StateFile, removedOutside: Set<String>, key: StateKey) {
+    init(prior: StateFile, removedOutside: Set<String>, key: StateKey, data: [DataRead]) {
         self.removedOutside = removedOutside
         for r in prior.resources { _visible[r.address] = KnownInstance(r, key: key) }
+        for read in data { _visible[read.address] = KnownInstance(read) }
     }
 
     var changes: [ResourceChange] { lock.withLock { _changes } }
@@ -529,10 +687,6 @@ final class PlanBox: @unchecked Sendable {
     }
 
     func attributes(_ address: String) -> KnownInstance? { lock.withLock { _visible[address] } }
-
-    func lookup(_ configuration: Configuration) -> (String, String, String?) -> ResourceLookup {
-        Planner.lookup(configuration: configuration) { self.attributes($0) }
-    }
 }
 
 /// What a reference can read of an instance: its attributes (with its id) and which of their paths are secret.
@@ -547,6 +701,10 @@ public struct KnownInstance: Sendable, Hashable {
 
     init(_ r: ResourceInstanceState, key: StateKey) {
         self.init(attributes: r.referenceable(key), sensitive: r.sensitiveAttributes)
+    }
+
+    init(_ read: DataRead) {
+        self.init(attributes: read.attributes.merging(["id": .string(read.id)]) { a, _ in a }, sensitive: read.sensitive)
     }
 }
 

@@ -23,13 +23,9 @@ extension Configuration {
     }
 
     static func validate(_ instance: InstanceDecl, _ configuration: Configuration) async -> Diagnostics {
-        var diagnostics = Diagnostics()
-        let nothingKnown = Planner.lookup(configuration: configuration) { _ in nil }
-        var evaluator = Evaluator(variables: configuration.variables, each: instance.each, lookup: nothingKnown)
-        var config: [String: Value] = [:]
-        for entry in instance.decl.attributes {
-            config[entry.key] = evaluator.evaluate(entry.value, diagnostics: &diagnostics).value
-        }
+        let evaluated = configuration.evaluate(instance, known: { _ in nil })
+        let diagnostics = evaluated.diagnostics
+        let config = evaluated.config
         // Evaluation problems (a reference into a missing attribute, say) come back again from plan.
         guard !diagnostics.hasErrors, let provider = configuration.providers.providers[instance.providerName] else {
             return diagnostics

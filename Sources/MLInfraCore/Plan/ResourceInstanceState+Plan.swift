@@ -19,6 +19,17 @@ extension ResourceInstanceState {
         Planner.merge(attributes, inputs).merging(["id": .string(providerID(key))]) { _, id in id }
     }
 
+    /// The state entry for an object imported at `instance`'s address: what the provider reported,
+    /// secrets redacted under `key`, and no inputs yet (the next plan compares the spec with it).
+    public static func imported(_ object: ResourceObject, as instance: InstanceDecl, key: StateKey) -> ResourceInstanceState {
+        let sensitive = Secrets.paths(of: instance.schema)
+        return ResourceInstanceState(
+            address: instance.address.description, type: instance.address.type, provider: instance.providerName, id: object.id,
+            inputs: [:], attributes: Secrets.redact(object.attributes, paths: sensitive, key: key),
+            sensitivePaths: sensitive.sorted().map { "attributes.\($0)" }, dependencies: instance.dependencies,
+            schemaVersion: instance.schema.version)
+    }
+
     /// The `sensitive_paths` entries for attribute paths that are secret in both inputs and attributes.
     static func sensitivePaths(_ paths: Set<String>) -> [String] {
         paths.sorted().flatMap { $0 == "id" ? ["id"] : ["inputs.\($0)", "attributes.\($0)"] }

@@ -227,12 +227,16 @@ public struct ReadRequest: Sendable, Codable, Hashable {
     public var id: String
     /// What state holds, for providers that need more than the id.
     public var prior: ResourceObject
+    /// For a data source (`data.TYPE.NAME`): what to look up, as the spec writes it (the id is empty).
+    /// The provider answers with the one object it finds, or nil for none.
+    public var query: [String: Value]?
 
-    public init(type: String, address: String, id: String, prior: ResourceObject) {
+    public init(type: String, address: String, id: String, prior: ResourceObject, query: [String: Value]? = nil) {
         self.type = type
         self.address = address
         self.id = id
         self.prior = prior
+        self.query = query
     }
 }
 

@@ -72,8 +72,18 @@ public struct Redactor: Sendable, Hashable {
 
     /// The secrets of a spec: sensitive variables' values, and literal values the spec gives to
     /// attributes its providers' schemas mark sensitive.
-    public static func of(spec: SpecDocument, variables: VariableValues, providers: ProviderSet) -> Redactor {
+    public static func of(
+        spec: SpecDocument, variables: VariableValues, providers: ProviderSet, functions: FunctionContext = FunctionContext()
+    ) -> Redactor {
         var redactor = of(variables: variables)
+        // What `sensitive(…)` wraps around `env("NAME")` is secret: the variable's value never shows in a message.
+        let expressions = spec.resources.flatMap { $0.attributes.map(\.value) } + spec.outputs.map(\.value) + spec.locals.map(\.value)
+        for call in expressions.flatMap(\.calls) where call.name == "sensitive" {
+            for inner in call.arguments.flatMap(\.calls) where inner.name == "env" {
+                guard case .literal(.string(let name), _)? = inner.arguments.first, let value = functions.environment[name] else { continue }
+                redactor.add(value, name: "env.\(name)")
+            }
+        }
         for decl in spec.resources {
             guard let schema = providers.resourceSchema(decl.type) else { continue }
             let paths = Secrets.paths(of: schema)

@@ -7,22 +7,40 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
         case variable(String)
         case eachKey
         case eachValue
+        /// A named expression under `locals:`.
+        case local(String)
         /// A resource, optionally one `for_each` instance of it.
         case resource(type: String, name: String, key: String?)
+        /// A data source: `data.TYPE.NAME`, read at plan time.
+        case data(type: String, name: String)
+        /// An output of a module call: `module.NAME.OUTPUT`, `module.NAME["key"].OUTPUT`.
+        case moduleOutput(call: String, key: String?, output: String)
     }
 
     public var root: Root
     /// Attribute path after the root (map keys or list indexes as text).
     public var path: [String]
+    /// For a resource inside a module, the module path (`module.serving["dev"]`); set when modules are flattened.
+    public var module: String?
 
-    public init(root: Root, path: [String] = []) {
+    public init(root: Root, path: [String] = [], module: String? = nil) {
         self.root = root
         self.path = path
+        self.module = module
     }
 
-    /// The resource (`TYPE.NAME`) the reference points to, if any.
-    public var resource: String? {
-        if case .resource(let type, let name, _) = root { return "\(type).\(name)" }
+    /// The resource (`TYPE.NAME`, behind its module path) the reference points to, if any.
+    public var resource: String? { address?.resource }
+
+    /// The address of the data source the reference reads (`module.m.data.TYPE.NAME`), if it reads one.
+    public var dataAddress: String? {
+        if case .data(let type, let name) = root { return (module.map { $0 + "." } ?? "") + "data.\(type).\(name)" }
+        return nil
+    }
+
+    /// The address of the resource the reference points to (with its key, when it names one).
+    public var address: ResourceAddress? {
+        if case .resource(let type, let name, let key) = root { return ResourceAddress(module: module, type: type, name: name, key: key) }
         return nil
     }
 
@@ -32,31 +50,103 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible {
         case .variable(let name): head = "var.\(name)"
         case .eachKey: head = "each.key"
         case .eachValue: head = "each.value"
-        case .resource(let type, let name, let key):
-            head = key.map { "\(type).\(name)[\"\($0)\"]" } ?? "\(type).\(name)"
+        case .local(let name): head = "local.\(name)"
+        case .resource:
+            head = address!.description
+        case .moduleOutput(let call, let key, let output):
+            head = "module.\(call)" + (key.map { "[\"\($0)\"]" } ?? "") + ".\(output)"
+        case .data:
+            head = dataAddress!
         }
         return ([head] + path).joined(separator: ".")
     }
 }
 
-/// A string from a spec, split into literal text and `${…}` references.
+/// What `${…}` holds: a reference, a literal, a function call, an operator or a conditional.
+/// Every node keeps where it is written, so a diagnostic points at the argument at fault.
+public indirect enum Expression: Hashable, Sendable {
+    case reference(Reference, SourceLocation)
+    case literal(Value, SourceLocation)
+    case call(String, [Expression], SourceLocation)
+    /// `cond ? a : b`
+    case conditional(Expression, Expression, Expression, SourceLocation)
+    case binary(BinaryOperator, Expression, Expression, SourceLocation)
+    case not(Expression, SourceLocation)
+    case negate(Expression, SourceLocation)
+
+    public enum BinaryOperator: String, Hashable, Sendable {
+        case equal = "==", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
+        case and = "&&", or = "||"
+        case add = "+", subtract = "-", multiply = "*", divide = "/"
+    }
+
+    public var location: SourceLocation {
+        switch self {
+        case .reference(_, let l), .literal(_, let l), .call(_, _, let l), .conditional(_, _, _, let l), .binary(_, _, _, let l),
+            .not(_, let l), .negate(_, let l):
+            l
+        }
+    }
+
+    /// Every reference inside, in the order written.
+    public var references: [(Reference, SourceLocation)] {
+        switch self {
+        case .reference(let r, let l): [(r, l)]
+        case .literal: []
+        case .call(_, let args, _): args.flatMap(\.references)
+        case .conditional(let c, let a, let b, _): c.references + a.references + b.references
+        case .binary(_, let a, let b, _): a.references + b.references
+        case .not(let e, _), .negate(let e, _): e.references
+        }
+    }
+
+    /// Every function call inside, with its arguments.
+    public var calls: [(name: String, arguments: [Expression], location: SourceLocation)] {
+        switch self {
+        case .reference, .literal: []
+        case .call(let name, let args, let l): [(name, args, l)] + args.flatMap(\.calls)
+        case .conditional(let c, let a, let b, _): c.calls + a.calls + b.calls
+        case .binary(_, let a, let b, _): a.calls + b.calls
+        case .not(let e, _), .negate(let e, _): e.calls
+        }
+    }
+}
+
+/// A string from a spec, split into literal text and `${…}` expressions.
 public struct Template: Hashable, Sendable {
     public enum Part: Hashable, Sendable {
         case text(String)
-        case reference(Reference, SourceLocation)
+        case expression(Expression, SourceLocation)
     }
 
     public var parts: [Part]
 
-    /// The one reference when the whole string is `${…}`: its value keeps its type.
-    public var soleReference: (Reference, SourceLocation)? {
-        if parts.count == 1, case .reference(let r, let l) = parts[0] { return (r, l) }
+    /// The one expression when the whole string is `${…}`: its value keeps its type.
+    public var soleExpression: (Expression, SourceLocation)? {
+        if parts.count == 1, case .expression(let e, let l) = parts[0] { return (e, l) }
         return nil
     }
 
-    public var references: [(Reference, SourceLocation)] {
-        parts.compactMap { if case .reference(let r, let l) = $0 { (r, l) } else { nil } }
+    /// The one reference when the whole string is `${REFERENCE}`.
+    public var soleReference: (Reference, SourceLocation)? {
+        if let (e, l) = soleExpression, case .reference(let r, _) = e { return (r, l) }
+        return nil
     }
+
+    /// True when the string holds at least one `${…}`.
+    public var hasExpressions: Bool { parts.contains { if case .expression = $0 { true } else { false } } }
+
+    /// The expressions, in the order written.
+    public var expressions: [Expression] {
+        parts.compactMap { part -> Expression? in
+            if case .expression(let e, _) = part { return e }
+            return nil
+        }
+    }
+
+    public var references: [(Reference, SourceLocation)] { expressions.flatMap(\.references) }
+
+    public var calls: [(name: String, arguments: [Expression], location: SourceLocation)] { expressions.flatMap(\.calls) }
 }
 
 /// Parses `${…}` expressions in spec strings.
@@ -85,25 +175,23 @@ public enum TemplateParser {
             if ch == "$", text[index...].hasPrefix("${") {
                 let exprLocation = SourceLocation(file: location.file, line: line, column: column)
                 let bodyStart = text.index(index, offsetBy: 2)
-                guard let close = text[bodyStart...].firstIndex(of: "}") else {
+                guard let close = ExpressionParser.closingBrace(in: text, from: bodyStart) else {
                     diagnostics.append(.error(
                         "unclosed `${` in string",
                         detail: "Close the expression with `}`, or write `$${` for a literal `${`.",
                         at: exprLocation))
                     return nil
                 }
-                let body = text[bodyStart..<close].trimmingCharacters(in: .whitespaces)
                 if !literal.isEmpty {
                     parts.append(.text(literal))
                     literal = ""
                 }
-                if let reference = parseReference(body) {
-                    parts.append(.reference(reference, exprLocation))
+                let bodyLocation = SourceLocation(file: location.file, line: line, column: column + 2)
+                if let expression = ExpressionParser.parse(
+                    String(text[bodyStart..<close]), at: bodyLocation, whole: exprLocation, diagnostics: &diagnostics)
+                {
+                    parts.append(.expression(expression, exprLocation))
                 } else {
-                    diagnostics.append(.error(
-                        "`${\(body)}` is not a reference mlinfra understands",
-                        detail: "Write `${var.NAME}`, `${each.key}`, `${each.value}`, `${TYPE.NAME}` or `${TYPE.NAME.attribute}`.",
-                        at: exprLocation))
                     failed = true
                 }
                 column += text.distance(from: index, to: close) + 1
@@ -168,6 +256,17 @@ public enum TemplateParser {
         case "var":
             guard key == nil else { return nil }
             return Reference(root: .variable(segments[1]), path: Array(segments.dropFirst(2)))
+        case "data":
+            guard segments.count >= 3, key == nil, ResourceAddress.isIdentifier(Substring(segments[1])),
+                ResourceAddress.isIdentifier(Substring(segments[2]))
+            else { return nil }
+            return Reference(root: .data(type: segments[1], name: segments[2]), path: Array(segments.dropFirst(3)))
+        case "module":
+            guard segments.count >= 3, ResourceAddress.isIdentifier(Substring(segments[1])) else { return nil }
+            return Reference(root: .moduleOutput(call: segments[1], key: key, output: segments[2]), path: Array(segments.dropFirst(3)))
+        case "local":
+            guard key == nil else { return nil }
+            return Reference(root: .local(segments[1]), path: Array(segments.dropFirst(2)))
         case "each":
             guard key == nil else { return nil }
             if segments[1] == "key", segments.count == 2 { return Reference(root: .eachKey) }

@@ -1,43 +1,74 @@
-/// The address of a resource instance: `TYPE.NAME`, or `TYPE.NAME["key"]` for a `for_each` instance.
+/// The address of a resource instance: `TYPE.NAME`, `TYPE.NAME["key"]` for a `for_each` instance,
+/// and either behind the module calls that hold it: `module.serving.TYPE.NAME`,
+/// `module.serving["dev"].module.inner.TYPE.NAME`.
 public struct ResourceAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The module calls that hold the resource, as written (`module.serving["dev"]`); nil in the root module.
+    public var module: String?
     public var type: String
     public var name: String
     /// The `for_each` key, when the resource has one.
     public var key: String?
 
-    public init(type: String, name: String, key: String? = nil) {
+    public init(module: String? = nil, type: String, name: String, key: String? = nil) {
+        self.module = module
         self.type = type
         self.name = name
         self.key = key
     }
 
-    /// Parses `TYPE.NAME` or `TYPE.NAME["key"]`; nil when the text is not an address.
+    /// Parses `[module.M[…].]…TYPE.NAME` or `…TYPE.NAME["key"]`; nil when the text is not an address.
     public init?(parsing text: String) {
-        var base = Substring(text)
+        var rest = Substring(text)
+        guard let module = Self.takeModulePath(&rest) else { return nil }
         var key: String?
-        if base.hasSuffix("\"]"), let open = base.range(of: "[\"") {
-            key = String(base[open.upperBound..<base.index(base.endIndex, offsetBy: -2)])
-            base = base[..<open.lowerBound]
+        if rest.hasSuffix("\"]"), let open = rest.range(of: "[\"") {
+            key = String(rest[open.upperBound..<rest.index(rest.endIndex, offsetBy: -2)])
+            rest = rest[..<open.lowerBound]
         }
-        let parts = base.split(separator: ".", omittingEmptySubsequences: false)
+        let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, ResourceAddress.isIdentifier(parts[0]), ResourceAddress.isIdentifier(parts[1]) else {
             return nil
         }
-        self.init(type: String(parts[0]), name: String(parts[1]), key: key)
+        self.init(module: module.isEmpty ? nil : module, type: String(parts[0]), name: String(parts[1]), key: key)
     }
 
-    /// The address without the instance key: `TYPE.NAME`.
-    public var resource: String { "\(type).\(name)" }
+    /// Takes the leading `module.NAME` / `module.NAME["key"]` steps off `rest`, with the dot after
+    /// each; returns them ("" for none), or nil when one is malformed.
+    static func takeModulePath(_ rest: inout Substring) -> String? {
+        var steps: [String] = []
+        while rest.hasPrefix("module.") {
+            var step = rest.dropFirst("module.".count)
+            let end = step.firstIndex { $0 == "." || $0 == "[" } ?? step.endIndex
+            let name = step[..<end]
+            guard isIdentifier(name) else { return nil }
+            step = step[end...]
+            var text = "module.\(name)"
+            if step.hasPrefix("[\"") {
+                guard let close = step.range(of: "\"]") else { return nil }
+                text += step[..<close.upperBound]
+                step = step[close.upperBound...]
+            }
+            guard step.hasPrefix(".") else { return nil }
+            steps.append(text)
+            rest = step.dropFirst()
+        }
+        return steps.joined(separator: ".")
+    }
+
+    /// The address without the instance key: `TYPE.NAME` (behind its module path).
+    public var resource: String { (module.map { $0 + "." } ?? "") + "\(type).\(name)" }
 
     /// A name for the engine object behind the instance: `NAME`, or `NAME_key` for a `for_each` instance.
+    /// The module path is not part of it, so moving a resource into a module keeps its engine object;
+    /// a module called more than once gives its resources a `name` built from its inputs.
     public var objectName: String {
         guard let key else { return name }
         return name + "_" + String(key.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" })
     }
 
     public var description: String {
-        guard let key else { return "\(type).\(name)" }
-        return "\(type).\(name)[\"\(key)\"]"
+        guard let key else { return resource }
+        return "\(resource)[\"\(key)\"]"
     }
 
     public static func < (lhs: ResourceAddress, rhs: ResourceAddress) -> Bool {

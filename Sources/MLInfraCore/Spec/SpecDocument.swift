@@ -21,6 +21,16 @@ public indirect enum SpecExpr: Sendable, Hashable {
         }
     }
 
+    /// Every function call inside, with where it is written.
+    public var calls: [(name: String, arguments: [Expression], location: SourceLocation)] {
+        switch self {
+        case .literal: []
+        case .template(let t, _): t.calls
+        case .list(let items, _): items.flatMap(\.calls)
+        case .map(let entries, _): entries.flatMap(\.value.calls)
+        }
+    }
+
     /// The entry with that key, when this is a map.
     public func entry(_ key: String) -> SpecEntry? {
         if case .map(let entries, _) = self { return entries.first { $0.key == key } }
@@ -56,6 +66,14 @@ public struct SpecDocument: Sendable {
         didSet { resourceIndex = Self.index(resources) }
     }
     public var outputs: [OutputDecl]
+    /// Named expressions under `locals:`, read as `${local.NAME}`.
+    public var locals: [LocalDecl] = []
+    /// Calls of modules under `modules:`, each with the module it loaded.
+    public var modules: [ModuleCall] = []
+    /// `data:` entries: objects looked up through their provider at plan time.
+    public var dataSources: [DataDecl] = []
+    /// `moved:`, `import:` and `removed:` blocks: changes to what state records, reviewed in the plan.
+    public var stateBlocks: [StateBlock] = []
     private var resourceIndex: [String: Int]
 
     public init(
@@ -146,8 +164,10 @@ public struct ResourceDecl: Sendable, Hashable {
     public var lifecycle: Lifecycle
     /// `provider:` naming which configured provider serves it; nil for the one that declares the type.
     public var provider: String?
+    /// The module path of a resource that a module call brought in (`module.serving["dev"]`); nil in the root.
+    public var module: String? = nil
 
-    public var address: String { "\(type).\(name)" }
+    public var address: String { (module.map { $0 + "." } ?? "") + "\(type).\(name)" }
 
     public static func == (a: ResourceDecl, b: ResourceDecl) -> Bool {
         a.address == b.address && a.location == b.location && a.attributes == b.attributes
@@ -164,6 +184,55 @@ public struct ResourceDecl: Sendable, Hashable {
     public var references: [(Reference, SourceLocation)] {
         attributes.flatMap(\.value.references) + (forEach?.references ?? [])
     }
+}
+
+/// A `locals:` entry: a named expression.
+public struct LocalDecl: Sendable, Hashable {
+    public var name: String
+    public var value: SpecExpr
+    public var location: SourceLocation
+    /// True for a module's sensitive variable or output, flattened into a local: its value is secret as a whole.
+    public var sensitive = false
+}
+
+/// A `data:` entry, `TYPE.NAME: { QUERY… }`, read as `${data.TYPE.NAME.attribute}`.
+public struct DataDecl: Sendable {
+    public var type: String
+    public var name: String
+    public var location: SourceLocation
+    /// What to look up; the provider of `type` says which settings it takes.
+    public var query: [SpecEntry]
+    /// The module instance it is written in; nil in the root.
+    public var module: String? = nil
+
+    public var address: String { (module.map { $0 + "." } ?? "") + "data.\(type).\(name)" }
+}
+
+/// One entry of `moved:` (`from`, `to`), `import:` (`to`, `id`) or `removed:` (`from`), optionally
+/// once per `for_each` item (`each.key` / `each.value` in its addresses and id).
+public struct StateBlock: Sendable {
+    public enum Kind: String, Sendable { case moved, `import`, removed }
+    public var kind: Kind
+    public var from: SpecExpr?
+    public var to: SpecExpr?
+    public var id: SpecExpr?
+    public var forEach: SpecExpr?
+    public var location: SourceLocation
+    /// The module instance the block is written in (its addresses are relative to it); nil in the root.
+    public var module: String? = nil
+}
+
+/// A `modules:` entry: a directory of spec files used with inputs, once or per `for_each` item.
+public struct ModuleCall: Sendable {
+    public var name: String
+    /// The directory, as written (relative to the calling spec's directory).
+    public var source: String
+    public var location: SourceLocation
+    /// Values for the module's variables, written in the caller's scope.
+    public var inputs: [SpecEntry]
+    public var forEach: SpecExpr?
+    /// The module's own spec (its variables, locals, resources, outputs and module calls); nil when it could not be read.
+    public var document: SpecDocument?
 }
 
 public struct OutputDecl: Sendable, Hashable {

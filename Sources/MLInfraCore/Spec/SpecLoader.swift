@@ -4,9 +4,14 @@ import Foundation
 /// collecting every problem it finds with its location.
 public enum SpecLoader {
     public static let supportedFormatVersion = 1
-    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "providers", "resources", "outputs"]
+    static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "locals", "modules", "providers", "resources", "outputs", "data", "moved", "import", "removed"]
 
     public static func load(path: String) -> (SpecDocument?, Diagnostics) {
+        load(path: path, module: nil, depth: 0)
+    }
+
+    /// Loads a spec, or, with `module` (the call), a module's directory; then the modules it calls.
+    static func load(path: String, module: ModuleCall?, depth: Int) -> (SpecDocument?, Diagnostics) {
         var diagnostics = Diagnostics()
         let (files, listing) = SpecFiles.list(path)
         diagnostics.append(contentsOf: listing)
@@ -21,11 +26,42 @@ public enum SpecLoader {
             if let node { roots.append((file, node)) }
         }
         guard !diagnostics.hasErrors else { return (nil, diagnostics) }
-        let document = build(
+        var document = build(
             roots: roots, files: files,
             rootDirectory: URL(fileURLWithPath: root.isEmpty ? "." : root).standardizedFileURL.path,
-            diagnostics: &diagnostics)
+            isModule: module != nil, diagnostics: &diagnostics)
+        if document != nil { loadModules(of: &document!, depth: depth, diagnostics: &diagnostics) }
         return (diagnostics.hasErrors ? nil : document, diagnostics)
+    }
+
+    /// Reads the directory of each module call of `document`, relative to the document's directory.
+    static func loadModules(of document: inout SpecDocument, depth: Int, diagnostics: inout Diagnostics) {
+        for i in document.modules.indices {
+            let call = document.modules[i]
+            guard depth < 16 else {
+                diagnostics.append(.error(
+                    "modules are nested more than 16 deep at `module.\(call.name)`",
+                    detail: "A module probably calls itself, directly or through another; check the `source:` of the calls.", at: call.location))
+                return
+            }
+            let path = call.source.hasPrefix("/") ? call.source : (document.rootDirectory as NSString).appendingPathComponent(call.source)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                diagnostics.append(.error(
+                    "the source of module `\(call.name)` is not a directory: \(call.source)",
+                    detail: "`source:` names a directory of spec files, relative to this spec (\(document.rootDirectory)).", at: call.location))
+                continue
+            }
+            let (loaded, found) = load(path: path, module: call, depth: depth + 1)
+            diagnostics.append(contentsOf: found.items.map { item in
+                var d = item
+                if item.severity == .error, !item.detail.contains("called at") {
+                    d.detail += (d.detail.isEmpty ? "" : "\n") + "In module `\(call.name)`, called at \(call.location)."
+                }
+                return d
+            })
+            document.modules[i].document = loaded
+        }
     }
 
     /// Builds a document from YAML sources given as text (for tests and tools).
@@ -38,15 +74,17 @@ public enum SpecLoader {
             if let node { roots.append((source.file, node)) }
         }
         guard !diagnostics.hasErrors else { return (nil, diagnostics) }
-        let document = build(
-            roots: roots, files: sources.map(\.file), rootDirectory: rootDirectory, diagnostics: &diagnostics)
+        var document = build(
+            roots: roots, files: sources.map(\.file), rootDirectory: rootDirectory, isModule: false, diagnostics: &diagnostics)
+        if document != nil { loadModules(of: &document!, depth: 0, diagnostics: &diagnostics) }
         return (diagnostics.hasErrors ? nil : document, diagnostics)
     }
 
     static func build(
-        roots: [(String, YAMLNode)], files: [String], rootDirectory: String, diagnostics: inout Diagnostics
+        roots: [(String, YAMLNode)], files: [String], rootDirectory: String, isModule: Bool, diagnostics: inout Diagnostics
     ) -> SpecDocument? {
         var builder = Builder(diagnostics: diagnostics)
+        builder.isModule = isModule
         for (file, root) in roots { builder.add(file: file, root: root) }
         let document = builder.finish(files: files, rootDirectory: rootDirectory)
         diagnostics = builder.diagnostics
@@ -64,7 +102,7 @@ enum SpecExprReader {
                 guard let template = TemplateParser.parse(
                     text, at: node.location, columnOffset: offset, diagnostics: &diagnostics)
                 else { return nil }
-                if template.references.isEmpty {
+                if !template.hasExpressions {
                     return .literal(.string(template.parts.map { if case .text(let t) = $0 { t } else { "" } }.joined()), node.location)
                 }
                 return .template(template, node.location)
@@ -109,7 +147,13 @@ private struct Builder {
     var resources: [ResourceDecl] = []
     var resourceIndex: [String: Int] = [:]
     var outputs: [OutputDecl] = []
+    var locals: [LocalDecl] = []
+    var modules: [ModuleCall] = []
+    var stateBlocks: [StateBlock] = []
+    var dataSources: [DataDecl] = []
     var sawAnyFile = false
+    /// A module's directory: no `mlinfra:` or `project:` needed, and no `backend:` or `providers:` allowed.
+    var isModule = false
 
     init(diagnostics: Diagnostics) { self.diagnostics = diagnostics }
 
@@ -126,6 +170,10 @@ private struct Builder {
                 continue
             }
             let value = pair.value
+            if isModule, key == "backend" || key == "providers" || key == "project" {
+                error("a module cannot set `\(key):`", "The root spec sets it, for the modules it calls too; remove it from the module.", pair.key.location)
+                continue
+            }
             switch key {
             case "mlinfra": readVersion(value)
             case "project": readProject(value)
@@ -134,6 +182,12 @@ private struct Builder {
             case "providers": forEachEntry(value, what: "providers") { $0.readProvider($1, $2, $3) }
             case "resources": forEachEntry(value, what: "resources") { $0.readResource($1, $2, $3) }
             case "outputs": forEachEntry(value, what: "outputs") { $0.readOutput($1, $2, $3) }
+            case "locals": forEachEntry(value, what: "locals") { $0.readLocal($1, $2, $3) }
+            case "modules": forEachEntry(value, what: "modules") { $0.readModuleCall($1, $2, $3) }
+            case "data": forEachEntry(value, what: "data") { $0.readData($1, $2, $3) }
+            case "moved": readStateBlocks(.moved, value)
+            case "import": readStateBlocks(.import, value)
+            case "removed": readStateBlocks(.removed, value)
             default:
                 error("unknown top-level key `\(key)`",
                       "Top-level keys are \(list(SpecLoader.topLevelKeys))." + Suggestions.didYouMean(key, in: SpecLoader.topLevelKeys),
@@ -148,6 +202,17 @@ private struct Builder {
             return nil
         }
         let firstFile = files.first ?? "spec"
+        if isModule {
+            var document = SpecDocument(
+                rootDirectory: rootDirectory, files: files, formatVersion: formatVersion?.0 ?? SpecLoader.supportedFormatVersion,
+                project: "module", projectLocation: SourceLocation(file: firstFile, line: 1, column: 1), backend: nil, variables: variables,
+                providers: [], resources: resources, outputs: outputs)
+            document.locals = locals
+            document.modules = modules
+            document.stateBlocks = stateBlocks
+            document.dataSources = dataSources
+            return document
+        }
         if formatVersion == nil {
             error("the spec has no `mlinfra:` version", "Add `mlinfra: 1` at the top of the spec.", SourceLocation(file: firstFile, line: 1, column: 1))
         }
@@ -155,10 +220,15 @@ private struct Builder {
             error("the spec has no `project:`", "Add `project: NAME`; the project names the state.", SourceLocation(file: firstFile, line: 1, column: 1))
         }
         guard let formatVersion, let project else { return nil }
-        return SpecDocument(
+        var document = SpecDocument(
             rootDirectory: rootDirectory, files: files, formatVersion: formatVersion.0, project: project.0,
             projectLocation: project.1, backend: backend, variables: variables, providers: providers,
             resources: resources, outputs: outputs)
+        document.locals = locals
+        document.modules = modules
+        document.stateBlocks = stateBlocks
+        document.dataSources = dataSources
+        return document
     }
 
     // MARK: sections
@@ -490,6 +560,131 @@ private struct Builder {
             }
         }
         outputs.append(decl)
+    }
+
+    mutating func readLocal(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
+        guard ResourceAddress.isIdentifier(Substring(name)) else {
+            error("`\(name)` is not a valid local name", "Use letters, digits and `_`, starting with a letter.", keyLocation)
+            return
+        }
+        if let previous = locals.first(where: { $0.name == name }) {
+            error("local `\(name)` is defined twice", "It is already defined at \(previous.location).", keyLocation)
+            return
+        }
+        guard let expr = read(node) else { return }
+        locals.append(LocalDecl(name: name, value: expr, location: keyLocation))
+    }
+
+    mutating func readData(_ addressText: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
+        guard let address = ResourceAddress(parsing: addressText), address.key == nil, address.module == nil else {
+            error("`\(addressText)` is not a data source address",
+                  "Data sources are named TYPE.NAME under `data:`, such as `model_alias.prod`, and read as `${data.model_alias.prod.version}`.", keyLocation)
+            return
+        }
+        if let previous = dataSources.first(where: { $0.type == address.type && $0.name == address.name }) {
+            error("data source `\(addressText)` is defined twice", "It is already defined at \(previous.location).", keyLocation)
+            return
+        }
+        guard let expr = read(node) else { return }
+        var query: [SpecEntry] = []
+        switch expr {
+        case .literal(.null, _): break
+        case .map(let entries, _): query = entries
+        default:
+            error("data source `\(addressText)` must be a mapping of what to look up", "For example `model_alias.prod: { model: fraud, alias: production }`.", expr.location)
+            return
+        }
+        dataSources.append(DataDecl(type: address.type, name: address.name, location: keyLocation, query: query))
+    }
+
+    /// `moved:` / `import:` / `removed:`: a list of mappings.
+    mutating func readStateBlocks(_ kind: StateBlock.Kind, _ node: YAMLNode) {
+        if case .scalar = node.content, node.scalarValue == .null { return }
+        let example: String
+        let keys: [String]
+        switch kind {
+        case .moved: (example, keys) = ("- { from: model.old, to: module.serving.model.main }", ["from", "to", "for_each"])
+        case .import: (example, keys) = ("- { to: model.main, id: fraud }", ["to", "id", "for_each"])
+        case .removed: (example, keys) = ("- { from: model.old }", ["from", "for_each"])
+        }
+        guard let expr = read(node), case .list(let items, _) = expr else {
+            error("`\(kind.rawValue):` must be a list", "For example:\n\(kind.rawValue):\n  \(example)", node.location)
+            return
+        }
+        for item in items {
+            guard case .map(let entries, let location) = item else {
+                error("an entry of `\(kind.rawValue):` must be a mapping", "For example `\(example)`.", item.location)
+                continue
+            }
+            var block = StateBlock(kind: kind, location: location)
+            for entry in entries {
+                switch entry.key {
+                case "from" where keys.contains("from"): block.from = entry.value
+                case "to" where keys.contains("to"): block.to = entry.value
+                case "id" where keys.contains("id"): block.id = entry.value
+                case "for_each": block.forEach = entry.value
+                default:
+                    error("unknown setting `\(entry.key)` of a `\(kind.rawValue)` entry",
+                          "It takes \(list(keys))." + Suggestions.didYouMean(entry.key, in: keys), entry.keyLocation)
+                }
+            }
+            for key in keys where key != "for_each" {
+                let given = key == "from" ? block.from : key == "to" ? block.to : block.id
+                if given == nil { error("a `\(kind.rawValue)` entry needs `\(key)`", "For example `\(example)`.", location) }
+            }
+            stateBlocks.append(block)
+        }
+    }
+
+    mutating func readModuleCall(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
+        guard ResourceAddress.isIdentifier(Substring(name)) else {
+            error("`\(name)` is not a valid module name", "Use letters, digits and `_`, starting with a letter.", keyLocation)
+            return
+        }
+        if let previous = modules.first(where: { $0.name == name }) {
+            error("module `\(name)` is called twice", "It is already called at \(previous.location); give the calls different names.", keyLocation)
+            return
+        }
+        guard let expr = read(node) else { return }
+        guard case .map(let entries, _) = expr else {
+            error("module `\(name)` must be a mapping", "Write `\(name): { source: ./modules/NAME, inputs: { … } }`.", expr.location)
+            return
+        }
+        var call = ModuleCall(name: name, source: "", location: keyLocation, inputs: [], forEach: nil, document: nil)
+        var sawSource = false
+        let keys = ["source", "inputs", "for_each"]
+        for entry in entries {
+            switch entry.key {
+            case "source":
+                guard case .literal(.string(let source), _) = entry.value else {
+                    error("`source` must be a directory path", "For example `source: ./modules/serving`.", entry.value.location)
+                    continue
+                }
+                call.source = source
+                sawSource = true
+            case "inputs":
+                if case .literal(.null, _) = entry.value { continue }
+                guard case .map(let inputs, _) = entry.value else {
+                    error("`inputs` must be a mapping of the module's variables", "For example `inputs: { env: prod }`.", entry.value.location)
+                    continue
+                }
+                call.inputs = inputs
+            case "for_each":
+                switch entry.value {
+                case .list, .map, .template: call.forEach = entry.value
+                default:
+                    error("`for_each` must be a list or a mapping", "For example `for_each: [dev, prod]`.", entry.value.location)
+                }
+            default:
+                error("unknown setting `\(entry.key)` of a module call",
+                      "A module call takes \(list(keys))." + Suggestions.didYouMean(entry.key, in: keys), entry.keyLocation)
+            }
+        }
+        guard sawSource else {
+            error("module `\(name)` has no `source:`", "Add `source: ./modules/NAME`, a directory of spec files.", keyLocation)
+            return
+        }
+        modules.append(call)
     }
 
     // MARK: helpers

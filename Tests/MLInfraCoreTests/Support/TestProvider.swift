@@ -93,6 +93,14 @@ final class TestProvider: Provider, @unchecked Sendable {
     }
 
     func read(_ request: ReadRequest) async throws -> ReadResponse {
+        // A data source: the newest object (highest serial) whose attributes hold every queried value.
+        if let query = request.query {
+            let found = lock.withLock {
+                objects.filter { _, attributes in query.allSatisfy { attributes[$0.key] == $0.value } }
+                    .max { ($0.value["serial"]?.intValue ?? 0, $0.key) < ($1.value["serial"]?.intValue ?? 0, $1.key) }
+            }
+            return ReadResponse(current: found.map { ResourceObject(id: $0.key, attributes: $0.value) })
+        }
         guard let attributes = object(request.id) else { return ReadResponse(current: nil) }
         return ReadResponse(current: ResourceObject(id: request.id, attributes: attributes))
     }
