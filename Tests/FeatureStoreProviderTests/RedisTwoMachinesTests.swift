@@ -9,6 +9,19 @@ import Testing
 /// spec (its definitions) and answers `/get-online-features` over `features serve` with the values
 /// the first one wrote. The Redis password is in neither machine's plan output nor state.
 @Suite struct RedisTwoMachinesTests {
+    /// The store's entity and view, the same on every machine of both tests.
+    static let definitions = """
+          entity.customer:
+            store: ${feature_store.main}
+            join_keys: [customer_id]
+          feature_view.customer_stats:
+            store: ${feature_store.main}
+            entities: ["${entity.customer}"]
+            source: { csv: data/stats.csv, timestamp: event_timestamp }
+            features: { total_spend: float64, txn_count: int64 }
+
+        """
+
     static let spec = """
         mlinfra: 1
         project: redis-two-machines
@@ -19,14 +32,7 @@ import Testing
         resources:
           feature_store.main:
             online: { kind: redis, url: "${var.redis_url}", namespace: NAMESPACE }
-          entity.customer:
-            store: ${feature_store.main}
-            join_keys: [customer_id]
-          feature_view.customer_stats:
-            store: ${feature_store.main}
-            entities: ["${entity.customer}"]
-            source: { csv: data/stats.csv, timestamp: event_timestamp }
-            features: { total_spend: float64, txn_count: int64 }
+        \(definitions)
 
         """
 
@@ -140,14 +146,7 @@ import Testing
           feature_store.main:
             storage: { postgres: { url: "${var.team_db}", schema: team_features } }
             online: { kind: redis, url: "${var.redis_url}", namespace: NAMESPACE }
-          entity.customer:
-            store: ${feature_store.main}
-            join_keys: [customer_id]
-          feature_view.customer_stats:
-            store: ${feature_store.main}
-            entities: ["${entity.customer}"]
-            source: { csv: data/stats.csv, timestamp: event_timestamp }
-            features: { total_spend: float64, txn_count: int64 }
+        \(definitions)
           registry.main:
             storage: { postgres: { url: "${var.team_db}", schema: team_models } }
             artifacts: { postgres: {} }

@@ -60,6 +60,19 @@ enum PgVectorBench {
                 "lat_p99_ms": latencies[latencies.count * 99 / 100] * 1e3, "recall@10": Double(hits) / Double(10 * queries.count),
             ]) { a, _ in a })
         }
+        /// Runs a Python peer script against the server; its exit status and standard output.
+        func peerScript(_ arguments: [String]) throws -> (Int32, Data) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": server.password]) { _, new in new }
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, output)
+        }
         /// `rounds` rounds on this table and index, each 200 queries by mlinfra and then the same 200
         /// by psycopg (bench/vectors/psycopg_query.py, the peer's loop), so both see the same load
         /// minute by minute; the ratio is taken per round and its median reported.
@@ -79,19 +92,11 @@ enum PgVectorBench {
                     hits += found.matches.filter { want.contains(Int($0.id)!) }.count
                 }
                 let ours = Double(count) / latencies.reduce(0, +)
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: python)
-                process.arguments = [
+                let (status, output) = try peerScript([
                     script, "--port", String(server.port), "--user", server.username, "--dbname", "bench", "--table", "bench.items",
                     "--start", String(start), "--count", String(count), "--ef", String(ef), "--data", (dir as NSString).deletingLastPathComponent,
-                ]
-                process.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": server.password]) { _, new in new }
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                try process.run()
-                let output = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                guard process.terminationStatus == 0,
+                ])
+                guard status == 0,
                     let peer = try JSONSerialization.jsonObject(with: output) as? [String: Any], let theirs = peer["qps_1conn"] as? Double
                 else {
                     FileHandle.standardError.write(Data("psycopg_query.py failed: \(String(decoding: output, as: UTF8.self))\n".utf8))
@@ -161,21 +166,13 @@ enum PgVectorBench {
         try await pass("before peer")
         try await driverPass("before peer")
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
+        let (status, output) = try peerScript([
             peer, "--port", String(server.port), "--user", server.username, "--data", (dir as NSString).deletingLastPathComponent,
             "--m", String(m), "--ef-construction", String(efConstruction), "--efs", String(ef),
-        ]
-        process.environment = ProcessInfo.processInfo.environment.merging(["PGPASSWORD": server.password]) { _, new in new }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        ])
         FileHandle.standardOutput.write(output)
-        guard process.terminationStatus == 0 else {
-            FileHandle.standardError.write(Data("pgvector_ref.py exited with \(process.terminationStatus)\n".utf8))
+        guard status == 0 else {
+            FileHandle.standardError.write(Data("pgvector_ref.py exited with \(status)\n".utf8))
             exit(1)
         }
         try await pass("after peer")
