@@ -49,6 +49,17 @@ import ServingProvider
             if let version = answer["version"] as? String { versions.insert(version) }
         }
         #expect(versions.contains("fraud_detector/1"), "\(versions)")
+        // What a script does before a monitor run: wait until the captured rows are in the store
+        // (the writer's 250 ms interval stretches on a machine whose CPUs are all busy).
+        var captured = 0
+        for _ in 0..<100 where captured == 0 {
+            let metrics = try await client.execute(port: port, method: .GET, path: "/metrics", timeout: 10)
+            captured = String(buffer: metrics.body).split(separator: "\n")
+                .first { $0.hasPrefix("mlinfra_router_capture_written_total{") }
+                .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+            if captured == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(captured > 0, "no captured row reached the store within 10 s")
 
         let drift = try await cli.run("monitors", "run", "fraud_drift", "--now", "--format", "json")
         #expect(drift.status == 0, "\(drift.out)\(drift.err)")

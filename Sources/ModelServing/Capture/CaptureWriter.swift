@@ -53,6 +53,7 @@ public final class CaptureWriter: Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private let droppedCount = Atomic<Int>(0)
     private let writtenCount = Atomic<Int>(0)
+    private let writtenByEndpoint = Mutex<[String: Int]>([:])
     private let logger: Logger
 
     public init(store: any CaptureStore, capacity: Int = 10_000, batchSize: Int = 1_000, logger: Logger) {
@@ -65,6 +66,8 @@ public final class CaptureWriter: Sendable {
 
     public var dropped: Int { droppedCount.load(ordering: .relaxed) }
     public var written: Int { writtenCount.load(ordering: .relaxed) }
+    /// Rows of `endpoint` in the store so far: what a monitor run can see.
+    public func written(endpoint: String) -> Int { writtenByEndpoint.withLock { $0[endpoint, default: 0] } }
 
     /// Queues an exchange; never blocks.
     public func submit(_ exchange: Exchange) {
@@ -92,6 +95,9 @@ public final class CaptureWriter: Sendable {
         do {
             try store.append(records)
             writtenCount.add(records.count, ordering: .relaxed)
+            writtenByEndpoint.withLock { counts in
+                for record in records { counts[record.endpoint, default: 0] += 1 }
+            }
         } catch {
             logger.error("capture write failed, \(records.count) rows lost: \(error)")
         }

@@ -218,6 +218,8 @@ public final class EndpointRouter: Sendable {
              lines: ["{endpoint=\"\(e)\"} \(retried)"]),
             (name: "capture_dropped_total", help: "Sampled exchanges dropped because the capture queue was full.", type: "counter",
              lines: ["{endpoint=\"\(e)\"} \(capture?.dropped ?? 0)"]),
+            (name: "capture_written_total", help: "Captured rows in the capture store, which monitors read.", type: "counter",
+             lines: ["{endpoint=\"\(e)\"} \(capture?.written(endpoint: endpoint) ?? 0)"]),
         ])
     }
 
