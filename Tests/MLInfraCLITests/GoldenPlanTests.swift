@@ -169,6 +169,54 @@ import Testing
         #expect(md.out.range(of: "`vector_collection.docs`")!.lowerBound < md.out.range(of: "`vector_collection.notes`")!.lowerBound)
     }
 
+    /// A promotion: the alias moves and the endpoint behind it will roll out. Every format says so
+    /// first, with the two versions' lineage and tags (where the metrics are kept) side by side.
+    @Test func aPromotionSaysWhatTheEndpointWillServeInEveryFormat() async throws {
+        let h = try CLIHarness()
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for v in ["v1", "v2"] {
+            try h.write("models/fraud-\(v).json", String(contentsOf: repository.appendingPathComponent("specs/quickstart/models/fraud-\(v).json"), encoding: .utf8))
+        }
+        let spec = """
+            mlinfra: 1
+            project: golden
+            variables:
+              port: { type: number }
+            providers:
+              local: { data_dir: .mlinfra }
+            resources:
+              registry.main: {}
+              model.fraud_detector: { registry: "${registry.main}", protected_aliases: [production] }
+              model_version.v1: { model: "${model.fraud_detector}", artifact: models/fraud-v1.json, format: linear-json, dataset: fraud_2024_q1, tags: { auc: "0.912", owner: risk } }
+              model_version.v2: { model: "${model.fraud_detector}", artifact: models/fraud-v2.json, format: linear-json, dataset: fraud_2024_q2, tags: { auc: "0.934", owner: risk }, depends_on: [model_version.v1] }
+              model_alias.production: { model: "${model.fraud_detector}", alias: production, version: "${model_version.v1.version}" }
+              endpoint.fraud:
+                model: ${model_alias.production.uri}
+                port: ${var.port}
+                traffic: { canary: "${model_version.v2.uri}", percent: 10 }
+
+            """
+        let port = try ValidateFindsMistakesTests.freePort()
+        let env = ["MLINFRA_VAR_port": String(port)]
+        try h.write("main.yaml", spec)
+        defer { _ = try? h.process(["agent", "--stop"]).0.run() }
+        let apply = try await h.run(["apply", "--auto-approve"], env: env)
+        #expect(apply.status == 0, "\(apply.out)\(apply.err)")
+        guard apply.status == 0 else { return }
+        try h.write("main.yaml", spec.replacingOccurrences(of: "version: \"${model_version.v1.version}\"", with: "version: \"${model_version.v2.version}\""))
+        for (format, file) in [("human", "promotion.txt"), ("json", "promotion.json"), ("markdown", "promotion.md")] {
+            let plan = try await h.run(["plan", "--format", format, "--no-color"], env: env)
+            #expect(plan.status == 0, "\(plan.err)")
+            #expect(plan.out.contains("endpoint.fraud will serve fraud_detector v2 (was v1), canary models:/fraud_detector/2 at 10 %"), "\(format): \(plan.out)")
+            // The JSON view keeps values as they are: the runner's paths and the free port are this run's.
+            let text = Self.normalise(plan.out).replacingOccurrences(of: h.directory.path, with: "SPEC_DIR")
+                .replacing(Regex<Substring>(verbatim: String(port)), with: "PORT")
+            try Self.expectGolden(text, file)
+        }
+        let destroy = try await h.run(["destroy", "--auto-approve"], env: env)
+        #expect(destroy.status == 0, "\(destroy.out)\(destroy.err)")
+    }
+
     /// A plan over the comment limit keeps its summary and the risky changes, and says what it cut;
     /// `show PLANFILE` prints exactly what `plan` printed.
     @Test func anOverLongCommentKeepsTheRiskyChangesAndSaysWhatWasCut() async throws {

@@ -98,6 +98,19 @@ struct PlanInsights {
         return out + "\n"
     }
 
+    /// The rollouts for tools that render their own view: the sentence, and its parts as fields.
+    var json: Value {
+        .list(rollouts.map { r in
+            .map([
+                "summary": .string(r.sentence),
+                "alias": .string(r.alias), "model": .string(r.model), "alias_name": .string(r.aliasName),
+                "from": .string(r.from), "to": .string(r.to),
+                "endpoint": r.endpoint.map(Value.string) ?? .null, "canary": r.canary.map(Value.string) ?? .null,
+                "comparison": .list(r.comparison.map { key, was, will in .map(["key": .string(key), "was": .string(was), "will_be": .string(will)]) }),
+            ])
+        })
+    }
+
     func markdown(escape: (String) -> String) -> String {
         guard !isEmpty else { return "" }
         var out = "\n#### What this plan changes for serving\n\n"

@@ -49,6 +49,7 @@ enum PlanJSONView {
             ]),
             "has_changes": .bool(plan.hasChanges),
             "mlinfra_version": .string(MLInfraVersion.current),
+            "serving": PlanInsights(plan).json,
         ])
         if let configuration { addConfiguration(&root, plan: plan, configuration: configuration) }
         return .map(root)
