@@ -2,7 +2,8 @@ extension ResourceInstanceState {
     /// Attribute paths whose values are secret (from `sensitive_paths` such as `attributes.alert.token`),
     /// `id` among them when the id carries a secret.
     public var sensitiveAttributes: Set<String> {
-        Set(sensitivePaths.compactMap { path -> String? in
+        if sensitivePaths.isEmpty { return [] }
+        return Set(sensitivePaths.compactMap { path -> String? in
             if path == "id" { return "id" }
             for prefix in ["attributes.", "inputs."] where path.hasPrefix(prefix) { return String(path.dropFirst(prefix.count)) }
             return nil

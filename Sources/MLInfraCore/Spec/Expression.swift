@@ -157,7 +157,7 @@ public enum TemplateParser {
     public static func parse(
         _ text: String, at location: SourceLocation, columnOffset: Int = 0, diagnostics: inout Diagnostics
     ) -> Template? {
-        guard text.contains("${") else { return Template(parts: [.text(text)]) }
+        guard SpecText.holdsExpression(text) else { return Template(parts: [.text(text)]) }
         var parts: [Template.Part] = []
         var literal = ""
         var index = text.startIndex
@@ -242,7 +242,7 @@ public enum TemplateParser {
             let end = rest.firstIndex(where: { $0 == "." || $0 == "[" }) ?? rest.endIndex
             let segment = rest[..<end]
             guard !segment.isEmpty,
-                segment.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+                segment.utf8.allSatisfy(SpecText.isNameByte)
             else { return nil }
             segments.append(String(segment))
             rest = rest[end...]

@@ -17,6 +17,14 @@ public enum ExpressionParser {
     public static func parse(
         _ body: String, at location: SourceLocation, whole: SourceLocation, diagnostics: inout Diagnostics
     ) -> Expression? {
+        // Most expressions are one plain reference (`item.a.url`): read it without the parser.
+        if let first = body.utf8.first, SpecText.isLetterByte(first) || first == UInt8(ascii: "_"),
+            body.utf8.allSatisfy({ SpecText.isNameByte($0) || $0 == UInt8(ascii: ".") }),
+            !["true", "false", "null"].contains(body.prefix { $0 != "." }),
+            let reference = TemplateParser.parseReference(body)
+        {
+            return .reference(reference, whole)
+        }
         var parser = Parser(text: Array(body.unicodeScalars), start: location)
         do {
             parser.skipSpace()

@@ -77,7 +77,7 @@ public struct ResourceAddress: Hashable, Sendable, Comparable, CustomStringConve
 
     /// Letters, digits, `_` and `-`, starting with a letter or `_`.
     public static func isIdentifier(_ text: Substring) -> Bool {
-        guard let first = text.first, first.isLetter || first == "_" else { return false }
-        return text.allSatisfy { ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") && $0.isASCII }
+        guard let first = text.utf8.first, SpecText.isLetterByte(first) || first == UInt8(ascii: "_") else { return false }
+        return text.utf8.allSatisfy(SpecText.isNameByte)
     }
 }

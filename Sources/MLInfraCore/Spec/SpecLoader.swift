@@ -97,7 +97,7 @@ enum SpecExprReader {
     static func read(_ node: YAMLNode, diagnostics: inout Diagnostics) -> SpecExpr? {
         switch node.content {
         case .scalar(let text, let style):
-            if text.contains("${") {
+            if SpecText.holdsExpression(text) {
                 let offset = (style == .doubleQuoted || style == .singleQuoted) ? 1 : 0
                 guard let template = TemplateParser.parse(
                     text, at: node.location, columnOffset: offset, diagnostics: &diagnostics)
