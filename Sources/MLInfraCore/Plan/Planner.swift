@@ -182,7 +182,7 @@ public struct Planner: Sendable {
                 refreshed.upsert(updated)
             }
         }
-        return (refreshed, drift.sorted { $0.address < $1.address }, diagnostics)
+        return (refreshed, drift.sortedByAddress(\.address), diagnostics)
     }
 
     // MARK: diff
@@ -211,7 +211,7 @@ public struct Planner: Sendable {
             if let targeted, !targeted.contains(r.address), !(ResourceAddress(parsing: r.address).map { targeted.contains($0.resource) } ?? false) { continue }
             changes.append(deleteChange(r, reason: .notInSpec))
         }
-        changes.sort { $0.address < $1.address }
+        changes = changes.sortedByAddress(\.address)
         return (changes, box.visible, diagnostics)
     }
 

@@ -77,16 +77,26 @@ public struct Redactor: Sendable, Hashable {
     ) -> Redactor {
         var redactor = of(variables: variables)
         // What `sensitive(…)` wraps around `env("NAME")` is secret: the variable's value never shows in a message.
-        let expressions = spec.resources.flatMap { $0.attributes.map(\.value) } + spec.outputs.map(\.value) + spec.locals.map(\.value)
-        for call in expressions.flatMap(\.calls) where call.name == "sensitive" {
-            for inner in call.arguments.flatMap(\.calls) where inner.name == "env" {
-                guard case .literal(.string(let name), _)? = inner.arguments.first, let value = functions.environment[name] else { continue }
-                redactor.add(value, name: "env.\(name)")
+        func secretEnvironment(_ expression: SpecExpr) {
+            for call in expression.calls where call.name == "sensitive" {
+                for inner in call.arguments.flatMap(\.calls) where inner.name == "env" {
+                    guard case .literal(.string(let name), _)? = inner.arguments.first, let value = functions.environment[name] else { continue }
+                    redactor.add(value, name: "env.\(name)")
+                }
             }
         }
+        for decl in spec.resources { for entry in decl.attributes { secretEnvironment(entry.value) } }
+        for entry in spec.outputs { secretEnvironment(entry.value) }
+        for entry in spec.locals { secretEnvironment(entry.value) }
+        var pathsByType: [String: Set<String>] = [:]
         for decl in spec.resources {
-            guard let schema = providers.resourceSchema(decl.type) else { continue }
-            let paths = Secrets.paths(of: schema)
+            let paths: Set<String>
+            if let known = pathsByType[decl.type] {
+                paths = known
+            } else {
+                paths = providers.resourceSchema(decl.type).map(Secrets.paths(of:)) ?? []
+                pathsByType[decl.type] = paths
+            }
             guard !paths.isEmpty else { continue }
             var evaluator = Evaluator(variables: variables)
             var ignored = Diagnostics()
