@@ -27,7 +27,7 @@ extension Configuration {
             let r = evaluator.evaluate(entry.value, diagnostics: &diagnostics)
             config[entry.key] = r.value
             sensitive.formUnion(r.paths(under: entry.key))
-            if !Secrets.covers(secret, entry.key),
+            if !r.unmarkedEnvironment.isEmpty, !Secrets.covers(secret, entry.key),
                 let problem = r.unmarkedEnvironmentProblem(going: "`\(entry.key)` of `\(instance.address)`", address: instance.address.description)
             {
                 diagnostics.append(problem)

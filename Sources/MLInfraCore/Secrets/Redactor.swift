@@ -89,6 +89,8 @@ public struct Redactor: Sendable, Hashable {
         for entry in spec.outputs { secretEnvironment(entry.value) }
         for entry in spec.locals { secretEnvironment(entry.value) }
         var pathsByType: [String: Set<String>] = [:]
+        // One evaluator for every resource: each new one would read the process environment again.
+        let literals = Evaluator(variables: variables, functions: functions)
         for decl in spec.resources {
             let paths: Set<String>
             if let known = pathsByType[decl.type] {
@@ -98,7 +100,7 @@ public struct Redactor: Sendable, Hashable {
                 pathsByType[decl.type] = paths
             }
             guard !paths.isEmpty else { continue }
-            var evaluator = Evaluator(variables: variables)
+            var evaluator = literals
             var ignored = Diagnostics()
             var config: [String: Value] = [:]
             for entry in decl.attributes { config[entry.key] = evaluator.evaluate(entry.value, diagnostics: &ignored).value }

@@ -98,12 +98,14 @@ public enum Secrets {
 
     /// Whether the value at `path` is sensitive: a sensitive path is it or lies above it.
     public static func covers(_ paths: Set<String>, _ path: String) -> Bool {
+        if paths.isEmpty { return false }
         let steps = split(path)
         return paths.contains { matches(split($0), steps) }
     }
 
     /// The sensitive paths inside the value at `path`, relative to it ("" when all of it is).
     public static func relative(_ paths: Set<String>, below path: String) -> Set<String> {
+        if paths.isEmpty { return [] }
         let steps = split(path)
         var out = Set<String>()
         for p in paths {
