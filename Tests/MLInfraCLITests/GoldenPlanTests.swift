@@ -170,7 +170,8 @@ import Testing
     }
 
     /// A promotion: the alias moves and the endpoint behind it will roll out. Every format says so
-    /// first, with the two versions' lineage and tags (where the metrics are kept) side by side.
+    /// first, with the two versions' lineage and tags (where the metrics are kept) side by side, and
+    /// shows the endpoint's update; apply returns once the endpoint serves the new version.
     @Test func aPromotionSaysWhatTheEndpointWillServeInEveryFormat() async throws {
         let h = try CLIHarness()
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -213,6 +214,14 @@ import Testing
                 .replacing(Regex<Substring>(verbatim: String(port)), with: "PORT")
             try Self.expectGolden(text, file)
         }
+        // Apply waits for the rollout: once it returns, the main share is v2 and the next plan has nothing to do.
+        let promote = try await h.run(["apply", "--auto-approve"], env: env)
+        #expect(promote.status == 0 && (promote.out + promote.err).contains("endpoint.fraud: Modifications complete"), "\(promote.out)\(promote.err)")
+        let status = try await h.run(["endpoints", "status", "fraud", "--format", "json"], env: env)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(status.out.utf8)) as? [String: Any], "\(status.out)")
+        let versions = (document["status"] as? [String: Any])?["versions"] as? [[String: Any]] ?? []
+        #expect(versions.first { $0["role"] as? String == "primary" }?["version"] as? String == "fraud_detector/2", "\(status.out)")
+        #expect(try await h.run(["plan", "--detailed-exitcode"], env: env).status == 0)
         let destroy = try await h.run(["destroy", "--auto-approve"], env: env)
         #expect(destroy.status == 0, "\(destroy.out)\(destroy.err)")
     }

@@ -236,6 +236,13 @@ public struct ServingProvider: Provider {
         planned["served_version"] = unchanged ? (request.prior?.attributes["served_version"] ?? .unknown) : .unknown
         planned["ready_replicas"] = unchanged ? (request.prior?.attributes["ready_replicas"] ?? .unknown) : .unknown
         planned["serving_hosts"] = unchanged ? (request.prior?.attributes["serving_hosts"] ?? .unknown) : .unknown
+        // A model alias or version it depends on changes in this plan: what `model` (or the
+        // canary) resolves to moves, so apply rolls the endpoint out and waits, and the plan says so.
+        let rollsOut = unchanged && Self.followsModelChange(request.changedDependencies)
+        if rollsOut {
+            // A rollout may change the replicas and hosts too (a canary that now names the main version shares its replicas).
+            for key in ["served_version", "ready_replicas", "serving_hosts"] { planned[key] = .unknown }
+        }
         // Refresh found fewer ready replicas than the minimum (a dead agent or router): the plan
         // restores them, as an update whose diff says so, instead of "no changes".
         if let minimum = parsed?.replicas.min, minimum > 0, let ready = request.prior?.attributes["ready_replicas"]?.intValue, ready == 0 {
@@ -245,9 +252,11 @@ public struct ServingProvider: Provider {
         guard let parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
             return PlanResponse(planned: planned, diagnostics: diagnostics)
         }
+        let rollout = rollsOut ? ["served_version"] : nil
         // The routers of a shared control store listen on the serving hosts, not here.
-        guard ControlChoice.parse(request.proposed).0 == .sqlite else { return PlanResponse(planned: planned, diagnostics: diagnostics) }
-        return PlanResponse(planned: planned, diagnostics: diagnostics + portProblems(parsed, prior: request.prior, address: request.address))
+        guard ControlChoice.parse(request.proposed).0 == .sqlite else { return PlanResponse(planned: planned, changesInPlace: rollout, diagnostics: diagnostics) }
+        return PlanResponse(planned: planned, changesInPlace: rollout,
+                            diagnostics: diagnostics + portProblems(parsed, prior: request.prior, address: request.address))
     }
 
     /// Models named by text in the spec must resolve now: unlike a reference
@@ -312,6 +321,11 @@ public struct ServingProvider: Provider {
         return (try settings.stores.store(choice, servingDirectory: servingDirectory), choice)
     }
 
+    /// Whether one of `dependencies` (a plan's changed dependencies) is a model alias or version.
+    static func followsModelChange(_ dependencies: [String]?) -> Bool {
+        (dependencies ?? []).contains { ["model_alias", "model_version"].contains(ResourceAddress(parsing: $0)?.type ?? "") }
+    }
+
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
         if request.type == "load_balancer" { return try await LoadBalancerResource(provider: self).apply(request) }
         try checkType(request.type)
@@ -331,9 +345,12 @@ public struct ServingProvider: Provider {
             return ApplyResponse(new: nil)
         }
         let (parsed, diagnostics) = Self.config(address: request.address, request.config)
-        guard let config = parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
+        guard var config = parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
             return ApplyResponse(new: nil, diagnostics: diagnostics.map(\.diagnostic))
         }
+        // The plan marked what it serves unknown (a model alias it serves moved): ask every host to
+        // resolve again, and wait below for the generation that answers it.
+        if request.prior != nil, request.planned["served_version"]?.isUnknown == true { config.resolveRequestedAt = Date().timeIntervalSince1970 }
         let (store, choice) = try control(request.config)
         if let prior = request.prior, prior.id != config.name { try store.removeEndpoint(prior.id) }
         let generation = try store.putEndpoint(config)

@@ -230,7 +230,9 @@ public struct Planner: Sendable {
         let provider = configuration.providers.providers[instance.providerName]!
         let priorObject = priorResource.map { ResourceObject(id: $0.providerID(configuration.stateKey), attributes: $0.attributes) }
         let response: PlanResponse
-        let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config)
+        let changedDependencies = instance.dependencies.filter(box.isChanging)
+        let request = PlanRequest(type: instance.address.type, address: address, prior: priorObject, proposed: config,
+                                  changedDependencies: changedDependencies.isEmpty ? nil : changedDependencies)
         do {
             response = try await provider.call("plan \(address)") { try await $0.plan(request) }
         } catch {
@@ -258,7 +260,8 @@ public struct Planner: Sendable {
             after: planned, sensitive: sensitive, changed: [], replacePaths: [], dependencies: instance.dependencies,
             preventDestroy: instance.decl.lifecycle.preventDestroy, warnings: located.items.map(\.summary))
         if let priorResource {
-            decide(&change, planned: &planned, prior: priorResource, instance: instance, config: config, requiresReplace: response.requiresReplace, key: key)
+            decide(&change, planned: &planned, prior: priorResource, instance: instance, config: config, requiresReplace: response.requiresReplace,
+                   changesInPlace: response.changesInPlace ?? [], key: key)
         } else {
             change.action = .create
             change.reason = box.deletedOutside(address) ? .deletedOutside : .created
@@ -282,12 +285,13 @@ public struct Planner: Sendable {
     /// The action for an instance that state already holds: no-op, update or replace, and why.
     func decide(
         _ change: inout ResourceChange, planned: inout [String: Value], prior priorResource: ResourceInstanceState, instance: InstanceDecl,
-        config: [String: Value], requiresReplace: [String], key: StateKey
+        config: [String: Value], requiresReplace: [String], changesInPlace: [String] = [], key: StateKey
     ) {
         let address = instance.address.description
         let comparable = Self.comparable(planned, schema: instance.schema, config: config)
         let redacted = Secrets.redact(comparable, paths: change.sensitive, key: key)
-        let changed = Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys))
+        let changed = Array(Set(Self.changedKeys(priorResource.attributes, redacted, only: Set(comparable.keys)))
+            .union(changesInPlace.filter { planned[$0] != nil })).sorted()
         change.changed = changed
         let forceNew = Set(instance.schema.attributes.filter(\.value.forceNew).keys).union(requiresReplace)
         let replacing = changed.filter { key in forceNew.contains(key) || forceNew.contains { $0.hasPrefix(key + ".") } }
@@ -660,6 +664,8 @@ final class PlanBox: @unchecked Sendable {
     private var _changes: [ResourceChange] = []
     private var _visible: [String: KnownInstance] = [:]
     private var _diagnostics = Diagnostics()
+    /// The instances, and their resources, whose recorded change does something.
+    private var _changing: Set<String> = []
     private let removedOutside: Set<String>
 
     init(prior: StateFile, removedOutside: Set<String>, key: StateKey, data: [DataRead]) {
@@ -677,6 +683,7 @@ final class PlanBox: @unchecked Sendable {
     func record(_ change: ResourceChange, visible: [String: Value], sensitive: Set<String>, diagnostics: Diagnostics) {
         lock.withLock {
             _changes.append(change)
+            if change.action != .noop { _changing.formUnion([change.address.description, change.address.resource]) }
             _visible[change.address.description] = KnownInstance(attributes: visible, sensitive: sensitive)
             _diagnostics.append(contentsOf: diagnostics)
         }
@@ -687,6 +694,9 @@ final class PlanBox: @unchecked Sendable {
     }
 
     func attributes(_ address: String) -> KnownInstance? { lock.withLock { _visible[address] } }
+
+    /// Whether the instance (or resource) at `address` is planned to change.
+    func isChanging(_ address: String) -> Bool { lock.withLock { _changing.contains(address) } }
 }
 
 /// What a reference can read of an instance: its attributes (with its id) and which of their paths are secret.

@@ -121,12 +121,17 @@ public struct PlanRequest: Sendable, Codable, Hashable {
     public var prior: ResourceObject?
     /// The spec's values, resolved as far as they can be before apply (may hold `unknown`).
     public var proposed: [String: Value]
+    /// The instances it depends on that this plan creates, updates or replaces (addresses). A
+    /// resource that follows what another one resolves to (an endpoint serving a model alias the
+    /// plan moves) plans a change of its own from them, though its own inputs stay the same.
+    public var changedDependencies: [String]?
 
-    public init(type: String, address: String, prior: ResourceObject?, proposed: [String: Value]) {
+    public init(type: String, address: String, prior: ResourceObject?, proposed: [String: Value], changedDependencies: [String]? = nil) {
         self.type = type
         self.address = address
         self.prior = prior
         self.proposed = proposed
+        self.changedDependencies = changedDependencies
     }
 }
 
@@ -136,11 +141,15 @@ public struct PlanResponse: Sendable, Codable, Hashable {
     public var planned: [String: Value]
     /// Dotted attribute paths whose change needs a replace, beyond the schema's `forceNew` ones.
     public var requiresReplace: [String]
+    /// Computed attributes that apply will change in place though the inputs stay the same (an
+    /// endpoint that rolls out the version a moved alias now names): the plan shows an update of them.
+    public var changesInPlace: [String]?
     public var diagnostics: [AttributeDiagnostic]
 
-    public init(planned: [String: Value], requiresReplace: [String] = [], diagnostics: [AttributeDiagnostic] = []) {
+    public init(planned: [String: Value], requiresReplace: [String] = [], changesInPlace: [String]? = nil, diagnostics: [AttributeDiagnostic] = []) {
         self.planned = planned
         self.requiresReplace = requiresReplace
+        self.changesInPlace = changesInPlace
         self.diagnostics = diagnostics
     }
 }

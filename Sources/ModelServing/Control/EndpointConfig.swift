@@ -56,6 +56,10 @@ public struct EndpointConfig: Sendable, Codable, Hashable {
     public var port: Int
     /// Which hosts run it; nil means one host.
     public var placement: Placement?
+    /// When an apply asked every host to resolve the model references again (a model alias it
+    /// serves moved in that apply): a new document, so the hosts report back at a new generation
+    /// and apply waits for the rollout. Nil when the inputs alone changed.
+    public var resolveRequestedAt: Double?
 
     public init(
         name: String, model: String, features: String? = nil, replicas: Replicas = Replicas(min: 1, max: 1),
