@@ -107,7 +107,11 @@ public final class DriftMonitorEngine: Sendable {
         try store.saveReferencePerformance(metrics, key: key, for: definition.name)
     }
 
-    public func remove(_ name: String) throws { try store.delete(name) }
+    /// Removes a monitor with its runs; its series leave `monitoring/metrics.prom` with it.
+    public func remove(_ name: String) throws {
+        try store.delete(name)
+        writeMetrics()
+    }
 
     public func monitor(_ name: String) throws -> MonitorDefinition {
         guard let m = try store.monitor(name) else {
@@ -220,13 +224,24 @@ public final class DriftMonitorEngine: Sendable {
                 await alerts.send(failure: message, monitor: name, time: now, target: target, logger: logger)
             }
             try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: alertStatus, error: message)
+            writeMetrics()
             throw error
         }
         logger.info("monitor \(name): \(report.verdict) (\(report.driftedCount)/\(report.features.count) features drifted)")
         let alertStatus = try await notify(definition, keys: report.alertKeys, at: now) { target in
             await alerts.send(report: report, target: target, logger: logger)
         }
-        return try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+        let run = try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+        writeMetrics()
+        return run
+    }
+
+    /// Refreshes `monitoring/metrics.prom` after a run; a file that cannot be written is logged,
+    /// never a reason to fail the run that was stored.
+    func writeMetrics() {
+        do { try MonitorMetrics.write(store, dataDirectory: dataDirectory) } catch {
+            logger.warning("monitor metrics not written to \(MonitorMetrics.file(dataDirectory: dataDirectory).path): \(error)")
+        }
     }
 
     /// Alert hygiene: one open alert per monitor and problem (`keys`) until it resolves. Problems
