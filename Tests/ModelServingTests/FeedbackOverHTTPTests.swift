@@ -19,14 +19,31 @@ extension PerformanceMonitoringTests {
         var label: Int
     }
 
-    /// Serves the setup's router on a free loopback port.
-    static func serve(_ setup: Setup) async throws -> (port: Int, task: Task<Void, any Error>) {
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = setup.router.application(host: "127.0.0.1", port: 0) { continuation.yield($0) }
-        let task = Task { try await app.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CancellationError() }
-        return (port, task)
+    /// The setup's router served on a free loopback port, with the `fraud_perf` monitor on its capture.
+    struct Served {
+        let setup: Setup
+        let port: Int
+        let server: Task<Void, any Error>
+        let webhook: TestHTTPServer
+        let engine: DriftMonitorEngine
+
+        static func start() async throws -> Served {
+            let setup = try await Setup()
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            let app = setup.router.application(host: "127.0.0.1", port: 0) { continuation.yield($0) }
+            let server = Task { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            let webhook = try TestHTTPServer()
+            return Served(setup: setup, port: port, server: server, webhook: webhook,
+                          engine: try PerformanceMonitoringTests.monitor(setup, webhook: webhook, window: 7200))
+        }
+
+        func stop() async {
+            server.cancel()
+            webhook.stop()
+            await setup.stop()
+        }
     }
 
     /// Sends `n` predictions to the router over HTTP; every fifth gives its own `x-request-id`.
@@ -60,11 +77,8 @@ extension PerformanceMonitoringTests {
     }
 
     @Test func labelsPostedOverHTTPWithTheResponsesRequestIDsReachTheMonitor() async throws {
-        let setup = try await Setup()
-        let (port, server) = try await Self.serve(setup)
-        let webhook = try TestHTTPServer()
-        defer { webhook.stop() }
-        let engine = try Self.monitor(setup, webhook: webhook, window: 7200)
+        let served = try await Served.start()
+        let (setup, port, engine) = (served.setup, served.port, served.engine)
         var rng = MLInfraTesting.SplitMix64(seed: 11)
         let sent = try Self.predictOverHTTP(300, port: port, rng: &rng)
         #expect(Set(sent.map(\.id)).count == 300, "one id per request")
@@ -100,8 +114,7 @@ extension PerformanceMonitoringTests {
             let right = mine.filter { ($0.score > 0.5 ? 1 : 0) == $0.label }.count
             #expect(abs(metrics.accuracy - Double(right) / Double(mine.count)) < 1e-12, "\(version)")
         }
-        server.cancel()
-        await setup.stop()
+        await served.stop()
     }
 
     /// The samples of an exposition: `name{labels}` → value.
@@ -121,11 +134,8 @@ extension PerformanceMonitoringTests {
     }
 
     @Test func everyMetricsExpositionPassesPromtoolAndCountsTheTrafficAndTheRun() async throws {
-        let setup = try await Setup()
-        let (port, server) = try await Self.serve(setup)
-        let webhook = try TestHTTPServer()
-        defer { webhook.stop() }
-        let engine = try Self.monitor(setup, webhook: webhook, window: 7200)
+        let served = try await Served.start()
+        let (setup, port, engine) = (served.setup, served.port, served.engine)
         var rng = MLInfraTesting.SplitMix64(seed: 12)
         let sent = try Self.predictOverHTTP(120, port: port, rng: &rng)
         setup.writer.flush()
@@ -170,7 +180,6 @@ extension PerformanceMonitoringTests {
             #expect(monitor[#"mlinfra_monitor_performance{\#(series),metric="roc_auc"}"#] == v.metrics?.classification?.rocAUC, "\(monitorText)")
             #expect(monitor["mlinfra_monitor_performance_degraded{\(series)}"] == (v.degraded ? 1 : 0))
         }
-        server.cancel()
-        await setup.stop()
+        await served.stop()
     }
 }
