@@ -26,7 +26,7 @@ public enum MonitorMetrics {
             guard let last = try store.lastRun(monitor.name) else { continue }
             out.gauge("last_run_timestamp_seconds", name, last.time.timeIntervalSince1970, help: "When the monitor last ran (Unix time).")
             out.gauge("last_run_failed", name, last.error == nil ? 0 : 1, help: "1 when the monitor's last run failed, else 0.")
-            guard let report = try store.lastRun(monitor.name, succeeded: true)?.report else { continue }
+            guard let report = try store.lastSuccessfulRun(monitor.name)?.report else { continue }
             out.add(report, labels: name)
         }
         var buffer: [UInt8] = []

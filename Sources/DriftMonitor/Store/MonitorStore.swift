@@ -349,11 +349,10 @@ public final class MonitorStore: Sendable {
         }
     }
 
-    /// The last run that produced a report (`succeeded: true`), or that failed (`false`).
-    public func lastRun(_ monitor: String, succeeded: Bool) throws -> MonitorRun? {
+    /// The last run that produced a report (did not fail).
+    public func lastSuccessfulRun(_ monitor: String) throws -> MonitorRun? {
         try pool.read { db in
-            try MonitorRun.fetchOne(db, sql: "SELECT * FROM run WHERE monitor = ? AND (error IS NULL) = ? ORDER BY time DESC, id DESC LIMIT 1",
-                                    arguments: [monitor, succeeded])
+            try MonitorRun.fetchOne(db, sql: "SELECT * FROM run WHERE monitor = ? AND error IS NULL ORDER BY time DESC, id DESC LIMIT 1", arguments: [monitor])
         }
     }
 
