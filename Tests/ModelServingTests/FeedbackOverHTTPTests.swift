@@ -174,6 +174,7 @@ extension PerformanceMonitoringTests {
         let x = try #require(report.features.first)
         #expect(monitor[#"mlinfra_monitor_feature_drift_value{\#(m),feature="x",method="\#(x.method.rawValue)"}"#] == x.value, "\(monitorText)")
         #expect(monitor["mlinfra_monitor_drifted_share{\(m)}"] == Double(report.driftedCount) / Double(report.features.count))
+        #expect(monitor["mlinfra_monitor_labels_unmatched{\(m)}"] == 0, "every label named a captured request: \(monitorText)")
         for v in try #require(report.performance).versions {
             let series = #"\#(m),version="\#(v.version)""#
             #expect(monitor["mlinfra_monitor_label_coverage{\(series)}"] == 1, "every prediction was labelled")

@@ -297,6 +297,8 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         #expect(version.labelled == expected.count && performance.unmatchedLabels == 2, "labelled \(version.labelled), unmatched \(performance.unmatchedLabels ?? -1)")
         #expect(abs(version.coverage - Double(expected.count) / 80) < 1e-12)
         #expect(run.report.map { ReportRenderer.html($0, history: []) }?.contains("2 labels matched no captured prediction") == true)
+        let exported = try String(contentsOf: MonitorMetrics.file(dataDirectory: dir.path), encoding: .utf8)
+        #expect(exported.contains(#"mlinfra_monitor_labels_unmatched{monitor="fraud_entity"} 2"#), "\(exported)")
 
         // The metrics of the pairs the labels should join, against scikit-learn's.
         let python = try PeerPython.require(["sklearn", "numpy"])

@@ -68,6 +68,10 @@ public enum MonitorMetrics {
                 }
             }
             if let p = report.predictionDrift { add(p, check: "prediction", labels: name + [("output", p.feature)]) }
+            if let unmatched = report.performance?.unmatchedLabels {
+                gauge("labels_unmatched", name, Double(unmatched),
+                      help: "Labels of the last successful run that matched no captured prediction of the window.")
+            }
             for v in report.performance?.versions ?? [] {
                 let version = name + [("version", v.version)]
                 gauge("label_coverage", version, v.coverage, help: "Share of the window's captured predictions that have a label.")
