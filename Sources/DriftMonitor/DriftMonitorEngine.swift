@@ -107,7 +107,11 @@ public final class DriftMonitorEngine: Sendable {
         try store.saveReferencePerformance(metrics, key: key, for: definition.name)
     }
 
-    public func remove(_ name: String) throws { try store.delete(name) }
+    /// Removes a monitor with its runs; its series leave `monitoring/metrics.prom` with it.
+    public func remove(_ name: String) throws {
+        try store.delete(name)
+        writeMetrics()
+    }
 
     public func monitor(_ name: String) throws -> MonitorDefinition {
         guard let m = try store.monitor(name) else {
@@ -184,26 +188,90 @@ public final class DriftMonitorEngine: Sendable {
         } catch let error as CaptureStoreError {
             throw DriftError(error)
         }
-        if let path = spec.labels { labels += try Self.labels(csv: path, endpoint: endpoint, label: spec.label) }
+        if let path = spec.labels { labels += try Self.labels(csv: path, endpoint: endpoint, label: spec.label, entityKeys: Self.entityKeys(records)) }
         let reference = try store.referencePerformance(monitor)?.metrics
         return try PerformanceEvaluator.evaluate(spec: spec, reference: reference, captures: records, labels: labels)
     }
 
-    /// A labels CSV: `request_id` and the label column; read whole at each run, counted as received before any window.
-    static func labels(csv path: String, endpoint: String, label: String) throws -> [LabelRecord] {
-        let table = try CSVReader.read(path: path, columns: ["request_id", label])
+    /// The time columns a labels CSV by entity may name, in order of preference.
+    static let labelTimeColumns = ["event_timestamp", "time"]
+
+    /// A labels CSV, read whole at each run, its labels counted as received before any window. Either
+    /// `request_id` and the label column, or the entity's join key columns, a time column
+    /// (`event_timestamp` or `time`: ISO 8601 or Unix seconds) and the label column. The join keys
+    /// are the columns besides time and label; when the window holds entity predictions, they must
+    /// be the keys those were made with (`entityKeys`), so a mistyped column is refused, not unmatched.
+    static func labels(csv path: String, endpoint: String, label: String, entityKeys: Set<String> = []) throws -> [LabelRecord] {
+        let header = try CSVReader.header(path: path)
+        let found = header.map { "\"\($0)\"" }.joined(separator: ", ")
+        let timeColumn = labelTimeColumns.first(where: header.contains)
+        let keyColumns = header.filter { $0 != label && $0 != timeColumn }
+        func refuse(_ problem: String) -> DriftError {
+            var expected = "request_id,\(label) (the x-mlinfra-request-id of each prediction), or the entity's join key columns"
+            if !entityKeys.isEmpty { expected += " (\(entityKeys.sorted().joined(separator: ", ")))" }
+            expected += ", event_timestamp or time (ISO 8601 or Unix seconds) and \(label)"
+            return DriftError.badData("labels \(path): \(problem); its columns are \(found)", remedy: "write \(expected)")
+        }
+        guard header.contains(label) else { throw refuse("no label column \"\(label)\"") }
+        let byRequest = header.contains("request_id")
+        if !byRequest {
+            guard let timeColumn else { throw refuse("neither request_id nor a time column") }
+            guard !keyColumns.isEmpty else { throw refuse("a time column \"\(timeColumn)\" but no entity join key column") }
+            if !entityKeys.isEmpty && Set(keyColumns) != entityKeys {
+                throw refuse("join key columns \(keyColumns.joined(separator: ", ")) where the window's predictions were made by \(entityKeys.sorted().joined(separator: ", "))")
+            }
+        }
+        let wanted: Set<String> = byRequest ? ["request_id", label] : Set(keyColumns + [timeColumn!, label])
+        let table = try CSVReader.read(path: path, columns: wanted)
         guard case .numerical(let values) = table.columns[label], table.missingCount(label) == 0 else {
             throw DriftError.badData("labels \(path): column \"\(label)\" must hold a number in every row", remedy: "labels are 0/1 or numbers")
         }
-        let ids: [String]
-        switch table.columns["request_id"]! {
-        case .categorical(let s): ids = s
-        case .numerical(let n): ids = n.map(DriftStatistics.formatNumber)
+        func strings(_ column: String, _ remedy: String) throws -> [String] {
+            let s: [String]
+            switch table.columns[column] {
+            case .categorical(let v): s = v
+            case .numerical(let n): s = n.map(DriftStatistics.formatNumber)
+            case nil: s = []
+            }
+            guard s.count == values.count else { throw DriftError.badData("labels \(path): every row needs a \(column)", remedy: remedy) }
+            return s
         }
-        guard ids.count == values.count else {
-            throw DriftError.badData("labels \(path): every row needs a request_id", remedy: "give the x-mlinfra-request-id of each labelled prediction")
+        if byRequest {
+            let ids = try strings("request_id", "give the x-mlinfra-request-id of each labelled prediction")
+            return zip(ids, values).map { LabelRecord(endpoint: endpoint, requestID: $0, label: $1, received: -.greatestFiniteMagnitude) }
         }
-        return zip(ids, values).map { LabelRecord(endpoint: endpoint, requestID: $0, label: $1, received: -.greatestFiniteMagnitude) }
+        var keys = [String: [String]]()
+        for k in keyColumns { keys[k] = try strings(k, "give the entity's \(k) on each row") }
+        let times: [Double]
+        switch table.columns[timeColumn!] {
+        case .numerical(let n) where n.count == values.count: times = n
+        case .categorical(let text) where text.count == values.count:
+            let iso = ISO8601DateFormatter(), fractional = ISO8601DateFormatter()
+            fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            times = try text.enumerated().map { i, t in
+                guard let d = iso.date(from: t) ?? fractional.date(from: t) ?? Double(t).flatMap({ $0.isFinite ? Date(timeIntervalSince1970: $0) : nil }) else {
+                    throw DriftError.badData("labels \(path): row \(i + 1) has \(timeColumn!) \"\(t)\", not a time",
+                                             remedy: "write when the prediction was acted on: ISO 8601 (2026-12-01T10:00:00Z) or Unix seconds")
+                }
+                return d.timeIntervalSince1970
+            }
+        default:
+            throw DriftError.badData("labels \(path): every row needs a \(timeColumn!)", remedy: "write when the prediction was acted on: ISO 8601 or Unix seconds")
+        }
+        return values.indices.map { r in
+            LabelRecord(endpoint: endpoint, entity: CaptureRecord.entityKey(keys.mapValues { $0[r] }), time: times[r],
+                        label: values[r], received: -.greatestFiniteMagnitude)
+        }
+    }
+
+    /// The join key names of the entity predictions among `records`.
+    static func entityKeys(_ records: [CaptureRecord]) -> Set<String> {
+        var out = Set<String>(), seen = Set<String>()
+        for r in records {
+            guard let e = r.entity, seen.insert(e).inserted else { continue }
+            if let keys = (try? JSONSerialization.jsonObject(with: Data(e.utf8))) as? [String: Any] { out.formUnion(keys.keys) }
+        }
+        return out
     }
 
     /// Runs a monitor: evaluates, stores the result (or the error) with its time, and alerts on
@@ -220,13 +288,24 @@ public final class DriftMonitorEngine: Sendable {
                 await alerts.send(failure: message, monitor: name, time: now, target: target, logger: logger)
             }
             try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: alertStatus, error: message)
+            writeMetrics()
             throw error
         }
         logger.info("monitor \(name): \(report.verdict) (\(report.driftedCount)/\(report.features.count) features drifted)")
         let alertStatus = try await notify(definition, keys: report.alertKeys, at: now) { target in
             await alerts.send(report: report, target: target, logger: logger)
         }
-        return try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+        let run = try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+        writeMetrics()
+        return run
+    }
+
+    /// Refreshes `monitoring/metrics.prom` after a run; a file that cannot be written is logged,
+    /// never a reason to fail the run that was stored.
+    func writeMetrics() {
+        do { try MonitorMetrics.write(store, dataDirectory: dataDirectory) } catch {
+            logger.warning("monitor metrics not written to \(MonitorMetrics.file(dataDirectory: dataDirectory).path): \(error)")
+        }
     }
 
     /// Alert hygiene: one open alert per monitor and problem (`keys`) until it resolves. Problems

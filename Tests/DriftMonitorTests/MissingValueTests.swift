@@ -120,5 +120,10 @@ import Testing
         let runs = try engine.store.runs("fraud")
         #expect(runs.count == 1 && runs[0].verdict == "error" && runs[0].alert == "sent")
         #expect(log.all.contains("run failed") && !log.all.contains(token))
+        // The failure is in the monitors' Prometheus file too, with no drift figure it did not compute.
+        let metrics = try String(contentsOf: MonitorMetrics.file(dataDirectory: ws.dataDir), encoding: .utf8)
+        #expect(metrics.contains(#"mlinfra_monitor_runs_total{monitor="fraud",outcome="error"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"mlinfra_monitor_last_run_failed{monitor="fraud"} 1.0"#), "\(metrics)")
+        #expect(!metrics.contains("drift_value") && !metrics.contains(token))
     }
 }

@@ -225,4 +225,125 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         if let out = ProcessInfo.processInfo.environment["MLINFRA_REPORT_OUT"] { try html.write(toFile: out, atomically: true, encoding: .utf8) }
         await setup.stop()
     }
+
+    /// Entity predictions written as the endpoint's capture writer writes them, at injected times:
+    /// `predictions[customer]` holds (time, probability) of each. Returns the engine of a monitor
+    /// whose `performance.labels` is the CSV `labels`.
+    static func entityMonitor(_ dir: URL, predictions: [Int: [(Double, Double)]], labels: String) throws -> DriftMonitorEngine {
+        let store = try CaptureStoreLocation.local(dataDirectory: dir.path).open(create: true)
+        let writer = CaptureWriter(store: store, logger: quietLogger)
+        for (customer, list) in predictions.sorted(by: { $0.key < $1.key }) {
+            for (time, p) in list {
+                writer.submit(.init(endpoint: "fraud", version: "fraud/1", time: time, kind: .predict,
+                                    request: Data(#"{"entities": {"customer_id": [\#(customer)]}}"#.utf8),
+                                    response: Data(#"{"predictions": [\#(p)], "instances": [[\#(p), 0]]}"#.utf8),
+                                    latencyMs: 1, featureNames: ["x", "y"], outputNames: ["probability"]))
+            }
+        }
+        writer.flush()
+        let path = dir.appendingPathComponent("labels.csv").path
+        try labels.write(toFile: path, atomically: true, encoding: .utf8)
+        let engine = try DriftMonitorEngine(dataDirectory: dir.path, alerts: AlertDispatcher(attempts: 1), logger: quietLogger)
+        let spec = PerformanceSpec(task: .classification, label: "label", prediction: "probability", metric: .rocAUC, maxDrop: 0.05, labels: path)
+        try engine.apply(MonitorDefinition(name: "fraud_entity", source: .endpoint("fraud"), reference: try reference(in: dir),
+                                           window: 7200, checks: [DriftCheck(feature: "x")], performance: spec))
+        return engine
+    }
+
+    @Test func labelsByEntityAndTimeJoinTheEntitysLatestPredictionAtOrBeforeThem() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t0 = 1_764_583_200.0, iso = ISO8601DateFormatter()
+        var rng = MLInfraTesting.SplitMix64(seed: 11)
+        // Customers 1000…1039 are scored at t0 + 10 i, and again at t0 + 1000 + 10 i; scores in
+        // steps of 0.1, so the ROC AUC has ties.
+        var predictions = [Int: [(Double, Double)]]()
+        for i in 0..<40 {
+            let first = Double(Int.random(in: 0...10, using: &rng)) / 10, second = Double(Int.random(in: 0...10, using: &rng)) / 10
+            predictions[1000 + i] = [(t0 + 10 * Double(i), first), (t0 + 1000 + 10 * Double(i), second)]
+        }
+        var csv = "customer_id,event_timestamp,label\n"
+        var expected = [(label: Double, score: Double)]()
+        func label(_ customer: Int, at time: Double, _ y: Int, epoch: Bool = false) {
+            csv += "\(customer),\(epoch ? String(Int(time)) : iso.string(from: Date(timeIntervalSince1970: time))),\(y)\n"
+        }
+        // 1000…1029: a label 5 s after the first prediction, before the second: it joins the first.
+        for i in 0..<30 {
+            let p = predictions[1000 + i]![0].1
+            let y = Double.random(in: 0..<1, using: &rng) < p ? 1 : 0
+            label(1000 + i, at: t0 + 10 * Double(i) + 5, y, epoch: i % 3 == 0)
+            expected.append((Double(y), p))
+        }
+        // 1030: a label 5 s before its first prediction: unmatched.
+        label(1030, at: t0 + 300 - 5, 1)
+        // 1031: after the second prediction: joins the second.
+        label(1031, at: t0 + 1000 + 310 + 60, 1)
+        expected.append((1, predictions[1031]![1].1))
+        // 1032: two labels of the first prediction; the later one (time t0 + 327) wins.
+        label(1032, at: t0 + 325, 1)
+        label(1032, at: t0 + 327, 0)
+        expected.append((0, predictions[1032]![0].1))
+        // An entity the endpoint never scored: unmatched.
+        label(9999, at: t0 + 500, 1)
+        // At exactly the second prediction's time: "at or before" takes the second.
+        label(1033, at: t0 + 1000 + 330, 1)
+        expected.append((1, predictions[1033]![1].1))
+
+        let engine = try Self.entityMonitor(dir, predictions: predictions, labels: csv)
+        let run = try await engine.run("fraud_entity", at: Date(timeIntervalSince1970: t0 + 3600))
+        let performance = try #require(run.report?.performance)
+        let version = try #require(performance.versions.first)
+        #expect(performance.versions.count == 1 && version.predictions == 80)
+        #expect(version.labelled == expected.count && performance.unmatchedLabels == 2, "labelled \(version.labelled), unmatched \(performance.unmatchedLabels ?? -1)")
+        #expect(abs(version.coverage - Double(expected.count) / 80) < 1e-12)
+        #expect(run.report.map { ReportRenderer.html($0, history: []) }?.contains("2 labels matched no captured prediction") == true)
+        let exported = try String(contentsOf: MonitorMetrics.file(dataDirectory: dir.path), encoding: .utf8)
+        #expect(exported.contains(#"mlinfra_monitor_labels_unmatched{monitor="fraud_entity"} 2"#), "\(exported)")
+
+        // The metrics of the pairs the labels should join, against scikit-learn's.
+        let python = try PeerPython.require(["sklearn", "numpy"])
+        let input = dir.appendingPathComponent("joined.json")
+        try JSONSerialization.data(withJSONObject: ["labels": expected.map(\.label), "scores": expected.map(\.score)]).write(to: input)
+        let data = try PeerPython.run(python, script: """
+            import json, sys
+            import numpy as np
+            from sklearn import metrics as m
+            f = json.load(open(sys.argv[1]))
+            y, p = np.array(f["labels"]), np.array(f["scores"])
+            pred = (p > 0.5).astype(int)
+            print(json.dumps({"accuracy": m.accuracy_score(y, pred), "precision": m.precision_score(y, pred, zero_division=0),
+                              "recall": m.recall_score(y, pred, zero_division=0), "f1": m.f1_score(y, pred, zero_division=0),
+                              "roc_auc": m.roc_auc_score(y, p), "log_loss": m.log_loss(y, p, labels=[0, 1])}))
+            """, arguments: [input.path])
+        let sklearn = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Double])
+        let c = try #require(version.metrics?.classification)
+        let ours: [String: Double?] = ["accuracy": c.accuracy, "precision": c.precision, "recall": c.recall, "f1": c.f1,
+                                       "roc_auc": c.rocAUC, "log_loss": c.logLoss]
+        #expect(Set(sklearn.keys) == Set(ours.keys))
+        for (name, value) in sklearn {
+            let mine = try #require(ours[name] ?? nil, "\(name) undefined")
+            #expect(abs(mine - value) <= 1e-9 * max(1, abs(value)), "\(name): mlinfra \(mine), scikit-learn \(value)")
+        }
+        #expect(version.value == c.rocAUC)
+    }
+
+    @Test(arguments: [
+        ("customer_id,label\n1000,1\n", "neither request_id nor a time column"),
+        ("event_timestamp,label\n1764583200,1\n", #"a time column "event_timestamp" but no entity join key column"#),
+        ("client,event_timestamp,label\n1000,1764583200,1\n", "join key columns client where the window's predictions were made by customer_id"),
+        ("customer_id,time,outcome\n1000,1764583200,1\n", "no label column \"label\""),
+    ])
+    func aLabelsCSVWithoutRequestIdOrEntityAndTimeIsRefused(csv: String, problem: String) async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let engine = try Self.entityMonitor(dir, predictions: [1000: [(1_764_583_200, 0.7)]], labels: csv)
+        let error = await #expect(throws: DriftError.self) { try await engine.run("fraud_entity", at: Date(timeIntervalSince1970: 1_764_583_200 + 60)) }
+        let text = error.map { String(describing: $0) } ?? ""
+        let path = dir.appendingPathComponent("labels.csv").path
+        #expect(text.contains("labels \(path): \(problem)"), "\(text)")
+        let header = csv.prefix { $0 != "\n" }.split(separator: ",").map { "\"\($0)\"" }.joined(separator: ", ")
+        #expect(text.contains("its columns are \(header)") && text.contains("request_id,label") && text.contains("event_timestamp or time"), "\(text)")
+        #expect(try engine.store.runs("fraud_entity").first?.error != nil, "the failed run is recorded")
+    }
+
 }

@@ -59,7 +59,7 @@ public struct MonitoringProvider: Provider {
             "metric": AttributeSchema(.string, allowed: PerformanceMetric.allCases.map(\.rawValue),
                                       description: "Compared with the reference; default roc_auc (classification) or rmse (regression)."),
             "max_drop": AttributeSchema(.number, required: true, description: "Alert when the metric is this much worse than the reference's."),
-            "labels": AttributeSchema(.string, description: "A CSV of request_id and label, besides labels posted to the endpoint's /feedback."),
+            "labels": AttributeSchema(.string, description: "A CSV of labels, besides those posted to the endpoint's /feedback: request_id and the label column (performance.label), or the entity's join key columns, event_timestamp or time (ISO 8601 or Unix seconds) and the label column, joined to the entity's latest prediction at or before that time."),
             "threshold": AttributeSchema(.number, description: "A classifier predicts 1 above this score; default 0.5."),
         ])
         let monitor = ResourceSchema(

@@ -34,7 +34,8 @@ public struct PerformanceSpec: Sendable, Hashable, Codable {
     public var metric: PerformanceMetric
     /// Alert when the metric is worse than the reference's by more than this.
     public var maxDrop: Double
-    /// A CSV of labels (`request_id,label`), read at each run, besides those posted to `/feedback`.
+    /// A CSV of labels, read at each run, besides those posted to `/feedback`: `request_id,label`,
+    /// or the entity's join key columns, a time column (`event_timestamp` or `time`) and `label`.
     public var labels: String?
     /// A classifier's predicted class is 1 when its score is above this.
     public var threshold: Double
@@ -118,6 +119,9 @@ public struct PerformanceReport: Sendable, Codable, Hashable {
     public var degraded: Bool { versions.contains(where: \.degraded) }
     public var labelled: Int { versions.reduce(0) { $0 + $1.labelled } }
     public var predictions: Int { versions.reduce(0) { $0 + $1.predictions } }
+    /// Labels that matched no captured prediction of the window (an unknown request id or entity,
+    /// or an entity label older than the entity's first prediction); nil in runs stored before it was counted.
+    public var unmatchedLabels: Int?
 }
 
 /// Joins captured predictions with the labels that arrived later, and measures each version.
@@ -126,15 +130,23 @@ public enum PerformanceEvaluator {
     struct Joined { var truth: [Double] = []; var predictions: [Double] = []; var captured = 0 }
 
     /// A label belongs to the capture with its request id; an entity label to the entity's latest
-    /// capture at or before the label's time. A later label for the same prediction replaces an earlier one.
-    static func join(captures: [CaptureRecord], labels: [LabelRecord], prediction: String) throws -> [String: Joined] {
+    /// capture at or before the label's time. A later label for the same prediction replaces an earlier
+    /// one: later received, then (entity labels) later in time, then later in the list. Returns each
+    /// version's join and the count of labels that matched no capture.
+    static func join(captures: [CaptureRecord], labels: [LabelRecord], prediction: String) throws -> (versions: [String: Joined], unmatched: Int) {
         var byRequest = [String: Int](), byEntity = [String: [Int]]()
         for (i, c) in captures.enumerated() {
             if let r = c.requestID { byRequest[r] = i }
             if let e = c.entity { byEntity[e, default: []].append(i) }  // captures come in time order
         }
-        var labelOf = [Int: Double]()
-        for l in labels.sorted(by: { $0.received < $1.received }) {
+        var labelOf = [Int: Double](), unmatched = 0
+        let ordered = labels.indices.sorted { a, b in
+            let (x, y) = (labels[a], labels[b])
+            if x.received != y.received { return x.received < y.received }
+            if (x.time ?? -.infinity) != (y.time ?? -.infinity) { return (x.time ?? -.infinity) < (y.time ?? -.infinity) }
+            return a < b
+        }
+        for l in ordered.map({ labels[$0] }) {
             if let r = l.requestID, let i = byRequest[r] {
                 labelOf[i] = l.label
             } else if let e = l.entity, let t = l.time, let list = byEntity[e] {
@@ -144,7 +156,9 @@ public enum PerformanceEvaluator {
                     let mid = (lo + hi) / 2
                     if captures[list[mid]].time <= t { lo = mid + 1 } else { hi = mid }
                 }
-                if lo > 0 { labelOf[list[lo - 1]] = l.label }
+                if lo > 0 { labelOf[list[lo - 1]] = l.label } else { unmatched += 1 }
+            } else {
+                unmatched += 1
             }
         }
         var out = [String: Joined]()
@@ -154,7 +168,7 @@ public enum PerformanceEvaluator {
             out[c.version]!.truth.append(label)
             out[c.version]!.predictions.append(try predictionValue(c, prediction))
         }
-        return out
+        return (out, unmatched)
     }
 
     static func predictionValue(_ c: CaptureRecord, _ name: String) throws -> Double {
@@ -167,7 +181,7 @@ public enum PerformanceEvaluator {
     }
 
     public static func evaluate(spec: PerformanceSpec, reference: MetricValues?, captures: [CaptureRecord], labels: [LabelRecord]) throws -> PerformanceReport {
-        let joined = try join(captures: captures, labels: labels, prediction: spec.prediction)
+        let (joined, unmatched) = try join(captures: captures, labels: labels, prediction: spec.prediction)
         let referenceValue = reference?.value(spec.metric)
         var versions = [VersionPerformance]()
         for (version, j) in joined.sorted(by: { $0.key < $1.key }) {
@@ -187,7 +201,8 @@ public enum PerformanceEvaluator {
             versions.append(VersionPerformance(version: version, predictions: j.captured, labelled: j.truth.count, metrics: metrics,
                                                value: value, drop: drop, degraded: (drop ?? 0) > spec.maxDrop, rocCurve: curve))
         }
-        return PerformanceReport(metric: spec.metric, maxDrop: spec.maxDrop, reference: reference, referenceValue: referenceValue, versions: versions)
+        return PerformanceReport(metric: spec.metric, maxDrop: spec.maxDrop, reference: reference, referenceValue: referenceValue,
+                                 versions: versions, unmatchedLabels: unmatched)
     }
 
     /// The reference's metrics, from its label and prediction columns.

@@ -122,7 +122,11 @@ public enum ReportRenderer {
             out += "<tr><td><b>\(esc(v.version))</b></td><td class=\"num\">\(count(v.labelled)) / \(count(v.predictions)) (\(fmt(v.coverage * 100))%)</td>"
             out += "<td class=\"num\">\(v.value.map(fmt) ?? "n/a")</td><td class=\"num\">\(v.drop.map(fmt) ?? "-")</td><td>\(badge)</td><td class=\"meta\">\(all)</td></tr>\n"
         }
-        out += "</tbody></table>\n<div class=\"cards\">\n"
+        out += "</tbody></table>\n"
+        if let unmatched = p.unmatchedLabels, unmatched > 0 {
+            out += "<div class=\"meta\">\(count(unmatched)) label\(unmatched == 1 ? "" : "s") matched no captured prediction of the window (unknown request or entity, or older than the entity's first prediction).</div>\n"
+        }
+        out += "<div class=\"cards\">\n"
         let curves = p.versions.enumerated().compactMap { i, v in v.rocCurve.map { (v.version, $0, palette[i % palette.count]) } }
         if !curves.isEmpty {
             out += "<section class=\"card\"><h2>ROC curve</h2><div class=\"legend\">"

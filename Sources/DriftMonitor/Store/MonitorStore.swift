@@ -349,6 +349,21 @@ public final class MonitorStore: Sendable {
         }
     }
 
+    /// The last run that produced a report (did not fail).
+    public func lastSuccessfulRun(_ monitor: String) throws -> MonitorRun? {
+        try pool.read { db in
+            try MonitorRun.fetchOne(db, sql: "SELECT * FROM run WHERE monitor = ? AND error IS NULL ORDER BY time DESC, id DESC LIMIT 1", arguments: [monitor])
+        }
+    }
+
+    /// How many runs the monitor had, by verdict ("drift", "no drift", "error").
+    public func runCounts(_ monitor: String) throws -> [(verdict: String, count: Int)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT verdict, COUNT(*) AS n FROM run WHERE monitor = ? GROUP BY verdict ORDER BY verdict", arguments: [monitor])
+                .map { (verdict: $0["verdict"], count: $0["n"]) }
+        }
+    }
+
     /// The time of the last scheduled (or catch-up) run.
     public func lastScheduledRunTime(_ monitor: String) throws -> Date? {
         try pool.read { db in

@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraJSON
+import Prometheus
 
 /// The replica's request logic, apart from HTTP: parses a body, runs the model, writes the answer.
 public final class ReplicaHandler: Sendable {
@@ -12,7 +13,6 @@ public final class ReplicaHandler: Sendable {
     public let metrics = RequestMetrics(prefix: "mlinfra_replica")
     /// Where `entities` requests read their features; nil when the endpoint names no feature view or service.
     public let features: FeatureLookup?
-    private let versionLabel: String
 
     public init(runtime: any ModelRuntime, modelName: String, endpointName: String, version: String, features: FeatureLookup? = nil) {
         self.runtime = runtime
@@ -20,7 +20,6 @@ public final class ReplicaHandler: Sendable {
         self.endpointName = endpointName
         self.version = version
         self.features = features
-        versionLabel = "version=\"\(RequestMetrics.label(version))\""
     }
 
     /// An HTTP answer: status and JSON body.
@@ -102,9 +101,12 @@ public final class ReplicaHandler: Sendable {
         return Answer(status: 200, body: String(decoding: data, as: UTF8.self))
     }
 
+    /// `/metrics`: requests, errors and latency, and which model this replica serves.
     public func prometheus() -> String {
-        metrics.render(extra: [(name: "model_info", help: "The model this replica serves.", type: "gauge",
-                                lines: ["{model=\"\(RequestMetrics.label(modelName))\",\(versionLabel),format=\"\(runtime.format.rawValue)\"} 1"])])
+        metrics.exposition { now in
+            now.makeGauge(descriptor: .init("mlinfra_replica_model_info", help: "The model this replica serves."),
+                          labels: [("model", modelName), ("version", version), ("format", runtime.format.rawValue)]).set(to: 1)
+        }
     }
 
     private func timed(_ body: () throws -> Answer) -> Answer {
@@ -120,7 +122,7 @@ public final class ReplicaHandler: Sendable {
         }
         metrics.leave()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        metrics.observe(labels: versionLabel, seconds: seconds, failed: answer.status >= 500)
+        metrics.observe(version: version, seconds: seconds, failed: answer.status >= 500)
         return answer
     }
 

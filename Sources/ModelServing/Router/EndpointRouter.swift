@@ -1,6 +1,7 @@
 import CaptureStorage
 import Foundation
 import Hummingbird
+import Prometheus
 import MLInfraHTTP
 import Logging
 import NIOCore
@@ -15,7 +16,7 @@ import Synchronization
 public final class EndpointRouter: Sendable {
     public let endpoint: String
     public let table: RoutingTable
-    public let metrics = RequestMetrics(prefix: "mlinfra_router")
+    public let metrics: RequestMetrics
     private let client: HTTPClientPool
     private let capture: CaptureWriter?
     private let capturePercent: Atomic<Int>  // hundredths of a percent
@@ -26,8 +27,6 @@ public final class EndpointRouter: Sendable {
     /// Request ids are `<random prefix of this router>-<sequence number>`: unique without a lookup.
     private let requestPrefix = String(UInt64.random(in: 1 << 40 ..< 1 << 44), radix: 16)
     private let requestCounter = Atomic<Int>(0)
-    /// `endpoint="…",`, escaped once for the metrics.
-    private let endpointLabel: String
 
     public init(endpoint: String, table: RoutingTable, client: HTTPClientPool, capture: CaptureWriter?, capturePercent: Double, logger: Logger,
                 clock: any ServingClock = SystemServingClock()) {
@@ -38,7 +37,7 @@ public final class EndpointRouter: Sendable {
         self.capture = capture
         self.capturePercent = Atomic(Int((capturePercent * 100).rounded()))
         self.logger = logger
-        endpointLabel = "endpoint=\"\(RequestMetrics.label(endpoint))\","
+        metrics = RequestMetrics(prefix: "mlinfra_router", labels: [("endpoint", endpoint)])
     }
 
     public func setCapturePercent(_ percent: Double) {
@@ -69,7 +68,7 @@ public final class EndpointRouter: Sendable {
         metrics.enter()
         defer { metrics.leave() }
         guard var backend = table.acquire() else {
-            metrics.observe(labels: endpointLabel + "version=\"none\"", seconds: 0, failed: true)
+            metrics.observe(version: "none", seconds: 0, failed: true)
             return Reply(status: 503, body: ByteBuffer(string: RequestError(status: 503, field: "endpoint",
                 message: "endpoint \(endpoint) has no ready replica; check `mlinfra endpoints status \(endpoint)`").json), version: nil)
         }
@@ -106,7 +105,7 @@ public final class EndpointRouter: Sendable {
 
     private func finish(backend: RoutingTable.Backend, start: UInt64, status: Int, failed: Bool, body: ByteBuffer) -> Reply {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        metrics.observe(labels: endpointLabel + backend.versionLabel, seconds: seconds, failed: failed)
+        metrics.observe(version: backend.version, seconds: seconds, failed: failed)
         return Reply(status: status, body: body, version: backend.version)
     }
 
@@ -202,25 +201,32 @@ public final class EndpointRouter: Sendable {
         )
     }
 
+    /// `/metrics`: requests, errors and latency per version, then what the routing table and the
+    /// capture store hold at this scrape.
     public func prometheus() -> String {
-        let e = RequestMetrics.label(endpoint)
-        var weights: [String] = []
-        var replicas: [String: Int] = [:]
-        for (v, w) in table.weights.sorted(by: { $0.key < $1.key }) {
-            weights.append("{endpoint=\"\(e)\",version=\"\(RequestMetrics.label(v))\"} \(w)")
+        let endpoint = [("endpoint", endpoint)]
+        let weights = table.weights
+        var ready: [String: Int] = [:]
+        for b in table.backends where b.healthy { ready[b.version, default: 0] += 1 }
+        let dropped = capture?.dropped ?? 0
+        let written = capture?.written(endpoint: self.endpoint) ?? 0
+        return metrics.exposition { now in
+            for (version, weight) in weights {
+                now.makeGauge(descriptor: .init("mlinfra_router_traffic_weight", help: "Share of traffic per version."),
+                              labels: endpoint + [("version", version)]).set(to: Double(weight))
+            }
+            for (version, count) in ready {
+                now.makeGauge(descriptor: .init("mlinfra_router_ready_replicas", help: "Healthy replicas per version."),
+                              labels: endpoint + [("version", version)]).set(to: Double(count))
+            }
+            for (name, help, value) in [
+                ("retries_total", "Requests retried on another replica after a connection failure.", retried),
+                ("capture_dropped_total", "Sampled exchanges dropped because the capture queue was full.", dropped),
+                ("capture_written_total", "Captured rows in the capture store, which monitors read.", written),
+            ] {
+                now.makeCounter(descriptor: .init("mlinfra_router_" + name, help: help), labels: endpoint).increment(by: Int64(value))
+            }
         }
-        for b in table.backends where b.healthy { replicas[b.version, default: 0] += 1 }
-        let replicaLines = replicas.sorted { $0.key < $1.key }.map { "{endpoint=\"\(e)\",version=\"\(RequestMetrics.label($0.key))\"} \($0.value)" }
-        return metrics.render(extra: [
-            (name: "traffic_weight", help: "Share of traffic per version.", type: "gauge", lines: weights),
-            (name: "ready_replicas", help: "Healthy replicas per version.", type: "gauge", lines: replicaLines),
-            (name: "retries_total", help: "Requests retried on another replica after a connection failure.", type: "counter",
-             lines: ["{endpoint=\"\(e)\"} \(retried)"]),
-            (name: "capture_dropped_total", help: "Sampled exchanges dropped because the capture queue was full.", type: "counter",
-             lines: ["{endpoint=\"\(e)\"} \(capture?.dropped ?? 0)"]),
-            (name: "capture_written_total", help: "Captured rows in the capture store, which monitors read.", type: "counter",
-             lines: ["{endpoint=\"\(e)\"} \(capture?.written(endpoint: endpoint) ?? 0)"]),
-        ])
     }
 
     static func response(_ reply: Reply) -> Response {

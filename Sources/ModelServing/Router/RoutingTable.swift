@@ -15,8 +15,6 @@ public final class RoutingTable: Sendable {
         /// False while a connection to it has just failed, until a health check passes.
         public var healthy: Bool
         public var inFlight: Int
-        /// `version="…"`, escaped once for the metrics.
-        public var versionLabel: String
     }
 
     /// What the router needs to know of a version to capture its traffic.
@@ -56,8 +54,7 @@ public final class RoutingTable: Sendable {
         state.withLock { s in
             let id = s.nextID
             s.nextID += 1
-            s.backends[id] = Backend(id: id, version: version, host: host, port: port, healthy: true, inFlight: 0,
-                                     versionLabel: "version=\"\(RequestMetrics.label(version))\"")
+            s.backends[id] = Backend(id: id, version: version, host: host, port: port, healthy: true, inFlight: 0)
             return id
         }
     }
