@@ -58,8 +58,8 @@ struct MLflowRoutes {
     static func error(_ error: RegistryError) -> Response {
         let (code, status): (String, HTTPResponse.Status) =
             switch error.code {
-            case .modelNotFound, .versionNotFound, .aliasNotFound, .noVersionInStage: ("RESOURCE_DOES_NOT_EXIST", .notFound)
-            case .modelExists: ("RESOURCE_ALREADY_EXISTS", .badRequest)
+            case .modelNotFound, .versionNotFound, .aliasNotFound, .noVersionInStage, .trackingNotFound: ("RESOURCE_DOES_NOT_EXIST", .notFound)
+            case .modelExists, .trackingExists: ("RESOURCE_ALREADY_EXISTS", .badRequest)
             case .protectedAlias: ("PERMISSION_DENIED", .forbidden)
             case .invalidArgument, .invalidURI, .artifactUnreadable, .versionHasAliases: ("INVALID_PARAMETER_VALUE", .badRequest)
             case .artifactMissing, .artifactCorrupted: ("DATA_LOSS", .internalServerError)
