@@ -163,7 +163,7 @@ extension ModelRegistry {
                 throw RegistryError.invalid(
                     "experiment_id", "experiment \(experimentID) is deleted", remedy: "Restore it, or start the run in another experiment.")
             }
-            let id = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let id = Self.newID()
             var tags = tags
             let runName = name.flatMap { $0.isEmpty ? nil : $0 } ?? tags["mlflow.runName"] ?? "run-\(id.prefix(8))"
             tags["mlflow.runName"] = runName
@@ -285,7 +285,7 @@ extension ModelRegistry {
         try write { db in
             let experiment = try requireExperiment(db, experimentID)
             if let sourceRunID { _ = try requireRun(db, sourceRunID) }
-            let id = "m-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            let id = "m-" + Self.newID()
             let t = millisNow()
             let record = LoggedModelRecord(
                 id: id, experimentId: experimentID, name: name.flatMap { $0.isEmpty ? nil : $0 } ?? "model", sourceRunId: sourceRunID,
@@ -405,6 +405,9 @@ extension ModelRegistry {
     }
 
     // MARK: - Internals
+
+    /// 32 lower-case hex digits, as MLflow's ids are.
+    static func newID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
 
     func millisNow() -> Int64 { Int64((now().timeIntervalSince1970 * 1000).rounded()) }
 

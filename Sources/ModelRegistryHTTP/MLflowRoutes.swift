@@ -281,9 +281,11 @@ struct MLflowRoutes {
 
     /// Where the client downloads the version's files: its folder in the artifact proxy, served
     /// from the registry's own copy (checked against the version's sha256), so the files do not
-    /// change when a run's artifacts are logged over later.
+    /// change when a run's artifacts are logged over later. A tampered artifact is refused here
+    /// already (as on every other read), so a client fails before it downloads anything.
     func downloadURI(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let version = try requireVersion(try p.requireString("name"), try p.requireVersion())
+        _ = try registry.resolve("models:/\(version.model)/\(version.version)")
         return ["artifact_uri": .string(ArtifactRoutes.registryURI(model: version.model, version: version.version))]
     }
 

@@ -110,15 +110,16 @@ struct TrackingRoutes {
     }
 
     func setExperimentTag(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
-        var tags = try requireExperiment(p).tags
-        tags[try p.requireString("key")] = p.string("value") ?? ""
-        try registry.updateExperiment(try experimentID(p), tags: tags)
-        return [:]
+        try changeExperimentTag(p, to: p.string("value") ?? "")
     }
 
     func deleteExperimentTag(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
+        try changeExperimentTag(p, to: nil)
+    }
+
+    private func changeExperimentTag(_ p: Parameters, to value: String?) throws -> JSONValue {
         var tags = try requireExperiment(p).tags
-        tags[try p.requireString("key")] = nil
+        tags[try p.requireString("key")] = value
         try registry.updateExperiment(try experimentID(p), tags: tags)
         return [:]
     }
@@ -127,9 +128,8 @@ struct TrackingRoutes {
 
     func createRun(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let experiment = p.string("experiment_id").flatMap { $0.isEmpty ? nil : $0 } ?? "0"
-        guard let id = Int64(experiment) else { throw Self.badExperimentID(experiment) }
         let run = try registry.createRun(
-            experimentID: id, name: p.string("run_name"), userID: p.string("user_id") ?? context.actor,
+            experimentID: try Self.experimentID(experiment), name: p.string("run_name"), userID: p.string("user_id") ?? context.actor,
             startTime: try p.int("start_time").map(Int64.init), tags: try p.tags())
         return ["run": Self.runJSON(run)]
     }
@@ -199,10 +199,7 @@ struct TrackingRoutes {
     /// Runs of the experiments matching `filter`: attributes (`status`, `run_name`, `run_id`,
     /// `start_time`, `end_time`, `user_id`), `metrics.KEY` (the latest value), `params.KEY`, `tags.KEY`.
     func searchRuns(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
-        let ids = try p.strings("experiment_ids").map { text -> Int64 in
-            guard let id = Int64(text) else { throw Self.badExperimentID(text) }
-            return id
-        }
+        let ids = try p.strings("experiment_ids").map(Self.experimentID)
         let filter = try SearchFilter(
             parsing: p.string("filter") ?? "", keys: ["status", "run_name", "run_id", "start_time", "end_time", "user_id"],
             prefixes: ["metrics.", "params."])
@@ -235,10 +232,8 @@ struct TrackingRoutes {
     // MARK: - Logged models
 
     func createLoggedModel(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
-        let experiment = try p.requireString("experiment_id")
-        guard let id = Int64(experiment) else { throw Self.badExperimentID(experiment) }
         let model = try registry.createLoggedModel(
-            experimentID: id, name: p.string("name"), sourceRunID: p.string("source_run_id").flatMap { $0.isEmpty ? nil : $0 },
+            experimentID: try experimentID(p), name: p.string("name"), sourceRunID: p.string("source_run_id").flatMap { $0.isEmpty ? nil : $0 },
             modelType: p.string("model_type") ?? "", params: try p.tags("params"), tags: try p.tags())
         return ["model": Self.loggedModelJSON(model)]
     }
@@ -272,10 +267,7 @@ struct TrackingRoutes {
     /// Logged models of the experiments matching `filter` (`name`, `source_run_id`, `status`,
     /// `model_type`, `tags.KEY`, `params.KEY`).
     func searchLoggedModels(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
-        let ids = try p.strings("experiment_ids").map { text -> Int64 in
-            guard let id = Int64(text) else { throw Self.badExperimentID(text) }
-            return id
-        }
+        let ids = try p.strings("experiment_ids").map(Self.experimentID)
         let filter = try SearchFilter(
             parsing: p.string("filter") ?? "", keys: ["name", "source_run_id", "status", "model_type", "model_id"], prefixes: ["params."])
         let found = try registry.loggedModels(inExperiments: ids).filter { m in
@@ -300,11 +292,7 @@ struct TrackingRoutes {
 
     // MARK: - Requests
 
-    private func experimentID(_ p: Parameters) throws -> Int64 {
-        let text = try p.requireString("experiment_id")
-        guard let id = Int64(text) else { throw Self.badExperimentID(text) }
-        return id
-    }
+    private func experimentID(_ p: Parameters) throws -> Int64 { try Self.experimentID(try p.requireString("experiment_id")) }
 
     private func requireExperiment(_ p: Parameters) throws -> Experiment {
         let id = try experimentID(p)
@@ -329,8 +317,12 @@ struct TrackingRoutes {
         return run
     }
 
-    static func badExperimentID(_ text: String) -> RegistryError {
-        RegistryError.invalid("experiment_id", "experiment_id must be a number, got '\(text)'", remedy: "Use the id experiments/create returned.")
+    /// An experiment id as the wire carries it (a string of digits).
+    static func experimentID(_ text: String) throws -> Int64 {
+        guard let id = Int64(text) else {
+            throw RegistryError.invalid("experiment_id", "experiment_id must be a number, got '\(text)'", remedy: "Use the id experiments/create returned.")
+        }
+        return id
     }
 
     /// Which of active and deleted objects a search returns (`ACTIVE_ONLY` by default).
