@@ -44,6 +44,21 @@ struct TrackingRoutes {
             (.post, "logged-models/:model_id/params", logLoggedModelParams),
         ]
         for (method, path, handler) in routes { MLflowRoutes.route(router, method, "\(base)/\(path)", handler) }
+        // The rest of MLflow's API (datasets, traces, prompts, the gateway, …) answers in MLflow's
+        // error shape, so the client raises an error that says what is missing.
+        for prefix in ["/api/2.0/mlflow/**", "/api/3.0/mlflow/**"] {
+            for method in [HTTPRequest.Method.get, .post, .patch, .delete, .put] {
+                router.on(RouterPath(prefix), method: method) { request, _ in
+                    HTTPSupport.json(
+                        [
+                            "error_code": "ENDPOINT_NOT_FOUND",
+                            "message": .string(
+                                "\(request.method) \(request.uri.path) is not served by mlinfra's registry: it serves MLflow's model registry, "
+                                    + "experiments, runs, metrics, logged models and the artifact proxy (docs/decisions/mlflow-tracking.md)"),
+                        ], status: .notFound)
+                }
+            }
+        }
     }
 
     // MARK: - Experiments

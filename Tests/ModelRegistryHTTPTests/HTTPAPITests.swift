@@ -231,6 +231,24 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "source")
             }
+            try await client.execute(uri: "\(base)/runs/log-inputs", method: .post, headers: [.contentType: "application/json"], body: body("{}")) { r in
+                #expect(r.status == .notFound)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "ENDPOINT_NOT_FOUND")
+                #expect((response["message"] as? String)?.contains("/api/2.0/mlflow/runs/log-inputs") == true)
+            }
+            try await client.execute(uri: "\(base)/logged-models/m-0000", method: .get) { r in
+                #expect(r.status == .notFound)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+                #expect(response["field"] as? String == "model_id")
+            }
+            try await client.execute(uri: "\(base)/runs/log-metric", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"run_id": "r", "key": "loss", "value": "high", "timestamp": 1}"#)) { r in
+                #expect(r.status == .badRequest)
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "value")
+            }
             try await client.execute(uri: "\(base)/registered-models/search?filter=owner%3D%27x%27", method: .get) { r in
                 #expect(r.status == .badRequest)
                 let response = try jsonObject(r.body)
