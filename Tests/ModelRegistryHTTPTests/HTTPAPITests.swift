@@ -231,6 +231,40 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "source")
             }
+            try await client.execute(uri: "\(base)/experiments/get-by-name?experiment_name=ghost", method: .get) { r in
+                #expect(r.status == .notFound)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+            }
+            try await client.execute(uri: "\(base)/experiments/create", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"name": "Default"}"#)) { r in
+                #expect(r.status == .badRequest)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_ALREADY_EXISTS")
+            }
+            var runID = ""
+            try await client.execute(uri: "\(base)/runs/create", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"experiment_id": "0", "run_name": "r"}"#)) { r in
+                let run = try jsonObject(r.body)["run"] as? [String: Any]
+                runID = (run?["info"] as? [String: Any])?["run_id"] as? String ?? ""
+            }
+            for (value, status) in [("0.5", HTTPResponse.Status.ok), ("0.7", .badRequest)] {
+                try await client.execute(uri: "\(base)/runs/log-parameter", method: .post, headers: [.contentType: "application/json"],
+                                         body: body(#"{"run_id": "\#(runID)", "key": "C", "value": "\#(value)"}"#)) { r in
+                    #expect(r.status == status)
+                    if status != .ok {
+                        let response = try jsonObject(r.body)
+                        #expect(response["field"] as? String == "params")
+                        #expect((response["message"] as? String)?.contains("already '0.5'") == true)
+                    }
+                }
+            }
+            try await client.execute(uri: "\(base)/experiments/create", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"experiment_id": "x"}"#)) { r in
+                #expect(r.status == .badRequest)
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "name")
+            }
             try await client.execute(uri: "\(base)/runs/log-inputs", method: .post, headers: [.contentType: "application/json"], body: body("{}")) { r in
                 #expect(r.status == .notFound)
                 let response = try jsonObject(r.body)
