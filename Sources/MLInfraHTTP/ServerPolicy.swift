@@ -147,10 +147,20 @@ public struct BodyTypes: Sendable, Equatable {
         self.allowsUnnamed = allowsUnnamed
     }
 
+    /// Whether every media type is accepted (file uploads whose type is the file's own).
+    public var acceptsAny = false
+
     public static let json = BodyTypes(["application/json"])
     public static let none = BodyTypes([])
+    /// Any body, named or not: an upload stored as the bytes it is.
+    public static let any: BodyTypes = {
+        var types = BodyTypes([], allowsUnnamed: true)
+        types.acceptsAny = true
+        return types
+    }()
 
     func refusal(_ contentType: String?) -> ServerPolicy.Refusal? {
+        if acceptsAny { return nil }
         guard let contentType, !contentType.isEmpty else {
             if allowsUnnamed || accepted.isEmpty { return nil }
             return .init(status: 415, field: "Content-Type", message: "the request body needs a Content-Type: \(names)")

@@ -114,6 +114,40 @@ public final class ModelRegistry: Sendable {
         try updateModel(name, tags: tags, context: context)
     }
 
+    /// Renames a model; its versions, aliases and protected aliases move with it, and the audit
+    /// log records the rename under both names (earlier entries keep the old name).
+    @discardableResult
+    public func renameModel(_ name: String, to newName: String, context: ChangeContext) throws -> RegisteredModel {
+        try Naming.checkModelName(newName)
+        return try write { db in
+            let record = try requireModel(db, name)
+            if name == newName { return try loadModel(db, name) }
+            if try db.model(newName) != nil {
+                throw RegistryError(.modelExists, "model '\(newName)' already exists", remedy: "Pick another new name.", field: "new_name")
+            }
+            let versions = try db.versions(of: name)
+            let aliases = try db.aliases(of: name, version: nil)
+            var renamed = record
+            renamed.name = newName
+            renamed.updatedAt = now().timeIntervalSince1970
+            try db.insert(renamed)
+            for var version in versions {
+                version.model = newName
+                try db.insert(version)
+            }
+            for var alias in aliases {
+                alias.model = newName
+                try db.save(alias)
+            }
+            try db.deleteModel(name)
+            for model in [name, newName] {
+                try audit(db, context, "model.rename", model: model, before: ModelSnapshot(record), after: ModelSnapshot(renamed),
+                          summary: "model \(name) renamed to \(newName)")
+            }
+            return try loadModel(db, newName)
+        }
+    }
+
     /// Deletes a model with its versions and aliases (artifact files stay: other versions may share them).
     public func deleteModel(_ name: String, context: ChangeContext) throws {
         try write { db in
@@ -160,6 +194,15 @@ public final class ModelRegistry: Sendable {
         }
         let kind: ArtifactKind = DirectoryArtifact.isDirectory(request.artifact) ? .directory : .file
         let stored = kind == .directory ? try DirectoryArtifact.ingest(request.artifact, into: artifacts) : try artifacts.ingest(file: request.artifact)
+        return try record(request, stored: stored, kind: kind, context: context)
+    }
+
+    /// Records a new version of an artifact already in the store, with the next number.
+    func record(
+        _ request: RegistrationRequest, stored: (sha256: String, size: Int64), kind: ArtifactKind, context: ChangeContext
+    ) throws -> ModelVersion {
+        try Naming.checkModelName(request.model)
+        for key in request.tags.keys { try Naming.checkTagKey(key) }
         return try write { db in
             if let key = request.creationKey,
                let existing = try db.version(of: request.model, creationKey: key)

@@ -97,5 +97,71 @@ enum PostgresRegistrySchema {
         PostgresMigration(version: 3, name: "directory versions") { s in
             ["ALTER TABLE \(s).version ADD COLUMN kind text NOT NULL DEFAULT 'file'"]
         },
+        PostgresMigration(version: 4, name: "MLflow tracking: experiments, runs, metrics, logged models, tracked artifacts") { s in
+            [
+                """
+                CREATE TABLE \(s).experiment (
+                    id bigint PRIMARY KEY,
+                    name text COLLATE "C" NOT NULL UNIQUE,
+                    artifact_location text NOT NULL,
+                    lifecycle_stage text NOT NULL,
+                    tags text NOT NULL DEFAULT '{}',
+                    created_at bigint NOT NULL,
+                    updated_at bigint NOT NULL)
+                """,
+                """
+                INSERT INTO \(s).experiment (id, name, artifact_location, lifecycle_stage, created_at, updated_at)
+                VALUES (0, 'Default', '\(TrackingDefaults.defaultExperimentLocation)', 'active',
+                        (extract(epoch FROM now()) * 1000)::bigint, (extract(epoch FROM now()) * 1000)::bigint)
+                """,
+                """
+                CREATE TABLE \(s).run (
+                    id text COLLATE "C" PRIMARY KEY,
+                    experiment_id bigint NOT NULL REFERENCES \(s).experiment (id),
+                    name text NOT NULL,
+                    user_id text NOT NULL,
+                    status text NOT NULL,
+                    start_time bigint NOT NULL,
+                    end_time bigint,
+                    lifecycle_stage text NOT NULL,
+                    artifact_uri text NOT NULL,
+                    params text NOT NULL DEFAULT '{}',
+                    tags text NOT NULL DEFAULT '{}',
+                    outputs text NOT NULL DEFAULT '[]')
+                """,
+                "CREATE INDEX run_experiment ON \(s).run (experiment_id, start_time)",
+                """
+                CREATE TABLE \(s).metric (
+                    id bigserial PRIMARY KEY,
+                    run_id text COLLATE "C" NOT NULL REFERENCES \(s).run (id) ON DELETE CASCADE,
+                    key text NOT NULL,
+                    value double precision NOT NULL,
+                    timestamp bigint NOT NULL,
+                    step bigint NOT NULL)
+                """,
+                "CREATE INDEX metric_run_key ON \(s).metric (run_id, key, id)",
+                """
+                CREATE TABLE \(s).logged_model (
+                    id text COLLATE "C" PRIMARY KEY,
+                    experiment_id bigint NOT NULL REFERENCES \(s).experiment (id),
+                    name text NOT NULL,
+                    source_run_id text,
+                    status text NOT NULL,
+                    model_type text NOT NULL,
+                    artifact_location text NOT NULL,
+                    params text NOT NULL DEFAULT '{}',
+                    tags text NOT NULL DEFAULT '{}',
+                    created_at bigint NOT NULL,
+                    updated_at bigint NOT NULL)
+                """,
+                """
+                CREATE TABLE \(s).tracked_artifact (
+                    path text COLLATE "C" PRIMARY KEY,
+                    sha256 text NOT NULL,
+                    size bigint NOT NULL,
+                    created_at bigint NOT NULL)
+                """,
+            ]
+        },
     ]
 }

@@ -262,11 +262,189 @@ private struct PostgresRecords: RegistryRecordWriter {
         }
     }
 
-    private static func map(_ json: String) throws -> [String: String] {
+    static func map(_ json: String) throws -> [String: String] {
         try JSONDecoder().decode([String: String].self, from: Data(json.utf8))
     }
 
-    private static func list(_ json: String) throws -> [String] {
+    static func list(_ json: String) throws -> [String] {
         try JSONDecoder().decode([String].self, from: Data(json.utf8))
+    }
+}
+
+extension PostgresRecords {
+    static let experimentColumns = "id, name, artifact_location, lifecycle_stage, tags, created_at, updated_at"
+    static let runColumns = "id, experiment_id, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri, params, tags, outputs"
+    static let loggedModelColumns =
+        "id, experiment_id, name, source_run_id, status, model_type, artifact_location, params, tags, created_at, updated_at"
+
+    func experiment(id: Int64) throws -> ExperimentRecord? {
+        try experiments("SELECT \(unescaped: Self.experimentColumns) FROM \(unescaped: s).experiment WHERE id = \(id)").first
+    }
+
+    func experiment(named name: String) throws -> ExperimentRecord? {
+        try experiments("SELECT \(unescaped: Self.experimentColumns) FROM \(unescaped: s).experiment WHERE name = \(name)").first
+    }
+
+    func experiments() throws -> [ExperimentRecord] {
+        try experiments("SELECT \(unescaped: Self.experimentColumns) FROM \(unescaped: s).experiment ORDER BY id")
+    }
+
+    func run(_ id: String) throws -> RunRecord? {
+        let lock = locks ? " FOR UPDATE" : ""
+        return try runs("SELECT \(unescaped: Self.runColumns) FROM \(unescaped: s).run WHERE id = \(id)\(unescaped: lock)").first
+    }
+
+    func runs(inExperiments ids: [Int64]) throws -> [RunRecord] {
+        try runs(
+            "SELECT \(unescaped: Self.runColumns) FROM \(unescaped: s).run WHERE experiment_id = ANY(\(ids)) ORDER BY start_time, id")
+    }
+
+    func metrics(of run: String, key: String?) throws -> [MetricRecord] {
+        try session.query(
+            """
+            SELECT id, run_id, key, value, timestamp, step FROM \(unescaped: s).metric
+            WHERE run_id = \(run) AND (\(key)::text IS NULL OR key = \(key)) ORDER BY id
+            """
+        ).map { row in
+            let (id, runID, key, value, timestamp, step) = try row.decode((Int64, String, String, Double, Int64, Int64).self)
+            return MetricRecord(id: id, runId: runID, key: key, value: value, timestamp: timestamp, step: step)
+        }
+    }
+
+    func loggedModel(_ id: String) throws -> LoggedModelRecord? {
+        let lock = locks ? " FOR UPDATE" : ""
+        return try loggedModels(
+            "SELECT \(unescaped: Self.loggedModelColumns) FROM \(unescaped: s).logged_model WHERE id = \(id)\(unescaped: lock)").first
+    }
+
+    func loggedModels(inExperiments ids: [Int64]) throws -> [LoggedModelRecord] {
+        try loggedModels(
+            """
+            SELECT \(unescaped: Self.loggedModelColumns) FROM \(unescaped: s).logged_model
+            WHERE experiment_id = ANY(\(ids)) ORDER BY created_at, id
+            """)
+    }
+
+    func trackedArtifact(_ path: String) throws -> TrackedArtifactRecord? {
+        try trackedArtifacts("SELECT path, sha256, size, created_at FROM \(unescaped: s).tracked_artifact WHERE path = \(path)").first
+    }
+
+    func trackedArtifacts(under prefix: String) throws -> [TrackedArtifactRecord] {
+        if prefix.isEmpty {
+            return try trackedArtifacts("SELECT path, sha256, size, created_at FROM \(unescaped: s).tracked_artifact ORDER BY path")
+        }
+        // Byte order (COLLATE "C"): every path under `prefix/` sorts between `prefix/` and `prefix0`.
+        let low = prefix + "/", high = prefix + "0"
+        return try trackedArtifacts(
+            """
+            SELECT path, sha256, size, created_at FROM \(unescaped: s).tracked_artifact
+            WHERE path >= \(low) AND path < \(high) ORDER BY path
+            """)
+    }
+
+    func insert(_ e: ExperimentRecord) throws {
+        try session.query(
+            """
+            INSERT INTO \(unescaped: s).experiment (\(unescaped: Self.experimentColumns)) VALUES (
+                \(e.id), \(e.name), \(e.artifactLocation), \(e.lifecycleStage), \(JSONWriter.object(e.tags)), \(e.createdAt), \(e.updatedAt))
+            """)
+    }
+
+    func update(_ e: ExperimentRecord) throws {
+        try session.query(
+            """
+            UPDATE \(unescaped: s).experiment SET name = \(e.name), artifact_location = \(e.artifactLocation),
+                lifecycle_stage = \(e.lifecycleStage), tags = \(JSONWriter.object(e.tags)), updated_at = \(e.updatedAt)
+            WHERE id = \(e.id)
+            """)
+    }
+
+    func save(_ r: RunRecord) throws {
+        try session.query(
+            """
+            INSERT INTO \(unescaped: s).run (\(unescaped: Self.runColumns)) VALUES (
+                \(r.id), \(r.experimentId), \(r.name), \(r.userId), \(r.status), \(r.startTime), \(r.endTime), \(r.lifecycleStage),
+                \(r.artifactUri), \(JSONWriter.object(r.params)), \(JSONWriter.object(r.tags)), \(JSONWriter.array(r.outputs)))
+            ON CONFLICT (id) DO UPDATE SET experiment_id = EXCLUDED.experiment_id, name = EXCLUDED.name, user_id = EXCLUDED.user_id,
+                status = EXCLUDED.status, start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time,
+                lifecycle_stage = EXCLUDED.lifecycle_stage, artifact_uri = EXCLUDED.artifact_uri, params = EXCLUDED.params,
+                tags = EXCLUDED.tags, outputs = EXCLUDED.outputs
+            """)
+    }
+
+    func append(_ metrics: [MetricRecord]) throws {
+        for m in metrics {
+            try session.query(
+                """
+                INSERT INTO \(unescaped: s).metric (run_id, key, value, timestamp, step)
+                VALUES (\(m.runId), \(m.key), \(m.value), \(m.timestamp), \(m.step))
+                """)
+        }
+    }
+
+    func save(_ m: LoggedModelRecord) throws {
+        try session.query(
+            """
+            INSERT INTO \(unescaped: s).logged_model (\(unescaped: Self.loggedModelColumns)) VALUES (
+                \(m.id), \(m.experimentId), \(m.name), \(m.sourceRunId), \(m.status), \(m.modelType), \(m.artifactLocation),
+                \(JSONWriter.object(m.params)), \(JSONWriter.object(m.tags)), \(m.createdAt), \(m.updatedAt))
+            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, source_run_id = EXCLUDED.source_run_id, status = EXCLUDED.status,
+                model_type = EXCLUDED.model_type, artifact_location = EXCLUDED.artifact_location, params = EXCLUDED.params,
+                tags = EXCLUDED.tags, updated_at = EXCLUDED.updated_at
+            """)
+    }
+
+    func save(_ a: TrackedArtifactRecord) throws {
+        try session.query(
+            """
+            INSERT INTO \(unescaped: s).tracked_artifact (path, sha256, size, created_at) VALUES (\(a.path), \(a.sha256), \(a.size), \(a.createdAt))
+            ON CONFLICT (path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = EXCLUDED.created_at
+            """)
+    }
+
+    // MARK: - Rows to tracking records
+
+    private func experiments(_ query: PostgresQuery) throws -> [ExperimentRecord] {
+        try session.query(query).map { row in
+            let r = row.makeRandomAccess()
+            return ExperimentRecord(
+                id: try r["id"].decode(Int64.self), name: try r["name"].decode(String.self),
+                artifactLocation: try r["artifact_location"].decode(String.self), lifecycleStage: try r["lifecycle_stage"].decode(String.self),
+                tags: try Self.map(r["tags"].decode(String.self)), createdAt: try r["created_at"].decode(Int64.self),
+                updatedAt: try r["updated_at"].decode(Int64.self))
+        }
+    }
+
+    private func runs(_ query: PostgresQuery) throws -> [RunRecord] {
+        try session.query(query).map { row in
+            let r = row.makeRandomAccess()
+            return RunRecord(
+                id: try r["id"].decode(String.self), experimentId: try r["experiment_id"].decode(Int64.self),
+                name: try r["name"].decode(String.self), userId: try r["user_id"].decode(String.self),
+                status: try r["status"].decode(String.self), startTime: try r["start_time"].decode(Int64.self),
+                endTime: try r["end_time"].decode(Int64?.self), lifecycleStage: try r["lifecycle_stage"].decode(String.self),
+                artifactUri: try r["artifact_uri"].decode(String.self), params: try Self.map(r["params"].decode(String.self)),
+                tags: try Self.map(r["tags"].decode(String.self)), outputs: try Self.list(r["outputs"].decode(String.self)))
+        }
+    }
+
+    private func loggedModels(_ query: PostgresQuery) throws -> [LoggedModelRecord] {
+        try session.query(query).map { row in
+            let r = row.makeRandomAccess()
+            return LoggedModelRecord(
+                id: try r["id"].decode(String.self), experimentId: try r["experiment_id"].decode(Int64.self),
+                name: try r["name"].decode(String.self), sourceRunId: try r["source_run_id"].decode(String?.self),
+                status: try r["status"].decode(String.self), modelType: try r["model_type"].decode(String.self),
+                artifactLocation: try r["artifact_location"].decode(String.self), params: try Self.map(r["params"].decode(String.self)),
+                tags: try Self.map(r["tags"].decode(String.self)), createdAt: try r["created_at"].decode(Int64.self),
+                updatedAt: try r["updated_at"].decode(Int64.self))
+        }
+    }
+
+    private func trackedArtifacts(_ query: PostgresQuery) throws -> [TrackedArtifactRecord] {
+        try session.query(query).map { row in
+            let (path, sha256, size, createdAt) = try row.decode((String, String, Int64, Int64).self)
+            return TrackedArtifactRecord(path: path, sha256: sha256, size: size, createdAt: createdAt)
+        }
     }
 }

@@ -17,6 +17,10 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         case artifactCorrupted
         /// The storage (a PostgreSQL server) could not be reached or refused the change.
         case storageUnavailable
+        /// No such experiment, run, logged model or tracked artifact.
+        case trackingNotFound
+        /// An experiment of that name exists.
+        case trackingExists
     }
 
     public var code: Code

@@ -78,6 +78,65 @@ enum RegistrySchema {
         migrator.registerMigration("v3-directory-versions") { db in
             try db.alter(table: "version") { t in t.add(column: "kind", .text).notNull().defaults(to: "file") }
         }
+        // MLflow tracking: experiments (with MLflow's Default, id 0), runs with their params and
+        // tags, metric history, logged models, and the path index of tracked artifacts.
+        migrator.registerMigration("v4-tracking") { db in
+            try db.create(table: "experiment") { t in
+                t.primaryKey("id", .integer)
+                t.column("name", .text).notNull().unique()
+                t.column("artifact_location", .text).notNull()
+                t.column("lifecycle_stage", .text).notNull()
+                t.column("tags", .text).notNull().defaults(to: "{}")
+                t.column("created_at", .integer).notNull()
+                t.column("updated_at", .integer).notNull()
+            }
+            try db.execute(
+                sql: "INSERT INTO experiment (id, name, artifact_location, lifecycle_stage, tags, created_at, updated_at) VALUES (0, 'Default', ?, 'active', '{}', ?, ?)",
+                arguments: [TrackingDefaults.defaultExperimentLocation, Int64(Date().timeIntervalSince1970 * 1000), Int64(Date().timeIntervalSince1970 * 1000)])
+            try db.create(table: "run") { t in
+                t.primaryKey("id", .text)
+                t.column("experiment_id", .integer).notNull().references("experiment")
+                t.column("name", .text).notNull()
+                t.column("user_id", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("start_time", .integer).notNull()
+                t.column("end_time", .integer)
+                t.column("lifecycle_stage", .text).notNull()
+                t.column("artifact_uri", .text).notNull()
+                t.column("params", .text).notNull().defaults(to: "{}")
+                t.column("tags", .text).notNull().defaults(to: "{}")
+                t.column("outputs", .text).notNull().defaults(to: "[]")
+            }
+            try db.create(index: "run_experiment", on: "run", columns: ["experiment_id", "start_time"])
+            try db.create(table: "metric") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("run_id", .text).notNull().references("run", onDelete: .cascade)
+                t.column("key", .text).notNull()
+                t.column("value", .double).notNull()
+                t.column("timestamp", .integer).notNull()
+                t.column("step", .integer).notNull()
+            }
+            try db.create(index: "metric_run_key", on: "metric", columns: ["run_id", "key", "id"])
+            try db.create(table: "logged_model") { t in
+                t.primaryKey("id", .text)
+                t.column("experiment_id", .integer).notNull().references("experiment")
+                t.column("name", .text).notNull()
+                t.column("source_run_id", .text)
+                t.column("status", .text).notNull()
+                t.column("model_type", .text).notNull()
+                t.column("artifact_location", .text).notNull()
+                t.column("params", .text).notNull().defaults(to: "{}")
+                t.column("tags", .text).notNull().defaults(to: "{}")
+                t.column("created_at", .integer).notNull()
+                t.column("updated_at", .integer).notNull()
+            }
+            try db.create(table: "tracked_artifact") { t in
+                t.primaryKey("path", .text)
+                t.column("sha256", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("created_at", .integer).notNull()
+            }
+        }
         return migrator
     }
 }

@@ -23,7 +23,7 @@ protocol RegistryStorage: Sendable {
 }
 
 /// What a storage reads, inside a transaction.
-protocol RegistryRecords {
+protocol RegistryRecords: TrackingRecords {
     func model(_ name: String) throws -> ModelRecord?
     func models() throws -> [ModelRecord]
     func version(_ model: String, _ number: Int) throws -> VersionRecord?
@@ -42,7 +42,7 @@ protocol RegistryRecords {
 }
 
 /// What a storage changes, inside the one transaction of a `write`.
-protocol RegistryRecordWriter: RegistryRecords {
+protocol RegistryRecordWriter: RegistryRecords, TrackingRecordWriter {
     func insert(_ model: ModelRecord) throws
     func update(_ model: ModelRecord) throws
     /// Deletes the model with its versions and aliases.

@@ -132,3 +132,56 @@ private struct SQLiteRecords: RegistryRecordWriter {
 
     func append(_ entry: AuditRecord) throws { try entry.insert(db) }
 }
+
+extension SQLiteRecords {
+    func experiment(id: Int64) throws -> ExperimentRecord? { try ExperimentRecord.fetchOne(db, key: id) }
+
+    func experiment(named name: String) throws -> ExperimentRecord? {
+        try ExperimentRecord.filter(Column("name") == name).fetchOne(db)
+    }
+
+    func experiments() throws -> [ExperimentRecord] { try ExperimentRecord.order(Column("id")).fetchAll(db) }
+
+    func run(_ id: String) throws -> RunRecord? { try RunRecord.fetchOne(db, key: id) }
+
+    func runs(inExperiments ids: [Int64]) throws -> [RunRecord] {
+        try RunRecord.filter(ids.contains(Column("experiment_id"))).order(Column("start_time"), Column("id")).fetchAll(db)
+    }
+
+    func metrics(of run: String, key: String?) throws -> [MetricRecord] {
+        var request = MetricRecord.filter(Column("run_id") == run)
+        if let key { request = request.filter(Column("key") == key) }
+        return try request.order(Column("id")).fetchAll(db)
+    }
+
+    func loggedModel(_ id: String) throws -> LoggedModelRecord? { try LoggedModelRecord.fetchOne(db, key: id) }
+
+    func loggedModels(inExperiments ids: [Int64]) throws -> [LoggedModelRecord] {
+        try LoggedModelRecord.filter(ids.contains(Column("experiment_id"))).order(Column("created_at"), Column("id")).fetchAll(db)
+    }
+
+    func trackedArtifact(_ path: String) throws -> TrackedArtifactRecord? { try TrackedArtifactRecord.fetchOne(db, key: path) }
+
+    func trackedArtifacts(under prefix: String) throws -> [TrackedArtifactRecord] {
+        var request = TrackedArtifactRecord.order(Column("path"))
+        if !prefix.isEmpty {
+            // Byte order: every path under `prefix/` sorts between `prefix/` and `prefix0`.
+            request = request.filter(Column("path") >= prefix + "/" && Column("path") < prefix + "0")
+        }
+        return try request.fetchAll(db)
+    }
+
+    func insert(_ experiment: ExperimentRecord) throws { try experiment.insert(db) }
+
+    func update(_ experiment: ExperimentRecord) throws { try experiment.update(db) }
+
+    func save(_ run: RunRecord) throws { try run.save(db) }
+
+    func append(_ metrics: [MetricRecord]) throws {
+        for metric in metrics { try metric.insert(db) }
+    }
+
+    func save(_ model: LoggedModelRecord) throws { try model.save(db) }
+
+    func save(_ artifact: TrackedArtifactRecord) throws { try artifact.save(db) }
+}

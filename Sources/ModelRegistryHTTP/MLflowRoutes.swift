@@ -16,6 +16,7 @@ struct MLflowRoutes {
         route(router, .get, "\(base)/registered-models/get", getModel)
         route(router, .get, "\(base)/registered-models/search", searchModels)
         route(router, .patch, "\(base)/registered-models/update", updateModel)
+        route(router, .post, "\(base)/registered-models/rename", renameModel)
         route(router, .delete, "\(base)/registered-models/delete", deleteModel)
         route(router, .post, "\(base)/registered-models/set-tag", setModelTag)
         route(router, .delete, "\(base)/registered-models/delete-tag", deleteModelTag)
@@ -39,18 +40,35 @@ struct MLflowRoutes {
         _ router: Router<BasicRequestContext>, _ method: HTTPRequest.Method, _ path: String,
         _ handler: @escaping @Sendable (Parameters, ChangeContext) throws -> JSONValue
     ) {
-        router.on(RouterPath(path), method: method) { request, _ -> Response in
+        Self.route(router, method, path, handler)
+    }
+
+    /// Serves `handler` at `path`, with the request's parameters (query, JSON body and path
+    /// parameters such as `:model_id`), answering errors in MLflow's shape.
+    static func route(
+        _ router: Router<BasicRequestContext>, _ method: HTTPRequest.Method, _ path: String,
+        _ handler: @escaping @Sendable (Parameters, ChangeContext) throws -> JSONValue
+    ) {
+        router.on(RouterPath(path), method: method) { request, context -> Response in
             do {
-                let parameters = try await Parameters.from(request)
+                var parameters = try await Parameters.from(request)
+                for (key, value) in context.parameters { parameters.values[String(key)] = .string(String(value)) }
                 return HTTPSupport.json(try handler(parameters, HTTPSupport.context(request)))
-            } catch let error as RegistryError {
-                return MLflowRoutes.error(error)
-            } catch let error as any HTTPResponseError {
-                return HTTPSupport.json(["error_code": "INVALID_PARAMETER_VALUE", "message": .string("\(error)")], status: error.status)
             } catch {
-                return HTTPSupport.json(
-                    ["error_code": "INTERNAL_ERROR", "message": .string("\(error)")], status: .internalServerError)
+                return Self.error(any: error)
             }
+        }
+    }
+
+    /// Any failure in MLflow's error shape.
+    static func error(any error: any Error) -> Response {
+        switch error {
+        case let error as RegistryError:
+            return Self.error(error)
+        case let error as any HTTPResponseError:
+            return HTTPSupport.json(["error_code": "INVALID_PARAMETER_VALUE", "message": .string("\(error)")], status: error.status)
+        default:
+            return HTTPSupport.json(["error_code": "INTERNAL_ERROR", "message": .string("\(error)")], status: .internalServerError)
         }
     }
 
@@ -58,8 +76,8 @@ struct MLflowRoutes {
     static func error(_ error: RegistryError) -> Response {
         let (code, status): (String, HTTPResponse.Status) =
             switch error.code {
-            case .modelNotFound, .versionNotFound, .aliasNotFound, .noVersionInStage: ("RESOURCE_DOES_NOT_EXIST", .notFound)
-            case .modelExists: ("RESOURCE_ALREADY_EXISTS", .badRequest)
+            case .modelNotFound, .versionNotFound, .aliasNotFound, .noVersionInStage, .trackingNotFound: ("RESOURCE_DOES_NOT_EXIST", .notFound)
+            case .modelExists, .trackingExists: ("RESOURCE_ALREADY_EXISTS", .badRequest)
             case .protectedAlias: ("PERMISSION_DENIED", .forbidden)
             case .invalidArgument, .invalidURI, .artifactUnreadable, .versionHasAliases: ("INVALID_PARAMETER_VALUE", .badRequest)
             case .artifactMissing, .artifactCorrupted: ("DATA_LOSS", .internalServerError)
@@ -84,6 +102,11 @@ struct MLflowRoutes {
 
     func updateModel(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let model = try registry.updateModel(try p.requireString("name"), description: p.string("description") ?? "", context: context)
+        return ["registered_model": try modelJSON(model)]
+    }
+
+    func renameModel(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
+        let model = try registry.renameModel(try p.requireString("name"), to: try p.requireString("new_name"), context: context)
         return ["registered_model": try modelJSON(model)]
     }
 
@@ -119,7 +142,7 @@ struct MLflowRoutes {
                 default: .string(model.name)
                 }
             }
-        let (page, next) = try paginate(models, p, defaultMax: 100)
+        let (page, next) = try Pagination.page(models, p, defaultMax: 100)
         var body: [String: JSONValue] = ["registered_models": .array(try page.map(modelJSON))]
         if let next { body["next_page_token"] = .string(next) }
         return .object(body)
@@ -161,20 +184,61 @@ struct MLflowRoutes {
 
     // MARK: - Versions
 
-    /// Registers a version from `source`: a file path or `file://` URI under one of the server's
-    /// source roots, hashed into the store.
+    /// Registers a version from `source`: a logged model (`models:/m-…`), a run's artifacts
+    /// (`runs:/RUN/PATH`) or any folder of the artifact proxy (`mlflow-artifacts:/…`) becomes a
+    /// directory version of the files logged there; a file path or `file://` URI must be under one
+    /// of the server's source roots, and is hashed into the store.
     func createVersion(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let name = try p.requireString("name")
         let source = try p.requireString("source")
-        let path = try sources.resolve(source)
         let tags = try p.tags()
+        var runID = p.string("run_id").flatMap { $0.isEmpty ? nil : $0 }
+        if let prefix = try trackedPrefix(of: source, runID: &runID) {
+            _ = try registry.requireModel(name)
+            let version = try registry.registerTracked(
+                model: name, prefix: prefix, source: source, format: tags["mlinfra.format"] ?? "mlflow", runID: runID,
+                description: p.string("description") ?? "", tags: tags, context: context)
+            return ["model_version": versionJSON(version)]
+        }
+        let path = try sources.resolve(source)
         let version = try registry.register(
             RegistrationRequest(
                 model: name, artifact: path, format: tags["mlinfra.format"] ?? "file",
-                description: p.string("description") ?? "", tags: tags, lineage: Lineage(runID: p.string("run_id")),
+                description: p.string("description") ?? "", tags: tags, lineage: Lineage(runID: runID),
                 source: source, createModelIfMissing: false),
             context: context)
         return ["model_version": versionJSON(version)]
+    }
+
+    /// The folder of the `mlflow-artifacts:/` tree a tracked source names (nil for a file source);
+    /// a logged model's source run fills in `runID` when the request named none.
+    private func trackedPrefix(of source: String, runID: inout String?) throws -> String? {
+        let location: String
+        if source.hasPrefix("models:/m-") {
+            let id = String(source.dropFirst("models:/".count))
+            guard let model = try registry.loggedModel(id) else { throw ModelRegistry.loggedModelNotFound(id) }
+            runID = runID ?? model.sourceRunID
+            location = model.artifactLocation
+        } else if source.hasPrefix("runs:/") {
+            let rest = source.dropFirst("runs:/".count)
+            let run = String(rest.prefix { $0 != "/" })
+            let path = rest.dropFirst(run.count).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            guard let found = try registry.run(run) else {
+                throw RegistryError(.trackingNotFound, "run '\(run)' of source '\(source)' does not exist", remedy: "Check the run id.", field: "source")
+            }
+            runID = runID ?? run
+            location = path.isEmpty ? found.artifactURI : found.artifactURI + "/" + path
+        } else if source.hasPrefix("mlflow-artifacts:") {
+            location = source
+        } else {
+            return nil
+        }
+        guard let prefix = ArtifactRoutes.treePath(of: location) else {
+            throw RegistryError.invalid(
+                "source", "source '\(source)' points outside this server's artifact proxy (\(location))",
+                remedy: "Log the model to this server (its runs' artifact_uri is mlflow-artifacts:/…), or register a file under a source root.")
+        }
+        return prefix
     }
 
     func getVersion(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
@@ -215,12 +279,14 @@ struct MLflowRoutes {
         return ["model_version": versionJSON(version)]
     }
 
-    /// The artifact's place in the store, once its bytes are checked against the version's sha256
-    /// (a tampered artifact is refused here as on every other read).
+    /// Where the client downloads the version's files: its folder in the artifact proxy, served
+    /// from the registry's own copy (checked against the version's sha256), so the files do not
+    /// change when a run's artifacts are logged over later. A tampered artifact is refused here
+    /// already (as on every other read), so a client fails before it downloads anything.
     func downloadURI(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
         let version = try requireVersion(try p.requireString("name"), try p.requireVersion())
-        let resolved = try registry.resolve("models:/\(version.model)/\(version.version)")
-        return ["artifact_uri": .string(resolved.artifactPath.absoluteString)]
+        _ = try registry.resolve("models:/\(version.model)/\(version.version)")
+        return ["artifact_uri": .string(ArtifactRoutes.registryURI(model: version.model, version: version.version))]
     }
 
     func searchVersions(_ p: Parameters, _ context: ChangeContext) throws -> JSONValue {
@@ -248,7 +314,7 @@ struct MLflowRoutes {
             default: .string(v.model)
             }
         }
-        let (page, next) = try paginate(versions, p, defaultMax: 10_000)
+        let (page, next) = try Pagination.page(versions, p, defaultMax: 10_000)
         var body: [String: JSONValue] = ["model_versions": .array(page.map(versionJSON))]
         if let next { body["next_page_token"] = .string(next) }
         return .object(body)
@@ -300,7 +366,16 @@ struct MLflowRoutes {
         Stage.allCases.compactMap { stage in versions.filter { $0.stage == stage }.max { $0.version < $1.version } }
     }
 
-    private func paginate<T>(_ items: [T], _ p: Parameters, defaultMax: Int) throws -> ([T], String?) {
+    static func millis(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1000).rounded()) }
+
+    static func tagsJSON(_ tags: [String: String]) -> JSONValue {
+        .array(tags.keys.sorted().map { ["key": .string($0), "value": .string(tags[$0]!)] })
+    }
+}
+
+/// MLflow's paging: `max_results` and an opaque `page_token` (here the offset of the next page).
+enum Pagination {
+    static func page<T>(_ items: [T], _ p: Parameters, defaultMax: Int) throws -> ([T], String?) {
         let max = try p.int("max_results") ?? defaultMax
         guard max > 0 else { throw RegistryError.invalid("max_results", "max_results must be positive") }
         let start: Int
@@ -315,11 +390,5 @@ struct MLflowRoutes {
         let end = min(items.count, start + max)
         let page = start < items.count ? Array(items[start..<end]) : []
         return (page, end < items.count ? String(end) : nil)
-    }
-
-    static func millis(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1000).rounded()) }
-
-    static func tagsJSON(_ tags: [String: String]) -> JSONValue {
-        .array(tags.keys.sorted().map { ["key": .string($0), "value": .string(tags[$0]!)] })
     }
 }

@@ -140,8 +140,8 @@ struct NativeRoutes {
     static func error(_ error: RegistryError) -> Response {
         let status: HTTPResponse.Status =
             switch error.code {
-            case .modelNotFound, .versionNotFound, .aliasNotFound, .noVersionInStage: .notFound
-            case .modelExists, .versionHasAliases: .conflict
+            case .modelNotFound, .versionNotFound, .aliasNotFound, .noVersionInStage, .trackingNotFound: .notFound
+            case .modelExists, .versionHasAliases, .trackingExists: .conflict
             case .protectedAlias: .forbidden
             case .invalidArgument, .invalidURI, .artifactUnreadable: .badRequest
             case .artifactMissing, .artifactCorrupted: .internalServerError

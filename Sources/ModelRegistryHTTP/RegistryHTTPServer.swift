@@ -4,8 +4,9 @@ import MLInfraHTTP
 import MLInfraJSON
 import ModelRegistry
 
-/// The registry's HTTP API: a native JSON API under `/api/v1` and the model-registry subset
-/// of the MLflow REST API under `/api/2.0/mlflow`, so `MlflowClient(registry_uri=…)` works against it.
+/// The registry's HTTP API: a native JSON API under `/api/v1`, and under `/api/2.0/mlflow` the
+/// model-registry and tracking subsets of the MLflow REST API with its artifact proxy
+/// (`/api/2.0/mlflow-artifacts`), so an MLflow training script can track and register against it.
 ///
 /// It binds 127.0.0.1 by default. Changes made through it are audited with origin `api`; the
 /// actor comes from the `X-MLinfra-Actor` header (default `http`), a reason from `X-MLinfra-Reason`.
@@ -36,6 +37,8 @@ public struct RegistryHTTPServer: Sendable {
         let router = policy.router(rules: Self.rules)
         NativeRoutes(registry: registry, maxUploadBytes: maxUploadBytes).add(to: router)
         MLflowRoutes(registry: registry, sources: SourcePaths(roots: sourceRoots)).add(to: router)
+        TrackingRoutes(registry: registry).add(to: router)
+        ArtifactRoutes(registry: registry, maxUploadBytes: maxUploadBytes).add(to: router)
         return router
     }
 
@@ -46,6 +49,8 @@ public struct RegistryHTTPServer: Sendable {
         if method == .post, path.hasPrefix("/api/v1/models/"), path.hasSuffix("/versions") {
             return (.write, BodyTypes(["application/octet-stream"]))
         }
+        // MLflow's artifact proxy: files arrive with the media type of their name.
+        if method == .put, path.hasPrefix(ArtifactRoutes.base + "/") { return (.write, .any) }
         return (.write, .json)
     }
 

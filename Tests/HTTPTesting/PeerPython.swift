@@ -37,14 +37,22 @@ public enum PeerPython {
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [file.path] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
+        // Standard error goes to a file, not a second pipe: a script that writes much of it
+        // (a client library's warnings and logs) would otherwise block while its output is read.
+        let errorFile = file.deletingPathExtension().appendingPathExtension("stderr")
+        guard FileManager.default.createFile(atPath: errorFile.path, contents: nil) else { throw ScriptFailed(stderr: "cannot create \(errorFile.path)") }
+        defer { try? FileManager.default.removeItem(at: errorFile) }
+        let errorHandle = try FileHandle(forWritingTo: errorFile)
+        defer { try? errorHandle.close() }
+        let out = Pipe()
         process.standardOutput = out
-        process.standardError = err
+        process.standardError = errorHandle
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ScriptFailed(stderr: String(decoding: errors, as: UTF8.self)) }
+        guard process.terminationStatus == 0 else {
+            throw ScriptFailed(stderr: String(decoding: (try? Data(contentsOf: errorFile)) ?? Data(), as: UTF8.self))
+        }
         return data
     }
 

@@ -181,7 +181,24 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             }
             try await client.execute(uri: "\(base)/model-versions/get-download-uri?name=fraud&version=1", method: .get) { r in
                 let response = try jsonObject(r.body)
-                #expect((response["artifact_uri"] as? String)?.hasPrefix("file:///") == true)
+                #expect(response["artifact_uri"] as? String == "mlflow-artifacts:/mlinfra-registry/fraud/1")
+            }
+            // The artifact proxy lists and serves the version's file from the registry's copy.
+            var listed: [[String: Any]] = []
+            try await client.execute(uri: "/api/2.0/mlflow-artifacts/artifacts?path=mlinfra-registry/fraud/1", method: .get) { r in
+                listed = try #require(try jsonObject(r.body)["files"] as? [[String: Any]])
+            }
+            #expect(listed.count == 1 && listed.first?["is_dir"] as? Bool == false)
+            let name = try #require(listed.first?["path"] as? String)
+            try await client.execute(uri: "/api/2.0/mlflow-artifacts/artifacts/mlinfra-registry/fraud/1/\(name)", method: .get) { r in
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body) == #"{"w": 1}"#)
+            }
+            try await client.execute(uri: "/api/2.0/mlflow-artifacts/artifacts/mlinfra-registry/fraud/1/\(name)", method: .put,
+                                     headers: [.contentType: "text/plain"], body: body("other")) { r in
+                #expect(r.status == .badRequest)
+                let json = try jsonObject(r.body)
+                #expect(json["field"] as? String == "path")
             }
         }
     }
@@ -210,9 +227,61 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             }
             try await client.execute(uri: "\(base)/model-versions/create", method: .post, headers: [.contentType: "application/json"],
                                      body: body(#"{"name": "fraud", "source": "runs:/abc/model"}"#)) { r in
-                #expect(r.status == .badRequest)
+                #expect(r.status == .notFound)
                 let response = try jsonObject(r.body)
                 #expect(response["field"] as? String == "source")
+            }
+            try await client.execute(uri: "\(base)/experiments/get-by-name?experiment_name=ghost", method: .get) { r in
+                #expect(r.status == .notFound)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+            }
+            try await client.execute(uri: "\(base)/experiments/create", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"name": "Default"}"#)) { r in
+                #expect(r.status == .badRequest)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_ALREADY_EXISTS")
+            }
+            var runID = ""
+            try await client.execute(uri: "\(base)/runs/create", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"experiment_id": "0", "run_name": "r"}"#)) { r in
+                let run = try jsonObject(r.body)["run"] as? [String: Any]
+                runID = (run?["info"] as? [String: Any])?["run_id"] as? String ?? ""
+            }
+            for (value, status) in [("0.5", HTTPResponse.Status.ok), ("0.7", .badRequest)] {
+                try await client.execute(uri: "\(base)/runs/log-parameter", method: .post, headers: [.contentType: "application/json"],
+                                         body: body(#"{"run_id": "\#(runID)", "key": "C", "value": "\#(value)"}"#)) { r in
+                    #expect(r.status == status)
+                    if status != .ok {
+                        let response = try jsonObject(r.body)
+                        #expect(response["field"] as? String == "params")
+                        #expect((response["message"] as? String)?.contains("already '0.5'") == true)
+                    }
+                }
+            }
+            try await client.execute(uri: "\(base)/experiments/create", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"experiment_id": "x"}"#)) { r in
+                #expect(r.status == .badRequest)
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "name")
+            }
+            try await client.execute(uri: "\(base)/runs/log-inputs", method: .post, headers: [.contentType: "application/json"], body: body("{}")) { r in
+                #expect(r.status == .notFound)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "ENDPOINT_NOT_FOUND")
+                #expect((response["message"] as? String)?.contains("/api/2.0/mlflow/runs/log-inputs") == true)
+            }
+            try await client.execute(uri: "\(base)/logged-models/m-0000", method: .get) { r in
+                #expect(r.status == .notFound)
+                let response = try jsonObject(r.body)
+                #expect(response["error_code"] as? String == "RESOURCE_DOES_NOT_EXIST")
+                #expect(response["field"] as? String == "model_id")
+            }
+            try await client.execute(uri: "\(base)/runs/log-metric", method: .post, headers: [.contentType: "application/json"],
+                                     body: body(#"{"run_id": "r", "key": "loss", "value": "high", "timestamp": 1}"#)) { r in
+                #expect(r.status == .badRequest)
+                let response = try jsonObject(r.body)
+                #expect(response["field"] as? String == "value")
             }
             try await client.execute(uri: "\(base)/registered-models/search?filter=owner%3D%27x%27", method: .get) { r in
                 #expect(r.status == .badRequest)
@@ -226,6 +295,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         ("name = 'fraud'", ["fraud"]), ("name LIKE 'fr%'", ["fraud", "fresh"]), ("name ILIKE 'FR%'", ["fraud", "fresh"]),
         ("name != 'fraud'", ["churn", "fresh"]), ("tags.team = 'risk' AND name LIKE '%d'", ["fraud"]),
         ("tags.`team` = 'growth'", ["churn"]), ("", ["churn", "fraud", "fresh"]),
+        ("name IN ('fraud', 'churn')", ["churn", "fraud"]), ("name NOT IN ('fraud')", ["churn", "fresh"]),
     ])
     func searchFilters(_ filter: String, _ expected: [String]) async throws {
         let f = try RegistryFixture()
@@ -239,6 +309,41 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
                 #expect(r.status == .ok)
                 let models = try jsonObject(r.body)["registered_models"] as? [[String: Any]] ?? []
                 #expect(models.map { $0["name"] as? String ?? "" } == expected)
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("version_number > 1", ["fraud/2", "fraud/3"]), ("version_number >= 2 AND version_number < 3", ["fraud/2"]),
+        ("name IN ('fraud', 'churn') and version_number <= 1", ["churn/1", "fraud/1"]),
+        ("tags.stage ILIKE 'CAND%'", ["fraud/3"]), ("version_number != 3 and name = 'fraud'", ["fraud/2", "fraud/1"]),
+    ])
+    func versionSearchFilters(_ filter: String, _ expected: [String]) async throws {
+        let f = try RegistryFixture()
+        for i in 1...3 { try f.register("fraud", "\(i)", tags: i == 3 ? ["stage": "candidate"] : [:]) }
+        try f.register("churn", "x")
+        let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
+        let query = filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/2.0/mlflow/model-versions/search?filter=\(query)&order_by=name%20DESC", method: .get) { r in
+                #expect(r.status == .ok)
+                let versions = try jsonObject(r.body)["model_versions"] as? [[String: Any]] ?? []
+                #expect(Set(versions.map { "\($0["name"] as? String ?? "")/\($0["version"] as? String ?? "")" }) == Set(expected))
+            }
+        }
+    }
+
+    @Test(arguments: ["version_number >", "name IN ('a'", "name IN 'a'", "version_number ~ 2", "name = 'a' AND"])
+    func malformedVersionFiltersNameTheFilter(_ filter: String) async throws {
+        let f = try RegistryFixture()
+        let app = Application(router: RegistryHTTPServer(registry: f.registry).router())
+        let query = filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/2.0/mlflow/model-versions/search?filter=\(query)", method: .get) { r in
+                #expect(r.status == .badRequest)
+                let json = try jsonObject(r.body)
+                #expect(json["error_code"] as? String == "INVALID_PARAMETER_VALUE")
+                #expect(json["field"] as? String == "filter")
             }
         }
     }
@@ -374,7 +479,7 @@ func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
         assert client.get_model_version("fraud", "1").current_stage == "Archived"
         latest = client.get_latest_versions("fraud", stages=["Production"])
         assert [str(v.version) for v in latest] == ["2"], latest
-        assert client.get_model_version_download_uri("fraud", "2").startswith("file://")
+        assert client.get_model_version_download_uri("fraud", "2") == "mlflow-artifacts:/mlinfra-registry/fraud/2"
 
         client.set_registered_model_alias("fraud", "tmp", "1")
         client.delete_registered_model_alias("fraud", "tmp")

@@ -121,6 +121,9 @@ func withLiveRegistry(_ server: RegistryHTTPServer, _ body: (Int) async throws -
             let r = try rawRequest(port: port, "GET", "/api/2.0/mlflow/model-versions/get-download-uri?name=fraud&version=1")
             #expect(r.status == 500)
             #expect(r.text.contains("DATA_LOSS"))
+            let file = try rawRequest(port: port, "GET", "/api/2.0/mlflow-artifacts/artifacts/mlinfra-registry/fraud/1/\(version.source.split(separator: "/").last!)")
+            #expect(file.status == 500)
+            #expect(file.text.contains("DATA_LOSS") && !file.text.contains("666"))
         }
     }
 

@@ -214,7 +214,7 @@ extension ModelsCommand {
 
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve the registry's HTTP API (native and MLflow-compatible) on the loopback interface.")
+            abstract: "Serve the registry's HTTP API (native, and MLflow's tracking, registry and artifact proxy) on the loopback interface.")
 
         @OptionGroup var options: RegistryOptions
         @OptionGroup var server: ServerOptions
@@ -232,7 +232,7 @@ extension ModelsCommand {
                 policy: try self.server.policy(server: "registry", dataDirectory: dataDirectory, maxBodyBytes: maxUploadBytes))
             let host = self.host, scheme = self.server.scheme
             try await server.run(host: host, port: port) { bound in
-                let line = "Serving the model registry at \(scheme)://\(host):\(bound) (use it as MLflow's registry URI)\n"
+                let line = "Serving the model registry at \(scheme)://\(host):\(bound) (use it as MLflow's tracking URI)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         }
