@@ -342,7 +342,7 @@ let package = Package(
             name: "ModelServingTests",
             dependencies: [
                 "ModelServing", "CaptureStorage", "DriftMonitor", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
-                "EnginePostgres",
+                "EnginePostgres", "ServingProvider",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -144,3 +144,27 @@ enum DirectoryArtifact {
             remedy: "Register the version again from its source, or restore the registry from a backup.")
     }
 }
+
+/// One file of a directory version, where the artifact store keeps it.
+public struct DirectoryFile: Sendable, Equatable {
+    /// The path inside the directory (`model.ubj`, `MLmodel`).
+    public var path: String
+    public var sha256: String
+    public var size: Int64
+    /// The file's bytes in the content-addressed store.
+    public var url: URL
+}
+
+extension ModelRegistry {
+    /// The files of a directory version that `resolve` checked, each in the artifact store, so a
+    /// reader can open one file (a model directory's `MLmodel`, then its model file) without exporting the rest.
+    public func directoryFiles(_ resolved: ResolvedModelVersion) throws -> [DirectoryFile] {
+        let what = "\(resolved.name) version \(resolved.version)"
+        guard resolved.kind == .directory else {
+            throw RegistryError.invalid("artifact", "\(what) is a file, not a directory", remedy: "Load it with loadArtifact.")
+        }
+        return try DirectoryArtifact.parse(try Data(contentsOf: resolved.artifactPath), what: what).map {
+            DirectoryFile(path: $0.path, sha256: $0.sha256, size: $0.size, url: artifacts.path(for: $0.sha256))
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import ModelRegistry
+import ServingProvider
 import Testing
 
 @testable import ModelServing
@@ -25,6 +26,55 @@ import Testing
         }
         let missing = #expect(throws: ModelResolutionError.self) { try source.resolve("fraud@staging") }
         #expect(missing?.description.contains("staging") == true)
+    }
+
+    /// An MLflow model directory resolves to the file its xgboost flavor names; another flavor,
+    /// a folder without `MLmodel`, or a source without an MLmodel reader is refused saying why.
+    @Test func mlflowDirectoryResolvesToItsXGBoostFlavorsFile() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let registry = try ModelRegistry(directory: dir.appendingPathComponent("registry"))
+        func folder(_ name: String, _ files: [String: Data]) throws -> URL {
+            let folder = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            for (file, data) in files { try data.write(to: folder.appendingPathComponent(file)) }
+            return folder
+        }
+        let fixture = try Data(contentsOf: XGBoostParityTests.fixtures.appendingPathComponent("binary.model.json"))
+        let xgboost = try folder("xgb", [
+            "MLmodel": Data("""
+                artifact_path: model
+                flavors:
+                  python_function:
+                    data: model.json
+                    loader_module: mlflow.xgboost
+                  xgboost:
+                    code: null
+                    data: model.json
+                    model_class: xgboost.core.Booster
+                    model_format: json
+                mlflow_version: 3.17.2
+
+                """.utf8),
+            "model.json": fixture, "requirements.txt": Data("xgboost==3.2.0\n".utf8),
+        ])
+        let sklearn = try folder("sk", ["MLmodel": Data("flavors:\n  python_function: {data: model.pkl}\n  sklearn: {pickled_model: model.pkl}\n".utf8),
+                                        "model.pkl": Data([1, 2, 3])])
+        let bare = try folder("bare", ["model.json": fixture])
+        for (name, folder) in [("xgb", xgboost), ("sk", sklearn), ("bare", bare)] {
+            _ = try registry.register(RegistrationRequest(model: name, artifact: folder, format: "mlflow"), context: context)
+        }
+        let source = RegistryModelSource(directory: dir.appendingPathComponent("registry"), mlmodel: MLmodelYAML.read)
+        let resolved = try source.resolve("xgb/1")
+        #expect(resolved.format == .xgboostJSON && resolved.version == "xgb/1")
+        let model = try loadVerifiedModel(resolved)
+        #expect(model.featureCount == 6)
+        let refused = #expect(throws: ModelResolutionError.self) { try source.resolve("sk/1") }
+        #expect(refused?.description.contains("flavor sklearn, and serving runs the xgboost flavor only") == true, "\(refused.map(String.init(describing:)) ?? "")")
+        let bareError = #expect(throws: ModelResolutionError.self) { try source.resolve("bare/1") }
+        #expect(bareError?.description.contains("without an MLmodel file") == true)
+        let noReader = #expect(throws: ModelResolutionError.self) { try RegistryModelSource(directory: dir.appendingPathComponent("registry")).resolve("xgb/1") }
+        #expect(noReader?.description.contains("reads no MLmodel files") == true)
     }
 
     @Test func tamperedArtifactIsRefused() throws {

@@ -1,6 +1,7 @@
 import CaptureStorage
 import Foundation
 import Logging
+import MLInfraHTTP
 import NIOCore
 import Testing
 
@@ -25,6 +26,22 @@ struct LocalReplica {
     func stop() async {
         task.cancel()
         _ = try? await task.value
+    }
+}
+
+/// An endpoint router's HTTP server on a free loopback port, for as long as the test runs.
+struct LocalRouter {
+    let port: Int
+    let task: Task<Void, any Error>
+
+    static func start(_ router: EndpointRouter,
+                      policy: ServerPolicy = ServerPolicy(server: "serving", maxBodyBytes: ReplicaServer.maxBody)) async throws -> LocalRouter {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = router.application(host: "127.0.0.1", port: 0, policy: policy) { continuation.yield($0) }
+        let task = Task { try await app.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CancellationError() }
+        return LocalRouter(port: port, task: task)
     }
 }
 

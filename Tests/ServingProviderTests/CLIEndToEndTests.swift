@@ -289,35 +289,13 @@ struct CLIEndToEndTests {
     /// A dead agent is drift: `endpoints status` says the endpoint is not served, the plan
     /// proposes restoring it (not "no changes"), and apply brings it back.
     @Test func aKilledAgentShowsAsDriftAndApplyRestoresIt() async throws {
-        let dir = temporaryDirectory()
-        let cli = CLI(binary: TestBinary.path!, directory: dir)
-        let port = freePort()
-        let client = HTTPClientPool()
-        let agent = AgentProcess(dataDirectory: dir.appendingPathComponent(".mlinfra"))
-        defer {
-            if let pid = agent.runningPID(), (try? agent.stop(timeout: 15)) == nil { kill(pid, SIGKILL) }
-            client.closeIdle()
-            try? FileManager.default.removeItem(at: dir)
-        }
+        let scratch = AgentScratch()
+        defer { scratch.cleanUp() }
+        let (dir, cli, port, client, agent) = (scratch.dir, scratch.cli, scratch.port, scratch.client, scratch.agent)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("models"), withIntermediateDirectories: true)
         _ = try EndToEndTests.writeLinear(dir.appendingPathComponent("models"), "v1.json", intercept: 0)
-        let spec = """
-            mlinfra: 1
-            project: liveness
-            providers:
-              local: { data_dir: .mlinfra }
-            resources:
-              registry.main: {}
-              model.scorer: { registry: "${registry.main}" }
-              model_version.v1: { model: "${model.scorer}", artifact: models/v1.json, format: linear-json }
-              endpoint.scorer:
-                model: ${model_version.v1.uri}
-                port: \(port)
-                replicas: { min: 1, max: 1 }
-                ready_timeout: 60s
-            """
-        try spec.write(to: dir.appendingPathComponent("main.yaml"), atomically: true, encoding: .utf8)
-        let apply = try await cli.run("apply", "--auto-approve")
+        let apply = try await scratch.apply(scratch.spec(project: "liveness", model: "scorer",
+                                                              version: #"{ model: "${model.scorer}", artifact: models/v1.json, format: linear-json }"#))
         #expect(apply.status == 0, "\(apply.out)\(apply.err)")
         guard apply.status == 0, let pid = agent.runningPID() else { throw CancellationError() }
         #expect(try await cli.run("plan", "--detailed-exitcode").status == 0)
@@ -338,6 +316,114 @@ struct CLIEndToEndTests {
         let reply = try await client.execute(port: port, path: "/predict", body: ByteBuffer(string: #"{"instances": [[1, 1]]}"#), timeout: 10)
         #expect(reply.status == 200, "\(String(buffer: reply.body))")
         #expect(try await cli.run("plan", "--detailed-exitcode").status == 0)
+    }
+
+    /// An MLflow model folder (`MLmodel` as `mlflow.xgboost.save_model` writes it, the model as
+    /// `model.ubj`) is a model version in the spec; the agent serves it, and the answers equal
+    /// XGBoost's own predictions (the parity fixture's), in JSON and in binary tensors.
+    @Test func anMLflowXGBoostDirectoryIsServedFromTheSpec() async throws {
+        let scratch = AgentScratch()
+        defer { scratch.cleanUp() }
+        let (dir, cli, port, client, agent) = (scratch.dir, scratch.cli, scratch.port, scratch.client, scratch.agent)
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ModelServingTests/Fixtures")
+        let folder = dir.appendingPathComponent("model")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("binary.model.ubj"), to: folder.appendingPathComponent("model.ubj"))
+        try """
+            flavors:
+              python_function:
+                data: model.ubj
+                env:
+                  conda: conda.yaml
+                  virtualenv: python_env.yaml
+                loader_module: mlflow.xgboost
+                python_version: 3.11.7
+              xgboost:
+                code: null
+                data: model.ubj
+                model_class: xgboost.core.Booster
+                model_format: ubj
+                xgb_version: 3.2.0
+            mlflow_version: 3.17.2
+            model_id: null
+            model_uuid: 60c5324c37f941f09337969c4d336726
+            utc_time_created: '2026-12-01 22:35:53.098775'
+
+            """.write(to: folder.appendingPathComponent("MLmodel"), atomically: true, encoding: .utf8)
+        try "xgboost==3.2.0\n".write(to: folder.appendingPathComponent("requirements.txt"), atomically: true, encoding: .utf8)
+        let apply = try await scratch.apply(scratch.spec(project: "mlflow-dir", model: "fraud", version: #"{ model: "${model.fraud}", artifact: model }"#))
+        #expect(apply.status == 0, "\(apply.out)\(apply.err)")
+        guard apply.status == 0 else { throw CancellationError() }
+
+        struct Cases: Decodable {
+            var inputs: [[Float?]]
+            var prediction: [[Double]]
+        }
+        let cases = try JSONDecoder().decode(Cases.self, from: Data(contentsOf: fixtures.appendingPathComponent("binary.cases.json")))
+        let rows = Array(cases.inputs.prefix(8))
+        let expected = cases.prediction.prefix(8).map { $0[0] }
+        let data = rows.flatMap { $0.map { $0.map { "\($0)" } ?? "null" } }.joined(separator: ",")
+        let json = #"{"inputs": [{"name": "x", "shape": [\#(rows.count), 6], "datatype": "FP32", "data": [\#(data)]}]}"#
+        let reply = try await client.execute(port: port, path: "/v2/models/fraud/infer", body: ByteBuffer(string: json), timeout: 10)
+        let answer = try JSONSerialization.jsonObject(with: Data(reply.body.readableBytesView)) as? [String: Any]
+        let got = ((answer?["outputs"] as? [[String: Any]])?.first?["data"] as? [Double]) ?? []
+        #expect(got.count == expected.count && zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(String(buffer: reply.body)) vs \(expected)")
+
+        let header = #"{"inputs": [{"name": "x", "shape": [\#(rows.count), 6], "datatype": "FP32", "parameters": {"binary_data_size": \#(rows.count * 24)}}], "parameters": {"binary_data_output": true}}"#
+        var body = ByteBuffer(string: header)
+        for v in rows.joined() { body.writeInteger((v ?? .nan).bitPattern, endianness: .little) }
+        let binary = try await client.execute(port: port, path: "/v2/models/fraud/infer", body: body, contentType: "application/octet-stream",
+                                              headers: [("Inference-Header-Content-Length", String(header.utf8.count))], timeout: 10)
+        let length = try #require(binary.headers.first(name: "Inference-Header-Content-Length").flatMap { Int($0) }, "\(String(buffer: binary.body))")
+        var tensor = binary.body
+        tensor.moveReaderIndex(forwardBy: length)
+        var floats: [Double] = []
+        while let bits = tensor.readInteger(endianness: .little, as: UInt32.self) { floats.append(Double(Float(bitPattern: bits))) }
+        #expect(floats.count == expected.count && zip(floats, expected).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(floats) vs \(expected)")
+        let config = try await client.execute(port: port, method: .GET, path: "/v2/models/fraud/versions/1/config", timeout: 10)
+        #expect(config.status == 200 && String(buffer: config.body).contains(#""platform":"xgboost-ubj""#), "\(String(buffer: config.body))")
+    }
+
+    /// A scratch directory for a spec, its `mlinfra` CLI, a free endpoint port and the agent that
+    /// apply starts; `cleanUp` stops the agent (SIGKILL if it will not stop) and removes the directory.
+    struct AgentScratch {
+        let dir = temporaryDirectory()
+        let port = freePort()
+        let client = HTTPClientPool()
+        var cli: CLI { CLI(binary: TestBinary.path!, directory: dir) }
+        var agent: AgentProcess { AgentProcess(dataDirectory: dir.appendingPathComponent(".mlinfra")) }
+
+        /// A spec of a registry, one model with `version` (a model_version's attributes) and an endpoint of one replica serving it on `port`.
+        func spec(project: String, model: String, version: String) -> String {
+            """
+            mlinfra: 1
+            project: \(project)
+            providers:
+              local: { data_dir: .mlinfra }
+            resources:
+              registry.main: {}
+              model.\(model): { registry: "${registry.main}" }
+              model_version.v1: \(version)
+              endpoint.\(model):
+                model: ${model_version.v1.uri}
+                port: \(port)
+                replicas: { min: 1, max: 1 }
+                ready_timeout: 60s
+            """
+        }
+
+        /// Writes `spec` as main.yaml and applies it.
+        func apply(_ spec: String) async throws -> CLI.Run {
+            try spec.write(to: dir.appendingPathComponent("main.yaml"), atomically: true, encoding: .utf8)
+            return try await cli.run("apply", "--auto-approve")
+        }
+
+        func cleanUp() {
+            if let pid = agent.runningPID(), (try? agent.stop(timeout: 15)) == nil { kill(pid, SIGKILL) }
+            client.closeIdle()
+            try? FileManager.default.removeItem(at: dir)
+        }
     }
 
     /// Whether a pid is still an `endpoints replica` process (not a recycled pid).

@@ -23,7 +23,7 @@ enum ArtifactCheck {
         guard let format = config["format"]?.stringValue, let problem = mismatch(format: format, file: file) else { return [] }
         return [AttributeDiagnostic(attribute: "format", .error(
             "artifact \(path) is not \(format): \(problem)",
-            detail: "Set `format` to what the file is (linear-json for {\"weights\": …}, xgboost-json for a Booster.save_model JSON, "
+            detail: "Set `format` to what the file is (linear-json for {\"weights\": …}, xgboost-json for a Booster.save_model JSON, xgboost-ubj for its UBJSON, "
                 + "onnx, or file for bytes that are only stored), or point `artifact` at the right file."))]
     }
 
@@ -50,6 +50,13 @@ enum ArtifactCheck {
                 return contains("\"weights\"")
                     ? "it is a linear-json model (it has \"weights\"); use format: linear-json"
                     : "an XGBoost JSON model has a \"learner\" object (Booster.save_model(\"model.json\"))"
+            }
+        case "xgboost-ubj":
+            // UBJSON: an object whose first key is length-prefixed (`{L…learner`), not quoted.
+            guard head.count > 1, head.first == UInt8(ascii: "{"), "iUIlL".utf8.contains(head[head.startIndex + 1]), contains("learner") else {
+                return firstByte == UInt8(ascii: "{") && contains("\"learner\"")
+                    ? "it is an XGBoost JSON model; use format: xgboost-json"
+                    : "an XGBoost UBJSON model is what Booster.save_model(\"model.ubj\") writes"
             }
         case "onnx":
             // An ONNX ModelProto starts with field 1 (ir_version, a varint): the byte 0x08.

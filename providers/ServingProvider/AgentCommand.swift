@@ -174,7 +174,7 @@ public enum ServingAgentSetup {
             if let registry = team.registry {
                 let location = RegistryLocation(directory: dataDirectory.appendingPathComponent("registry"), records: .postgres(registry, schema: team.registrySchema),
                                                 artifactDirectory: team.registryArtifacts)
-                models = ChainedModelSource([RegistryModelSource(location: location)])
+                models = ChainedModelSource([RegistryModelSource(location: location, mlmodel: MLmodelYAML.read)])
             }
             var options = ServingAgent.Options()
             options.leaseSeconds = team.lease

@@ -528,7 +528,8 @@ enum PortProbe {
     }
 }
 
-/// The model source the agent uses: `file:` paths, and the data directory's model registry.
+/// The model source the agent uses: `file:` paths, and the data directory's model registry
+/// (MLflow model directories included).
 public func defaultModelSource(dataDirectory: URL) -> any ModelSource {
-    ChainedModelSource([RegistryModelSource(directory: dataDirectory.appendingPathComponent("registry"))])
+    ChainedModelSource([RegistryModelSource(directory: dataDirectory.appendingPathComponent("registry"), mlmodel: MLmodelYAML.read)])
 }

@@ -25,11 +25,16 @@ public final class CaptureWriter: Sendable {
         public var outputNames: [String]
         /// The id the router gave the request, returned to the client for its labels later.
         public var requestID: String?
+        /// `Inference-Header-Content-Length` of the request and of the response: the JSON header's
+        /// length when binary tensors follow it.
+        public var requestHeaderLength: Int?
+        public var responseHeaderLength: Int?
 
         public enum Kind: Sendable { case predict, infer }
 
         public init(endpoint: String, version: String, time: Double, kind: Kind, request: Data, response: Data,
-                    latencyMs: Double, featureNames: [String], outputNames: [String], requestID: String? = nil) {
+                    latencyMs: Double, featureNames: [String], outputNames: [String], requestID: String? = nil,
+                    requestHeaderLength: Int? = nil, responseHeaderLength: Int? = nil) {
             self.endpoint = endpoint
             self.version = version
             self.time = time
@@ -40,6 +45,8 @@ public final class CaptureWriter: Sendable {
             self.featureNames = featureNames
             self.outputNames = outputNames
             self.requestID = requestID
+            self.requestHeaderLength = requestHeaderLength
+            self.responseHeaderLength = responseHeaderLength
         }
     }
 
@@ -117,9 +124,10 @@ public final class CaptureWriter: Sendable {
         flush()
     }
 
-    /// One record per instance of a successful exchange; nothing for one that cannot be read.
+    /// One record per instance of a successful exchange, JSON or binary tensors; nothing for one that cannot be read.
     static func records(_ e: Exchange) -> [CaptureRecord] {
-        guard let response = try? JSONSerialization.jsonObject(with: e.response) as? [String: Any] else { return [] }
+        let responseHeader = e.responseHeaderLength.map { e.response.prefix($0) } ?? e.response
+        guard let response = try? JSONSerialization.jsonObject(with: responseHeader) as? [String: Any] else { return [] }
         let input: FeatureMatrix
         var entities: [String]?
         do {
@@ -135,7 +143,7 @@ public final class CaptureWriter: Sendable {
                     input = try InferenceRequest.matrix(rows, field: "instances", featureNames: e.featureNames)
                 }
             case .infer:
-                input = try InferenceRequest.parseInfer(e.request, featureNames: e.featureNames).input
+                input = try InferenceRequest.parseInfer(e.request, headerLength: e.requestHeaderLength, featureNames: e.featureNames).input
             }
         } catch {
             return []
@@ -143,7 +151,9 @@ public final class CaptureWriter: Sendable {
         var outputs: [[Any]] = []
         if e.kind == .predict, let predictions = response["predictions"] as? [Any] {
             outputs = predictions.map { ($0 as? [Any]) ?? [$0] }
-        } else if e.kind == .infer, let first = (response["outputs"] as? [Any])?.first as? [String: Any], let data = first["data"] as? [Any] {
+        } else if e.kind == .infer, let first = (response["outputs"] as? [Any])?.first as? [String: Any],
+            let data = (first["data"] as? [Any]) ?? e.responseHeaderLength.flatMap({ InferenceBinary.floats(e.response.dropFirst($0)) })
+        {
             let width = max(1, data.count / max(1, input.rows))
             outputs = stride(from: 0, to: data.count, by: width).map { Array(data[$0..<min(data.count, $0 + width)]) }
         }

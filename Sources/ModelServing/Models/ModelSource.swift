@@ -60,10 +60,13 @@ public struct FileModelSource: ModelSource {
         let format: ModelFormat
         if data.range(of: Data("\"learner\"".utf8)) != nil {
             format = .xgboostJSON
+        } else if data.first == UInt8(ascii: "{"), data.range(of: Data("learner".utf8)) != nil {
+            // UBJSON: an object whose keys are length-prefixed bytes, not quoted.
+            format = .xgboostUBJ
         } else if data.range(of: Data("\"weights\"".utf8)) != nil {
             format = .linearJSON
         } else {
-            throw ModelResolutionError(reference: reference, message: "the file is neither an XGBoost JSON model nor a linear-json model",
+            throw ModelResolutionError(reference: reference, message: "the file is neither an XGBoost JSON or UBJSON model nor a linear-json model",
                                        remedy: "serve one of: \(ModelFormat.supportedList)")
         }
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent

@@ -128,9 +128,11 @@ public enum InferenceRequest {
         names.count <= 8 ? names.joined(separator: ", ") : names.prefix(8).joined(separator: ", ") + ", …"
     }
 
-    /// An Open Inference Protocol request: the first input tensor, shape `[rows, features]` (or `[features]`).
-    public static func parseInfer(_ body: Data, featureNames: [String]) throws(RequestError) -> (id: String?, input: FeatureMatrix, outputName: String?) {
-        let object = try parseObject(body)
+    /// An Open Inference Protocol request: one input tensor of shape `[rows, features]` (or
+    /// `[features]`), its values in JSON `data` or, with the binary tensor extension, in the bytes
+    /// after a JSON header of `headerLength` bytes (`parameters.binary_data_size` on the input).
+    public static func parseInfer(_ body: Data, headerLength: Int? = nil, featureNames: [String]) throws(RequestError) -> InferRequest {
+        let object = try parseObject(headerLength.map { body.prefix($0) } ?? body)
         guard let inputs = object["inputs"] as? [Any], let first = inputs.first as? [String: Any] else {
             throw RequestError(field: "inputs", message: "must be a list with one tensor {\"name\", \"shape\", \"datatype\", \"data\"}")
         }
@@ -140,9 +142,14 @@ public enum InferenceRequest {
         guard let shapeAny = first["shape"] as? [Any], let shape = shapeAny as? [Int], !shape.isEmpty, shape.count <= 2 else {
             throw RequestError(field: "inputs[0].shape", message: "must be [rows, \(featureNames.count)] or [\(featureNames.count)]")
         }
-        let datatype = (first["datatype"] as? String) ?? "FP32"
-        guard ["FP32", "FP64", "FP16", "INT64", "INT32", "INT16", "INT8", "UINT8"].contains(datatype) else {
-            throw RequestError(field: "inputs[0].datatype", message: "\(datatype) is not numeric; send FP32")
+        let datatypeName = (first["datatype"] as? String) ?? "FP32"
+        guard let datatype = TensorDatatype(rawValue: datatypeName) else {
+            throw RequestError(field: "inputs[0].datatype", message: "\"\(datatypeName)\" is not a datatype of the protocol; send one of \(TensorDatatype.numericList)")
+        }
+        guard datatype != .bytes else {
+            let name = (first["name"] as? String).map { " (\"\($0)\")" } ?? ""
+            throw RequestError(field: "inputs[0].datatype", message: "input\(name) is BYTES (strings), and the model takes \(featureNames.count) numbers per row; "
+                + "send FP32 (or another of \(TensorDatatype.numericList))")
         }
         let rows = shape.count == 2 ? shape[0] : 1
         let width = shape.count == 2 ? shape[1] : shape[0]
@@ -150,16 +157,73 @@ public enum InferenceRequest {
             throw RequestError(field: "inputs[0].shape", message: "has \(width) features, the model takes \(featureNames.count) (\(preview(featureNames)))")
         }
         guard rows >= 1 else { throw RequestError(field: "inputs[0].shape", message: "must have at least one row") }
-        guard let data = first["data"] as? [Any] else { throw RequestError(field: "inputs[0].data", message: "must be a list of numbers") }
+        let values: [Float]
+        if let size = (first["parameters"] as? [String: Any])?["binary_data_size"] {
+            values = try binaryValues(body, headerLength: headerLength, size: size, datatype: datatype, count: rows * width)
+        } else {
+            values = try jsonValues(first["data"], datatype: datatype, rows: rows, width: width)
+        }
+        let parameters = object["parameters"] as? [String: Any]
+        var outputName: String?
+        var binaryOutput = (parameters?["binary_data_output"] as? Bool) ?? false
+        if let outputs = object["outputs"] as? [Any], let o = outputs.first as? [String: Any] {
+            outputName = o["name"] as? String
+            if let binary = (o["parameters"] as? [String: Any])?["binary_data"] as? Bool { binaryOutput = binary }
+        }
+        return InferRequest(id: object["id"] as? String, input: FeatureMatrix(rows: rows, columns: width, values: values),
+                            outputName: outputName, binaryOutput: binaryOutput)
+    }
+
+    /// The values of a JSON `data` list (flat, or nested by row). BOOL takes true/false; integer
+    /// datatypes take whole numbers in their range; the rest, numbers (or null: missing).
+    static func jsonValues(_ data: Any?, datatype: TensorDatatype, rows: Int, width: Int) throws(RequestError) -> [Float] {
+        guard let data = data as? [Any] else {
+            throw RequestError(field: "inputs[0].data", message: "must be a list of numbers, or give parameters.binary_data_size and send the tensor as binary")
+        }
         let flat: [Any] = data.first is [Any] ? data.flatMap { ($0 as? [Any]) ?? [$0] } : data
         guard flat.count == rows * width else {
             throw RequestError(field: "inputs[0].data", message: "has \(flat.count) values for shape [\(rows), \(width)]")
         }
         var values: [Float] = []
         values.reserveCapacity(flat.count)
-        for (i, v) in flat.enumerated() { values.append(try number(v, field: "inputs[0].data[\(i)]")) }
-        var outputName: String?
-        if let outputs = object["outputs"] as? [Any], let o = outputs.first as? [String: Any] { outputName = o["name"] as? String }
-        return (object["id"] as? String, FeatureMatrix(rows: rows, columns: width, values: values), outputName)
+        if datatype == .bool {
+            for (i, v) in flat.enumerated() {
+                guard let n = v as? NSNumber, isBool(n) else {
+                    throw RequestError(field: "inputs[0].data[\(i)]", message: "must be true or false (datatype BOOL)")
+                }
+                values.append(n.boolValue ? 1 : 0)
+            }
+        } else if let range = datatype.integerRange {
+            for (i, v) in flat.enumerated() {
+                guard let n = v as? NSNumber, !isBool(n), range.contains(n.doubleValue), n.doubleValue.rounded() == n.doubleValue else {
+                    throw RequestError(field: "inputs[0].data[\(i)]", message: "must be a whole number within \(datatype.rawValue)'s range")
+                }
+                values.append(n.floatValue)
+            }
+        } else {
+            for (i, v) in flat.enumerated() { values.append(try number(v, field: "inputs[0].data[\(i)]")) }
+        }
+        return values
+    }
+
+    /// The values of a binary tensor: `size` bytes right after the JSON header.
+    static func binaryValues(_ body: Data, headerLength: Int?, size: Any, datatype: TensorDatatype, count: Int) throws(RequestError) -> [Float] {
+        let field = "inputs[0].parameters.binary_data_size"
+        guard let headerLength else {
+            throw RequestError(field: field, message: "is given but the request has no \(InferenceBinary.headerName) header; "
+                + "send the JSON header's size in bytes in that header, followed by the tensor's bytes")
+        }
+        guard let size = size as? Int, let elementSize = datatype.elementSize, size == count * elementSize else {
+            throw RequestError(field: field, message: "is \(size), and \(count) \(datatype.rawValue) values take \(count * (datatype.elementSize ?? 0)) bytes")
+        }
+        let binary = body.dropFirst(headerLength)
+        guard binary.count == size else {
+            throw RequestError(field: field, message: "is \(size), and the body holds \(binary.count) bytes after its \(headerLength)-byte JSON header")
+        }
+        var values: Result<[Float], RequestError> = .success([])
+        binary.withUnsafeBytes { raw in
+            values = Result { () throws(RequestError) in try datatype.floats(raw, count: count, field: "inputs[0].data") }
+        }
+        return try values.get()
     }
 }

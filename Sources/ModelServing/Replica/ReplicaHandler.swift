@@ -22,13 +22,16 @@ public final class ReplicaHandler: Sendable {
         self.features = features
     }
 
-    /// An HTTP answer: status and JSON body.
+    /// An HTTP answer: status and JSON body, and for the binary tensor extension the tensors'
+    /// bytes that follow the JSON (whose length goes in `Inference-Header-Content-Length`).
     public struct Answer: Sendable {
         public var status: Int
         public var body: String
-        public init(status: Int, body: String) {
+        public var binary: Data?
+        public init(status: Int, body: String, binary: Data? = nil) {
             self.status = status
             self.body = body
+            self.binary = binary
         }
     }
 
@@ -67,24 +70,37 @@ public final class ReplicaHandler: Sendable {
         }
     }
 
-    /// `POST /v2/models/{name}/infer` (Open Inference Protocol).
-    public func infer(model: String, _ body: Data) -> Answer {
+    /// `POST /v2/models/{name}/infer` (Open Inference Protocol). `inferenceHeader` is the value of
+    /// `Inference-Header-Content-Length` when the body carries binary tensors.
+    public func infer(model: String, _ body: Data, inferenceHeader: String? = nil) -> Answer {
         timed {
             guard model == modelName || model == endpointName else {
                 throw RequestError(status: 404, field: "model_name", message: "no model \"\(model)\" here; this endpoint serves \"\(modelName)\"")
             }
-            let request = try InferenceRequest.parseInfer(body, featureNames: runtime.featureNames)
+            let headerLength = try InferenceBinary.headerLength(inferenceHeader, bodySize: body.count)
+            let request = try InferenceRequest.parseInfer(body, headerLength: headerLength, featureNames: runtime.featureNames)
             let p = runtime.predict(request.input)
             let shape = p.width == 1 ? "[\(p.rows)]" : "[\(p.rows),\(p.width)]"
             var out = "{\"model_name\":\"\(Self.escape(modelName))\",\"model_version\":\"\(Self.escape(version))\""
             if let id = request.id { out += ",\"id\":\"\(Self.escape(id))\"" }
-            let name = request.outputName ?? runtime.outputNames.first.map { runtime.outputNames.count == 1 ? $0 : "probabilities" } ?? "output-0"
-            out += ",\"outputs\":[{\"name\":\"\(Self.escape(name))\",\"shape\":\(shape),\"datatype\":\"FP32\",\"data\":["
+            let name = request.outputName ?? outputName
+            out += ",\"outputs\":[{\"name\":\"\(Self.escape(name))\",\"shape\":\(shape),\"datatype\":\"FP32\","
+            if request.binaryOutput {
+                out += "\"parameters\":{\"binary_data_size\":\(p.values.count * 4)}}]}"
+                return Answer(status: 200, body: out, binary: InferenceBinary.bytes(p.values))
+            }
+            out += "\"data\":["
             out += Self.numbers(p.values[...])
             out += "]}]}"
             return Answer(status: 200, body: out)
         }
     }
+
+    /// The name of the model's one output tensor.
+    var outputName: String { runtime.outputNames.count == 1 ? runtime.outputNames[0] : "probabilities" }
+
+    /// The output tensor's shape, `-1` for the batch.
+    var outputShape: [Int] { runtime.outputNames.count == 1 ? [-1] : [-1, runtime.outputNames.count] }
 
     /// `GET /v2/models/{name}`: OIP model metadata, with the feature names as a parameter.
     public func metadata() -> Answer {
@@ -93,10 +109,29 @@ public final class ReplicaHandler: Sendable {
             "versions": [version],
             "platform": runtime.format.rawValue,
             "inputs": [["name": "input-0", "datatype": "FP32", "shape": [-1, runtime.featureCount]]],
-            "outputs": [["name": runtime.outputNames.count == 1 ? runtime.outputNames[0] : "probabilities", "datatype": "FP32",
-                         "shape": runtime.outputNames.count == 1 ? [-1] : [-1, runtime.outputNames.count]]],
+            "outputs": [["name": outputName, "datatype": "FP32", "shape": outputShape]],
             "parameters": ["feature_names": runtime.featureNames, "output_names": runtime.outputNames, "endpoint": endpointName],
         ]
+        return Self.jsonAnswer(object)
+    }
+
+    /// `GET /v2/models/{name}/config`: the model's configuration as Triton gives it (which
+    /// tritonclient's `get_model_config` reads): inputs and outputs with Triton's `TYPE_` datatypes.
+    /// `max_batch_size` is 0 because the batch is in the shapes' first dimension.
+    public func config() -> Answer {
+        let object: [String: Any] = [
+            "name": modelName,
+            "platform": runtime.format.rawValue,
+            "backend": "mlinfra",
+            "max_batch_size": 0,
+            "input": [["name": "input-0", "data_type": "TYPE_FP32", "dims": [-1, runtime.featureCount]]],
+            "output": [["name": outputName, "data_type": "TYPE_FP32", "dims": outputShape]],
+            "parameters": ["feature_names": ["string_value": runtime.featureNames.joined(separator: ",")]],
+        ]
+        return Self.jsonAnswer(object)
+    }
+
+    static func jsonAnswer(_ object: [String: Any]) -> Answer {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Answer(status: 200, body: String(decoding: data, as: UTF8.self))
     }

@@ -7,9 +7,10 @@ import NIOPosix
 
 /// The replica worker's HTTP server: one model version on a loopback port.
 ///
-/// Routes: `POST /predict`, `GET /v2`, `POST /v2/models/{name}[/versions/{v}]/infer`,
-/// `GET /v2/models/{name}[/versions/{v}][/ready]`, `GET /v2/health/live`, `GET /v2/health/ready`,
-/// `GET /metrics`.
+/// Routes: `POST /predict`, `GET /v2`, `POST /v2/models/{name}[/versions/{v}]/infer` (JSON, or
+/// binary tensors after a JSON header of `Inference-Header-Content-Length` bytes),
+/// `GET /v2/models/{name}[/versions/{v}][/ready|/config]`, `GET /v2/health/live`,
+/// `GET /v2/health/ready`, `GET /metrics`.
 public enum ReplicaServer {
     /// The largest request body accepted.
     public static let maxBody = 16 << 20
@@ -52,13 +53,17 @@ public enum ReplicaServer {
             router.post("\(prefix)/infer") { request, context -> Response in
                 if let refused = model(context) { return respond(refused) }
                 let body = try await collect(request)
-                return respond(oip(handler.infer(model: context.parameters.get("name") ?? "", body)))
+                return respond(oip(handler.infer(model: context.parameters.get("name") ?? "", body,
+                                                 inferenceHeader: request.headers[inferenceHeader])))
             }
             router.get(RouterPath(prefix)) { _, context -> Response in
                 respond(model(context) ?? handler.metadata())
             }
             router.get("\(prefix)/ready") { _, context -> Response in
                 respond(model(context) ?? .init(status: 200, body: #"{"ready":true}"#))
+            }
+            router.get("\(prefix)/config") { _, context -> Response in
+                respond(model(context) ?? handler.config())
             }
         }
         // Server metadata; `version` is the protocol's (the engine does not know the build's).
@@ -80,6 +85,9 @@ public enum ReplicaServer {
         )
     }
 
+    /// `Inference-Header-Content-Length`, the binary tensor extension's header.
+    static let inferenceHeader = HTTPFields.Element.Name(InferenceBinary.headerName)!
+
     static func collect(_ request: Request) async throws -> Data {
         do {
             let buffer = try await request.body.collect(upTo: maxBody)
@@ -100,7 +108,14 @@ public enum ReplicaServer {
     }
 
     static func respond(_ answer: ReplicaHandler.Answer) -> Response {
-        Response(status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
-                 body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+        guard let binary = answer.binary else {
+            return Response(status: HTTPResponse.Status(code: answer.status), headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+        }
+        var buffer = ByteBuffer(string: answer.body)
+        buffer.writeBytes(binary)
+        return Response(status: HTTPResponse.Status(code: answer.status),
+                        headers: [.contentType: "application/octet-stream", inferenceHeader: String(answer.body.utf8.count)],
+                        body: .init(byteBuffer: buffer))
     }
 }

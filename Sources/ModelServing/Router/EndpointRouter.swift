@@ -53,22 +53,33 @@ public final class EndpointRouter: Sendable {
         public var body: ByteBuffer
         public var version: String?
         public var requestID: String? = nil
+        /// The replica's `Inference-Header-Content-Length`: the body is a JSON header and binary tensors.
+        public var inferenceHeader: String? = nil
     }
 
     /// Sends one request to a replica (and to a second one if the first connection fails before any response).
+    /// `inferenceHeader` is the client's `Inference-Header-Content-Length` (a body with binary tensors), passed on.
+    /// `version` pins the request to that version's replicas (`/v2/models/{m}/versions/{v}/…`).
     public func forward(method: NIOHTTP1.HTTPMethod = .POST, path: String, body: ByteBuffer, kind: CaptureWriter.Exchange.Kind?,
-                        requestID: String? = nil) async -> Reply {
-        var reply = await send(method: method, path: path, body: body, kind: kind, requestID: requestID)
+                        requestID: String? = nil, inferenceHeader: String? = nil, version: String? = nil) async -> Reply {
+        var reply = await send(method: method, path: path, body: body, kind: kind, requestID: requestID, inferenceHeader: inferenceHeader,
+                               version: version)
         reply.requestID = requestID
         return reply
     }
 
-    private func send(method: NIOHTTP1.HTTPMethod, path: String, body: ByteBuffer, kind: CaptureWriter.Exchange.Kind?, requestID: String?) async -> Reply {
+    private func send(method: NIOHTTP1.HTTPMethod, path: String, body: ByteBuffer, kind: CaptureWriter.Exchange.Kind?, requestID: String?,
+                      inferenceHeader: String?, version: String?) async -> Reply {
         let start = DispatchTime.now().uptimeNanoseconds
         metrics.enter()
         defer { metrics.leave() }
-        guard var backend = table.acquire() else {
+        guard var backend = table.acquire(version: version) else {
             metrics.observe(version: "none", seconds: 0, failed: true)
+            if let version {
+                return Reply(status: 404, body: ByteBuffer(string: RequestError(status: 404, field: "model_version",
+                    message: "endpoint \(endpoint) has no ready replica of version \"\(version)\"; it serves \(table.weights.keys.sorted().joined(separator: ", "))").json),
+                    version: nil)
+            }
             return Reply(status: 503, body: ByteBuffer(string: RequestError(status: 503, field: "endpoint",
                 message: "endpoint \(endpoint) has no ready replica; check `mlinfra endpoints status \(endpoint)`").json), version: nil)
         }
@@ -76,13 +87,15 @@ public final class EndpointRouter: Sendable {
         while true {
             let reply: HTTPReply
             do {
-                reply = try await client.execute(host: backend.host, port: backend.port, method: method, path: path,
-                                                 body: method == .POST ? body : nil)
+                reply = try await client.execute(
+                    host: backend.host, port: backend.port, method: method, path: path, body: method == .POST ? body : nil,
+                    contentType: inferenceHeader == nil ? "application/json" : "application/octet-stream",
+                    headers: inferenceHeader.map { [(InferenceBinary.headerName, $0)] } ?? [])
             } catch {
                 table.release(backend)
                 if !retried, let e = error as? HTTPPoolError, e.isBeforeResponse {
                     table.setHealthy(backend.id, false)
-                    if let other = table.acquire(excluding: backend.id) {
+                    if let other = table.acquire(excluding: backend.id, version: version) {
                         logger.warning("replica \(backend.host):\(backend.port) (\(backend.version)) failed before answering (\(e)); retrying on port \(other.port)")
                         retries.add(1, ordering: .relaxed)
                         backend = other
@@ -95,9 +108,11 @@ public final class EndpointRouter: Sendable {
                                   message: "replica of \(backend.version) failed: \(error)").json))
             }
             table.release(backend)
-            let result = finish(backend: backend, start: start, status: reply.status, failed: reply.status >= 500, body: reply.body)
+            var result = finish(backend: backend, start: start, status: reply.status, failed: reply.status >= 500, body: reply.body)
+            result.inferenceHeader = reply.headers.first(name: InferenceBinary.headerName)
             if reply.status == 200, let kind {
-                maybeCapture(kind: kind, version: backend.version, request: body, response: reply.body, start: start, requestID: requestID)
+                maybeCapture(kind: kind, version: backend.version, request: body, response: reply.body, start: start, requestID: requestID,
+                             headerLengths: (inferenceHeader.flatMap { Int($0) }, result.inferenceHeader.flatMap { Int($0) }))
             }
             return result
         }
@@ -113,7 +128,7 @@ public final class EndpointRouter: Sendable {
     /// first request is always captured (then 1 in 1/p): a newcomer who sends a few requests and
     /// runs a monitor sees rows.
     private func maybeCapture(kind: CaptureWriter.Exchange.Kind, version: String, request: ByteBuffer, response: ByteBuffer, start: UInt64,
-                              requestID: String?) {
+                              requestID: String?, headerLengths: (request: Int?, response: Int?)) {
         guard let capture else { return }
         let p = capturePercent.load(ordering: .relaxed)
         guard p > 0 else { return }
@@ -123,7 +138,8 @@ public final class EndpointRouter: Sendable {
         capture.submit(.init(endpoint: endpoint, version: version, time: clock.now(), kind: kind,
                              request: Data(request.readableBytesView), response: Data(response.readableBytesView),
                              latencyMs: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
-                             featureNames: info.featureNames, outputNames: info.outputNames, requestID: requestID))
+                             featureNames: info.featureNames, outputNames: info.outputNames, requestID: requestID,
+                             requestHeaderLength: headerLengths.request, responseHeaderLength: headerLengths.response))
     }
 
     /// The client's `x-request-id` when it is 1–128 visible ASCII characters without `#`, else a new id.
@@ -163,24 +179,32 @@ public final class EndpointRouter: Sendable {
             let id = self.requestID(clientGiven: request.headers[Self.clientRequestID])
             return Self.response(await self.forward(path: "/predict", body: body, kind: .predict, requestID: id))
         }
-        router.post("v2/models/:name/infer") { request, context -> Response in
-            let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
-            let name = context.parameters.get("name") ?? ""
-            let id = self.requestID(clientGiven: request.headers[Self.clientRequestID])
-            return Self.response(await self.forward(path: "/v2/models/\(Self.pathEscape(name))/infer", body: body, kind: .infer, requestID: id))
-        }
         router.post("feedback") { request, _ -> Response in
             let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
             let (status, text) = self.feedback(body)
             return Self.json(status, text)
         }
-        router.get("v2/models/:name") { _, context -> Response in
-            let name = context.parameters.get("name") ?? ""
-            return Self.response(await self.forward(method: .GET, path: "/v2/models/\(Self.pathEscape(name))", body: ByteBuffer(), kind: nil))
+        // The Open Inference Protocol's model routes, with or without `/versions/{v}`, go to a
+        // replica, which answers for its model and version (errors `{"error": "message"}`).
+        @Sendable func replicaPath(_ context: some RequestContext, _ tail: String) -> String {
+            var path = "/v2/models/" + Self.pathEscape(context.parameters.get("name") ?? "")
+            if let version = context.parameters.get("version") { path += "/versions/" + Self.pathEscape(version) }
+            return path + tail
         }
-        router.get("v2/models/:name/ready") { _, context -> Response in
-            let name = context.parameters.get("name") ?? ""
-            return Self.response(await self.forward(method: .GET, path: "/v2/models/\(Self.pathEscape(name))/ready", body: ByteBuffer(), kind: nil))
+        for prefix in ["v2/models/:name", "v2/models/:name/versions/:version"] {
+            router.post("\(prefix)/infer") { request, context -> Response in
+                let body = try await request.body.collect(upTo: ReplicaServer.maxBody)
+                let id = self.requestID(clientGiven: request.headers[Self.clientRequestID])
+                return Self.response(await self.forward(path: replicaPath(context, "/infer"), body: body, kind: .infer, requestID: id,
+                                                        inferenceHeader: request.headers[ReplicaServer.inferenceHeader],
+                                                        version: context.parameters.get("version")), oip: true)
+            }
+            for tail in ["", "/ready", "/config"] {
+                router.get(RouterPath(prefix + tail)) { _, context -> Response in
+                    Self.response(await self.forward(method: .GET, path: replicaPath(context, tail), body: ByteBuffer(), kind: nil,
+                                                     version: context.parameters.get("version")), oip: true)
+                }
+            }
         }
         // Server metadata; `version` is the protocol's, as the replicas answer.
         router.get("v2") { _, _ in Self.json(200, #"{"name":"mlinfra-router","version":"2","extensions":[]}"#) }
@@ -229,11 +253,17 @@ public final class EndpointRouter: Sendable {
         }
     }
 
-    static func response(_ reply: Reply) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
+    /// The reply as sent to the client; `oip` turns the router's own errors into the protocol's `{"error": "message"}`.
+    static func response(_ reply: Reply, oip: Bool = false) -> Response {
+        var headers: HTTPFields = [.contentType: reply.inferenceHeader == nil ? "application/json" : "application/octet-stream"]
         if let v = reply.version, let name = HTTPFields.Element.Name("x-mlinfra-version") { headers[name] = v }
         if let id = reply.requestID, let name = HTTPFields.Element.Name("x-mlinfra-request-id") { headers[name] = id }
-        return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: .init(byteBuffer: reply.body))
+        if let length = reply.inferenceHeader { headers[ReplicaServer.inferenceHeader] = length }
+        var body = reply.body
+        if oip, reply.status >= 400 {
+            body = ByteBuffer(string: ReplicaServer.oip(.init(status: reply.status, body: String(buffer: reply.body))).body)
+        }
+        return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: .init(byteBuffer: body))
     }
 
     static let clientRequestID = HTTPFields.Element.Name("x-request-id")!

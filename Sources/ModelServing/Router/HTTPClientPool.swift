@@ -61,19 +61,22 @@ public final class HTTPClientPool: Sendable {
         self.connectTimeout = connectTimeout
     }
 
-    /// Sends a request and reads the whole reply.
+    /// Sends a request and reads the whole reply; `headers` are added to the request's own.
     public func execute(host: String = "127.0.0.1", port: Int, method: HTTPMethod = .POST, path: String,
-                        body: ByteBuffer? = nil, contentType: String = "application/json", timeout: Double = 60) async throws -> HTTPReply {
+                        body: ByteBuffer? = nil, contentType: String = "application/json", headers: [(String, String)] = [],
+                        timeout: Double = 60) async throws -> HTTPReply {
         let key = "\(host):\(port)"
         if let channel = takeIdle(key) {
             do {
-                return try await send(channel, key: key, host: host, method: method, path: path, body: body, contentType: contentType, timeout: timeout)
+                return try await send(channel, key: key, host: host, method: method, path: path, body: body, contentType: contentType,
+                                      headers: headers, timeout: timeout)
             } catch HTTPPoolError.closedBeforeResponse {
                 // A stale keep-alive connection: try a fresh one below.
             }
         }
         let channel = try await connect(host: host, port: port)
-        return try await send(channel, key: key, host: host, method: method, path: path, body: body, contentType: contentType, timeout: timeout)
+        return try await send(channel, key: key, host: host, method: method, path: path, body: body, contentType: contentType,
+                              headers: headers, timeout: timeout)
     }
 
     /// Closes every idle connection.
@@ -122,9 +125,10 @@ public final class HTTPClientPool: Sendable {
     }
 
     private func send(_ channel: any Channel, key: String, host: String, method: HTTPMethod, path: String, body: ByteBuffer?,
-                      contentType: String, timeout: Double) async throws -> HTTPReply {
+                      contentType: String, headers: [(String, String)], timeout: Double) async throws -> HTTPReply {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
         head.headers.add(name: "host", value: host)
+        head.headers.add(contentsOf: headers)
         if let body {
             head.headers.add(name: "content-type", value: contentType)
             head.headers.add(name: "content-length", value: String(body.readableBytes))

@@ -101,11 +101,16 @@ public final class RoutingTable: Sendable {
 
     /// Picks a replica for a request and counts it in flight: a version by weight among the
     /// versions with a healthy replica, then that version's replica with the fewest requests
-    /// in flight. `excluding` skips a replica that just failed.
-    public func acquire(excluding: Int? = nil) -> Backend? {
+    /// in flight. `excluding` skips a replica that just failed. `version` (`fraud/3`, or `3`) asks
+    /// for that version's replicas whatever its weight, as `/v2/models/{m}/versions/{v}` does.
+    public func acquire(excluding: Int? = nil, version asked: String? = nil) -> Backend? {
         state.withLock { s in
             var candidates: [String: Double] = [:]
             for b in s.backends.values where b.healthy && b.id != excluding {
+                if let asked {
+                    if b.version == asked || b.version.split(separator: "/").last.map(String.init) == asked { candidates[b.version] = 1 }
+                    continue
+                }
                 let w = s.weights[b.version] ?? 0
                 if w > 0 { candidates[b.version] = w }
             }

@@ -65,6 +65,8 @@ extension ModelRuntime {
 public enum ModelFormat: String, Sendable, Codable, CaseIterable {
     /// XGBoost's own JSON model (`Booster.save_model("m.json")`), gbtree booster.
     case xgboostJSON = "xgboost-json"
+    /// XGBoost's UBJSON model (`Booster.save_model("m.ubj")`, what `mlflow.xgboost` saves by default).
+    case xgboostUBJ = "xgboost-ubj"
     /// mlinfra's linear model JSON (see `LinearModel`).
     case linearJSON = "linear-json"
 
@@ -72,6 +74,7 @@ public enum ModelFormat: String, Sendable, Codable, CaseIterable {
     public func load(_ data: Data, source: String) throws -> any ModelRuntime {
         switch self {
         case .xgboostJSON: try XGBoostModel(json: data, source: source)
+        case .xgboostUBJ: try XGBoostModel(ubj: data, source: source)
         case .linearJSON: try LinearModel(json: data, source: source)
         }
     }

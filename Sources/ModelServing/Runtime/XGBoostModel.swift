@@ -41,7 +41,8 @@ public struct XGBoostModel: ModelRuntime {
     public let baseMargin: [Float]
     public let objective: Objective
     public let featureNames: [String]
-    public var format: ModelFormat { .xgboostJSON }
+    /// `xgboost-json`, or `xgboost-ubj` for a model read from XGBoost's UBJSON.
+    public let format: ModelFormat
     public var treeCount: Int { roots.count }
     /// The number of output groups the trees add to (classes for multi-class, else 1).
     public var groupCount: Int { baseMargin.count }
@@ -58,17 +59,35 @@ public struct XGBoostModel: ModelRuntime {
     // MARK: Loading
 
     public init(json: Data, source: String) throws {
+        try self.init(json: json, source: source, format: .xgboostJSON)
+    }
+
+    /// Reads XGBoost's UBJSON model (`Booster.save_model("model.ubj")`, MLflow's default), the same
+    /// document as the JSON model in another encoding.
+    public init(ubj: Data, source: String) throws {
+        let json: Data
+        do {
+            json = try UBJSON.json(ubj)
+        } catch {
+            throw ModelLoadError(source: source, message: "not an XGBoost UBJSON model (\(error))",
+                                 remedy: "save the model with Booster.save_model(\"model.ubj\") (XGBoost 1.6 or later)")
+        }
+        try self.init(json: json, source: source, format: .xgboostUBJ)
+    }
+
+    private init(json: Data, source: String, format: ModelFormat) throws {
         let doc: XGBoostDocument
         do {
             doc = try JSONDecoder().decode(XGBoostDocument.self, from: json)
         } catch {
-            throw ModelLoadError(source: source, message: "not an XGBoost JSON model (\(Self.describe(error)))",
-                                 remedy: "save the model with Booster.save_model(\"model.json\") (XGBoost 1.6 or later)")
+            throw ModelLoadError(source: source, message: "not an XGBoost \(format == .xgboostUBJ ? "UBJSON" : "JSON") model (\(Self.describe(error)))",
+                                 remedy: "save the model with Booster.save_model(\"model.\(format == .xgboostUBJ ? "ubj" : "json")\") (XGBoost 1.6 or later)")
         }
-        try self.init(doc, source: source)
+        try self.init(doc, source: source, format: format)
     }
 
-    private init(_ doc: XGBoostDocument, source: String) throws {
+    private init(_ doc: XGBoostDocument, source: String, format: ModelFormat) throws {
+        self.format = format
         let learner = doc.learner
         guard let objective = Objective(rawValue: learner.objective.name) else {
             throw ModelLoadError(source: source, message: "objective \"\(learner.objective.name)\" is not supported",

@@ -6,7 +6,7 @@ Run with the peers' venv (xgboost 3.2.0, numpy):
 
 For each objective (binary:logistic, reg:squarederror, multi:softprob) it trains a small
 gbtree model on seeded synthetic data with ~10% missing values, saves it with
-Booster.save_model (XGBoost's own JSON), and writes <name>.cases.json holding the inputs
+Booster.save_model (XGBoost's own JSON, and UBJSON as <name>.model.ubj), and writes <name>.cases.json holding the inputs
 (null = missing; a few values set exactly on split thresholds to pin the `<` rule) and
 XGBoost's own predictions: `margin` (output_margin=True) and `prediction` (predict), as float32.
 """
@@ -48,6 +48,7 @@ def make(name, objective, y_fn, extra):
     bst = xgb.train(params, xgb.DMatrix(Xtr, label=ytr, missing=np.nan), num_boost_round=12)
     path = os.path.join(HERE, f"{name}.model.json")
     bst.save_model(path)
+    bst.save_model(os.path.join(HERE, f"{name}.model.ubj"))  # the same model as UBJSON (MLflow's default)
     Xte = with_missing(rng, data(rng, 60, f))
     Xte = put_thresholds(path, Xte)
     d = xgb.DMatrix(Xte, missing=np.nan)
