@@ -66,7 +66,11 @@ import Testing
             let acks = seen.split(separator: "\n").compactMap { Int($0) }
             acknowledged = acks.last ?? acknowledged
 
-            let recovered = try #require(try await LocalStateStore(path: path).read())
+            // Killed before its first append (a slow start on a loaded machine): nothing was acknowledged, nothing is there.
+            guard let recovered = try await LocalStateStore(path: path).read() else {
+                #expect(acknowledged < 0, "round \(round): acknowledged entry \(acknowledged) was lost with the whole state")
+                continue
+            }
             let present = (0..<(acknowledged + 50)).filter { recovered.resource("endpoint.e\($0)") != nil }
             let highest = present.last ?? -1
             #expect(present == (highest >= 0 ? Array(0...highest) : []), "round \(round): entries are missing in the middle: \(present)")
