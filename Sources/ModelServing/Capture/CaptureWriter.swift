@@ -59,7 +59,6 @@ public final class CaptureWriter: Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private let droppedCount = Atomic<Int>(0)
-    private let writtenCount = Atomic<Int>(0)
     private let writtenByEndpoint = Mutex<[String: Int]>([:])
     private let logger: Logger
 
@@ -72,7 +71,7 @@ public final class CaptureWriter: Sendable {
     }
 
     public var dropped: Int { droppedCount.load(ordering: .relaxed) }
-    public var written: Int { writtenCount.load(ordering: .relaxed) }
+    public var written: Int { writtenByEndpoint.withLock { $0.values.reduce(0, +) } }
     /// Rows of `endpoint` in the store so far: what a monitor run can see.
     public func written(endpoint: String) -> Int { writtenByEndpoint.withLock { $0[endpoint, default: 0] } }
 
@@ -101,7 +100,6 @@ public final class CaptureWriter: Sendable {
         let records = items.flatMap(Self.records)
         do {
             try store.append(records)
-            writtenCount.add(records.count, ordering: .relaxed)
             writtenByEndpoint.withLock { counts in
                 for record in records { counts[record.endpoint, default: 0] += 1 }
             }
