@@ -113,6 +113,11 @@ public enum QueryStrategy: String, Sendable, Hashable, Codable {
     case exact
     /// A scan of only the records matching a selective filter.
     case filteredExact = "filtered_exact"
+    /// pgvector's IVFFlat index.
+    case ivfflat
+    /// A filtered search in which pgvector (0.8 or later) continued its index scan until enough
+    /// rows passed the filter (`hnsw.iterative_scan`, `ivfflat.iterative_scan`).
+    case iterativeScan = "iterative_scan"
 }
 
 public struct QueryResult: Sendable, Hashable, Codable {

@@ -340,10 +340,11 @@ public actor PgVectorStore: CollectionStore {
     /// scan, so a scan with `ef_search` candidates yields about `ef_search × selectivity` matches:
     /// when the matches are fewer than a widened scan would visit (`ef / selectivity` candidates,
     /// `2m` neighbours each), or the widening passes pgvector's limits, the matching rows are
-    /// scanned exactly (the ORDER BY is written so that no vector index serves it); otherwise the
-    /// index is searched with `ef_search` (or `probes`) widened by the selectivity — with
-    /// `hnsw.iterative_scan` where pgvector has it (0.8+) — and widened again until
-    /// `min(k, matches)` rows come back, the exact scan being the last resort.
+    /// scanned exactly (the ORDER BY is written so that no vector index serves it). Otherwise,
+    /// where pgvector has iterative index scans (0.8+), the index is searched with them, so that
+    /// pgvector itself goes on until `k` rows pass the filter; without them, `ef_search` (or
+    /// `probes`) is widened by the selectivity and widened again until `min(k, matches)` rows
+    /// come back. The exact scan is the last resort of either.
     public func query(_ name: String, _ vector: [Float], k: Int, ef: Int?, where filter: WhereFilter?) async throws -> QueryResult {
         try QueryLimits.check(k: k, ef: ef)
         let config = try await cachedConfig(name)
@@ -351,7 +352,8 @@ public actor PgVectorStore: CollectionStore {
         let base = max(ef ?? config.hnsw?.efSearch ?? 40, k)
         guard let filter else {
             let found = try await search(name, config, vector, k: k, condition: nil, breadth: base, exact: config.indexKind == "exact")
-            return QueryResult(matches: found, strategy: config.indexKind == "exact" ? .exact : .hnsw, candidates: try await liveCount(name))
+            let strategy: QueryStrategy = config.indexKind == "exact" ? .exact : config.ivfflat != nil ? .ivfflat : .hnsw
+            return QueryResult(matches: found, strategy: strategy, candidates: try await liveCount(name))
         }
         var condition = SQLCondition()
         let sql = filter.sql(column: "metadata", into: &condition)
@@ -364,39 +366,51 @@ public actor PgVectorStore: CollectionStore {
         guard matches > 0, config.indexKind != "exact" else { return try await exact() }
         let selectivity = Double(matches) / Double(max(try await liveCount(name), matches, 1))
         let wanted = min(k, matches)
+        let iterative = try await hasIterativeScans()
         if let hnsw = config.hnsw {
-            let iterative = try await hasIterativeScans()
             var breadth = iterative ? base : Int(min(Double(base) / selectivity, Double(Self.maxEfSearch + 1)))
             let visited = Double(iterative ? Int(Double(base) / selectivity) : breadth) * Double(2 * hnsw.m)
             if breadth > Self.maxEfSearch || Double(matches) <= visited { return try await exact() }
             while true {
                 let found = try await search(name, config, vector, k: k, condition: (sql, condition), breadth: breadth, exact: false)
-                if found.count >= wanted { return QueryResult(matches: found, strategy: .hnsw, candidates: matches) }
+                if found.count >= wanted { return QueryResult(matches: found, strategy: iterative ? .iterativeScan : .hnsw, candidates: matches) }
                 if breadth >= Self.maxEfSearch { return try await exact() }
                 breadth = min(breadth * 2, Self.maxEfSearch)
             }
         }
         let ivf = config.ivfflat!
         var probes = Int(min(Double(ef ?? ivf.probes) / selectivity, Double(ivf.lists)))
-        while true {
-            if probes >= ivf.lists { return try await exact() }
+        if probes >= ivf.lists { return try await exact() }
+        if iterative {
+            // Widened as without iterative scans, so that as many matching rows are compared as the
+            // unfiltered `probes` compare; pgvector visits further lists itself when too few pass.
+            // In `relaxed_order` rows may come slightly out of order: sorted here.
             let found = try await search(name, config, vector, k: k, condition: (sql, condition), breadth: probes, exact: false)
-            if found.count >= wanted { return QueryResult(matches: found, strategy: .hnsw, candidates: matches) }
+                .sorted { $0.distance < $1.distance }
+            return found.count >= wanted ? QueryResult(matches: found, strategy: .iterativeScan, candidates: matches) : try await exact()
+        }
+        while true {
+            let found = try await search(name, config, vector, k: k, condition: (sql, condition), breadth: probes, exact: false)
+            if found.count >= wanted { return QueryResult(matches: found, strategy: .ivfflat, candidates: matches) }
             probes = min(probes * 2, ivf.lists)
+            if probes >= ivf.lists { return try await exact() }
         }
     }
 
     /// One k-NN statement. `breadth` is `hnsw.ef_search` or `ivfflat.probes`; `exact` keeps every
-    /// vector index out of the ORDER BY (`+ 0` is not the indexed expression).
+    /// vector index out of the ORDER BY (`+ 0` is not the indexed expression). A filtered index
+    /// query uses pgvector's iterative scan where it has one.
     private func search(
         _ name: String, _ config: CollectionConfig, _ vector: [Float], k: Int, condition: (String, SQLCondition)?, breadth: Int, exact: Bool
     ) async throws -> [QueryMatch] {
         if !exact {
+            let iterative = try await hasIterativeScans()
             if config.hnsw != nil {
                 try await set("hnsw.ef_search", String(min(breadth, Self.maxEfSearch)))
-                if try await hasIterativeScans() { try await set("hnsw.iterative_scan", condition == nil ? "off" : "strict_order") }
+                if iterative { try await set("hnsw.iterative_scan", condition == nil ? "off" : "strict_order") }
             } else {
                 try await set("ivfflat.probes", String(breadth))
+                if iterative { try await set("ivfflat.iterative_scan", condition == nil ? "off" : "relaxed_order") }
             }
         }
         var binds = condition?.1.binds ?? PostgresBindings()
