@@ -7,11 +7,16 @@ public enum SpecLoader {
     static let topLevelKeys = ["mlinfra", "project", "backend", "variables", "locals", "modules", "providers", "resources", "outputs", "data", "moved", "import", "removed"]
 
     public static func load(path: String) -> (SpecDocument?, Diagnostics) {
-        load(path: path, module: nil, depth: 0)
+        var loaded = LoadedModules()
+        return load(path: path, module: nil, depth: 0, loaded: &loaded)
     }
 
+    /// Module directories read so far in one load, by path and depth: a module called many times
+    /// (100 calls of `./modules/serving`, or `for_each` over one call) is read and parsed once.
+    typealias LoadedModules = [String: (SpecDocument?, Diagnostics)]
+
     /// Loads a spec, or, with `module` (the call), a module's directory; then the modules it calls.
-    static func load(path: String, module: ModuleCall?, depth: Int) -> (SpecDocument?, Diagnostics) {
+    static func load(path: String, module: ModuleCall?, depth: Int, loaded: inout LoadedModules) -> (SpecDocument?, Diagnostics) {
         var diagnostics = Diagnostics()
         let (files, listing) = SpecFiles.list(path)
         diagnostics.append(contentsOf: listing)
@@ -30,12 +35,12 @@ public enum SpecLoader {
             roots: roots, files: files,
             rootDirectory: URL(fileURLWithPath: root.isEmpty ? "." : root).standardizedFileURL.path,
             isModule: module != nil, diagnostics: &diagnostics)
-        if document != nil { loadModules(of: &document!, depth: depth, diagnostics: &diagnostics) }
+        if document != nil { loadModules(of: &document!, depth: depth, diagnostics: &diagnostics, loaded: &loaded) }
         return (diagnostics.hasErrors ? nil : document, diagnostics)
     }
 
     /// Reads the directory of each module call of `document`, relative to the document's directory.
-    static func loadModules(of document: inout SpecDocument, depth: Int, diagnostics: inout Diagnostics) {
+    static func loadModules(of document: inout SpecDocument, depth: Int, diagnostics: inout Diagnostics, loaded: inout LoadedModules) {
         for i in document.modules.indices {
             let call = document.modules[i]
             guard depth < 16 else {
@@ -52,7 +57,9 @@ public enum SpecLoader {
                     detail: "`source:` names a directory of spec files, relative to this spec (\(document.rootDirectory)).", at: call.location))
                 continue
             }
-            let (loaded, found) = load(path: path, module: call, depth: depth + 1)
+            let key = "\(depth + 1) " + URL(fileURLWithPath: path).standardizedFileURL.path
+            let (module, found) = loaded[key] ?? load(path: path, module: call, depth: depth + 1, loaded: &loaded)
+            loaded[key] = (module, found)
             diagnostics.append(contentsOf: found.items.map { item in
                 var d = item
                 if item.severity == .error, !item.detail.contains("called at") {
@@ -60,7 +67,7 @@ public enum SpecLoader {
                 }
                 return d
             })
-            document.modules[i].document = loaded
+            document.modules[i].document = module
         }
     }
 
@@ -76,7 +83,8 @@ public enum SpecLoader {
         guard !diagnostics.hasErrors else { return (nil, diagnostics) }
         var document = build(
             roots: roots, files: sources.map(\.file), rootDirectory: rootDirectory, isModule: false, diagnostics: &diagnostics)
-        if document != nil { loadModules(of: &document!, depth: 0, diagnostics: &diagnostics) }
+        var loaded = LoadedModules()
+        if document != nil { loadModules(of: &document!, depth: 0, diagnostics: &diagnostics, loaded: &loaded) }
         return (diagnostics.hasErrors ? nil : document, diagnostics)
     }
 
