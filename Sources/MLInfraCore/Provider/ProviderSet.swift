@@ -117,8 +117,8 @@ public struct ProviderSet: Sendable {
             if implicit.contains(decl.name), !spec.resources.contains(where: { schema.resourceTypes[$0.type] != nil }) {
                 continue
             }
-            // Provider settings: evaluate with variables only.
-            var evaluator = Evaluator(variables: variables)
+            // Provider settings are read before any resource: variables, functions and locals of them.
+            var evaluator = Evaluator.beforeResources(spec, variables: variables)
             var config: [String: Value] = [:]
             for entry in decl.config {
                 if decl.command == nil, schema.config[entry.key] == nil {

@@ -39,7 +39,7 @@ public enum EngineDataDirectory {
               let entry = local.config.first(where: { $0.key == "data_dir" })
         else { return root.appendingPathComponent(defaultName).standardizedFileURL }
         let (variables, _) = VariableValues.resolve(document, inputs: VariableInputs(environment: environment))
-        var evaluator = Evaluator(variables: variables)
+        var evaluator = Evaluator.beforeResources(document, variables: variables, environment: environment)
         var problems = Diagnostics()
         let value = evaluator.evaluate(entry.value, diagnostics: &problems).value
         guard !problems.hasErrors, let text = value.stringValue, !text.isEmpty else {
@@ -49,7 +49,7 @@ public enum EngineDataDirectory {
     }
 
     /// What an engine command needs from the spec's resource of `type`: the attributes `keys`,
-    /// evaluated with the variables' defaults and `MLINFRA_VAR_*` (where `models` and `features`
+    /// evaluated with the variables' defaults, `MLINFRA_VAR_*` and the spec's locals (where `models` and `features`
     /// find a shared server without an apply on this machine).
     public struct ResourceSettings: Sendable {
         public var address: String
@@ -76,7 +76,7 @@ public enum EngineDataDirectory {
         }
         guard let decl = name.map({ n in candidates.first { declaredName($0) == n } }) ?? candidates.first else { return nil }
         let (variables, _) = VariableValues.resolve(document, inputs: VariableInputs(environment: environment))
-        var evaluator = Evaluator(variables: variables)
+        var evaluator = Evaluator.beforeResources(document, variables: variables, environment: environment)
         var diagnostics = Diagnostics()
         var config: [String: Value] = [:]
         for entry in decl.attributes where keys.contains(entry.key) {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a reference to a resource finds.
 public enum ResourceLookup: Sendable {
     /// A single instance's attributes (known, or `unknown` where only apply can tell), and the
@@ -56,6 +58,22 @@ public struct Locals: Sendable {
         self.declarations = declarations
         self.values = values
         self.sensitive = sensitive
+    }
+}
+
+extension Evaluator {
+    /// An evaluator for what is read before any resource exists — provider settings, the backend,
+    /// the engines' data directory: variables, functions (relative to the spec's directory) and the
+    /// spec's locals; a reference to a resource, direct or through a local, is an error there.
+    public static func beforeResources(
+        _ spec: SpecDocument, variables: VariableValues, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> Evaluator {
+        Evaluator(
+            variables: variables,
+            locals: Locals(
+                declarations: Dictionary(spec.locals.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                sensitive: Set(spec.locals.filter(\.sensitive).map(\.name))),
+            functions: FunctionContext(baseDirectory: spec.rootDirectory, environment: environment))
     }
 }
 
@@ -383,7 +401,8 @@ public struct Evaluator {
         case .resource:
             guard let lookup, let target = reference.address else {
                 diagnostics.append(.error(
-                    "`${\(reference)}` cannot be used here", detail: "Only variables can be referenced in this place.", at: location))
+                    "`${\(reference)}` cannot be used here",
+                    detail: "This is read before any resource: use variables, functions and locals that refer to no resource.", at: location))
                 return Evaluated(.null)
             }
             switch lookup(target) {

@@ -94,7 +94,7 @@ public struct Workspace: Sendable {
     public static func statePath(spec: SpecDocument, variables: VariableValues, diagnostics: inout Diagnostics) -> String {
         var relative = "state/\(spec.project).mlstate.json"
         if let path = spec.backend?.path {
-            var evaluator = Evaluator(variables: variables)
+            var evaluator = Evaluator.beforeResources(spec, variables: variables)
             let value = evaluator.evaluate(path, diagnostics: &diagnostics).value
             if let text = value.stringValue { relative = text } else {
                 diagnostics.append(.error("the backend path must be text", at: path.location))

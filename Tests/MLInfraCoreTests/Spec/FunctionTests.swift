@@ -198,6 +198,33 @@ import Testing
         #expect(state.resource("thing.b")?.inputs["ref"] == state.resource("thing.a")?.attributes["url"])
     }
 
+    /// A backend URL built by a local from a sensitive variable is a secret: taken, and no warning
+    /// that the password does not come from a sensitive variable.
+    @Test func aBackendURLBuiltByALocalFromASecretIsASecret() throws {
+        let text = specHead + """
+            variables:
+              password: { type: string, default: pw-123, sensitive: true }
+            locals:
+              url: ${format("postgres://ml:%s@127.0.0.1/db", var.password)}
+              plain: postgres://ml:written-out@127.0.0.1/db
+            backend: { postgres: { url: "${local.url}" } }
+            """
+        func resolve(_ text: String) throws -> (StateBackend?, Diagnostics) {
+            let spec = try #require(SpecLoader.load(sources: [("main.yaml", text)]).0)
+            let (variables, _) = VariableValues.resolve(spec, inputs: VariableInputs(environment: [:]))
+            var diagnostics = Diagnostics()
+            let backend = StateBackend.resolve(spec: spec, variables: variables, workspace: "default", diagnostics: &diagnostics, environment: [:])
+            return (backend, diagnostics)
+        }
+        let (backend, diagnostics) = try resolve(text)
+        guard case .postgres(let settings)? = backend else { Issue.record("not a postgres backend: \(String(describing: backend))"); return }
+        #expect(settings.url == "postgres://ml:pw-123@127.0.0.1/db")
+        #expect(diagnostics.items.isEmpty, "\(diagnostics.items)")
+        // The same URL written out in a local is no secret, and is warned about.
+        let (_, warned) = try resolve(text.replacingOccurrences(of: "${local.url}", with: "${local.plain}"))
+        #expect(warned.items.contains { $0.summary.contains("does not come from a sensitive variable") })
+    }
+
     @Test func aCycleOfLocalsIsReportedWithTheCycle() async throws {
         let text = specHead + """
             locals:

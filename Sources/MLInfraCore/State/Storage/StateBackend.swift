@@ -63,16 +63,16 @@ public enum StateBackend: Sendable, Hashable, CustomStringConvertible, CustomDeb
             let path = Workspace.statePath(spec: spec, variables: variables, diagnostics: &diagnostics)
             return .local(path: localPath(defaultPath: path, workspace: workspace))
         }
-        var evaluator = Evaluator(variables: variables)
+        var evaluator = Evaluator.beforeResources(spec, variables: variables, environment: environment)
         var url: String?
         if let expr = decl.url {
-            let value = evaluator.evaluate(expr, diagnostics: &diagnostics).value
-            guard let text = value.stringValue else {
+            let evaluated = evaluator.evaluate(expr, diagnostics: &diagnostics)
+            guard let text = evaluated.value.stringValue else {
                 diagnostics.append(.error("the postgres backend's `url` must be text", at: expr.location))
                 return nil
             }
             url = text
-            let fromSensitive = variables.sensitive.contains { variables.values[$0]?.stringValue == text }
+            let fromSensitive = evaluated.sensitive || variables.sensitive.contains { variables.values[$0]?.stringValue == text }
             if !fromSensitive && Self.hasPassword(text) {
                 diagnostics.append(
                     .warning(
