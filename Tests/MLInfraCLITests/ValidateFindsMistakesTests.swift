@@ -117,7 +117,7 @@ import Testing
         #expect(plan.status == 0 && plan.out.contains("Plan: 12 to add"), "\(plan.out)\(plan.err)")
         // What a reviewer reads: spec-relative paths, no empty defaults.
         #expect(plan.out.contains("path = \"./.mlinfra/registry\"") && !plan.out.contains(h.directory.path), "\(plan.out)")
-        #expect(!plan.out.contains("description = \"\"") && !plan.out.contains("tags = {  }"), "\(plan.out)")
+        #expect(!plan.out.contains("description = \"\"") && !plan.out.contains("tags = {}"), "\(plan.out)")
         let comment = try await h.run("plan", "--format", "markdown")
         #expect(comment.out.contains("+ path = \"./.mlinfra/registry\"") && !comment.out.contains(h.directory.path), "\(comment.out)")
     }

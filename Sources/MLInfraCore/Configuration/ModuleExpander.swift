@@ -183,6 +183,8 @@ enum ModuleExpander {
             case .binary(let op, let a, let b, let l): return .binary(op, rewrite(a, in: scope), rewrite(b, in: scope), l)
             case .not(let e, let l): return .not(rewrite(e, in: scope), l)
             case .negate(let e, let l): return .negate(rewrite(e, in: scope), l)
+            case .list(let items, let l): return .list(items.map { rewrite($0, in: scope) }, l)
+            case .map(let keys, let items, let l): return .map(keys, items.map { rewrite($0, in: scope) }, l)
             }
         }
 
@@ -262,6 +264,8 @@ enum ModuleExpander {
                 case .binary(let op, let a, let b, let l): return .binary(op, substitute(a), substitute(b), l)
                 case .not(let x, let l): return .not(substitute(x), l)
                 case .negate(let x, let l): return .negate(substitute(x), l)
+                case .list(let items, let l): return .list(items.map(substitute), l)
+                case .map(let keys, let items, let l): return .map(keys, items.map(substitute), l)
                 }
             }
             switch expr {

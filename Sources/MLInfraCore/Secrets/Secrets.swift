@@ -201,6 +201,7 @@ public enum Secrets {
         if isRedacted(value) { return "(sensitive)" }
         switch value {
         case .list(let items): return "[" + items.map(render).joined(separator: ", ") + "]"
+        case .map(let entries) where entries.isEmpty: return "{}"
         case .map(let entries):
             return "{ " + entries.keys.sorted().map { "\($0) = \(render(entries[$0]!))" }.joined(separator: ", ") + " }"
         default: return value.rendered

@@ -237,6 +237,18 @@ public struct Evaluator {
             }
         case .binary(let op, let left, let right, let location):
             return binary(op, left, right, at: location, diagnostics: &diagnostics)
+        case .list(let items, _):
+            let evaluated = items.map { evaluate($0, diagnostics: &diagnostics) }
+            return Evaluated(
+                .list(evaluated.map(\.value)),
+                sensitivePaths: Set(evaluated.enumerated().flatMap { $0.element.paths(under: String($0.offset)) }),
+                unmarkedEnvironment: evaluated.flatMap(\.unmarkedEnvironment))
+        case .map(let keys, let items, _):
+            let evaluated = items.map { evaluate($0, diagnostics: &diagnostics) }
+            return Evaluated(
+                .map(Dictionary(zip(keys, evaluated.map(\.value)), uniquingKeysWith: { a, _ in a })),
+                sensitivePaths: Set(zip(keys, evaluated).flatMap { $1.paths(under: $0) }),
+                unmarkedEnvironment: evaluated.flatMap(\.unmarkedEnvironment))
         }
     }
 

@@ -73,6 +73,10 @@ public indirect enum Expression: Hashable, Sendable {
     case binary(BinaryOperator, Expression, Expression, SourceLocation)
     case not(Expression, SourceLocation)
     case negate(Expression, SourceLocation)
+    /// `[a, b]`
+    case list([Expression], SourceLocation)
+    /// `{ key = a, "other key" = b }` (or `:` for `=`), keys in the order written.
+    case map([String], [Expression], SourceLocation)
 
     public enum BinaryOperator: String, Hashable, Sendable {
         case equal = "==", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
@@ -83,7 +87,7 @@ public indirect enum Expression: Hashable, Sendable {
     public var location: SourceLocation {
         switch self {
         case .reference(_, let l), .literal(_, let l), .call(_, _, let l), .conditional(_, _, _, let l), .binary(_, _, _, let l),
-            .not(_, let l), .negate(_, let l):
+            .not(_, let l), .negate(_, let l), .list(_, let l), .map(_, _, let l):
             l
         }
     }
@@ -97,6 +101,7 @@ public indirect enum Expression: Hashable, Sendable {
         case .conditional(let c, let a, let b, _): c.references + a.references + b.references
         case .binary(_, let a, let b, _): a.references + b.references
         case .not(let e, _), .negate(let e, _): e.references
+        case .list(let items, _), .map(_, let items, _): items.flatMap(\.references)
         }
     }
 
@@ -108,6 +113,7 @@ public indirect enum Expression: Hashable, Sendable {
         case .conditional(let c, let a, let b, _): c.calls + a.calls + b.calls
         case .binary(_, let a, let b, _): a.calls + b.calls
         case .not(let e, _), .negate(let e, _): e.calls
+        case .list(let items, _), .map(_, let items, _): items.flatMap(\.calls)
         }
     }
 }

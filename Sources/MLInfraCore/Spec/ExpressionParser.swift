@@ -9,6 +9,9 @@
 /// product     := unary ( ( "*" | "/" ) unary )*
 /// unary       := ( "!" | "-" ) unary | primary
 /// primary     := NUMBER | STRING | true | false | null | "(" expression ")" | NAME "(" arguments ")" | REFERENCE
+///              | "[" ( expression ( "," expression )* ","? )? "]"
+///              | "{" ( KEY ( "=" | ":" ) expression ( "," KEY ( "=" | ":" ) expression )* ","? )? "}"
+/// KEY         := NAME | STRING
 /// ```
 ///
 /// Names may hold `-` (resource names do), so subtraction needs spaces around its `-`.
@@ -55,19 +58,24 @@ public enum ExpressionParser {
         }
     }
 
-    /// The index of the `}` that closes an expression starting at `from`, skipping `}` inside quoted strings.
+    /// The index of the `}` that closes an expression starting at `from`, skipping `}` inside quoted
+    /// strings and the braces of map literals (`${merge(var.tags, { team = "ml" })}`).
     static func closingBrace(in text: String, from: String.Index) -> String.Index? {
         var index = from
         var inString = false
         var escaped = false
+        var depth = 0
         while index < text.endIndex {
             let ch = text[index]
             if inString {
                 if escaped { escaped = false } else if ch == "\\" { escaped = true } else if ch == "\"" { inString = false }
             } else if ch == "\"" {
                 inString = true
+            } else if ch == "{" {
+                depth += 1
             } else if ch == "}" {
-                return index
+                if depth == 0 { return index }
+                depth -= 1
             }
             index = text.index(after: index)
         }
@@ -224,6 +232,41 @@ public enum ExpressionParser {
             }
             if c == "\"" { return .literal(.string(try string()), at) }
             if c == "-" || c.properties.numericType != nil { return .literal(try number(), at) }
+            if take("[") {
+                var items: [Expression] = []
+                while !take("]") {
+                    items.append(try expression())
+                    if !take(",") {
+                        try expect("]", "Separate the items of a list with `,` and close it with `]`.")
+                        break
+                    }
+                }
+                return .list(items, at)
+            }
+            if take("{") {
+                var keys: [String] = []
+                var values: [Expression] = []
+                while !take("}") {
+                    skipSpace()
+                    let keyAt = position
+                    let key = try mapKey()
+                    if keys.contains(key) {
+                        position = keyAt
+                        throw failure("the key `\(key)` is given twice", "Give each key of a map once.")
+                    }
+                    guard take("=") || take(":") else {
+                        throw failure(atEnd ? "expected `=` before the end" : "expected `=` after `\(key)`, found `\(rest(12))`",
+                            "A map is `{ KEY = VALUE, … }`.")
+                    }
+                    keys.append(key)
+                    values.append(try expression())
+                    if !take(",") {
+                        try expect("}", "Separate the entries of a map with `,` and close it with `}`.")
+                        break
+                    }
+                }
+                return .map(keys, values, at)
+            }
             guard c.properties.isAlphabetic || c == "_" else {
                 throw failure("unexpected `\(rest(12))`", "Write a value, a reference or a function call.")
             }
@@ -266,6 +309,17 @@ public enum ExpressionParser {
                 throw failure("`\(body)` is not a reference", "Check the spelling; a function call needs `(`.")
             }
             return .reference(reference, at)
+        }
+
+        /// A map literal's key: a name (`team`) or a string (`"team name"`).
+        mutating func mapKey() throws -> String {
+            if current == "\"" { return try string() }
+            let begin = position
+            while let n = current, n.isASCII, n.properties.isAlphabetic || n.properties.numericType != nil || n == "_" || n == "-" {
+                position += 1
+            }
+            guard position > begin else { throw failure("expected a key, found `\(rest(12))`", "A map is `{ KEY = VALUE, … }`; quote a key with spaces.") }
+            return String(String.UnicodeScalarView(text[begin..<position]))
         }
 
         mutating func string() throws -> String {

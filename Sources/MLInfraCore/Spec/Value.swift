@@ -92,6 +92,7 @@ public enum Value: Sendable, Hashable {
         case .string(let s): Value.quote(s)
         case .unknown: "(known after apply)"
         case .list(let items): "[" + items.map(\.rendered).joined(separator: ", ") + "]"
+        case .map(let entries) where entries.isEmpty: "{}"
         case .map(let entries):
             "{ " + entries.keys.sorted().map { "\($0) = \(entries[$0]!.rendered)" }.joined(separator: ", ") + " }"
         }

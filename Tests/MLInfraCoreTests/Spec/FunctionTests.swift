@@ -54,6 +54,13 @@ import Testing
         ("7 / 2", "3.5"),
         ("local.derived", "\"PROD-3\""),
         ("local.size + 1", "4"),
+        // List and map literals.
+        ("[1, \"a\", upper(\"b\"), [], {}]", "[1, \"a\", \"B\", [], {}]"),
+        ("join(\"-\", [var.env, \"x\", local.size,])", "\"prod-x-3\""),
+        ("merge(var.sizes, { qa = 2, \"big one\": 9 })", "{ big one = 9, dev = 1, prod = 3, qa = 2 }"),
+        ("lookup({ a = [1, { b = var.env }] }, \"a\")", "[1, { b = \"prod\" }]"),
+        ("length([var.names, var.names])", "2"),
+        ("coalesce(null, [\"x\"])", "[\"x\"]"),
     ])
     func functionsComputeTheirValues(_ line: String, _ expected: String) async throws {
         #expect(try await value(line) == expected)
@@ -113,6 +120,9 @@ import Testing
         ("tonumber(\"eight\")", "\"eight\" is not a number"),
         ("local.nothing", "`local.nothing` is not declared"),
         ("var.env +", "`${var.env +}` is not an expression mlinfra understands: it ends where a value should be"),
+        ("{ a = 1, a = 2 }", "`${{ a = 1, a = 2 }}` is not an expression mlinfra understands: the key `a` is given twice"),
+        ("[1, 2", "`${[1, 2}` is not an expression mlinfra understands: expected `]` before the end"),
+        ("{ a 1 }", "`${{ a 1 }}` is not an expression mlinfra understands: expected `=` after `a`, found `1 }`"),
     ])
     func mistakesAreDiagnostics(_ line: String, _ summary: String) async throws {
         let (value, diagnostics) = try await evaluate(line)
@@ -127,6 +137,9 @@ import Testing
         #expect(try await value("length(var.token)") == "(sensitive)")
         #expect(try await value("var.token == \"x\" ? \"a\" : \"b\"") == "(sensitive)")
         #expect(try await value("sensitive(var.env)") == "(sensitive)")
+        // In a list or a map literal, only the element that holds the secret is secret.
+        #expect(try await value("[var.env, var.token]") == "[\"prod\", (sensitive)]")
+        #expect(try await value("{ user = var.env, token = var.token }") == "{ token = (sensitive), user = \"prod\" }")
         // A secret in a diagnostic is scrubbed.
         let (_, diagnostics) = try await evaluate("tonumber(var.token)")
         #expect(!diagnostics.items.map(\.description).joined().contains("s3cr3t-token"))
