@@ -221,6 +221,22 @@ public struct Configuration: Sendable {
                 depend(on: target, key: nil, at: location, what: "the text names nothing:")
             }
             for (target, location) in instance.decl.dependsOn {
+                if let module = ResourceAddress.modulePath(parsing: target) {
+                    // A module call: every resource of it (of each of its instances, when it has `for_each`), nested modules included.
+                    let calls = moduleCalls.keys.filter { Self.isWithin($0, module: module) }
+                    guard !calls.isEmpty else {
+                        diagnostics.append(.error(
+                            "`depends_on` names nothing: `\(module)` is not a module call of this spec",
+                            detail: "Its module calls: \(moduleCalls.keys.sorted().joined(separator: ", "))."
+                                + Suggestions.didYouMean(module, in: moduleCalls.keys),
+                            at: location, address: from))
+                        continue
+                    }
+                    for member in instances where member.address.module.map({ Self.isWithin($0, module: module) }) == true {
+                        depend(on: member.address.resource, key: member.address.key, at: location, what: "`depends_on` names nothing:")
+                    }
+                    continue
+                }
                 let parsed = ResourceAddress(parsing: target)
                 depend(on: parsed?.resource ?? target, key: parsed?.key, at: location, what: "`depends_on` names nothing:")
             }
@@ -255,6 +271,12 @@ public struct Configuration: Sendable {
                 dataSources: dataSources),
             redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))
         )
+    }
+
+    /// Whether the module instance `path` is `module` or inside it: `module.m["a"]` and
+    /// `module.m.module.db` are within `module.m`; `module.mx` is not.
+    static func isWithin(_ path: String, module: String) -> Bool {
+        path == module || path.hasPrefix(module + ".") || (!module.hasSuffix("]") && path.hasPrefix(module + "["))
     }
 }
 

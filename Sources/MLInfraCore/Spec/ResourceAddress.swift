@@ -55,6 +55,13 @@ public struct ResourceAddress: Hashable, Sendable, Comparable, CustomStringConve
         return steps.joined(separator: ".")
     }
 
+    /// The text when it is a module path and nothing else (`module.serving`, `module.env["dev"].module.db`), else nil.
+    public static func modulePath(parsing text: String) -> String? {
+        var rest = Substring(text + ".")
+        guard text.hasPrefix("module."), let path = takeModulePath(&rest), rest.isEmpty else { return nil }
+        return path
+    }
+
     /// The address without the instance key: `TYPE.NAME` (behind its module path).
     public var resource: String { (module.map { $0 + "." } ?? "") + "\(type).\(name)" }
 

@@ -477,16 +477,16 @@ private struct Builder {
                     }
                     for item in items {
                         switch item {
-                        case .literal(.string(let a), let l) where ResourceAddress(parsing: a) != nil:
+                        case .literal(.string(let a), let l) where ResourceAddress(parsing: a) != nil || ResourceAddress.modulePath(parsing: a) != nil:
                             decl.dependsOn.append((a, l))
                         case .template(let t, let l):
                             if let (r, _) = t.soleReference, r.path.isEmpty, let target = r.resource {
                                 decl.dependsOn.append((target, l))
                             } else {
-                                error("`depends_on` entries must be resource addresses", "Write `model.fraud` or `${model.fraud}`.", l)
+                                error("`depends_on` entries must be resource addresses or module calls", "Write `model.fraud`, `${model.fraud}` or `module.serving`.", l)
                             }
                         default:
-                            error("`depends_on` entries must be resource addresses", "Write `model.fraud` or `${model.fraud}`.", item.location)
+                            error("`depends_on` entries must be resource addresses or module calls", "Write `model.fraud`, `${model.fraud}` or `module.serving`.", item.location)
                         }
                     }
                 case "for_each":

@@ -142,6 +142,57 @@ final class ModuleSpec: @unchecked Sendable {
         #expect(result.outputs["size"]?.value == .int(12))
     }
 
+    /// `depends_on: [module.NAME]` waits for every resource of the call: each `for_each` instance's,
+    /// and those of modules nested in it; `module.NAME["key"]` for one instance; inside a module
+    /// it names that module's own calls.
+    @Test func dependsOnAModuleCallWaitsForAllOfItsResources() async throws {
+        let spec = try ModuleSpec([
+            "main.yaml": specHead + """
+                modules:
+                  apps:
+                    source: ./modules/app
+                    for_each: { dev: 1, prod: 4 }
+                    inputs: { size: "${each.value}" }
+                  outer: { source: ./modules/outer, inputs: { n: 5 } }
+                  lone: { source: ./modules/app, inputs: { size: 2 } }
+                resources:
+                  thing.after_all: { size: 1, depends_on: [module.apps, module.outer] }
+                  thing.after_prod: { size: 1, depends_on: ['module.apps["prod"]'] }
+                """,
+            "modules/outer/main.yaml": """
+                variables:
+                  n: { type: int }
+                modules:
+                  inner: { source: ../app, inputs: { size: "${var.n}" } }
+                resources:
+                  thing.own: { size: 1, depends_on: [module.inner] }
+                """,
+            "modules/app/main.yaml": Self.app,
+        ])
+        let (configuration, diagnostics) = spec.configuration()
+        let c = try #require(configuration, "\(diagnostics)")
+        #expect(c.instance("thing.after_all")?.dependencies.sorted() == [
+            "module.apps[\"dev\"].thing.a", "module.apps[\"prod\"].thing.a", "module.outer.module.inner.thing.a", "module.outer.thing.own",
+        ])
+        #expect(c.instance("thing.after_prod")?.dependencies == ["module.apps[\"prod\"].thing.a"])
+        #expect(c.instance("module.outer.thing.own")?.dependencies == ["module.outer.module.inner.thing.a"])
+        try await spec.apply()
+        #expect(try await spec.harness.state().resources.count == 7)
+
+        try spec.write(["main.yaml": specHead + """
+            modules:
+              apps: { source: ./modules/app, inputs: { size: 1 } }
+            resources:
+              thing.after: { size: 1, depends_on: [module.app] }
+            """])
+        let (none, found) = spec.configuration()
+        #expect(none == nil)
+        let error = try #require(found.errors.first)
+        #expect(error.summary == "`depends_on` names nothing: `module.app` is not a module call of this spec")
+        #expect(error.detail.contains("Did you mean `module.apps`?"))
+        #expect(error.location?.line == 6)
+    }
+
     @Test func aMistakeInsideAModuleNamesTheModuleFileAndTheCallSite() async throws {
         let spec = try ModuleSpec([
             "main.yaml": specHead + "modules:\n  app: { source: ./modules/app, inputs: { size: 1 } }\n",
