@@ -362,7 +362,9 @@ public struct ServingProvider: Provider {
         guard readiness.problems.isEmpty else {
             let log = choice == .sqlite ? " and \(AgentProcess(dataDirectory: dataDirectory).logFile.path)" : " and the agents' logs (journalctl -u mlinfra-agent)"
             return ApplyResponse(new: new, diagnostics: [.error(
-                "endpoint \(config.name) is not ready after \(DurationText.format(seconds: timeout))",
+                readiness.settledBlocked
+                    ? "endpoint \(config.name) cannot be served as applied"
+                    : "endpoint \(config.name) is not ready after \(DurationText.format(seconds: timeout))",
                 detail: "\(readiness.problems.joined(separator: "; ")). See `mlinfra endpoints status \(config.name)`\(log).",
                 address: request.address)])
         }
@@ -443,6 +445,10 @@ public struct ServingProvider: Provider {
         var lines: [String: String] = [:]
         /// What keeps it from being ready everywhere; empty when it is.
         var problems: [String] = []
+        /// The placed hosts that report this generation cannot become ready as it is (its model does not resolve).
+        var blocked: [String] = []
+        /// True when every placed host is ready or blocked, and one is blocked: waiting longer changes nothing.
+        var settledBlocked: Bool { !blocked.isEmpty && placed.allSatisfy { h in blocked.contains(h) || serving.contains { $0.host == h } } }
         var servedVersion: String? { serving.first?.servedVersion }
         var readyReplicas: Int { serving.reduce(0) { $0 + $1.readyReplicas } }
     }
@@ -475,6 +481,9 @@ public struct ServingProvider: Provider {
             if let status, status.ready, status.generation >= generation {
                 out.serving.append(status)
                 line = "ready at \(status.url), \(status.servedVersion ?? "?"), \(status.readyReplicas) replica\(status.readyReplicas == 1 ? "" : "s")"
+            } else if let status, status.blocked == true, status.generation >= generation {
+                out.blocked.append(host)
+                line = "not ready: " + (status.message ?? "its model does not resolve")
             } else if let status, status.generation < generation {
                 line = "not ready: its agent is at generation \(status.generation), applying \(generation)"
             } else {
@@ -500,7 +509,7 @@ public struct ServingProvider: Provider {
                     FileHandle.standardError.write(Data("endpoint \(config.name) on host \(host): \(last.lines[host] ?? "")\n".utf8))
                 }
             }
-            if last.problems.isEmpty { return last }
+            if last.problems.isEmpty || last.settledBlocked { return last }
             try await Task.sleep(nanoseconds: 100_000_000)
         } while Date() < deadline
         return last

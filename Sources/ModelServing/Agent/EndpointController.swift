@@ -445,7 +445,8 @@ public actor EndpointController {
         if wanted.isEmpty && resolveError == nil { problems.append("model \(config.model) not resolved yet") }
         let serving = routerListening && activeWeights.contains { version, weight in weight > 0 && (sets[version]?.readyCount ?? 0) > 0 }
         return EndpointStatus(name: name, url: config.url, generation: generation, ready: problems.isEmpty, serving: serving,
-                              message: problems.isEmpty ? nil : problems.joined(separator: "; "), versions: versions, updatedAt: clock.now())
+                              message: problems.isEmpty ? nil : problems.joined(separator: "; "), blocked: resolveError == nil ? nil : true,
+                              versions: versions, updatedAt: clock.now())
     }
 
     /// Stops the router and every replica (SIGTERM, then SIGKILL after 10 s).

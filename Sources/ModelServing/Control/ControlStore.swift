@@ -51,12 +51,16 @@ public struct EndpointStatus: Sendable, Codable, Hashable {
     public var serving: Bool
     /// What is not ready, or the error that keeps the endpoint from serving.
     public var message: String?
+    /// True when this generation cannot become ready without a new config or a registry change
+    /// (a model, alias, flavor or feature binding that does not resolve): apply stops waiting.
+    public var blocked: Bool?
     public var versions: [Version]
     public var updatedAt: Double
 
     public init(name: String, host: String = HostIdentity.localName, url: String, generation: Int, ready: Bool, serving: Bool? = nil,
-                message: String?, versions: [Version], updatedAt: Double) {
+                message: String?, blocked: Bool? = nil, versions: [Version], updatedAt: Double) {
         self.name = name
+        self.blocked = blocked
         self.host = host
         self.serving = serving ?? ready
         self.url = url

@@ -58,7 +58,8 @@ public struct NginxWriter: Service {
             problem = reload()
             if problem == nil {
                 written = text
-                logger.info("nginx writer \(name): \(rendered.map { "\($0.config.name) → \($0.upstreams.isEmpty ? "nowhere" : $0.upstreams.sorted().joined(separator: ", "))" }.joined(separator: "; "))")
+                let routes = rendered.map { "\($0.config.name) → \($0.upstreams.isEmpty ? "nowhere" : $0.upstreams.sorted().joined(separator: ", "))" }
+                logger.info("nginx writer \(name): \(routes.isEmpty ? "no load balancer in the control store yet" : routes.joined(separator: "; "))")
             }
         }
         let now = Date().timeIntervalSince1970
