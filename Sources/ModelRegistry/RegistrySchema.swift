@@ -141,10 +141,17 @@ enum RegistrySchema {
     }
 }
 
-struct ModelRecord: Codable, FetchableRecord, PersistableRecord {
+/// A record whose Swift properties are camelCase and whose columns are snake_case
+/// (`createdAt` ↔ `created_at`), as every table of the registry's SQLite file is.
+protocol SnakeCaseRecord: FetchableRecord, PersistableRecord {}
+
+extension SnakeCaseRecord {
+    static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+    static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+}
+
+struct ModelRecord: Codable, SnakeCaseRecord {
     static let databaseTableName = "model"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var name: String
     var description: String
@@ -156,10 +163,8 @@ struct ModelRecord: Codable, FetchableRecord, PersistableRecord {
     var creationKey: String? = nil
 }
 
-struct VersionRecord: Codable, FetchableRecord, PersistableRecord {
+struct VersionRecord: Codable, SnakeCaseRecord {
     static let databaseTableName = "version"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var model: String
     var version: Int
@@ -182,10 +187,8 @@ struct VersionRecord: Codable, FetchableRecord, PersistableRecord {
     var kind: String = ArtifactKind.file.rawValue
 }
 
-struct AliasRecord: Codable, FetchableRecord, PersistableRecord {
+struct AliasRecord: Codable, SnakeCaseRecord {
     static let databaseTableName = "alias"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var model: String
     var alias: String
@@ -193,10 +196,8 @@ struct AliasRecord: Codable, FetchableRecord, PersistableRecord {
     var updatedAt: Double
 }
 
-struct AuditRecord: Codable, FetchableRecord, PersistableRecord {
+struct AuditRecord: Codable, SnakeCaseRecord {
     static let databaseTableName = "audit"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: Int64?
     var time: Double

@@ -36,10 +36,8 @@ protocol TrackingRecordWriter: TrackingRecords {
     func save(_ artifact: TrackedArtifactRecord) throws
 }
 
-struct ExperimentRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
+struct ExperimentRecord: Codable, SnakeCaseRecord, Equatable {
     static let databaseTableName = "experiment"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: Int64
     var name: String
@@ -52,10 +50,8 @@ struct ExperimentRecord: Codable, FetchableRecord, PersistableRecord, Equatable 
     var updatedAt: Int64
 }
 
-struct RunRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
+struct RunRecord: Codable, SnakeCaseRecord, Equatable {
     static let databaseTableName = "run"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: String
     var experimentId: Int64
@@ -72,10 +68,8 @@ struct RunRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
     var outputs: [String]
 }
 
-struct MetricRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
+struct MetricRecord: Codable, SnakeCaseRecord, Equatable {
     static let databaseTableName = "metric"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: Int64?
     var runId: String
@@ -85,10 +79,8 @@ struct MetricRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
     var step: Int64
 }
 
-struct LoggedModelRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
+struct LoggedModelRecord: Codable, SnakeCaseRecord, Equatable {
     static let databaseTableName = "logged_model"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var id: String
     var experimentId: Int64
@@ -105,10 +97,8 @@ struct LoggedModelRecord: Codable, FetchableRecord, PersistableRecord, Equatable
 
 /// One file of the tracked artifacts (a run's or a logged model's), kept in the content-addressed
 /// store under its sha256; `path` is its place in the `mlflow-artifacts:/` tree.
-struct TrackedArtifactRecord: Codable, FetchableRecord, PersistableRecord, Equatable {
+struct TrackedArtifactRecord: Codable, SnakeCaseRecord, Equatable {
     static let databaseTableName = "tracked_artifact"
-    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
-    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
 
     var path: String
     var sha256: String

@@ -223,8 +223,7 @@ public struct Configuration: Sendable {
             for (target, location) in instance.decl.dependsOn {
                 if let module = ResourceAddress.modulePath(parsing: target) {
                     // A module call: every resource of it (of each of its instances, when it has `for_each`), nested modules included.
-                    let calls = moduleCalls.keys.filter { Self.isWithin($0, module: module) }
-                    guard !calls.isEmpty else {
+                    guard moduleCalls.keys.contains(where: { ResourceAddress.isWithin($0, module: module) }) else {
                         diagnostics.append(.error(
                             "`depends_on` names nothing: `\(module)` is not a module call of this spec",
                             detail: "Its module calls: \(moduleCalls.keys.sorted().joined(separator: ", "))."
@@ -232,7 +231,7 @@ public struct Configuration: Sendable {
                             at: location, address: from))
                         continue
                     }
-                    for member in instances where member.address.module.map({ Self.isWithin($0, module: module) }) == true {
+                    for member in instances where member.address.module.map({ ResourceAddress.isWithin($0, module: module) }) == true {
                         depend(on: member.address.resource, key: member.address.key, at: location, what: "`depends_on` names nothing:")
                     }
                     continue
@@ -272,12 +271,6 @@ public struct Configuration: Sendable {
             redactor.scrub(ModuleCallSites.annotate(diagnostics, moduleCalls))
         )
     }
-
-    /// Whether the module instance `path` is `module` or inside it: `module.m["a"]` and
-    /// `module.m.module.db` are within `module.m`; `module.mx` is not.
-    static func isWithin(_ path: String, module: String) -> Bool {
-        path == module || path.hasPrefix(module + ".") || (!module.hasSuffix("]") && path.hasPrefix(module + "["))
-    }
 }
 
 /// Diagnostics about something inside a module also name where the module is called.
@@ -301,7 +294,8 @@ enum LocalsBuilder {
     /// The locals, with those that refer to no resource evaluated once, here. A local that refers to
     /// an undeclared local, or takes part in a cycle, is a diagnostic naming the whole cycle.
     static func build(spec: SpecDocument, variables: VariableValues, functions: FunctionContext, diagnostics: inout Diagnostics) -> Locals {
-        let declarations = Dictionary(spec.locals.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        var locals = Locals(declared: spec.locals)
+        let declarations = locals.declarations
         var graph = DAG<String>()
         for local in spec.locals {
             graph.add(local.name)
@@ -325,9 +319,8 @@ enum LocalsBuilder {
             diagnostics.append(.error(
                 "the locals refer to each other in a circle: \(cycle.map { "local.\($0)" }.joined(separator: " → "))",
                 detail: "Break the cycle: one of these locals must be written without the others.", at: first?.location))
-            return Locals(declarations: declarations, sensitive: Set(spec.locals.filter(\.sensitive).map(\.name)))
+            return locals
         }
-        var locals = Locals(declarations: declarations, sensitive: Set(spec.locals.filter(\.sensitive).map(\.name)))
         for name in graph.topologicalOrder() ?? [] {
             guard let declaration = declarations[name],
                 // What depends on resources or data sources is evaluated where it is used, once they are known.

@@ -83,6 +83,8 @@ public struct ProviderSet: Sendable {
                 name: name, command: nil, args: [], sha256: nil, config: [],
                 location: SourceLocation(file: spec.files.first ?? "spec", line: 1, column: 1)))
         }
+        // Provider settings are read before any resource: variables, functions and locals of them.
+        var evaluator = Evaluator.beforeResources(spec, variables: variables)
         for decl in declared {
             let provider: any Provider
             if decl.command != nil {
@@ -117,8 +119,6 @@ public struct ProviderSet: Sendable {
             if implicit.contains(decl.name), !spec.resources.contains(where: { schema.resourceTypes[$0.type] != nil }) {
                 continue
             }
-            // Provider settings are read before any resource: variables, functions and locals of them.
-            var evaluator = Evaluator.beforeResources(spec, variables: variables)
             var config: [String: Value] = [:]
             for entry in decl.config {
                 if decl.command == nil, schema.config[entry.key] == nil {

@@ -198,14 +198,7 @@ public enum Secrets {
 
     /// A value as views print it: like `Value.rendered`, with redacted and masked parts as `(sensitive)`.
     public static func render(_ value: Value) -> String {
-        if isRedacted(value) { return "(sensitive)" }
-        switch value {
-        case .list(let items): return "[" + items.map(render).joined(separator: ", ") + "]"
-        case .map(let entries) where entries.isEmpty: return "{}"
-        case .map(let entries):
-            return "{ " + entries.keys.sorted().map { "\($0) = \(render(entries[$0]!))" }.joined(separator: ", ") + " }"
-        default: return value.rendered
-        }
+        value.rendered { isRedacted($0) ? "(sensitive)" : nil }
     }
 
     /// A stable text of a value, for hashing (map keys sorted).

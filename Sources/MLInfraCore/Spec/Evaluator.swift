@@ -59,6 +59,13 @@ public struct Locals: Sendable {
         self.values = values
         self.sensitive = sensitive
     }
+
+    /// The locals `declared`, none evaluated yet (the first of two of one name wins; the spec reports the second).
+    public init(declared: [LocalDecl]) {
+        self.init(
+            declarations: Dictionary(declared.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
+            sensitive: Set(declared.filter(\.sensitive).map(\.name)))
+    }
 }
 
 extension Evaluator {
@@ -69,10 +76,7 @@ extension Evaluator {
         _ spec: SpecDocument, variables: VariableValues, environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> Evaluator {
         Evaluator(
-            variables: variables,
-            locals: Locals(
-                declarations: Dictionary(spec.locals.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
-                sensitive: Set(spec.locals.filter(\.sensitive).map(\.name))),
+            variables: variables, locals: Locals(declared: spec.locals),
             functions: FunctionContext(baseDirectory: spec.rootDirectory, environment: environment))
     }
 }

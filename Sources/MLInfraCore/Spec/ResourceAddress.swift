@@ -62,6 +62,12 @@ public struct ResourceAddress: Hashable, Sendable, Comparable, CustomStringConve
         return path
     }
 
+    /// Whether the module instance `path` is `module` or inside it: `module.m["a"]` and
+    /// `module.m.module.db` are within `module.m`; `module.mx` is not.
+    public static func isWithin(_ path: String, module: String) -> Bool {
+        path == module || path.hasPrefix(module + ".") || (!module.hasSuffix("]") && path.hasPrefix(module + "["))
+    }
+
     /// The address without the instance key: `TYPE.NAME` (behind its module path).
     public var resource: String { (module.map { $0 + "." } ?? "") + "\(type).\(name)" }
 

@@ -83,18 +83,22 @@ public enum Value: Sendable, Hashable {
     }
 
     /// A short, human rendering used in plans and messages (strings quoted).
-    public var rendered: String {
+    public var rendered: String { rendered(replacing: { _ in nil }) }
+
+    /// `rendered`, with the text `replace` gives for a part (a redacted secret) in place of that part.
+    func rendered(replacing replace: (Value) -> String?) -> String {
+        if let text = replace(self) { return text }
         switch self {
-        case .null: "null"
-        case .bool(let b): b ? "true" : "false"
-        case .int(let i): String(i)
-        case .number(let d): Value.format(d)
-        case .string(let s): Value.quote(s)
-        case .unknown: "(known after apply)"
-        case .list(let items): "[" + items.map(\.rendered).joined(separator: ", ") + "]"
-        case .map(let entries) where entries.isEmpty: "{}"
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .number(let d): return Value.format(d)
+        case .string(let s): return Value.quote(s)
+        case .unknown: return "(known after apply)"
+        case .list(let items): return "[" + items.map { $0.rendered(replacing: replace) }.joined(separator: ", ") + "]"
+        case .map(let entries) where entries.isEmpty: return "{}"
         case .map(let entries):
-            "{ " + entries.keys.sorted().map { "\($0) = \(entries[$0]!.rendered)" }.joined(separator: ", ") + " }"
+            return "{ " + entries.keys.sorted().map { "\($0) = \(entries[$0]!.rendered(replacing: replace))" }.joined(separator: ", ") + " }"
         }
     }
 
