@@ -69,7 +69,8 @@ func processes(of binary: String) -> [(pid: Int32, parent: Int32, arguments: [St
 /// leaves no process behind, agents "a" and "b" serving it, nginx in front (kept by a third
 /// agent), requests through nginx while "a" is SIGKILLed (zero client errors; "c" takes a's
 /// place), then the alias moved in the spec and applied (the rollout on every host, zero
-/// errors), then `destroy` (the endpoint gone from every host and from nginx).
+/// errors), then more load (each host's autoscaler grows its replicas, and shrinks them when the
+/// load is gone), then `destroy` (the endpoint gone from every host and from nginx).
 @Suite(.serialized)
 struct ServingHostsTests {
     /// The endpoint is named `serve` because of how it ranks the hosts (rendezvous hashing):
@@ -105,6 +106,8 @@ struct ServingHostsTests {
             model: ${model_alias.production.uri}
             port: \(routerPort)
             hosts: { count: 2 }
+            replicas: { min: 1, max: 3 }
+            autoscaling: { metric: concurrency, target: 2, scale_down_window: 2s }
             control: { postgres: { url: "${var.pg}" } }
             ready_timeout: 60s
           load_balancer.front:
@@ -206,6 +209,20 @@ struct ServingHostsTests {
             let before = load.snapshot.versions["scorer/2"] ?? 0
             try await Task.sleep(nanoseconds: 500_000_000)
             #expect((load.snapshot.versions["scorer/2"] ?? 0) > before, "no requests answered by scorer/2 after the rollout")
+
+            // The autoscaler works per host: more load through nginx grows each host's replicas to
+            // the max, and they shrink back to the min once the load is gone for the window.
+            func ready(_ host: String) throws -> Int { try store.status("serve", host: host)?.readyReplicas ?? 0 }
+            let stepped = Date()
+            load.setConcurrency(24)
+            try await EndToEndTests.waitUntil("b and c grow to 3 replicas each", timeout: 60) { try ready("b") == 3 && ready("c") == 3 }
+            let grown = Date().timeIntervalSince(stepped)
+            try await EndToEndTests.waitUntil("20,000 requests answered through nginx", timeout: 120) { load.snapshot.ok >= 20_000 }
+            let dropped = Date()
+            load.setConcurrency(0)
+            try await EndToEndTests.waitUntil("b and c shrink to 1 replica each", timeout: 60) { try ready("b") == 1 && ready("c") == 1 }
+            print(String(format: "autoscaler per host: 1 → 3 replicas on b and c in %.1f s under 24 clients, back to 1 in %.1f s (window 2 s)",
+                         grown, Date().timeIntervalSince(dropped)))
             await load.stop()
             let counts = load.snapshot
             #expect(counts.failures.count == 0, "client errors through nginx: \(counts.failures.count), first: \(counts.failures.prefix(5))")
