@@ -76,6 +76,8 @@ public final class PostgresStateStore: VersionedStateStore {
         /// Set when an insert failed: what is stored is unknown now, so no more appends or a commit.
         var broken: StateError?
         var inFlight = 0
+        /// The most appends seen waiting at once: how many operations the apply runs side by side.
+        var width = 0
     }
 
     private struct Inner {
@@ -545,6 +547,7 @@ public final class PostgresStateStore: VersionedStateStore {
             j.pending.append(
                 (j.seq, StateJournal.entryLine(entry, lineage: j.lineage, baseSerial: j.baseSerial, seq: j.seq, encryption: encryption, scope: scope)))
             j.inFlight += 1
+            j.width = max(j.width, j.inFlight)
             let start = !j.writing
             j.writing = true
             st.journal = j
@@ -567,6 +570,7 @@ public final class PostgresStateStore: VersionedStateStore {
     /// Inserts queued lines in seq order, a group per round trip, until none are left.
     private func writeJournal() async {
         while true {
+            await gatherGroup()
             let batch = inner.withLock { st -> (id: Int64, generation: Int, lines: [(seq: Int, line: [UInt8])])? in
                 guard var j = st.journal else { return nil }
                 guard !j.pending.isEmpty else {
@@ -628,6 +632,18 @@ public final class PostgresStateStore: VersionedStateStore {
                 for continuation in waiting { continuation.resume(throwing: failure) }
                 return
             }
+        }
+    }
+
+    /// Lets the operations that are finishing at this moment join the next group, so one round trip
+    /// carries them all instead of the first alone: yields to them (a bounded number of times) until as
+    /// many lines are queued as the apply has had operations waiting at once. Each operation still
+    /// waits until its own line is committed, so at most that many are unrecorded at any instant.
+    private func gatherGroup() async {
+        for _ in 0..<32 {
+            let gathered = inner.withLock { st in st.journal.map { $0.pending.count >= $0.width } ?? true }
+            if gathered { return }
+            await Task.yield()
         }
     }
 
