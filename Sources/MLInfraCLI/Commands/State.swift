@@ -86,17 +86,11 @@ extension MLInfraCommand {
                 let workspace = try await Runner.workspace(spec, console: console)
                 try await Runner.withLock(workspace, operation: "state mv", timeout: lock.seconds, console: console) {
                     var state = try await Runner.readState(workspace, console: console)
-                    guard var r = state.resource(from) else {
+                    guard state.resource(from) != nil else {
                         throw console.fail("`\(from)` is not in state; nothing was changed." + Suggestions.didYouMean(from, in: state.addresses))
                     }
                     guard state.resource(to) == nil else { throw console.fail("`\(to)` is already in state; nothing was changed.") }
-                    state.remove(from)
-                    r.address = to
-                    state.upsert(r)
-                    for var other in state.resources where other.dependencies.contains(from) {
-                        other.dependencies = other.dependencies.map { $0 == from ? to : $0 }
-                        state.upsert(other)
-                    }
+                    state.move(from, to: to)
                     do { _ = try await workspace.store.write(state) } catch { throw console.fail("\(error)") }
                     console.out("Moved \(from) to \(to).\n")
                 }

@@ -426,13 +426,7 @@ public struct Planner: Sendable {
                 outcome.movedFrom[to] = outcome.movedFrom.removeValue(forKey: r.address) ?? r.address
             }
         }
-        if !renamed.isEmpty {
-            for r in state.resources where r.dependencies.contains(where: { renamed[$0] != nil }) {
-                var updated = r
-                updated.dependencies = r.dependencies.map { renamed[$0] ?? $0 }
-                state.upsert(updated)
-            }
-        }
+        state.renameDependencies(renamed)
         for removal in blocks.removals {
             for r in matching(removal.from) {
                 state.remove(r.address)

@@ -80,6 +80,25 @@ public struct StateFile: Sendable, Hashable {
         if byAddress.removeValue(forKey: address) != nil { sorted = SortedResources() }
     }
 
+    /// Gives the instance at `from` the address `to` (which must be free); the instances that
+    /// depended on it depend on `to`. Nothing happens when `from` is not in state.
+    public mutating func move(_ from: String, to: String) {
+        guard var r = byAddress.removeValue(forKey: from) else { return }
+        r.address = to
+        upsert(r)
+        renameDependencies([from: to])
+    }
+
+    /// Rewrites every dependency on an address `renamed` names to its new address.
+    public mutating func renameDependencies(_ renamed: [String: String]) {
+        guard !renamed.isEmpty else { return }
+        for r in resources where r.dependencies.contains(where: { renamed[$0] != nil }) {
+            var updated = r
+            updated.dependencies = r.dependencies.map { renamed[$0] ?? $0 }
+            upsert(updated)
+        }
+    }
+
     public static func == (a: StateFile, b: StateFile) -> Bool {
         a.serial == b.serial && a.lineage == b.lineage && a.mlinfraVersion == b.mlinfraVersion
             && a.outputs == b.outputs && a.byAddress == b.byAddress
