@@ -76,12 +76,7 @@ public struct FeatureServer: Sendable {
     public func application(
         host: String = "127.0.0.1", port: Int, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: router(),
-            server: policy.http1Server(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "mlinfra-feature-server"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }
-        )
+        policy.application(router: router(), host: host, port: port, serverName: "mlinfra-feature-server", onRunning: onRunning)
     }
 
     /// Serves until the task is cancelled or the process gets SIGINT/SIGTERM, on the NIO listener

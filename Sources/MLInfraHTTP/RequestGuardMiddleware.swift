@@ -89,6 +89,19 @@ extension ServerPolicy {
         }
     }
 
+    /// An application serving `router` on `host:port` with this policy's server (port 0 picks a
+    /// free one; `onRunning` gets the port bound).
+    public func application(
+        router: Router<BasicRequestContext>, host: String, port: Int, serverName: String,
+        onRunning: @escaping @Sendable (Int) async -> Void
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router,
+            server: http1Server(),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: serverName),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
+    }
+
     /// A router whose first middleware is this policy's guard.
     public func router(rules: RouteRules = .jsonAPI) -> Router<BasicRequestContext> {
         let router = Router()

@@ -157,10 +157,6 @@ public struct VectorHTTPAPI: Sendable {
     ) -> some ApplicationProtocol {
         var policy = self.policy
         policy.maxBodyBytes = maxBodyBytes
-        return Application(
-            router: router(),
-            server: policy.http1Server(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "mlinfra-vectors"),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
+        return policy.application(router: router(), host: host, port: port, serverName: "mlinfra-vectors", onRunning: onRunning)
     }
 }
