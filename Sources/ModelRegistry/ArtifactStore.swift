@@ -12,6 +12,20 @@ import Darwin
 /// `write(2)`, out of reach of `ArtifactStore.write`'s name.
 private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { write(fd, bytes, count) }
 
+/// Writes all of `bytes` to `fd` (retrying short and interrupted writes); a failure is the error
+/// `failure` makes from the system's reason.
+private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, failure: (String) -> RegistryError) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let n = posixWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw failure(String(cString: strerror(errno)))
+        }
+        offset += n
+    }
+}
+
 /// Whether an artifact is flushed to disk before its version becomes visible.
 public enum ArtifactDurability: Sendable, Hashable {
     /// fsync each new artifact file before it is renamed into place and recorded (the default).
@@ -199,16 +213,8 @@ struct ArtifactStore: ArtifactStorage {
         var size: Int64 = 0
         try produce { chunk in
             hasher.update(bufferPointer: chunk)
-            var offset = 0
-            while offset < chunk.count {
-                let n = posixWrite(output, chunk.baseAddress! + offset, chunk.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw RegistryError(
-                        .artifactUnreadable, "cannot write \(temp.path): \(String(cString: strerror(errno)))",
-                        remedy: "Check that the disk is not full.", field: "output")
-                }
-                offset += n
+            try writeAll(output, chunk) { reason in
+                RegistryError(.artifactUnreadable, "cannot write \(temp.path): \(reason)", remedy: "Check that the disk is not full.", field: "output")
             }
             size += Int64(chunk.count)
         }
@@ -284,16 +290,9 @@ struct ArtifactStore: ArtifactStorage {
         defer { if isOpen { close(fd) } }
         do {
             let result = try body { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let n = posixWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw RegistryError(
-                            .artifactUnreadable, "cannot write into the artifact store \(root.path): \(String(cString: strerror(errno)))",
-                            remedy: "Check that the disk is not full.")
-                    }
-                    offset += n
+                try writeAll(fd, bytes) { reason in
+                    RegistryError(
+                        .artifactUnreadable, "cannot write into the artifact store \(root.path): \(reason)", remedy: "Check that the disk is not full.")
                 }
             }
             if durability == .synced, fsync(fd) != 0 {
