@@ -75,21 +75,7 @@ struct CLIEndToEndTests {
           local: { data_dir: .mlinfra }
         resources:
           registry.main: {}
-          model.scorer:
-            registry: ${registry.main}
-          model_version.v1:
-            model: ${model.scorer}
-            artifact: models/v1.json
-            format: linear-json
-          model_version.v2:
-            model: ${model.scorer}
-            artifact: models/v2.json
-            format: linear-json
-            depends_on: [model_version.v1]
-          model_alias.production:
-            model: ${model.scorer}
-            alias: production
-            version: ${model_version.\(aliasVersion).version}
+        \(ScorerModel.resources(aliasOn: aliasVersion))
           feature_store.shop: {}
           entity.customer:
             store: ${feature_store.shop}

@@ -87,21 +87,7 @@ struct ServingHostsTests {
           registry.main:
             storage: { postgres: { url: "${var.pg}" } }
             artifacts: { postgres: {} }
-          model.scorer:
-            registry: ${registry.main}
-          model_version.v1:
-            model: ${model.scorer}
-            artifact: models/v1.json
-            format: linear-json
-          model_version.v2:
-            model: ${model.scorer}
-            artifact: models/v2.json
-            format: linear-json
-            depends_on: [model_version.v1]
-          model_alias.production:
-            model: ${model.scorer}
-            alias: production
-            version: ${model_version.\(alias).version}
+        \(ScorerModel.resources(aliasOn: alias))
           endpoint.serve:
             model: ${model_alias.production.uri}
             port: \(routerPort)
