@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "FeatureStore",
             dependencies: [
-                "EngineStorage", "EnginePostgres", "CHiredis",
+                "EngineStorage", "EnginePostgres", "EngineCSV", "CHiredis",
                 "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -178,6 +178,8 @@ let package = Package(
         ),
         // The JSON value the engines' HTTP APIs and filters share.
         .target(name: "MLInfraJSON"),
+        // The CSV scanner the engines share: records split into fields over bytes, numbers parsed without allocating.
+        .target(name: "EngineCSV", exclude: ["README.md"]),
         // AVX2 + FMA distance kernels for VectorIndex, chosen at run time (no machine-specific flags).
         .target(name: "CVectorKernels"),
         // Model serving: runtimes, replica workers, router, autoscaler, rollouts, data capture, the agent.
@@ -203,7 +205,7 @@ let package = Package(
         .target(
             name: "DriftMonitor",
             dependencies: [
-                "EngineStorage", "CaptureStorage",
+                "EngineStorage", "EngineCSV", "CaptureStorage",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -321,7 +323,7 @@ let package = Package(
         .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore", "MLInfraTesting"]),
         .testTarget(
             name: "FeatureStoreTests",
-            dependencies: ["FeatureStore", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["FeatureStore", "EngineCSV", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting", "HTTPTesting"]),

@@ -1,4 +1,5 @@
 import Dispatch
+import EngineCSV
 import Foundation
 
 #if canImport(Glibc)
@@ -55,31 +56,11 @@ final class MappedFile: @unchecked Sendable {
     }
 
     /// The 1-based line number of a byte offset.
-    func lineNumber(at offset: Int) -> Int {
-        var line = 1
-        var p = base
-        let end = base + min(offset, count)
-        while p < end, let nl = memchr(p, 0x0A, end - p) {
-            line += 1
-            p = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) + 1
-        }
-        return line
-    }
-}
-
-/// One field of a CSV record: its raw byte range, quotes included.
-struct CSVField {
-    var start: Int
-    var end: Int
-    var quoted: Bool
-
-    /// The range of the value, without the enclosing quotes.
-    @inline(__always) var innerStart: Int { quoted ? start + 1 : start }
-    @inline(__always) var innerEnd: Int { quoted ? end - 1 : end }
+    func lineNumber(at offset: Int) -> Int { CSVScanner.lineNumber(base, count, at: offset) }
 }
 
 /// A CSV file (RFC 4180: comma separated, `"` quoting with `""` escapes, LF or CRLF line ends)
-/// read from a memory mapping, field by field, without building strings for the cells.
+/// read from a memory mapping, field by field (`CSVScanner`), without building strings for the cells.
 public final class CSVFile: @unchecked Sendable {
     // @unchecked Sendable: all stored properties are immutable after init; MappedFile is read-only.
     let file: MappedFile
@@ -98,13 +79,13 @@ public final class CSVFile: @unchecked Sendable {
 
     private static func header(_ file: MappedFile, path: String) throws -> (names: [String], next: Int) {
         var fields: [CSVField] = []
-        let next = CSVFile.scanRecord(file.base, file.count, from: 0, into: &fields, limit: Int.max)
+        let next = CSVScanner.scanRecord(file.base, file.count, from: 0, into: &fields, limit: Int.max)
         guard next > 0, !fields.isEmpty else {
             throw FeatureStoreError.badData(file: path, line: 1, column: "-", message: "the file is empty; a header line is required")
         }
         var names: [String] = []
         for (i, f) in fields.enumerated() {
-            var name = CSVFile.string(file.base, f)
+            var name = CSVScanner.string(file.base, f)
             if i == 0, name.hasPrefix("\u{FEFF}") { name.removeFirst() }
             names.append(name.trimmingCharacters(in: .whitespaces))
         }
@@ -141,127 +122,13 @@ public final class CSVFile: @unchecked Sendable {
         return i
     }
 
-    /// The value of a field as a string, quotes removed and `""` unescaped.
-    static func string(_ base: UnsafePointer<UInt8>, _ f: CSVField) -> String {
-        let buf = UnsafeBufferPointer(start: base + f.innerStart, count: max(0, f.innerEnd - f.innerStart))
-        let s = String(decoding: buf, as: UTF8.self)
-        return f.quoted && s.contains("\"\"") ? s.replacingOccurrences(of: "\"\"", with: "\"") : s
-    }
-
-    /// Scans one record starting at `offset`, appending up to `limit` fields. Returns the offset
-    /// just past the record's line end, or `offset` itself at the end of the data.
-    @inline(__always)
-    static func scanRecord(
-        _ base: UnsafePointer<UInt8>, _ count: Int, from offset: Int, into fields: inout [CSVField], limit: Int
-    ) -> Int {
-        if !fields.isEmpty { fields.removeLast(fields.count) }
-        var i = offset
-        guard i < count else { return offset }
-        var fieldStart = i
-        var quoted = false
-        while i < count {
-            let c = base[i]
-            if c == 0x22, i == fieldStart {
-                quoted = true
-                i += 1
-                while i < count {
-                    if base[i] == 0x22 {
-                        if i + 1 < count, base[i + 1] == 0x22 { i += 2; continue }
-                        break
-                    }
-                    i += 1
-                }
-                i += 1
-                continue
-            }
-            if c == 0x2C {
-                if fields.count < limit { fields.append(CSVField(start: fieldStart, end: i, quoted: quoted)) }
-                i += 1
-                fieldStart = i
-                quoted = false
-                continue
-            }
-            if c == 0x0A {
-                var end = i
-                if end > fieldStart, base[end - 1] == 0x0D { end -= 1 }
-                if fields.count < limit { fields.append(CSVField(start: fieldStart, end: end, quoted: quoted)) }
-                return i + 1
-            }
-            i += 1
-        }
-        var end = min(i, count)
-        if end > fieldStart, base[end - 1] == 0x0D { end -= 1 }
-        if fields.count < limit { fields.append(CSVField(start: fieldStart, end: end, quoted: quoted)) }
-        return count
-    }
-
-    /// `scanRecord` for data without any `"`: fields end at the next `,` or line end, which are
-    /// found eight bytes at a time; past `limit` fields the line end is found with `memchr`.
-    /// Gives exactly what `scanRecord` gives on such data (`CSVScanTests`).
-    @inline(__always)
-    static func scanPlainRecord(
-        _ base: UnsafePointer<UInt8>, _ count: Int, from offset: Int, into fields: inout [CSVField], limit: Int
-    ) -> Int {
-        if !fields.isEmpty { fields.removeLast(fields.count) }
-        guard offset < count else { return offset }
-        var fieldStart = offset
-        var i = offset
-        @inline(__always) func lineEnd(_ at: Int) -> Int {
-            var end = at
-            if end > fieldStart, base[end - 1] == 0x0D { end -= 1 }
-            if fields.count < limit { fields.append(CSVField(start: fieldStart, end: end, quoted: false)) }
-            return at + 1
-        }
-        while i + 8 <= count {
-            if fields.count >= limit {
-                guard let nl = memchr(base + i, 0x0A, count - i) else { i = count; break }
-                return lineEnd(UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - base)
-            }
-            let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-            var hits = delimiters(in: word)
-            while hits != 0 {
-                let at = i + hits.trailingZeroBitCount >> 3
-                if base[at] == 0x0A { return lineEnd(at) }
-                if fields.count < limit { fields.append(CSVField(start: fieldStart, end: at, quoted: false)) }
-                fieldStart = at + 1
-                hits &= hits - 1
-            }
-            i += 8
-        }
-        while i < count {
-            if base[i] == 0x0A { return lineEnd(i) }
-            if base[i] == 0x2C {
-                if fields.count < limit { fields.append(CSVField(start: fieldStart, end: i, quoted: false)) }
-                fieldStart = i + 1
-            }
-            i += 1
-        }
-        var end = count
-        if end > fieldStart, base[end - 1] == 0x0D { end -= 1 }
-        if fields.count < limit { fields.append(CSVField(start: fieldStart, end: end, quoted: false)) }
-        return count
-    }
-
-    /// The high bit of each byte of `word` that is a comma or a line feed, and no other bit.
-    @inline(__always)
-    static func delimiters(in word: UInt64) -> UInt64 {
-        zeroBytes(word ^ 0x2C2C_2C2C_2C2C_2C2C) | zeroBytes(word ^ 0x0A0A_0A0A_0A0A_0A0A)
-    }
-
-    /// The high bit of each byte of `x` that is zero, and no other bit.
-    @inline(__always)
-    static func zeroBytes(_ x: UInt64) -> UInt64 {
-        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-        return ~(((x & low7) &+ low7) | x | low7)
-    }
-
     /// Scans the record at `offset` (up to `end`, the file's end by default) with the scanner the
     /// file allows: the word-at-a-time one when it has no quotes.
     @inline(__always)
     func record(at offset: Int, end: Int? = nil, into fields: inout [CSVField], limit: Int) -> Int {
         hasQuotes
-            ? CSVFile.scanRecord(file.base, end ?? file.count, from: offset, into: &fields, limit: limit)
-            : CSVFile.scanPlainRecord(file.base, end ?? file.count, from: offset, into: &fields, limit: limit)
+            ? CSVScanner.scanRecord(file.base, end ?? file.count, from: offset, into: &fields, limit: limit)
+            : CSVScanner.scanPlainRecord(file.base, end ?? file.count, from: offset, into: &fields, limit: limit)
     }
 
     /// The average length of the first (up to 256) data lines, in bytes; 0 when there are none.
@@ -482,16 +349,16 @@ enum CellText {
         return ["nan", "inf", "-inf", "+inf", "infinity", "-infinity"].contains(s)
     }
 
+    /// The cell's number, read by the engines' shared parser (correctly rounded, as `strtod`);
+    /// which spellings are numbers is this engine's rule (`isNumber`).
     static func parseDouble(_ p: UnsafePointer<UInt8>, _ n: Int) -> Double? {
         guard isNumber(p, n) else { return nil }
-        return Double(String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self))
-            ?? (isSpecial(p, n) ? specialValue(p, n) : nil)
-    }
-
-    private static func specialValue(_ p: UnsafePointer<UInt8>, _ n: Int) -> Double {
-        let s = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self).lowercased()
-        if s == "nan" { return .nan }
-        return s.hasPrefix("-") ? -.infinity : .infinity
+        switch FastFloat.parse(p, n) {
+        case .number(let v): return v
+        case .notANumber: return .nan
+        // Not reached: every spelling `isNumber` accepts is a number or `nan` to `FastFloat`.
+        case .empty, .invalid: return nil
+        }
     }
 
     static func parseBool(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool? {

@@ -1,3 +1,4 @@
+import EngineCSV
 import Foundation
 
 #if canImport(Glibc)
@@ -107,7 +108,7 @@ enum HistoricalRetrieval {
             guard let ts = Timestamp.parse(base + t.innerStart, t.innerEnd - t.innerStart) else {
                 throw entities.dataError(
                     at: offset, column: tsCol,
-                    "'\(CSVFile.string(base, t))' is not a timestamp (write ISO-8601 such as 2024-01-01T00:00:00Z, or epoch seconds)")
+                    "'\(CSVScanner.string(base, t))' is not a timestamp (write ISO-8601 such as 2024-01-01T00:00:00Z, or epoch seconds)")
             }
             state.ts.append(ts)
             state.offsets.append(offset)
@@ -122,7 +123,7 @@ enum HistoricalRetrieval {
                     } else if let k = CellText.parseInt(base + f.innerStart, n) {
                         state.keys[v].append(k)
                     } else {
-                        throw entities.dataError(at: offset, column: cols[0], "'\(CSVFile.string(base, f))' is not an integer join key")
+                        throw entities.dataError(at: offset, column: cols[0], "'\(CSVScanner.string(base, f))' is not an integer join key")
                     }
                 } else {
                     var parts: [String] = []
@@ -132,7 +133,7 @@ enum HistoricalRetrieval {
                         guard f.innerEnd > f.innerStart,
                             let text = KeySpace.canonical(base + f.innerStart, f.innerEnd - f.innerStart, type: space.types[j])
                         else { missing = true; break }
-                        parts.append(f.quoted ? CSVFile.string(base, f) : text)
+                        parts.append(f.quoted ? CSVScanner.string(base, f) : text)
                     }
                     state.keys[v].append(missing ? KeySpace.noMatch : space.lookup(parts.joined(separator: KeySpace.separator)))
                 }
@@ -258,7 +259,7 @@ enum HistoricalRetrieval {
                         } else if !f.quoted, JSONText.isNumber(p, len) {
                             out.append(contentsOf: UnsafeBufferPointer(start: p, count: len))
                         } else {
-                            JSONText.quote(CSVFile.string(base, f), into: &out)
+                            JSONText.quote(CSVScanner.string(base, f), into: &out)
                         }
                     }
                     for (k, (v, slot)) in order.enumerated() {
@@ -322,7 +323,7 @@ enum HistoricalRetrieval {
                 out.append(contentsOf: UnsafeBufferPointer(start: inner, count: len))
             } else if type == .string && quoted {
                 let f = CSVField(start: 0, end: n, quoted: true)
-                JSONText.quote(CSVFile.string(p, f), into: &out)
+                JSONText.quote(CSVScanner.string(p, f), into: &out)
             } else {
                 (FeatureValue.parse(inner, len, as: type) ?? .null).writeJSON(into: &out)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 
 /// Feast's `/get-online-features` JSON: the request body and the response, so Feast HTTP
 /// clients work unchanged.
@@ -13,17 +14,6 @@ public enum OnlineJSON {
         public var featureService: String?
         public var entities: EntityKeys
         public var fullFeatureNames: Bool
-    }
-
-    /// Any JSON value.
-    enum AnyJSON: Equatable {
-        case null
-        case bool(Bool)
-        case int(Int64)
-        case double(Double)
-        case string(String)
-        case array([AnyJSON])
-        case object([String: AnyJSON])
     }
 
     /// Parses a request body; errors name the field at fault.
@@ -75,7 +65,7 @@ public enum OnlineJSON {
             columns[name] = try list.map { item -> FeatureValue in
                 switch item {
                 case .null: return .null
-                case .int(let i): return .int(i)
+                case .int(let i): return .int(Int64(i))
                 case .double(let d): return .double(d)
                 case .string(let s): return .string(s)
                 case .bool(let b): return .bool(b)
@@ -231,6 +221,10 @@ public enum OnlineJSON {
 /// A small strict JSON reader for request bodies (RFC 8259): objects, arrays, strings with every
 /// escape, numbers (integers without fraction or exponent that fit 64 bits stay integers), true,
 /// false, null. Nesting deeper than 64 levels is refused rather than recursed into.
+///
+/// It produces the engines' `JSONValue` but reads the bytes itself rather than through
+/// `JSONValue.parse` (Foundation's decoder): the feature server parses every request body that
+/// misses the `ScannedRequest` fast path here, without copies (docs/benchmarks.md).
 struct JSONReader {
     let p: UnsafeRawBufferPointer
     var i = 0
@@ -239,7 +233,7 @@ struct JSONReader {
     init(_ bytes: UnsafeRawBufferPointer) { p = bytes }
 
     /// The whole body as one value; nil when it is not exactly one JSON value.
-    mutating func document() -> OnlineJSON.AnyJSON? {
+    mutating func document() -> JSONValue? {
         guard let v = value() else { return nil }
         skipSpace()
         return i == p.count ? v : nil
@@ -257,7 +251,7 @@ struct JSONReader {
         return true
     }
 
-    mutating func value() -> OnlineJSON.AnyJSON? {
+    mutating func value() -> JSONValue? {
         skipSpace()
         guard i < p.count else { return nil }
         switch p[i] {
@@ -266,7 +260,7 @@ struct JSONReader {
             depth += 1
             defer { depth -= 1 }
             i += 1
-            var dict: [String: OnlineJSON.AnyJSON] = [:]
+            var dict: [String: JSONValue] = [:]
             skipSpace()
             if i < p.count, p[i] == 0x7D { i += 1; return .object(dict) }
             while true {
@@ -288,7 +282,7 @@ struct JSONReader {
             depth += 1
             defer { depth -= 1 }
             i += 1
-            var items: [OnlineJSON.AnyJSON] = []
+            var items: [JSONValue] = []
             skipSpace()
             if i < p.count, p[i] == 0x5D { i += 1; return .array(items) }
             while true {
@@ -310,7 +304,7 @@ struct JSONReader {
         }
     }
 
-    mutating func number() -> OnlineJSON.AnyJSON? {
+    mutating func number() -> JSONValue? {
         let start = i
         var integral = true
         scan: while i < p.count {
@@ -325,7 +319,7 @@ struct JSONReader {
         let digits = span.assumingMemoryBound(to: UInt8.self)
         guard JSONText.isNumber(digits.baseAddress!, digits.count) else { return nil }
         let text = String(decoding: span, as: UTF8.self)
-        if integral, let v = Int64(text) { return .int(v) }
+        if integral, let v = Int(text) { return .int(v) }
         return Double(text).map { .double($0) }
     }
 

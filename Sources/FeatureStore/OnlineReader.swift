@@ -74,6 +74,7 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 /// One SQLite handle of the online reader. Used by one thread at a time (the pool hands it out).
 final class ReaderConnection: @unchecked Sendable {
+    // @unchecked Sendable: the SQLite handles are used by one thread at a time, handed out by the pool.
     let db: OpaquePointer
     private let beginStmt: OpaquePointer
     private let commitStmt: OpaquePointer

@@ -1,3 +1,5 @@
+import EngineCSV
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -50,7 +52,7 @@ struct PlainRecordReader {
         var i = i
         while i + 8 <= fileEnd {
             let word = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-            let hits = CSVFile.delimiters(in: word)
+            let hits = CSVScanner.delimiters(in: word)
             if hits != 0 { return i + hits.trailingZeroBitCount >> 3 }
             i += 8
         }

@@ -55,6 +55,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
 /// All of hiredis's pointers stay in this file: commands go in as byte arguments, replies come
 /// out as `RedisReply` values or, for bulk strings read in place, as buffers valid inside a call.
 final class RedisConnection: @unchecked Sendable {
+    // @unchecked Sendable: one caller at a time (the store's pool hands a connection out), and the
+    // hiredis context never leaves this class.
     private let context: UnsafeMutablePointer<redisContext>
     let url: RedisURL
 

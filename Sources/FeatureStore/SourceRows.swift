@@ -1,3 +1,4 @@
+import EngineCSV
 import Foundation
 import GRDB
 
@@ -134,7 +135,7 @@ final class SourceRows: @unchecked Sendable {
                 if direct {
                     let f = fields[keyCols[0]]
                     guard let k = CellText.parseInt(base + f.innerStart, f.innerEnd - f.innerStart) else {
-                        throw csv.dataError(at: offset, column: keyCols[0], "'\(CSVFile.string(base, f))' is not an integer join key")
+                        throw csv.dataError(at: offset, column: keyCols[0], "'\(CSVScanner.string(base, f))' is not an integer join key")
                     }
                     key = k
                 } else {
@@ -144,22 +145,22 @@ final class SourceRows: @unchecked Sendable {
                         guard f.innerEnd > f.innerStart,
                             let text = KeySpace.canonical(base + f.innerStart, f.innerEnd - f.innerStart, type: keyTypes[j])
                         else {
-                            throw csv.dataError(at: offset, column: c, "'\(CSVFile.string(base, f))' is not a valid \(keyTypes[j].rawValue) join key")
+                            throw csv.dataError(at: offset, column: c, "'\(CSVScanner.string(base, f))' is not a valid \(keyTypes[j].rawValue) join key")
                         }
-                        parts.append(f.quoted ? CSVFile.string(base, f) : text)
+                        parts.append(f.quoted ? CSVScanner.string(base, f) : text)
                     }
                     state.keyTexts.append(parts.joined(separator: KeySpace.separator))
                 }
                 let t = fields[tsCol]
                 guard let ts = Timestamp.parse(base + t.innerStart, t.innerEnd - t.innerStart) else {
-                    throw csv.dataError(at: offset, column: tsCol, "'\(CSVFile.string(base, t))' is not a timestamp (write ISO-8601 such as 2024-01-01T00:00:00Z, or epoch seconds)")
+                    throw csv.dataError(at: offset, column: tsCol, "'\(CSVScanner.string(base, t))' is not a timestamp (write ISO-8601 such as 2024-01-01T00:00:00Z, or epoch seconds)")
                 }
                 var cts = Int64.min
                 if let ctsCol {
                     let c = fields[ctsCol]
                     if c.innerEnd > c.innerStart {
                         guard let parsed = Timestamp.parse(base + c.innerStart, c.innerEnd - c.innerStart) else {
-                            throw csv.dataError(at: offset, column: ctsCol, "'\(CSVFile.string(base, c))' is not a timestamp")
+                            throw csv.dataError(at: offset, column: ctsCol, "'\(CSVScanner.string(base, c))' is not a timestamp")
                         }
                         cts = parsed
                     }
@@ -167,7 +168,7 @@ final class SourceRows: @unchecked Sendable {
                 for check in checks {
                     let f = fields[check.column]
                     if !CellText.validate(base + f.innerStart, f.innerEnd - f.innerStart, as: check.type) {
-                        throw csv.dataError(at: offset, column: check.column, "'\(CSVFile.string(base, f))' is not a \(check.type.rawValue)")
+                        throw csv.dataError(at: offset, column: check.column, "'\(CSVScanner.string(base, f))' is not a \(check.type.rawValue)")
                     }
                 }
                 state.rows.append(PointInTimeJoin.FeatureRow(key: key, ts: ts, cts: cts, id: offset))
@@ -334,7 +335,7 @@ final class SourceRows: @unchecked Sendable {
             _ = csv.record(at: id, into: &fields, limit: fieldLimit)
             return zip(columns, view.features).map { c, feature in
                 let f = fields[c]
-                if f.quoted && feature.type == .string { return .string(CSVFile.string(csv.file.base, f)) }
+                if f.quoted && feature.type == .string { return .string(CSVScanner.string(csv.file.base, f)) }
                 return FeatureValue.parse(csv.file.base + f.innerStart, f.innerEnd - f.innerStart, as: feature.type) ?? .null
             }
         }

@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraCore
+import Synchronization
 
 /// A provider whose objects are small JSON files in a directory, for end-to-end tests and
 /// benchmarks of the core through the real `mlinfra` command (via `mlinfra-dev`).
@@ -8,11 +9,16 @@ import MLInfraCore
 /// `apply` and `read` call waits, standing in for a remote API; `plan` is local work and
 /// does not wait), and `echo: true`, which keeps nothing on disk and reports every object
 /// as it was recorded: a zero-latency provider that measures the core alone.
-public final class DiskProvider: Provider, @unchecked Sendable {
-    // Set once by `configure`, before any other call; read-only afterwards.
-    private var directory = URL(fileURLWithPath: ".")
-    private var latency: Duration = .zero
-    private var echo = false
+public final class DiskProvider: Provider, Sendable {
+    /// Set by `configure`, before any other call.
+    private struct Settings {
+        var directory = URL(fileURLWithPath: ".")
+        var latency: Duration = .zero
+        var echo = false
+
+        func file(_ id: String) -> URL { directory.appendingPathComponent(id + ".json") }
+    }
+    private let settings = Mutex(Settings())
 
     public init() {}
 
@@ -41,10 +47,12 @@ public final class DiskProvider: Provider, @unchecked Sendable {
 
     public func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse {
         let dir = request.config["dir"]?.stringValue ?? ".mlinfra/disk"
-        directory = URL(fileURLWithPath: dir, relativeTo: URL(fileURLWithPath: request.workingDirectory)).standardizedFileURL
-        latency = request.config["latency"]?.stringValue.flatMap(DurationText.seconds).map { .milliseconds(Int($0 * 1000)) } ?? .zero
-        echo = request.config["echo"]?.boolValue ?? false
-        if !echo { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        let configured = Settings(
+            directory: URL(fileURLWithPath: dir, relativeTo: URL(fileURLWithPath: request.workingDirectory)).standardizedFileURL,
+            latency: request.config["latency"]?.stringValue.flatMap(DurationText.seconds).map { .milliseconds(Int($0 * 1000)) } ?? .zero,
+            echo: request.config["echo"]?.boolValue ?? false)
+        settings.withLock { $0 = configured }
+        if !configured.echo { try FileManager.default.createDirectory(at: configured.directory, withIntermediateDirectories: true) }
         return ConfigureResponse()
     }
 
@@ -59,27 +67,29 @@ public final class DiskProvider: Provider, @unchecked Sendable {
     }
 
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
-        if latency > .zero { try await Task.sleep(for: latency) }
+        let s = settings.withLock { $0 }
+        if s.latency > .zero { try await Task.sleep(for: s.latency) }
         let id = request.prior?.id ?? Self.id(for: request.address)
         switch request.action {
         case .delete:
-            if !echo { try? FileManager.default.removeItem(at: file(id)) }
+            if !s.echo { try? FileManager.default.removeItem(at: s.file(id)) }
             return ApplyResponse(new: nil)
         case .create, .update:
             var attributes = request.config
             attributes["url"] = .string("disk://\(id)")
-            if !echo {
+            if !s.echo {
                 let data = Data(JSONText.encode(.map(attributes), pretty: false).utf8)
-                try data.write(to: file(id), options: .atomic)
+                try data.write(to: s.file(id), options: .atomic)
             }
             return ApplyResponse(new: ResourceObject(id: id, attributes: attributes))
         }
     }
 
     public func read(_ request: ReadRequest) async throws -> ReadResponse {
-        if latency > .zero { try await Task.sleep(for: latency) }
-        if echo { return ReadResponse(current: request.prior) }
-        guard let data = FileManager.default.contents(atPath: file(request.id).path) else { return ReadResponse(current: nil) }
+        let s = settings.withLock { $0 }
+        if s.latency > .zero { try await Task.sleep(for: s.latency) }
+        if s.echo { return ReadResponse(current: request.prior) }
+        guard let data = FileManager.default.contents(atPath: s.file(request.id).path) else { return ReadResponse(current: nil) }
         guard case .map(let attributes) = try JSONText.decode(Array(data)) else {
             return ReadResponse(current: nil, diagnostics: [.error("object \(request.id) is damaged")])
         }
@@ -99,6 +109,4 @@ public final class DiskProvider: Provider, @unchecked Sendable {
     static func id(for address: String) -> String {
         String(address.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." ? $0 : "_" })
     }
-
-    private func file(_ id: String) -> URL { directory.appendingPathComponent(id + ".json") }
 }

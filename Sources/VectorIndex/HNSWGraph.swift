@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A hierarchical navigable small-world graph (Malkov & Yashunin) over the
 /// rows of a `VectorStorage`.
@@ -448,18 +449,12 @@ final class HNSWGraph: @unchecked Sendable {
             progress?(slots.count)
             return
         }
-        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        next.initialize(to: 0)
-        defer { next.deallocate() }
-        let counterLock = NSLock()
-        let box = UnsafeSendable(next)
+        // The next batch of 64 slots to insert, claimed by whichever worker asks first.
+        let next = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let ctx = pool.take(capacity: capacity)
             while true {
-                counterLock.lock()
-                let i = box.value.pointee
-                box.value.pointee = i + 64
-                counterLock.unlock()
+                let i = next.wrappingAdd(64, ordering: .relaxed).oldValue
                 if i >= slots.count { break }
                 for j in i..<min(i + 64, slots.count) {
                     insert(slots[j], ctx: ctx, locking: true)
@@ -625,11 +620,4 @@ final class HNSWGraph: @unchecked Sendable {
             upper[slot] = block
         }
     }
-}
-
-/// Carries a value into a `concurrentPerform` closure. The pointer it wraps is
-/// only touched under the lock that goes with it.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -1,6 +1,9 @@
 import Foundation
 
 /// A readers-writer lock over `pthread_rwlock_t`: queries share it, writes hold it alone.
+///
+/// Kept rather than a `Mutex<State>`: a collection's queries are its hot path and run in
+/// parallel under the shared lock; a mutex would make them take turns.
 final class RWLock: @unchecked Sendable {
     // The pthread lock is itself the synchronisation; its storage never moves.
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>

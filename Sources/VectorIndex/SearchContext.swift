@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A binary max-heap of (distance, slot) pairs in manually managed storage.
 ///
@@ -82,7 +83,9 @@ struct DistanceHeap {
 /// Per-thread scratch space for graph search: a visited list reused across
 /// searches (an epoch tag per slot, cleared only when the tag wraps), the two
 /// heaps, and buffers for neighbour lists and heuristic selection.
-final class SearchContext {
+final class SearchContext: @unchecked Sendable {
+    // @unchecked Sendable: scratch space of one query at a time; the pool hands each context to
+    // one taker and gets it back when that query is done, so no two threads touch it at once.
     private(set) var visited: UnsafeMutablePointer<UInt16>
     private(set) var visitedCapacity: Int
     private var epoch: UInt16 = 0
@@ -131,24 +134,17 @@ final class SearchContext {
 }
 
 /// A pool of search contexts so concurrent queries each get their own scratch space.
-final class SearchContextPool: @unchecked Sendable {
-    // `free` is only touched while holding `lock`.
-    private let lock = NSLock()
-    private var free: [SearchContext] = []
+final class SearchContextPool: Sendable {
+    private let free = Mutex<[SearchContext]>([])
     private let maxLinks: Int
 
     init(maxLinks: Int) { self.maxLinks = maxLinks }
 
     func take(capacity: Int) -> SearchContext {
-        lock.lock()
-        let ctx = free.popLast()
-        lock.unlock()
-        return ctx ?? SearchContext(capacity: capacity, maxLinks: maxLinks)
+        free.withLock { $0.popLast() } ?? SearchContext(capacity: capacity, maxLinks: maxLinks)
     }
 
     func give(_ ctx: SearchContext) {
-        lock.lock()
-        if free.count < 16 { free.append(ctx) }
-        lock.unlock()
+        free.withLock { if $0.count < 16 { $0.append(ctx) } }
     }
 }

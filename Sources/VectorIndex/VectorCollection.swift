@@ -14,7 +14,8 @@ protocol CollectionJournal: Sendable {
 /// alone. A write goes to the journal first (one SQLite transaction) and only
 /// then into memory, so a failed or interrupted write changes nothing.
 public final class VectorCollection: @unchecked Sendable {
-    // All mutable state below is guarded by `lock` (readers-writer).
+    // All mutable state below is guarded by `lock` (readers-writer, so queries run side by
+    // side; a Mutex around the state would serialise them).
     public let name: String
     private let lock = RWLock()
     private var _config: CollectionConfig

@@ -1,6 +1,7 @@
 import EngineStorage
 import Foundation
 import GRDB
+import Synchronization
 
 /// A summary of one collection, as listings show it.
 public struct CollectionInfo: Sendable, Hashable, Codable {
@@ -20,14 +21,16 @@ public struct CollectionInfo: Sendable, Hashable, Codable {
 /// otherwise it rebuilds the graph from the records and says why in `notes`.
 /// So a crash during a write loses at most that write, and a crash between a
 /// write and the next index save costs one rebuild.
-public final class VectorStore: @unchecked Sendable {
-    // `open` (loaded collections) and `notes` are guarded by `lock`.
+public final class VectorStore: Sendable {
     public let directory: String
     let pool: DatabasePool
-    private let lock = NSLock()
-    private var open: [String: VectorCollection] = [:]
-    private var savedSequence: [String: Int] = [:]
-    private var _notes: [String] = []
+    /// The loaded collections, the sequence each index file was last saved at, and the notes.
+    private struct Loaded {
+        var open: [String: VectorCollection] = [:]
+        var savedSequence: [String: Int] = [:]
+        var notes: [String] = []
+    }
+    private let loaded = Mutex(Loaded())
     public let buildThreads: Int
 
     /// `<data_dir>/vectors/<store>`: where a named store lives under a data directory.
@@ -53,7 +56,7 @@ public final class VectorStore: @unchecked Sendable {
     }
 
     /// What opening collections had to do (index rebuilds and why).
-    public var notes: [String] { lock.withLock { _notes } }
+    public var notes: [String] { loaded.withLock { $0.notes } }
 
     static func checkName(_ name: String) throws {
         let ok = !name.isEmpty && name.count <= 128 && name.first != "."
@@ -124,16 +127,16 @@ public final class VectorStore: @unchecked Sendable {
     public func dropCollection(_ name: String) throws {
         let deleted = try pool.write { db in try CollectionRow.deleteOne(db, key: name) }
         guard deleted else { throw VectorError.collectionNotFound(name, known: try listCollections().map(\.name)) }
-        lock.withLock {
-            open[name] = nil
-            savedSequence[name] = nil
+        loaded.withLock {
+            $0.open[name] = nil
+            $0.savedSequence[name] = nil
         }
         unlink(indexPath(name))
     }
 
     /// The collection, loaded on first use (records from SQLite; graph from its index file, or rebuilt).
     public func collection(_ name: String, progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> VectorCollection {
-        if let loaded = lock.withLock({ open[name] }) { return loaded }
+        if let found = loaded.withLock({ $0.open[name] }) { return found }
         guard let row = try pool.read({ db in try CollectionRow.fetchOne(db, key: name) }) else {
             throw VectorError.collectionNotFound(name, known: try listCollections().map(\.name))
         }
@@ -189,14 +192,14 @@ public final class VectorStore: @unchecked Sendable {
         } else {
             collection.load(rows, buildGraph: false)
         }
-        return lock.withLock {
-            if let raced = open[name] { return raced }
-            open[name] = collection
+        return loaded.withLock {
+            if let raced = $0.open[name] { return raced }
+            $0.open[name] = collection
             if let note {
-                _notes.append(note)
-                savedSequence[name] = -1
+                $0.notes.append(note)
+                $0.savedSequence[name] = -1
             } else {
-                savedSequence[name] = row.sequence
+                $0.savedSequence[name] = row.sequence
             }
             return collection
         }
@@ -204,8 +207,8 @@ public final class VectorStore: @unchecked Sendable {
 
     /// Writes the index file of every loaded collection changed since it was last saved.
     public func saveIndexes() throws {
-        let loaded = lock.withLock { open }
-        for (name, collection) in loaded.sorted(by: { $0.key < $1.key }) {
+        let open = loaded.withLock { $0.open }
+        for (name, collection) in open.sorted(by: { $0.key < $1.key }) {
             try saveIndex(name, collection)
         }
     }
@@ -215,10 +218,10 @@ public final class VectorStore: @unchecked Sendable {
         guard let uid else { return }
         try collection.withExclusiveAccess {
             let sequence = collection.sequenceUnlocked
-            guard lock.withLock({ savedSequence[name] }) != sequence else { return }
+            guard loaded.withLock({ $0.savedSequence[name] }) != sequence else { return }
             guard let graph = collection.graph, let hnsw = collection.configUnlocked.hnsw else {
                 unlink(indexPath(name))
-                lock.withLock { savedSequence[name] = sequence }
+                loaded.withLock { $0.savedSequence[name] = sequence }
                 return
             }
             collection.purgeUnlocked()
@@ -228,7 +231,7 @@ public final class VectorStore: @unchecked Sendable {
                 highWater: collection.slotHighWater, liveCount: collection.liveSlots().count,
                 entryPoint: graph.entryPoint, maxLevel: graph.maxLevel)
             try IndexFile.write(graph, header: header, to: indexPath(name))
-            lock.withLock { savedSequence[name] = sequence }
+            loaded.withLock { $0.savedSequence[name] = sequence }
         }
     }
 }

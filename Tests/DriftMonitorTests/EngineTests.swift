@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import Logging
 import MLInfraTesting
+import Synchronization
 import Testing
 
 @testable import DriftMonitor
@@ -43,12 +44,10 @@ extension SplitMix64 {
 }
 
 /// Collects log lines, to check that secrets never reach the log.
-final class RecordingLog: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ s: String) { lock.withLock { lines.append(s) } }
-    var all: String { lock.withLock { lines.joined(separator: "\n") } }
+final class RecordingLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: String { lines.withLock { $0.joined(separator: "\n") } }
 
     var logger: Logger {
         Logger(label: "test") { _ in Handler(sink: self) }

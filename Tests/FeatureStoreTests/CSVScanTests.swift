@@ -1,3 +1,4 @@
+import EngineCSV
 import Foundation
 import Testing
 
@@ -24,8 +25,8 @@ import Testing
                 var b: [CSVField] = []
                 var offset = 0
                 while offset < text.count {
-                    let next = CSVFile.scanRecord(base, text.count, from: offset, into: &a, limit: limit)
-                    let plain = CSVFile.scanPlainRecord(base, text.count, from: offset, into: &b, limit: limit)
+                    let next = CSVScanner.scanRecord(base, text.count, from: offset, into: &a, limit: limit)
+                    let plain = CSVScanner.scanPlainRecord(base, text.count, from: offset, into: &b, limit: limit)
                     #expect(next == plain, "round \(round) at \(offset): \(String(decoding: text, as: UTF8.self).debugDescription)")
                     #expect(a.map { [$0.start, $0.end] } == b.map { [$0.start, $0.end] }, "round \(round) at \(offset)")
                     guard next == plain, next > offset else { return }

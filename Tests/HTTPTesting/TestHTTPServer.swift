@@ -1,23 +1,24 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A tiny HTTP/1.1 receiver on 127.0.0.1 (port chosen by the kernel) for webhook tests:
 /// records each request and answers with the next status from `statuses` (then 200).
-public final class TestHTTPServer: @unchecked Sendable {
+public final class TestHTTPServer: Sendable {
     public struct Request: Sendable { public var method: String; public var path: String; public var headers: [String: String]; public var body: Data }
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var requests: [Request] = []
-    private var statuses: [Int]
+    private struct Exchange {
+        var requests: [Request] = []
+        var statuses: [Int]
+    }
+    private let exchange: Mutex<Exchange>
     private let fd: Int32
     public let port: Int
-    private var thread: Thread?
 
     /// With `listening: false` the port is held (bound) but refuses connections.
     public init(statuses: [Int] = [], listening: Bool = true) throws {
-        self.statuses = statuses
+        exchange = Mutex(Exchange(statuses: statuses))
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
         var yes: Int32 = 1
@@ -32,13 +33,11 @@ public final class TestHTTPServer: @unchecked Sendable {
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         port = Int(UInt16(bigEndian: addr.sin_port))
         if listening {
-            let t = Thread { [unowned self] in self.acceptLoop() }
-            thread = t
-            t.start()
+            Thread { [unowned self] in self.acceptLoop() }.start()
         }
     }
 
-    public var received: [Request] { lock.withLock { requests } }
+    public var received: [Request] { exchange.withLock { $0.requests } }
     public var url: String { "http://127.0.0.1:\(port)/hooks/drift" }
 
     public func stop() {
@@ -86,10 +85,10 @@ public final class TestHTTPServer: @unchecked Sendable {
             if parts.count == 2 { headers[parts[0].lowercased()] = parts[1].trimmingCharacters(in: .whitespaces) }
         }
         let body = Data(data[r.upperBound..<(r.upperBound + contentLength)])
-        let status: Int = lock.withLock {
-            requests.append(Request(method: requestLine.count > 0 ? String(requestLine[0]) : "", path: requestLine.count > 1 ? String(requestLine[1]) : "",
+        let status: Int = exchange.withLock {
+            $0.requests.append(Request(method: requestLine.count > 0 ? String(requestLine[0]) : "", path: requestLine.count > 1 ? String(requestLine[1]) : "",
                                     headers: headers, body: body))
-            return statuses.isEmpty ? 200 : statuses.removeFirst()
+            return $0.statuses.isEmpty ? 200 : $0.statuses.removeFirst()
         }
         let response = "HTTP/1.1 \(status) X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         _ = response.withCString { send(client, $0, strlen($0), 0) }

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// Runs the real `mlinfra-dev` binary (mlinfra with the test `disk` provider built in) in a temp directory.
-final class CLIHarness: @unchecked Sendable {
+final class CLIHarness: Sendable {
     let directory: URL
     /// The binary this harness runs: `mlinfra-dev` unless told otherwise (the shipped `mlinfra`).
     let binaryPath: String

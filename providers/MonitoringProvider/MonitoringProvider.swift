@@ -1,6 +1,7 @@
 import DriftMonitor
 import Foundation
 import MLInfraCore
+import Synchronization
 
 /// The built-in provider for `monitor` resources, backed by the DriftMonitor engine.
 ///
@@ -15,21 +16,19 @@ public struct MonitoringProvider: Provider {
     let state = ConfiguredState()
 
     /// Settings from `configure`, shared by the calls that follow.
-    final class ConfiguredState: @unchecked Sendable {
-        // Guarded by `lock`.
-        private let lock = NSLock()
-        private var dataDir: String?
-        private var workingDirectory = FileManager.default.currentDirectoryPath
+    final class ConfiguredState: Sendable {
+        private struct Settings {
+            var dataDir: String?
+            var workingDirectory = FileManager.default.currentDirectoryPath
+        }
+        private let settings = Mutex(Settings())
         func set(dataDir: String, workingDirectory: String) {
-            lock.withLock {
-                self.dataDir = dataDir
-                self.workingDirectory = workingDirectory
-            }
+            settings.withLock { $0 = Settings(dataDir: dataDir, workingDirectory: workingDirectory) }
         }
         var values: (dataDir: String, workingDirectory: String) {
-            lock.withLock {
-                let wd = workingDirectory
-                return (dataDir ?? MonitoringProvider.resolve(EngineDataDirectory.defaultName, in: wd), wd)
+            settings.withLock {
+                let wd = $0.workingDirectory
+                return ($0.dataDir ?? MonitoringProvider.resolve(EngineDataDirectory.defaultName, in: wd), wd)
             }
         }
     }

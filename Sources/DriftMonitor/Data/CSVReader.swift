@@ -1,3 +1,4 @@
+import EngineCSV
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +38,8 @@ public struct DataTable: Sendable {
 }
 
 /// Reads CSV files fast: the file is read once into memory, split into one chunk per
-/// core at line boundaries, and each chunk parsed over raw bytes (RFC 4180 quoting
-/// supported) straight into per-column arrays. Numbers are parsed without allocation.
+/// core at line boundaries, and each chunk scanned over raw bytes (`CSVScanner`, RFC 4180
+/// quoting) straight into per-column arrays. Numbers are parsed without allocation (`FastFloat`).
 /// A column is numerical when every value parses as a number, categorical otherwise.
 /// An empty unquoted field and `NaN` are missing values: counted per column, not stored.
 public enum CSVReader {
@@ -62,9 +63,9 @@ public enum CSVReader {
         if let newline = head.firstIndex(of: UInt8(ascii: "\n")) { head = head[head.startIndex...newline] }
         return head.withUnsafeBytes { raw in
             let base = raw.bindMemory(to: UInt8.self).baseAddress!
-            var fields = [(Int, Int, Bool)]()
-            _ = splitRow(base, raw.count, from: 0, into: &fields)
-            var header = fields.map { fieldString(base, $0.0, $0.1, $0.2) }
+            var fields = [CSVField]()
+            _ = CSVScanner.scanRecord(base, raw.count, from: 0, into: &fields, limit: Int.max)
+            var header = fields.map { CSVScanner.string(base, $0) }
             if header.last == "" && header.count > 1 { header.removeLast() }
             return header
         }
@@ -106,9 +107,9 @@ public enum CSVReader {
         // Header.
         var pos = 0
         var header = [String]()
-        var fields = [(Int, Int, Bool)]()
-        pos = splitRow(base, data.count, from: pos, into: &fields)
-        for (start, length, quoted) in fields { header.append(fieldString(base, start, length, quoted)) }
+        var fields = [CSVField]()
+        pos = CSVScanner.scanRecord(base, data.count, from: pos, into: &fields, limit: Int.max)
+        for f in fields { header.append(CSVScanner.string(base, f)) }
         if header.last == "" && header.count > 1 { header.removeLast() }
         guard !header.isEmpty else { throw DriftError.badData("\(source) has no header", remedy: "the first line must name the columns") }
         if let dup = Dictionary(grouping: header, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
@@ -125,10 +126,10 @@ public enum CSVReader {
         // Types from the first data row: numerical unless a value is not a number.
         var numeric = [Bool](repeating: true, count: header.count)
         if pos < data.count {
-            _ = splitRow(base, data.count, from: pos, into: &fields)
+            _ = CSVScanner.scanRecord(base, data.count, from: pos, into: &fields, limit: Int.max)
             for (k, f) in fields.enumerated() where k < header.count {
-                if f.2 { numeric[k] = false; continue }
-                if case .invalid = FastFloat.parse(base + f.0, f.1) { numeric[k] = false }
+                if f.quoted { numeric[k] = false; continue }
+                if case .invalid = FastFloat.parse(base + f.start, f.length) { numeric[k] = false }
             }
         }
         // Chunks at line starts (a quoted field spanning lines is found by the single-chunk retry).
@@ -149,7 +150,9 @@ public enum CSVReader {
             let types = numeric, chunkBounds = bounds, names = header
             let shared = SharedBytes(pointer: base)
             DispatchQueue.concurrentPerform(iterations: chunkCount) { c in
-                results.set(c, parseChunk(shared.pointer, from: chunkBounds[c], to: chunkBounds[c + 1], header: names, selected: selected, numeric: types))
+                results.set(c, parseChunk(
+                    shared.pointer, from: chunkBounds[c], to: chunkBounds[c + 1], header: names, selected: selected, numeric: types,
+                    quotes: hasQuotes))
             }
             var retypes = Set<Int>()
             var firstError: DriftError?
@@ -215,7 +218,11 @@ public enum CSVReader {
         func get(_ i: Int) -> Chunk { slots[i] }
     }
 
-    static func parseChunk(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int, header: [String], selected: [Int], numeric: [Bool]) -> Chunk {
+    /// Parses the records in `start..<end`; `quotes` says whether the data holds a `"` (else the
+    /// word-at-a-time scanner serves).
+    static func parseChunk(
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, header: [String], selected: [Int], numeric: [Bool], quotes: Bool
+    ) -> Chunk {
         var chunk = Chunk()
         let estimate = (end - start) / max(8 * header.count, 1)
         var numberColumns = [[Double]](repeating: [], count: header.count)
@@ -224,24 +231,27 @@ public enum CSVReader {
         for k in selected {
             if numeric[k] { numberColumns[k].reserveCapacity(estimate) } else { stringColumns[k].reserveCapacity(estimate) }
         }
-        var fields = [(Int, Int, Bool)]()
+        var fields = [CSVField]()
         fields.reserveCapacity(header.count + 1)
         var pos = start
         var row = 0
         while pos < end {
             let lineStart = pos
-            pos = splitRow(base, end, from: pos, into: &fields)
+            pos = quotes
+                ? CSVScanner.scanRecord(base, end, from: pos, into: &fields, limit: Int.max)
+                : CSVScanner.scanPlainRecord(base, end, from: pos, into: &fields, limit: Int.max)
             // Blank lines are skipped.
-            if fields.count == 1 && fields[0].1 == 0 && !fields[0].2 { continue }
+            if fields.count == 1 && fields[0].length == 0 && !fields[0].quoted { continue }
             var count = fields.count
-            if count == header.count + 1 && fields[count - 1].1 == 0 { count -= 1 }
+            if count == header.count + 1 && fields[count - 1].length == 0 { count -= 1 }
             if count != header.count {
                 chunk.error = ChunkError(row: row, message: "expected \(header.count) fields, found \(count)",
                                          remedy: "every row needs one value per header column (line starts at byte \(lineStart))")
                 return chunk
             }
             for k in selected where isSelected[k] {
-                let (s, len, quoted) = fields[k]
+                let f = fields[k]
+                let s = f.start, len = f.length, quoted = f.quoted
                 if numeric[k] {
                     if quoted {
                         chunk.notNumeric.insert(k)
@@ -265,7 +275,7 @@ public enum CSVReader {
                         chunk.missing[k, default: 0] += 1
                         continue
                     }
-                    stringColumns[k].append(fieldString(base, s, len, quoted))
+                    stringColumns[k].append(CSVScanner.string(base, f))
                 }
             }
             if !chunk.notNumeric.isEmpty { return chunk }
@@ -276,62 +286,5 @@ public enum CSVReader {
             if numeric[k] { chunk.numbers[k] = numberColumns[k] } else { chunk.strings[k] = stringColumns[k] }
         }
         return chunk
-    }
-
-    /// Splits one record starting at `pos`; returns the position after its line end.
-    /// Fields are (start, length, quoted); a quoted field's bounds exclude the quotes.
-    @inline(__always)
-    static func splitRow(_ base: UnsafePointer<UInt8>, _ end: Int, from pos0: Int, into fields: inout [(Int, Int, Bool)]) -> Int {
-        fields.removeAll(keepingCapacity: true)
-        var pos = pos0
-        var fieldStart = pos
-        while true {
-            if pos < end && base[pos] == UInt8(ascii: "\"") && pos == fieldStart {
-                // Quoted field: up to the closing quote ("" escapes a quote).
-                var p = pos + 1
-                while p < end {
-                    if base[p] == UInt8(ascii: "\"") {
-                        if p + 1 < end && base[p + 1] == UInt8(ascii: "\"") { p += 2; continue }
-                        break
-                    }
-                    p += 1
-                }
-                fields.append((pos + 1, p - pos - 1, true))
-                pos = min(p + 1, end)
-                while pos < end && base[pos] != UInt8(ascii: ",") && base[pos] != UInt8(ascii: "\n") { pos += 1 }
-                if pos >= end { return end }
-                if base[pos] == UInt8(ascii: "\n") { return pos + 1 }
-                pos += 1
-                fieldStart = pos
-                continue
-            }
-            // Skip eight bytes at a time while none is a comma or a newline (SWAR).
-            while pos + 8 <= end {
-                let v = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-                let commas = v ^ 0x2C2C_2C2C_2C2C_2C2C, newlines = v ^ 0x0A0A_0A0A_0A0A_0A0A
-                let hit = ((commas &- 0x0101_0101_0101_0101) & ~commas) | ((newlines &- 0x0101_0101_0101_0101) & ~newlines)
-                if hit & 0x8080_8080_8080_8080 != 0 { break }
-                pos += 8
-            }
-            while pos < end {
-                let c = base[pos]
-                if c == UInt8(ascii: ",") || c == UInt8(ascii: "\n") { break }
-                pos += 1
-            }
-            var length = pos - fieldStart
-            if pos >= end || base[pos] == UInt8(ascii: "\n") {
-                if length > 0 && base[fieldStart + length - 1] == UInt8(ascii: "\r") { length -= 1 }
-                fields.append((fieldStart, length, false))
-                return pos >= end ? end : pos + 1
-            }
-            fields.append((fieldStart, length, false))
-            pos += 1
-            fieldStart = pos
-        }
-    }
-
-    static func fieldString(_ base: UnsafePointer<UInt8>, _ start: Int, _ length: Int, _ quoted: Bool) -> String {
-        let s = String(decoding: UnsafeBufferPointer(start: base + start, count: length), as: UTF8.self)
-        return quoted ? s.replacingOccurrences(of: "\"\"", with: "\"") : s
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 public struct ApplyOptions: Sendable {
     public var parallelism: Int
@@ -338,53 +339,56 @@ public struct Applier: Sendable {
     }
 }
 
-/// The state as an apply changes it, shared by the walk's tasks. Guarded by `lock`.
-final class ApplyBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _state: StateFile
-    private var _known: [String: KnownInstance] = [:]
-    private var _diagnostics = Diagnostics()
-    private var _failed = false
+/// The state as an apply changes it, shared by the walk's tasks.
+final class ApplyBox: Sendable {
+    private struct Progress {
+        var state: StateFile
+        var known: [String: KnownInstance] = [:]
+        var diagnostics = Diagnostics()
+        var failed = false
+    }
+    private let progress: Mutex<Progress>
 
     private let key: StateKey
 
     init(state: StateFile, configuration: Configuration, data: [DataRead]) {
-        _state = state
+        var start = Progress(state: state)
         key = configuration.stateKey
         // References to data sources read what the plan read.
-        for read in data { _known[read.address] = KnownInstance(read) }
+        for read in data { start.known[read.address] = KnownInstance(read) }
+        progress = Mutex(start)
     }
 
-    var state: StateFile { lock.withLock { _state } }
-    var diagnostics: Diagnostics { lock.withLock { _diagnostics } }
-    var hasFailure: Bool { lock.withLock { _failed } }
+    var state: StateFile { progress.withLock { $0.state } }
+    var diagnostics: Diagnostics { progress.withLock { $0.diagnostics } }
+    var hasFailure: Bool { progress.withLock { $0.failed } }
 
     /// Attributes of an instance for references: what this apply produced, else what state holds.
     func known(_ address: String) -> KnownInstance? {
-        lock.withLock {
-            if let k = _known[address] { return k }
-            return _state.resource(address).map { KnownInstance($0, key: key) }
+        progress.withLock { p in
+            if let k = p.known[address] { return k }
+            return p.state.resource(address).map { KnownInstance($0, key: key) }
         }
     }
 
     func record(_ r: ResourceInstanceState, known: KnownInstance) {
-        lock.withLock {
-            _state.upsert(r)
-            _known[r.address] = known
+        progress.withLock {
+            $0.state.upsert(r)
+            $0.known[r.address] = known
         }
     }
 
     func remove(_ address: String) {
-        lock.withLock {
-            _state.remove(address)
-            _known[address] = nil
+        progress.withLock {
+            $0.state.remove(address)
+            $0.known[address] = nil
         }
     }
 
     func failed(_ diagnostics: Diagnostics) {
-        lock.withLock {
-            _failed = true
-            _diagnostics.append(contentsOf: diagnostics)
+        progress.withLock {
+            $0.failed = true
+            $0.diagnostics.append(contentsOf: diagnostics)
         }
     }
 }

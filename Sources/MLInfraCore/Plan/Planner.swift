@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 public struct PlanOptions: Sendable {
     public var mode: Plan.Mode
@@ -652,45 +653,49 @@ public struct Planner: Sendable {
     }
 }
 
-/// The shared, growing result of a concurrent diff. Guarded by `lock`: tasks of the walk record into it.
-final class PlanBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _changes: [ResourceChange] = []
-    private var _visible: [String: KnownInstance] = [:]
-    private var _diagnostics = Diagnostics()
-    /// The instances, and their resources, whose recorded change does something.
-    private var _changing: Set<String> = []
+/// The shared, growing result of a concurrent diff: tasks of the walk record into it.
+final class PlanBox: Sendable {
+    private struct Recorded {
+        var changes: [ResourceChange] = []
+        var visible: [String: KnownInstance] = [:]
+        var diagnostics = Diagnostics()
+        /// The instances, and their resources, whose recorded change does something.
+        var changing: Set<String> = []
+    }
+    private let recorded: Mutex<Recorded>
     private let removedOutside: Set<String>
 
     init(prior: StateFile, removedOutside: Set<String>, key: StateKey, data: [DataRead]) {
         self.removedOutside = removedOutside
-        for r in prior.resources { _visible[r.address] = KnownInstance(r, key: key) }
-        for read in data { _visible[read.address] = KnownInstance(read) }
+        var start = Recorded()
+        for r in prior.resources { start.visible[r.address] = KnownInstance(r, key: key) }
+        for read in data { start.visible[read.address] = KnownInstance(read) }
+        recorded = Mutex(start)
     }
 
-    var changes: [ResourceChange] { lock.withLock { _changes } }
-    var visible: [String: KnownInstance] { lock.withLock { _visible } }
-    var diagnostics: Diagnostics { lock.withLock { _diagnostics } }
+    var changes: [ResourceChange] { recorded.withLock { $0.changes } }
+    var visible: [String: KnownInstance] { recorded.withLock { $0.visible } }
+    var diagnostics: Diagnostics { recorded.withLock { $0.diagnostics } }
 
     func deletedOutside(_ address: String) -> Bool { removedOutside.contains(address) }
 
     func record(_ change: ResourceChange, visible: [String: Value], sensitive: Set<String>, diagnostics: Diagnostics) {
-        lock.withLock {
-            _changes.append(change)
-            if change.action != .noop { _changing.formUnion([change.address.description, change.address.resource]) }
-            _visible[change.address.description] = KnownInstance(attributes: visible, sensitive: sensitive)
-            _diagnostics.append(contentsOf: diagnostics)
+        recorded.withLock {
+            $0.changes.append(change)
+            if change.action != .noop { $0.changing.formUnion([change.address.description, change.address.resource]) }
+            $0.visible[change.address.description] = KnownInstance(attributes: visible, sensitive: sensitive)
+            $0.diagnostics.append(contentsOf: diagnostics)
         }
     }
 
     func fail(_ diagnostics: Diagnostics) {
-        lock.withLock { _diagnostics.append(contentsOf: diagnostics) }
+        recorded.withLock { $0.diagnostics.append(contentsOf: diagnostics) }
     }
 
-    func attributes(_ address: String) -> KnownInstance? { lock.withLock { _visible[address] } }
+    func attributes(_ address: String) -> KnownInstance? { recorded.withLock { $0.visible[address] } }
 
     /// Whether the instance (or resource) at `address` is planned to change.
-    func isChanging(_ address: String) -> Bool { lock.withLock { _changing.contains(address) } }
+    func isChanging(_ address: String) -> Bool { recorded.withLock { $0.changing.contains(address) } }
 }
 
 /// What a reference can read of an instance: its attributes (with its id) and which of their paths are secret.

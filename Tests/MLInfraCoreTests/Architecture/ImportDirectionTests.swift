@@ -15,7 +15,7 @@ import Testing
         "MLInfraCore": .core, "CYAML": .core,
         "DriftMonitor": .engine, "FeatureStore": .engine, "ModelRegistry": .engine, "ModelRegistryHTTP": .engine,
         "ModelServing": .engine, "VectorIndex": .engine,
-        "EngineStorage": .engineSupport, "EnginePostgres": .engineSupport, "CaptureStorage": .engineSupport, "MLInfraJSON": .engineSupport, "MLInfraHTTP": .engineSupport, "CVectorKernels": .engineSupport,
+        "EngineStorage": .engineSupport, "EnginePostgres": .engineSupport, "CaptureStorage": .engineSupport, "MLInfraJSON": .engineSupport, "EngineCSV": .engineSupport, "MLInfraHTTP": .engineSupport, "CVectorKernels": .engineSupport,
         "FeatureStoreProvider": .provider, "MonitoringProvider": .provider, "RegistryProvider": .provider,
         "ServingProvider": .provider, "VectorProvider": .provider, "ServerCommands": .provider,
         "MLInfraPostgresState": .stateBackend,

@@ -3,7 +3,7 @@ import MLInfraCore
 import Testing
 
 /// A spec directory on disk with modules under it, planned and applied against the test provider.
-final class ModuleSpec: @unchecked Sendable {
+final class ModuleSpec: Sendable {
     let directory: URL
     let harness = Harness()
 

@@ -2,7 +2,7 @@ import Foundation
 import MLInfraCore
 
 /// Plans and applies spec text against a `TestProvider` with a real local state file in a temp directory.
-final class Harness: @unchecked Sendable {
+final class Harness: Sendable {
     let provider = TestProvider()
     let directory: URL
     let store: LocalStateStore

@@ -1,19 +1,40 @@
 import Foundation
 import MLInfraCore
+import Synchronization
 
 /// A small in-memory provider for planner and applier tests: objects live in a dictionary
 /// that a test can also change behind the provider's back (drift).
-final class TestProvider: Provider, @unchecked Sendable {
-    // Everything below is guarded by `lock`; the provider is called from concurrent tasks.
-    private let lock = NSLock()
-    private var objects: [String: [String: Value]] = [:]
-    private var nextID = 1
-    private(set) var calls: [String] = []
-    var failApply: Set<String> = []
-    var failHalfway: Set<String> = []
-    var latency: Duration = .zero
+final class TestProvider: Provider, Sendable {
+    /// The provider is called from concurrent tasks; all it holds is in here.
+    private struct State {
+        var objects: [String: [String: Value]] = [:]
+        var nextID = 1
+        var calls: [String] = []
+        var failApply: Set<String> = []
+        var failHalfway: Set<String> = []
+        var latency: Duration = .zero
+        /// Attributes that apply reports with another value than it planned, by address: a provider bug.
+        var misreport: [String: [String: Value]] = [:]
+    }
+    private let state = Mutex(State())
+
+    var failApply: Set<String> {
+        get { state.withLock { $0.failApply } }
+        set { state.withLock { $0.failApply = newValue } }
+    }
+    var failHalfway: Set<String> {
+        get { state.withLock { $0.failHalfway } }
+        set { state.withLock { $0.failHalfway = newValue } }
+    }
+    var latency: Duration {
+        get { state.withLock { $0.latency } }
+        set { state.withLock { $0.latency = newValue } }
+    }
     /// Attributes that apply reports with another value than it planned, by address: a provider bug.
-    var misreport: [String: [String: Value]] = [:]
+    var misreport: [String: [String: Value]] {
+        get { state.withLock { $0.misreport } }
+        set { state.withLock { $0.misreport = newValue } }
+    }
 
     static let schemaValue = ProviderSchema(
         name: "test", version: "1.0.0",
@@ -37,12 +58,12 @@ final class TestProvider: Provider, @unchecked Sendable {
             ]),
         ])
 
-    func object(_ id: String) -> [String: Value]? { lock.withLock { objects[id] } }
-    func setObject(_ id: String, _ attributes: [String: Value]?) { lock.withLock { objects[id] = attributes } }
-    var count: Int { lock.withLock { objects.count } }
-    var callLog: [String] { lock.withLock { calls } }
+    func object(_ id: String) -> [String: Value]? { state.withLock { $0.objects[id] } }
+    func setObject(_ id: String, _ attributes: [String: Value]?) { state.withLock { $0.objects[id] = attributes } }
+    var count: Int { state.withLock { $0.objects.count } }
+    var callLog: [String] { state.withLock { $0.calls } }
 
-    private func log(_ s: String) { lock.withLock { calls.append(s) } }
+    private func log(_ s: String) { state.withLock { $0.calls.append(s) } }
 
     func schema() async throws -> ProviderSchema { Self.schemaValue }
     func configure(_ request: ConfigureRequest) async throws -> ConfigureResponse { ConfigureResponse() }
@@ -75,15 +96,15 @@ final class TestProvider: Provider, @unchecked Sendable {
             setObject(request.prior!.id, nil)
             return ApplyResponse(new: nil)
         case .create, .update:
-            let id = request.prior?.id ?? lock.withLock { () -> String in
-                defer { nextID += 1 }
-                return "obj-\(nextID)"
+            let id = request.prior?.id ?? state.withLock { s -> String in
+                defer { s.nextID += 1 }
+                return "obj-\(s.nextID)"
             }
             var attributes = request.config
             let serial = (request.prior?.attributes["serial"]?.intValue ?? 0) + 1
             attributes["serial"] = .int(serial)
             attributes["url"] = .string("mem://\(id)")
-            attributes.merge(lock.withLock { misreport[request.address] } ?? [:]) { _, wrong in wrong }
+            attributes.merge(state.withLock { $0.misreport[request.address] } ?? [:]) { _, wrong in wrong }
             setObject(id, attributes)
             if failHalfway.contains(request.address) {
                 return ApplyResponse(new: ResourceObject(id: id, attributes: attributes), diagnostics: [.error("half-way failure")])
@@ -95,8 +116,8 @@ final class TestProvider: Provider, @unchecked Sendable {
     func read(_ request: ReadRequest) async throws -> ReadResponse {
         // A data source: the newest object (highest serial) whose attributes hold every queried value.
         if let query = request.query {
-            let found = lock.withLock {
-                objects.filter { _, attributes in query.allSatisfy { attributes[$0.key] == $0.value } }
+            let found = state.withLock {
+                $0.objects.filter { _, attributes in query.allSatisfy { attributes[$0.key] == $0.value } }
                     .max { ($0.value["serial"]?.intValue ?? 0, $0.key) < ($1.value["serial"]?.intValue ?? 0, $1.key) }
             }
             return ReadResponse(current: found.map { ResourceObject(id: $0.key, attributes: $0.value) })

@@ -117,6 +117,7 @@ final class LineWriter: @unchecked Sendable {
 /// The last lines a plugin wrote to stderr, kept for error messages.
 final class StderrTail: @unchecked Sendable {
     // `lines` and `finished` are guarded by `condition`; the reader thread appends, callers read.
+    // A condition, not a Mutex: callers wait on it for the reader to finish.
     private let condition = NSCondition()
     private var lines: [String] = []
     private var finished = false

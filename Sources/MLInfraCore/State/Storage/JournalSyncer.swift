@@ -9,6 +9,7 @@ import Foundation
 /// has two threads, and a task blocked in fdatasync would stall the apply).
 final class JournalSyncer: @unchecked Sendable {
     // Every field below is guarded by `condition`; the thread and the appending tasks share them.
+    // A condition, not a Mutex: the sync thread sleeps on it until an append signals.
     private let condition = NSCondition()
     private let fd: Int32
     private let path: String

@@ -12,10 +12,10 @@ import Darwin
 /// quotient `w / 10^|e|` is computed with one 128-by-64-bit integer division to 64
 /// significant bits plus a sticky remainder, and rounded to 53 bits half-to-even.
 /// Anything else (more digits, huge exponents) goes to `strtod`.
-enum FastFloat {
+public enum FastFloat {
     /// 10^k as UInt64 for 0 ≤ k ≤ 19 (a switch compiles to a table lookup; a global
     /// array would cost a lazy-init check and reference counting per number).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func powerOf10(_ k: Int) -> UInt64 {
         switch k {
         case 0: 1
@@ -42,7 +42,7 @@ enum FastFloat {
     }
 
     /// 10^k as an exact Double for 0 ≤ k ≤ 22.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func exactPowerOf10(_ k: Int) -> Double {
         switch k {
         case 0: 1e0
@@ -71,10 +71,10 @@ enum FastFloat {
         }
     }
 
-    enum Outcome { case number(Double), notANumber, empty, invalid }
+    public enum Outcome: Sendable { case number(Double), notANumber, empty, invalid }
 
-    @inline(__always)
-    static func parse(_ p: UnsafePointer<UInt8>, _ count: Int) -> Outcome {
+    @inlinable @inline(__always)
+    public static func parse(_ p: UnsafePointer<UInt8>, _ count: Int) -> Outcome {
         if count == 0 { return .empty }
         var i = 0
         var negative = false
@@ -157,13 +157,13 @@ enum FastFloat {
 
 
     /// Whether eight bytes are all ASCII digits.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func isEightDigits(_ v: UInt64) -> Bool {
         ((v &+ 0x4646_4646_4646_4646) | (v &- 0x3030_3030_3030_3030)) & 0x8080_8080_8080_8080 == 0
     }
 
     /// The value of eight ASCII digits (first digit in the lowest byte).
-    @inline(__always)
+    @inlinable @inline(__always)
     static func eightDigits(_ v0: UInt64) -> UInt64 {
         var v = v0 &- 0x3030_3030_3030_3030
         v = (v &* 10) &+ (v >> 8)
@@ -173,7 +173,7 @@ enum FastFloat {
     }
 
     /// Correctly rounded w / b for w, b > 0.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func divide(_ w: UInt64, _ b: UInt64) -> Double {
         let bitsW = 64 - w.leadingZeroBitCount
         let bitsB = 64 - b.leadingZeroBitCount
@@ -198,7 +198,8 @@ enum FastFloat {
         return Double(mantissa) * scale
     }
 
-    private static func special(_ p: UnsafePointer<UInt8>, _ count: Int) -> Outcome {
+    @usableFromInline
+    static func special(_ p: UnsafePointer<UInt8>, _ count: Int) -> Outcome {
         var text = ""
         for k in 0..<count { text.append(Character(Unicode.Scalar(p[k]))) }
         switch text.lowercased() {
@@ -209,7 +210,8 @@ enum FastFloat {
         }
     }
 
-    private static func slow(_ p: UnsafePointer<UInt8>, _ count: Int) -> Outcome {
+    @usableFromInline
+    static func slow(_ p: UnsafePointer<UInt8>, _ count: Int) -> Outcome {
         var buffer = [CChar](repeating: 0, count: count + 1)
         for k in 0..<count { buffer[k] = CChar(bitPattern: p[k]) }
         return buffer.withUnsafeBufferPointer { b -> Outcome in
