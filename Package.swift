@@ -184,8 +184,7 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
-                "EngineStorage", "EnginePostgres", "CaptureStorage",
-                "ModelRegistry", "FeatureStore", "MLInfraJSON", "MLInfraHTTP",
+                "EngineStorage", "EnginePostgres", "CaptureStorage", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -247,7 +246,7 @@ let package = Package(
         .target(
             name: "ServingProvider",
             dependencies: [
-                "ModelServing", "ModelRegistry", "MLInfraCore", "EnginePostgres", "ServerCommands",
+                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraCore", "EnginePostgres", "ServerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -27,10 +27,7 @@ import Testing
     static let engineFamilies: [String: String] = ["ModelRegistryHTTP": "ModelRegistry"]
 
     /// Imports against the direction that are known and scheduled to go, each with why it is still here.
-    static let knownExceptions: [String: String] = [
-        "ModelServing → FeatureStore": "the replica's feature lookups; moves to ServingProvider (issue 23)",
-        "ModelServing → ModelRegistry": "the agent's registry model source; moves to ServingProvider (issue 23)",
-    ]
+    static let knownExceptions: [String: String] = [:]
 
     /// Whether `from` may import `to`; nil when it may, else why not.
     static func violation(_ from: String, _ to: String) -> String? {
