@@ -352,6 +352,7 @@ let package = Package(
             dependencies: [
                 "ServingProvider", "ModelServing", "CaptureStorage", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", "HTTPTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
