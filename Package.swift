@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "mlinfra", targets: ["mlinfra"]),
         .library(name: "MLInfraCore", targets: ["MLInfraCore"]),
         .library(name: "MLInfraTesting", targets: ["MLInfraTesting"]),
+        .library(name: "MLInfraCoreTesting", targets: ["MLInfraCoreTesting"]),
         .executable(name: "mlinfra-dev", targets: ["MLInfraDev"]),
         .executable(name: "mlinfra-test-provider", targets: ["MLInfraTestProvider"]),
     ],
@@ -53,16 +54,19 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // hiredis (the Redis client library), wrapped the same way, for the feature store's Redis online store.
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
-        // Fakes, the in-memory state store, a manual clock and the conformance suites, for tests.
+        // For every test, engines' included: private PostgreSQL/pgvector, Redis and nginx servers, SplitMix64,
+        // the manual clock. Imports no core, so engine tests do not link it.
         .target(
             name: "MLInfraTesting",
             dependencies: [
-                "MLInfraCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
+        // For tests of the core and what is built on it: fake providers, the in-memory state store, the conformance suites.
+        .target(name: "MLInfraCoreTesting", dependencies: ["MLInfraCore"], exclude: ["README.md"]),
         // The PostgreSQL state backend (team mode): StateStore on PostgresNIO, kept out of the core.
         .target(
             name: "MLInfraPostgresState",
@@ -78,9 +82,9 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // Test only: the FakeProvider served over the plugin protocol (mlinfra-test-provider); never shipped.
-        .executableTarget(name: "MLInfraTestProvider", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["README.md"]),
+        .executableTarget(name: "MLInfraTestProvider", dependencies: ["MLInfraCore", "MLInfraCoreTesting"], exclude: ["README.md"]),
         // Test and benchmark only: mlinfra with the `disk` test provider built in (mlinfra-dev); never shipped.
-        .executableTarget(name: "MLInfraDev", dependencies: ["MLInfraCLI", "MLInfraTesting"]),
+        .executableTarget(name: "MLInfraDev", dependencies: ["MLInfraCLI", "MLInfraCoreTesting"]),
 
         // Engines: plain libraries, usable without the IaC layer; they never import MLInfraCore.
         // Model registry: versions, aliases, stages, audit log, content-addressed artifacts.
@@ -186,8 +190,7 @@ let package = Package(
         .target(
             name: "ModelServing",
             dependencies: [
-                "EngineStorage", "EnginePostgres", "CaptureStorage",
-                "ModelRegistry", "FeatureStore", "MLInfraJSON", "MLInfraHTTP",
+                "EngineStorage", "EnginePostgres", "CaptureStorage", "MLInfraJSON", "MLInfraHTTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -249,7 +252,7 @@ let package = Package(
         .target(
             name: "ServingProvider",
             dependencies: [
-                "ModelServing", "ModelRegistry", "MLInfraCore", "EnginePostgres", "ServerCommands",
+                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraCore", "EnginePostgres", "ServerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -289,13 +292,14 @@ let package = Package(
         ),
         // Test only: a client that writes HTTP byte for byte (any Host, any Content-Type, a dripped head).
         .target(name: "HTTPTesting", path: "Tests/HTTPTesting"),
-        .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting"], exclude: ["State/testdata"]),
+        .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"], exclude: ["State/testdata"]),
         .testTarget(
             name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting", .product(name: "Crypto", package: "swift-crypto")], exclude: ["golden"]),
         .testTarget(
             name: "MLInfraPostgresStateTests",
             dependencies: [
-                "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", "HTTPTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting", "HTTPTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // Test only: a second process registering versions concurrently.
@@ -320,13 +324,14 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore", "MLInfraTesting"]),
+        .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"]),
         .testTarget(
             name: "FeatureStoreTests",
             dependencies: ["FeatureStore", "EngineCSV", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting", "HTTPTesting"]),
+        .testTarget(
+            name: "FeatureStoreProviderTests", dependencies: ["FeatureStoreProvider", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting", "HTTPTesting"]),
         .testTarget(
             name: "VectorIndexTests",
             dependencies: [
@@ -337,7 +342,7 @@ let package = Package(
         .testTarget(
             name: "VectorProviderTests",
             dependencies: [
-                "VectorProvider", "VectorIndex", "MLInfraJSON", "MLInfraCore", "MLInfraTesting",
+                "VectorProvider", "VectorIndex", "MLInfraJSON", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting",
                 .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
@@ -353,8 +358,10 @@ let package = Package(
         .testTarget(
             name: "ServingProviderTests",
             dependencies: [
-                "ServingProvider", "ModelServing", "CaptureStorage", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", "HTTPTesting",
+                "ServingProvider", "ModelServing", "CaptureStorage", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting",
+                "HTTPTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -375,6 +382,6 @@ let package = Package(
             name: "CaptureStorageTests",
             dependencies: ["CaptureStorage", "ModelServing", "DriftMonitor", "MLInfraTesting", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "MLInfraCore", "MLInfraTesting"]),
+        .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"]),
     ]
 )

@@ -33,12 +33,8 @@ public enum BuiltinProviders {
         [RegistryProvider(), FeatureStoreProvider(), VectorProvider(), ServingProvider(), MonitoringProvider()]
     }
 
-    /// Services the agent runs beside serving: the monitors' scheduler.
-    static func registerAgentServices() {
-        AgentCommand.register { dataDirectory in
-            MonitorSchedulerService(directory: dataDirectory.path)
-        }
-    }
+    /// The services `mlinfra agent` runs beside serving: the monitors' scheduler.
+    static let agentServices: [AgentService] = [{ dataDirectory in MonitorSchedulerService(directory: dataDirectory.path) }]
 
     static var catalog: ProviderCatalog {
         ProviderCatalog(

@@ -18,7 +18,7 @@ public struct MLInfraCommand: AsyncParsableCommand {
             Validate.self, Plan.self, Apply.self, Destroy.self, Show.self, Graph.self, State.self, Import.self,
             Output.self, ForceUnlock.self, WorkspaceCommand.self, Providers.self, ProviderCommand.self,
             ModelsCommand.self, TokensCommand.self, FeaturesCommand.self, VectorsCommand.self, EndpointsCommand.self, MonitorsCommand.self,
-            AgentCommand.self, VersionCommand.self, Fmt.self, ConsoleCommand.self,
+            Agent.self, VersionCommand.self, Fmt.self, ConsoleCommand.self,
         ]
     )
 
@@ -34,7 +34,6 @@ public struct MLInfraCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("Error: \(problem)\n".utf8))
             Foundation.exit(1)
         }
-        BuiltinProviders.registerAgentServices()
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

@@ -69,8 +69,8 @@ final class SignalGuard: Sendable {
             console.err("\nInterrupt received: no new operations will start; waiting for running ones to finish, then saving state…\n")
         case .exit(var held):
             // A lock being taken right now is released by `holding`, or was not taken: wait to know which.
-            let deadline = Date().addingTimeInterval(3)
-            while state.withLock({ $0.acquiring }) && Date() < deadline { usleep(10_000) }
+            let deadline = ContinuousClock.now + .seconds(3)
+            while state.withLock({ $0.acquiring }) && ContinuousClock.now < deadline { usleep(10_000) }
             held = state.withLock { $0.held } ?? held
             let graceful = state.withLock { $0.graceful }
             console.err(graceful

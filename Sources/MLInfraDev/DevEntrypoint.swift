@@ -1,7 +1,7 @@
 // mlinfra-dev: the mlinfra command with the test-only `disk` provider built in,
 // for end-to-end tests and benchmarks of the core. Never shipped.
 import MLInfraCLI
-import MLInfraTesting
+import MLInfraCoreTesting
 
 @main
 struct DevEntrypoint {

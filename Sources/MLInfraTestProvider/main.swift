@@ -10,7 +10,7 @@
 //     hang     never answer
 import Foundation
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 
 /// Wraps the fake provider with the fault asked for in the environment.
 struct FaultyProvider: Provider {

@@ -25,10 +25,10 @@ public struct VectorError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func collectionNotFound(_ name: String, known: [String]) -> VectorError {
-        let hint = known.isEmpty
+        let remedy = known.isEmpty
             ? "no collection exists yet; create one first (a vector_collection resource, or the engine API)"
             : "known collections: \(known.sorted().joined(separator: ", "))"
-        return VectorError(.notFound, field: "collection", "collection '\(name)' does not exist; \(hint)")
+        return VectorError(.notFound, field: "collection", "collection '\(name)' does not exist; \(remedy)")
     }
 
     public var description: String {

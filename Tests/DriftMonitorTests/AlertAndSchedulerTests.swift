@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTesting
 import Logging
+import MLInfraTesting
 import Testing
 
 @testable import DriftMonitor
@@ -86,8 +87,8 @@ import Testing
         let created = utc("2026-11-22T00:03:00Z")
         try engine.apply(MonitorDefinition(name: "m", source: .dataset(ws.stable), reference: ws.reference, schedule: "*/10 * * * *",
                                            checks: [DriftCheck(feature: "amount")]), now: created)
-        let clock = ManualMonitorClock(created)
-        let scheduler = MonitorScheduler(engine: engine, clock: clock, refreshInterval: 3600)
+        let clock = ManualClock(wall: created)
+        let scheduler = MonitorScheduler(engine: engine, clock: clock, now: clock.wallTime, refreshInterval: 3600)
         let task = Task { try await scheduler.loop() }
         try await waitFor { clock.sleeperCount == 1 }
         #expect(try engine.store.runs("m").isEmpty, "nothing was missed at start-up")
@@ -116,8 +117,8 @@ import Testing
         let engine = try DriftMonitorEngine(dataDirectory: ws.dataDir)
         try engine.apply(MonitorDefinition(name: "m", source: .dataset(ws.stable), reference: ws.reference, schedule: "@hourly",
                                            checks: [DriftCheck(feature: "amount")]), now: utc("2026-11-22T00:30:00Z"))
-        let clock = ManualMonitorClock(utc("2026-11-22T05:20:00Z"))
-        let task = Task { try await MonitorScheduler(engine: engine, clock: clock, refreshInterval: 3600).loop() }
+        let clock = ManualClock(wall: utc("2026-11-22T05:20:00Z"))
+        let task = Task { try await MonitorScheduler(engine: engine, clock: clock, now: clock.wallTime, refreshInterval: 3600).loop() }
         try await waitFor { try engine.store.runs("m").count == 1 }
         try await waitFor { clock.sleeperCount == 1 }
         let runs = try engine.store.runs("m")
@@ -132,8 +133,8 @@ import Testing
     @Test func cancellationStopsTheScheduler() async throws {
         let ws = try Workspace()
         defer { ws.remove() }
-        let clock = ManualMonitorClock(utc("2026-11-22T00:00:00Z"))
-        let task = Task { try await MonitorScheduler(engine: try DriftMonitorEngine(dataDirectory: ws.dataDir), clock: clock).loop() }
+        let clock = ManualClock(wall: utc("2026-11-22T00:00:00Z"))
+        let task = Task { try await MonitorScheduler(engine: try DriftMonitorEngine(dataDirectory: ws.dataDir), clock: clock, now: clock.wallTime).loop() }
         try await waitFor { clock.sleeperCount == 1 }
         task.cancel()
         let result = await task.result

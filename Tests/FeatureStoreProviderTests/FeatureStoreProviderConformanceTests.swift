@@ -1,7 +1,7 @@
 import FeatureStoreProvider
 import Foundation
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Testing
 
 /// `ProviderConformance` against the feature store provider, on a real store in a temporary directory.

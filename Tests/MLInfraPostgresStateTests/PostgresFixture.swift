@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MLInfraCore
 import MLInfraPostgresState
+import MLInfraCoreTesting
 import MLInfraTesting
 import NIOPosix
 import PostgresNIO

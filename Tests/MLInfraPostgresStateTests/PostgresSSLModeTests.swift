@@ -2,6 +2,7 @@ import Foundation
 import HTTPTesting
 import MLInfraCore
 import MLInfraPostgresState
+import MLInfraCoreTesting
 import MLInfraTesting
 import PostgresNIO
 import Synchronization

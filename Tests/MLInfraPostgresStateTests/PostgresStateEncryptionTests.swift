@@ -1,7 +1,7 @@
 import Foundation
 import MLInfraCore
 import MLInfraPostgresState
-import MLInfraTesting
+import MLInfraCoreTesting
 import PostgresNIO
 import Testing
 

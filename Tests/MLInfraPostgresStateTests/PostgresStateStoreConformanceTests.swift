@@ -1,5 +1,5 @@
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Testing
 
 /// The PostgreSQL store passes the same checks as the local file and in-memory stores.

@@ -1,6 +1,7 @@
 import Foundation
 import MLInfraCore
 import MLInfraPostgresState
+import MLInfraCoreTesting
 import MLInfraTesting
 import PostgresNIO
 import Testing

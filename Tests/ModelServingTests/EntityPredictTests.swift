@@ -1,6 +1,7 @@
 import FeatureStore
 import Foundation
 import MLInfraTesting
+import ServingProvider
 import Testing
 
 @testable import ModelServing

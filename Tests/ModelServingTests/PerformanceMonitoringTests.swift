@@ -57,7 +57,7 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
         let client = HTTPClientPool()
         let dataDirectory: URL
         let writer: CaptureWriter
-        let clock = ManualServingClock(now: 1_764_583_200)  // 2025-12-01T10:00:00Z
+        let clock = ManualClock(wall: Date(timeIntervalSince1970: 1_764_583_200))  // 2025-12-01T10:00:00Z
         let router: EndpointRouter
 
         init() async throws {
@@ -71,10 +71,10 @@ func gaussian(_ rng: inout MLInfraTesting.SplitMix64) -> Double {
             table.add(version: "fraud/2", port: bad.port)
             table.setWeights(["fraud/1": 50, "fraud/2": 50])
             for v in ["fraud/1", "fraud/2"] { table.setVersionInfo(.init(version: v, featureNames: ["x", "y"], outputNames: ["probability"])) }
-            router = EndpointRouter(endpoint: "fraud", table: table, client: client, capture: writer, capturePercent: 100, logger: quietLogger, clock: clock)
+            router = EndpointRouter(endpoint: "fraud", table: table, client: client, capture: writer, capturePercent: 100, logger: quietLogger, now: clock.wallTime)
         }
 
-        var now: Date { Date(timeIntervalSince1970: clock.now()) }
+        var now: Date { clock.date }
 
         /// Sends `n` predictions and returns (request id, true label) of each.
         func predict(_ n: Int, rng: inout MLInfraTesting.SplitMix64) async -> [(String, Int)] {

@@ -3,6 +3,7 @@ import Foundation
 import MLInfraTesting
 import ModelRegistry
 import ModelServing
+import ServingProvider
 import Testing
 
 /// A replica's models come from a shared PostgreSQL registry as they do from a local one.

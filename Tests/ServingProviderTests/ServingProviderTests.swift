@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import MLInfraCore
 import ServiceLifecycle
 import Testing
@@ -128,16 +129,19 @@ func temporaryDirectory() -> URL {
         func run() async throws {}
     }
 
-    @Test func extraServicesAreRegisteredForTheAgent() {
-        let before = AgentCommand.extraServices.count
-        AgentCommand.register { _ in Marker() }
-        #expect(AgentCommand.extraServices.count == before + 1)
-        #expect(AgentCommand.extraServices.last?(URL(fileURLWithPath: "/tmp")) is Marker)
+    @Test func servicesPassedInRunBesideServing() throws {
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("agent-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let logger = Logger(label: "test")
+        let before = try ServingAgentSetup.services(dataDirectory: dataDirectory, team: nil, logger: logger).count
+        let services = try ServingAgentSetup.services(dataDirectory: dataDirectory, team: nil, beside: [{ _ in Marker() }], logger: logger)
+        #expect(services.count == before + 1)
+        #expect(services.last is Marker)
     }
 
     @Test func detachAndStopTogetherAreRefused() throws {
-        #expect(throws: (any Error).self) { _ = try AgentCommand.parse(["--detach", "--stop"]) }
-        let command = try AgentCommand.parse(["--data-dir", "/tmp/x"])
+        #expect(throws: (any Error).self) { _ = try AgentOptions.parse(["--detach", "--stop"]) }
+        let command = try AgentOptions.parse(["--data-dir", "/tmp/x"])
         #expect(command.location.dataDirOption == "/tmp/x")
     }
 }

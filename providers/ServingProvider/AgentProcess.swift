@@ -76,8 +76,8 @@ public struct AgentProcess: Sendable {
         guard rc == 0 else {
             throw AgentError(message: "cannot start \(executable) agent: \(String(cString: strerror(rc)))", remedy: "check that the mlinfra executable is runnable")
         }
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while ContinuousClock.now < deadline {
             if runningPID() == pid { return pid }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
@@ -109,8 +109,8 @@ public struct AgentProcess: Sendable {
     public func stop(timeout: Double = 30) throws -> Int32? {
         guard let pid = runningPID() else { return nil }
         kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while ContinuousClock.now < deadline {
             var status: Int32 = 0
             _ = waitpid(pid, &status, WNOHANG)
             if kill(pid, 0) != 0 && errno == ESRCH { return pid }

@@ -85,8 +85,8 @@ struct LoadBalancerResource {
             let (store, _) = try provider.control(prior.attributes, address: request.address)
             try store.removeLoadBalancer(prior.id)
             // The writers take it out of nginx and remove their reports.
-            let deadline = Date().addingTimeInterval(30)
-            while try store.loadBalancerStatuses().contains(where: { $0.name == prior.id }), Date() < deadline {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try store.loadBalancerStatuses().contains(where: { $0.name == prior.id }), ContinuousClock.now < deadline {
                 try await Task.sleep(nanoseconds: 100_000_000)
             }
             try store.removeReport(.loadBalancer, name: prior.id, host: nil)
@@ -100,10 +100,10 @@ struct LoadBalancerResource {
         if let prior = request.prior, prior.id != config.name { try store.removeLoadBalancer(prior.id) }
         let generation = try store.putLoadBalancer(config)
         let timeout = request.config["ready_timeout"]?.stringValue.flatMap(DurationText.seconds) ?? 60
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = ContinuousClock.now + .seconds(timeout)
         var taken: LoadBalancerStatus?
         var reports: [LoadBalancerStatus] = []
-        while Date() < deadline {
+        while ContinuousClock.now < deadline {
             reports = try store.loadBalancerStatuses().filter { $0.name == config.name }
             taken = reports.first { $0.generation >= generation && $0.message == nil && !$0.upstreams.isEmpty }
             if taken != nil { break }

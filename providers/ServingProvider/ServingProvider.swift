@@ -334,8 +334,8 @@ public struct ServingProvider: Provider {
             let (store, choice) = try control(prior.attributes, address: request.address)
             try store.removeEndpoint(prior.id)
             // Each host's agent stops it and removes its own status; a dead host has nothing to stop.
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
                 let live = Set(try store.liveHosts().map(\.host))
                 let running = try store.statuses(prior.id).filter { live.contains($0.host) }
                 if running.isEmpty || (choice == .sqlite && AgentProcess(dataDirectory: dataDirectory).runningPID() == nil) { break }
@@ -498,7 +498,7 @@ public struct ServingProvider: Provider {
     /// Waits until every host the endpoint is placed on reports it ready, printing a line per
     /// host when what it reports changes.
     private func waitReady(store: any ControlStore, choice: ControlChoice, config: EndpointConfig, generation: Int, timeout: Double) async throws -> Readiness {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = ContinuousClock.now + .seconds(timeout)
         var printed: [String: String] = [:]
         var last = Readiness()
         repeat {
@@ -511,7 +511,7 @@ public struct ServingProvider: Provider {
             }
             if last.problems.isEmpty || last.settledBlocked { return last }
             try await Task.sleep(nanoseconds: 100_000_000)
-        } while Date() < deadline
+        } while ContinuousClock.now < deadline
         return last
     }
 }

@@ -119,7 +119,7 @@ struct CollectionSpec {
             bad("index", "unknown index \(index.rendered)", "Use hnsw or exact (or ivfflat, on a pgvector store).")
         }
         /// A settings block: a map of whole numbers, each in its range.
-        func block(_ name: String, _ limits: [String: ClosedRange<Int>], hint: String, example: String) {
+        func block(_ name: String, _ limits: [String: ClosedRange<Int>], remedy: String, example: String) {
             guard let value = config[name], !value.isUnknown else { return }
             guard let map = value.mapValue else { return bad(name, "\(name) must be a block", "Write \(name): \(example).") }
             for key in map.keys.sorted() {
@@ -130,15 +130,15 @@ struct CollectionSpec {
                 let v = map[key]!
                 if v.isUnknown { continue }
                 if let n = v.intValue, range.contains(n) {} else {
-                    bad("\(name).\(key)", "\(name).\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(v.rendered)", hint)
+                    bad("\(name).\(key)", "\(name).\(key) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \(v.rendered)", remedy)
                 }
             }
         }
         let lists = config["ivfflat"]?.mapValue?["lists"]?.intValue ?? IVFFlatParameters().lists
         block("ivfflat", ["lists": 1...32_768, "probes": 1...max(1, lists)],
-              hint: "pgvector suggests lists = rows / 1000 (up to 1M rows) and probes = sqrt(lists).", example: "{ lists: 100, probes: 10 }")
+              remedy: "pgvector suggests lists = rows / 1000 (up to 1M rows) and probes = sqrt(lists).", example: "{ lists: 100, probes: 10 }")
         block("hnsw", ["m": 2...256, "ef_construction": 1...100_000, "ef_search": 1...100_000],
-              hint: "hnswlib's defaults are m 16, ef_construction 200; ef_search 64 is a good start.", example: "{ m: 16, ef_construction: 200, ef_search: 64 }")
+              remedy: "hnswlib's defaults are m 16, ef_construction 200; ef_search 64 is a good start.", example: "{ m: 16, ef_construction: 200, ef_search: 64 }")
         return out
     }
 }

@@ -11,21 +11,25 @@ import ServiceLifecycle
 /// `refreshInterval`, so monitors applied while the agent runs are picked up.
 public struct MonitorScheduler: Service {
     public let engine: DriftMonitorEngine
-    public let clock: any MonitorClock
+    /// What the scheduler sleeps on: `ContinuousClock`, or a test's manual clock.
+    public let clock: any Clock<Duration>
+    /// The wall time schedules are due by (cron times are wall times): `Date()`, or a test's manual clock.
+    public let now: @Sendable () -> Date
     public var refreshInterval: TimeInterval
     let logger: Logger
 
-    public init(engine: DriftMonitorEngine, clock: any MonitorClock = SystemMonitorClock(), refreshInterval: TimeInterval = 30,
-                logger: Logger = Logger(label: "mlinfra.monitoring.scheduler")) {
+    public init(engine: DriftMonitorEngine, clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() },
+                refreshInterval: TimeInterval = 30, logger: Logger = Logger(label: "mlinfra.monitoring.scheduler")) {
         self.engine = engine
         self.clock = clock
+        self.now = now
         self.refreshInterval = refreshInterval
         self.logger = logger
     }
 
     /// A scheduler over the monitors stored under `directory` (the provider's data_dir).
-    public init(directory: String, clock: any MonitorClock = SystemMonitorClock()) throws {
-        self.init(engine: try DriftMonitorEngine(dataDirectory: directory), clock: clock)
+    public init(directory: String) throws {
+        self.init(engine: try DriftMonitorEngine(dataDirectory: directory))
     }
 
     public func run() async throws {
@@ -40,7 +44,7 @@ public struct MonitorScheduler: Service {
     func loop() async throws {
         var plan = Plan()
         while !Task.isCancelled {
-            let now = clock.now
+            let now = self.now()
             refresh(&plan, now: now)
             // Run what is due, one monitor at a time (a run reads a whole window of data).
             for (name, entry) in plan.due.sorted(by: { $0.key < $1.key }) where entry.0 <= now {
@@ -59,8 +63,11 @@ public struct MonitorScheduler: Service {
                 }
             }
             let nextDue = plan.due.values.map(\.0).min() ?? .distantFuture
-            let wake = min(nextDue, clock.now.addingTimeInterval(refreshInterval))
-            try await clock.sleep(until: wake)
+            // Sleep on the clock until the wall time reaches `wake` (or at once when it has passed).
+            let wake = min(nextDue, self.now().addingTimeInterval(refreshInterval))
+            let seconds = wake.timeIntervalSince(self.now())
+            if seconds > 0 { try await clock.sleep(for: .seconds(seconds)) }
+            try Task.checkCancellation()
         }
     }
 

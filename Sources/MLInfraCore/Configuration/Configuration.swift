@@ -433,7 +433,7 @@ enum SchemaCheck {
         func mismatch(_ got: String, _ location: SourceLocation) {
             diagnostics.append(.error(
                 "`\(path)` must be \(article(type.name)), not \(got)",
-                detail: hint(for: type), at: location, address: address))
+                detail: remedy(for: type), at: location, address: address))
         }
         switch expr {
         case .template(let template, let location):
@@ -504,7 +504,7 @@ enum SchemaCheck {
         return (vowel ? "an " : "a ") + name
     }
 
-    static func hint(for type: AttributeType) -> String {
+    static func remedy(for type: AttributeType) -> String {
         switch type {
         case .string: "Write text, e.g. `name: fraud`."
         case .int: "Write a whole number, e.g. `4`."

@@ -509,12 +509,12 @@ public struct Planner: Sendable {
                     continue
                 }
                 let managed = holderAddress.map { " (`\($0)` in this spec)" } ?? " (not managed by this spec)"
-                let fix = holderAddress != nil
+                let remedy = holderAddress != nil
                     ? "Change `\(holder.attribute)` of `\(holderAddress!)` in this change, or keep `\(address)` until it has been moved."
                     : "Move or remove \(holder.description) outside this spec first (the provider's own commands), or keep `\(address)`."
                 diagnostics.append(.error(
                     "`\(address)` would be deleted, but \(holder.description)\(managed) still points to it",
-                    detail: fix, address: address))
+                    detail: remedy, address: address))
             }
         }
         return diagnostics

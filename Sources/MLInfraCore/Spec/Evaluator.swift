@@ -266,9 +266,9 @@ public struct Evaluator {
         }
         let r = evaluate(right, diagnostics: &diagnostics)
         if l.value.containsUnknown || r.value.containsUnknown { return Evaluated.derived(from: [l, r], value: .unknown) }
-        func bad(_ side: Expression, _ value: Value, _ wanted: String, _ fix: String) -> Evaluated {
+        func bad(_ side: Expression, _ value: Value, _ wanted: String, _ remedy: String) -> Evaluated {
             diagnostics.append(.error(
-                "`\(op.rawValue)` needs \(wanted), not \(SchemaCheck.article(value.kindName))", detail: fix, at: side.location))
+                "`\(op.rawValue)` needs \(wanted), not \(SchemaCheck.article(value.kindName))", detail: remedy, at: side.location))
             return Evaluated(.null)
         }
         switch op {

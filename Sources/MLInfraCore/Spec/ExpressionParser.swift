@@ -50,7 +50,7 @@ public enum ExpressionParser {
             let text = body.trimmingCharacters(in: .whitespaces)
             diagnostics.append(.error(
                 "`${\(text)}` is not an expression mlinfra understands: \(error.message)",
-                detail: error.fix + " References are `var.NAME`, `local.NAME`, `each.key`, `each.value`, `TYPE.NAME` and `TYPE.NAME.attribute`.",
+                detail: error.remedy + " References are `var.NAME`, `local.NAME`, `each.key`, `each.value`, `TYPE.NAME` and `TYPE.NAME.attribute`.",
                 at: error.location))
             return nil
         } catch {
@@ -84,7 +84,7 @@ public enum ExpressionParser {
 
     struct Failure: Error {
         var message: String
-        var fix: String
+        var remedy: String
         var location: SourceLocation
     }
 
@@ -115,8 +115,8 @@ public enum ExpressionParser {
             return s
         }
 
-        func failure(_ message: String, _ fix: String) -> Failure {
-            Failure(message: message, fix: fix, location: location(position))
+        func failure(_ message: String, _ remedy: String) -> Failure {
+            Failure(message: message, remedy: remedy, location: location(position))
         }
 
         mutating func skipSpace() {
@@ -134,9 +134,9 @@ public enum ExpressionParser {
             return true
         }
 
-        mutating func expect(_ token: String, _ fix: String) throws {
+        mutating func expect(_ token: String, _ remedy: String) throws {
             guard take(token) else {
-                throw failure(atEnd ? "expected `\(token)` before the end" : "expected `\(token)`, found `\(rest(12))`", fix)
+                throw failure(atEnd ? "expected `\(token)` before the end" : "expected `\(token)`, found `\(rest(12))`", remedy)
             }
         }
 

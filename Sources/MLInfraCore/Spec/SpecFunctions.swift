@@ -43,17 +43,17 @@ public enum SpecFunctions {
             self.context = context
         }
 
-        func fail(_ summary: String, _ fix: String, at location: SourceLocation? = nil) -> Value? {
-            diagnostics.append(.error(summary, detail: fix, at: location ?? self.location))
+        func fail(_ summary: String, _ remedy: String, at location: SourceLocation? = nil) -> Value? {
+            diagnostics.append(.error(summary, detail: remedy, at: location ?? self.location))
             return nil
         }
 
         /// Reports that argument `index` is not of the `expected` kind.
-        func wrongType(_ arguments: [Argument], _ index: Int, _ expected: String, _ fix: String) -> Value? {
+        func wrongType(_ arguments: [Argument], _ index: Int, _ expected: String, _ remedy: String) -> Value? {
             let got = arguments[index].value
             let shown = arguments[index].sensitive ? "(sensitive)" : got.rendered
             return fail(
-                "argument \(index + 1) of `\(name)()` must be \(expected), not \(SchemaCheck.article(got.kindName)) (\(shown))", fix,
+                "argument \(index + 1) of `\(name)()` must be \(expected), not \(SchemaCheck.article(got.kindName)) (\(shown))", remedy,
                 at: arguments[index].location)
         }
 

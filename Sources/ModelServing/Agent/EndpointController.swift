@@ -57,7 +57,12 @@ public actor EndpointController {
     private(set) var generation: Int
     private let launcher: any ReplicaLauncher
     private let client: HTTPClientPool
-    private let clock: any ServingClock
+    /// Waits (drains, the kill timer) and intervals (`uptime`): `ContinuousClock`, or a test's manual clock.
+    private let clock: any Clock<Duration>
+    /// Restart backoff and router retries are measured on `clock` from the controller's start.
+    private let uptime: Stopwatch
+    /// The wall time the autoscaler, its decisions and the status carry.
+    private let now: @Sendable () -> Date
     private let logger: Logger
     private let store: (any ControlStore)?
     private let timing: Timing
@@ -88,22 +93,25 @@ public actor EndpointController {
     private var stopped = false
 
     public init(config: EndpointConfig, generation: Int, launcher: any ReplicaLauncher, client: HTTPClientPool,
-                capture: CaptureWriter?, store: (any ControlStore)?, clock: any ServingClock, logger: Logger, timing: Timing = Timing()) {
+                capture: CaptureWriter?, store: (any ControlStore)?, clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() }, logger: Logger,
+                timing: Timing = Timing()) {
         name = config.name
         self.config = config
         self.generation = generation
         self.launcher = launcher
         self.client = client
         self.clock = clock
+        uptime = Stopwatch(clock)
+        self.now = now
         self.logger = logger
         self.store = store
         self.timing = timing
         router = EndpointRouter(endpoint: config.name, table: table, client: client, capture: capture,
-                                capturePercent: config.captureSamplePercent, logger: logger)
+                                capturePercent: config.captureSamplePercent, logger: logger, now: now)
         primaryReplicas = config.replicas.min
-        let now = clock.now()
-        autoscaler = Autoscaler(policy: config, startedAt: now, current: config.replicas.min)
-        lastDecision = (now, 0)
+        let wall = now().timeIntervalSince1970
+        autoscaler = Autoscaler(policy: config, startedAt: wall, current: config.replicas.min)
+        lastDecision = (wall, 0)
     }
 
     /// Takes a new desired config, the models its references resolve to now, and its feature binding.
@@ -149,8 +157,8 @@ public actor EndpointController {
     /// One step toward the desired state.
     public func tick() {
         guard !stopped else { return }
-        let now = clock.now()
-        ensureRouter(now: now)
+        let elapsed = uptime.seconds
+        ensureRouter(now: elapsed)
         let wanted = wanted()
         let wantedVersions = Set(wanted.map(\.model.version))
 
@@ -185,7 +193,7 @@ public actor EndpointController {
 
         // Restart crashed replicas whose backoff has passed.
         for set in sets.values {
-            for slot in set.slots.values where slot.state == .restarting && slot.notBefore <= now {
+            for slot in set.slots.values where slot.state == .restarting && slot.notBefore <= elapsed {
                 slot.state = .starting
                 launch(slot, model: set.model)
             }
@@ -219,7 +227,7 @@ public actor EndpointController {
                 await self.checked(id)
             }
         }
-        autoscale(now: now)
+        autoscale(now: now().timeIntervalSince1970)
     }
 
     private func autoscale(now: Double) {
@@ -301,7 +309,7 @@ public actor EndpointController {
         table.setVersionInfo(info)
         slot.backendID = table.add(version: version, port: instance.port)
         slot.state = .ready
-        slot.readySince = clock.now()
+        slot.readySince = uptime.seconds
         sets[version]?.lastError = nil
         logger.info("endpoint \(name): replica pid \(instance.pid) of \(version) ready on port \(instance.port)")
         spawn {
@@ -323,12 +331,12 @@ public actor EndpointController {
 
     private func scheduleRestart(_ slot: Slot) {
         // A replica that served for a minute starts its backoff over.
-        if let since = slot.readySince, clock.now() - since > 60 { slot.restarts = 0 }
+        if let since = slot.readySince, uptime.seconds - since > 60 { slot.restarts = 0 }
         slot.restarts += 1
         slot.state = .restarting
         slot.instance = nil
         slot.readySince = nil
-        slot.notBefore = clock.now() + min(timing.maxBackoff, timing.initialBackoff * pow(2, Double(slot.restarts - 1)))
+        slot.notBefore = uptime.seconds + min(timing.maxBackoff, timing.initialBackoff * pow(2, Double(slot.restarts - 1)))
     }
 
     private func exited(slotID: Int, version: String, pid: Int32, status: Int32) {
@@ -360,16 +368,16 @@ public actor EndpointController {
         if let backendID { table.remove(backendID) }
         slot.backendID = nil
         let drainTimeout = timing.drainTimeout
-        spawn { [table] in
+        spawn { [table, clock] in
             if let backendID {
-                let deadline = Date().addingTimeInterval(drainTimeout)
-                while table.drainingInFlight(backendID) > 0 && Date() < deadline {
-                    try? await Task.sleep(nanoseconds: 10_000_000)
+                let waited = Stopwatch(clock)
+                while table.drainingInFlight(backendID) > 0 && waited.elapsed < .seconds(drainTimeout) {
+                    try? await clock.sleep(for: .milliseconds(10))
                 }
             }
             instance.terminate()
             let killer = Task {
-                try? await Task.sleep(nanoseconds: 10_000_000_000)
+                try? await clock.sleep(for: .seconds(10))
                 instance.kill()
             }
             _ = await instance.waitForExit()
@@ -412,7 +420,7 @@ public actor EndpointController {
         if let error, !stopped {
             routerError = "router cannot listen on \(config.host):\(config.port): \(error)"
             logger.error("endpoint \(name): \(routerError!)")
-            routerRetryAt = clock.now() + 2
+            routerRetryAt = uptime.seconds + 2
         }
     }
 
@@ -446,7 +454,7 @@ public actor EndpointController {
         let serving = routerListening && activeWeights.contains { version, weight in weight > 0 && (sets[version]?.readyCount ?? 0) > 0 }
         return EndpointStatus(name: name, url: config.url, generation: generation, ready: problems.isEmpty, serving: serving,
                               message: problems.isEmpty ? nil : problems.joined(separator: "; "), blocked: resolveError == nil ? nil : true,
-                              versions: versions, updatedAt: clock.now())
+                              versions: versions, updatedAt: now().timeIntervalSince1970)
     }
 
     /// Stops the router and every replica (SIGTERM, then SIGKILL after 10 s).
@@ -456,11 +464,12 @@ public actor EndpointController {
         let instances = sets.values.flatMap { $0.slots.values.compactMap(\.instance) }
         for t in tasks.values { t.cancel() }
         for i in instances { i.terminate() }
+        let clock = self.clock
         await withTaskGroup(of: Void.self) { group in
             for i in instances {
                 group.addTask {
                     let killer = Task {
-                        try? await Task.sleep(nanoseconds: 10_000_000_000)
+                        try? await clock.sleep(for: .seconds(10))
                         i.kill()
                     }
                     _ = await i.waitForExit()

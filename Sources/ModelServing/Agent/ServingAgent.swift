@@ -31,14 +31,17 @@ public struct ServingAgent: Service {
     public let identity: HostIdentity
     public let modelSource: any ModelSource
     public let launcher: any ReplicaLauncher
-    public let clock: any ServingClock
+    /// Waits and intervals (ticks, lease renewal, backoff, drains): `ContinuousClock`, or a test's manual clock.
+    public let clock: any Clock<Duration>
+    /// The wall time statuses and scaling decisions carry.
+    public let now: @Sendable () -> Date
     public let logger: Logger
     public let options: Options
 
     /// `servingDirectory` is `<data_dir>/serving` (capture, and the SQLite control store unless
     /// `control` names another); `featuresDirectory` defaults to `<data_dir>/features`.
     public init(servingDirectory: URL, featuresDirectory: URL? = nil, control: (any ControlStore)? = nil, identity: HostIdentity = HostIdentity(),
-                modelSource: any ModelSource, launcher: any ReplicaLauncher, clock: any ServingClock = SystemServingClock(), logger: Logger,
+                modelSource: any ModelSource, launcher: any ReplicaLauncher, clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() }, logger: Logger,
                 options: Options = Options()) throws {
         self.servingDirectory = servingDirectory
         self.featuresDirectory = featuresDirectory ?? servingDirectory.deletingLastPathComponent().appendingPathComponent("features")
@@ -47,6 +50,7 @@ public struct ServingAgent: Service {
         self.modelSource = modelSource
         self.launcher = launcher
         self.clock = clock
+        self.now = now
         self.logger = logger
         self.options = options
     }
@@ -85,7 +89,9 @@ actor Reconciler {
     var controllers: [String: EndpointController] = [:]
     var tickers: [String: Task<Void, Never>] = [:]
     var lastStatus: [String: EndpointStatus] = [:]
-    var renewedAt = 0.0
+    /// When the lease was last renewed, on `uptime`; nil before the first renewal here.
+    var renewedAt: Double?
+    let uptime: Stopwatch
     /// Where each endpoint ran at the last reconcile, to log moves once.
     var placed: [String: [String]] = [:]
 
@@ -94,6 +100,7 @@ actor Reconciler {
         self.capture = capture
         self.client = client
         self.agent = agent
+        uptime = Stopwatch(agent.clock)
     }
 
     func loop() async {
@@ -105,8 +112,8 @@ actor Reconciler {
 
     func reconcileOnce() async {
         let me = agent.identity
-        let now = agent.clock.now()
-        if now - renewedAt >= agent.options.leaseSeconds / 3 {
+        let now = uptime.seconds
+        if renewedAt.map({ now - $0 >= agent.options.leaseSeconds / 3 }) ?? true {
             do {
                 try store.renewLease(me, holder: agent.holder, seconds: agent.options.leaseSeconds)
                 renewedAt = now
@@ -165,7 +172,7 @@ actor Reconciler {
                 controller = existing
             } else {
                 controller = EndpointController(config: config, generation: generation, launcher: agent.launcher, client: client,
-                                                capture: capture, store: store, clock: agent.clock, logger: agent.logger,
+                                                capture: capture, store: store, clock: agent.clock, now: agent.now, logger: agent.logger,
                                                 timing: agent.options.timing)
                 controllers[config.name] = controller
                 let interval = agent.options.tickInterval
@@ -173,7 +180,7 @@ actor Reconciler {
                 tickers[config.name] = Task {
                     while !Task.isCancelled {
                         await controller.tick()
-                        try? await clock.sleep(seconds: interval)
+                        try? await clock.sleep(for: .seconds(interval))
                     }
                 }
             }
@@ -183,7 +190,7 @@ actor Reconciler {
             status.url = me.advertise.map { "http://\($0):\(config.port)" } ?? config.url
             let previous = lastStatus[config.name]
             // Write when something changed, and at least every few seconds so readers see the agent is alive.
-            status.updatedAt = agent.clock.now()
+            status.updatedAt = agent.now().timeIntervalSince1970
             if previous == nil || !Self.sameShape(previous!, status) || status.updatedAt - previous!.updatedAt >= 5 {
                 try? store.setStatus(status)
                 lastStatus[config.name] = status

@@ -155,10 +155,11 @@ public final class SQLiteControlStore: ControlStore {
 
     /// Polls the desired documents and leases every 100 ms: one machine, one file, no server to notify.
     public func waitForChange(timeout: Double) async {
-        let deadline = Date().addingTimeInterval(timeout)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(timeout)
         let before = try? revision()
-        while Date() < deadline, !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: UInt64(min(0.1, max(0, deadline.timeIntervalSinceNow)) * 1e9))
+        while clock.now < deadline, !Task.isCancelled {
+            try? await clock.sleep(for: min(.milliseconds(100), max(.zero, clock.now.duration(to: deadline))))
             if (try? revision()) != before { return }
         }
     }

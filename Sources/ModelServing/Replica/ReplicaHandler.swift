@@ -12,9 +12,9 @@ public final class ReplicaHandler: Sendable {
     public let version: String
     public let metrics = RequestMetrics(prefix: "mlinfra_replica")
     /// Where `entities` requests read their features; nil when the endpoint names no feature view or service.
-    public let features: FeatureLookup?
+    public let features: (any EntityFeatureSource)?
 
-    public init(runtime: any ModelRuntime, modelName: String, endpointName: String, version: String, features: FeatureLookup? = nil) {
+    public init(runtime: any ModelRuntime, modelName: String, endpointName: String, version: String, features: (any EntityFeatureSource)? = nil) {
         self.runtime = runtime
         self.modelName = modelName
         self.endpointName = endpointName
@@ -43,23 +43,7 @@ public final class ReplicaHandler: Sendable {
                 guard let features else {
                     throw RequestError(field: "entities", message: "this endpoint has no feature view; send {\"instances\": [[…]]} with \(runtime.featureCount) features per row, or give the endpoint `features:`")
                 }
-                let (matrix, statuses) = try features.rows(entities)
-                let p = runtime.predict(matrix)
-                var out = "{\"predictions\":"
-                out += Self.render(p)
-                out += ",\"model\":\"\(Self.escape(modelName))\",\"version\":\"\(Self.escape(version))\""
-                // The rows the model saw (null: missing), and each feature's online status per row.
-                out += ",\"instances\":["
-                for r in 0..<matrix.rows {
-                    if r > 0 { out += "," }
-                    out += "[" + Self.numbers(matrix.values[(r * matrix.columns)..<((r + 1) * matrix.columns)]) + "]"
-                }
-                out += "],\"feature_statuses\":{"
-                for (c, name) in runtime.featureNames.enumerated() {
-                    if c > 0 { out += "," }
-                    out += "\"\(Self.escape(name))\":[" + statuses[c].map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "]"
-                }
-                return Answer(status: 200, body: out + "}}")
+                return try entityAnswer(features, entities)
             case .instances(let matrix):
                 let p = runtime.predict(matrix)
                 var out = "{\"predictions\":"
@@ -68,6 +52,28 @@ public final class ReplicaHandler: Sendable {
                 return Answer(status: 200, body: out)
             }
         }
+    }
+
+    /// The `/predict` answer for `entities`: the rows read from `features`, the predictions, and
+    /// each feature's status per row. Generic so the statuses are read as the source returns them.
+    private func entityAnswer<Source: EntityFeatureSource>(_ features: Source, _ entities: [String: [String]]) throws(RequestError) -> Answer {
+        let (matrix, statuses) = try features.rows(entities)
+        let p = runtime.predict(matrix)
+        var out = "{\"predictions\":"
+        out += Self.render(p)
+        out += ",\"model\":\"\(Self.escape(modelName))\",\"version\":\"\(Self.escape(version))\""
+        // The rows the model saw (null: missing), and each feature's online status per row.
+        out += ",\"instances\":["
+        for r in 0..<matrix.rows {
+            if r > 0 { out += "," }
+            out += "[" + Self.numbers(matrix.values[(r * matrix.columns)..<((r + 1) * matrix.columns)]) + "]"
+        }
+        out += "],\"feature_statuses\":{"
+        for (c, name) in runtime.featureNames.enumerated() {
+            if c > 0 { out += "," }
+            out += "\"\(Self.escape(name))\":[" + statuses[c].map { "\"\($0.rawValue)\"" }.joined(separator: ",") + "]"
+        }
+        return Answer(status: 200, body: out + "}}")
     }
 
     /// `POST /v2/models/{name}/infer` (Open Inference Protocol). `inferenceHeader` is the value of

@@ -23,15 +23,16 @@ public final class EndpointRouter: Sendable {
     private let sampleCounter = Atomic<Int>(0)
     private let retries = Atomic<Int>(0)
     private let logger: Logger
-    private let clock: any ServingClock
+    /// The wall time captured rows and feedback are stamped with (`Date()`; a test's manual clock).
+    private let now: @Sendable () -> Date
     /// Request ids are `<random prefix of this router>-<sequence number>`: unique without a lookup.
     private let requestPrefix = String(UInt64.random(in: 1 << 40 ..< 1 << 44), radix: 16)
     private let requestCounter = Atomic<Int>(0)
 
     public init(endpoint: String, table: RoutingTable, client: HTTPClientPool, capture: CaptureWriter?, capturePercent: Double, logger: Logger,
-                clock: any ServingClock = SystemServingClock()) {
+                now: @escaping @Sendable () -> Date = { Date() }) {
         self.endpoint = endpoint
-        self.clock = clock
+        self.now = now
         self.table = table
         self.client = client
         self.capture = capture
@@ -135,7 +136,7 @@ public final class EndpointRouter: Sendable {
         let n = sampleCounter.add(1, ordering: .relaxed).newValue
         guard (n * p + 9_999) / 10_000 != ((n - 1) * p + 9_999) / 10_000 else { return }
         guard let info = table.versionInfo(version) else { return }
-        capture.submit(.init(endpoint: endpoint, version: version, time: clock.now(), kind: kind,
+        capture.submit(.init(endpoint: endpoint, version: version, time: now().timeIntervalSince1970, kind: kind,
                              request: Data(request.readableBytesView), response: Data(response.readableBytesView),
                              latencyMs: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6,
                              featureNames: info.featureNames, outputNames: info.outputNames, requestID: requestID,
@@ -157,7 +158,7 @@ public final class EndpointRouter: Sendable {
                 + "set capture: { sample_percent: N }").json)
         }
         do {
-            let labels = try Feedback.parse(Data(body.readableBytesView), endpoint: endpoint, received: clock.now())
+            let labels = try Feedback.parse(Data(body.readableBytesView), endpoint: endpoint, received: now().timeIntervalSince1970)
             try capture.store.appendLabels(labels)
             return (200, #"{"accepted":\#(labels.count)}"#)
         } catch let error as RequestError {

@@ -1,6 +1,6 @@
 import Foundation
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Testing
 
 /// `plan_delete` on the wire: a plugin gets the same delete safety as a built-in provider.

@@ -1,6 +1,6 @@
 import Foundation
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Testing
 
 /// The server side of the plugin protocol: JSON-RPC error answers, and requests served concurrently.

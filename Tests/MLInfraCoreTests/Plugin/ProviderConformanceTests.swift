@@ -1,6 +1,6 @@
 import Foundation
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Testing
 
 /// The one conformance suite, against the same fake in process and out of process,

@@ -1,6 +1,6 @@
 import Foundation
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Synchronization
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Testing
 
 /// `kill -9` of a process appending to the journal (and committing it every 20 entries)

@@ -1,6 +1,6 @@
 import Foundation
 @testable import MLInfraCore
-import MLInfraTesting
+import MLInfraCoreTesting
 import Testing
 
 /// Keys and a state whose values a test can look for in the stored bytes.

@@ -373,8 +373,8 @@ public actor PluginProvider: Provider {
     /// Waits (on the reader's own thread) for the process to exit after it closed its stdout,
     /// killing it if it lingers, so the exit status is known.
     private nonisolated static func waitForTermination(of process: Process) {
-        let deadline = Date(timeIntervalSinceNow: 2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }

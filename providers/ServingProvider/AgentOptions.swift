@@ -6,13 +6,18 @@ import EnginePostgres
 import ModelRegistry
 import ModelServing
 import ServiceLifecycle
-import Synchronization
 import ServerCommands
 
-/// `mlinfra agent`: the data plane — endpoint routers, replicas and autoscalers, plus any
-/// services other engines register (e.g. the drift monitor's schedules) — with graceful
-/// shutdown on SIGINT/SIGTERM.
-public struct AgentCommand: AsyncParsableCommand {
+/// A service another engine runs beside serving in the data directory's own agent (e.g. the
+/// drift monitor's schedules); it gets the data directory.
+public typealias AgentService = @Sendable (URL) -> any Service
+
+/// `mlinfra agent`'s options and run: the data plane — endpoint routers, replicas and
+/// autoscalers, plus the services it is handed — with graceful shutdown on SIGINT/SIGTERM.
+///
+/// The CLI composes the command (`configuration`, these options, and the services of the other
+/// engines it links), so what runs beside serving is a value passed in, not a process-wide hook.
+public struct AgentOptions: ParsableArguments {
     public static let configuration = CommandConfiguration(
         commandName: "agent",
         abstract: "Run the data plane: serve endpoints (and run schedules) from the data directory's control stores.",
@@ -56,17 +61,6 @@ public struct AgentCommand: AsyncParsableCommand {
 
     public init() {}
 
-    private static let extra = Mutex<[@Sendable (URL) -> any Service]>([])
-
-    /// Adds a service the agent runs beside serving; it gets the data directory.
-    /// Register before `MLInfraCommand.main()` runs.
-    public static func register(service make: @escaping @Sendable (URL) -> any Service) {
-        extra.withLock { $0.append(make) }
-    }
-
-    /// The services registered with `register(service:)`.
-    public static var extraServices: [@Sendable (URL) -> any Service] { extra.withLock { $0 } }
-
     public func validate() throws {
         if detach && stop { throw ValidationError("--detach and --stop cannot be used together") }
         if let host, let problem = HostIdentity.nameProblem(host) { throw ValidationError("--host: \(problem)") }
@@ -104,7 +98,9 @@ public struct AgentCommand: AsyncParsableCommand {
             nginx: nginxConfig.map { (config: absolute($0), pid: absolute(nginxPid)) })
     }
 
-    public func run() async throws {
+    /// Runs, stops or detaches the agent as the options say; `services` run beside serving in the
+    /// data directory's own agent.
+    public func run(beside services: [AgentService]) async throws {
         let dataDirectory = location.directory
         let files = AgentProcess(dataDirectory: dataDirectory)
         if stop {
@@ -124,11 +120,11 @@ public struct AgentCommand: AsyncParsableCommand {
             print("agent started (pid \(pid)); log: \(files.logFile.path)")
             return
         }
-        try await Self.runForeground(dataDirectory: dataDirectory, team: try team())
+        try await Self.runForeground(dataDirectory: dataDirectory, team: try team(), beside: services)
     }
 
     /// Runs the agent in this process until SIGINT/SIGTERM.
-    public static func runForeground(dataDirectory: URL, team: ServingAgentSetup.Team? = nil) async throws {
+    public static func runForeground(dataDirectory: URL, team: ServingAgentSetup.Team? = nil, beside extra: [AgentService] = []) async throws {
         let files = AgentProcess(dataDirectory: dataDirectory)
         guard try files.claim() != nil else {
             throw AgentError(message: "an agent already runs for \(dataDirectory.path) (pid \(files.runningPID().map(String.init) ?? "unknown"))",
@@ -137,9 +133,7 @@ public struct AgentCommand: AsyncParsableCommand {
         defer { files.removePIDFile() }
         var logger = Logger(label: "mlinfra.agent", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .info
-        // Other engines' schedules run beside the data directory's own agent; serving hosts only serve.
-        let services = try ServingAgentSetup.services(dataDirectory: dataDirectory, team: team, logger: logger)
-            + (team == nil ? extraServices.map { $0(dataDirectory) } : [])
+        let services = try ServingAgentSetup.services(dataDirectory: dataDirectory, team: team, beside: extra, logger: logger)
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
@@ -161,11 +155,14 @@ public enum ServingAgentSetup {
         public var nginx: (config: URL, pid: URL)?
     }
 
-    public static func services(dataDirectory: URL, team: Team?, logger: Logger) throws -> [any Service] {
+    /// The agent's services. The services `beside` run in the data directory's own agent (no `team`);
+    /// serving hosts only serve.
+    public static func services(dataDirectory: URL, team: Team?, beside extra: [AgentService] = [], logger: Logger) throws -> [any Service] {
         let serving = dataDirectory.appendingPathComponent("serving")
         let launcher = ProcessReplicaLauncher(executable: URL(fileURLWithPath: currentExecutablePath()))
         guard let team else {
-            return [try ServingAgent(servingDirectory: serving, modelSource: defaultModelSource(dataDirectory: dataDirectory), launcher: launcher, logger: logger)]
+            let agent = try ServingAgent(servingDirectory: serving, modelSource: defaultModelSource(dataDirectory: dataDirectory), launcher: launcher, logger: logger)
+            return [agent] + extra.map { $0(dataDirectory) }
         }
         let control = try PostgresControlStore(url: team.control, schema: team.controlSchema)
         var services: [any Service] = []

@@ -1,5 +1,6 @@
 import Foundation
 import ModelRegistry
+import ModelServing
 import Synchronization
 
 /// Resolves `NAME@alias`, `NAME/3`, `NAME/Production`, `NAME/latest` and `models:/…` through
