@@ -122,6 +122,22 @@ public struct ProviderConformance: Sendable {
         var type: String { fixture.type }
         func context() -> ApplyContext { ApplyContext(actor: "conformance", reason: "provider conformance suite") }
 
+        /// Plans `config` over `prior` and applies that plan as `action`: the plan and the new object, or nil
+        /// (noted in `problems`) when apply returns no object. Errors apply reports are noted too.
+        func planAndApply(
+            _ action: ApplyAction, prior: ResourceObject?, config: [String: Value], _ problems: inout [String]
+        ) async throws -> (PlanResponse, ResourceObject)? {
+            let plan = try await provider.plan(PlanRequest(type: type, address: address, prior: prior, proposed: config))
+            let response = try await provider.apply(
+                ApplyRequest(type: type, address: address, action: action, prior: prior, config: config, planned: plan.planned, context: context()))
+            for error in response.diagnostics where error.severity == .error { problems.append("apply reported: \(error)") }
+            guard let new = response.new else {
+                problems.append("apply returned no resource")
+                return nil
+            }
+            return (plan, new)
+        }
+
         func runAll() async {
             await checkSchema()
             await checkConfigure()
@@ -238,16 +254,7 @@ public struct ProviderConformance: Sendable {
         func checkApplyCreate() async {
             var made: ResourceObject?
             await check("apply creates the resource") { problems in
-                let plan = try await provider.plan(PlanRequest(type: type, address: address, prior: nil, proposed: fixture.create))
-                let response = try await provider.apply(
-                    ApplyRequest(
-                        type: type, address: address, action: .create, prior: nil, config: fixture.create, planned: plan.planned,
-                        context: context()))
-                for error in response.diagnostics where error.severity == .error { problems.append("apply reported: \(error)") }
-                guard let new = response.new else {
-                    problems.append("apply returned no resource")
-                    return
-                }
+                guard let (plan, new) = try await planAndApply(.create, prior: nil, config: fixture.create, &problems) else { return }
                 if new.id.isEmpty { problems.append("the new resource has an empty id") }
                 if new.attributes.values.contains(where: \.containsUnknown) {
                     problems.append("the new resource still has unknown attributes")
@@ -319,16 +326,7 @@ public struct ProviderConformance: Sendable {
             guard let prior = created else { return }
             var updated: ResourceObject?
             await check("apply updates in place, keeping the id") { problems in
-                let plan = try await provider.plan(PlanRequest(type: type, address: address, prior: prior, proposed: fixture.update))
-                let response = try await provider.apply(
-                    ApplyRequest(
-                        type: type, address: address, action: .update, prior: prior, config: fixture.update, planned: plan.planned,
-                        context: context()))
-                for error in response.diagnostics where error.severity == .error { problems.append("apply reported: \(error)") }
-                guard let new = response.new else {
-                    problems.append("apply returned no resource")
-                    return
-                }
+                guard let (plan, new) = try await planAndApply(.update, prior: prior, config: fixture.update, &problems) else { return }
                 if new.id != prior.id { problems.append("the id changed from \(prior.id) to \(new.id)") }
                 for (key, value) in fixture.update where new.attributes[key] != value {
                     problems.append("updated `\(key)` is \(new.attributes[key]?.rendered ?? "missing"), not \(value.rendered)")

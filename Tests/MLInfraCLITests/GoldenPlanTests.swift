@@ -6,6 +6,9 @@ import Testing
 @Suite struct GoldenPlanTests {
     static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("golden")
 
+    /// The head of the specs that use only the `disk` provider, up to their resources.
+    static let head = "mlinfra: 1\nproject: golden\nproviders:\n  disk: { dir: objects }\nresources:\n"
+
     static let before = """
         mlinfra: 1
         project: golden
@@ -88,12 +91,7 @@ import Testing
     func modulesMovesImportsAndForgetsRenderAsTheGoldenFile(format: String, file: String) async throws {
         let h = try CLIHarness()
         try h.write("main.yaml", """
-            mlinfra: 1
-            project: golden
-            providers:
-              disk: { dir: objects }
-            resources:
-              item.keep: { size: 1 }
+            \(Self.head)  item.keep: { size: 1 }
               item.old: { size: 2, label: moving }
               item.gone: { size: 3 }
               item.ext: { size: 4, label: adopted }
@@ -117,12 +115,7 @@ import Testing
               url: ${item.fresh.url}
             """)
         try h.write("main.yaml", """
-            mlinfra: 1
-            project: golden
-            providers:
-              disk: { dir: objects }
-            resources:
-              item.keep: { size: 1 }
+            \(Self.head)  item.keep: { size: 1 }
             modules:
               m: { source: ./mod, inputs: { label: moving } }
             moved:
@@ -230,11 +223,11 @@ import Testing
     /// `show PLANFILE` prints exactly what `plan` printed.
     @Test func anOverLongCommentKeepsTheRiskyChangesAndSaysWhatWasCut() async throws {
         let h = try CLIHarness()
-        var before = "mlinfra: 1\nproject: golden\nproviders:\n  disk: { dir: objects }\nresources:\n"
+        var before = Self.head
         for i in 0..<6 { before += "  item.old\(i): { size: \(i), label: \"an old item with a label long enough to fill the comment\" }\n" }
         try h.write("main.yaml", before)
         #expect(try await h.run("apply", "--auto-approve").status == 0)
-        var after = "mlinfra: 1\nproject: golden\nproviders:\n  disk: { dir: objects }\nresources:\n"
+        var after = Self.head
         for i in 0..<3 { after += "  item.old\(i): { size: \(i), label: \"a changed label `with backticks ```` inside` for the update\" }\n" }
         for i in 0..<40 { after += "  item.new\(i): { size: \(i), label: \"a new item with a label long enough to fill the comment\" }\n" }
         try h.write("main.yaml", after)

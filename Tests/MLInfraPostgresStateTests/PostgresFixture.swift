@@ -45,6 +45,19 @@ final class PostgresFixture: Sendable {
         try? await raw.close()
     }
 
+    /// Runs `body` on a fixture made with `encryption`, closing it whether `body` throws or not.
+    static func with<T>(encryption: StateEncryption = .none, _ body: (PostgresFixture) async throws -> T) async throws -> T {
+        let fixture = try await make(encryption: encryption)
+        do {
+            let result = try await body(fixture)
+            await fixture.close()
+            return result
+        } catch {
+            await fixture.close()
+            throw error
+        }
+    }
+
     var url: PostgresBackendURL { try! PostgresBackendURL(parsing: server.url()) }
 
     func store(workspace: String = "default", retainVersions: Int? = nil, encryption: StateEncryption? = nil) -> PostgresStateStore {

@@ -7,27 +7,9 @@ import Testing
 
 /// Encryption at rest in PostgreSQL: what the rows hold, read back with a connection of the test's own.
 @Suite struct PostgresStateEncryptionTests {
-    static let keyA = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
-    static let keyB = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-    static let markers = ["attr-marker-7f3a", "127.0.0.1:7000", "s3cr3t", "endpoint.journaled"]
-
-    static func encryption(_ key: String = keyA, mode: StateEncryption.Mode = .on, fallback: String? = nil) -> StateEncryption {
-        StateEncryption(
-            mode: mode, primary: EncryptionKey(key: Array(key.utf8), source: "MLINFRA_STATE_KEY"),
-            fallbacks: fallback.map { [EncryptionKey(key: Array($0.utf8), source: "MLINFRA_STATE_KEY_FALLBACK")] } ?? [])
-    }
-
-    static func marked(_ address: String = "endpoint.marked") -> ResourceInstanceState {
-        var r = StateStoreConformance.sampleResource(address)
-        r.attributes["token_hint"] = "attr-marker-7f3a"
-        return r
-    }
-
-    static func state() -> StateFile {
-        var s = StateStoreConformance.sampleState()
-        s.upsert(marked())
-        return s
-    }
+    typealias S = EncryptionSamples
+    /// The samples' markers and the address of a journaled line.
+    static let markers = EncryptionSamples.markers + ["endpoint.journaled"]
 
     func column(_ f: PostgresFixture, _ sql: String) throws -> [[UInt8]] {
         try f.rows(PostgresQuery(unsafeSQL: sql)).map { Array(try $0.decode(ByteBuffer.self).readableBytesView) }
@@ -48,24 +30,17 @@ import Testing
 
     @Test(arguments: StateStoreConformance.Check.allCases)
     func encryptedPostgresStoreConforms(_ check: StateStoreConformance.Check) async throws {
-        let fixture = try await PostgresFixture.make(encryption: Self.encryption())
-        do {
-            try await StateStoreConformance.run(check, on: fixture.fixture)
-        } catch {
-            await fixture.close()
-            throw error
-        }
-        await fixture.close()
+        try await PostgresFixture.with(encryption: S.encryption()) { try await StateStoreConformance.run(check, on: $0.fixture) }
     }
 
     @Test func stateVersionAndJournalRowsHoldNoPlaintext() async throws {
-        let f = try await PostgresFixture.make(encryption: Self.encryption())
+        let f = try await PostgresFixture.make(encryption: S.encryption())
         let store = f.store()
-        var s = Self.state()
+        var s = S.state()
         s.serial = try await store.write(s)
         s.serial = try await store.write(s)
         try await store.beginJournal(base: s)
-        try await store.append(.upsert(Self.marked("endpoint.journaled")))
+        try await store.append(.upsert(S.marked("endpoint.journaled")))
         let rows = try column(f, f.currentBodySQL(stateID(f)))
             + column(f, "SELECT body FROM \(f.schema).state_versions WHERE state_id = \(stateID(f))")
             + column(f, "SELECT line FROM \(f.schema).state_journal WHERE state_id = \(stateID(f))")
@@ -84,9 +59,9 @@ import Testing
     }
 
     @Test func aFlippedByteInTheStateRowIsRefusedWithoutThePassword() async throws {
-        let f = try await PostgresFixture.make(encryption: Self.encryption())
+        let f = try await PostgresFixture.make(encryption: S.encryption())
         let store = f.store()
-        try await store.write(Self.state())
+        try await store.write(S.state())
         var body = try #require(try column(f, f.currentBodySQL(stateID(f))).first)
         body[body.count / 2] ^= 0x01
         try setBody(f, body)
@@ -104,13 +79,13 @@ import Testing
     }
 
     @Test func aTamperedJournalRowIsRefused() async throws {
-        let f = try await PostgresFixture.make(encryption: Self.encryption())
-        var s = Self.state()
+        let f = try await PostgresFixture.make(encryption: S.encryption())
+        var s = S.state()
         let store = f.store()
         s.serial = try await store.write(s)
         try await store.beginJournal(base: s)
-        try await store.append(.upsert(Self.marked("endpoint.one")))
-        try await store.append(.upsert(Self.marked("endpoint.two")))
+        try await store.append(.upsert(S.marked("endpoint.one")))
+        try await store.append(.upsert(S.marked("endpoint.two")))
         await store.close()
         // Change line 1's ciphertext and give it a matching checksum, as someone editing the row would.
         let line = try #require(try column(f, "SELECT line FROM \(f.schema).state_journal WHERE state_id = \(stateID(f)) AND seq = 1").first)
@@ -137,9 +112,9 @@ import Testing
     }
 
     @Test func aRowCopiedToAnotherWorkspaceDoesNotOpenThere() async throws {
-        let f = try await PostgresFixture.make(encryption: Self.encryption())
+        let f = try await PostgresFixture.make(encryption: S.encryption())
         let prod = f.store(), staging = f.store(workspace: "staging")
-        try await prod.write(Self.state())
+        try await prod.write(S.state())
         try await staging.write(StateFile.new())
         let body = try #require(try column(f, f.currentBodySQL(stateID(f))).first)
         try setBody(f, body, workspace: "staging")
@@ -152,12 +127,12 @@ import Testing
 
     @Test func rotationKeepsOldVersionsReadableAndWritesUnderTheNewKey() async throws {
         let f = try await PostgresFixture.make()
-        let old = f.store(encryption: Self.encryption(Self.keyA))
-        var s = Self.state()
+        let old = f.store(encryption: S.encryption(S.keyA))
+        var s = S.state()
         s.serial = try await old.write(s)
         s.serial = try await old.write(s)
         await old.close()
-        let rotated = Self.encryption(Self.keyB, fallback: Self.keyA)
+        let rotated = S.encryption(S.keyB, fallback: S.keyA)
         let store = f.store(encryption: rotated)
         let current = try #require(try await store.read())
         #expect(current.serial == 2)
@@ -165,11 +140,11 @@ import Testing
         #expect(try await store.state(atSerial: 1)?.resource("endpoint.marked") != nil, "an old version under the old key is not readable")
         let keyIDs = try column(f, "SELECT body FROM \(f.schema).state_versions WHERE state_id = \(stateID(f)) ORDER BY serial")
             .map { StateEncryption.keyID(of: $0) }
-        #expect(keyIDs == [Self.encryption(Self.keyA).primary!.keyID, Self.encryption(Self.keyA).primary!.keyID, rotated.primary!.keyID])
+        #expect(keyIDs == [S.encryption(S.keyA).primary!.keyID, S.encryption(S.keyA).primary!.keyID, rotated.primary!.keyID])
         #expect(StateEncryption.keyID(of: try column(f, f.currentBodySQL(stateID(f)))[0]) == rotated.primary!.keyID)
         await store.close()
         // Without the fallback the new state reads, an old version does not, and the error says what to set.
-        let newOnly = f.store(encryption: Self.encryption(Self.keyB))
+        let newOnly = f.store(encryption: S.encryption(S.keyB))
         #expect(try await newOnly.read()?.serial == written)
         let error = await #expect(throws: StateError.self) { _ = try await newOnly.state(atSerial: 1) }
         #expect(error?.description.contains("MLINFRA_STATE_KEY_FALLBACK") == true)
@@ -181,19 +156,19 @@ import Testing
     @Test func enforcedModeRefusesAnUnencryptedRowUntilMigrated() async throws {
         let f = try await PostgresFixture.make()
         let plain = f.store(encryption: StateEncryption.none)
-        var s = Self.state()
+        var s = S.state()
         s.serial = try await plain.write(s)
         await plain.close()
-        let enforced = f.store(encryption: Self.encryption(mode: .enforced))
+        let enforced = f.store(encryption: S.encryption(mode: .enforced))
         let error = await #expect(throws: StateError.self) { _ = try await enforced.read() }
         #expect(error?.description.contains("--allow-unencrypted") == true)
         await enforced.close()
-        var migrating = Self.encryption(mode: .enforced)
+        var migrating = S.encryption(mode: .enforced)
         migrating.acceptsUnencrypted = true
         let migrator = f.store(encryption: migrating)
         try await migrator.write(try #require(try await migrator.read()))
         await migrator.close()
-        let after = f.store(encryption: Self.encryption(mode: .enforced))
+        let after = f.store(encryption: S.encryption(mode: .enforced))
         #expect(try await after.read()?.serial == 2)
         await after.close()
         await f.close()

@@ -6,13 +6,6 @@ import Testing
 @Suite struct PostgresStateStoreConformanceTests {
     @Test(arguments: StateStoreConformance.Check.allCases)
     func postgresStore(_ check: StateStoreConformance.Check) async throws {
-        let fixture = try await PostgresFixture.make()
-        do {
-            try await StateStoreConformance.run(check, on: fixture.fixture)
-        } catch {
-            await fixture.close()
-            throw error
-        }
-        await fixture.close()
+        try await PostgresFixture.with { try await StateStoreConformance.run(check, on: $0.fixture) }
     }
 }

@@ -12,9 +12,7 @@
 # (default /tmp/mlinfra-ci-venv/bin/python) and hnswlib + numpy in /tmp/peers-venv.
 # Set VECTOR_BENCH to a prebuilt binary to skip the release build.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-peers="${PEERS_DIR:-$root/../shared/peers}"
-[ -d "$peers" ] || peers=/work/shared/peers
+source "$(dirname "$0")/common.sh"
 ci_python="${CI_PYTHON:-/tmp/mlinfra-ci-venv/bin/python}"
 threads=2
 while [ $# -gt 0 ]; do
@@ -23,13 +21,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-bench="${VECTOR_BENCH:-}"
-if [ -z "$bench" ]; then
-  (cd "$root" && swift build -c release --product VectorBench >&2)
-  bench="$root/.build/release/VectorBench"
-fi
-out="${BENCH_OUT:-/tmp/vector-pgvector-bench-$(date +%s).jsonl}"
-echo "# $(date -u +%FT%TZ) nproc=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
+start_bench vector-pgvector-bench
 MLINFRA_TEST_PYTHON="$ci_python" "$bench" pgvector --data /tmp/peers-data/vectors --m 16 --ef-construction 64 --ef 64 \
   --python "$ci_python" --peer "$peers/pgvector_ref.py" | tee "$out"
 echo "# $(date -u +%FT%TZ) load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2

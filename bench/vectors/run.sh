@@ -7,9 +7,7 @@
 # Needs /tmp/peers-venv and /tmp/peers-data/vectors (shared/peers/setup.sh --locked; gen_data.py).
 # Set VECTOR_BENCH to a prebuilt binary to skip the release build.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-peers="${PEERS_DIR:-$root/../shared/peers}"
-[ -d "$peers" ] || peers=/work/shared/peers
+source "$(dirname "$0")/common.sh"
 python=/tmp/peers-venv/bin/python
 efs=16,32,64,128
 threads=1
@@ -20,13 +18,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-bench="${VECTOR_BENCH:-}"
-if [ -z "$bench" ]; then
-  (cd "$root" && swift build -c release --product VectorBench >&2)
-  bench="$root/.build/release/VectorBench"
-fi
-out="${BENCH_OUT:-/tmp/vector-bench-$(date +%s).jsonl}"
-echo "# $(date -u +%FT%TZ) nproc=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
+start_bench vector-bench
 "$bench" --data /tmp/peers-data/vectors --m 16 --ef-construction 200 --efs "$efs" --k 10 --build-threads "$threads" | tee "$out"
 "$python" "$peers/ann_ref.py" --data /tmp/peers-data --M 16 --ef-construction 200 --efs "$efs" --k 10 --build-threads "$threads" | tee -a "$out"
 # The same peers timed in CPU seconds (single-threaded), comparable with our qps_cpu / build_cpu_s.

@@ -5,8 +5,6 @@ import Testing
 /// After every apply, a provider's result must match the plan it made (Terraform's
 /// "provider produced an inconsistent result after apply").
 @Suite struct InconsistentResultTests {
-    let oneThing = specHead + "resources:\n  thing.a: { size: 1, label: first, secret: s3cr3t-value }\n"
-    let relabelled = specHead + "resources:\n  thing.a: { size: 1, label: second, secret: s3cr3t-value }\n"
 
     @Test func providerResultThatDiffersFromThePlanIsAnErrorAndTaints() async throws {
         let h = Harness()

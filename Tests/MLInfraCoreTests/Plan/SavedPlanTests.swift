@@ -4,16 +4,19 @@ import Testing
 
 /// A saved plan applies exactly what was reviewed: a fresh plan that differs in any value is refused.
 @Suite struct SavedPlanTests {
-    let oneThing = specHead + "resources:\n  thing.a: { size: 1, label: first, secret: s3cr3t-value }\n"
-    let relabelled = specHead + "resources:\n  thing.a: { size: 1, label: second, secret: s3cr3t-value }\n"
+
+    /// `plan` as `plan -out` saves it, sealed with `key`.
+    static func saved(_ plan: Plan, key: StateKey) -> PlanFile {
+        PlanFile(
+            specPath: ".", baseLineage: plan.baseLineage, baseSerial: plan.baseSerial, inputHash: "hash", providerVersions: [:],
+            options: PlanOptions(), variables: [:], instances: PlanFile.instances(of: plan, key: key), rendered: .null, created: Date())
+    }
 
     @Test func savedPlanKeepsPlannedValuesWithUnknownsAndOnlyHMACsOfSecrets() async throws {
         let h = Harness()
         let plan = try await h.plan(oneThing)
         let key = StateKey(bytes: Array(repeating: 7, count: 32))
-        let file = PlanFile(
-            specPath: ".", baseLineage: plan.baseLineage, baseSerial: plan.baseSerial, inputHash: "hash", providerVersions: [:],
-            options: PlanOptions(), variables: [:], instances: PlanFile.instances(of: plan, key: key), rendered: .null, created: Date())
+        let file = Self.saved(plan, key: key)
         let path = h.directory.appendingPathComponent("saved.plan").path
         try file.encoded().write(toFile: path, atomically: true, encoding: .utf8)
         let text = try String(contentsOfFile: path, encoding: .utf8)
@@ -36,9 +39,7 @@ import Testing
         let key = StateKey.ephemeral
         let reviewed = try await h.plan(relabelled)
         #expect(reviewed.change("thing.a")?.action == .update)
-        let saved = PlanFile(
-            specPath: ".", baseLineage: reviewed.baseLineage, baseSerial: reviewed.baseSerial, inputHash: "hash", providerVersions: [:],
-            options: PlanOptions(), variables: [:], instances: PlanFile.instances(of: reviewed, key: key), rendered: .null, created: Date())
+        let saved = Self.saved(reviewed, key: key)
 
         // Changed outside mlinfra: a computed attribute, so refresh records it without drift and the action stays an update.
         var object = try #require(h.provider.object("obj-1"))
@@ -56,9 +57,7 @@ import Testing
         let h = Harness()
         let key = StateKey.ephemeral
         let reviewed = try await h.plan(oneThing)
-        let saved = PlanFile(
-            specPath: ".", baseLineage: reviewed.baseLineage, baseSerial: reviewed.baseSerial, inputHash: "hash", providerVersions: [:],
-            options: PlanOptions(), variables: [:], instances: PlanFile.instances(of: reviewed, key: key), rendered: .null, created: Date())
+        let saved = Self.saved(reviewed, key: key)
         let fresh = try await h.plan(oneThing.replacingOccurrences(of: "s3cr3t-value", with: "other-secret"))
         let differences = saved.differences(from: fresh, key: key)
         #expect(differences == ["`thing.a`: attribute `secret` holds another secret than in the saved plan"])
@@ -68,9 +67,7 @@ import Testing
         let h = Harness()
         let key = StateKey.ephemeral
         let reviewed = try await h.plan(oneThing)
-        let saved = PlanFile(
-            specPath: ".", baseLineage: reviewed.baseLineage, baseSerial: reviewed.baseSerial, inputHash: "hash", providerVersions: [:],
-            options: PlanOptions(), variables: [:], instances: PlanFile.instances(of: reviewed, key: key), rendered: .null, created: Date())
+        let saved = Self.saved(reviewed, key: key)
         #expect(try await h.apply(oneThing).ok)
         let fresh = try await h.plan(oneThing)
         #expect(saved.differences(from: fresh, key: key) == ["`thing.a`: the saved plan would create it, a fresh plan would leave it unchanged"])

@@ -3,36 +3,7 @@ import Foundation
 import MLInfraCoreTesting
 import Testing
 
-/// Keys and a state whose values a test can look for in the stored bytes.
-enum EncryptionSamples {
-    static let keyA = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
-    static let keyB = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-
-    static func encryption(_ key: String = keyA, mode: StateEncryption.Mode = .on, fallback: String? = nil) -> StateEncryption {
-        StateEncryption(
-            mode: mode, primary: EncryptionKey(key: Array(key.utf8), source: "MLINFRA_STATE_KEY"),
-            fallbacks: fallback.map { [EncryptionKey(key: Array($0.utf8), source: "MLINFRA_STATE_KEY_FALLBACK")] } ?? [])
-    }
-
-    static let markers = ["attr-marker-7f3a", "127.0.0.1:7000", "s3cr3t"]
-
-    static func marked(_ address: String = "endpoint.marked") -> ResourceInstanceState {
-        var r = StateStoreConformance.sampleResource(address)
-        r.attributes["token_hint"] = "attr-marker-7f3a"
-        return r
-    }
-
-    static func state() -> StateFile {
-        var s = StateStoreConformance.sampleState()
-        s.upsert(marked())
-        return s
-    }
-
-    static func plaintextFound(_ bytes: [UInt8]?) -> [String] {
-        let text = String(decoding: bytes ?? [], as: UTF8.self)
-        return markers.filter { text.contains($0) }
-    }
-
+extension EncryptionSamples {
     static func read(_ path: String) -> [UInt8]? { FileManager.default.contents(atPath: path).map { [UInt8]($0) } }
 }
 

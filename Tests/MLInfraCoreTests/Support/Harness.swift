@@ -47,3 +47,6 @@ final class Harness: Sendable {
 }
 
 let specHead = "mlinfra: 1\nproject: demo\n"
+/// One resource with a secret, and the same with another label (an update).
+let oneThing = specHead + "resources:\n  thing.a: { size: 1, label: first, secret: s3cr3t-value }\n"
+let relabelled = specHead + "resources:\n  thing.a: { size: 1, label: second, secret: s3cr3t-value }\n"
