@@ -252,7 +252,7 @@ let package = Package(
         .target(
             name: "ServingProvider",
             dependencies: [
-                "ModelServing", "ModelRegistry", "FeatureStore", "MLInfraCore", "EnginePostgres", "ServerCommands",
+                "ModelServing", "ModelRegistry", "FeatureStore", "CaptureStorage", "MLInfraCore", "EnginePostgres", "ServerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

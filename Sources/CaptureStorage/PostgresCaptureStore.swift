@@ -9,8 +9,11 @@ public final class PostgresCaptureStore: CaptureStore {
     let client: BlockingPostgres
     let schema: String
 
-    public init(url text: String, schema: String = CaptureStoreLocation.defaultSchema) throws {
-        let url = try Self.parse(text)
+    public convenience init(url text: String, schema: String = CaptureStoreLocation.defaultSchema) throws {
+        try self.init(url: try Self.parse(text), schema: schema)
+    }
+
+    public init(url: PostgresURL, schema: String = CaptureStoreLocation.defaultSchema) throws {
         guard PostgresMigrations.isPlainIdentifier(schema) else {
             throw CaptureStoreError(.invalid, "the capture schema name `\(schema)` is not a plain SQL identifier",
                                     remedy: "use lower-case letters, digits and `_`, starting with a letter, e.g. \(CaptureStoreLocation.defaultSchema)")

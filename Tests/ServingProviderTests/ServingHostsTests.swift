@@ -1,3 +1,4 @@
+import CaptureStorage
 import EnginePostgres
 import Foundation
 import MLInfraTesting
@@ -94,6 +95,7 @@ struct ServingHostsTests {
             hosts: { count: 2 }
             replicas: { min: 1, max: 3 }
             autoscaling: { metric: concurrency, target: 2, scale_down_window: 2s }
+            capture: { sample_percent: 100 }
             control: { postgres: { url: "${var.pg}" } }
             ready_timeout: 60s
           load_balancer.front:
@@ -214,6 +216,16 @@ struct ServingHostsTests {
             #expect(counts.failures.count == 0, "client errors through nginx: \(counts.failures.count), first: \(counts.failures.prefix(5))")
             #expect(counts.ok > 100, "only \(counts.ok) requests answered")
             print("through nginx: \(counts.ok) requests, \(counts.failures.count) errors, versions \(counts.versions)")
+
+            // Every host captured into the shared store (the control store's database), where monitors read:
+            // all answered requests but those of a's last unflushed batch, each under the version that answered it.
+            let shared = try CaptureStoreLocation.postgres(url: url, schema: CaptureStoreLocation.defaultSchema).open(create: false)
+            try await EndToEndTests.waitUntil("the hosts' capture reaches PostgreSQL", timeout: 10) { try shared.count(endpoint: "serve") >= counts.ok - 2_000 }
+            let captured = Dictionary(grouping: try shared.records(endpoint: "serve", limit: counts.ok + 1_000), by: \.version).mapValues(\.count)
+            print("captured in PostgreSQL: \(captured.values.reduce(0, +)) of \(counts.ok) answered, by version \(captured)")
+            for (version, n) in captured { #expect(n <= (counts.versions[version] ?? 0) + 50, "\(n) captured for \(version), \(counts.versions[version] ?? 0) answered") }
+            #expect(captured.keys.contains("scorer/1") && captured.keys.contains("scorer/2"), "\(captured)")
+            #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("host-b/serving/capture.sqlite").path), "b captured to its own disk")
 
             // The plan's refresh shows where it runs now.
             let plan = try await cli.run("plan", "--format", "json")

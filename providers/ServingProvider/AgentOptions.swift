@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MLInfraCore
 import Logging
+import CaptureStorage
 import EnginePostgres
 import ModelRegistry
 import ModelServing
@@ -54,6 +55,10 @@ public struct AgentOptions: ParsableArguments {
     public var registrySchema: String = RegistryLocation.defaultSchema
     @Option(name: .long, help: "The registry's artifact directory when its artifacts are files (a shared mount); default: in PostgreSQL.")
     public var registryArtifacts: String?
+    @Option(name: .long, help: "Where the routers' captured requests and labels go (postgres://…); default MLINFRA_CAPTURE_URL, else the control store's database (with --control), else the data directory.")
+    public var capture: String?
+    @Option(name: .long, help: "The capture store's schema (in PostgreSQL).")
+    public var captureSchema: String = CaptureStoreLocation.defaultSchema
     @Option(name: .long, help: "Keep this nginx include file in step with the control store's load balancers (with --control).")
     public var nginxConfig: String?
     @Option(name: .long, help: "nginx's pid file, to reload it after writing.")
@@ -74,8 +79,9 @@ public struct AgentOptions: ParsableArguments {
     /// What the options say this agent serves from; the URLs are read once and never printed.
     func team(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServingAgentSetup.Team? {
         guard let text = control ?? environment["MLINFRA_CONTROL_URL"] else {
-            if host != nil || advertise != nil || nginxConfig != nil {
-                throw ValidationError("--host, --advertise and --nginx-config need --control (or MLINFRA_CONTROL_URL): the PostgreSQL control store")
+            if host != nil || advertise != nil || nginxConfig != nil || capture != nil || environment["MLINFRA_CAPTURE_URL"] != nil {
+                throw ValidationError(
+                    "--host, --advertise, --nginx-config and --capture need --control (or MLINFRA_CONTROL_URL): the PostgreSQL control store")
             }
             return nil
         }
@@ -90,8 +96,10 @@ public struct AgentOptions: ParsableArguments {
         func absolute(_ path: String) -> URL {
             path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path).standardizedFileURL
         }
+        let control = try url(text, "--control")
         return ServingAgentSetup.Team(
-            control: try url(text, "--control"), controlSchema: controlSchema,
+            control: control, controlSchema: controlSchema,
+            capture: try (capture ?? environment["MLINFRA_CAPTURE_URL"]).map { try url($0, "--capture") } ?? control, captureSchema: captureSchema,
             identity: name.map { HostIdentity(name: $0, advertise: advertise, portOffset: portOffset) }, lease: lease,
             registry: try (registry ?? environment["MLINFRA_REGISTRY_URL"]).map { try url($0, "--registry") },
             registrySchema: registrySchema, registryArtifacts: registryArtifacts.map(absolute),
@@ -145,6 +153,9 @@ public enum ServingAgentSetup {
     public struct Team: Sendable {
         public var control: PostgresURL
         public var controlSchema: String
+        /// Where the routers' captured requests and labels go: the database the serving hosts and monitors share.
+        public var capture: PostgresURL
+        public var captureSchema: String
         /// nil: it serves no endpoints (a load balancer's agent).
         public var identity: HostIdentity?
         public var lease: Double
@@ -176,8 +187,9 @@ public enum ServingAgentSetup {
             var options = ServingAgent.Options()
             options.leaseSeconds = team.lease
             options.pollInterval = min(1, team.lease / 6)
-            services.append(try ServingAgent(servingDirectory: serving, control: control, identity: identity, modelSource: models, launcher: launcher,
-                                             logger: logger, options: options))
+            let capture = try PostgresCaptureStore(url: team.capture, schema: team.captureSchema)
+            services.append(try ServingAgent(servingDirectory: serving, control: control, capture: capture, identity: identity, modelSource: models,
+                                             launcher: launcher, logger: logger, options: options))
         }
         if let nginx = team.nginx {
             let name = "nginx@" + (team.identity?.name ?? HostIdentity.machineName)

@@ -28,6 +28,9 @@ public struct ServingAgent: Service {
     /// is the store in `featuresDirectory/STORE`.
     public let featuresDirectory: URL
     public let control: any ControlStore
+    /// Where the routers' captured requests and the labels sent to them go: the serving directory's
+    /// SQLite file, or the store the serving hosts share (PostgreSQL), which monitors read.
+    public let capture: any CaptureStore
     public let identity: HostIdentity
     public let modelSource: any ModelSource
     public let launcher: any ReplicaLauncher
@@ -38,14 +41,16 @@ public struct ServingAgent: Service {
     public let logger: Logger
     public let options: Options
 
-    /// `servingDirectory` is `<data_dir>/serving` (capture, and the SQLite control store unless
-    /// `control` names another); `featuresDirectory` defaults to `<data_dir>/features`.
-    public init(servingDirectory: URL, featuresDirectory: URL? = nil, control: (any ControlStore)? = nil, identity: HostIdentity = HostIdentity(),
+    /// `servingDirectory` is `<data_dir>/serving` (the SQLite capture and control stores unless
+    /// `capture` and `control` name others); `featuresDirectory` defaults to `<data_dir>/features`.
+    public init(servingDirectory: URL, featuresDirectory: URL? = nil, control: (any ControlStore)? = nil, capture: (any CaptureStore)? = nil,
+                identity: HostIdentity = HostIdentity(),
                 modelSource: any ModelSource, launcher: any ReplicaLauncher, clock: any Clock<Duration> = ContinuousClock(), now: @escaping @Sendable () -> Date = { Date() }, logger: Logger,
                 options: Options = Options()) throws {
         self.servingDirectory = servingDirectory
         self.featuresDirectory = featuresDirectory ?? servingDirectory.deletingLastPathComponent().appendingPathComponent("features")
         self.control = try control ?? SQLiteControlStore(directory: servingDirectory)
+        self.capture = try capture ?? SQLiteCaptureStore(directory: servingDirectory.path)
         self.identity = identity
         self.modelSource = modelSource
         self.launcher = launcher
@@ -62,10 +67,10 @@ public struct ServingAgent: Service {
     public func run() async throws {
         let store = control
         try store.renewLease(identity, holder: holder, seconds: options.leaseSeconds)
-        let capture = CaptureWriter(store: try SQLiteCaptureStore(directory: servingDirectory.path), logger: logger)
+        let capture = CaptureWriter(store: self.capture, logger: logger)
         let client = HTTPClientPool()
         let reconciler = Reconciler(store: store, capture: capture, client: client, agent: self)
-        logger.info("serving agent started as host \(identity.name) (pid \(getpid()), control store \(store.location))")
+        logger.info("serving agent started as host \(identity.name) (pid \(getpid()), control store \(store.location), capture \(self.capture.location))")
         let captureTask = Task { await capture.run() }
         await cancelWhenGracefulShutdown {
             await reconciler.loop()
