@@ -144,6 +144,27 @@ func temporaryDirectory() -> URL {
         let command = try AgentOptions.parse(["--data-dir", "/tmp/x"])
         #expect(command.location.dataDirOption == "/tmp/x")
     }
+
+    /// A serving host captures into the control store's database unless told another; without a
+    /// control store there is no shared capture store to name.
+    @Test func aServingHostCapturesWhereTheOptionsSay() throws {
+        let control = "postgres://ml:pw@db.internal:5432/ml"
+        let byDefault = try #require(try AgentOptions.parse(["--control", control, "--host", "a"]).team(environment: [:]))
+        #expect(byDefault.capture == byDefault.control)
+        #expect(byDefault.captureSchema == "mlinfra_capture")
+        let named = try #require(
+            try AgentOptions.parse(["--control", control, "--host", "a", "--capture-schema", "traffic"])
+                .team(environment: ["MLINFRA_CAPTURE_URL": "postgres://ml:pw@capture.internal:5432/traffic"]))
+        #expect(named.capture.host == "capture.internal" && named.capture.database == "traffic")
+        #expect(named.captureSchema == "traffic")
+        #expect(throws: (any Error).self) { _ = try AgentOptions.parse(["--capture", control]).team(environment: [:]) }
+        do {
+            _ = try AgentOptions.parse(["--control", control, "--host", "a", "--capture", "postgres://ml:s3cr3t@[bad"]).team(environment: [:])
+            Issue.record("a malformed capture URL was accepted")
+        } catch {
+            #expect("\(error)".contains("--capture") && !"\(error)".contains("s3cr3t"), "\(error)")
+        }
+    }
 }
 
 @Suite struct ServingPlanTests {
