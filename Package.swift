@@ -291,7 +291,7 @@ let package = Package(
             dependencies: ["MLInfraHTTP", "HTTPTesting", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // Test only: a client that writes HTTP byte for byte (any Host, any Content-Type, a dripped head).
-        .target(name: "HTTPTesting", path: "Tests/HTTPTesting"),
+        .target(name: "HTTPTesting", dependencies: ["MLInfraTesting"], path: "Tests/HTTPTesting"),
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"], exclude: ["State/testdata"]),
         .testTarget(
             name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting", .product(name: "Crypto", package: "swift-crypto")], exclude: ["golden"]),

@@ -17,16 +17,7 @@ public enum Promtool {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-metrics-\(UUID().uuidString).prom")
         try Data(exposition.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["check", "metrics"]
-        process.standardInput = try FileHandle(forReadingFrom: file)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let said = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Verdict(status: process.terminationStatus, output: String(decoding: said, as: UTF8.self))
+        let (status, said) = try TestProcess.run(binary, ["check", "metrics"], input: file)
+        return Verdict(status: status, output: said)
     }
 }

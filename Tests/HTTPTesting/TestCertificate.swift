@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraTesting
 
 /// A self-signed certificate for 127.0.0.1 and localhost, made with the `openssl` command in a
 /// temporary directory, for tests of the servers' TLS.
@@ -25,17 +26,7 @@ public struct TestCertificate: Sendable {
 
 /// Runs a command to its end; its status and its standard output and error together.
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try TestProcess.run(executable, arguments, environment: environment)
 }
 
 /// `curl` against a test server: `--cacert` when given, the status code written last.
