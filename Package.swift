@@ -208,8 +208,9 @@ let package = Package(
         .target(
             name: "DriftMonitor",
             dependencies: [
-                "EngineStorage", "EngineCSV", "CaptureStorage",
+                "EngineStorage", "EngineCSV", "CaptureStorage", "EnginePostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -264,7 +265,7 @@ let package = Package(
         .target(
             name: "MonitoringProvider",
             dependencies: [
-                "DriftMonitor", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "DriftMonitor", "CaptureStorage", "EnginePostgres", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "providers/MonitoringProvider"
@@ -368,7 +369,7 @@ let package = Package(
         .testTarget(
             name: "DriftMonitorTests",
             dependencies: [
-                "DriftMonitor", "CaptureStorage",
+                "DriftMonitor", "CaptureStorage", "EnginePostgres",
                 "MLInfraTesting", "HTTPTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -382,6 +383,6 @@ let package = Package(
             name: "CaptureStorageTests",
             dependencies: ["CaptureStorage", "ModelServing", "DriftMonitor", "MLInfraTesting", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"]),
+        .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "EnginePostgres", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"]),
     ]
 )

@@ -8,7 +8,7 @@ import Synchronization
 /// checks against captured traffic or a dataset, records every result and sends alerts.
 public final class DriftMonitorEngine: Sendable {
     public let dataDirectory: String
-    public let store: MonitorStore
+    public let store: any MonitorStore
     /// Where endpoints' captured traffic is read: the local store under the data directory by
     /// default, or the PostgreSQL store the serving hosts share.
     public let capture: CaptureStoreLocation
@@ -17,13 +17,23 @@ public final class DriftMonitorEngine: Sendable {
     /// The capture store, opened at the first run that needs it.
     private let captureStore = Mutex<(any CaptureStore)?>(nil)
 
-    public init(dataDirectory: String, capture: CaptureStoreLocation? = nil, alerts: AlertDispatcher = AlertDispatcher(),
-                logger: Logger = Logger(label: "mlinfra.monitoring")) throws {
+    public convenience init(dataDirectory: String, capture: CaptureStoreLocation? = nil, alerts: AlertDispatcher = AlertDispatcher(),
+                            logger: Logger = Logger(label: "mlinfra.monitoring")) throws {
+        try self.init(store: SQLiteMonitorStore(dataDirectory: dataDirectory), dataDirectory: dataDirectory, capture: capture, alerts: alerts, logger: logger)
+    }
+
+    /// An engine over `store`; `dataDirectory` is where its metrics file goes (and, unless
+    /// `capture` says otherwise, whose capture store it reads). `opened` is a capture store the
+    /// caller has opened already (a serving host's agent, which knows its capture database by a
+    /// parsed URL); it stands for `capture`.
+    public init(store: any MonitorStore, dataDirectory: String, capture: CaptureStoreLocation? = nil, opened: (any CaptureStore)? = nil,
+                alerts: AlertDispatcher = AlertDispatcher(), logger: Logger = Logger(label: "mlinfra.monitoring")) {
         self.dataDirectory = dataDirectory
-        self.store = try MonitorStore(dataDirectory: dataDirectory)
+        self.store = store
         self.capture = capture ?? .local(dataDirectory: dataDirectory)
         self.alerts = alerts
         self.logger = logger
+        captureStore.withLock { $0 = opened }
     }
 
     func openCapture() throws -> any CaptureStore {
@@ -100,7 +110,7 @@ public final class DriftMonitorEngine: Sendable {
     /// Computes the reference's metrics when the reference or the performance settings changed.
     func profilePerformance(_ definition: MonitorDefinition, referenceHash: String) throws {
         guard let spec = definition.performance else { return }
-        let key = referenceHash + " " + String(decoding: try MonitorStore.encoder.encode(spec), as: UTF8.self)
+        let key = try referenceHash + " " + MonitorCoding.text(spec)
         if try store.referencePerformance(definition.name)?.key == key { return }
         let table = try CSVReader.read(path: definition.reference, columns: [spec.label, spec.prediction])
         let metrics = try PerformanceEvaluator.reference(spec: spec, table: table, source: definition.reference)
@@ -276,8 +286,18 @@ public final class DriftMonitorEngine: Sendable {
 
     /// Runs a monitor: evaluates, stores the result (or the error) with its time, and alerts on
     /// drift — and on a failed run, which would otherwise leave the monitor silently dead.
+    /// Runs a scheduled slot of a monitor unless it has run: while holding the slot against every
+    /// other agent sharing the store, so each due time runs (and alerts) once. Returns nil when
+    /// another agent ran it.
+    public func runScheduled(_ name: String, slot: Date, at now: Date, trigger: MonitorRun.Trigger) async throws -> MonitorRun? {
+        try await store.exclusively(monitor: name, slot: slot) {
+            if try store.hasRun(name, slot: slot) { return nil }
+            return try await run(name, at: now, trigger: trigger, slot: slot)
+        }
+    }
+
     @discardableResult
-    public func run(_ name: String, at now: Date = Date(), trigger: MonitorRun.Trigger = .manual) async throws -> MonitorRun {
+    public func run(_ name: String, at now: Date = Date(), trigger: MonitorRun.Trigger = .manual, slot: Date? = nil) async throws -> MonitorRun {
         let definition = try monitor(name)
         let report: DriftReport
         do {
@@ -287,7 +307,7 @@ public final class DriftMonitorEngine: Sendable {
             let alertStatus = try await notify(definition, keys: ["run failed"], at: now) { target in
                 await alerts.send(failure: message, monitor: name, time: now, target: target, logger: logger)
             }
-            try store.recordRun(monitor: name, time: now, trigger: trigger, report: nil, alert: alertStatus, error: message)
+            try store.recordRun(monitor: name, time: now, trigger: trigger, slot: slot, report: nil, alert: alertStatus, error: message)
             writeMetrics()
             throw error
         }
@@ -295,7 +315,7 @@ public final class DriftMonitorEngine: Sendable {
         let alertStatus = try await notify(definition, keys: report.alertKeys, at: now) { target in
             await alerts.send(report: report, target: target, logger: logger)
         }
-        let run = try store.recordRun(monitor: name, time: now, trigger: trigger, report: report, alert: alertStatus, error: nil)
+        let run = try store.recordRun(monitor: name, time: now, trigger: trigger, slot: slot, report: report, alert: alertStatus, error: nil)
         writeMetrics()
         return run
     }

@@ -122,6 +122,43 @@ public final class BlockingPostgres: Sendable {
         }
     }
 
+    /// Runs `body` while this client holds the session-level advisory lock `key` on a connection
+    /// of its own, trying again every `poll` while another session holds it. The lock goes with
+    /// the connection: a process that dies holding it (SIGKILL, a lost host) frees it as soon as
+    /// the server sees the connection close. The waiting is asynchronous and ends when the
+    /// calling task is cancelled.
+    public func withAdvisoryLock<T: Sendable>(_ key: Int64, poll: Duration = .milliseconds(200), _ body: () async throws -> T) async throws -> T {
+        let (connection, _) = try take()
+        func run(_ query: PostgresQuery) async throws -> PostgresQueryResult {
+            try await connection.query(query, logger: Self.logger).get()
+        }
+        do {
+            while true {
+                var held = false
+                for row in try await run("SELECT pg_try_advisory_lock(\(key))") { held = try row.decode(Bool.self) }
+                if held { break }
+                try await Task.sleep(for: poll)
+            }
+        } catch {
+            discardIfLost(connection, error)
+            throw error
+        }
+        let result: Result<T, any Error>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        if connection.isClosed {
+            // The server dropped the session, and the lock with it.
+        } else {
+            do {
+                _ = try await run("SELECT pg_advisory_unlock(\(key))")
+                give(connection)
+            } catch {
+                // A connection that cannot unlock is closed: closing it frees the lock.
+                connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            }
+        }
+        return try result.get()
+    }
+
     /// One connection, and what it can run: each call blocks until the server has answered.
     public struct Session: Sendable {
         public let connection: PostgresConnection

@@ -34,7 +34,13 @@ public enum BuiltinProviders {
     }
 
     /// The services `mlinfra agent` runs beside serving: the monitors' scheduler.
-    static let agentServices: [AgentService] = [{ dataDirectory in MonitorSchedulerService(directory: dataDirectory.path) }]
+    static let agentServices: [AgentService] = [
+        { context in
+            MonitorSchedulerService(directory: context.dataDirectory.path, shared: context.shared.map {
+                MonitorSchedulerService.Shared(database: $0.control, schema: $0.controlSchema, capture: $0.capture, captureSchema: $0.captureSchema)
+            })
+        },
+    ]
 
     static var catalog: ProviderCatalog {
         ProviderCatalog(

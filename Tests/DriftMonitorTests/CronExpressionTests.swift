@@ -32,6 +32,20 @@ func utc(_ text: String) -> Date {
         #expect(try next("@yearly", "2026-11-22T00:00:00Z") == "2027-01-01T00:00:00Z")
     }
 
+    /// `@every` counts from the epoch, so agents started at different times agree on the due times.
+    @Test func everyDurationCountsFromTheEpoch() throws {
+        #expect(try next("@every 30s", "2026-11-22T10:07:10Z") == "2026-11-22T10:07:30Z")
+        #expect(try next("@every 30s", "2026-11-22T10:07:30Z") == "2026-11-22T10:08:00Z")
+        #expect(try next("@every 1h30m", "2026-11-22T10:07:00Z") == "2026-11-22T10:30:00Z")
+        #expect(try next("@EVERY 2d", "2026-11-22T10:07:00Z") == "2026-11-23T00:00:00Z")
+        let seven = try CronExpression("@every 7s")
+        let a = seven.next(after: utc("2026-11-22T10:07:00Z"))!, b = seven.next(after: a.addingTimeInterval(-0.5))!
+        #expect(a == b && a.timeIntervalSince1970.truncatingRemainder(dividingBy: 7) == 0)
+        for bad in ["@every", "@every 0s", "@every 5", "@every 5x", "@every s", "@every -5s"] {
+            #expect(throws: DriftError.self, "\(bad)") { _ = try CronExpression(bad) }
+        }
+    }
+
     @Test func dayOfMonthOrDayOfWeekWhenBothRestricted() throws {
         // The 15th OR any Friday (Vixie): after Friday 13 Nov 2026 comes Sunday the 15th, then Friday the 20th.
         #expect(try next("0 0 15 * 5", "2026-11-13T00:00:00Z") == "2026-11-15T00:00:00Z")

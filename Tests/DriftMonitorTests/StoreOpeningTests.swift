@@ -15,7 +15,7 @@ import Testing
                     group.addTask {
                         await Task.detached {
                             do {
-                                _ = try MonitorStore(dataDirectory: root.path)
+                                _ = try SQLiteMonitorStore(dataDirectory: root.path)
                                 return nil
                             } catch {
                                 return "\(error)"

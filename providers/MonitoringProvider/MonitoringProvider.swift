@@ -1,4 +1,6 @@
+import CaptureStorage
 import DriftMonitor
+import EnginePostgres
 import Foundation
 import MLInfraCore
 import Synchronization
@@ -9,11 +11,43 @@ import Synchronization
 /// compared with a `reference` CSV that is profiled at apply time (a changed reference
 /// file shows as a change of `reference_sha256` in the plan). Checks, schedule, window and
 /// alert change in place; `name` forces a replacement. Refresh reports the last run.
+///
+/// `control: { postgres: { url: … } }` keeps the monitor in the control store's database, where
+/// the agents of the serving hosts schedule it (each due time on one of them) over the capture
+/// the hosts write there; without it the monitor lives in the data directory and its agent runs it.
 public struct MonitoringProvider: Provider {
     public init() {}
 
     static let providerName = "local"
     let state = ConfiguredState()
+    let shared = SharedStores()
+
+    /// Where a monitor is kept.
+    enum Control: Hashable, Sendable {
+        case local
+        /// The URL's text (the capture store is opened from it) and the control schema.
+        case postgres(url: String, schema: String)
+
+        static let defaultSchema = "mlinfra_control"
+    }
+
+    /// The PostgreSQL monitor stores opened so far: opening one migrates its schema and starts
+    /// connections, which the provider's calls then share.
+    final class SharedStores: Sendable {
+        private let opened = Mutex<[Control: PostgresMonitorStore]>([:])
+
+        func store(url text: String, schema: String) throws -> PostgresMonitorStore {
+            let key = Control.postgres(url: text, schema: schema)
+            if let store = opened.withLock({ $0[key] }) { return store }
+            let url: PostgresURL
+            do { url = try PostgresURL(parsing: text) } catch {
+                throw DriftError(.badConfig, "the control store's PostgreSQL URL \(error.what) (the URL itself is not shown, as it may hold a password)",
+                                 remedy: "give a URL of the form postgres://USER:PASSWORD@HOST:PORT/DATABASE, through a sensitive variable")
+            }
+            let store = try PostgresMonitorStore(url: url, schema: schema)
+            return opened.withLock { $0[key, default: store] }
+        }
+    }
 
     /// Settings from `configure`, shared by the calls that follow.
     final class ConfiguredState: Sendable {
@@ -61,6 +95,16 @@ public struct MonitoringProvider: Provider {
             "labels": AttributeSchema(.string, description: "A CSV of labels, besides those posted to the endpoint's /feedback: request_id and the label column (performance.label), or the entity's join key columns, event_timestamp or time (ISO 8601 or Unix seconds) and the label column, joined to the entity's latest prediction at or before that time."),
             "threshold": AttributeSchema(.number, description: "A classifier predicts 1 above this score; default 0.5."),
         ])
+        let control = AttributeType.object([
+            "sqlite": AttributeSchema(.object([:]), description: "The data directory's monitoring store, run by its agent (the default)."),
+            "postgres": AttributeSchema(
+                .object([
+                    "url": AttributeSchema(.string, required: true, sensitive: true,
+                                           description: "postgres://USER:PASSWORD@HOST:PORT/DATABASE: the serving hosts' control store; give it through a sensitive variable."),
+                    "schema": AttributeSchema(.string, description: "The control store's schema (the agents' --control-schema); default mlinfra_control."),
+                ]),
+                description: "The control store the serving hosts' agents share: they schedule the monitor, one agent per due time, over the capture in that database (schema mlinfra_capture)."),
+        ])
         let monitor = ResourceSchema(
             description: "Drift monitor: compares an endpoint's captured traffic or a dataset with a reference, on a schedule, and alerts.",
             attributes: [
@@ -68,7 +112,7 @@ public struct MonitoringProvider: Provider {
                 "endpoint": AttributeSchema(.string, referenceType: "endpoint", description: "Endpoint whose data capture is the current data."),
                 "dataset": AttributeSchema(.string, description: "CSV file used as the current data (instead of an endpoint)."),
                 "reference": AttributeSchema(.string, required: true, description: "Reference CSV, profiled at apply."),
-                "schedule": AttributeSchema(.string, description: "Five-field cron expression or @hourly/@daily/…, in UTC."),
+                "schedule": AttributeSchema(.string, description: "Five-field cron expression, @hourly/@daily/…, or @every DURATION (counted from the Unix epoch), in UTC."),
                 "window": AttributeSchema(.duration, computed: true, optional: true, description: "How much capture to compare (endpoint sources); default 1h."),
                 "checks": AttributeSchema(.list(check), description: "Per-feature checks; default: every reference column with default methods."),
                 "alert": AttributeSchema(alert, description: "Where drift alerts go (also always logged)."),
@@ -76,6 +120,7 @@ public struct MonitoringProvider: Provider {
                 "correction": AttributeSchema(.string, allowed: MultipleTesting.allCases.map(\.rawValue),
                                               description: "Correct the p-value checks for testing many columns: bonferroni or benjamini_hochberg."),
                 "performance": AttributeSchema(performance, description: "Model performance on captured predictions once labels arrive (endpoint sources)."),
+                "control": AttributeSchema(control, forceNew: true, description: "Where the monitor is kept and run: { sqlite: {} } (default) or { postgres: { url: … } }."),
                 "id": .computed(.string, description: "The monitor name."),
                 "reference_sha256": .computed(.string, description: "SHA-256 of the profiled reference."),
                 "last_run": .computed(.string, description: "Time of the last run (ISO 8601, UTC)."),
@@ -104,7 +149,47 @@ public struct MonitoringProvider: Provider {
 
     struct Parsed {
         var definition: MonitorDefinition
+        /// nil while the spec's `control` is not known yet.
+        var control: Control?
         var diagnostics: [AttributeDiagnostic]
+    }
+
+    /// Reads `control`; nil without diagnostics while its value is not known yet.
+    static func control(_ config: [String: Value], error: (String?, String, String) -> Void) -> Control? {
+        guard let value = config["control"], !value.isNull else { return .local }
+        if value.containsUnknown { return nil }
+        guard let map = value.mapValue, map.count == 1, let (kind, settings) = map.first else {
+            error("control", "`control` must hold exactly one of `sqlite` or `postgres`", "e.g. control: { postgres: { url: \"${var.control_db}\" } }")
+            return .local
+        }
+        switch kind {
+        case "sqlite":
+            return .local
+        case "postgres":
+            for key in (settings.mapValue ?? [:]).keys.sorted() where !["url", "schema"].contains(key) {
+                error("control.postgres.\(key)", "unknown attribute \"\(key)\" for control.postgres", "control.postgres takes url and schema")
+            }
+            guard let text = settings["url"]?.stringValue, !text.isEmpty else {
+                error("control.postgres.url", "`control.postgres.url` must be a postgres:// URL",
+                      "Give it through a sensitive variable: url: \"${var.control_db}\", set with MLINFRA_VAR_control_db.")
+                return .local
+            }
+            do { _ = try PostgresURL(parsing: text) } catch let problem {
+                error("control.postgres.url", "the control store's PostgreSQL URL \(problem.what) (the URL itself is not shown, as it may hold a password)",
+                      "Give a URL of the form postgres://USER:PASSWORD@HOST:PORT/DATABASE, through a sensitive variable.")
+                return .local
+            }
+            let schema = settings["schema"]?.stringValue ?? Control.defaultSchema
+            guard PostgresMigrations.isPlainIdentifier(schema) else {
+                error("control.postgres.schema", "the schema name `\(schema)` is not a plain SQL identifier",
+                      "Use lower-case letters, digits and `_`, starting with a letter (at most 63 characters), e.g. mlinfra_control.")
+                return .local
+            }
+            return .postgres(url: text, schema: schema)
+        default:
+            error("control.\(kind)", "the control store `\(kind)` is not known", "Use `sqlite` (the default) or `postgres: { url: … }`.")
+            return .local
+        }
     }
 
     /// Reads the spec values; unknown values are allowed (validate runs before references resolve).
@@ -114,7 +199,7 @@ public struct MonitoringProvider: Provider {
             diags.append(AttributeDiagnostic(attribute: attribute, .error(summary, detail: detail, address: address)))
         }
         let known: Set<String> = ["name", "endpoint", "dataset", "reference", "schedule", "window", "checks", "alert", "drift_share", "performance", "correction",
-                                  "id", "reference_sha256", "last_run", "last_verdict", "last_drifted"]
+                                  "control", "id", "reference_sha256", "last_run", "last_verdict", "last_drifted"]
         for key in config.keys.sorted() where !known.contains(key) {
             error(key, "unknown attribute \"\(key)\" for monitor", "monitor takes: endpoint or dataset, reference, schedule, window, checks, alert, drift_share, performance, correction, name")
         }
@@ -264,7 +349,19 @@ public struct MonitoringProvider: Provider {
         }
         let definition = MonitorDefinition(name: name, source: source, reference: reference, schedule: schedule, window: window,
                                            checks: checks, alert: alert, driftShare: share, performance: performance, correction: correction)
-        return Parsed(definition: definition, diagnostics: diags)
+        let control = Self.control(config, error: error)
+        if case .postgres = control {
+            // The serving hosts run the checks: a file on the machine that applies is not there.
+            if dataset != nil {
+                error("dataset", "a monitor in the PostgreSQL control store reads an endpoint's capture, not a dataset file",
+                      "the serving hosts' agents run it, where this file is not; use endpoint: ${endpoint.NAME}, or leave out control")
+            }
+            if performance?.labels != nil {
+                error("performance.labels", "a monitor in the PostgreSQL control store takes labels posted to the endpoint's /feedback, not a CSV file",
+                      "the serving hosts' agents run it, where this file is not; post the labels to the routers' /feedback")
+            }
+        }
+        return Parsed(definition: definition, control: control, diagnostics: diags)
     }
 
     public func validate(_ request: ValidateRequest) async throws -> ValidateResponse {
@@ -342,22 +439,31 @@ public struct MonitoringProvider: Provider {
         try DriftMonitorEngine.sha256(ofFile: path)
     }
 
-    func engine() throws -> DriftMonitorEngine {
-        try DriftMonitorEngine(dataDirectory: state.values.dataDir)
+    /// The engine over where `control` keeps monitors (the data directory when nil).
+    func engine(_ control: Control? = .local) throws -> DriftMonitorEngine {
+        let dataDir = state.values.dataDir
+        guard case .postgres(let url, let schema) = control else { return try DriftMonitorEngine(dataDirectory: dataDir) }
+        return DriftMonitorEngine(store: try shared.store(url: url, schema: schema), dataDirectory: dataDir,
+                                  capture: .postgres(url: url, schema: CaptureStoreLocation.defaultSchema))
+    }
+
+    /// Where the state's attributes say a monitor is kept.
+    static func control(of attributes: [String: Value]) -> Control {
+        control(attributes) { _, _, _ in } ?? .local
     }
 
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
         do {
-            let engine = try engine()
             switch request.action {
             case .delete:
-                if let id = request.prior?.id { try engine.remove(id) }
+                if let prior = request.prior { try engine(Self.control(of: prior.attributes)).remove(prior.id) }
                 return ApplyResponse(new: nil)
             case .create, .update:
                 let parsed = Self.parse(request.config, address: request.address, workingDirectory: state.values.workingDirectory)
                 if let bad = parsed.diagnostics.first(where: { $0.diagnostic.severity == .error }) {
                     return ApplyResponse(new: nil, diagnostics: [bad.diagnostic])
                 }
+                let engine = try engine(parsed.control)
                 if request.action == .update, let old = request.prior?.id, old != parsed.definition.name {
                     try engine.remove(old)
                 }
@@ -391,7 +497,7 @@ public struct MonitoringProvider: Provider {
 
     public func read(_ request: ReadRequest) async throws -> ReadResponse {
         do {
-            let engine = try engine()
+            let engine = try engine(Self.control(of: request.prior.attributes))
             guard let stored = try engine.store.monitor(request.id) else { return ReadResponse(current: nil) }
             var attributes = request.prior.attributes
             attributes.merge(try Self.computed(engine: engine, name: request.id)) { _, new in new }

@@ -9,9 +9,25 @@ import ModelServing
 import ServiceLifecycle
 import ServerCommands
 
-/// A service another engine runs beside serving in the data directory's own agent (e.g. the
-/// drift monitor's schedules); it gets the data directory.
-public typealias AgentService = @Sendable (URL) -> any Service
+/// A service another engine runs beside serving (e.g. the drift monitor's schedules), in the data
+/// directory's own agent and in a serving host's.
+public typealias AgentService = @Sendable (AgentServiceContext) -> any Service
+
+/// What a service beside serving is given.
+public struct AgentServiceContext: Sendable {
+    public var dataDirectory: URL
+    /// On a serving host (`--control`): the database the agents share. nil in the data directory's own agent.
+    public var shared: Shared?
+
+    public struct Shared: Sendable {
+        /// The control store's database and schema.
+        public var control: PostgresURL
+        public var controlSchema: String
+        /// Where the routers' captured requests and labels are.
+        public var capture: PostgresURL
+        public var captureSchema: String
+    }
+}
 
 /// `mlinfra agent`'s options and run: the data plane — endpoint routers, replicas and
 /// autoscalers, plus the services it is handed — with graceful shutdown on SIGINT/SIGTERM.
@@ -166,14 +182,14 @@ public enum ServingAgentSetup {
         public var nginx: (config: URL, pid: URL)?
     }
 
-    /// The agent's services. The services `beside` run in the data directory's own agent (no `team`);
-    /// serving hosts only serve.
+    /// The agent's services. The services `beside` run in the data directory's own agent (no `team`)
+    /// and on serving hosts (a `team` with an identity), told the shared database; a load balancer's agent runs none.
     public static func services(dataDirectory: URL, team: Team?, beside extra: [AgentService] = [], logger: Logger) throws -> [any Service] {
         let serving = dataDirectory.appendingPathComponent("serving")
         let launcher = ProcessReplicaLauncher(executable: URL(fileURLWithPath: currentExecutablePath()))
         guard let team else {
             let agent = try ServingAgent(servingDirectory: serving, modelSource: defaultModelSource(dataDirectory: dataDirectory), launcher: launcher, logger: logger)
-            return [agent] + extra.map { $0(dataDirectory) }
+            return [agent] + extra.map { $0(AgentServiceContext(dataDirectory: dataDirectory)) }
         }
         let control = try PostgresControlStore(url: team.control, schema: team.controlSchema)
         var services: [any Service] = []
@@ -190,6 +206,8 @@ public enum ServingAgentSetup {
             let capture = try PostgresCaptureStore(url: team.capture, schema: team.captureSchema)
             services.append(try ServingAgent(servingDirectory: serving, control: control, capture: capture, identity: identity, modelSource: models,
                                              launcher: launcher, logger: logger, options: options))
+            let shared = AgentServiceContext.Shared(control: team.control, controlSchema: team.controlSchema, capture: team.capture, captureSchema: team.captureSchema)
+            services += extra.map { $0(AgentServiceContext(dataDirectory: dataDirectory, shared: shared)) }
         }
         if let nginx = team.nginx {
             let name = "nginx@" + (team.identity?.name ?? HostIdentity.machineName)

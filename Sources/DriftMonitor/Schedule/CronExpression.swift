@@ -6,7 +6,9 @@ import Foundation
 /// day of week (0–7, 0 and 7 both Sunday, or SUN–SAT). Each field is a comma-separated
 /// list of `*`, `N`, `N-M`, each optionally followed by `/STEP` (`N/STEP` means
 /// `N-max/STEP`). Macros: `@yearly` (`@annually`), `@monthly`, `@weekly`, `@daily`
-/// (`@midnight`), `@hourly`.
+/// (`@midnight`), `@hourly`, and `@every DURATION` (`@every 30s`, `@every 1h30m`; at least one
+/// second): every DURATION counted from the Unix epoch, so that every agent finds the same due
+/// times, where robfig/cron counts from when the job was added.
 ///
 /// Day of month and day of week: when both fields are restricted (neither starts with
 /// `*`), a day matches if **either** matches (Vixie's OR); otherwise both must match,
@@ -22,6 +24,8 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     let weekdays: [Bool]  // 7, 0 = Sunday
     let dayOfMonthStar: Bool
     let dayOfWeekStar: Bool
+    /// `@every`: the period in whole seconds; the fields above are then unused.
+    let every: Int?
 
     public var description: String { text }
 
@@ -31,6 +35,18 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     public init(_ text: String) throws {
         self.text = text
         var source = text.trimmingCharacters(in: .whitespaces)
+        if source.lowercased().hasPrefix("@every") {
+            let duration = source.dropFirst("@every".count).trimmingCharacters(in: .whitespaces)
+            guard let seconds = Self.seconds(duration), seconds >= 1 else {
+                throw Self.error(text, "@every needs a duration of at least one second, such as 30s, 5m or 1h30m",
+                                 remedy: "write @every DURATION with s, m, h or d units, e.g. \"@every 10m\"")
+            }
+            every = seconds
+            (minutes, hours, days, months, weekdays) = ([], [], [], [], [])
+            (dayOfMonthStar, dayOfWeekStar) = (true, true)
+            return
+        }
+        every = nil
         if source.hasPrefix("@") {
             switch source.lowercased() {
             case "@yearly", "@annually": source = "0 0 1 1 *"
@@ -39,7 +55,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
             case "@daily", "@midnight": source = "0 0 * * *"
             case "@hourly": source = "0 * * * *"
             default:
-                throw Self.error(text, "unknown macro \(source)", remedy: "use @yearly, @monthly, @weekly, @daily or @hourly, or five fields")
+                throw Self.error(text, "unknown macro \(source)", remedy: "use @yearly, @monthly, @weekly, @daily, @hourly or @every DURATION, or five fields")
             }
         }
         let fields = source.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
@@ -128,8 +144,37 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         return (dayOfMonthStar || dayOfWeekStar) ? (dom && dow) : (dom || dow)
     }
 
-    /// The first time strictly after `date` at which the expression fires (whole minutes, UTC).
+    /// `30s`, `5m`, `1h30m`, `2d`: whole seconds, or nil.
+    static func seconds(_ text: String) -> Int? {
+        var total = 0, number = "", sawUnit = false
+        for c in text {
+            if c.isASCII && c.isNumber {
+                number.append(c)
+                continue
+            }
+            let unit: Int
+            switch c {
+            case "s": unit = 1
+            case "m": unit = 60
+            case "h": unit = 3600
+            case "d": unit = 86400
+            default: return nil
+            }
+            guard let n = Int(number), n <= 1_000_000 else { return nil }
+            total += n * unit
+            number = ""
+            sawUnit = true
+        }
+        return number.isEmpty && sawUnit ? total : nil
+    }
+
+    /// The first time strictly after `date` at which the expression fires (whole minutes, UTC;
+    /// for `@every`, the next multiple of its period since the epoch).
     public func next(after date: Date) -> Date? {
+        if let every {
+            let period = Double(every)
+            return Date(timeIntervalSince1970: ((date.timeIntervalSince1970 / period).rounded(.down) + 1) * period)
+        }
         let t = Int((date.timeIntervalSince1970 / 60).rounded(.down)) + 1  // next whole minute
         var dayNumber = Int((Double(t) / 1440).rounded(.down))
         var minuteOfDay = t - dayNumber * 1440

@@ -9,6 +9,11 @@ import ServiceLifecycle
 /// the monitor runs **once**, at once, recorded as `catch-up` — never one run per missed
 /// slot. After that it runs at each scheduled time. The store is re-read every
 /// `refreshInterval`, so monitors applied while the agent runs are picked up.
+///
+/// Every agent sharing a store (PostgreSQL, several serving hosts) runs a scheduler over the same
+/// monitors; each run is of a slot (a due time, or the first slot a catch-up makes up for) that
+/// the engine runs only while holding it and only if no run of it is recorded, so a due time
+/// runs once whichever agents are alive.
 public struct MonitorScheduler: Service {
     public let engine: DriftMonitorEngine
     /// What the scheduler sleeps on: `ContinuousClock`, or a test's manual clock.
@@ -38,8 +43,16 @@ public struct MonitorScheduler: Service {
         }
     }
 
-    /// The next time each monitor is due, keyed by name.
-    struct Plan { var due: [String: (Date, MonitorRun.Trigger, String)] = [:] }
+    /// When a monitor runs next, and which slot that run stands for.
+    struct Due {
+        var time: Date
+        var trigger: MonitorRun.Trigger
+        var schedule: String
+        var slot: Date
+    }
+
+    /// The next run of each monitor, keyed by name.
+    struct Plan { var due: [String: Due] = [:] }
 
     func loop() async throws {
         var plan = Plan()
@@ -47,22 +60,23 @@ public struct MonitorScheduler: Service {
             let now = self.now()
             refresh(&plan, now: now)
             // Run what is due, one monitor at a time (a run reads a whole window of data).
-            for (name, entry) in plan.due.sorted(by: { $0.key < $1.key }) where entry.0 <= now {
+            for (name, entry) in plan.due.sorted(by: { $0.key < $1.key }) where entry.time <= now {
                 // A slot passed while the process was busy or asleep more than a minute ago:
                 // one catch-up run now stands for all the slots missed.
-                let late = now.timeIntervalSince(entry.0) > 60
+                let late = now.timeIntervalSince(entry.time) > 60
                 do {
-                    try await engine.run(name, at: late ? now : entry.0, trigger: late ? .catchUp : entry.1)
+                    let run = try await engine.runScheduled(name, slot: entry.slot, at: late ? now : entry.time, trigger: late ? .catchUp : entry.trigger)
+                    if run == nil { logger.debug("monitor \(name): the run due \(entry.slot) is another agent's") }
                 } catch {
                     logger.error("monitor \(name): scheduled run failed: \(error)")
                 }
-                if let cron = try? CronExpression(entry.2), let next = cron.next(after: max(now, entry.0)) {
-                    plan.due[name] = (next, .schedule, entry.2)
+                if let cron = try? CronExpression(entry.schedule), let next = cron.next(after: max(now, entry.time)) {
+                    plan.due[name] = Due(time: next, trigger: .schedule, schedule: entry.schedule, slot: next)
                 } else {
                     plan.due[name] = nil
                 }
             }
-            let nextDue = plan.due.values.map(\.0).min() ?? .distantFuture
+            let nextDue = plan.due.values.map(\.time).min() ?? .distantFuture
             // Sleep on the clock until the wall time reaches `wake` (or at once when it has passed).
             let wake = min(nextDue, self.now().addingTimeInterval(refreshInterval))
             let seconds = wake.timeIntervalSince(self.now())
@@ -85,14 +99,15 @@ public struct MonitorScheduler: Service {
                 plan.due[m.name] = nil
                 continue
             }
-            if let existing = plan.due[m.name], existing.2 == schedule { continue }
+            if let existing = plan.due[m.name], existing.schedule == schedule { continue }
             // New to this scheduler (start-up, or just applied), or its schedule changed.
             let since = (try? engine.store.lastScheduledRunTime(m.name)) ?? nil
             let base = since ?? ((try? engine.store.created(m.name)) ?? nil) ?? now
             if let missed = cron.next(after: base), missed <= now, plan.due[m.name] == nil {
-                plan.due[m.name] = (now, .catchUp, schedule)
+                // Agents that start together find the same first missed slot: one of them makes it up.
+                plan.due[m.name] = Due(time: now, trigger: .catchUp, schedule: schedule, slot: missed)
             } else if let next = cron.next(after: now) {
-                plan.due[m.name] = (next, .schedule, schedule)
+                plan.due[m.name] = Due(time: next, trigger: .schedule, schedule: schedule, slot: next)
             }
         }
     }

@@ -15,7 +15,7 @@ public enum MonitorMetrics {
     }
 
     /// The exposition of every monitor in `store`.
-    public static func exposition(_ store: MonitorStore) throws -> String {
+    public static func exposition(_ store: any MonitorStore) throws -> String {
         let out = Metrics()
         for monitor in try store.monitors() {
             let name = [("monitor", monitor.name)]
@@ -35,7 +35,7 @@ public enum MonitorMetrics {
     }
 
     /// Writes `exposition(store)` to `file(dataDirectory:)` atomically, so a scraper never reads half of it.
-    public static func write(_ store: MonitorStore, dataDirectory: String) throws {
+    public static func write(_ store: any MonitorStore, dataDirectory: String) throws {
         try Data(try exposition(store).utf8).write(to: file(dataDirectory: dataDirectory), options: .atomic)
     }
 
