@@ -14,6 +14,9 @@ public final class DriftMonitorEngine: Sendable {
     public let capture: CaptureStoreLocation
     let alerts: AlertDispatcher
     let logger: Logger
+    /// Whether runs refresh `<data_dir>/monitoring/metrics.prom` (an agent's scheduler does; a
+    /// command run on an operator's machine against a shared store does not).
+    let writesMetricsFile: Bool
     /// The capture store, opened at the first run that needs it.
     private let captureStore = Mutex<(any CaptureStore)?>(nil)
 
@@ -27,8 +30,9 @@ public final class DriftMonitorEngine: Sendable {
     /// caller has opened already (a serving host's agent, which knows its capture database by a
     /// parsed URL); it stands for `capture`.
     public init(store: any MonitorStore, dataDirectory: String, capture: CaptureStoreLocation? = nil, opened: (any CaptureStore)? = nil,
-                alerts: AlertDispatcher = AlertDispatcher(), logger: Logger = Logger(label: "mlinfra.monitoring")) {
+                alerts: AlertDispatcher = AlertDispatcher(), logger: Logger = Logger(label: "mlinfra.monitoring"), writesMetricsFile: Bool = true) {
         self.dataDirectory = dataDirectory
+        self.writesMetricsFile = writesMetricsFile
         self.store = store
         self.capture = capture ?? .local(dataDirectory: dataDirectory)
         self.alerts = alerts
@@ -323,6 +327,7 @@ public final class DriftMonitorEngine: Sendable {
     /// Refreshes `monitoring/metrics.prom` after a run; a file that cannot be written is logged,
     /// never a reason to fail the run that was stored.
     func writeMetrics() {
+        guard writesMetricsFile else { return }
         do { try MonitorMetrics.write(store, dataDirectory: dataDirectory) } catch {
             logger.warning("monitor metrics not written to \(MonitorMetrics.file(dataDirectory: dataDirectory).path): \(error)")
         }

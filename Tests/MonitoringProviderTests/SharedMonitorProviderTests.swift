@@ -37,14 +37,34 @@ import Testing
         #expect(try store.loadProfile("fraud_drift")?.sorted["amount"]?.count == 400)
         #expect(!FileManager.default.fileExists(atPath: f.dataDir + "/monitoring/monitoring.sqlite"), "nothing is kept on the machine that applied")
 
+        // `mlinfra monitors … --control URL` (or MLINFRA_CONTROL_URL) on an operator's machine reads the same store.
+        let command = try MonitorOptions.parse(["--control-schema", "team_control"]).engine(environment: ["MLINFRA_CONTROL_URL": url])
+        #expect(try command.store.monitors().map(\.name) == ["fraud_drift"])
+        do {
+            _ = try MonitorOptions.parse(["--control", "postgres://ml:s3cr3t-pw@[bad"]).engine(environment: [:])
+            Issue.record("a malformed control URL was accepted")
+        } catch {
+            #expect("\(error)".contains("--control") && !"\(error)".contains("s3cr3t-pw"), "\(error)")
+        }
+
         // Refresh reads the shared store: a run recorded by an agent shows.
         try store.recordRun(monitor: "fraud_drift", time: Date(timeIntervalSince1970: 1_790_000_000), trigger: .schedule,
                             slot: Date(timeIntervalSince1970: 1_790_000_000), report: nil, alert: "not needed", error: "no capture yet")
         let read = try #require(try await f.provider.read(ReadRequest(type: "monitor", address: address, id: "fraud_drift", prior: created)).current)
         #expect(read.attributes["last_verdict"] == "error")
 
-        _ = try await f.provider.apply(ApplyRequest(type: "monitor", address: address, action: .delete, prior: created, config: [:], planned: [:],
-                                                    context: ApplyContext(actor: "test")))
+        // The next command (a new process) refreshes from state, where the URL is sealed: it learns
+        // the store from the spec's validate, as plan runs it first.
+        var sealed = created
+        sealed.attributes["control"] = ["postgres": ["url": "sealed:…", "schema": "team_control"]]
+        let next = MonitoringProvider()
+        _ = try await next.configure(ConfigureRequest(config: ["data_dir": ".mlinfra"], workingDirectory: f.root.path))
+        _ = try await next.validate(ValidateRequest(type: "monitor", address: address, config: config))
+        let refreshed = try await next.read(ReadRequest(type: "monitor", address: address, id: "fraud_drift", prior: sealed))
+        #expect(refreshed.current?.attributes["last_verdict"] == "error", "refresh found the monitor in the control store")
+
+        _ = try await next.apply(ApplyRequest(type: "monitor", address: address, action: .delete, prior: sealed, config: [:], planned: [:],
+                                              context: ApplyContext(actor: "test")))
         #expect(try store.monitors().isEmpty)
     }
 

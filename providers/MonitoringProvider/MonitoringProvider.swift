@@ -35,6 +35,21 @@ public struct MonitoringProvider: Provider {
     /// connections, which the provider's calls then share.
     final class SharedStores: Sendable {
         private let opened = Mutex<[Control: PostgresMonitorStore]>([:])
+        /// Where the spec keeps each monitor, as validate saw it: state holds the control URL
+        /// sealed (it is sensitive), so refresh and delete learn it from the spec.
+        let chosen = Mutex<[String: Control]>([:])
+
+        /// The store for a monitor in state: the spec's choice for `address`, else (a monitor gone
+        /// from the spec) the one PostgreSQL store the spec names, else what `attributes` say.
+        func control(of attributes: [String: Value], address: String) -> Control {
+            let chosen = self.chosen.withLock { $0 }
+            if let choice = chosen[address] { return choice }
+            let parsed = MonitoringProvider.control(attributes) { _, _, _ in }
+            if case .postgres = parsed { return parsed! }
+            let shared = Set(chosen.values.filter { $0 != .local })
+            if attributes["control"].map({ !$0.isNull }) == true, shared.count == 1 { return shared.first! }
+            return parsed ?? .local
+        }
 
         func store(url text: String, schema: String) throws -> PostgresMonitorStore {
             let key = Control.postgres(url: text, schema: schema)
@@ -369,6 +384,7 @@ public struct MonitoringProvider: Provider {
             return ValidateResponse(diagnostics: [AttributeDiagnostic(.error("unknown resource type \(request.type)", address: request.address))])
         }
         let parsed = Self.parse(request.config, address: request.address, workingDirectory: state.values.workingDirectory)
+        if let control = parsed.control { shared.chosen.withLock { $0[request.address] = control } }
         guard !parsed.diagnostics.contains(where: { $0.diagnostic.severity == .error }) else { return ValidateResponse(diagnostics: parsed.diagnostics) }
         return ValidateResponse(diagnostics: parsed.diagnostics + Self.fileProblems(request.config, parsed.definition, address: request.address))
     }
@@ -447,16 +463,12 @@ public struct MonitoringProvider: Provider {
                                   capture: .postgres(url: url, schema: CaptureStoreLocation.defaultSchema))
     }
 
-    /// Where the state's attributes say a monitor is kept.
-    static func control(of attributes: [String: Value]) -> Control {
-        control(attributes) { _, _, _ in } ?? .local
-    }
 
     public func apply(_ request: ApplyRequest) async throws -> ApplyResponse {
         do {
             switch request.action {
             case .delete:
-                if let prior = request.prior { try engine(Self.control(of: prior.attributes)).remove(prior.id) }
+                if let prior = request.prior { try engine(shared.control(of: prior.attributes, address: request.address)).remove(prior.id) }
                 return ApplyResponse(new: nil)
             case .create, .update:
                 let parsed = Self.parse(request.config, address: request.address, workingDirectory: state.values.workingDirectory)
@@ -497,7 +509,7 @@ public struct MonitoringProvider: Provider {
 
     public func read(_ request: ReadRequest) async throws -> ReadResponse {
         do {
-            let engine = try engine(Self.control(of: request.prior.attributes))
+            let engine = try engine(shared.control(of: request.prior.attributes, address: request.address))
             guard let stored = try engine.store.monitor(request.id) else { return ReadResponse(current: nil) }
             var attributes = request.prior.attributes
             attributes.merge(try Self.computed(engine: engine, name: request.id)) { _, new in new }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import CaptureStorage
 import DriftMonitor
+import EnginePostgres
 import Foundation
 import MLInfraCore
 import ServerCommands
@@ -17,14 +19,30 @@ public struct MonitorsCommand: AsyncParsableCommand {
 /// Options every monitors subcommand takes.
 struct MonitorOptions: ParsableArguments {
     @OptionGroup var location: EngineDirectoryOptions
+    @Option(name: .long, help: "The serving hosts' PostgreSQL control store (postgres://…), for monitors applied with control: { postgres: … }; default MLINFRA_CONTROL_URL, else the data directory.")
+    var control: String?
+    @Option(name: .long, help: "The control store's schema.")
+    var controlSchema = MonitoringProvider.Control.defaultSchema
 
     /// The data directory: --data-dir, else the spec's providers.local.data_dir, else .mlinfra.
     var dataDir: String { location.dataDir }
 
-    func engine() throws -> DriftMonitorEngine {
+    func engine(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DriftMonitorEngine {
+        if let text = control ?? environment["MLINFRA_CONTROL_URL"] {
+            let url: PostgresURL
+            do { url = try PostgresURL(parsing: text) } catch {
+                throw MonitorCommandError("--control: the URL \(error.what) (it is not shown, as it may hold a password); give postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            }
+            do {
+                return DriftMonitorEngine(store: try PostgresMonitorStore(url: url, schema: controlSchema), dataDirectory: dataDir,
+                                          capture: .postgres(url: text, schema: CaptureStoreLocation.defaultSchema), writesMetricsFile: false)
+            } catch let e as DriftError {
+                throw MonitorCommandError(e)
+            }
+        }
         let path = MonitoringProvider.resolve(dataDir, in: FileManager.default.currentDirectoryPath)
         guard FileManager.default.fileExists(atPath: path) else {
-            throw MonitorCommandError("no data directory at \(path): apply a spec with a monitor first, or pass --data-dir")
+            throw MonitorCommandError("no data directory at \(path): apply a spec with a monitor first, or pass --data-dir (or --control URL for monitors in a PostgreSQL control store)")
         }
         return try DriftMonitorEngine(dataDirectory: path)
     }
