@@ -178,6 +178,10 @@ import Testing
         #expect(try store.lastScheduledRunTime("m") == utc("2026-12-02T10:00:00Z"))
         #expect(try store.runCounts("m").map(\.verdict) == ["error"])
         #expect(try store.lastSuccessfulRun("m") == nil)
+        try store.recordRun(monitor: "m", time: utc("2026-12-02T10:05:00Z"), trigger: .manual, report: nil, alert: "not needed", error: "boom")
+        #expect(try store.lastRun("m")?.trigger == .manual)
+        #expect(try store.lastRun("m", trigger: .schedule)?.time == utc("2026-12-02T10:00:00Z"))
+        #expect(try store.runs("m", limit: 1).count == 1 && store.runs("m").count == 2)
         try engine.remove("m")
         #expect(try store.monitors().isEmpty && store.runs("m").isEmpty && store.loadProfile("m") == nil && store.openAlerts("m").isEmpty)
     }

@@ -292,11 +292,13 @@ public final class PostgresMonitorStore: MonitorStore {
                           featureCount: Int(features), alert: alert, error: error, report: report)
     }
 
-    private func fetchRuns(_ monitor: String, where condition: String = "", limit: Int) throws -> [MonitorRun] {
+    /// Runs newest first; only those of `trigger` when given, only those that did not fail with `succeeded`.
+    private func fetchRuns(_ monitor: String, trigger: MonitorRun.Trigger? = nil, succeeded: Bool = false, limit: Int) throws -> [MonitorRun] {
         try failing("read the runs of \(monitor)") {
             try client.withSession { session in
                 try session.query("""
-                    SELECT \(unescaped: Self.runColumns) FROM \(unescaped: schema).monitor_run WHERE monitor = \(monitor)\(unescaped: condition)
+                    SELECT \(unescaped: Self.runColumns) FROM \(unescaped: schema).monitor_run
+                    WHERE monitor = \(monitor) AND (\(trigger?.rawValue)::text IS NULL OR trigger = \(trigger?.rawValue)) AND (NOT \(succeeded) OR error IS NULL)
                     ORDER BY time DESC, id DESC LIMIT \(Int64(limit))
                     """).map(Self.run)
             }
@@ -306,13 +308,11 @@ public final class PostgresMonitorStore: MonitorStore {
     public func runs(_ monitor: String, limit: Int) throws -> [MonitorRun] { try fetchRuns(monitor, limit: limit) }
 
     public func lastRun(_ monitor: String, trigger: MonitorRun.Trigger?) throws -> MonitorRun? {
-        guard let trigger else { return try fetchRuns(monitor, limit: 1).first }
-        // The trigger names are fixed words of this file, never user text.
-        return try fetchRuns(monitor, where: " AND trigger = '\(trigger.rawValue)'", limit: 1).first
+        try fetchRuns(monitor, trigger: trigger, limit: 1).first
     }
 
     public func lastSuccessfulRun(_ monitor: String) throws -> MonitorRun? {
-        try fetchRuns(monitor, where: " AND error IS NULL", limit: 1).first
+        try fetchRuns(monitor, succeeded: true, limit: 1).first
     }
 
     public func runCounts(_ monitor: String) throws -> [(verdict: String, count: Int)] {
