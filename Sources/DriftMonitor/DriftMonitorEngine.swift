@@ -293,11 +293,15 @@ public final class DriftMonitorEngine: Sendable {
     /// Runs a scheduled slot of a monitor unless it has run: while holding the slot against every
     /// other agent sharing the store, so each due time runs (and alerts) once. Returns nil when
     /// another agent ran it.
+    /// The agents that find the slot run refresh their metrics file all the same, so each host's
+    /// exposition shows the shared store's latest run.
     public func runScheduled(_ name: String, slot: Date, at now: Date, trigger: MonitorRun.Trigger) async throws -> MonitorRun? {
-        try await store.exclusively(monitor: name, slot: slot) {
+        let ran = try await store.exclusively(monitor: name, slot: slot) { () async throws -> MonitorRun? in
             if try store.hasRun(name, slot: slot) { return nil }
             return try await run(name, at: now, trigger: trigger, slot: slot)
         }
+        if ran == nil { writeMetrics() }
+        return ran
     }
 
     @discardableResult

@@ -114,6 +114,12 @@ import Testing
             ((alert["features"] as? [[String: Any]]) ?? []).filter { $0["drifted"] as? Bool == true }.compactMap { $0["feature"] as? String }
         }
         #expect(drifted == Self.features.map { [$0] }, "in order, each naming the feature that moved")
+        // Each agent's metrics file shows the shared store's runs, whichever agent ran them: a's
+        // (it handled the first two due times before it died) counts two, b's five.
+        for (agent, count) in [(a, 2), (b, 5)] {
+            let exposition = try String(contentsOf: MonitorMetrics.file(dataDirectory: agent.dataDirectory), encoding: .utf8)
+            #expect(exposition.contains("mlinfra_monitor_runs_total{monitor=\"fraud\",outcome=\"drift\"} \(count)\n"), "\(exposition)")
+        }
         agentB.cancel()
         _ = await agentB.result
     }
