@@ -24,6 +24,16 @@ import Testing
         ])
     }
 
+    static let records = randomVectors(count, dimension: dimension, seed: 17).enumerated().map { record($0.offset, $0.element) }
+    static let queries = randomVectors(100, dimension: dimension, seed: 99)
+    /// Brute force's top 10 of the matching records for each query, by filter label: the same for
+    /// every build and index, so worked out once for the four cases.
+    static let truths: [String: [[String]]] = Dictionary(uniqueKeysWithValues: filters.map { label, _, json in
+        let filter = try! WhereFilter.parse(json: json)
+        let matching = records.filter { filter.matches($0.metadata) }
+        return (label, queries.map { bruteForce(matching, $0, k: 10, metric: .l2) })
+    })
+
     static let filters: [(String, Double, String)] = [
         ("50 %", 0.5, #"{"half": true}"#),
         ("10 %", 0.1, #"{"group": {"$eq": "g3"}}"#),
@@ -51,7 +61,7 @@ import Testing
         let store = try PgVectorStore(configuration: server.configuration(database: database), schema: "bench", location: "test database")
         // Loaded without an index, then indexed: the rebuild path, and a bulk build rather than 10,000 inserts into a graph.
         try await store.ensureCollection("filtered", config: CollectionConfig(dimension: Self.dimension, hnsw: nil))
-        let records = randomVectors(Self.count, dimension: Self.dimension, seed: 17).enumerated().map { Self.record($0.offset, $0.element) }
+        let records = Self.records
         try await store.upsert("filtered", records)
         try await store.ensureCollection("filtered", config: index.config)
         #expect(try await store.info("filtered").config == index.config)
@@ -60,8 +70,9 @@ import Testing
         // Where the index is searched under a filter, it is pgvector's iterative scan exactly when the server has one.
         let indexStrategy: QueryStrategy = build == .v0_8 ? .iterativeScan : index == .hnsw ? .hnsw : .ivfflat
 
-        let queries = randomVectors(100, dimension: Self.dimension, seed: 99)
+        let queries = Self.queries
         for (label, selectivity, json) in Self.filters {
+            let truths = try #require(Self.truths[label])
             let filter = try WhereFilter.parse(json: json)
             let matching = records.filter { filter.matches($0.metadata) }
             #expect(matching.count == Int(Double(Self.count) * selectivity), "\(label)")
@@ -70,17 +81,16 @@ import Testing
             var plainRows = 0
             var short = 0
             var strategies: [QueryStrategy: Int] = [:]
-            for q in queries {
-                let truth = bruteForce(matching, q, k: 10, metric: .l2)
+            for (q, truth) in zip(queries, truths) {
                 let result = try await store.query("filtered", q, k: 10, ef: nil, where: filter)
                 if result.matches.count != min(10, matching.count) { short += 1 }
                 recall += recallAt(result.matches.map(\.id), truth)
                 #expect(result.matches.map(\.distance) == result.matches.map(\.distance).sorted(), "\(label): closest first")
                 strategies[result.strategy, default: 0] += 1
             }
-            for (q, plain) in zip(queries, try await plainSQL(server, database, filter, queries)) {
+            for (truth, plain) in zip(truths, try await plainSQL(server, database, filter, queries)) {
                 plainRows += plain.count
-                plainRecall += recallAt(plain, bruteForce(matching, q, k: 10, metric: .l2))
+                plainRecall += recallAt(plain, truth)
             }
             #expect(short == 0, "\(label): \(short) of 100 queries returned fewer than min(k, matches) rows")
             #expect(recall / 100 >= 0.95, "\(label): recall@10 \(recall / 100)")
