@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import MLInfraTesting
 
 /// Runs the real `mlinfra-dev` binary (mlinfra with the test `disk` provider built in) in a temp directory.
 final class CLIHarness: Sendable {
@@ -28,11 +28,7 @@ final class CLIHarness: Sendable {
 
     static var binary: String { productsDirectory.appendingPathComponent("mlinfra-dev").path }
 
-    struct Run {
-        var status: Int32
-        var out: String
-        var err: String
-    }
+    typealias Run = TestRun
 
     func write(_ name: String, _ text: String) throws {
         let url = directory.appendingPathComponent(name)
@@ -46,23 +42,13 @@ final class CLIHarness: Sendable {
     static let teamStateKey = "0123456789abcdef0123456789abcdef-team-test-key"
 
     func process(_ args: [String], env: [String: String] = [:]) -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binaryPath)
-        p.arguments = args
-        p.currentDirectoryURL = directory
-        var environment = ProcessInfo.processInfo.environment
-        environment["NO_COLOR"] = "1"
         // Runs on a shared PostgreSQL backend share one state key, as CI runners get it from the CI's secrets.
+        var added: [String: String] = [:]
         if env.keys.contains(where: { $0 == "MLINFRA_PG_URL" || $0 == "MLINFRA_VAR_pg_url" }) {
-            environment["MLINFRA_STATE_KEY"] = CLIHarness.teamStateKey
+            added["MLINFRA_STATE_KEY"] = CLIHarness.teamStateKey
         }
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        return (p, out, err)
+        added.merge(env) { $1 }
+        return TestProcess.prepare(binaryPath, args, in: directory, environment: added)
     }
 
     @discardableResult
@@ -80,20 +66,7 @@ final class CLIHarness: Sendable {
             stdin.fileHandleForWriting.write(Data(input.utf8))
             try stdin.fileHandleForWriting.close()
         }
-        return await Self.offThePool {
-            // Read stderr on its own thread so neither pipe can fill up and stall the child.
-            let errData = LockedData()
-            let group = DispatchGroup()
-            group.enter()
-            DispatchQueue.global().async {
-                errData.set(err.fileHandleForReading.readDataToEndOfFile())
-                group.leave()
-            }
-            let o = out.fileHandleForReading.readDataToEndOfFile()
-            group.wait()
-            p.waitUntilExit()
-            return Run(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: errData.get(), as: UTF8.self))
-        }
+        return await TestProcess.finish(p, out: out, err: err)
     }
 
     /// Runs blocking work on a Dispatch thread and waits for it without holding a pool thread.
@@ -124,11 +97,4 @@ func diskSpec(count: Int, latency: String = "0s", label: String = "one", chained
         text += "  item.i\(i): { size: \(i), label: \(label)\(ref) }\n"
     }
     return text + "outputs:\n  first: ${item.i0.url}\n"
-}
-
-/// Bytes handed from one thread to another.
-final class LockedData: Sendable {
-    private let data = Mutex(Data())
-    func set(_ d: Data) { data.withLock { $0 = d } }
-    func get() -> Data { data.withLock { $0 } }
 }

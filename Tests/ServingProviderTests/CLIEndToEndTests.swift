@@ -1,6 +1,6 @@
 import Foundation
+import MLInfraTesting
 import NIOCore
-import Synchronization
 import Testing
 
 @testable import ModelServing
@@ -13,49 +13,16 @@ struct CLI {
     /// Added to this process's environment (e.g. `MLINFRA_VAR_…`).
     var environment: [String: String] = [:]
 
-    struct Run: Sendable {
-        var status: Int32
-        var out: String
-        var err: String
-    }
+    typealias Run = TestRun
 
     @discardableResult
     func run(_ args: String...) async throws -> Run { try await run(args) }
 
     @discardableResult
     func run(_ args: [String]) async throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = directory
-        var environment = ProcessInfo.processInfo.environment
-        environment["NO_COLOR"] = "1"
-        environment.merge(self.environment) { $1 }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
+        let (p, out, err) = TestProcess.prepare(binary, args, in: directory, environment: environment)
         try p.run()
-        let box = ProcessBox(p)
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                // stderr on its own thread, so neither pipe can fill up and stall the child.
-                let errData = Mutex(Data())
-                let group = DispatchGroup()
-                group.enter()
-                DispatchQueue.global().async {
-                    let d = err.fileHandleForReading.readDataToEndOfFile()
-                    errData.withLock { $0 = d }
-                    group.leave()
-                }
-                let o = out.fileHandleForReading.readDataToEndOfFile()
-                group.wait()
-                box.process.waitUntilExit()
-                continuation.resume(returning: Run(status: box.process.terminationStatus, out: String(decoding: o, as: UTF8.self),
-                                                   err: String(decoding: errData.withLock { $0 }, as: UTF8.self)))
-            }
-        }
+        return await TestProcess.finish(p, out: out, err: err)
     }
 }
 

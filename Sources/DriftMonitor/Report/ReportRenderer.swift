@@ -3,13 +3,15 @@ import Foundation
 /// Renders a drift report as a self-contained HTML page (inline CSS and SVG, no scripts,
 /// nothing fetched) or as JSON.
 public enum ReportRenderer {
-    public static func json(_ report: DriftReport) throws -> String {
+    /// A report, or any other monitor value the commands print, as JSON: sorted keys, snake case,
+    /// ISO-8601 dates, and non-finite numbers as the strings `inf`, `-inf` and `nan`.
+    public static func json<T: Encodable>(_ value: T) throws -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         e.keyEncodingStrategy = .convertToSnakeCase
         e.dateEncodingStrategy = .iso8601
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try e.encode(report), as: UTF8.self)
+        return String(decoding: try e.encode(value), as: UTF8.self)
     }
 
     public static func html(_ report: DriftReport, history: [MonitorRun] = []) -> String {

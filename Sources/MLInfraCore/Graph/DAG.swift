@@ -42,21 +42,17 @@ public struct DAG<Node: Hashable & Sendable>: Sendable {
     }
 
     /// Everything `node` depends on, directly or not.
-    public func ancestors(of start: [Node]) -> Set<Node> {
-        var seen = Set<Int>()
-        var stack = start.compactMap { index[$0] }
-        while let i = stack.popLast() {
-            for d in dependencies[i] where seen.insert(d).inserted { stack.append(d) }
-        }
-        return Set(seen.map { nodes[$0] })
-    }
+    public func ancestors(of start: [Node]) -> Set<Node> { reachable(from: start, along: dependencies) }
 
     /// Everything that depends on `node`, directly or not.
-    public func descendants(of start: [Node]) -> Set<Node> {
+    public func descendants(of start: [Node]) -> Set<Node> { reachable(from: start, along: dependents) }
+
+    /// The nodes reached from `start` by one or more steps along `edges`.
+    private func reachable(from start: [Node], along edges: [[Int]]) -> Set<Node> {
         var seen = Set<Int>()
         var stack = start.compactMap { index[$0] }
         while let i = stack.popLast() {
-            for d in dependents[i] where seen.insert(d).inserted { stack.append(d) }
+            for d in edges[i] where seen.insert(d).inserted { stack.append(d) }
         }
         return Set(seen.map { nodes[$0] })
     }

@@ -5,14 +5,7 @@ import Foundation
 enum MonitorViews {
     static var iso: ISO8601DateFormatter { ISO8601DateFormatter() }
 
-    static func json<T: Encodable>(_ value: T) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.dateEncodingStrategy = .iso8601
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try e.encode(value), as: UTF8.self)
-    }
+    static func json<T: Encodable>(_ value: T) throws -> String { try ReportRenderer.json(value) }
 
     static func format(_ x: Double) -> String {
         if x.isNaN { return "n/a" }
