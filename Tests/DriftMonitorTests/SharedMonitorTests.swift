@@ -156,10 +156,22 @@ import Testing
         _ = await agentA.result
     }
 
-    @Test func theStoreKeepsWhatTheSQLiteStoreKeeps() async throws {
+    enum StoreKind: String, CaseIterable, Sendable { case sqlite, postgres }
+
+    /// The rules written on `MonitorStore`, on both stores.
+    @Test(arguments: StoreKind.allCases)
+    func theStoresKeepTheSameThings(_ kind: StoreKind) async throws {
         let setup = try await Setup()
         defer { setup.remove() }
-        let (engine, store) = try setup.agent("a")
+        let (engine, store): (DriftMonitorEngine, any MonitorStore)
+        switch kind {
+        case .postgres:
+            (engine, store) = try setup.agent("a")
+        case .sqlite:
+            let directory = setup.root.appendingPathComponent("local").path
+            let local = try SQLiteMonitorStore(dataDirectory: directory)
+            (engine, store) = (DriftMonitorEngine(store: local, dataDirectory: directory), local)
+        }
         let definition = MonitorDefinition(name: "m", source: .endpoint("fraud"), reference: setup.reference, schedule: "@hourly",
                                            checks: [DriftCheck(feature: "f1")], alert: AlertTarget(webhook: "http://127.0.0.1:9/x", token: "k"))
         #expect(try engine.apply(definition, now: utc("2026-12-02T09:00:00Z")) == true, "a new reference is profiled")

@@ -302,11 +302,17 @@ public final class SQLiteMonitorStore: MonitorStore {
         let json = try report.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
         let verdict = report?.verdict ?? "error"
         let drifted = report?.driftedCount ?? 0, features = report?.features.count ?? 0
-        let id = try pool.write { db -> Int64 in
-            try db.execute(sql: """
-                INSERT INTO run(monitor, time, trigger, slot, verdict, drifted, features, alert, error, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [monitor, time.timeIntervalSince1970, trigger.rawValue, slot?.timeIntervalSince1970, verdict, drifted, features, alert, error, json])
-            return db.lastInsertedRowID
+        let id: Int64
+        do {
+            id = try pool.write { db -> Int64 in
+                try db.execute(sql: """
+                    INSERT INTO run(monitor, time, trigger, slot, verdict, drifted, features, alert, error, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [monitor, time.timeIntervalSince1970, trigger.rawValue, slot?.timeIntervalSince1970, verdict, drifted, features, alert, error, json])
+                return db.lastInsertedRowID
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw DriftError.badData("a run of monitor \(monitor) for the slot \(slot.map { ISO8601DateFormatter().string(from: $0) } ?? "-") is recorded already",
+                                     remedy: "a slot runs once; this is another run of one already made")
         }
         return MonitorRun(id: id, monitor: monitor, time: time, trigger: trigger, slot: slot, verdict: verdict, driftedCount: drifted,
                           featureCount: features, alert: alert, error: error, report: report)
