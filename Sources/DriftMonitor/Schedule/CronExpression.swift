@@ -144,7 +144,8 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         return (dayOfMonthStar || dayOfWeekStar) ? (dom && dow) : (dom || dow)
     }
 
-    /// `30s`, `5m`, `1h30m`, `2d`: whole seconds, or nil.
+    /// `30s`, `5m`, `1h30m`, `2d`: whole seconds, or nil. (The spec's `DurationText` is the core's;
+    /// the engine may not import it, and a schedule takes whole seconds only.)
     static func seconds(_ text: String) -> Int? {
         var total = 0, number = "", sawUnit = false
         for c in text {

@@ -47,9 +47,6 @@ public final class SQLiteMonitorStore: MonitorStore {
     public var location: String { directory.appendingPathComponent("monitoring.sqlite").path }
     let pool: DatabasePool
 
-    static var encoder: JSONEncoder { MonitorCoding.encoder }
-    static var decoder: JSONDecoder { MonitorCoding.decoder }
-
     /// Opens (creating when needed) the store under `<dataDirectory>/monitoring/`.
     public init(dataDirectory: String) throws {
         directory = URL(fileURLWithPath: dataDirectory).appendingPathComponent("monitoring")
@@ -177,12 +174,12 @@ public final class SQLiteMonitorStore: MonitorStore {
                 return nil
             }
             let json: String? = row["metrics"]
-            return (row["key"], try json.map { try Self.decoder.decode(MetricValues.self, from: Data($0.utf8)) })
+            return (row["key"], try json.map { try MonitorCoding.value(MetricValues.self, $0) })
         }
     }
 
     public func saveReferencePerformance(_ metrics: MetricValues?, key: String, for monitor: String) throws {
-        let json = try metrics.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+        let json = try metrics.map { try MonitorCoding.text($0) }
         try pool.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO reference_performance(monitor, key, metrics) VALUES (?, ?, ?)", arguments: [monitor, key, json])
         }
@@ -191,7 +188,7 @@ public final class SQLiteMonitorStore: MonitorStore {
     // MARK: Monitors
 
     public func upsert(_ definition: MonitorDefinition, now: Date) throws {
-        let json = String(decoding: try Self.encoder.encode(definition), as: UTF8.self)
+        let json = try MonitorCoding.text(definition)
         try pool.write { db in
             try db.execute(sql: """
                 INSERT INTO monitor(name, config, alert_token, created, updated) VALUES (?, ?, ?, ?, ?)
@@ -248,8 +245,8 @@ public final class SQLiteMonitorStore: MonitorStore {
             try Self.writeDoubles(profile.sorted[name]!, to: dir.appendingPathComponent(file))
             files[name] = file
         }
-        let columns = String(decoding: try Self.encoder.encode(profile.columns), as: UTF8.self)
-        let filesJSON = String(decoding: try Self.encoder.encode(files), as: UTF8.self)
+        let columns = try MonitorCoding.text(profile.columns)
+        let filesJSON = try MonitorCoding.text(files)
         try pool.write { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO profile(monitor, source, sha256, rows, created, columns, files) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -266,8 +263,8 @@ public final class SQLiteMonitorStore: MonitorStore {
         guard let row = try pool.read({ db in try Row.fetchOne(db, sql: "SELECT * FROM profile WHERE monitor = ?", arguments: [monitor]) }) else {
             return nil
         }
-        let columns = try Self.decoder.decode([String: ColumnProfile].self, from: Data((row["columns"] as String).utf8))
-        let files = try Self.decoder.decode([String: String].self, from: Data((row["files"] as String).utf8))
+        let columns = try MonitorCoding.value([String: ColumnProfile].self, row["columns"] as String)
+        let files = try MonitorCoding.value([String: String].self, row["files"] as String)
         var sorted = [String: [Double]]()
         let dir = profileDirectory(monitor)
         for (name, file) in files where wanted?.contains(name) ?? true {
@@ -299,7 +296,7 @@ public final class SQLiteMonitorStore: MonitorStore {
 
     @discardableResult
     public func recordRun(monitor: String, time: Date, trigger: MonitorRun.Trigger, slot: Date?, report: DriftReport?, alert: String, error: String?) throws -> MonitorRun {
-        let json = try report.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+        let json = try report.map { try MonitorCoding.text($0) }
         let verdict = report?.verdict ?? "error"
         let drifted = report?.driftedCount ?? 0, features = report?.features.count ?? 0
         let id: Int64
