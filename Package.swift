@@ -328,7 +328,7 @@ let package = Package(
         .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"]),
         .testTarget(
             name: "FeatureStoreTests",
-            dependencies: ["FeatureStore", "EngineCSV", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["FeatureStore", "EngineCSV", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -112,25 +112,4 @@ enum JSONText {
         JSONValue.quote(s, into: &out)
         return out
     }
-
-    /// Whether bytes are a number in JSON's grammar (so they can be copied into JSON as they are).
-    static func isNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-        var i = 0
-        @inline(__always) func isDigit(_ k: Int) -> Bool { k < n && p[k] >= 0x30 && p[k] <= 0x39 }
-        if i < n, p[i] == 0x2D { i += 1 }
-        guard isDigit(i) else { return false }
-        if p[i] == 0x30 { i += 1 } else { while isDigit(i) { i += 1 } }
-        if i < n, p[i] == 0x2E {
-            i += 1
-            guard isDigit(i) else { return false }
-            while isDigit(i) { i += 1 }
-        }
-        if i < n, p[i] == 0x65 || p[i] == 0x45 {
-            i += 1
-            if i < n, p[i] == 0x2B || p[i] == 0x2D { i += 1 }
-            guard isDigit(i) else { return false }
-            while isDigit(i) { i += 1 }
-        }
-        return i == n
-    }
 }

@@ -1,4 +1,5 @@
 import EngineCSV
+import MLInfraJSON
 import Foundation
 
 #if canImport(Glibc)
@@ -256,7 +257,7 @@ enum HistoricalRetrieval {
                         let len = f.innerEnd - f.innerStart
                         if len == 0 {
                             out.append(static: "null")
-                        } else if !f.quoted, JSONText.isNumber(p, len) {
+                        } else if !f.quoted, JSONValue.isNumber(p, len) {
                             out.append(contentsOf: UnsafeBufferPointer(start: p, count: len))
                         } else {
                             JSONText.quote(CSVScanner.string(base, f), into: &out)
@@ -319,7 +320,7 @@ enum HistoricalRetrieval {
             let len = quoted ? n - 2 : n
             if len <= 0 {
                 out.append(static: "null")
-            } else if (type.isInteger || type == .float64 || type == .float32) && !quoted && JSONText.isNumber(inner, len) {
+            } else if (type.isInteger || type == .float64 || type == .float32) && !quoted && JSONValue.isNumber(inner, len) {
                 out.append(contentsOf: UnsafeBufferPointer(start: inner, count: len))
             } else if type == .string && quoted {
                 let f = CSVField(start: 0, end: n, quoted: true)

@@ -1,4 +1,5 @@
 import Foundation
+import MLInfraJSON
 import Synchronization
 
 /// The feature server's path for the common request: the body is scanned in place, the compiled

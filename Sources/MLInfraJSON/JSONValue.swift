@@ -13,9 +13,9 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// Parses a JSON document; nil when the bytes are not JSON.
     ///
-    /// Through Foundation's decoder, which serves the engines' APIs well enough; the feature
-    /// server's request bodies are read by its own byte reader (FeatureStore's `JSONReader`),
-    /// which yields this type without Foundation's cost on that measured path.
+    /// Through Foundation's decoder, which serves the engines' APIs well enough; the measured
+    /// request paths (the feature server's bodies, a replica's inference requests) use `read`,
+    /// the byte reader `JSONReader`, which yields this type without Foundation's cost.
     public static func parse(_ data: Data) -> JSONValue? {
         try? JSONDecoder().decode(JSONValue.self, from: data)
     }

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import FeatureStore
+import MLInfraJSON
 
 /// The online read path: pooled reader connections, compiled plans, the request parser and the
 /// byte-level response writer.

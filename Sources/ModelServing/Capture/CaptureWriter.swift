@@ -1,6 +1,7 @@
 import CaptureStorage
 import Foundation
 import Logging
+import MLInfraJSON
 import Synchronization
 
 /// Takes sampled request/response pairs from the router and writes them to the capture store
@@ -137,7 +138,7 @@ public final class CaptureWriter: Sendable {
                     let count = keys.values.first?.count ?? 0
                     entities = (0..<count).map { r in CaptureRecord.entityKey(keys.mapValues { $0[r] }) }
                     // The replica answers entity requests with the rows it built from the online store.
-                    guard let rows = response["instances"] as? [Any], !rows.isEmpty else { return [] }
+                    guard case .array(let rows)? = JSONValue.read(responseHeader)?["instances"], !rows.isEmpty else { return [] }
                     input = try InferenceRequest.matrix(rows, field: "instances", featureNames: e.featureNames)
                 }
             case .infer:

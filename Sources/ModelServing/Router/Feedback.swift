@@ -1,5 +1,6 @@
 import CaptureStorage
 import Foundation
+import MLInfraJSON
 
 /// Ground truth posted to an endpoint's `POST /feedback`, parsed and checked; no I/O.
 ///
@@ -17,12 +18,12 @@ public enum Feedback {
     public static func parse(_ body: Data, endpoint: String, received: Double) throws(RequestError) -> [LabelRecord] {
         let object = try InferenceRequest.parseObject(body)
         if let list = object["labels"] {
-            guard let items = list as? [Any], !items.isEmpty else {
+            guard case .array(let items) = list, !items.isEmpty else {
                 throw RequestError(field: "labels", message: "must be a non-empty list of {\"request_id\": …, \"label\": …}")
             }
             var out = [LabelRecord]()
             for (i, item) in items.enumerated() {
-                guard let o = item as? [String: Any] else { throw RequestError(field: "labels[\(i)]", message: "must be an object") }
+                guard case .object(let o) = item else { throw RequestError(field: "labels[\(i)]", message: "must be an object") }
                 out.append(try label(o, field: "labels[\(i)]", endpoint: endpoint, received: received))
             }
             return out
@@ -30,14 +31,17 @@ public enum Feedback {
         return [try label(object, field: nil, endpoint: endpoint, received: received)]
     }
 
-    static func label(_ o: [String: Any], field: String?, endpoint: String, received: Double) throws(RequestError) -> LabelRecord {
+    static func label(_ o: [String: JSONValue], field: String?, endpoint: String, received: Double) throws(RequestError) -> LabelRecord {
         func name(_ key: String) -> String { field.map { "\($0).\(key)" } ?? key }
-        guard let n = o["label"] as? NSNumber, n.doubleValue.isFinite else {  // true and false count as 1 and 0
-            throw RequestError(field: name("label"), message: "must be a number (0 or 1 for a classifier)")
+        let value: Double
+        switch o["label"] {
+        case .int(let n)?: value = Double(n)
+        case .double(let n)? where n.isFinite: value = n
+        case .bool(let b)?: value = b ? 1 : 0  // true and false count as 1 and 0
+        default: throw RequestError(field: name("label"), message: "must be a number (0 or 1 for a classifier)")
         }
-        let value = n.doubleValue
         if let r = o["request_id"] {
-            guard let id = r as? String, !id.isEmpty, id.count <= 200 else {
+            guard case .string(let id) = r, !id.isEmpty, id.count <= 200 else {
                 throw RequestError(field: name("request_id"), message: "must be the x-mlinfra-request-id the endpoint answered with")
             }
             return LabelRecord(endpoint: endpoint, requestID: id, label: value, received: received)
@@ -45,21 +49,22 @@ public enum Feedback {
         guard let e = o["entity"] else {
             throw RequestError(field: name("request_id"), message: "missing; give request_id, or entity and time")
         }
-        guard let keys = e as? [String: Any], !keys.isEmpty else {
+        guard case .object(let keys) = e, !keys.isEmpty else {
             throw RequestError(field: name("entity"), message: "must be an object of join key → value, e.g. {\"customer_id\": 1001}")
         }
         var strings = [String: String]()
         for (k, v) in keys {
-            if let s = v as? String { strings[k] = s }
-            else if let n = v as? NSNumber, !InferenceRequest.isBool(n) { strings[k] = n.stringValue }
-            else { throw RequestError(field: name("entity.\(k)"), message: "must be a string or a number") }
+            guard let text = InferenceRequest.keyText(v) else { throw RequestError(field: name("entity.\(k)"), message: "must be a string or a number") }
+            strings[k] = text
         }
-        let time: Double
-        if let t = o["time"] as? NSNumber, !InferenceRequest.isBool(t), t.doubleValue.isFinite {
-            time = t.doubleValue
-        } else if let t = o["time"] as? String, let d = ISO8601DateFormatter().date(from: t) {
-            time = d.timeIntervalSince1970
-        } else {
+        let time: Double?
+        switch o["time"] {
+        case .int(let t)?: time = Double(t)
+        case .double(let t)? where t.isFinite: time = t
+        case .string(let t)?: time = ISO8601DateFormatter().date(from: t)?.timeIntervalSince1970
+        default: time = nil
+        }
+        guard let time else {
             throw RequestError(field: name("time"), message: "must be when the prediction was made: ISO 8601 (2026-12-01T10:00:00Z) or Unix seconds")
         }
         return LabelRecord(endpoint: endpoint, entity: CaptureRecord.entityKey(strings), time: time, label: value, received: received)
