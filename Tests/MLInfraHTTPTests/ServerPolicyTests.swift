@@ -128,6 +128,28 @@ func withGuardedServer(
         }
     }
 
+    /// The deadline moves with every request: a keep-alive connection in use for longer than the
+    /// header timeout stays open, and once idle it is closed one header timeout after its last
+    /// answer (the check scheduled first finds a later deadline and waits for it).
+    @Test func aBusyKeepAliveConnectionOutlivesTheHeaderTimeoutAndIsClosedOnceIdle() async throws {
+        try await withGuardedServer(ServerPolicy(server: "test", headerTimeout: .seconds(1))) { port in
+            let connection = try RawConnection(port: port)
+            let started = Date()
+            var answered = 0
+            while Date().timeIntervalSince(started) < 2.6 {
+                #expect(connection.send("GET /thing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+                #expect(try connection.readResponse(timeout: 2).status == 200)
+                answered += 1
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(answered >= 7)
+            let lastAnswer = Date()
+            #expect(!connection.closedByPeer(within: 0.6), "closed before the header timeout after its last answer")
+            #expect(connection.closedByPeer(within: 1.5), "still open well past the header timeout after its last answer")
+            #expect(Date().timeIntervalSince(lastAnswer) < 2.3)
+        }
+    }
+
     @Test func aStalledBodyIsClosedAfterTheBodyTimeout() async throws {
         try await withGuardedServer(ServerPolicy(server: "test", bodyTimeout: .seconds(1))) { port in
             let connection = try RawConnection(port: port)
