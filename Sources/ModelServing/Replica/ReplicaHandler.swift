@@ -13,6 +13,8 @@ public final class ReplicaHandler: Sendable {
     public let metrics = RequestMetrics(prefix: "mlinfra_replica")
     /// Where `entities` requests read their features; nil when the endpoint names no feature view or service.
     public let features: (any EntityFeatureSource)?
+    /// `"model":"…","version":"…"` of every `/predict` answer, escaped once.
+    private let identity: String
 
     public init(runtime: any ModelRuntime, modelName: String, endpointName: String, version: String, features: (any EntityFeatureSource)? = nil) {
         self.runtime = runtime
@@ -20,6 +22,7 @@ public final class ReplicaHandler: Sendable {
         self.endpointName = endpointName
         self.version = version
         self.features = features
+        identity = "\"model\":\"\(Self.escape(modelName))\",\"version\":\"\(Self.escape(version))\""
     }
 
     /// An HTTP answer: status and JSON body, and for the binary tensor extension the tensors'
@@ -48,7 +51,7 @@ public final class ReplicaHandler: Sendable {
                 let p = runtime.predict(matrix)
                 var out = "{\"predictions\":"
                 out += Self.render(p)
-                out += ",\"model\":\"\(Self.escape(modelName))\",\"version\":\"\(Self.escape(version))\"}"
+                out += "," + identity + "}"
                 return Answer(status: 200, body: out)
             }
         }
@@ -61,7 +64,7 @@ public final class ReplicaHandler: Sendable {
         let p = runtime.predict(matrix)
         var out = "{\"predictions\":"
         out += Self.render(p)
-        out += ",\"model\":\"\(Self.escape(modelName))\",\"version\":\"\(Self.escape(version))\""
+        out += "," + identity
         // The rows the model saw (null: missing), and each feature's online status per row.
         out += ",\"instances\":["
         for r in 0..<matrix.rows {
