@@ -158,20 +158,14 @@ public final class PostgresTestServer: Sendable {
             }
             if let runAs { try giveDirectory(directory, to: runAs) }
             try checkRunnable(bin, as: runAs)
-            var lastError: (any Error)?
-            for _ in 0..<5 {
+            return try TestDaemon.onFreePort { port in
                 let server = PostgresTestServer(
-                    binDirectory: bin, directory: directory, port: try freePort(), password: password, version: version, runAs: runAs, tls: tls != nil)
-                do {
-                    if !FileManager.default.fileExists(atPath: server.dataDirectory + "/PG_VERSION") { try server.initdb() }
-                    try server.startServer()
-                    try? FileManager.default.removeItem(atPath: directory + "/pwfile")
-                    return server
-                } catch let error as PostgresTestServerError where error.portInUse {
-                    lastError = error
-                }
+                    binDirectory: bin, directory: directory, port: port, password: password, version: version, runAs: runAs, tls: tls != nil)
+                if !FileManager.default.fileExists(atPath: server.dataDirectory + "/PG_VERSION") { try server.initdb() }
+                try server.startServer()
+                try? FileManager.default.removeItem(atPath: directory + "/pwfile")
+                return server
             }
-            throw lastError!
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             throw error

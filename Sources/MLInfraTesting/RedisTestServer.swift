@@ -93,17 +93,11 @@ public final class RedisTestServer: Sendable {
         let directory = String(cString: made)
         do {
             let password = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            var lastError: (any Error)?
-            for _ in 0..<5 {
-                let server = RedisTestServer(binary: binary, directory: directory, port: try PostgresTestServer.freePort(), password: password)
-                do {
-                    try server.launch(persistence: persistence)
-                    return server
-                } catch let error as RedisTestServerError where error.portInUse {
-                    lastError = error
-                }
+            return try TestDaemon.onFreePort { port in
+                let server = RedisTestServer(binary: binary, directory: directory, port: port, password: password)
+                try server.launch(persistence: persistence)
+                return server
             }
-            throw lastError!
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             throw error

@@ -37,6 +37,21 @@ enum TestDaemon {
         return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
+    /// Starts a server on a free port, and on another one when a process took the port between
+    /// `freePort()` and the server's bind (its `PostgresTestServerError`, which Redis and nginx
+    /// share, says `portInUse`): at most five tries.
+    static func onFreePort<Server>(_ start: (Int) throws -> Server) throws -> Server {
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            do {
+                return try start(try PostgresTestServer.freePort())
+            } catch let error as PostgresTestServerError where error.portInUse {
+                lastError = error
+            }
+        }
+        throw lastError!
+    }
+
     /// Whether something accepts a TCP connection on 127.0.0.1:`port`.
     static func accepts(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
