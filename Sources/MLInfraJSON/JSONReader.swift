@@ -10,6 +10,8 @@ extension JSONValue {
     }
 
     /// Whether bytes are a number in JSON's grammar (so they can be copied into JSON as they are).
+    /// Inlinable: the historical retrieval asks it of every feature value it writes.
+    @inlinable
     public static func isNumber(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
         var i = 0
         @inline(__always) func isDigit(_ k: Int) -> Bool { k < n && p[k] >= 0x30 && p[k] <= 0x39 }
