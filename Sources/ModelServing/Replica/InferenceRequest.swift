@@ -69,11 +69,10 @@ public enum InferenceRequest {
     }
 
     /// A string or number as an entity key's text (a number as written, e.g. 1001); nil for anything else.
-    public static func keyText(_ v: JSONValue) -> String? {
+    static func keyText(_ v: JSONValue) -> String? {
         switch v {
         case .string(let s): s
-        case .int(let i): String(i)
-        case .double(let d): d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case .int, .double: wholeNumber(v).map { String($0) } ?? v.stringValue
         default: nil
         }
     }
