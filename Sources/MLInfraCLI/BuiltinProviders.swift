@@ -29,8 +29,10 @@ public enum BuiltinProviders {
     }
 
     /// The members of the built-in `local` provider: one per engine.
+    /// Endpoints resolve their models in the registry the spec's `registry` resource chose.
     static func localMembers() -> [any Provider] {
-        [RegistryProvider(), FeatureStoreProvider(), VectorProvider(), ServingProvider(), MonitoringProvider()]
+        let registry = RegistryProvider()
+        return [registry, FeatureStoreProvider(), VectorProvider(), ServingProvider(registryLocation: { try registry.location() }), MonitoringProvider()]
     }
 
     /// The services `mlinfra agent` runs beside serving: the monitors' scheduler.

@@ -28,6 +28,36 @@ import Testing
         #expect(missing?.description.contains("staging") == true)
     }
 
+    /// A pinned reference resolves to the version apply pinned, though the alias moved since; an
+    /// artifact whose sha256 is not the pinned one (a changed file: model) is refused saying so.
+    @Test func pinnedReferencesServeThePinnedVersionAndArtifact() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let registry = try ModelRegistry(directory: dir.appendingPathComponent("registry"))
+        for intercept in [0, 100] {
+            let artifact = dir.appendingPathComponent("m\(intercept).json")
+            try #"{"weights": [1, 1], "intercept": \#(intercept)}"#.write(to: artifact, atomically: true, encoding: .utf8)
+            _ = try registry.register(RegistrationRequest(model: "fraud", artifact: artifact, format: "linear-json"), context: context)
+        }
+        _ = try registry.setAlias("fraud", "production", version: 1, context: context)
+        let source = ChainedModelSource([RegistryModelSource(directory: dir.appendingPathComponent("registry"))])
+        let pin = ModelPin(try source.resolve("fraud@production"))
+        #expect(pin.version == "fraud/1")
+        _ = try registry.setAlias("fraud", "production", version: 2, context: context)
+        #expect(try source.resolve("fraud@production", pinned: pin).version == "fraud/1")
+        #expect(try source.resolve("fraud@production", pinned: nil).version == "fraud/2")
+        let forged = ModelPin(version: "fraud/1", sha256: String(repeating: "0", count: 64))
+        let refused = #expect(throws: ModelResolutionError.self) { try source.resolve("fraud@production", pinned: forged) }
+        #expect(refused?.message.contains("not the 000000000000… apply pinned") == true, "\(String(describing: refused))")
+
+        let file = dir.appendingPathComponent("plain.json")
+        try #"{"weights": [1, 1], "intercept": 0}"#.write(to: file, atomically: true, encoding: .utf8)
+        let filePin = ModelPin(try source.resolve("file:" + file.path))
+        #expect(try source.resolve("file:" + file.path, pinned: filePin).sha256 == filePin.sha256)
+        try #"{"weights": [1, 1], "intercept": 7}"#.write(to: file, atomically: true, encoding: .utf8)
+        #expect(throws: ModelResolutionError.self) { try source.resolve("file:" + file.path, pinned: filePin) }
+    }
+
     /// An MLflow model directory resolves to the file its xgboost flavor names; another flavor,
     /// a folder without `MLmodel`, or a source without an MLmodel reader is refused saying why.
     @Test func mlflowDirectoryResolvesToItsXGBoostFlavorsFile() throws {

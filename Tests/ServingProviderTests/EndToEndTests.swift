@@ -155,13 +155,27 @@ struct EndToEndTests {
             let first = try #require(created.new)
             #expect(first.attributes["ready_replicas"] == 2)
             #expect(first.attributes["served_version"] == "e2e/1")
+            let v1 = try registry.resolve("e2e/1")
+            #expect(try store.endpoint("e2e")?.config.pinned == ModelPin(version: "e2e/1", sha256: v1.sha256), "apply pins what the alias named")
 
             load.setConcurrency(2)
             try await Self.waitUntil("requests served", timeout: 60) { load.snapshot.ok > 50 }
 
-            // Rollout: the alias moves (what `apply` of the model_alias does); requests keep flowing.
+            // The alias moves in the registry: the hosts keep serving the version apply pinned,
+            // and the plan says the endpoint rolls out.
             _ = try registry.setAlias("e2e", "production", version: 2, context: context)
             let v2Version = "e2e/2"
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+            #expect(try store.status("e2e")?.servedVersion == "e2e/1", "the hosts followed the alias without an apply")
+            let planned = try await provider.plan(PlanRequest(type: "endpoint", address: "endpoint.e2e", prior: first, proposed: config))
+            #expect(planned.changesInPlace == ["served_version"], "\(planned)")
+            #expect(planned.diagnostics.contains { $0.diagnostic.summary.contains("e2e@production names e2e/2 now") }, "\(planned.diagnostics)")
+
+            // Rollout: apply pins e2e/2; requests keep flowing.
+            let rolled = try await provider.apply(ApplyRequest(type: "endpoint", address: "endpoint.e2e", action: .update, prior: first,
+                                                               config: config, planned: planned.planned, context: ApplyContext(actor: "test")))
+            #expect(rolled.diagnostics.isEmpty, "\(rolled.diagnostics)")
+            #expect(rolled.new?.attributes["served_version"] == "e2e/2")
             try await Self.waitUntil("rolled out to e2e/2, old replicas stopped", timeout: 120) {
                 guard let s = try store.status("e2e") else { return false }
                 return s.ready && s.versions.map(\.version) == [v2Version] && s.readyReplicas == 2

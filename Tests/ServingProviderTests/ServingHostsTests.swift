@@ -152,6 +152,9 @@ struct ServingHostsTests {
             #expect(applied.err.contains("endpoint serve on host a: ready"), "\(applied.err)")
             #expect(applied.err.contains("endpoint serve on host b: ready"), "\(applied.err)")
             #expect(!(applied.out + applied.err).contains(server.password), "the control URL's password reached apply's output")
+            // The desired document names the version and artifact the alias named, read from the team's registry.
+            let pinned = try store.endpoint("serve")?.config.pinned
+            #expect(pinned?.version == "scorer/1" && pinned?.sha256.count == 64, "\(String(describing: pinned))")
             let leftovers = processes(of: binary).filter { !ours.contains($0.pid) && !ours.contains($0.parent) }
             #expect(leftovers.isEmpty, "processes left from apply: \(leftovers.map { "\($0.pid) \($0.arguments.joined(separator: " "))" })")
             #expect(!FileManager.default.fileExists(atPath: specDir.appendingPathComponent(".mlinfra/serving/agent.pid").path))
@@ -191,6 +194,7 @@ struct ServingHostsTests {
             try Self.spec(routerPort: routerPort, balancerPort: balancerPort, alias: "v2").write(to: specDir.appendingPathComponent("main.yaml"), atomically: true, encoding: .utf8)
             let moveAlias = try await cli.run("apply", "--auto-approve")
             #expect(moveAlias.status == 0, "apply failed:\n\(moveAlias.out)\n\(moveAlias.err)")
+            #expect(try store.endpoint("serve")?.config.pinned?.version == "scorer/2")
             try await EndToEndTests.waitUntil("b and c serve scorer/2", timeout: 60) {
                 try ["b", "c"].allSatisfy { try store.status("serve", host: $0).map { $0.ready && $0.servedVersion == "scorer/2" } == true }
             }

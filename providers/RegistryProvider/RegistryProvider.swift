@@ -14,6 +14,10 @@ public struct RegistryProvider: Provider {
 
     public init() {}
 
+    /// Where the registry keeps its models: as the spec's `registry` resource chose (known once
+    /// it has been validated or planned), else SQLite under the data directory.
+    public func location() throws -> RegistryLocation { try state.location() }
+
     public func schema() async throws -> ProviderSchema {
         ProviderSchema(
             name: "local", version: MLInfraVersion.current,

@@ -1,5 +1,6 @@
 import Foundation
 import MLInfraCore
+import ModelRegistry
 import ModelServing
 import Synchronization
 
@@ -20,22 +21,30 @@ public struct ServingProvider: Provider {
         /// Each resource's control store as validate last read it from the spec: state keeps
         /// `control.postgres.url` masked (it is sensitive), so refresh and delete find it here.
         let chosen = Mutex<[String: ControlChoice]>([:])
+        /// The model sources apply and plan resolve references with, one per registry location.
+        let modelSources = Mutex<[RegistryLocation: RegistryModelSource]>([:])
     }
     private let settings = Settings()
     /// The executable started as `EXECUTABLE agent --detach`; nil means this process's own.
     private let agentExecutable: String?
     /// How long apply waits for readiness unless the resource sets `ready_timeout`.
     private let defaultReadyTimeout: Double
+    /// Where the spec's `registry` keeps its models, as the registry provider chose it (the CLI
+    /// composes the two); nil, or an error, means the data directory's registry.
+    private let registryLocation: (@Sendable () throws -> RegistryLocation)?
 
-    public init() {
+    /// `registryLocation` tells apply and plan which registry to resolve model references in.
+    public init(registryLocation: (@Sendable () throws -> RegistryLocation)? = nil) {
         agentExecutable = nil
         defaultReadyTimeout = 120
+        self.registryLocation = registryLocation
     }
 
     /// For tests and embedders: the mlinfra executable to start the agent with.
-    public init(agentExecutable: String, defaultReadyTimeout: Double = 120) {
+    public init(agentExecutable: String, defaultReadyTimeout: Double = 120, registryLocation: (@Sendable () throws -> RegistryLocation)? = nil) {
         self.agentExecutable = agentExecutable
         self.defaultReadyTimeout = defaultReadyTimeout
+        self.registryLocation = registryLocation
     }
 
     var dataDirectory: URL { settings.dataDirectory.withLock { $0 } }
@@ -218,7 +227,7 @@ public struct ServingProvider: Provider {
     public func plan(_ request: PlanRequest) async throws -> PlanResponse {
         if request.type == "load_balancer" { return LoadBalancerResource(provider: self).plan(request) }
         try checkType(request.type)
-        let (parsed, diagnostics) = Self.config(address: request.address, request.proposed)
+        let (parsed, configProblems) = Self.config(address: request.address, request.proposed)
         var planned = request.proposed
         let objectName = ResourceAddress(parsing: request.address)?.objectName ?? request.address
         if planned["name"] == nil || planned["name"]?.isNull == true { planned["name"] = .string(objectName) }
@@ -232,13 +241,25 @@ public struct ServingProvider: Provider {
         // What the agent serves and how many replicas are ready are known only once it has
         // applied a changed config (an alias may have moved; the autoscaler sets the count);
         // an unchanged endpoint keeps what refresh found.
-        let unchanged = request.prior.map { prior in request.proposed.allSatisfy { prior.attributes[$0.key] ?? .null == $0.value } } ?? false
+        let unchanged = request.prior.map { prior in request.proposed.allSatisfy { Self.same($0.value, prior.attributes[$0.key] ?? .null) } } ?? false
         planned["served_version"] = unchanged ? (request.prior?.attributes["served_version"] ?? .unknown) : .unknown
         planned["ready_replicas"] = unchanged ? (request.prior?.attributes["ready_replicas"] ?? .unknown) : .unknown
         planned["serving_hosts"] = unchanged ? (request.prior?.attributes["serving_hosts"] ?? .unknown) : .unknown
         // A model alias or version it depends on changes in this plan: what `model` (or the
         // canary) resolves to moves, so apply rolls the endpoint out and waits, and the plan says so.
-        let rollsOut = unchanged && Self.followsModelChange(request.changedDependencies)
+        var rollsOut = unchanged && Self.followsModelChange(request.changedDependencies)
+        var moved: [AttributeDiagnostic] = []
+        if unchanged, !rollsOut, let parsed, let served = request.prior?.attributes["served_version"]?.stringValue,
+            let now = try? modelSource().resolve(parsed.model), now.version != served
+        {
+            // The hosts serve what the last apply pinned; the reference names another version now
+            // (its alias moved in the registry, outside this spec): apply pins and rolls out that one.
+            rollsOut = true
+            moved.append(AttributeDiagnostic(attribute: "model", .warning(
+                "endpoint \(parsed.name) serves \(served), but \(parsed.model) names \(now.version) now: apply rolls it out",
+                detail: "The alias moved in the registry since the last apply. To keep \(served), point the alias back or name the version in `model`.",
+                address: request.address)))
+        }
         if rollsOut {
             // A rollout may change the replicas and hosts too (a canary that now names the main version shares its replicas).
             for key in ["served_version", "ready_replicas", "serving_hosts"] { planned[key] = .unknown }
@@ -249,6 +270,7 @@ public struct ServingProvider: Provider {
             planned["ready_replicas"] = .int(minimum)
             planned["serving_hosts"] = .unknown
         }
+        let diagnostics = configProblems + moved
         guard let parsed, !diagnostics.contains(where: { $0.diagnostic.severity == .error }) else {
             return PlanResponse(planned: planned, diagnostics: diagnostics)
         }
@@ -268,9 +290,7 @@ public struct ServingProvider: Provider {
         for attribute in ["model", "traffic.canary"] {
             guard let reference = Value.map(config).value(at: attribute)?.stringValue else { continue }
             do { _ = try source.resolve(reference) } catch {
-                // The registry's message may carry its own hint on later lines; the summary takes the first.
-                let because = ((error as? ModelResolutionError)?.message ?? ErrorText.describe(error))
-                    .split(separator: "\n").first.map(String.init) ?? ""
+                let because = Self.firstLine(error)
                 problems.append(AttributeDiagnostic(attribute: attribute, .error(
                     "model \(reference) of endpoint \(endpoint) cannot be served: \(because)",
                     detail: "Name a model version or alias that exists (`mlinfra models show NAME`), or refer to one this spec registers "
@@ -278,6 +298,34 @@ public struct ServingProvider: Provider {
             }
         }
         return problems
+    }
+
+    /// Whether a proposed value is the one state holds. State keeps a secret (`control.postgres.url`)
+    /// only as its HMAC, which matches any proposed value here: the core compares those itself.
+    static func same(_ proposed: Value, _ prior: Value) -> Bool {
+        if Secrets.isRedacted(prior) { return !proposed.isNull }
+        if case .map(let new) = proposed, case .map(let old) = prior {
+            return new.count == old.count && new.allSatisfy { key, value in old[key].map { same(value, $0) } ?? false }
+        }
+        return proposed == prior
+    }
+
+    /// Why a reference does not resolve, in one line: the registry's message may carry its own
+    /// hint on later lines.
+    static func firstLine(_ error: any Error) -> String {
+        ((error as? ModelResolutionError)?.message ?? ErrorText.describe(error)).split(separator: "\n").first.map(String.init) ?? ""
+    }
+
+    /// The model source apply and plan resolve references with: the registry the spec's
+    /// `registry` resource chose, else the data directory's.
+    func modelSource() -> any ModelSource {
+        let location = (try? registryLocation?()) ?? RegistryLocation(directory: dataDirectory.appendingPathComponent("registry"))
+        return settings.modelSources.withLock { sources in
+            if let source = sources[location] { return ChainedModelSource([source]) }
+            let source = RegistryModelSource(location: location, mlmodel: MLmodelYAML.read)
+            sources[location] = source
+            return ChainedModelSource([source])
+        }
     }
 
     /// The router's port must be free, unless this endpoint already holds it.
@@ -351,6 +399,18 @@ public struct ServingProvider: Provider {
         // The plan marked what it serves unknown (a model alias it serves moved): ask every host to
         // resolve again, and wait below for the generation that answers it.
         if request.prior != nil, request.planned["served_version"]?.isUnknown == true { config.resolveRequestedAt = Date().timeIntervalSince1970 }
+        // What was reviewed is what runs: the hosts serve the versions the references name now. A
+        // reference apply cannot resolve goes unpinned: the hosts resolve it in theirs, or say why not.
+        let source = modelSource()
+        var unpinned: [String] = []
+        func pin(_ reference: String) -> ModelPin? {
+            do { return ModelPin(try source.resolve(reference)) } catch {
+                unpinned.append("\(reference) (\(Self.firstLine(error)))")
+                return nil
+            }
+        }
+        config.pinned = pin(config.model)
+        if let canary = config.canary { config.canary?.pinned = pin(canary.model) }
         let (store, choice) = try control(request.config)
         if let prior = request.prior, prior.id != config.name { try store.removeEndpoint(prior.id) }
         let generation = try store.putEndpoint(config)
@@ -366,6 +426,13 @@ public struct ServingProvider: Provider {
                     ? "endpoint \(config.name) cannot be served as applied"
                     : "endpoint \(config.name) is not ready after \(DurationText.format(seconds: timeout))",
                 detail: "\(readiness.problems.joined(separator: "; ")). See `mlinfra endpoints status \(config.name)`\(log).",
+                address: request.address)])
+        }
+        guard unpinned.isEmpty else {
+            return ApplyResponse(new: new, diagnostics: [.warning(
+                "endpoint \(config.name) serves without a pin: apply could not resolve \(unpinned.joined(separator: ", "))",
+                detail: "The serving hosts resolved it in their own registry, and follow it there. Give the spec a `registry` resource "
+                    + "that holds the model, so that apply pins the version it reviewed.",
                 address: request.address)])
         }
         return ApplyResponse(new: new)

@@ -169,8 +169,8 @@ actor Reconciler {
             lastStatus.removeValue(forKey: name)
         }
         for (config, generation) in mine {
-            let primary = Result { try agent.modelSource.resolve(config.model) }
-            let canary = config.canary.map { c in Result { try agent.modelSource.resolve(c.model) } }
+            let primary = Result { try agent.modelSource.resolve(config.model, pinned: config.pinned) }
+            let canary = config.canary.map { c in Result { try agent.modelSource.resolve(c.model, pinned: c.pinned) } }
             let features = config.features.map { f in Result { try FeatureBinding.resolve(f, featuresDirectory: agent.featuresDirectory) } }
             let controller: EndpointController
             if let existing = controllers[config.name] {

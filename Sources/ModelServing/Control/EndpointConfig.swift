@@ -36,15 +36,22 @@ public struct EndpointConfig: Sendable, Codable, Hashable {
         public var model: String
         /// The share of requests the canary gets, 0–100.
         public var percent: Double
-        public init(model: String, percent: Double) {
+        /// What `model` resolved to when apply wrote the document, like `EndpointConfig.pinned`.
+        public var pinned: ModelPin?
+        public init(model: String, percent: Double, pinned: ModelPin? = nil) {
             self.model = model
             self.percent = percent
+            self.pinned = pinned
         }
     }
 
     public var name: String
     /// What to serve: `NAME@alias`, `NAME/VERSION`, `models:/NAME@alias`, or `file:PATH`.
     public var model: String
+    /// The version and artifact `model` resolved to when apply wrote the document: the hosts
+    /// serve that version and refuse an artifact with another sha256. Nil in a document written
+    /// without one (an embedder's, or an older mlinfra's): the hosts then resolve `model` themselves.
+    public var pinned: ModelPin?
     /// A feature view or service (`STORE/NAME`) whose online values `/predict` with `entities` reads.
     public var features: String?
     public var replicas: Replicas
@@ -113,6 +120,19 @@ public struct EndpointConfig: Sendable, Codable, Hashable {
         if let placement { out += placement.problems() }
         return out
     }
+}
+
+/// A model reference resolved: the version it named at the time and its artifact's sha256.
+public struct ModelPin: Sendable, Codable, Hashable {
+    /// The version as the registry names it (`fraud/3`), or `file:<sha256 prefix>` for a plain file.
+    public var version: String
+    /// The artifact's sha256 (hex).
+    public var sha256: String
+    public init(version: String, sha256: String) {
+        self.version = version
+        self.sha256 = sha256
+    }
+    public init(_ model: ResolvedModel) { self.init(version: model.version, sha256: model.sha256) }
 }
 
 /// One problem with an endpoint config, naming the field.

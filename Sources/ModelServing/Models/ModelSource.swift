@@ -24,10 +24,28 @@ public struct ResolvedModel: Sendable, Codable, Hashable {
 
 /// Resolves a model reference (`NAME@alias`, `NAME/3`, `models:/NAME@alias`, `file:PATH`) to an artifact.
 ///
-/// The agent resolves every reference on each reconcile, so moving an alias in the
-/// registry rolls the endpoint out to the new version without touching the endpoint.
+/// `apply` resolves an endpoint's references and pins what they named in the desired document
+/// (`ModelPin`); the agent then serves the pinned versions (`resolve(_:pinned:)`). A document
+/// without pins has its references resolved on each reconcile instead.
 public protocol ModelSource: Sendable {
     func resolve(_ reference: String) throws -> ResolvedModel
+}
+
+extension ModelSource {
+    /// What a host serves for `reference`: the version `pinned` names, whose artifact must still
+    /// have the pinned sha256; without a pin, what `reference` names now.
+    public func resolve(_ reference: String, pinned: ModelPin?) throws -> ResolvedModel {
+        guard let pinned else { return try resolve(reference) }
+        // A plain file has no versions: its pin is the content it had.
+        let resolved = try resolve(reference.hasPrefix("file:") ? reference : pinned.version)
+        guard resolved.sha256 == pinned.sha256 else {
+            throw ModelResolutionError(
+                reference: reference,
+                message: "\(resolved.version)'s artifact has sha256 \(resolved.sha256.prefix(12))…, not the \(pinned.sha256.prefix(12))… apply pinned",
+                remedy: "find out why the artifact changed; apply again to serve what is there now")
+        }
+        return resolved
+    }
 }
 
 /// A model reference that cannot be resolved, with the reason and the fix.
