@@ -315,7 +315,10 @@ let package = Package(
         .executableTarget(name: "ModelRegistryWorker", dependencies: ["ModelRegistry", "EnginePostgres"], path: "Tests/ModelRegistryWorker"),
         .testTarget(
             name: "ModelRegistryTests",
-            dependencies: ["ModelRegistry", "ModelRegistryTesting", "ModelRegistryWorker", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "ModelRegistry", "ModelRegistryTesting", "ModelRegistryWorker", "EnginePostgres", "MLInfraTesting",
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "ModelRegistryHTTPTests",

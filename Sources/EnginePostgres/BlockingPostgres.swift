@@ -55,7 +55,9 @@ public final class BlockingPostgres: Sendable {
     public func withSession<T>(_ body: (Session) throws -> T) throws -> T {
         let (connection, _) = try take()
         do {
-            let result = try body(Session(connection: connection))
+            let session = Session(connection: connection)
+            let result = try body(session)
+            try session.finishSending()
             give(connection)
             return result
         } catch {
@@ -80,28 +82,36 @@ public final class BlockingPostgres: Sendable {
     ) throws -> T {
         let begin: PostgresQuery = readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN"
         var attempt = 0
+        var fresh = false
         while true {
             attempt += 1
-            var (connection, reused) = try take()
-            do {
-                _ = try Session(connection: connection).query(begin)
-            } catch where reused && PostgresFailure.isConnectionLoss(error) {
-                // An idle connection the server has since closed (a restart): one fresh try.
-                discardIfLost(connection, error)
-                (connection, reused) = try take(fresh: true)
-                _ = try Session(connection: connection).query(begin)
-            }
+            let (connection, reused) = try take(fresh: fresh)
+            fresh = false
+            // BEGIN (and SET LOCAL) go out without a wait of their own: the body's first query
+            // waits for them, and a failure of theirs is what that query throws.
             let session = Session(connection: connection)
+            session.send(begin)
+            if !waitsForDisk && self.waitsForDisk { session.send("SET LOCAL synchronous_commit = off") }
             do {
-                if !waitsForDisk && self.waitsForDisk { try session.query("SET LOCAL synchronous_commit = off") }
                 let result = try body(session)
-                _ = try session.query("COMMIT")
+                if readOnly {
+                    // Nothing to lose: the connection is handed on at once, and the next user's
+                    // statements queue behind this COMMIT on it.
+                    try session.finishSending()
+                    session.send("COMMIT")
+                } else {
+                    _ = try session.query("COMMIT")
+                }
                 give(connection)
                 return result
             } catch {
                 if connection.isClosed || PostgresFailure.isConnectionLoss(error) {
                     discardIfLost(connection, error)
-                    throw error
+                    // An idle connection the server has since closed (a restart): the body runs
+                    // once more on a fresh one, as long as nothing of it reached the server.
+                    guard reused, attempt == 1, session.lostBeforeTheFirst() else { throw error }
+                    fresh = true
+                    continue
                 }
                 _ = try? session.query("ROLLBACK")
                 give(connection)
@@ -159,14 +169,71 @@ public final class BlockingPostgres: Sendable {
         return try result.get()
     }
 
-    /// One connection, and what it can run: each call blocks until the server has answered.
+    /// One connection, and what it can run. `query` blocks until the server has answered;
+    /// `send` does not wait, for a statement whose rows nobody reads (a write in a transaction):
+    /// the connection runs statements in the order they were given, so the next `query` sees the
+    /// sent statement's effect, and throws the sent statement's failure, if any, before its own.
+    /// A statement waited for costs two thread wake-ups on top of the server's round trip; one
+    /// sent costs neither.
     public struct Session: Sendable {
         public let connection: PostgresConnection
+        private let sent = Sent()
+
+        /// The statements sent and not yet waited for, in order.
+        private final class Sent: Sendable {
+            let futures = Mutex<[EventLoopFuture<PostgresQueryResult>]>([])
+            /// The session's first statement sent.
+            let first = Mutex<EventLoopFuture<PostgresQueryResult>?>(nil)
+        }
+
+        public init(connection: PostgresConnection) {
+            self.connection = connection
+        }
 
         /// Runs `query` and returns every row it produced.
         @discardableResult
         public func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
-            try connection.query(query, logger: BlockingPostgres.logger).wait()
+            let answer = connection.query(query, logger: BlockingPostgres.logger)
+            do {
+                try finishSending()
+            } catch {
+                _ = try? answer.wait()
+                throw error
+            }
+            return try answer.wait()
+        }
+
+        /// Hands `query` to the connection without waiting for it.
+        public func send(_ query: PostgresQuery) {
+            let answer = connection.query(query, logger: BlockingPostgres.logger)
+            sent.futures.withLock { $0.append(answer) }
+            sent.first.withLock { if $0 == nil { $0 = answer } }
+        }
+
+        /// Whether the session's first statement sent failed because the connection was gone: then
+        /// the server ran nothing of the session (it answers in order). Only for a session whose
+        /// connection is lost, where every statement has its answer.
+        func lostBeforeTheFirst() -> Bool {
+            guard let first = sent.first.withLock({ $0 }) else { return false }
+            do {
+                _ = try first.wait()
+                return false
+            } catch {
+                return PostgresFailure.isConnectionLoss(error)
+            }
+        }
+
+        /// Waits for the statements sent so far; throws the first one's failure.
+        public func finishSending() throws {
+            let futures = sent.futures.withLock { list in
+                defer { list.removeAll() }
+                return list
+            }
+            var failure: (any Error)?
+            for future in futures {
+                do { _ = try future.wait() } catch { failure = failure ?? error }
+            }
+            if let failure { throw failure }
         }
     }
 

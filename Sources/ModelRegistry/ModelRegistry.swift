@@ -40,8 +40,11 @@ public final class ModelRegistry: Sendable {
         case .postgres(let url, let schema):
             let client = BlockingPostgres(url: url, waitsForDisk: location.waitsForDisk)
             storage = try PostgresRegistryStorage(client: client, schema: schema)
+            // The artifacts' connections commit without waiting for the disk (see PostgresArtifactStore),
+            // so storing one is a single statement.
             artifacts = location.artifactDirectory == nil
-                ? PostgresArtifactStore(client: client, schema: schema, cache: local) : local
+                ? PostgresArtifactStore(client: BlockingPostgres(url: url, keep: 2, waitsForDisk: false), schema: schema, cache: local)
+                : local
         }
     }
 

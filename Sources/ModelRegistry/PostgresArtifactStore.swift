@@ -14,9 +14,10 @@ import PostgresNIO
 /// hash to its name (a changed chunk, a missing one) is refused. Readers that need a file get a
 /// checked copy in a local cache (`verify`), itself checked again on every use.
 ///
-/// An artifact's transaction does not wait for the disk: the version that names it commits after
-/// it with a wait, and PostgreSQL flushes its log in order, so the artifact is on disk before
-/// any version can point to it (and an artifact no version names is harmless).
+/// An artifact's transaction does not wait for the disk (its `client` is made with `waitsForDisk:
+/// false`): the version that names it commits after it with a wait, and PostgreSQL flushes its
+/// log in order, so the artifact is on disk before any version can point to it (and an artifact
+/// no version names is harmless).
 struct PostgresArtifactStore: ArtifactStorage {
     let client: BlockingPostgres
     let schema: String

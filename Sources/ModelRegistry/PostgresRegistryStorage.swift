@@ -11,6 +11,10 @@ import PostgresNIO
 /// number back. Two writers that both found a model missing and both inserted it collide on its
 /// primary key; the loser's whole change runs again (see `BlockingPostgres.transaction`) and
 /// then finds the model. Reads run in one REPEATABLE READ snapshot each.
+///
+/// A write whose rows the engine does not read (an insert, an update, the audit entry) is sent
+/// without a wait (`Session.send`): a registration waits twice (for its number and its COMMIT)
+/// instead of five times, and a failed write still fails the change, at the next wait.
 final class PostgresRegistryStorage: RegistryStorage {
     let client: BlockingPostgres
     let schema: String
@@ -150,7 +154,7 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     func insert(_ m: ModelRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).model (\(unescaped: Self.modelColumns)) VALUES (
                 \(m.name), \(m.description), \(JSONWriter.object(m.tags)), \(JSONWriter.array(m.protectedAliases)),
@@ -159,7 +163,7 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     func update(_ m: ModelRecord) throws {
-        try session.query(
+        session.send(
             """
             UPDATE \(unescaped: s).model SET description = \(m.description), tags = \(JSONWriter.object(m.tags)),
                 protected_aliases = \(JSONWriter.array(m.protectedAliases)), last_version = \(m.lastVersion),
@@ -169,9 +173,9 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     func deleteModel(_ name: String) throws {
-        try session.query("DELETE FROM \(unescaped: s).alias WHERE model = \(name)")
-        try session.query("DELETE FROM \(unescaped: s).version WHERE model = \(name)")
-        try session.query("DELETE FROM \(unescaped: s).model WHERE name = \(name)")
+        session.send("DELETE FROM \(unescaped: s).alias WHERE model = \(name)")
+        session.send("DELETE FROM \(unescaped: s).version WHERE model = \(name)")
+        session.send("DELETE FROM \(unescaped: s).model WHERE name = \(name)")
     }
 
     func takeVersionNumber(of model: String, at time: Double) throws -> Int? {
@@ -181,7 +185,7 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     func insert(_ v: VersionRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).version (\(unescaped: Self.versionColumns)) VALUES (
                 \(v.model), \(v.version), \(v.source), \(v.sha256), \(v.size), \(v.format), \(v.description),
@@ -191,7 +195,7 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     func update(_ v: VersionRecord) throws {
-        try session.query(
+        session.send(
             """
             UPDATE \(unescaped: s).version SET source = \(v.source), sha256 = \(v.sha256), size = \(v.size), format = \(v.format),
                 description = \(v.description), tags = \(JSONWriter.object(v.tags)), run_id = \(v.runId), dataset = \(v.dataset),
@@ -202,11 +206,11 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     func deleteVersion(_ model: String, _ number: Int) throws {
-        try session.query("DELETE FROM \(unescaped: s).version WHERE model = \(model) AND version = \(number)")
+        session.send("DELETE FROM \(unescaped: s).version WHERE model = \(model) AND version = \(number)")
     }
 
     func save(_ a: AliasRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).alias (model, alias, version, updated_at) VALUES (\(a.model), \(a.alias), \(a.version), \(a.updatedAt))
             ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
@@ -214,11 +218,11 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     func deleteAlias(_ model: String, _ alias: String) throws {
-        try session.query("DELETE FROM \(unescaped: s).alias WHERE model = \(model) AND alias = \(alias)")
+        session.send("DELETE FROM \(unescaped: s).alias WHERE model = \(model) AND alias = \(alias)")
     }
 
     func append(_ e: AuditRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).audit (time, actor, origin, action, model, subject, before, after, summary, reason, plan_id)
             VALUES (\(e.time), \(e.actor), \(e.origin), \(e.action), \(e.model), \(e.subject), \(e.before), \(e.after), \(e.summary),
@@ -343,7 +347,7 @@ extension PostgresRecords {
     }
 
     func insert(_ e: ExperimentRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).experiment (\(unescaped: Self.experimentColumns)) VALUES (
                 \(e.id), \(e.name), \(e.artifactLocation), \(e.lifecycleStage), \(JSONWriter.object(e.tags)), \(e.createdAt), \(e.updatedAt))
@@ -351,7 +355,7 @@ extension PostgresRecords {
     }
 
     func update(_ e: ExperimentRecord) throws {
-        try session.query(
+        session.send(
             """
             UPDATE \(unescaped: s).experiment SET name = \(e.name), artifact_location = \(e.artifactLocation),
                 lifecycle_stage = \(e.lifecycleStage), tags = \(JSONWriter.object(e.tags)), updated_at = \(e.updatedAt)
@@ -360,7 +364,7 @@ extension PostgresRecords {
     }
 
     func save(_ r: RunRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).run (\(unescaped: Self.runColumns)) VALUES (
                 \(r.id), \(r.experimentId), \(r.name), \(r.userId), \(r.status), \(r.startTime), \(r.endTime), \(r.lifecycleStage),
@@ -374,7 +378,7 @@ extension PostgresRecords {
 
     func append(_ metrics: [MetricRecord]) throws {
         for m in metrics {
-            try session.query(
+            session.send(
                 """
                 INSERT INTO \(unescaped: s).metric (run_id, key, value, timestamp, step)
                 VALUES (\(m.runId), \(m.key), \(m.value), \(m.timestamp), \(m.step))
@@ -383,7 +387,7 @@ extension PostgresRecords {
     }
 
     func save(_ m: LoggedModelRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).logged_model (\(unescaped: Self.loggedModelColumns)) VALUES (
                 \(m.id), \(m.experimentId), \(m.name), \(m.sourceRunId), \(m.status), \(m.modelType), \(m.artifactLocation),
@@ -395,7 +399,7 @@ extension PostgresRecords {
     }
 
     func save(_ a: TrackedArtifactRecord) throws {
-        try session.query(
+        session.send(
             """
             INSERT INTO \(unescaped: s).tracked_artifact (path, sha256, size, created_at) VALUES (\(a.path), \(a.sha256), \(a.size), \(a.createdAt))
             ON CONFLICT (path) DO UPDATE SET sha256 = EXCLUDED.sha256, size = EXCLUDED.size, created_at = EXCLUDED.created_at
