@@ -132,6 +132,47 @@ public final class BlockingPostgres: Sendable {
         }
     }
 
+    /// Starts `query` on a connection of its own, outside any transaction, and returns at once:
+    /// the caller goes on with other work (another connection's transaction) while the server
+    /// runs it, then calls `finish()` for its outcome. The connection is the started statement's
+    /// until `finish()`, which a caller must call once it no longer needs the outcome, on every path.
+    public func start(_ query: PostgresQuery) throws -> Started {
+        let (connection, _) = try take()
+        return Started(client: self, connection: connection, answer: connection.query(query, logger: Self.logger))
+    }
+
+    /// A statement `start` handed to the server, and its connection.
+    public final class Started: Sendable {
+        private let client: BlockingPostgres
+        private let connection: PostgresConnection
+        private let answer: EventLoopFuture<PostgresQueryResult>
+        private let outcome = Mutex<Result<Void, any Error>?>(nil)
+
+        fileprivate init(client: BlockingPostgres, connection: PostgresConnection, answer: EventLoopFuture<PostgresQueryResult>) {
+            self.client = client
+            self.connection = connection
+            self.answer = answer
+        }
+
+        /// Waits for the statement (the first call; later ones repeat its outcome) and hands the
+        /// connection back.
+        public func finish() throws {
+            try outcome.withLock { outcome in
+                if outcome == nil {
+                    do {
+                        _ = try answer.wait()
+                        client.give(connection)
+                        outcome = .success(())
+                    } catch {
+                        client.discardIfLost(connection, error)
+                        outcome = .failure(error)
+                    }
+                }
+                return try outcome!.get()
+            }
+        }
+    }
+
     /// Runs `body` while this client holds the session-level advisory lock `key` on a connection
     /// of its own, trying again every `poll` while another session holds it. The lock goes with
     /// the connection: a process that dies holding it (SIGKILL, a lost host) frees it as soon as

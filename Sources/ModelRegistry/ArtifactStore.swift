@@ -55,6 +55,24 @@ protocol ArtifactStorage: Sendable {
     func path(for sha256: String) -> URL
     /// A path for a temporary local file (an upload on its way in).
     func temporaryPath(_ purpose: String) -> String
+    /// `ingest(file:)` that may still be storing when it returns: the caller may go on (record the
+    /// version) and must call `finish()` before it commits anything that names the artifact.
+    func startIngest(file: URL) throws -> StartedIngest
+}
+
+extension ArtifactStorage {
+    func startIngest(file: URL) throws -> StartedIngest {
+        let stored = try ingest(file: file)
+        return StartedIngest(sha256: stored.sha256, size: stored.size, finish: {})
+    }
+}
+
+/// An artifact hashed, and stored or on its way: `finish()` waits until it is stored (and throws
+/// if it could not be). Call it on every path; after the first, calls repeat its outcome.
+struct StartedIngest {
+    let sha256: String
+    let size: Int64
+    let finish: () throws -> Void
 }
 
 /// Content-addressed artifact files: `ROOT/sha256/ab/abcdef…`, one file per distinct content.

@@ -196,13 +196,21 @@ public final class ModelRegistry: Sendable {
             throw RegistryError.modelNotFound(request.model)
         }
         let kind: ArtifactKind = DirectoryArtifact.isDirectory(request.artifact) ? .directory : .file
-        let stored = kind == .directory ? try DirectoryArtifact.ingest(request.artifact, into: artifacts) : try artifacts.ingest(file: request.artifact)
-        return try record(request, stored: stored, kind: kind, context: context)
+        if kind == .directory {
+            let stored = try DirectoryArtifact.ingest(request.artifact, into: artifacts)
+            return try record(request, stored: stored, kind: kind, context: context)
+        }
+        // The artifact may still be on its way into the store while the version is recorded:
+        // the version commits only once it is stored.
+        let started = try artifacts.startIngest(file: request.artifact)
+        defer { try? started.finish() }
+        return try record(request, stored: (started.sha256, started.size), kind: kind, context: context, beforeCommit: started.finish)
     }
 
     /// Records a new version of an artifact already in the store, with the next number.
     func record(
-        _ request: RegistrationRequest, stored: (sha256: String, size: Int64), kind: ArtifactKind, context: ChangeContext
+        _ request: RegistrationRequest, stored: (sha256: String, size: Int64), kind: ArtifactKind, context: ChangeContext,
+        beforeCommit: () throws -> Void = {}
     ) throws -> ModelVersion {
         try Naming.checkModelName(request.model)
         for key in request.tags.keys { try Naming.checkTagKey(key) }
@@ -217,6 +225,7 @@ public final class ModelRegistry: Sendable {
                             + "(sha256 \(existing.sha256.prefix(12))…, now \(stored.sha256.prefix(12))…)",
                         remedy: "The artifact changed between an interrupted apply and its retry: run `mlinfra plan` again.")
                 }
+                try beforeCommit()
                 return try loadVersion(db, request.model, existing.version)
             }
             let t = now().timeIntervalSince1970
@@ -244,6 +253,7 @@ public final class ModelRegistry: Sendable {
             try audit(db, context, "version.create", model: request.model, subject: "/\(record.version)",
                       before: nil, after: VersionSnapshot(record),
                       summary: "version \(record.version) registered (sha256 \(stored.sha256.prefix(12)), \(stored.size) bytes)")
+            try beforeCommit()
             return ModelVersion(record, aliases: [])  // a new version carries no alias yet
         }
     }

@@ -29,28 +29,38 @@ struct PostgresArtifactStore: ArtifactStorage {
     private var place: String { "\(client.url) \(schema).artifact_chunk" }
 
     func ingest(file: URL) throws -> (sha256: String, size: Int64) {
+        let started = try startIngest(file: file)
+        try started.finish()
+        return (started.sha256, started.size)
+    }
+
+    /// A small file is one statement, started on a connection of its own: it runs on the server
+    /// while the caller records the version on another, and `finish()` waits for it before the
+    /// version's commit.
+    func startIngest(file: URL) throws -> StartedIngest {
         let (input, info) = try ArtifactStore.openArtifact(file)
         defer { close(input) }
-        if info.st_size <= Self.chunkSize {
-            // One chunk: read it (at most 1 MiB) and store it in one statement.
-            var data = Data()
-            try ArtifactStore.readChunks(input, path: file.path, sizeHint: Int64(info.st_size)) { data.append(contentsOf: $0) }
-            return try ingest(data: data)
+        guard info.st_size <= Self.chunkSize else {
+            let stored = try store { send in try ArtifactStore.readChunks(input, path: file.path, sizeHint: Int64(info.st_size), send) }
+            return StartedIngest(sha256: stored.sha256, size: stored.size, finish: {})
         }
-        return try store { send in try ArtifactStore.readChunks(input, path: file.path, sizeHint: Int64(info.st_size), send) }
+        var data = Data()
+        try ArtifactStore.readChunks(input, path: file.path, sizeHint: Int64(info.st_size)) { data.append(contentsOf: $0) }
+        let sha256 = ArtifactStore.sha256(of: data)
+        let started = try PostgresRegistryStorage.failing("store an artifact", client.url) {
+            try client.start(storing(data, as: sha256))
+        }
+        let url = client.url
+        return StartedIngest(sha256: sha256, size: Int64(data.count)) {
+            try PostgresRegistryStorage.failing("store an artifact", url) { try started.finish() }
+        }
     }
 
     func ingest(data: Data) throws -> (sha256: String, size: Int64) {
         if data.count <= Self.chunkSize {
             let sha256 = ArtifactStore.sha256(of: data)
             try PostgresRegistryStorage.failing("store an artifact", client.url) {
-                try client.commitWithoutWaiting(
-                    """
-                    WITH stored AS (
-                        INSERT INTO \(unescaped: schema).artifact (sha256, size, chunks) VALUES (\(sha256), \(Int64(data.count)), 1)
-                        ON CONFLICT (sha256) DO NOTHING RETURNING sha256)
-                    INSERT INTO \(unescaped: schema).artifact_chunk (sha256, seq, bytes) SELECT sha256, 0, \(ByteBuffer(bytes: data)) FROM stored
-                    """)
+                try client.commitWithoutWaiting(storing(data, as: sha256))
             }
             return (sha256, Int64(data.count))
         }
@@ -64,6 +74,16 @@ struct PostgresArtifactStore: ArtifactStorage {
                 } while offset < bytes.count
             }
         }
+    }
+
+    /// One statement that stores `data` (at most one chunk) as the artifact `sha256`, unless stored already.
+    private func storing(_ data: Data, as sha256: String) -> PostgresQuery {
+        """
+        WITH stored AS (
+            INSERT INTO \(unescaped: schema).artifact (sha256, size, chunks) VALUES (\(sha256), \(Int64(data.count)), 1)
+            ON CONFLICT (sha256) DO NOTHING RETURNING sha256)
+        INSERT INTO \(unescaped: schema).artifact_chunk (sha256, seq, bytes) SELECT sha256, 0, \(ByteBuffer(bytes: data)) FROM stored
+        """
     }
 
     func load(sha256: String, what: String) throws -> Data {

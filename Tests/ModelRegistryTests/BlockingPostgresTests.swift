@@ -75,4 +75,23 @@ import Testing
         let newPid = try client.transaction { try $0.query("SELECT pg_backend_pid()").first!.decode(Int32.self) }
         #expect(newPid != pid)
     }
+
+    @Test func aStartedStatementRunsBesideATransactionAndFinishTellsItsOutcomeEveryTime() async throws {
+        let (client, schema) = try await Self.client()
+        let started = try client.start("INSERT INTO \(unescaped: schema).t VALUES ('beside')")
+        // The client's other connection runs a transaction meanwhile, and waits for the started one before it commits.
+        try client.transaction { session in
+            session.send("INSERT INTO \(unescaped: schema).t VALUES ('inside')")
+            try started.finish()
+        }
+        try started.finish()
+        #expect(try Self.keys(client, schema) == ["beside", "inside"])
+
+        let failing = try client.start("INSERT INTO \(unescaped: schema).t VALUES ('beside')")  // a duplicate key
+        for _ in 0..<2 {
+            let error = #expect(throws: (any Error).self) { try failing.finish() }
+            #expect(error.flatMap(PostgresFailure.sqlState) == "23505")
+        }
+        #expect(try client.withSession { try $0.query("SELECT 1").first!.decode(Int.self) } == 1)
+    }
 }
