@@ -427,12 +427,15 @@ final class HNSWGraph: @unchecked Sendable {
         return (current, currentDistance)
     }
 
-    /// Inserts many slots, on `threads` threads when more than one. After a large
-    /// batch, re-links any node the heuristic left without incoming links.
+    /// Inserts many slots, on `threads` threads when more than one. After a large batch,
+    /// or one that is a large part of the graph (an eighth or more: the search for the lost
+    /// costs a walk of the whole graph), re-links any node the heuristic left without incoming
+    /// links. Small graphs need it most: 120 near-duplicate-rich records built on two threads
+    /// left one with no way in, so that no `ef` found it.
     func insertAll(_ slots: [UInt32], threads: Int, progress: (@Sendable (Int) -> Void)? = nil) {
         guard !slots.isEmpty else { return }
         defer {
-            if slots.count >= 256 {
+            if slots.count >= 256 || (slots.count >= 32 && slots.count * 8 >= nodeCount()) {
                 let ctx = pool.take(capacity: capacity)
                 relinkUnreachable(ctx)
                 pool.give(ctx)
@@ -541,6 +544,13 @@ final class HNSWGraph: @unchecked Sendable {
 
     /// Live nodes that a search starting at the entry point cannot reach on layer 0
     /// (deleted nodes are traversed, as search does).
+    /// How many nodes the graph holds, deleted ones included.
+    private func nodeCount() -> Int {
+        var n = 0
+        for s in 0..<capacity where levels[s] >= 0 { n += 1 }
+        return n
+    }
+
     func unreachableLiveSlots() -> [Int] {
         guard entryPoint >= 0 else { return [] }
         var seen = [Bool](repeating: false, count: capacity)
