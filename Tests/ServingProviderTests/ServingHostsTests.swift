@@ -163,6 +163,10 @@ struct ServingHostsTests {
             try await EndToEndTests.waitUntil("nginx passes to a and b", timeout: 10) {
                 try store.loadBalancerStatuses().first?.upstreams.count == 2
             }
+            // The pull request after it, with nothing changed: a clean plan, though state keeps the
+            // control URL (a secret) only as its HMAC.
+            let clean = try await cli.run("plan", "--detailed-exitcode")
+            #expect(clean.status == 0 && clean.out.contains("No changes"), "a plan right after apply:\n\(clean.out)\n\(clean.err)")
             let client = HTTPClientPool()
             let load = LoadGenerator(port: balancerPort, client: client)
             load.setConcurrency(4)
