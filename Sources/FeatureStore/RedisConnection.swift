@@ -114,9 +114,33 @@ final class RedisConnection: @unchecked Sendable {
     /// Reads the next reply, letting `body` see it in place (its bytes are valid inside the call).
     func reply<T>(_ body: (UnsafeMutablePointer<redisReply>) throws -> T) throws -> T {
         var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw failure("reading a reply") }
+        // A reply read already (pipelined commands), else send what is queued and wait for one.
+        guard redisGetReplyFromReader(context, &raw) == REDIS_OK else { throw failure("reading a reply") }
+        if raw == nil {
+            var done: Int32 = 0
+            repeat {
+                guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("sending a command") }
+            } while done == 0
+            watchForReply()
+            guard redisGetReply(context, &raw) == REDIS_OK else { throw failure("reading a reply") }
+        }
+        guard let raw else { throw failure("reading a reply") }
         defer { freeReplyObject(raw) }
         return try body(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// How long a caller watches the socket for the reply before hiredis's blocking read sleeps:
+    /// 100 µs, or `MLINFRA_REDIS_WATCH_US` (0 never watches: a host short of CPU may want that).
+    static let watch: UInt64 = UInt64(max(0, ProcessInfo.processInfo.environment["MLINFRA_REDIS_WATCH_US"].flatMap { Int($0) } ?? 100)) * 1000
+
+    /// Watches the socket for up to `watch` nanoseconds, returning as soon as a reply can be read.
+    /// An answer on loopback takes tens of microseconds; a thread asleep in `read` on an idle
+    /// virtual CPU takes as long again to be woken once it has come (see docs/benchmarks.md).
+    private func watchForReply() {
+        guard Self.watch > 0 else { return }
+        var socket = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        let start = DispatchTime.now().uptimeNanoseconds
+        while poll(&socket, 1, 0) == 0, DispatchTime.now().uptimeNanoseconds &- start < Self.watch {}
     }
 
     /// Reads the next reply as a value.

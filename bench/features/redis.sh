@@ -57,7 +57,7 @@ echo "{\"step\": \"machine_after\", \"uptime\": \"$(uptime)\", \"redis_keys\": $
 python3 - "$RES" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-ours = {r["step"]: r for r in rows if "tool" not in r}
+ours = {r["step"]: r for r in rows if "tool" not in r and "step" in r}
 feast = {r["step"]: r for r in rows if r.get("tool") == "feast"}
 m, fm = ours["materialize"], feast["materialize"]
 print(f"materialize {fm['feature_rows']:,} rows ({m['entities']:,} entities) into Redis: mlinfra {m['seconds']:.2f} s, "
