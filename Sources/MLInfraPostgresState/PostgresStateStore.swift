@@ -67,8 +67,10 @@ public final class PostgresStateStore: VersionedStateStore {
         var lineage: String
         var baseSerial: Int
         var seq = 0
-        /// Lines appended and not yet sent, in seq order.
+        /// Lines appended and not yet sent, in seq order (a seq may be missing while its line is sealed).
         var pending: [(seq: Int, line: [UInt8])] = []
+        /// The highest seq the writer has taken to send.
+        var taken = 0
         /// The highest seq committed to the database.
         var durable = 0
         var waiters: [(seq: Int, continuation: CheckedContinuation<Void, any Error>)] = []
@@ -540,21 +542,30 @@ public final class PostgresStateStore: VersionedStateStore {
 
     /// Queues the entry's line and waits until the writer has committed it.
     public func append(_ entry: JournalEntry) async throws {
-        let (seq, startWriter) = try inner.withLock { st -> (Int, Bool) in
+        // The seq is taken under the lock; the line is built and sealed outside it, so appends that
+        // finish together do not wait for each other's encryption.
+        let (seq, lineage, baseSerial) = try inner.withLock { st -> (Int, String, Int) in
             guard var j = st.journal else { throw noJournal("append") }
             if let broken = j.broken { throw broken }
             j.seq += 1
-            j.pending.append(
-                (j.seq, StateJournal.entryLine(entry, lineage: j.lineage, baseSerial: j.baseSerial, seq: j.seq, encryption: encryption, scope: scope)))
             j.inFlight += 1
             j.width = max(j.width, j.inFlight)
+            st.journal = j
+            return (j.seq, j.lineage, j.baseSerial)
+        }
+        defer { inner.withLock { $0.journal?.inFlight -= 1 } }
+        let line = StateJournal.entryLine(entry, lineage: lineage, baseSerial: baseSerial, seq: seq, encryption: encryption, scope: scope)
+        let startWriter = try inner.withLock { st -> Bool in
+            guard var j = st.journal else { throw noJournal("append") }
+            if let broken = j.broken { throw broken }
+            let at = j.pending.lastIndex { $0.seq < seq }.map { $0 + 1 } ?? 0
+            j.pending.insert((seq, line), at: at)
             let start = !j.writing
             j.writing = true
             st.journal = j
-            return (j.seq, start)
+            return start
         }
         if startWriter { Task { await self.writeJournal() } }
-        defer { inner.withLock { $0.journal?.inFlight -= 1 } }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let ready: Result<Void, any Error>? = inner.withLock { st in
                 guard let j = st.journal else { return .failure(noJournal("append")) }
@@ -573,13 +584,18 @@ public final class PostgresStateStore: VersionedStateStore {
             await gatherGroup()
             let batch = inner.withLock { st -> (id: Int64, generation: Int, lines: [(seq: Int, line: [UInt8])])? in
                 guard var j = st.journal else { return nil }
-                guard !j.pending.isEmpty else {
+                // Only the run that follows the last line taken: a line whose seq comes before it may
+                // still be being sealed, and its append starts the writer again once it is queued.
+                var count = 0
+                while count < min(j.pending.count, 1000), j.pending[count].seq == j.taken + 1 + count { count += 1 }
+                guard count > 0 else {
                     j.writing = false
                     st.journal = j
                     return nil
                 }
-                let lines = Array(j.pending.prefix(1000))
-                j.pending.removeFirst(lines.count)
+                let lines = Array(j.pending.prefix(count))
+                j.pending.removeFirst(count)
+                j.taken += count
                 st.journal = j
                 return (j.stateID, j.generation, lines)
             }
