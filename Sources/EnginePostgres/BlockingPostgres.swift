@@ -244,6 +244,21 @@ public final class BlockingPostgres: Sendable {
             return try answer.wait()
         }
 
+        /// Runs the statements one after another on the server, handed over together, and returns
+        /// each one's rows: one wait for them all instead of one each. Each statement still sees what
+        /// the ones before it did (and, in READ COMMITTED, what others committed before it began).
+        public func query(_ queries: [PostgresQuery]) throws -> [PostgresQueryResult] {
+            let answers = queries.map { connection.query($0, logger: BlockingPostgres.logger) }
+            var failure: (any Error)?
+            do { try finishSending() } catch { failure = error }
+            var results: [PostgresQueryResult] = []
+            for answer in answers {
+                do { results.append(try answer.wait()) } catch { failure = failure ?? error }
+            }
+            if let failure { throw failure }
+            return results
+        }
+
         /// Hands `query` to the connection without waiting for it.
         public func send(_ query: PostgresQuery) {
             let answer = connection.query(query, logger: BlockingPostgres.logger)

@@ -406,12 +406,12 @@ public final class ModelRegistry: Sendable {
     public func setAlias(_ model: String, _ alias: String, version number: Int, context: ChangeContext) throws -> Int? {
         try Naming.checkAlias(alias)
         return try write { db in
-            let record = try requireModel(db, model)
+            let (found, version, existing) = try db.aliasMove(model, alias, version: number)
+            guard let record = found else { throw RegistryError.modelNotFound(model) }
             if record.protectedAliases.contains(alias) && context.origin != .apply {
                 throw RegistryError.protectedAlias(model, alias)
             }
-            guard try db.version(model, number) != nil else { throw RegistryError.versionNotFound(model, number) }
-            let existing = try db.alias(model, alias)
+            guard version != nil else { throw RegistryError.versionNotFound(model, number) }
             if existing?.version == number { return number }
             try db.save(AliasRecord(model: model, alias: alias, version: number, updatedAt: now().timeIntervalSince1970))
             let summary = existing.map { "alias \(alias): \($0.version) → \(number)" } ?? "alias \(alias) → \(number)"

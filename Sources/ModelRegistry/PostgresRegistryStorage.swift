@@ -14,7 +14,8 @@ import PostgresNIO
 ///
 /// A write whose rows the engine does not read (an insert, an update, the audit entry) is sent
 /// without a wait (`Session.send`): a registration waits twice (for its number and its COMMIT)
-/// instead of five times, and a failed write still fails the change, at the next wait.
+/// instead of five times, and a failed write still fails the change, at the next wait. Moving an
+/// alias reads its three records in one round trip (`aliasMove`), so it too waits twice.
 final class PostgresRegistryStorage: RegistryStorage {
     let client: BlockingPostgres
     let schema: String
@@ -126,6 +127,20 @@ private struct PostgresRecords: RegistryRecordWriter {
         try aliases("SELECT model, alias, version, updated_at FROM \(unescaped: s).alias WHERE model = \(model) AND alias = \(alias)").first
     }
 
+    /// The model's row lock, the version and the alias in one round trip: three statements handed
+    /// over together. The server runs them in order, so the version and the alias are read (each
+    /// with its own READ COMMITTED snapshot) only once the model's row is held.
+    func aliasMove(_ model: String, _ alias: String, version number: Int) throws -> (ModelRecord?, VersionRecord?, AliasRecord?) {
+        let lock = locks ? " FOR UPDATE" : ""
+        let answers = try session.query([
+            "SELECT \(unescaped: Self.modelColumns) FROM \(unescaped: s).model WHERE name = \(model)\(unescaped: lock)",
+            "SELECT \(unescaped: Self.versionColumns) FROM \(unescaped: s).version WHERE model = \(model) AND version = \(number)",
+            "SELECT model, alias, version, updated_at FROM \(unescaped: s).alias WHERE model = \(model) AND alias = \(alias)",
+        ])
+        guard let record = try Self.models(answers[0]).first else { return (nil, nil, nil) }
+        return (record, try Self.versions(answers[1]).first, try Self.aliases(answers[2]).first)
+    }
+
     func aliases(of model: String?, version: Int?) throws -> [AliasRecord] {
         try aliases(
             """
@@ -233,7 +248,11 @@ private struct PostgresRecords: RegistryRecordWriter {
     // MARK: - Rows to records
 
     private func models(_ query: PostgresQuery) throws -> [ModelRecord] {
-        try session.query(query).map { row in
+        try Self.models(try session.query(query))
+    }
+
+    private static func models(_ rows: PostgresQueryResult) throws -> [ModelRecord] {
+        try rows.map { row in
             let r = row.makeRandomAccess()
             return ModelRecord(
                 name: try r["name"].decode(String.self), description: try r["description"].decode(String.self),
@@ -244,7 +263,11 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     private func versions(_ query: PostgresQuery) throws -> [VersionRecord] {
-        try session.query(query).map { row in
+        try Self.versions(try session.query(query))
+    }
+
+    private static func versions(_ rows: PostgresQueryResult) throws -> [VersionRecord] {
+        try rows.map { row in
             let r = row.makeRandomAccess()
             return VersionRecord(
                 model: try r["model"].decode(String.self), version: try r["version"].decode(Int.self),
@@ -260,7 +283,11 @@ private struct PostgresRecords: RegistryRecordWriter {
     }
 
     private func aliases(_ query: PostgresQuery) throws -> [AliasRecord] {
-        try session.query(query).map { row in
+        try Self.aliases(try session.query(query))
+    }
+
+    private static func aliases(_ rows: PostgresQueryResult) throws -> [AliasRecord] {
+        try rows.map { row in
             let (model, alias, version, updatedAt) = try row.decode((String, String, Int, Double).self)
             return AliasRecord(model: model, alias: alias, version: version, updatedAt: updatedAt)
         }

@@ -39,6 +39,17 @@ protocol RegistryRecords: TrackingRecords {
     /// The aliases of `model` (of all models when nil), optionally only those pointing to `version`.
     func aliases(of model: String?, version: Int?) throws -> [AliasRecord]
     func audit(of model: String?) throws -> [AuditRecord]
+    /// What moving an alias reads: the model (its row held in a write), version `number` and the
+    /// alias's record, each nil when missing. A storage may fetch the three in one round trip, as
+    /// long as the version and the alias are read after the model's row is held.
+    func aliasMove(_ model: String, _ alias: String, version number: Int) throws -> (ModelRecord?, VersionRecord?, AliasRecord?)
+}
+
+extension RegistryRecords {
+    func aliasMove(_ model: String, _ alias: String, version number: Int) throws -> (ModelRecord?, VersionRecord?, AliasRecord?) {
+        guard let record = try self.model(model) else { return (nil, nil, nil) }
+        return (record, try version(model, number), try self.alias(model, alias))
+    }
 }
 
 /// What a storage changes, inside the one transaction of a `write`.

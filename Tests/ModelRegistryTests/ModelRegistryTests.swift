@@ -426,6 +426,35 @@ import Testing
     }
 }
 
+extension ConcurrencyTests {
+    /// Four writers move one alias at once, 40 times each. Each move reads the alias only once it
+    /// holds the model, so the audit log is one unbroken chain: every entry's "before" is the
+    /// "after" of the entry before it, and the last "after" is where the alias points.
+    @Test(arguments: RegistryBackend.allCases)
+    func concurrentAliasMovesLeaveAnUnbrokenAuditChain(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
+        for v in 1...5 { try f.register("m", "\(v)") }
+        let registry = f.registry
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    for k in 0..<40 { try registry.setAlias("m", "production", version: 1 + (writer + k) % 5, context: .command()) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let moves = try registry.history(of: "m").filter { $0.action == "alias.set" }
+        #expect(moves.count >= 5)
+        #expect(moves.first?.before == nil)
+        for (earlier, later) in zip(moves, moves.dropFirst()) {
+            #expect(later.before == earlier.after, "audit entry \(later.id) does not follow entry \(earlier.id)")
+            #expect(later.before != later.after)
+        }
+        let target = try #require(try registry.aliasTarget("m", "production"))
+        #expect(moves.last?.after == #"{"version":\#(target)}"#)
+    }
+}
+
 @Suite struct CreationKeyTests {
     @Test(arguments: RegistryBackend.allCases) func aKeyedRegistrationOrModelCreateIsDoneOnce(_ backend: RegistryBackend) async throws {
         let f = try await RegistryFixture.make(backend)
