@@ -34,9 +34,7 @@ let package = Package(
             dependencies: [
                 "MLInfraCore", "MLInfraPostgresState", "RegistryProvider", "FeatureStoreProvider", "VectorProvider", "ServingProvider",
                 "MonitoringProvider", "ServerCommands",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
+                .argumentParser, .serviceLifecycle, .logging,
             ]
         ),
         // Spec, graph, state, plan, apply and the provider protocol; imports no engine or provider.
@@ -44,9 +42,9 @@ let package = Package(
             name: "MLInfraCore",
             dependencies: [
                 "CYAML",
-                .product(name: "Crypto", package: "swift-crypto"),
+                .crypto,
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
+                .logging,
             ],
             exclude: ["State/README.md"]
         ),
@@ -59,9 +57,7 @@ let package = Package(
         .target(
             name: "MLInfraTesting",
             dependencies: [
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .postgresNIO, .logging, .nioPosix,
             ],
             exclude: ["README.md"]
         ),
@@ -72,12 +68,7 @@ let package = Package(
             name: "MLInfraPostgresState",
             dependencies: [
                 "MLInfraCore", "EnginePostgres",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .postgresNIO, .crypto, .logging, .nioCore, .nioPosix, .nioSSL,
             ],
             exclude: ["README.md"]
         ),
@@ -94,17 +85,14 @@ let package = Package(
                 "EngineStorage",
                 "EnginePostgres",
                 "MLInfraJSON",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .postgresNIO, .nioCore, .grdb, .crypto,
             ],
             exclude: ["README.md"]
         ),
         // The registry's HTTP API, native and the MLflow model-registry REST subset.
         .target(
             name: "ModelRegistryHTTP",
-            dependencies: ["ModelRegistry", "MLInfraJSON", "MLInfraHTTP", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["ModelRegistry", "MLInfraJSON", "MLInfraHTTP", .hummingbird],
             exclude: ["README.md"]
         ),
         // Feature store: definitions, point-in-time joins, materialization, online store, Feast-compatible server.
@@ -113,14 +101,11 @@ let package = Package(
             dependencies: [
                 "EngineStorage", "EnginePostgres", "EngineCSV", "CHiredis",
                 "MLInfraJSON", "MLInfraHTTP",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .postgresNIO, .grdb,
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .nioPosix, .nioSSL, .hummingbird,
             ],
             exclude: ["README.md"]
         ),
@@ -131,11 +116,7 @@ let package = Package(
             dependencies: [
                 "EngineStorage",
                 "CVectorKernels", "MLInfraJSON", "MLInfraHTTP",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .grdb, .hummingbird, .postgresNIO, .logging, .nioPosix,
             ],
             exclude: ["README.md"]
         ),
@@ -144,29 +125,23 @@ let package = Package(
         .target(
             name: "MLInfraHTTP",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .crypto, .nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .hummingbird,
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .nioSSL,
             ]
         ),
         // What the engines' SQLite stores share: schema migrations that several processes may start at once.
-        .target(name: "EngineStorage", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "EngineStorage", dependencies: [.grdb]),
         // What the engines' PostgreSQL stores share: the URL that never shows its password, blocking
         // calls for synchronous engine APIs, numbered schema migrations.
         .target(
             name: "EnginePostgres",
             dependencies: [
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .postgresNIO, .crypto, .logging, .nioCore, .nioPosix, .nioSSL,
             ],
             exclude: ["README.md"]
         ),
@@ -175,8 +150,7 @@ let package = Package(
             name: "CaptureStorage",
             dependencies: [
                 "EngineStorage", "EnginePostgres",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .grdb, .postgresNIO,
             ],
             exclude: ["README.md"]
         ),
@@ -191,16 +165,9 @@ let package = Package(
             name: "ModelServing",
             dependencies: [
                 "EngineStorage", "EnginePostgres", "CaptureStorage", "MLInfraJSON", "MLInfraHTTP",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                .postgresNIO, .crypto, .logging, .nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .nioPosix, .grdb, .hummingbird, .serviceLifecycle, .prometheus,
             ],
             exclude: ["README.md"]
         ),
@@ -209,12 +176,7 @@ let package = Package(
             name: "DriftMonitor",
             dependencies: [
                 "EngineStorage", "EngineCSV", "CaptureStorage", "EnginePostgres",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .grdb, .postgresNIO, .crypto, .logging, .serviceLifecycle, .prometheus,
             ],
             exclude: ["README.md"]
         ),
@@ -223,21 +185,21 @@ let package = Package(
         // The flags every `serve` command shares and `mlinfra tokens`.
         .target(
             name: "ServerCommands",
-            dependencies: ["MLInfraHTTP", "MLInfraCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MLInfraHTTP", "MLInfraCore", .argumentParser],
             path: "providers/ServerCommands"
         ),
         .target(
             name: "RegistryProvider",
             dependencies: [
                 "ModelRegistry", "ModelRegistryHTTP", "MLInfraCore", "ServerCommands", "EnginePostgres",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .argumentParser,
             ],
             path: "providers/RegistryProvider",
             exclude: ["README.md"]
         ),
         .target(
             name: "FeatureStoreProvider",
-            dependencies: ["FeatureStore", "EnginePostgres", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FeatureStore", "EnginePostgres", "MLInfraCore", "ServerCommands", .argumentParser],
             path: "providers/FeatureStoreProvider",
             exclude: ["README.md"]
         ),
@@ -245,7 +207,7 @@ let package = Package(
             name: "VectorProvider",
             dependencies: [
                 "VectorIndex", "MLInfraJSON", "MLInfraCore", "MLInfraPostgresState", "ServerCommands",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .argumentParser,
             ],
             path: "providers/VectorProvider",
             exclude: ["README.md"]
@@ -254,10 +216,7 @@ let package = Package(
             name: "ServingProvider",
             dependencies: [
                 "ModelServing", "ModelRegistry", "FeatureStore", "CaptureStorage", "MLInfraCore", "EnginePostgres", "ServerCommands",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .argumentParser, .hummingbird, .logging, .serviceLifecycle,
             ],
             path: "providers/ServingProvider",
             exclude: ["README.md"]
@@ -265,8 +224,8 @@ let package = Package(
         .target(
             name: "MonitoringProvider",
             dependencies: [
-                "DriftMonitor", "CaptureStorage", "EnginePostgres", "MLInfraCore", "ServerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "DriftMonitor", "CaptureStorage", "EnginePostgres", "MLInfraCore", "ServerCommands", .argumentParser,
+                .serviceLifecycle,
             ],
             path: "providers/MonitoringProvider"
         ),
@@ -277,8 +236,8 @@ let package = Package(
         .executableTarget(
             name: "VectorBench",
             dependencies: [
-                "VectorIndex", "MLInfraJSON", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                "VectorIndex", "MLInfraJSON", "MLInfraTesting", .postgresNIO,
+                .nioPosix, .logging,
             ],
             path: "bench/vectors",
             exclude: ["run.sh", "pgvector.sh", "peer_cpu.py", "psycopg_query.py"]),
@@ -289,18 +248,18 @@ let package = Package(
 
         .testTarget(
             name: "MLInfraHTTPTests",
-            dependencies: ["MLInfraHTTP", "HTTPTesting", .product(name: "Hummingbird", package: "hummingbird")]
+            dependencies: ["MLInfraHTTP", "HTTPTesting", .hummingbird]
         ),
         // Test only: a client that writes HTTP byte for byte (any Host, any Content-Type, a dripped head).
         .target(name: "HTTPTesting", dependencies: ["MLInfraTesting"], path: "Tests/HTTPTesting"),
         .testTarget(name: "MLInfraCoreTests", dependencies: ["MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"], exclude: ["State/testdata"]),
         .testTarget(
-            name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting", .product(name: "Crypto", package: "swift-crypto")], exclude: ["golden"]),
+            name: "MLInfraCLITests", dependencies: ["MLInfraCLI", "MLInfraTesting", .crypto], exclude: ["golden"]),
         .testTarget(
             name: "MLInfraPostgresStateTests",
             dependencies: [
                 "MLInfraPostgresState", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting", "HTTPTesting",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .postgresNIO,
             ]
         ),
         // Test only: a second process registering versions concurrently.
@@ -308,8 +267,8 @@ let package = Package(
         .target(
             name: "ModelRegistryTesting",
             dependencies: [
-                "ModelRegistry", "EnginePostgres", "MLInfraTesting", .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "ModelRegistry", "EnginePostgres", "MLInfraTesting", .postgresNIO,
+                .grdb,
             ],
             path: "Tests/ModelRegistryTesting"),
         .executableTarget(name: "ModelRegistryWorker", dependencies: ["ModelRegistry", "EnginePostgres"], path: "Tests/ModelRegistryWorker"),
@@ -317,21 +276,20 @@ let package = Package(
             name: "ModelRegistryTests",
             dependencies: [
                 "ModelRegistry", "ModelRegistryTesting", "ModelRegistryWorker", "EnginePostgres", "MLInfraTesting",
-                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .grdb, .postgresNIO,
             ]
         ),
         .testTarget(
             name: "ModelRegistryHTTPTests",
             dependencies: [
                 "ModelRegistry", "ModelRegistryHTTP", "ModelRegistryTesting", "MLInfraHTTP", "HTTPTesting",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .hummingbird, .hummingbirdTesting,
             ]
         ),
         .testTarget(name: "RegistryProviderTests", dependencies: ["RegistryProvider", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"]),
         .testTarget(
             name: "FeatureStoreTests",
-            dependencies: ["FeatureStore", "EngineCSV", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["FeatureStore", "EngineCSV", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting", .hummingbirdTesting],
             exclude: ["Fixtures"]
         ),
         .testTarget(
@@ -340,22 +298,22 @@ let package = Package(
             name: "VectorIndexTests",
             dependencies: [
                 "VectorIndex", "MLInfraJSON", "MLInfraTesting", "MLInfraHTTP", "HTTPTesting",
-                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .hummingbirdTesting, .postgresNIO,
+                .logging,
             ]),
         .testTarget(
             name: "VectorProviderTests",
             dependencies: [
                 "VectorProvider", "VectorIndex", "MLInfraJSON", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting",
-                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+                .postgresNIO, .logging,
             ]),
         .testTarget(
             name: "ModelServingTests",
             dependencies: [
                 "ModelServing", "CaptureStorage", "DriftMonitor", "ModelRegistry", "FeatureStore", "MLInfraHTTP", "HTTPTesting", "MLInfraTesting",
                 "EnginePostgres", "ServingProvider",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .nioCore, .logging,
+                .crypto,
             ],
             exclude: ["Fixtures"]
         ),
@@ -364,9 +322,7 @@ let package = Package(
             dependencies: [
                 "ServingProvider", "ModelServing", "CaptureStorage", "ModelRegistry", "EnginePostgres", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting",
                 "HTTPTesting",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .nioCore, .logging, .serviceLifecycle,
             ]
         ),
         .testTarget(
@@ -374,9 +330,7 @@ let package = Package(
             dependencies: [
                 "DriftMonitor", "CaptureStorage", "EnginePostgres",
                 "MLInfraTesting", "HTTPTesting",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
+                .grdb, .crypto, .logging,
             ],
             exclude: ["Fixtures/make_fixtures.py"],
             resources: [.copy("Fixtures/drift_fixtures.json")]
@@ -384,8 +338,24 @@ let package = Package(
         // The capture contract: written by the serving engine, read by the drift monitor, on every store.
         .testTarget(
             name: "CaptureStorageTests",
-            dependencies: ["CaptureStorage", "ModelServing", "DriftMonitor", "MLInfraTesting", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CaptureStorage", "ModelServing", "DriftMonitor", "MLInfraTesting", .logging]
         ),
         .testTarget(name: "MonitoringProviderTests", dependencies: ["MonitoringProvider", "DriftMonitor", "EnginePostgres", "MLInfraCore", "MLInfraTesting", "MLInfraCoreTesting"]),
     ]
 )
+
+/// The products of other packages that several targets use, each named once.
+extension Target.Dependency {
+    static var logging: Self { .product(name: "Logging", package: "swift-log") }
+    static var postgresNIO: Self { .product(name: "PostgresNIO", package: "postgres-nio") }
+    static var grdb: Self { .product(name: "GRDB", package: "GRDB.swift") }
+    static var crypto: Self { .product(name: "Crypto", package: "swift-crypto") }
+    static var nioCore: Self { .product(name: "NIOCore", package: "swift-nio") }
+    static var hummingbird: Self { .product(name: "Hummingbird", package: "hummingbird") }
+    static var nioPosix: Self { .product(name: "NIOPosix", package: "swift-nio") }
+    static var argumentParser: Self { .product(name: "ArgumentParser", package: "swift-argument-parser") }
+    static var serviceLifecycle: Self { .product(name: "ServiceLifecycle", package: "swift-service-lifecycle") }
+    static var nioSSL: Self { .product(name: "NIOSSL", package: "swift-nio-ssl") }
+    static var hummingbirdTesting: Self { .product(name: "HummingbirdTesting", package: "hummingbird") }
+    static var prometheus: Self { .product(name: "Prometheus", package: "swift-prometheus") }
+}

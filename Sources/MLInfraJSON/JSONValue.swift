@@ -105,6 +105,8 @@ public enum JSONValue: Sendable, Hashable, Codable {
         out += "\""
     }
 
+    /// The core's `Value` decodes with the same ladder: the core imports no engine-side module,
+    /// so the two cannot share it (see `Value`'s `Codable`).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() {

@@ -163,6 +163,9 @@ extension Value: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Expres
     public init(nilLiteral: ()) { self = .null }
 }
 
+/// The same decoding ladder as the engines' `MLInfraJSON.JSONValue`, on purpose: the core imports
+/// no engine-side module (ImportDirectionTests keeps it so), and `Value` has a case JSON lacks,
+/// `unknown`, written as `{"$mlinfra_unknown": true}`.
 extension Value: Codable {
     /// How an unknown value is written where JSON must carry one (plan files, the plugin protocol).
     public static let unknownMarker = "$mlinfra_unknown"
