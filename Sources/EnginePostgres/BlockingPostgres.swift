@@ -259,11 +259,26 @@ public final class BlockingPostgres: Sendable {
             return results
         }
 
-        /// Hands `query` to the connection without waiting for it.
-        public func send(_ query: PostgresQuery) {
+        /// Hands `query` to the connection without waiting for it, and returns its answer for a
+        /// caller that reads its rows later: after the transaction's COMMIT, say, which waits for it
+        /// anyway, so a statement whose rows are needed costs no wait of its own. Its failure is
+        /// also what the session's next wait throws.
+        @discardableResult
+        public func send(_ query: PostgresQuery) -> Answer {
             let answer = connection.query(query, logger: BlockingPostgres.logger)
             sent.futures.withLock { $0.append(answer) }
             sent.first.withLock { if $0 == nil { $0 = answer } }
+            return Answer(future: answer)
+        }
+
+        /// The rows of a statement that `send` handed over.
+        public struct Answer: Sendable {
+            fileprivate let future: EventLoopFuture<PostgresQueryResult>
+
+            /// Waits for the statement, if it has not been answered yet, and returns its rows.
+            public func rows() throws -> PostgresQueryResult {
+                try future.wait()
+            }
         }
 
         /// Whether the session's first statement sent failed because the connection was gone: then

@@ -214,6 +214,29 @@ public final class ModelRegistry: Sendable {
     ) throws -> ModelVersion {
         try Naming.checkModelName(request.model)
         for key in request.tags.keys { try Naming.checkTagKey(key) }
+        let t = now().timeIntervalSince1970
+        func version(_ number: Int) -> VersionRecord {
+            VersionRecord(
+                model: request.model, version: number, source: request.source ?? request.artifact.path,
+                sha256: stored.sha256, size: stored.size, format: request.format, description: request.description,
+                tags: request.tags, runId: request.lineage.runID, dataset: request.lineage.dataset,
+                gitCommit: request.lineage.commit, status: "READY", stage: Stage.none.rawValue,
+                createdBy: context.actor, createdAt: t, updatedAt: t, creationKey: request.creationKey, kind: kind.rawValue)
+        }
+        func created(_ record: VersionRecord) -> AuditRecord {
+            auditEntry(context, "version.create", model: request.model, subject: "/\(record.version)", before: nil,
+                       after: VersionSnapshot(record), at: t,
+                       summary: "version \(record.version) registered (sha256 \(stored.sha256.prefix(12)), \(stored.size) bytes)")
+        }
+        // The common case (the model exists, the creation key is new) in one step where the storage has one.
+        if let record = try storage.recordNextVersion(
+            of: request.model, creationKey: request.creationKey, at: t, { number in
+                let record = version(number)
+                return (record, created(record))
+            }, beforeCommit: beforeCommit)
+        {
+            return ModelVersion(record, aliases: [])  // a new version carries no alias yet
+        }
         return try write { db in
             if let key = request.creationKey,
                let existing = try db.version(of: request.model, creationKey: key)
@@ -228,7 +251,6 @@ public final class ModelRegistry: Sendable {
                 try beforeCommit()
                 return try loadVersion(db, request.model, existing.version)
             }
-            let t = now().timeIntervalSince1970
             // The next number, taken in this write transaction: concurrent registrations get distinct ones.
             let number: Int
             if let taken = try db.takeVersionNumber(of: request.model, at: t) {
@@ -243,18 +265,11 @@ public final class ModelRegistry: Sendable {
                           summary: "model \(request.model) created")
                 number = 1
             }
-            let record = VersionRecord(
-                model: request.model, version: number, source: request.source ?? request.artifact.path,
-                sha256: stored.sha256, size: stored.size, format: request.format, description: request.description,
-                tags: request.tags, runId: request.lineage.runID, dataset: request.lineage.dataset,
-                gitCommit: request.lineage.commit, status: "READY", stage: Stage.none.rawValue,
-                createdBy: context.actor, createdAt: t, updatedAt: t, creationKey: request.creationKey, kind: kind.rawValue)
+            let record = version(number)
             try db.insert(record)
-            try audit(db, context, "version.create", model: request.model, subject: "/\(record.version)",
-                      before: nil, after: VersionSnapshot(record),
-                      summary: "version \(record.version) registered (sha256 \(stored.sha256.prefix(12)), \(stored.size) bytes)")
+            try db.append(created(record))
             try beforeCommit()
-            return ModelVersion(record, aliases: [])  // a new version carries no alias yet
+            return ModelVersion(record, aliases: [])
         }
     }
 
@@ -610,10 +625,19 @@ public final class ModelRegistry: Sendable {
         _ db: any RegistryRecordWriter, _ context: ChangeContext, _ action: String, model: String, subject: String = "",
         before: (any AuditSnapshot)?, after: (any AuditSnapshot)?, summary: String
     ) throws {
-        try db.append(AuditRecord(
-            id: nil, time: now().timeIntervalSince1970, actor: context.actor, origin: context.origin.rawValue,
+        try db.append(auditEntry(context, action, model: model, subject: subject, before: before, after: after,
+                                 at: now().timeIntervalSince1970, summary: summary))
+    }
+
+    /// The audit entry of one change, not yet appended.
+    private func auditEntry(
+        _ context: ChangeContext, _ action: String, model: String, subject: String,
+        before: (any AuditSnapshot)?, after: (any AuditSnapshot)?, at time: Double, summary: String
+    ) -> AuditRecord {
+        AuditRecord(
+            id: nil, time: time, actor: context.actor, origin: context.origin.rawValue,
             action: action, model: model, subject: subject, before: before?.auditJSON,
-            after: after?.auditJSON, summary: summary, reason: context.reason, planId: context.planID))
+            after: after?.auditJSON, summary: summary, reason: context.reason, planId: context.planID)
     }
 }
 

@@ -13,9 +13,10 @@ import PostgresNIO
 /// then finds the model. Reads run in one REPEATABLE READ snapshot each.
 ///
 /// A write whose rows the engine does not read (an insert, an update, the audit entry) is sent
-/// without a wait (`Session.send`): a registration waits twice (for its number and its COMMIT)
-/// instead of five times, and a failed write still fails the change, at the next wait. Moving an
-/// alias reads its three records in one round trip (`aliasMove`), so it too waits twice.
+/// without a wait (`Session.send`), and a failed write still fails the change, at the next wait.
+/// A registration is one statement that the COMMIT's wait also answers (`recordNextVersion`), so
+/// it waits once; moving an alias reads its three records in one round trip (`aliasMove`), so it
+/// waits twice.
 final class PostgresRegistryStorage: RegistryStorage {
     let client: BlockingPostgres
     let schema: String
@@ -45,6 +46,74 @@ final class PostgresRegistryStorage: RegistryStorage {
         try Self.failing("change the registry", client.url) {
             try client.transaction { session in try body(PostgresRecords(session: session, s: schema, locks: true)) }
         }
+    }
+
+    /// A registration in one statement: a data-modifying CTE takes the number (`UPDATE … RETURNING`),
+    /// inserts the version and appends its audit entry, and goes out with its transaction's BEGIN and
+    /// COMMIT without a wait between them, so the registration waits once (for the COMMIT) instead of
+    /// twice. The number is known only on the server: the records are made with a placeholder, whose
+    /// text the server replaces with the number in the entry's subject, "after" and summary. The
+    /// records are made twice, with two placeholders, to check that the number is all that differs;
+    /// a request whose own text holds the placeholder's goes the `write` way instead.
+    func recordNextVersion(
+        of model: String, creationKey: String?, at time: Double, _ new: (Int) -> (VersionRecord, AuditRecord),
+        beforeCommit: () throws -> Void
+    ) throws -> VersionRecord? {
+        let made = new(Self.placeholder)
+        guard Self.differInTheNumberOnly(made, new(Self.placeholder + 1)) else { return nil }
+        let (v, e) = made
+        let mark = String(Self.placeholder)
+        let answer = try Self.failing("register a version of \(model)", client.url) {
+            try client.transaction { session in
+                let answer = session.send(
+                    """
+                    WITH number AS (
+                        UPDATE \(unescaped: schema).model SET last_version = last_version + 1, updated_at = \(time)
+                        WHERE name = \(model) AND (\(creationKey)::text IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM \(unescaped: schema).version WHERE model = \(model) AND creation_key = \(creationKey)))
+                        RETURNING last_version
+                    ), stored AS (
+                        INSERT INTO \(unescaped: schema).version (\(unescaped: PostgresRecords.versionColumns))
+                        SELECT \(v.model), last_version, \(v.source), \(v.sha256), \(v.size), \(v.format), \(v.description),
+                            \(JSONWriter.object(v.tags)), \(v.runId), \(v.dataset), \(v.gitCommit), \(v.status), \(v.stage),
+                            \(v.createdBy), \(v.createdAt), \(v.updatedAt), \(v.creationKey), \(v.kind)
+                        FROM number
+                    ), logged AS (
+                        INSERT INTO \(unescaped: schema).audit (time, actor, origin, action, model, subject, before, after, summary, reason, plan_id)
+                        SELECT \(e.time), \(e.actor), \(e.origin), \(e.action), \(e.model),
+                            replace(\(e.subject), \(mark), last_version::text), \(e.before),
+                            replace(\(e.after), \(mark), last_version::text), replace(\(e.summary), \(mark), last_version::text),
+                            \(e.reason), \(e.planId)
+                        FROM number
+                    )
+                    SELECT last_version FROM number
+                    """)
+                try beforeCommit()
+                return answer
+            }
+        }
+        guard let number = try Self.failing("register a version of \(model)", client.url, {
+            try answer.rows().first.map { try $0.decode(Int.self) }
+        }) else { return nil }
+        return new(number).0
+    }
+
+    /// The number a one-step registration makes its records with before the server knows the real one.
+    static let placeholder = Int.min
+
+    /// Whether two makings of a registration's records differ only in the number: everything but
+    /// the version's number equal, and the entry's text equal once one number's text is put in
+    /// the other's place.
+    static func differInTheNumberOnly(_ a: (VersionRecord, AuditRecord), _ b: (VersionRecord, AuditRecord)) -> Bool {
+        var version = b.0
+        version.version = a.0.version
+        guard version == a.0, a.0.version != b.0.version else { return false }
+        let (x, y) = (String(a.0.version), String(b.0.version))
+        var entry = a.1
+        entry.subject = entry.subject.replacingOccurrences(of: x, with: y)
+        entry.after = entry.after?.replacingOccurrences(of: x, with: y)
+        entry.summary = entry.summary.replacingOccurrences(of: x, with: y)
+        return entry == b.1
     }
 
     /// Runs `body`, turning a driver failure into a `RegistryError` that names the server (never its password).

@@ -163,7 +163,7 @@ struct ModelRecord: Codable, SnakeCaseRecord {
     var creationKey: String? = nil
 }
 
-struct VersionRecord: Codable, SnakeCaseRecord {
+struct VersionRecord: Codable, Equatable, SnakeCaseRecord {
     static let databaseTableName = "version"
 
     var model: String
@@ -196,7 +196,7 @@ struct AliasRecord: Codable, SnakeCaseRecord {
     var updatedAt: Double
 }
 
-struct AuditRecord: Codable, SnakeCaseRecord {
+struct AuditRecord: Codable, Equatable, SnakeCaseRecord {
     static let databaseTableName = "audit"
 
     var id: Int64?

@@ -20,6 +20,28 @@ import Foundation
 protocol RegistryStorage: Sendable {
     func read<T>(_ body: (any RegistryRecords) throws -> T) throws -> T
     func write<T>(_ body: (any RegistryRecordWriter) throws -> T) throws -> T
+    /// A registration's common case in one step, for a storage that can do it faster than a
+    /// `write` can: takes `model`'s next number, inserts the version `new(number)` makes and
+    /// appends the audit entry it makes, all in one transaction, and runs `beforeCommit` before
+    /// that commits. `new` must make its records from the number alone, as text that holds it
+    /// (a storage may call it more than once, and fill the number in on the server).
+    /// Returns nil, having changed nothing, when the model does not exist or a version of it
+    /// already has `creationKey`, or when the storage has no such step: the caller then takes
+    /// the general `write` way, which handles those cases. `beforeCommit` may run either way.
+    func recordNextVersion(
+        of model: String, creationKey: String?, at time: Double, _ new: (Int) -> (VersionRecord, AuditRecord),
+        beforeCommit: () throws -> Void
+    ) throws -> VersionRecord?
+}
+
+extension RegistryStorage {
+    /// No one-step registration: SQLite's `write` is already one local transaction.
+    func recordNextVersion(
+        of model: String, creationKey: String?, at time: Double, _ new: (Int) -> (VersionRecord, AuditRecord),
+        beforeCommit: () throws -> Void
+    ) throws -> VersionRecord? {
+        nil
+    }
 }
 
 /// What a storage reads, inside a transaction.

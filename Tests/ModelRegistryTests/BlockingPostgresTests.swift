@@ -51,6 +51,23 @@ import Testing
         #expect(try client.withSession { try $0.query("SELECT 1").first!.decode(Int.self) } == 1)
     }
 
+    /// A sent statement's rows are read after the COMMIT that waited for it; when it fails, the
+    /// COMMIT's wait throws its failure and nothing of the transaction stays.
+    @Test func aSentStatementsRowsAreReadAfterTheCommitAndItsFailureFailsTheTransaction() async throws {
+        let (client, schema) = try await Self.client()
+        let answer = try client.transaction(retryConflicts: false) { session in
+            session.send("INSERT INTO \(unescaped: schema).t VALUES ('a'), ('b') RETURNING k")
+        }
+        #expect(try answer.rows().map { try $0.decode(String.self) } == ["a", "b"])
+        let error = #expect(throws: (any Error).self) {
+            try client.transaction(retryConflicts: false) { session in
+                session.send("INSERT INTO \(unescaped: schema).t VALUES ('c'), ('a') RETURNING k")
+            }
+        }
+        #expect(error.flatMap(PostgresFailure.sqlState) == "23505")
+        #expect(try Self.keys(client, schema) == ["a", "b"])
+    }
+
     @Test func aConflictingSentInsertRunsTheWholeChangeAgain() async throws {
         let (client, schema) = try await Self.client()
         try client.transaction { $0.send("INSERT INTO \(unescaped: schema).t VALUES ('taken')") }

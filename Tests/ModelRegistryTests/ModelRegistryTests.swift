@@ -82,6 +82,30 @@ import Testing
         #expect(try f.registry.version(of: "m", sha256: v.sha256)?.version == v.version)
     }
 
+    /// A registration's audit entry names its own number, also when the request's own text holds
+    /// numbers like the placeholder a storage may record a version with before it knows the number.
+    @Test(arguments: RegistryBackend.allCases) func theAuditEntryOfARegistrationNamesItsNumber(_ backend: RegistryBackend) async throws {
+        let f = try await RegistryFixture.make(backend)
+        try f.register("m", "a")
+        let odd = "\(Int.min) and \(Int.min + 1)"
+        let v = try f.registry.register(
+            RegistrationRequest(model: "m", artifact: try f.artifact("b"), description: odd, tags: ["n": "\(Int.min)"]),
+            context: .command())
+        #expect(v.version == 2)
+        try f.register("m", "c")
+        let read = try #require(try f.registry.version("m", 2))
+        #expect(read.description == odd)
+        #expect(read.tags == ["n": "\(Int.min)"])
+        let created = try f.registry.history(of: "m").filter { $0.action == "version.create" }
+        #expect(created.map(\.subject) == ["/1", "/2", "/3"])
+        for (n, entry) in zip(1..., created) {
+            #expect(entry.summary.hasPrefix("version \(n) registered"), "\(entry.summary)")
+            #expect(entry.after?.hasSuffix(#""version":\#(n)}"#) == true, "\(entry.after ?? "nil")")
+        }
+        #expect(created[1].after?.contains(odd) == true)
+        #expect(created[1].after?.contains(#""n":"\#(Int.min)""#) == true)
+    }
+
     @Test(arguments: RegistryBackend.allCases) func tagsAndDescriptionUpdateInPlace(_ backend: RegistryBackend) async throws {
         let f = try await RegistryFixture.make(backend)
         try f.register("m", "x", tags: ["a": "1"])
