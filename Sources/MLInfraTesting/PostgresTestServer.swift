@@ -290,7 +290,8 @@ public final class PostgresTestServer: Sendable {
     ///
     /// posix_spawn and waitpid rather than Foundation's Process: `pg_ctl start` leaves a daemon
     /// behind, and Process was seen never to report the end of such a child. Output goes to a
-    /// temporary file, so no pipe can stay open in the daemon or fill up.
+    /// temporary file, so no pipe can stay open in the daemon or fill up; and the child gets no
+    /// other descriptor of the test process (`TestDaemon.keepOnlyTheStandardDescriptors`).
     static func run(_ program: String, _ arguments: [String], as user: String?) throws -> (status: Int32, output: String) {
         // From `/`, which the unprivileged user can always enter (the test's own directory may be private).
         let argv = ["/bin/sh", "-c", "cd / && exec \"$@\"", "sh"]
@@ -303,6 +304,7 @@ public final class PostgresTestServer: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        TestDaemon.keepOnlyTheStandardDescriptors(&actions)
         let cArgs = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0

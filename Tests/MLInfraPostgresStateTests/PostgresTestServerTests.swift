@@ -34,6 +34,26 @@ import Testing
         }
     }
 
+    /// A server keeps no descriptor of the test process: a pipe whose write end the test closes
+    /// reaches its end while PostgreSQL and Redis, started after the pipe was made, still run.
+    @Test func theServersKeepNoDescriptorOfTheTestProcess() async throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        let postgres = try await PostgresTestServer.start()
+        defer { postgres.stop() }
+        let redis = try await RedisTestServer.start()
+        defer { redis.stop() }
+        close(ends[1])
+        var reader = pollfd(fd: ends[0], events: Int16(POLLIN), revents: 0)
+        let ready = poll(&reader, 1, 5_000)
+        #expect(ready == 1, "the pipe did not reach its end: a server holds its write end")
+        if ready == 1 {
+            var byte: UInt8 = 0
+            #expect(read(ends[0], &byte, 1) == 0)
+        }
+    }
+
     @Test func missingBinariesFailSayingHowToInstallPostgreSQL() async throws {
         let error = await #expect(throws: PostgresTestServerError.self) {
             _ = try await PostgresTestServer.start(binDirectory: "/nonexistent/pg/bin")
