@@ -23,7 +23,7 @@ enum TestDaemon {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        keepOnlyTheStandardDescriptors(&actions)
+        try keepOnlyTheStandardDescriptors(&actions)
         let cArgs = ([program] + arguments).map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0
@@ -41,23 +41,18 @@ enum TestDaemon {
     /// Closes every descriptor above stderr in the child. A test process holds descriptors that
     /// are not close-on-exec (Foundation's `Pipe` makes its ends that way), and a daemon that
     /// inherited the write end of another test's pipe would keep it open for the whole run: that
-    /// test's read to the end of the pipe then never ends.
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), looked up at run time
-    /// because the Glibc module does not declare it; where it is missing, each descriptor open now
-    /// (`/proc/self/fd`) is closed instead.
-    static func keepOnlyTheStandardDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    /// test's read to the end of the pipe then never ends. glibc's
+    /// `posix_spawn_file_actions_addclosefrom_np` (2.34 and later) does it; the Glibc module does
+    /// not declare it, so it is looked up at run time.
+    static func keepOnlyTheStandardDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
         typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if let symbol = closeFrom {
-            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-            return
+        guard let closeFrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
+            throw PostgresTestServerError(
+                "this C library has no posix_spawn_file_actions_addclosefrom_np, which the test servers need",
+                remedy: "run the tests on glibc 2.34 or later (Debian 12, Ubuntu 22.04)")
         }
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for fd in open.compactMap(Int32.init) where fd > 2 {
-            posix_spawn_file_actions_addclose(&actions, fd)
-        }
+        _ = unsafeBitCast(closeFrom, to: CloseFrom.self)(&actions, 3)
     }
-
-    private nonisolated(unsafe) static let closeFrom = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
 
     /// Starts a server on a free port, and on another one when a process took the port between
     /// `freePort()` and the server's bind (its `PostgresTestServerError`, which Redis and nginx
