@@ -72,15 +72,21 @@ public final class RedisTestServer: Sendable {
             return s
         }
         guard !already else { return }
-        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
-        {
+        if let pid = serverPID() {
             kill(pid, SIGTERM)
             let deadline = Date().addingTimeInterval(20)
             while kill(pid, 0) == 0, Date() < deadline { usleep(10_000) }
             if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
         }
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The daemon's pid, from the pid file it writes once it has started; nil before that.
+    private func serverPID() -> pid_t? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+        else { return nil }
+        return pid
     }
 
     private static func startBlocking(persistence: Bool) throws -> RedisTestServer {
@@ -118,7 +124,9 @@ public final class RedisTestServer: Sendable {
         }
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if TestDaemon.accepts(port: port) { return }
+            // Redis listens before it writes its pid file: a server is ready once both are there,
+            // so that a `stop()` right after this returns finds the pid it must signal.
+            if TestDaemon.accepts(port: port), serverPID() != nil { return }
             let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
             if log.contains("Address already in use") || log.contains("Could not create server TCP listening socket") {
                 throw RedisTestServerError("port \(port) is taken", remedy: "retry", portInUse: true)

@@ -54,6 +54,40 @@ import Testing
         }
     }
 
+    /// A Redis server stopped the moment it has started leaves no process behind: the start
+    /// waits for the pid file that `stop()` signals through, not for the port alone.
+    @Test func aRedisServerStoppedRightAfterItsStartLeavesNoProcess() async throws {
+        for _ in 0..<5 {
+            let redis = try await RedisTestServer.start()
+            let running = Self.processes(titled: "127.0.0.1:\(redis.port)")
+            redis.stop()
+            #expect(running.count == 1, "no redis-server process found for port \(redis.port)")
+            let left = running.filter { kill($0, 0) == 0 }
+            #expect(left.isEmpty, "redis-server \(left) on port \(redis.port) outlived its stop()")
+            for pid in left { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// The redis-server processes whose title (`/usr/bin/redis-server 127.0.0.1:PORT`) contains `text`.
+    static func processes(titled text: String) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry in
+            guard let pid = pid_t(entry), let title = commandLine(of: entry), title.contains("redis-server "), title.contains(text)
+            else { return nil }
+            return pid
+        }
+    }
+
+    /// A process's command line as `/proc` gives it (read with `read(2)`: the file says its size is 0).
+    static func commandLine(of pid: String) -> String? {
+        let fd = open("/proc/\(pid)/cmdline", O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let count = read(fd, &bytes, bytes.count)
+        return count > 0 ? String(decoding: bytes[..<count], as: UTF8.self) : nil
+    }
+
     @Test func missingBinariesFailSayingHowToInstallPostgreSQL() async throws {
         let error = await #expect(throws: PostgresTestServerError.self) {
             _ = try await PostgresTestServer.start(binDirectory: "/nonexistent/pg/bin")
