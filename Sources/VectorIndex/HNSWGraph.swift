@@ -90,26 +90,10 @@ final class HNSWGraph: @unchecked Sendable {
     func syncCapacity() {
         let newCapacity = storage.capacity
         guard newCapacity > capacity else { return }
-        let l0 = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity * (m0 + 1))
-        l0.initialize(repeating: 0, count: newCapacity * (m0 + 1))
-        l0.update(from: level0, count: capacity * (m0 + 1))
-        level0.deallocate()
-        level0 = l0
-        let up = UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>.allocate(capacity: newCapacity)
-        up.initialize(repeating: nil, count: newCapacity)
-        up.update(from: upper, count: capacity)
-        upper.deallocate()
-        upper = up
-        let lv = UnsafeMutablePointer<Int32>.allocate(capacity: newCapacity)
-        lv.initialize(repeating: -1, count: newCapacity)
-        lv.update(from: levels, count: capacity)
-        levels.deallocate()
-        levels = lv
-        let dl = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-        dl.initialize(repeating: 0, count: newCapacity)
-        dl.update(from: deleted, count: capacity)
-        deleted.deallocate()
-        deleted = dl
+        level0 = level0.regrown(from: capacity * (m0 + 1), to: newCapacity * (m0 + 1), filling: 0)
+        upper = upper.regrown(from: capacity, to: newCapacity, filling: nil)
+        levels = levels.regrown(from: capacity, to: newCapacity, filling: -1)
+        deleted = deleted.regrown(from: capacity, to: newCapacity, filling: 0)
         capacity = newCapacity
     }
 

@@ -44,11 +44,7 @@ final class VectorStorage: @unchecked Sendable {
         newBase.update(from: base, count: capacity * stride)
         UnsafeMutableRawPointer(base).deallocate()
         base = newBase
-        let newNorms = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity)
-        newNorms.initialize(repeating: 0, count: newCapacity)
-        newNorms.update(from: norms, count: capacity)
-        norms.deallocate()
-        norms = newNorms
+        norms = norms.regrown(from: capacity, to: newCapacity, filling: 0)
         capacity = newCapacity
     }
 
@@ -66,5 +62,17 @@ final class VectorStorage: @unchecked Sendable {
 
     func values(_ slot: Int) -> [Float] {
         Array(UnsafeBufferPointer(start: row(slot), count: dimension))
+    }
+}
+
+extension UnsafeMutablePointer {
+    /// A buffer of `newCount` elements that starts with this one's first `oldCount` and is
+    /// `fill` after them; this buffer is freed. How the storage and the graph grow.
+    func regrown(from oldCount: Int, to newCount: Int, filling fill: Pointee) -> UnsafeMutablePointer<Pointee> {
+        let grown = UnsafeMutablePointer<Pointee>.allocate(capacity: newCount)
+        grown.initialize(repeating: fill, count: newCount)
+        grown.update(from: self, count: oldCount)
+        deallocate()
+        return grown
     }
 }
