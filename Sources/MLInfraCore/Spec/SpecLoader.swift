@@ -317,15 +317,26 @@ private struct Builder {
         backend = decl
     }
 
-    mutating func readVariable(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
+    /// Whether `name` can name a declaration of `kind` (a variable, a local, a module); says why not.
+    mutating func acceptsName(_ name: String, of kind: String, _ location: SourceLocation) -> Bool {
         guard ResourceAddress.isIdentifier(Substring(name)) else {
-            error("`\(name)` is not a valid variable name", "Use letters, digits and `_`, starting with a letter.", keyLocation)
-            return
+            error("`\(name)` is not a valid \(kind) name", "Use letters, digits and `_`, starting with a letter.", location)
+            return false
         }
-        if let previous = variables.first(where: { $0.name == name }) {
-            error("variable `\(name)` is defined twice", "It is already defined at \(previous.location).", keyLocation)
-            return
-        }
+        return true
+    }
+
+    /// Whether a `kind` declaration named `name` is new; says where the earlier one is if not.
+    mutating func isFirstDefinition(of kind: String, _ name: String, previous: SourceLocation?, _ location: SourceLocation) -> Bool {
+        guard let previous else { return true }
+        error("\(kind) `\(name)` is defined twice", "It is already defined at \(previous).", location)
+        return false
+    }
+
+    mutating func readVariable(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
+        guard acceptsName(name, of: "variable", keyLocation),
+            isFirstDefinition(of: "variable", name, previous: variables.first(where: { $0.name == name })?.location, keyLocation)
+        else { return }
         var decl = VariableDecl(name: name, type: .string, defaultValue: nil, allowed: nil, sensitive: false, description: "", location: keyLocation)
         var typeSet = false
         if case .mapping(let pairs) = node.content {
@@ -549,11 +560,9 @@ private struct Builder {
     }
 
     mutating func readOutput(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
-        if let previous = outputs.first(where: { $0.name == name }) {
-            error("output `\(name)` is defined twice", "It is already defined at \(previous.location).", keyLocation)
-            return
-        }
-        guard let expr = read(node) else { return }
+        guard isFirstDefinition(of: "output", name, previous: outputs.first(where: { $0.name == name })?.location, keyLocation),
+            let expr = read(node)
+        else { return }
         var decl = OutputDecl(name: name, value: expr, sensitive: false, description: "", location: keyLocation)
         // Long form: { value: …, sensitive: true, description: … }.
         if case .map(let entries, _) = expr, entries.contains(where: { $0.key == "value" }),
@@ -571,15 +580,10 @@ private struct Builder {
     }
 
     mutating func readLocal(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
-        guard ResourceAddress.isIdentifier(Substring(name)) else {
-            error("`\(name)` is not a valid local name", "Use letters, digits and `_`, starting with a letter.", keyLocation)
-            return
-        }
-        if let previous = locals.first(where: { $0.name == name }) {
-            error("local `\(name)` is defined twice", "It is already defined at \(previous.location).", keyLocation)
-            return
-        }
-        guard let expr = read(node) else { return }
+        guard acceptsName(name, of: "local", keyLocation),
+            isFirstDefinition(of: "local", name, previous: locals.first(where: { $0.name == name })?.location, keyLocation),
+            let expr = read(node)
+        else { return }
         locals.append(LocalDecl(name: name, value: expr, location: keyLocation))
     }
 
@@ -645,10 +649,7 @@ private struct Builder {
     }
 
     mutating func readModuleCall(_ name: String, _ keyLocation: SourceLocation, _ node: YAMLNode) {
-        guard ResourceAddress.isIdentifier(Substring(name)) else {
-            error("`\(name)` is not a valid module name", "Use letters, digits and `_`, starting with a letter.", keyLocation)
-            return
-        }
+        guard acceptsName(name, of: "module", keyLocation) else { return }
         if let previous = modules.first(where: { $0.name == name }) {
             error("module `\(name)` is called twice", "It is already called at \(previous.location); give the calls different names.", keyLocation)
             return
