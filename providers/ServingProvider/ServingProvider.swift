@@ -109,30 +109,19 @@ public struct ServingProvider: Provider {
         func fail(_ attribute: String, _ summary: String, _ detail: String) {
             diagnostics.append(AttributeDiagnostic(attribute: attribute, .error(summary, detail: detail, address: address)))
         }
-        func number(_ path: String) -> Double? {
+        /// The value at `path` as `convert` reads it; nil when absent, null or unknown, or (with a
+        /// problem collected) when it is not `what`.
+        func typed<T>(_ path: String, _ what: String, _ convert: (Value) -> T?) -> T? {
             guard let v = Value.map(attrs).value(at: path), !v.isNull, !v.isUnknown else { return nil }
-            guard let d = v.doubleValue else {
-                fail(path, "\(path) must be a number", "got \(v.kindName) \(v.rendered)")
+            guard let converted = convert(v) else {
+                fail(path, "\(path) must be \(what)", "got \(v.kindName) \(v.rendered)")
                 return nil
             }
-            return d
+            return converted
         }
-        func integer(_ path: String) -> Int? {
-            guard let v = Value.map(attrs).value(at: path), !v.isNull, !v.isUnknown else { return nil }
-            guard let i = v.intValue else {
-                fail(path, "\(path) must be a whole number", "got \(v.kindName) \(v.rendered)")
-                return nil
-            }
-            return i
-        }
-        func string(_ path: String) -> String? {
-            guard let v = Value.map(attrs).value(at: path), !v.isNull, !v.isUnknown else { return nil }
-            guard let s = v.stringValue else {
-                fail(path, "\(path) must be a string", "got \(v.kindName) \(v.rendered)")
-                return nil
-            }
-            return s
-        }
+        func number(_ path: String) -> Double? { typed(path, "a number", \.doubleValue) }
+        func integer(_ path: String) -> Int? { typed(path, "a whole number", \.intValue) }
+        func string(_ path: String) -> String? { typed(path, "a string", \.stringValue) }
         let objectName = ResourceAddress(parsing: address)?.objectName ?? address
         let name = string("name") ?? objectName
         let model = string("model")
