@@ -50,21 +50,9 @@ public final class LocalFeatureStore: Sendable {
         self.pool = pool
         self.reader = OnlineReader(path: pool.path)
         self.clock = clock
-        let setting: OnlineStoreSetting
-        if let online {
-            setting = online
-            if try OnlineStoreSetting.saved(in: directory) != online { try online.save(in: directory) }
-        } else {
-            setting = try OnlineStoreSetting.saved(in: directory)
-        }
+        let setting = try OnlineStoreSetting.resolved(online, in: directory)
         self.onlineSetting = setting
-        let catalog: CatalogSetting
-        if let storage {
-            catalog = storage
-            if try CatalogSetting.saved(in: directory) != storage { try storage.save(in: directory) }
-        } else {
-            catalog = try CatalogSetting.saved(in: directory)
-        }
+        let catalog = try CatalogSetting.resolved(storage, in: directory)
         self.catalogSetting = catalog
         switch catalog {
         case .sqlite: self.shared = nil

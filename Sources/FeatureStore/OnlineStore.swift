@@ -44,7 +44,23 @@ protocol OnlineStore: Sendable {
 }
 
 /// Which online store a feature store uses, as the spec's `online` block says.
-public enum OnlineStoreSetting: Sendable, Equatable, CustomStringConvertible {
+/// A store setting kept in the store's directory (`online.json`, `catalog.json`): the one a store
+/// is opened with is saved there, and a store opened without one uses what was saved.
+protocol DirectorySetting: Equatable {
+    static func saved(in directory: String) throws -> Self
+    func save(in directory: String) throws
+}
+
+extension DirectorySetting {
+    /// `given`, saved if it differs from the saved setting; without one, the saved setting.
+    static func resolved(_ given: Self?, in directory: String) throws -> Self {
+        guard let given else { return try saved(in: directory) }
+        if try saved(in: directory) != given { try given.save(in: directory) }
+        return given
+    }
+}
+
+public enum OnlineStoreSetting: Sendable, Equatable, CustomStringConvertible, DirectorySetting {
     /// The `online` table of `store.sqlite` (the default).
     case sqlite
     /// A Redis server; keys start with `mlinfra:NAMESPACE:`.

@@ -9,7 +9,7 @@ import PostgresNIO
 /// are what the others serve, and an incremental materialization continues from the watermark of
 /// the last run on any of them. Each machine keeps a mirror of the definitions in its own
 /// `store.sqlite`, so the online read path reads them as it always has.
-public enum CatalogSetting: Sendable, Equatable, CustomStringConvertible {
+public enum CatalogSetting: Sendable, Equatable, CustomStringConvertible, DirectorySetting {
     case sqlite
     /// The URL as given (it may hold a password, so it is never shown) and the schema.
     case postgres(url: String, schema: String)
