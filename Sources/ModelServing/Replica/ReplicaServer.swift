@@ -71,16 +71,29 @@ public enum ReplicaServer {
         router.get("v2/health/live") { _, _ in respond(.init(status: 200, body: #"{"live":true}"#)) }
         // The process listens only once the model is loaded and checked, so listening means ready.
         router.get("v2/health/ready") { _, _ in respond(.init(status: 200, body: #"{"ready":true}"#)) }
+        return servingApplication(
+            router: router, policy: policy, host: host, port: port, prometheus: { handler.prometheus() },
+            eventLoopGroupProvider: eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: $0)) } ?? .singleton,
+            logger: logger, onListening: onListening)
+    }
+
+    /// A serving HTTP server (a replica's, a router's): `router`'s routes and `GET /metrics`
+    /// (Prometheus text from `prometheus`), listening on `host:port` as both listen.
+    static func servingApplication(
+        router: Router<BasicRequestContext>, policy: ServerPolicy, host: String, port: Int,
+        prometheus: @escaping @Sendable () -> String, eventLoopGroupProvider: EventLoopGroupProvider = .singleton,
+        logger: Logger, onListening: @escaping @Sendable (Int) async -> Void
+    ) -> some ApplicationProtocol {
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: handler.prometheus())))
+                     body: .init(byteBuffer: ByteBuffer(string: prometheus())))
         }
         return Application(
             router: router,
             server: policy.http1Server(),
             configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
-            eventLoopGroupProvider: eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: $0)) } ?? .singleton,
+            eventLoopGroupProvider: eventLoopGroupProvider,
             logger: logger
         )
     }

@@ -213,17 +213,9 @@ public final class EndpointRouter: Sendable {
         router.get("v2/health/ready") { _, _ in
             self.table.isServing ? Self.json(200, #"{"ready":true}"#) : Self.json(503, #"{"ready":false}"#)
         }
-        router.get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: self.prometheus())))
-        }
-        return Application(
-            router: router,
-            server: policy.http1Server(),
-            configuration: .init(address: .hostname(host, port: port), serverName: nil, backlog: 1024),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
-            logger: logger
-        )
+        return ReplicaServer.servingApplication(
+            router: router, policy: policy, host: host, port: port, prometheus: { self.prometheus() }, logger: logger,
+            onListening: onListening)
     }
 
     /// `/metrics`: requests, errors and latency per version, then what the routing table and the
