@@ -108,6 +108,14 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// Creates a database owned by the superuser (names are quoted, so any text works).
+    /// Creates a database of its own for one test, `PREFIX_` and eight random characters, and
+    /// returns its name.
+    public func createFreshDatabase(_ prefix: String) async throws -> String {
+        let name = prefix + "_" + UUID().uuidString.prefix(8).lowercased()
+        try await createDatabase(name)
+        return name
+    }
+
     public func createDatabase(_ name: String) async throws {
         try await withConnection(database: "postgres") { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.quoteIdentifier(name))"), logger: Self.logger)

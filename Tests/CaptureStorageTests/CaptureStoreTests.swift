@@ -23,8 +23,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
             return (try location.open(create: true), location, directory)
         case .postgres:
             let server = try await PostgresTestServer.shared()
-            let database = "capture_\(UUID().uuidString.prefix(8).lowercased())"
-            try await server.createDatabase(database)
+            let database = try await server.createFreshDatabase("capture")
             let location = CaptureStoreLocation(server.url(database: database), dataDirectory: directory.path)
             return (try location.open(create: true), location, directory)
         }

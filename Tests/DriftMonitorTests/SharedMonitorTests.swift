@@ -22,8 +22,7 @@ import Testing
             root = FileManager.default.temporaryDirectory.appendingPathComponent("shared-monitor-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             let server = try await PostgresTestServer.shared()
-            let database = "monitors_\(UUID().uuidString.prefix(8).lowercased())"
-            try await server.createDatabase(database)
+            let database = try await server.createFreshDatabase("monitors")
             text = server.url(database: database)
             url = try PostgresURL(parsing: text)
             var rng = SplitMix64(seed: 11)

@@ -167,8 +167,7 @@ import Testing
     @Test(.timeLimit(.minutes(3))) func withSharedDefinitionsTheOtherMachineNeedsNoApply() async throws {
         let redis = try await RedisTestServer.shared()
         let postgres = try await PostgresTestServer.shared()
-        let database = "shared_\(UUID().uuidString.prefix(8).lowercased())"
-        try await postgres.createDatabase(database)
+        let database = try await postgres.createFreshDatabase("shared")
         let env = ["MLINFRA_VAR_redis_url": redis.url(), "MLINFRA_VAR_team_db": postgres.url(database: database)]
         let namespace = "shared-" + UUID().uuidString
         func machine() throws -> Workspace {

@@ -38,8 +38,7 @@ import Testing
 
     @Test func oneRunnerAppliesAnotherReadsTheSameModelAndThePasswordShowsNowhere() async throws {
         let server = try await PostgresTestServer.shared()
-        let database = "registry_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("registry")
         let env = ["MLINFRA_VAR_registry_db": server.url(database: database)]
         let applier = try CLIHarness(binary: TeamModeTests.mlinfra)
         let reader = try CLIHarness(binary: TeamModeTests.mlinfra)

@@ -33,8 +33,7 @@ import Testing
 
     @Test func prPlanOnOneRunnerIsAppliedOnAnotherAndAThirdSeesNoChanges() async throws {
         let server = try await PostgresTestServer.shared()
-        let database = "team_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("team")
         let shared = try CLIHarness()  // the engines' data directory, as a network mount would be
         let env = ["MLINFRA_VAR_pg_url": server.url(database: database), "MLINFRA_VAR_data_dir": shared.directory.path]
         let runners = try (0..<3).map { _ in try CLIHarness(binary: Self.mlinfra) }
@@ -75,8 +74,7 @@ import Testing
 
     @Test func twoAppliesStartedTogetherOneProceedsTheOtherNamesTheHolder() async throws {
         let server = try await PostgresTestServer.shared()
-        let database = "race_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("race")
         let env = ["MLINFRA_PG_URL": server.url(database: database)]
         let runners = try (0..<2).map { _ in try CLIHarness() }
         var spec = diskSpec(count: 2, latency: "1s")
@@ -109,8 +107,7 @@ import Testing
 
     @Test func killNineAtTwentyPointsOfAnApplyLosesNothingAndConverges() async throws {
         let server = try await PostgresTestServer.shared()
-        let database = "crash_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("crash")
         let env = ["MLINFRA_PG_URL": server.url(database: database)]
         let h = try CLIHarness()
         let count = 60

@@ -42,8 +42,7 @@ import Testing
 
     @Test func workspacesKeepSeparatePostgresStates() async throws {
         let server = try await PostgresTestServer.shared()
-        let database = "ws_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("ws")
         let h = try CLIHarness()
         try h.write(
             "main.yaml", diskSpec(count: 2).replacingOccurrences(of: "project: e2e\n", with: "project: e2e\nbackend:\n  postgres: {}\n"))
@@ -55,8 +54,7 @@ import Testing
 @Suite(.serialized) struct StateHistoryTests {
     @Test func rollbackWritesAnOldVersionBackAsANewSerial() async throws {
         let server = try await PostgresTestServer.shared()
-        let database = "hist_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("hist")
         let env = ["MLINFRA_PG_URL": server.url(database: database)]
         let h = try CLIHarness()
         let backend = "project: e2e\nbackend:\n  postgres: { schema: hist }\n"
@@ -97,8 +95,7 @@ import Testing
 @Suite(.serialized) struct StateTransferTests {
     @Test func localStateMigratesToPostgresAndPushChecksLineageAndSerial() async throws {
         let server = try await PostgresTestServer.shared()
-        let database = "mig_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("mig")
         let env = ["MLINFRA_PG_URL": server.url(database: database)]
         let h = try CLIHarness()
         let local = diskSpec(count: 2)

@@ -14,8 +14,7 @@ import Testing
         let f = try await ProviderFixture()
         defer { f.remove() }
         let server = try await PostgresTestServer.shared()
-        let database = "monprov_\(UUID().uuidString.prefix(8).lowercased())"
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("monprov")
         let url = server.url(database: database)
         var config = ProviderFixture.config
         config["dataset"] = nil

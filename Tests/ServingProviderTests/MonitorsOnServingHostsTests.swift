@@ -17,8 +17,7 @@ struct MonitorsOnServingHostsTests {
     @Test func eachDueTimeRunsOnOneAgentAndAlertsOnceAlsoAfterOneDies() async throws {
         let binary = try #require(TestBinary.path, "needs the mlinfra executable beside the tests: run `swift build --build-tests` first")
         let server = try await PostgresTestServer.shared()
-        let database = "monitors_" + UUID().uuidString.prefix(8).lowercased()
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("monitors")
         let url = server.url(database: database)
         let receiver = try TestHTTPServer()
         defer { receiver.stop() }

@@ -109,8 +109,7 @@ struct ServingHostsTests {
     @Test func endpointMovesBetweenHostsBehindNginxWithoutClientErrors() async throws {
         let binary = try #require(TestBinary.path, "needs the mlinfra executable beside the tests: run `swift build --build-tests` first")
         let server = try await PostgresTestServer.shared()
-        let database = "hosts_" + UUID().uuidString.prefix(8).lowercased()
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("hosts")
         let url = server.url(database: database)
         let nginx = try await NginxTestServer.start()
         defer { nginx.stop() }

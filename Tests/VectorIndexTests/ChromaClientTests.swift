@@ -100,8 +100,7 @@ import Testing
         let store: any CollectionStore
         if home == "pgvector" {
             let server = try await PostgresTestServer.sharedPgvector()
-            let database = "chroma_\(UUID().uuidString.prefix(8).lowercased())"
-            try await server.createDatabase(database)
+            let database = try await server.createFreshDatabase("chroma")
             store = try PgVectorStore(configuration: server.configuration(database: database), schema: "main", location: "test database")
         } else {
             store = try VectorStore(directory: directory, buildThreads: 1)

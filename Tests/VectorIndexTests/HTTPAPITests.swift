@@ -12,8 +12,7 @@ import Testing
         let store: any CollectionStore
         if pgvector {
             let server = try await PostgresTestServer.sharedPgvector()
-            let database = "http_" + UUID().uuidString.prefix(8).lowercased()
-            try await server.createDatabase(database)
+            let database = try await server.createFreshDatabase("http")
             store = try PgVectorStore(configuration: server.configuration(database: database), schema: "main", location: "test database")
         } else {
             store = try VectorStore(directory: temporaryDirectory(), buildThreads: 1)

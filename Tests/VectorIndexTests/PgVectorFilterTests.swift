@@ -56,8 +56,7 @@ import Testing
     @Test(arguments: PgvectorBuild.allCases, Index.allCases)
     func filteredQueriesReturnKWithHighRecall(build: PgvectorBuild, index: Index) async throws {
         let server = try await PostgresTestServer.sharedPgvector(build)
-        let database = "filters_" + UUID().uuidString.prefix(8).lowercased()
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("filters")
         let store = try PgVectorStore(configuration: server.configuration(database: database), schema: "bench", location: "test database")
         // Loaded without an index, then indexed: the rebuild path, and a bulk build rather than 10,000 inserts into a graph.
         try await store.ensureCollection("filtered", config: CollectionConfig(dimension: Self.dimension, hnsw: nil))

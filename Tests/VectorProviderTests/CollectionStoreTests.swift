@@ -34,8 +34,7 @@ struct StoreFixture {
             return StoreFixture(kind: kind, provider: provider, storeID: "main", storeConfig: [:], dataDir: dir + "/data", server: nil, database: "")
         case .pgvector:
             let server = try await PostgresTestServer.sharedPgvector()
-            let database = "vectors_" + UUID().uuidString.prefix(8).lowercased()
-            try await server.createDatabase(database)
+            let database = try await server.createFreshDatabase("vectors")
             return StoreFixture(
                 kind: kind, provider: provider, storeID: "pgvector:main",
                 storeConfig: ["kind": "pgvector", "url": .string(server.url(database: database))], dataDir: dir + "/data", server: server,

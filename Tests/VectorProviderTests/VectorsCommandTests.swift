@@ -85,8 +85,7 @@ import VectorIndex
 
     @Test func commandsReachAPgvectorStoreThroughURLEnv() async throws {
         let server = try await PostgresTestServer.sharedPgvector()
-        let database = "cli_" + UUID().uuidString.prefix(8).lowercased()
-        try await server.createDatabase(database)
+        let database = try await server.createFreshDatabase("cli")
         let store = try PgVectorStore(configuration: server.configuration(database: database), schema: "team", location: "test database")
         try await store.ensureCollection("docs", config: CollectionConfig(dimension: 3, metric: .cosine))
         let variable = "MLINFRA_TEST_VECTORS_URL_\(UUID().uuidString.prefix(6))"

@@ -86,7 +86,7 @@ import Testing
     @Test func pluginWithoutPlanDeleteIsTakenToSayNothingHoldsIt() async throws {
         let directory = try PluginTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let plugin = PluginProvider(spec: try PluginTestSupport.spec(name: "files", command: PluginTestSupport.pythonProvider))
+        let plugin = try PluginTestSupport.filesPlugin()
         defer { Task { await plugin.shutdown() } }
         _ = try await plugin.configure(ConfigureRequest(config: ["root": "files"], workingDirectory: directory.path))
         let answer = try await plugin.planDelete(

@@ -52,6 +52,11 @@ enum PluginTestSupport {
         PluginProvider(spec: try spec(name: "fake", command: try testProvider(), environment: environment, callTimeout: callTimeout))
     }
 
+    /// The Python `files` provider (a file per resource under its `root`).
+    static func filesPlugin() throws -> PluginProvider {
+        PluginProvider(spec: try spec(name: "files", command: pythonProvider))
+    }
+
     /// Writes an executable script and returns its path.
     static func script(_ text: String, in directory: URL, named name: String = "plugin") throws -> String {
         let url = directory.appendingPathComponent(name)

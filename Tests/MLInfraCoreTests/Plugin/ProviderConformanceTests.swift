@@ -39,7 +39,7 @@ import Testing
     @Test func pythonExampleProviderConforms() async throws {
         let directory = try PluginTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let plugin = PluginProvider(spec: try PluginTestSupport.spec(name: "files", command: PluginTestSupport.pythonProvider))
+        let plugin = try PluginTestSupport.filesPlugin()
         let report = await ProviderConformance(provider: plugin, fixture: Self.filesFixture(directory)).run()
         await plugin.shutdown()
         #expect(report.passed, "\(report)")
@@ -62,7 +62,7 @@ import Testing
     @Test func pythonProviderSeesOutOfBandEditsAndRemovalAsDrift() async throws {
         let directory = try PluginTestSupport.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let plugin = PluginProvider(spec: try PluginTestSupport.spec(name: "files", command: PluginTestSupport.pythonProvider))
+        let plugin = try PluginTestSupport.filesPlugin()
         defer { Task { await plugin.shutdown() } }
         _ = try await plugin.configure(ConfigureRequest(config: ["root": "files"], workingDirectory: directory.path))
         let config: [String: Value] = ["path": "readme.txt", "content": "v1\n"]
