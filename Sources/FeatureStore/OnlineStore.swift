@@ -43,7 +43,6 @@ protocol OnlineStore: Sendable {
     func removeAll() throws
 }
 
-/// Which online store a feature store uses, as the spec's `online` block says.
 /// A store setting kept in the store's directory (`online.json`, `catalog.json`): the one a store
 /// is opened with is saved there, and a store opened without one uses what was saved.
 protocol DirectorySetting: Equatable {
@@ -60,6 +59,7 @@ extension DirectorySetting {
     }
 }
 
+/// Which online store a feature store uses, as the spec's `online` block says.
 public enum OnlineStoreSetting: Sendable, Equatable, CustomStringConvertible, DirectorySetting {
     /// The `online` table of `store.sqlite` (the default).
     case sqlite

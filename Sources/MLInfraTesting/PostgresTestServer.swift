@@ -107,7 +107,6 @@ public final class PostgresTestServer: Sendable {
         }
     }
 
-    /// Creates a database owned by the superuser (names are quoted, so any text works).
     /// Creates a database of its own for one test, `PREFIX_` and eight random characters, and
     /// returns its name.
     public func createFreshDatabase(_ prefix: String) async throws -> String {
@@ -116,6 +115,7 @@ public final class PostgresTestServer: Sendable {
         return name
     }
 
+    /// Creates a database owned by the superuser (names are quoted, so any text works).
     public func createDatabase(_ name: String) async throws {
         try await withConnection(database: "postgres") { connection in
             _ = try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.quoteIdentifier(name))"), logger: Self.logger)
