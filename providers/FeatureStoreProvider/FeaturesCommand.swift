@@ -94,6 +94,19 @@ public struct FeaturesCommand: AsyncParsableCommand {
     }
 
     /// Runs engine work, turning engine errors into one clear line.
+    /// Runs a long store operation (`run`) with a progress bar on the terminal, cleared when it ends.
+    static func runWithProgress<T>(_ body: ((@Sendable (_ phase: String, _ fraction: Double) -> Void)?) throws -> T) throws -> T {
+        let progress = TerminalProgress()
+        let result = try run { try body(progress.handler) }
+        progress.finish()
+        return result
+    }
+
+    /// A comma-separated option's items (`--views a,b`); nil when it was not given.
+    static func list(_ text: String?) -> [String]? {
+        text.map { $0.split(separator: ",").map(String.init) }
+    }
+
     static func run<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
@@ -124,17 +137,15 @@ public struct FeaturesCommand: AsyncParsableCommand {
 
         public func run() throws {
             let store = try options.open()
-            let progress = TerminalProgress()
             let started = Date()
-            let summary = try FeaturesCommand.run {
+            let summary = try FeaturesCommand.runWithProgress { progress in
                 let refs = try store.definitions().resolve(features: try FeaturesCommand.references(features), service: service)
                 return try store.historical(
                     HistoricalRequest(
                         entitiesPath: entities, features: refs, fullFeatureNames: fullFeatureNames,
                         timestampColumn: timestampColumn, outputPath: out, format: HistoricalFormat(rawValue: format)!),
-                    progress: progress.handler)
+                    progress: progress)
             }
-            progress.finish()
             let matched = summary.matched.keys.sorted().map { "\($0): \(summary.matched[$0]!) matched" }.joined(separator: ", ")
             print(
                 "Wrote \(summary.entityRows) rows × \(summary.columns.count) columns to \(out) "
@@ -157,11 +168,9 @@ public struct FeaturesCommand: AsyncParsableCommand {
             let store = try options.open()
             let s = try FeaturesCommand.time(start, "START")
             let e = try FeaturesCommand.time(end, "END")
-            let progress = TerminalProgress()
-            let summary = try FeaturesCommand.run {
-                try store.materialize(start: s, end: e, views: views.map { $0.split(separator: ",").map(String.init) }, progress: progress.handler)
+            let summary = try FeaturesCommand.runWithProgress { progress in
+                try store.materialize(start: s, end: e, views: FeaturesCommand.list(views), progress: progress)
             }
-            progress.finish()
             FeaturesCommand.report(summary)
         }
     }
@@ -180,11 +189,9 @@ public struct FeaturesCommand: AsyncParsableCommand {
         public func run() throws {
             let store = try options.open()
             let e = try FeaturesCommand.time(end, "END")
-            let progress = TerminalProgress()
-            let summary = try FeaturesCommand.run {
-                try store.materializeIncremental(end: e, views: views.map { $0.split(separator: ",").map(String.init) }, progress: progress.handler)
+            let summary = try FeaturesCommand.runWithProgress { progress in
+                try store.materializeIncremental(end: e, views: FeaturesCommand.list(views), progress: progress)
             }
-            progress.finish()
             FeaturesCommand.report(summary)
         }
     }
