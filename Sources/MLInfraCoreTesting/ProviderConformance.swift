@@ -75,6 +75,14 @@ public struct ProviderConformance: Sendable {
         self.fixture = fixture
     }
 
+    /// A new empty directory for one provider's conformance run
+    /// (`mlinfra-LABEL-conformance-UUID` in the temporary directory); the caller removes it.
+    public static func temporaryDirectory(_ label: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-\(label)-conformance-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
     /// The standard fixture for `FakeProvider` (in process or as `mlinfra-test-provider`).
     public static func fakeFixture(workingDirectory: String = NSTemporaryDirectory()) -> Fixture {
         Fixture(

@@ -7,8 +7,7 @@ import Testing
 /// `ProviderConformance` against the feature store provider, on a real store in a temporary directory.
 @Suite struct FeatureStoreProviderConformanceTests {
     @Test func entityConforms() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-features-conformance-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try ProviderConformance.temporaryDirectory("features")
         defer { try? FileManager.default.removeItem(at: directory) }
         let fixture = ProviderConformance.Fixture(
             providerConfig: ["data_dir": ".mlinfra"], workingDirectory: directory.path, type: "entity", address: "entity.customer",

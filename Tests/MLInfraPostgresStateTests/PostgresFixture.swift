@@ -86,19 +86,23 @@ final class PostgresFixture: Sendable {
         return try row.decode(ByteBuffer?.self).map { Array($0.readableBytesView) }
     }
 
+    /// Runs `sql`, whose `$1` is `bytes` as bytea.
+    func run(_ sql: String, with bytes: [UInt8]) throws {
+        var binds = PostgresBindings()
+        binds.append(ByteBuffer(bytes: bytes))
+        _ = try rows(PostgresQuery(unsafeSQL: sql, binds: binds))
+    }
+
     var fixture: StateStoreFixture {
         var fixture = StateStoreFixture(
             open: { self.store() },
             stateBytes: { try self.bytes(self.currentBodySQL(self.stateRow)) },
             setStateBytes: { bytes in
-                var binds = PostgresBindings()
-                binds.append(ByteBuffer(bytes: bytes))
-                _ = try self.rows(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO \(self.schema).states (project, workspace, body) VALUES ('\(self.project)', 'default', $1)
-                            ON CONFLICT (project, workspace) DO UPDATE SET body = EXCLUDED.body
-                            """, binds: binds))
+                try self.run(
+                    """
+                    INSERT INTO \(self.schema).states (project, workspace, body) VALUES ('\(self.project)', 'default', $1)
+                    ON CONFLICT (project, workspace) DO UPDATE SET body = EXCLUDED.body
+                    """, with: bytes)
             },
             backupBytes: {
                 try self.bytes("SELECT body FROM \(self.schema).state_versions WHERE state_id = \(self.stateRow) ORDER BY id DESC OFFSET 1 LIMIT 1")
@@ -107,14 +111,11 @@ final class PostgresFixture: Sendable {
                 try !self.rows(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(self.schema).state_journal WHERE state_id = \(self.stateRow)")).isEmpty
             },
             appendToJournal: { bytes in
-                var binds = PostgresBindings()
-                binds.append(ByteBuffer(bytes: bytes))
-                _ = try self.rows(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO \(self.schema).state_journal (state_id, seq, line)
-                            SELECT \(self.stateRow), COALESCE((SELECT max(seq) + 1 FROM \(self.schema).state_journal WHERE state_id = \(self.stateRow)), 0), $1
-                            """, binds: binds))
+                try self.run(
+                    """
+                    INSERT INTO \(self.schema).state_journal (state_id, seq, line)
+                    SELECT \(self.stateRow), COALESCE((SELECT max(seq) + 1 FROM \(self.schema).state_journal WHERE state_id = \(self.stateRow)), 0), $1
+                    """, with: bytes)
             })
         // A holder process's death ends its database session, which frees its advisory lock.
         fixture.endHolder = { store in await (store as? PostgresStateStore)?.close() }

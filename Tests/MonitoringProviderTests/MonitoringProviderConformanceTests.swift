@@ -7,8 +7,7 @@ import Testing
 /// `ProviderConformance` against the monitoring provider, on a real drift monitor in a temporary directory.
 @Suite struct MonitoringProviderConformanceTests {
     @Test func monitorConforms() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-monitor-conformance-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try ProviderConformance.temporaryDirectory("monitor")
         defer { try? FileManager.default.removeItem(at: directory) }
         let reference = directory.appendingPathComponent("reference.csv").path
         let current = directory.appendingPathComponent("current.csv").path

@@ -7,8 +7,7 @@ import Testing
 /// `ProviderConformance` against the registry provider, on a real registry in a temporary directory.
 @Suite struct RegistryProviderConformanceTests {
     @Test func modelConforms() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-registry-conformance-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try ProviderConformance.temporaryDirectory("registry")
         defer { try? FileManager.default.removeItem(at: directory) }
         let fixture = ProviderConformance.Fixture(
             providerConfig: ["data_dir": ".mlinfra"], workingDirectory: directory.path, type: "model", address: "model.conformance",

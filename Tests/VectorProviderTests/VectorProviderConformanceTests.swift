@@ -7,8 +7,7 @@ import VectorProvider
 /// `ProviderConformance` against the vector provider, on a real vector store in a temporary directory.
 @Suite struct VectorProviderConformanceTests {
     @Test func vectorCollectionConforms() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mlinfra-vectors-conformance-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try ProviderConformance.temporaryDirectory("vectors")
         defer { try? FileManager.default.removeItem(at: directory) }
         let hnsw: Value = ["m": 16, "ef_construction": 200, "ef_search": 64]
         let fixture = ProviderConformance.Fixture(
