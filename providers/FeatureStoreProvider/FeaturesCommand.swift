@@ -93,8 +93,8 @@ public struct FeaturesCommand: AsyncParsableCommand {
         var description: String
     }
 
-    /// Runs engine work, turning engine errors into one clear line.
-    /// Runs a long store operation (`run`) with a progress bar on the terminal, cleared when it ends.
+    /// Runs a long store operation the way `run` does, with a progress bar on the terminal that is
+    /// cleared once the operation has succeeded.
     static func runWithProgress<T>(_ body: ((@Sendable (_ phase: String, _ fraction: Double) -> Void)?) throws -> T) throws -> T {
         let progress = TerminalProgress()
         let result = try run { try body(progress.handler) }
@@ -107,6 +107,7 @@ public struct FeaturesCommand: AsyncParsableCommand {
         text.map { $0.split(separator: ",").map(String.init) }
     }
 
+    /// Runs engine work, turning engine errors into one clear line.
     static func run<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
